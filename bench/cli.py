@@ -1,0 +1,129 @@
+"""The `allocstudy` command: a thin pipeline over the modules that do the work."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.spec import Spec, SpecError, load_spec
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_USAGE = 2  # bad spec, bad arguments
+EXIT_FAILED = 3  # a resolved allocator failed during a run
+
+
+def _load(path: str) -> Spec:
+    try:
+        return load_spec(path)
+    except SpecError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    status = EXIT_OK
+    for path in args.specs:
+        try:
+            spec = load_spec(path)
+        except SpecError as exc:
+            print(exc, file=sys.stderr)
+            status = EXIT_USAGE
+            continue
+        print(
+            f"{path}: ok ({spec.name}: {len(spec.allocators)} allocators, "
+            f"spec {spec.spec_hash[:12]})"
+        )
+    return status
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(Spec.model_json_schema(), indent=2))
+    return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from bench import doctor
+
+    spec = _load(args.spec) if args.spec else None
+    return doctor.run(spec, as_json=args.json)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from bench.serve import serve_command
+
+    return serve_command(_load(args.spec), args.allocator, port=args.port)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench.runner import run_command
+
+    only = [a.strip() for a in args.only.split(",") if a.strip()] if args.only else None
+    return run_command(
+        _load(args.spec),
+        spec_path=Path(args.spec),
+        out=Path(args.out),
+        only=only,
+        resume=args.resume,
+        skip_control=args.no_control,
+        skip_service=args.no_service,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="allocstudy",
+        description="Measure what a memory allocator costs a real service: run a FastAPI "
+        "service and a bare C++ control under several mallocs (swapped with LD_PRELOAD), "
+        "sample anonymous memory under an open-loop load, and write Arrow tables.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("check", help="validate spec files (one line per problem, exit 2)")
+    p.add_argument("specs", nargs="+", metavar="SPEC")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of a spec")
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("doctor", help="what this machine can run: allocators, cgroups, confounds")
+    p.add_argument("spec", nargs="?", metavar="SPEC", help="spec whose allocators to check")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("serve", help="start the service under one allocator (Ctrl-C stops it)")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--allocator", required=True, help="allocator name from the spec or registry")
+    p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("run", help="run the study of a spec; prints the run folder last")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--out", default="results", help="results folder (default results/)")
+    p.add_argument("--only", help="comma-separated allocator names to run")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse finished allocators of the latest incomplete run",
+    )
+    p.add_argument("--no-control", action="store_true", help="skip the C++ control")
+    p.add_argument("--no-service", action="store_true", help="skip the service experiment")
+    p.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("allocstudy: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

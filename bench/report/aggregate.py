@@ -1,0 +1,209 @@
+"""One run's tables reduced to what the article compares: per allocator, per experiment.
+
+The summary table holds one row per experiment, allocator and repeat. Memory is summarised
+by the median of repeats (one disturbed repeat cannot drag it), throughput by the mean with
+the max-min spread beside it, as the original study reported the control.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.report.run import Run
+from bench.report.stats import Sample, summarize
+
+__all__ = [
+    "AllocatorInfo",
+    "ControlResult",
+    "Disturbance",
+    "Results",
+    "ServiceResult",
+    "aggregate",
+]
+
+
+@dataclass(frozen=True)
+class AllocatorInfo:
+    """What the manifest says about one allocator: where it came from and whether it ran."""
+
+    name: str
+    status: str  # ok | failed | skipped | incomplete | no data
+    reason: str | None
+    kind: str | None = None
+    base: str | None = None
+    library: str | None = None
+    version: str | None = None
+    sha256: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    evidence: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    run_id: str | None = None  # the run its data came from, when a resume reused it
+    send_late_p99_ms: float | None = None
+    loadgen_cpu_pct: float | None = None
+    fix: str | None = None  # the runner's suggestion for making a failed allocator work
+
+
+@dataclass(frozen=True)
+class ServiceResult:
+    """The Python service under one allocator, over its repeats."""
+
+    peak: Sample
+    settled: Sample
+    reclaimed: Sample | None
+    p50: Sample | None
+    p95: Sample | None
+    p99: Sample | None
+    rps: Sample | None
+    requests: int
+    errors: int
+
+
+@dataclass(frozen=True)
+class ControlResult:
+    """The C++ control under one allocator, over its repeats."""
+
+    allocs_per_s: Sample | None
+    peak: Sample | None
+    settled: Sample | None
+
+
+@dataclass(frozen=True)
+class Disturbance:
+    """A repeat the runner flagged as disturbed (the machine was busy while it ran)."""
+
+    experiment: str
+    allocator: str
+    repeat: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Results:
+    """Everything comparative the article needs from one run."""
+
+    allocators: tuple[AllocatorInfo, ...]
+    service: dict[str, ServiceResult]
+    control: dict[str, ControlResult]
+    disturbed: tuple[Disturbance, ...]
+    repeats: int
+
+    @property
+    def not_measured(self) -> tuple[AllocatorInfo, ...]:
+        return tuple(a for a in self.allocators if a.status != "ok")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.allocators)
+
+
+def _info(entry: dict[str, Any]) -> AllocatorInfo:
+    loadgen = entry.get("loadgen") or []
+    records = (
+        [loadgen] if isinstance(loadgen, dict) else [r for r in loadgen if isinstance(r, dict)]
+    )
+    lates = [r["send_late_p99_ms"] for r in records if r.get("send_late_p99_ms") is not None]
+    cpus = [r["cpu_pct"] for r in records if r.get("cpu_pct") is not None]
+    return AllocatorInfo(
+        name=str(entry.get("name")),
+        status=str(entry.get("status") or "ok"),
+        reason=entry.get("reason"),
+        kind=entry.get("kind"),
+        base=entry.get("base"),
+        library=entry.get("library"),
+        version=entry.get("version"),
+        sha256=entry.get("sha256"),
+        env=dict(entry.get("env") or {}),
+        evidence={k: list(v or []) for k, v in (entry.get("evidence") or {}).items()},
+        run_id=entry.get("run_id"),
+        send_late_p99_ms=max(lates) if lates else None,
+        loadgen_cpu_pct=max(cpus) if cpus else None,
+        fix=entry.get("fix"),
+    )
+
+
+def _col(rows: Iterable[dict[str, Any]], key: str) -> list[Any]:
+    return [r.get(key) for r in rows]
+
+
+def _service(rows: list[dict[str, Any]]) -> ServiceResult | None:
+    peak = summarize(_col(rows, "peak_anon_bytes"))
+    settled = summarize(_col(rows, "settled_anon_bytes"))
+    if peak is None or settled is None:
+        return None
+    return ServiceResult(
+        peak=peak,
+        settled=settled,
+        reclaimed=summarize(_col(rows, "reclaimed_anon_bytes")),
+        p50=summarize(_col(rows, "p50_ms")),
+        p95=summarize(_col(rows, "p95_ms")),
+        p99=summarize(_col(rows, "p99_ms")),
+        rps=summarize(_col(rows, "achieved_rps"), "mean"),
+        requests=int(sum(r.get("requests") or 0 for r in rows)),
+        errors=int(sum(r.get("errors") or 0 for r in rows)),
+    )
+
+
+def _control(rows: list[dict[str, Any]]) -> ControlResult | None:
+    result = ControlResult(
+        allocs_per_s=summarize(_col(rows, "allocs_per_s"), "mean"),
+        peak=summarize(_col(rows, "peak_anon_bytes")),
+        settled=summarize(_col(rows, "settled_anon_bytes")),
+    )
+    if result.allocs_per_s is None and result.settled is None:
+        return None
+    return result
+
+
+def aggregate(run: Run) -> Results:
+    """Reduce a run to per-allocator results, in the order the spec listed the allocators.
+
+    An allocator the manifest says is ok but that has no summary rows is reported as
+    "no data" with that reason, never dropped; one in the summary but not the manifest is kept.
+    """
+    by: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in run.summary:
+        by[(str(row.get("experiment")), str(row.get("allocator")))].append(row)
+
+    infos = [_info(e) for e in run.manifest.get("allocators") or [] if e.get("name")]
+    known = {i.name for i in infos}
+    for _, name in sorted(by):
+        if name not in known:
+            infos.append(AllocatorInfo(name=name, status="ok", reason=None))
+            known.add(name)
+
+    service: dict[str, ServiceResult] = {}
+    control: dict[str, ControlResult] = {}
+    for info in infos:
+        if info.status != "ok":
+            continue
+        if (s := _service(by.get(("service", info.name), []))) is not None:
+            service[info.name] = s
+        if (c := _control(by.get(("control", info.name), []))) is not None:
+            control[info.name] = c
+
+    final: list[AllocatorInfo] = []
+    for info in infos:
+        if info.status == "ok" and info.name not in service and info.name not in control:
+            info = AllocatorInfo(
+                **{
+                    **info.__dict__,
+                    "status": "no data",
+                    "reason": "the run recorded no summary rows for it",
+                }
+            )
+        final.append(info)
+
+    disturbed = tuple(
+        Disturbance(
+            experiment=str(r.get("experiment")),
+            allocator=str(r.get("allocator")),
+            repeat=int(r.get("repeat") or 0),
+            reason=str(r.get("disturbed_reason") or "flagged by the runner"),
+        )
+        for r in run.summary
+        if r.get("disturbed")
+    )
+    repeats = max((len(v) for v in by.values()), default=0)
+    return Results(tuple(final), service, control, disturbed, repeats)

@@ -1,0 +1,99 @@
+"""The full data table: every summary row, sortable, with the exact Arrow files beside it."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from typing import Any
+
+from bench.report.datatable import Cell, Column, html_table
+from bench.report.units import fmt_count, fmt_mb, fmt_mops, fmt_ms
+
+__all__ = ["downloads", "full_table"]
+
+_COLUMNS = [
+    Column("experiment"),
+    Column("allocator"),
+    Column("repeat", True),
+    Column("peak MB", True, "peak anonymous memory, MB (10^6 bytes)"),
+    Column("settled MB", True, "anonymous memory after the idle phase, MB"),
+    Column("after reclaim MB", True, "anonymous memory after the forced reclaim, MB"),
+    Column("p50 ms", True),
+    Column("p95 ms", True),
+    Column("p99 ms", True),
+    Column("achieved req/s", True),
+    Column("requests", True),
+    Column("errors", True),
+    Column("million allocs/s", True, "C++ control allocations per second, millions"),
+    Column("CPU pressure %", True),
+    Column("foreign CPU %", True, "CPU used by processes not part of the study, % of machine"),
+    Column("send late p99 ms", True),
+    Column("disturbed"),
+]
+
+
+def _num(value: Any, fmt: Any, scale: float = 1.0) -> Cell:
+    if value is None:
+        return Cell("", sort="")
+    text = fmt(value).split(" ")[0] if fmt else f"{value:g}"
+    return Cell(text, sort=float(value) / scale if scale != 1.0 else float(value))
+
+
+def full_table(summary: list[dict[str, Any]]) -> str:
+    rows = []
+    for r in sorted(
+        summary,
+        key=lambda r: (
+            str(r.get("experiment")),
+            str(r.get("allocator")),
+            int(r.get("repeat") or 0),
+        ),
+    ):
+        rows.append(
+            [
+                Cell(str(r.get("experiment"))),
+                str(r.get("allocator")),
+                Cell(str(r.get("repeat")), sort=int(r.get("repeat") or 0)),
+                _num(r.get("peak_anon_bytes"), fmt_mb),
+                _num(r.get("settled_anon_bytes"), fmt_mb),
+                _num(r.get("reclaimed_anon_bytes"), fmt_mb),
+                _num(r.get("p50_ms"), fmt_ms),
+                _num(r.get("p95_ms"), fmt_ms),
+                _num(r.get("p99_ms"), fmt_ms),
+                _num(r.get("achieved_rps"), lambda x: f"{x:,.1f}"),
+                _num(r.get("requests"), fmt_count),
+                _num(r.get("errors"), fmt_count),
+                _num(r.get("allocs_per_s"), fmt_mops),
+                _num(r.get("cpu_pressure_pct"), lambda x: f"{x:.1f}"),
+                _num(r.get("foreign_cpu_pct"), lambda x: f"{x:.1f}"),
+                _num(r.get("send_late_p99_ms"), fmt_ms),
+                ("yes: " + str(r.get("disturbed_reason") or "")) if r.get("disturbed") else "no",
+            ]
+        )
+    return html_table(
+        _COLUMNS,
+        rows,
+        sortable=True,
+        table_id="full-data",
+        caption="Every summary row of the run; choose a heading to sort.",
+    )
+
+
+def downloads(links: Mapping[str, str], sizes: Mapping[str, int]) -> str:
+    """A list of links to the run's Arrow files (the exact files the page was built from)."""
+    items = []
+    for name, url in links.items():
+        size = sizes.get(name)
+        kb = (
+            f" ({size / 1e6:.1f} MB)"
+            if size and size >= 1e6
+            else f" ({size / 1e3:.0f} KB)"
+            if size
+            else ""
+        )
+        items.append(
+            f'<li><a href="{html.escape(url)}" download>{html.escape(name)}.arrow</a>{kb}</li>'
+        )
+    if not items:
+        return "<p>No data files were found for this run.</p>"
+    return '<ul class="as-downloads">' + "".join(items) + "</ul>"

@@ -1,0 +1,89 @@
+"""Where the numbers came from: run, tool, host, spec hash and each allocator's proof of life.
+
+A preload that fails is silent (the program runs on glibc), so the article shows, for every
+allocator, the library that was found serving malloc in each process the runner checked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.report.aggregate import Results
+from bench.report.datatable import Cell, Column, html_table
+from bench.report.run import Freshness, Run
+from bench.report.units import md_safe
+
+__all__ = ["evidence_text", "provenance_table", "allocator_provenance_table"]
+
+
+def provenance_table(run: Run, fresh: Freshness, values: dict[str, str]) -> str:
+    m = run.manifest
+    v = values
+    commit = v["tool.commit"] + (" (with uncommitted changes)" if v["tool.dirty"] == "yes" else "")
+    rows = [
+        ["Run", f"{v['run.id']} ({v['run.status']})"],
+        ["Started", v["run.started"]],
+        ["Finished", f"{v['run.finished']} ({v['run.duration']})"],
+        ["allocstudy", f"{v['tool.version']}, commit {commit}"],
+        ["Spec", f"{v['spec.file']}: {fresh.detail}"],
+        ["Spec hash (sha256)", str(m.get("spec_sha256") or "not recorded")],
+        ["Host", f"{v['host.name']}: {v['host.cpu']}, {v['host.cores']} cores, {v['host.memory']}"],
+        ["Kernel", v["host.kernel"]],
+        ["glibc", v["host.glibc"]],
+        ["Python", v["host.python"]],
+        ["Transparent huge pages", v["confounds.thp"]],
+        ["Swap", v["confounds.swap"]],
+        ["cgroup mode", v["confounds.cgroup"]],
+    ]
+    return html_table([Column("what"), Column("value")], rows, table_id="provenance-table")
+
+
+def _proof(entries: list[dict[str, Any]]) -> str:
+    if not entries:
+        return "none recorded"
+    ok = sum(1 for e in entries if e.get("mapped"))
+    libs = sorted({str(e.get("malloc_library")) for e in entries if e.get("malloc_library")})
+    roles = sorted({str(e.get("role")) for e in entries if e.get("role")})
+    what = f"{ok} of {len(entries)} processes"
+    if roles:
+        what += f" ({', '.join(roles)})"
+    return f"{what}; malloc from {', '.join(libs) or 'unknown'}"
+
+
+def evidence_text(evidence: dict[str, list[dict[str, Any]]]) -> str:
+    """'service: 5 of 5 processes …; control: 3 of 3 …' for one allocator."""
+    if not evidence:
+        return "none recorded"
+    return "; ".join(f"{exp}: {_proof(list(v))}" for exp, v in sorted(evidence.items()))
+
+
+def allocator_provenance_table(res: Results) -> str:
+    rows = []
+    for a in res.allocators:
+        sha = a.sha256 or ""
+        sha_cell = Cell(
+            f'<code title="{md_safe(sha)}">{md_safe(sha[:16])}…</code>' if sha else "not recorded",
+            html=bool(sha),
+        )
+        rows.append(
+            [
+                a.name,
+                a.status if not a.reason else f"{a.status}: {a.reason}",
+                a.library or "the C library (no preload)",
+                a.version or "not recorded",
+                sha_cell,
+                evidence_text(a.evidence),
+            ]
+        )
+    return html_table(
+        [
+            Column("allocator"),
+            Column("status"),
+            Column("library"),
+            Column("version"),
+            Column("sha256"),
+            Column("loaded in"),
+        ],
+        rows,
+        table_id="allocator-provenance",
+    )

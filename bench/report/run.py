@@ -1,0 +1,226 @@
+"""Finding studies under a results folder and loading one run: manifest, tables, freshness.
+
+The report reads only what a run wrote (docs/data-format.md). A study is a folder per spec
+name; its runs are folders holding a manifest.json; `latest` (a symlink, or a text file with
+the run id, for file systems without symlinks) names the newest complete run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from bench.report.errors import ReportError
+from bench.tables import SCHEMAS, TableError, read_table
+
+__all__ = [
+    "MANIFEST_FORMAT",
+    "RUN_COMMAND",
+    "TABLES",
+    "Freshness",
+    "Run",
+    "RunRef",
+    "Study",
+    "check_freshness",
+    "find_studies",
+    "load_run",
+]
+
+#: The manifest format this engine understands.
+MANIFEST_FORMAT = "1"
+
+#: What a user types to get results; named by every "no results" message.
+RUN_COMMAND = "allocstudy run specs/quick.yaml (or make study)"
+
+#: The tables a run writes, in the order the data table lists their downloads.
+TABLES = ("summary", "memory", "requests", "control")
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """One run folder and the little of its manifest needed to list and order it."""
+
+    study: str
+    run_id: str
+    path: Path
+    status: str
+    started: str | None
+    finished: str | None
+
+
+@dataclass(frozen=True)
+class Study:
+    """All runs of one spec name, newest first, and the one the article shows."""
+
+    name: str
+    path: Path
+    runs: tuple[RunRef, ...]
+    current: RunRef
+    #: why `current` was chosen: "latest" (named by results/<spec>/latest) or a fallback note
+    chosen_by: str
+
+
+@dataclass
+class Run:
+    """A loaded run: its manifest and the tables the report uses, plus the files behind them."""
+
+    ref: RunRef
+    manifest: dict[str, Any]
+    memory: list[dict[str, Any]]
+    control: list[dict[str, Any]]
+    summary: list[dict[str, Any]]
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self.manifest.get("spec") or {}
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReportError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReportError(f"{path}: not a readable manifest ({exc})") from None
+    if not isinstance(data, dict):
+        raise ReportError(f"{path}: a manifest must be a JSON object")
+    fmt = str(data.get("format", ""))
+    if fmt != MANIFEST_FORMAT:
+        raise ReportError(
+            f"{path}: manifest format {fmt or '(none)'} is not the supported "
+            f"{MANIFEST_FORMAT}; rebuild the site with the allocstudy version that wrote it"
+        )
+    return data
+
+
+def _ref(study: str, folder: Path) -> RunRef:
+    m = _read_manifest(folder / "manifest.json")
+    return RunRef(
+        study=study,
+        run_id=str(m.get("run_id") or folder.name),
+        path=folder,
+        status=str(m.get("status") or "incomplete"),
+        started=m.get("started"),
+        finished=m.get("finished"),
+    )
+
+
+def _latest_name(study_dir: Path) -> str | None:
+    """The run id `latest` names: a symlink's target or a text file's first line."""
+    latest = study_dir / "latest"
+    if latest.is_symlink():
+        return Path(str(latest.readlink())).name or None
+    if latest.is_file():
+        text = latest.read_text(encoding="utf-8").strip()
+        return Path(text.splitlines()[0]).name if text else None
+    return None
+
+
+def _load_study(folder: Path) -> Study | None:
+    runs = [
+        _ref(folder.name, p)
+        for p in folder.iterdir()
+        if p.is_dir() and not p.is_symlink() and (p / "manifest.json").is_file()
+    ]
+    if not runs:
+        return None
+    runs.sort(key=lambda r: (r.started or "", r.run_id), reverse=True)
+    named = _latest_name(folder)
+    by_id = {r.path.name: r for r in runs}
+    if named is not None:
+        if named not in by_id:
+            raise ReportError(
+                f"{folder / 'latest'}: names run {named!r}, which has no folder with a "
+                "manifest.json; remove the stale `latest` or re-run the study"
+            )
+        return Study(folder.name, folder, tuple(runs), by_id[named], "latest")
+    complete = [r for r in runs if r.status == "complete"]
+    if complete:
+        return Study(folder.name, folder, tuple(runs), complete[0], "newest complete run")
+    return Study(folder.name, folder, tuple(runs), runs[0], "newest run (none is complete)")
+
+
+def find_studies(results: Path) -> list[Study]:
+    """Every study under a results folder, in name order; [] when there is none."""
+    if not results.is_dir():
+        return []
+    studies = [_load_study(p) for p in sorted(results.iterdir()) if p.is_dir()]
+    return [s for s in studies if s is not None]
+
+
+def _rows(path: Path, name: str, required: bool) -> list[dict[str, Any]]:
+    if not path.exists() and not required:
+        return []
+    try:
+        table: pa.Table = read_table(path, name)
+    except TableError as exc:
+        raise ReportError(str(exc)) from None
+    keep = [f.name for f in SCHEMAS[name] if f.name in table.column_names]
+    return table.select(keep).to_pylist()
+
+
+def load_run(ref: RunRef) -> Run:
+    """Read a run's manifest and the tables the article is computed from.
+
+    requests.arrow is not read: the runner's summary already holds its percentiles, and the
+    file is only offered for download. The control table may be absent when a spec disables
+    the control.
+    """
+    manifest = _read_manifest(ref.path / "manifest.json")
+    files = {t: ref.path / f"{t}.arrow" for t in TABLES if (ref.path / f"{t}.arrow").is_file()}
+    return Run(
+        ref=ref,
+        manifest=manifest,
+        memory=_rows(ref.path / "memory.arrow", "memory", required=True),
+        control=_rows(ref.path / "control.arrow", "control", required=False),
+        summary=_rows(ref.path / "summary.arrow", "summary", required=True),
+        files=files,
+    )
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """Whether a run's data still matches the spec file it was made from."""
+
+    state: Literal["current", "stale", "unknown"]
+    spec_file: str | None
+    detail: str
+
+
+def check_freshness(manifest: dict[str, Any], roots: Sequence[Path]) -> Freshness:
+    """Compare the manifest's spec hash with the spec file as it is now.
+
+    The spec file is looked up as recorded (absolute, or relative to each root in turn:
+    the folder the results folder sits in, then the site's folder).
+    """
+    from bench.spec import SpecError, load_spec
+
+    recorded = manifest.get("spec_file")
+    want = manifest.get("spec_sha256")
+    if not recorded:
+        return Freshness("unknown", None, "the manifest does not name its spec file")
+    candidates = [Path(recorded)] if Path(recorded).is_absolute() else [r / recorded for r in roots]
+    found = next((p for p in candidates if p.is_file()), None)
+    if found is None:
+        return Freshness("unknown", recorded, f"the spec file {recorded} no longer exists")
+    try:
+        now = load_spec(found).spec_hash
+    except SpecError as exc:
+        first = str(exc).splitlines()[0]
+        return Freshness("unknown", recorded, f"the spec file {recorded} does not load ({first})")
+    if want and now != want:
+        return Freshness(
+            "stale",
+            recorded,
+            f"the spec file {recorded} changed after this run (spec hash {str(want)[:12]} "
+            f"when run, {now[:12]} now)",
+        )
+    if not want:
+        return Freshness("unknown", recorded, "the manifest records no spec hash")
+    return Freshness("current", recorded, f"the data matches {recorded} (spec hash {now[:12]})")

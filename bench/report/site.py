@@ -1,0 +1,200 @@
+"""The site plan: which pages exist, what each page quotes, and how a page is rendered.
+
+This is the engine's front door; the MkDocs plugin only forwards to it. One article page is
+generated per study from one Markdown template; the home page is the `default` study (or the
+newest study when there is none of that name); a generated page lists all studies and runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from bench.report import specdoc
+from bench.report.datatable import Column, html_table
+from bench.report.errors import ReportError
+from bench.report.render import Resolved, UnknownName, render
+from bench.report.run import RUN_COMMAND, find_studies
+from bench.report.study import StudyView
+from bench.report.units import md_safe
+
+__all__ = ["HOME", "RUNS_PAGE", "Site"]
+
+HOME = "index.md"
+RUNS_PAGE = "runs.md"
+
+#: Tables that do not depend on a study (the spec format, the list of names).
+_GLOBAL_TABLES = ("spec_keys", "allocator_forms", "named_values")
+
+
+class Site:
+    """Studies found under a results folder, and the pages built from them."""
+
+    def __init__(
+        self,
+        results: Path,
+        *,
+        roots: Sequence[Path] = (),
+        default_study: str = "default",
+        use_directory_urls: bool = False,
+    ):
+        self.results = results
+        studies = find_studies(results)
+        if not studies:
+            raise ReportError(
+                f"no results found under {results}: run a study first with "
+                f"`{RUN_COMMAND}`, or point the site at another folder with "
+                "ALLOCSTUDY_RESULTS=/path/to/results"
+            )
+        roots = [results.resolve().parent, *roots]
+        self.views = {s.name: StudyView(s, roots) for s in studies}
+        newest = max(studies, key=lambda s: (s.current.started or "", s.current.run_id))
+        self.home = default_study if default_study in self.views else newest.name
+        self.use_directory_urls = use_directory_urls
+
+    # ------------------------------------------------------------------ the page plan
+
+    def article_pages(self) -> dict[str, str]:
+        """src path of each article page → its study."""
+        pages = {HOME: self.home}
+        for name in sorted(self.views):
+            if name != self.home:
+                pages[f"studies/{name}.md"] = name
+        return pages
+
+    def study_of(self, src_uri: str) -> str:
+        """The study a page quotes by default: its own for an article, else the home one."""
+        return self.article_pages().get(src_uri, self.home)
+
+    def data_files(self) -> dict[str, Path]:
+        """Site path → file, for the Arrow files of every study's current run."""
+        out = {}
+        for view in self.views.values():
+            for path in view.run.files.values():
+                out[f"{view.data_dir()}/{path.name}"] = path
+        return out
+
+    def page_link(self, from_src: str, to_src: str) -> str:
+        """A Markdown link target from one page to another (MkDocs rewrites .md links)."""
+        depth = from_src.count("/")
+        return "../" * depth + to_src
+
+    def _prefix(self, src_uri: str) -> str:
+        depth = src_uri.count("/")
+        if self.use_directory_urls and src_uri not in (HOME,) and not src_uri.endswith("/index.md"):
+            depth += 1
+        return "../" * depth
+
+    # ------------------------------------------------------------------ rendering
+
+    def render(self, src_uri: str, markdown: str, *, page_label: str | None = None) -> str:
+        """A page's Markdown with every placeholder substituted and banners on top."""
+        own = self.study_of(src_uri)
+        prefix = self._prefix(src_uri)
+        label = page_label or src_uri
+
+        def lookup(kind: str, name: str, study: str | None) -> Resolved:
+            view = self._view(study or own)
+            return self._resolve(view, kind, name, prefix, src_uri)
+
+        rendered = render(markdown, page=label, lookup=lookup)
+        is_article = src_uri in self.article_pages()
+        if not is_article and not rendered.runs:
+            return rendered.markdown
+        view = self.views[own]
+        runs = set(rendered.runs) | ({view.run_key} if is_article else set())
+        notes = view.banners(sorted(runs)) if (is_article or len(runs) > 1) else []
+        return _after_title(rendered.markdown, "\n\n".join(notes))
+
+    def _view(self, study: str) -> StudyView:
+        if study not in self.views:
+            raise UnknownName("study", self.views)
+        return self.views[study]
+
+    def _resolve(
+        self, view: StudyView, kind: str, name: str, prefix: str, src_uri: str
+    ) -> Resolved:
+        if kind == "table" and name in _GLOBAL_TABLES:
+            return Resolved(self._global_table(name, src_uri))
+        table: dict[str, Callable[[], str]]
+        if kind == "v":
+            if name not in view.values:
+                raise UnknownName("value name", view.values)
+            return Resolved(md_safe(view.values[name]), view.run_key)
+        table = {"say": view.sentences, "chart": view.charts}.get(kind) or view.tables(prefix)
+        if name not in table:
+            what = {"say": "sentence", "chart": "chart", "table": "table"}[kind]
+            raise UnknownName(
+                f"{what} name", [*table, *(_GLOBAL_TABLES if kind == "table" else ())]
+            )
+        return Resolved(table[name](), view.run_key)
+
+    def _global_table(self, name: str, src_uri: str) -> str:
+        if name == "spec_keys":
+            return specdoc.spec_keys_table()
+        if name == "allocator_forms":
+            return specdoc.allocator_forms_table()
+        view = self.views[self.study_of(src_uri)]
+        rows = [[f"v.{k}", v] for k, v in sorted(view.values.items())]
+        rows += [[f"say.{k}", "a computed sentence"] for k in sorted(view.sentences)]
+        rows += [[f"chart.{k}", "a figure with its data table"] for k in sorted(view.charts)]
+        rows += [[f"table.{k}", "an HTML table"] for k in sorted(view.tables(""))]
+        rows += [[f"table.{k}", "an HTML table (any page)"] for k in _GLOBAL_TABLES]
+        return html_table(
+            [Column("name"), Column(f"value for study {view.study.name}")],
+            rows,
+            table_id="named-values",
+        )
+
+    # ------------------------------------------------------------------ the runs page
+
+    def runs_page(self) -> str:
+        """Markdown of the page that lists every study and every run found."""
+        pages = {study: src for src, study in self.article_pages().items()}
+        lines = [
+            "# Studies and runs",
+            "",
+            f"Every study found under {md_safe(self.results.name)}/, one per spec. Each "
+            "article is built from the run its study's `latest` names (the newest complete "
+            "run); older runs stay on disk and are listed here.",
+            "",
+            "| study | article | run shown | status | started | runs |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name in sorted(self.views):
+            v = self.views[name]
+            cur = v.study.current
+            title = md_safe(v.run.spec.get("title") or name)
+            link = self.page_link(RUNS_PAGE, pages[name])
+            lines.append(
+                f"| {md_safe(name)}{' (home)' if name == self.home else ''} | "
+                f"[{title}]({link}) | {md_safe(cur.run_id)} | {md_safe(cur.status)} | "
+                f"{md_safe(cur.started or 'not recorded')} | {len(v.study.runs)} |"
+            )
+        for name in sorted(self.views):
+            v = self.views[name]
+            lines += [
+                "",
+                f"## {md_safe(name)}",
+                "",
+                "| run | status | started | finished |",
+                "|---|---|---|---|",
+            ]
+            for r in v.study.runs:
+                shown = " (shown)" if r.run_id == v.study.current.run_id else ""
+                lines.append(
+                    f"| {md_safe(r.run_id)}{shown} | {md_safe(r.status)} | "
+                    f"{md_safe(r.started or '')} | {md_safe(r.finished or '')} |"
+                )
+        return "\n".join(lines) + "\n"
+
+
+def _after_title(markdown: str, block: str) -> str:
+    """Insert a block right after the page's first-level title (or at the top)."""
+    if not block:
+        return markdown
+    lines = markdown.split("\n")
+    for i, line in enumerate(lines[:20]):
+        if line.startswith("# "):
+            return "\n".join([*lines[: i + 1], "", block, "", *lines[i + 1 :]])
+    return block + "\n\n" + markdown

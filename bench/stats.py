@@ -1,0 +1,101 @@
+"""Statistics of a run as small pure functions: peak, settled, percentiles, disturbance.
+
+Each takes plain sequences and returns plain numbers (or None for no data), so the runner and
+the report compute the same values the same way and tests can pin the degenerate cases.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+__all__ = [
+    "disturbance",
+    "max_min_spread_pct",
+    "mean",
+    "median",
+    "peak",
+    "percentile",
+    "settled",
+]
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0-100) with linear interpolation between ranks; None when empty."""
+    if not values:
+        return None
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile must be within 0..100, got {q}")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    lo, hi = math.floor(rank), math.ceil(rank)
+    if lo == hi:
+        return float(ordered[lo])
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (rank - lo)
+
+
+def median(values: Sequence[float]) -> float | None:
+    return percentile(values, 50)
+
+
+def mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def max_min_spread_pct(values: Sequence[float]) -> float | None:
+    """(max - min) / mean in percent: the study's spread of repeats. None when empty."""
+    m = mean(values)
+    if m is None:
+        return None
+    if m == 0:
+        return 0.0
+    return (max(values) - min(values)) / m * 100
+
+
+def peak(times: Sequence[float], values: Sequence[int], start: float, end: float) -> int | None:
+    """Highest value sampled within [start, end] (the load phase); None when none fell there."""
+    inside = [v for t, v in zip(times, values, strict=True) if start <= t <= end]
+    return max(inside) if inside else None
+
+
+def settled(
+    times: Sequence[float], values: Sequence[int], idle_end: float, window_s: float
+) -> int | None:
+    """Median of the samples in the last `window_s` seconds before `idle_end`; None when none."""
+    inside = [v for t, v in zip(times, values, strict=True) if idle_end - window_s <= t <= idle_end]
+    m = median(inside)
+    return None if m is None else int(round(m))
+
+
+#: A run is flagged disturbed above these (hyperfine-style: warn, say how to get a cleaner one).
+MAX_SEND_LATE_P99_MS = 2.0
+MAX_FOREIGN_CPU_PCT = 5.0
+MAX_SAMPLE_LATE_S_FRACTION = 0.5
+
+
+def disturbance(
+    *,
+    send_late_p99_ms: float | None,
+    foreign_cpu_pct: float | None,
+    sample_late_max_s: float | None = None,
+    sample_interval_s: float | None = None,
+) -> str | None:
+    """Why a run cannot be trusted to be quiet, or None when nothing says it was disturbed."""
+    reasons = []
+    if send_late_p99_ms is not None and send_late_p99_ms > MAX_SEND_LATE_P99_MS:
+        reasons.append(
+            f"load generator sent late (p99 {send_late_p99_ms:.1f} ms > "
+            f"{MAX_SEND_LATE_P99_MS:g} ms)"
+        )
+    if foreign_cpu_pct is not None and foreign_cpu_pct > MAX_FOREIGN_CPU_PCT:
+        reasons.append(
+            f"other work used {foreign_cpu_pct:.0f}% of the machine's CPU "
+            f"(> {MAX_FOREIGN_CPU_PCT:g}%): run it on a quiet machine"
+        )
+    if (
+        sample_late_max_s is not None
+        and sample_interval_s
+        and sample_late_max_s > MAX_SAMPLE_LATE_S_FRACTION * sample_interval_s
+    ):
+        reasons.append(f"a memory sample was {sample_late_max_s * 1000:.0f} ms late")
+    return "; ".join(reasons) if reasons else None

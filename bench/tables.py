@@ -1,0 +1,160 @@
+"""The Arrow tables a run writes (see docs/data.md): schemas, atomic writes, checked reads.
+
+Every table carries its name and a format version in the schema metadata, so a reader can
+refuse a file it does not understand instead of misreading it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.feather as feather
+
+__all__ = [
+    "FORMAT_VERSION",
+    "SCHEMAS",
+    "TableError",
+    "atomic_write_bytes",
+    "read_table",
+    "to_table",
+    "write_table",
+]
+
+#: Bumped whenever a column changes meaning or a required column is removed.
+FORMAT_VERSION = "1"
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "memory": pa.schema(
+        [
+            ("experiment", pa.string()),  # "service" or "control"
+            ("allocator", pa.string()),
+            ("repeat", pa.int32()),
+            ("t_s", pa.float64()),  # seconds since this allocator's run began
+            ("phase", pa.string()),  # warmup, load, idle, reclaim (control: fill, churn, idle)
+            ("anon_bytes", pa.int64()),
+            ("late_s", pa.float64()),  # how late the sample was taken against its schedule
+        ]
+    ),
+    "requests": pa.schema(
+        [
+            ("allocator", pa.string()),
+            ("repeat", pa.int32()),
+            ("endpoint", pa.string()),
+            ("intended_s", pa.float64()),
+            ("sent_s", pa.float64()),
+            ("done_s", pa.float64()),
+            ("status", pa.int32()),  # HTTP status, 0 for a transport error
+            ("error", pa.string()),
+            ("phase", pa.string()),
+        ]
+    ),
+    "control": pa.schema(
+        [
+            ("allocator", pa.string()),
+            ("repeat", pa.int32()),
+            ("threads", pa.int32()),
+            ("operations", pa.int64()),
+            ("seconds", pa.float64()),
+            ("allocs_per_s", pa.float64()),
+            ("peak_anon_bytes", pa.int64()),
+            ("settled_anon_bytes", pa.int64()),
+            ("live_bytes", pa.int64()),
+            ("checksum", pa.string()),
+        ]
+    ),
+    "summary": pa.schema(
+        [
+            ("experiment", pa.string()),
+            ("allocator", pa.string()),
+            ("repeat", pa.int32()),
+            ("peak_anon_bytes", pa.int64()),
+            ("settled_anon_bytes", pa.int64()),
+            ("reclaimed_anon_bytes", pa.int64()),  # after the forced reclaim (service)
+            ("p50_ms", pa.float64()),
+            ("p95_ms", pa.float64()),
+            ("p99_ms", pa.float64()),
+            ("achieved_rps", pa.float64()),
+            ("requests", pa.int64()),
+            ("errors", pa.int64()),
+            ("allocs_per_s", pa.float64()),
+            ("cpu_pressure_pct", pa.float64()),  # /proc/pressure/cpu "some", % of the run
+            ("foreign_cpu_pct", pa.float64()),  # CPU used by processes not ours, % of machine
+            ("send_late_p99_ms", pa.float64()),
+            ("disturbed", pa.bool_()),
+            ("disturbed_reason", pa.string()),
+        ]
+    ),
+}
+
+
+class TableError(Exception):
+    """A table file that is missing, unreadable, of another format version or of another kind."""
+
+
+def to_table(name: str, rows: Iterable[Mapping[str, Any]]) -> pa.Table:
+    """Rows (dicts) to a table of the named schema; absent optional columns become null."""
+    schema = SCHEMAS[name]
+    rows = list(rows)
+    columns = {f.name: [r.get(f.name) for r in rows] for f in schema}
+    return pa.Table.from_pydict(columns, schema=schema)
+
+
+def _with_metadata(name: str, table: pa.Table) -> pa.Table:
+    meta = dict(table.schema.metadata or {})
+    meta[b"allocstudy.table"] = name.encode()
+    meta[b"allocstudy.format"] = FORMAT_VERSION.encode()
+    return table.replace_schema_metadata(meta)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write a file whole under a temporary name in the same folder, then rename it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_table(path: Path, name: str, table: pa.Table) -> None:
+    """Write an Arrow IPC (Feather v2) file atomically: readers never see half a file."""
+    if name not in SCHEMAS:
+        raise ValueError(f"unknown table {name!r}")
+    table = _with_metadata(name, table.cast(SCHEMAS[name]))
+    sink = pa.BufferOutputStream()
+    feather.write_feather(table, sink, compression="zstd")
+    atomic_write_bytes(path, sink.getvalue().to_pybytes())
+
+
+def read_table(path: Path, name: str) -> pa.Table:
+    """Read a table a run wrote, checking its kind and format version."""
+    try:
+        table = feather.read_table(path)
+    except FileNotFoundError:
+        raise TableError(f"{path}: no such file") from None
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise TableError(f"{path}: not a readable Arrow file ({exc})") from None
+    meta = table.schema.metadata or {}
+    kind = meta.get(b"allocstudy.table", b"").decode()
+    version = meta.get(b"allocstudy.format", b"").decode()
+    if kind != name:
+        raise TableError(f"{path}: holds table {kind or '(unnamed)'!r}, expected {name!r}")
+    if version != FORMAT_VERSION:
+        raise TableError(
+            f"{path}: format version {version or '(none)'} is not the supported "
+            f"{FORMAT_VERSION}; re-run the study with this version of allocstudy"
+        )
+    missing = [f.name for f in SCHEMAS[name] if f.name not in table.column_names]
+    if missing:
+        raise TableError(f"{path}: missing columns {', '.join(missing)}")
+    return table

@@ -1,0 +1,475 @@
+// churn.cpp: the bare C++ control of allocstudy.
+//
+// The same fragmenting churn as the service's /churn endpoint, without Python: T threads keep
+// one bounded live set of mixed-size buffers (sizes uniform over [min, max]) and, for a fixed
+// time, allocate a new buffer, touch every page of it, and let it replace one random survivor,
+// which is freed. The allocator is swapped with LD_PRELOAD; this program never changes.
+//
+// Output: one JSON object per line on stdout, flushed at once, so a driver can timestamp the
+// phases as they happen:
+//   {"event":"phase","phase":"fill|churn|idle|done","t_s":..,"mono_s":..}
+//   {"event":"result",...}   (last line; fields at the end of main)
+// t_s is seconds since the program started; mono_s is the raw CLOCK_MONOTONIC reading, the
+// clock Python's time.monotonic() reads, so a driver can place phases on its own timeline.
+//
+// Design of the live set: one array of slots, sized so that the whole set holds live_bytes on
+// average; each slot is an atomic pointer. The churn has two modes (--share):
+//   shard  (default) each thread churns its own contiguous share of the slots, so a buffer is
+//          freed by the thread that allocated it. This mirrors the service, where each of the
+//          4 workers owns its live set and frees its own survivors (one GIL per process), and
+//          it needs no lock, so the throughput measures the allocator, not a mutex. The set is
+//          still one set with one bounded total; the shards only say who may replace a slot.
+//   global every operation replaces a random slot of the whole set (an atomic exchange, still
+//          no lock), so most survivors are freed by a thread other than their allocator's.
+//          Remote frees are a different, harsher workload (measured here: several times the
+//          memory and a fraction of the throughput for some allocators); it is kept as an
+//          exploration, not as the control.
+// Either way the live set never exceeds its slots plus one buffer in flight per thread.
+//
+// Build by hand: c++ -O2 -std=c++17 -pthread churn.cpp -o churn -ldl  (or see CMakeLists.txt)
+
+#include <dlfcn.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cinttypes>
+#include <climits>
+#include <cmath>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+constexpr int kExitUsage = 2;
+constexpr int kExitFailure = 1;
+// One byte is written every kTouchStride bytes: every page of any size >= 4 KiB gets a write.
+constexpr std::size_t kTouchStride = 4096;
+constexpr unsigned kMaxThreads = 4096;
+
+const char kUsage[] =
+    "usage: churn [--threads N] [--live-bytes N] [--min-bytes N] [--max-bytes N]\n"
+    "             [--seconds S] [--idle-s S] [--seed N] [--share shard|global]\n"
+    "  --threads N     worker threads sharing the live set (default 4, 1..4096)\n"
+    "  --live-bytes N  target bytes held live by the whole set (default 268435456)\n"
+    "  --min-bytes N   smallest buffer (default 4096)\n"
+    "  --max-bytes N   largest buffer (default 65536)\n"
+    "  --seconds S     churn duration, seconds > 0 (default 20)\n"
+    "  --idle-s S      rest after the churn with the live set held, seconds >= 0 (default 5)\n"
+    "  --seed N        seed of the per-thread random streams (default 1)\n"
+    "  --share MODE    shard: a thread replaces only its own slots (default);\n"
+    "                  global: any thread replaces any slot (cross-thread frees)\n";
+
+struct Options {
+    unsigned threads = 4;
+    std::uint64_t live_bytes = 256ull << 20;
+    std::uint64_t min_bytes = 4096;
+    std::uint64_t max_bytes = 65536;
+    double seconds = 20.0;
+    double idle_s = 5.0;
+    std::uint64_t seed = 1;
+    bool global = false;  // --share global
+};
+
+[[noreturn]] void usage_error(const std::string& what) {
+    std::fprintf(stderr, "churn: %s\n%s", what.c_str(), kUsage);
+    std::exit(kExitUsage);
+}
+
+// A fatal error, possibly on a worker thread: _Exit skips the atexit handlers and static
+// destructors that other, still running threads might be using.
+[[noreturn]] void fail(const char* what) {
+    std::fprintf(stderr, "churn: %s\n", what);
+    std::fflush(stderr);
+    std::_Exit(kExitFailure);
+}
+
+// Digits only: strtoull would quietly accept "-1" (as 2^64-1), "+5", spaces or "0x10".
+bool parse_u64(const char* text, std::uint64_t* out) {
+    if (*text == '\0') return false;
+    for (const char* p = text; *p != '\0'; ++p) {
+        if (*p < '0' || *p > '9') return false;
+    }
+    errno = 0;
+    char* end = nullptr;
+    unsigned long long value = std::strtoull(text, &end, 10);
+    if (errno == ERANGE || *end != '\0') return false;
+    *out = value;
+    return true;
+}
+
+bool parse_seconds(const char* text, double* out) {
+    if (*text == '\0') return false;
+    errno = 0;
+    char* end = nullptr;
+    double value = std::strtod(text, &end);
+    if (errno == ERANGE || *end != '\0' || !std::isfinite(value)) return false;
+    *out = value;
+    return true;
+}
+
+Options parse_args(int argc, char** argv) {
+    Options opt;
+    for (int i = 1; i < argc; ++i) {
+        std::string flag = argv[i];
+        if (flag == "-h" || flag == "--help") {
+            std::fputs(kUsage, stdout);
+            std::exit(0);
+        }
+        std::size_t eq = flag.find('=');
+        const std::string name = flag.substr(0, eq);
+        static const char* const kFlags[] = {"--threads", "--live-bytes", "--min-bytes",
+                                             "--max-bytes", "--seconds", "--idle-s", "--seed",
+                                             "--share"};
+        bool known = false;
+        for (const char* f : kFlags) known = known || name == f;
+        if (!known) usage_error("unknown argument: " + flag);
+        std::string value;
+        if (flag.rfind("--", 0) == 0 && eq != std::string::npos) {
+            value = flag.substr(eq + 1);
+            flag.resize(eq);
+        } else if (i + 1 < argc) {
+            value = argv[++i];
+        } else {
+            usage_error("missing value for " + flag);
+        }
+        std::uint64_t n = 0;
+        double s = 0.0;
+        if (flag == "--threads") {
+            if (!parse_u64(value.c_str(), &n)) usage_error("--threads: not a whole number: " + value);
+            if (n == 0 || n > kMaxThreads) usage_error("--threads must be 1.." + std::to_string(kMaxThreads));
+            opt.threads = static_cast<unsigned>(n);
+        } else if (flag == "--live-bytes") {
+            if (!parse_u64(value.c_str(), &n)) usage_error("--live-bytes: not a whole number: " + value);
+            if (n == 0) usage_error("--live-bytes must be greater than 0");
+            opt.live_bytes = n;
+        } else if (flag == "--min-bytes") {
+            if (!parse_u64(value.c_str(), &n)) usage_error("--min-bytes: not a whole number: " + value);
+            if (n == 0) usage_error("--min-bytes must be greater than 0");
+            opt.min_bytes = n;
+        } else if (flag == "--max-bytes") {
+            if (!parse_u64(value.c_str(), &n)) usage_error("--max-bytes: not a whole number: " + value);
+            if (n == 0) usage_error("--max-bytes must be greater than 0");
+            opt.max_bytes = n;
+        } else if (flag == "--seconds") {
+            if (!parse_seconds(value.c_str(), &s)) usage_error("--seconds: not a number: " + value);
+            if (s <= 0) usage_error("--seconds must be greater than 0");
+            opt.seconds = s;
+        } else if (flag == "--idle-s") {
+            if (!parse_seconds(value.c_str(), &s)) usage_error("--idle-s: not a number: " + value);
+            if (s < 0) usage_error("--idle-s must not be negative");
+            opt.idle_s = s;
+        } else if (flag == "--seed") {
+            if (!parse_u64(value.c_str(), &n)) usage_error("--seed: not a whole number: " + value);
+            opt.seed = n;
+        } else if (flag == "--share") {
+            if (value != "shard" && value != "global") {
+                usage_error("--share must be shard or global, not " + value);
+            }
+            opt.global = value == "global";
+        } else {
+            usage_error("unknown argument: " + flag);
+        }
+    }
+    if (opt.min_bytes > opt.max_bytes) usage_error("--min-bytes must not exceed --max-bytes");
+    // A buffer must fit in memory and in size_t arithmetic with room to spare.
+    if (opt.max_bytes > (std::uint64_t{1} << 40)) usage_error("--max-bytes is too large");
+    return opt;
+}
+
+// 128-bit product for the multiply-high mapping (a GCC/Clang extension on 64-bit targets).
+__extension__ typedef unsigned __int128 u128;
+
+// splitmix64 (Steele, Lea and Flood): a few multiplies per number, statistically sound enough
+// for picking sizes and slots, and a one-word state that each thread keeps on its own stack
+// (no shared generator, no lock, no cache line bouncing between threads).
+struct Rng {
+    std::uint64_t state;
+    std::uint64_t next() {
+        std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        return z ^ (z >> 31);
+    }
+    // Uniform over [0, n) by the multiply-high method: no division, negligible bias for the
+    // small n used here.
+    std::uint64_t below(std::uint64_t n) {
+        return static_cast<std::uint64_t>((static_cast<u128>(next()) * n) >> 64);
+    }
+};
+
+double mono_now() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+void sleep_until(double mono_deadline) {
+    timespec ts{};
+    double whole = std::floor(mono_deadline);
+    ts.tv_sec = static_cast<time_t>(whole);
+    ts.tv_nsec = static_cast<long>((mono_deadline - whole) * 1e9);
+    if (ts.tv_nsec >= 1000000000L) ts.tv_nsec = 999999999L;
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+    }
+}
+
+// FNV-1a style fold: cheap, order-sensitive, and it makes every written value observable.
+inline std::uint64_t fold(std::uint64_t h, std::uint64_t v) {
+    return (h ^ v) * 0x100000001B3ull;
+}
+
+// Write one non-zero byte in every page of the buffer (and its last byte), so the buffer is
+// resident the way real data would make it; fold the values into the checksum.
+inline std::uint64_t touch(unsigned char* p, std::size_t size, unsigned char seed, std::uint64_t h) {
+    unsigned char v = seed;
+    for (std::size_t off = 0; off < size; off += kTouchStride) {
+        v = static_cast<unsigned char>(v + 1) | 1u;
+        p[off] = v;
+        h = fold(h, v);
+    }
+    p[size - 1] = v;
+    return fold(h, v);
+}
+
+enum class Phase : int { fill = 0, churn = 1, done = 2 };
+
+// The phase gate: the main thread moves the phase forward; workers wait for it, and report
+// each finished step by bumping `arrived`.
+struct Gate {
+    std::mutex mu;
+    std::condition_variable cv;
+    Phase phase = Phase::fill;
+    unsigned arrived = 0;
+
+    void arrive() {
+        std::lock_guard<std::mutex> lock(mu);
+        ++arrived;
+        cv.notify_all();
+    }
+    void wait_arrived(unsigned n) {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return arrived >= n; });
+    }
+    void open(Phase p) {
+        std::lock_guard<std::mutex> lock(mu);
+        phase = p;
+        cv.notify_all();
+    }
+    void wait_phase(Phase p) {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return static_cast<int>(phase) >= static_cast<int>(p); });
+    }
+};
+
+struct Shared {
+    Options opt;
+    std::size_t slot_count = 0;
+    std::unique_ptr<std::atomic<unsigned char*>[]> slots;
+    Gate gate;
+    std::atomic<bool> stop{false};
+};
+
+// Per-thread results, padded to a cache line so the counters of two threads never share one.
+struct alignas(64) WorkerResult {
+    std::uint64_t operations = 0;
+    std::uint64_t checksum = 0;
+    std::uint64_t fill_checksum = 0;  // the fill alone: a function of the seed, not of timing
+};
+
+unsigned char* new_buffer(std::size_t size) {
+    auto* p = static_cast<unsigned char*>(std::malloc(size));
+    if (p == nullptr) fail("malloc returned NULL (out of memory)");
+    return p;
+}
+
+void worker(Shared& sh, unsigned index, WorkerResult& out) {
+    const Options& opt = sh.opt;
+    // A distinct stream per thread; splitmix64's output mixing decorrelates nearby states.
+    Rng rng{opt.seed ^ (0xD1B54A32D192ED03ull * (index + 1))};
+    const std::uint64_t span = opt.max_bytes - opt.min_bytes + 1;
+    std::uint64_t h = 0xCBF29CE484222325ull;
+
+    // Fill: each thread fills a contiguous share of the slots, so the fill is parallel and the
+    // initial buffers come from every thread's heap, as they will during the churn.
+    const std::size_t lo = sh.slot_count * index / opt.threads;
+    const std::size_t hi = sh.slot_count * (index + 1) / opt.threads;
+    for (std::size_t i = lo; i < hi; ++i) {
+        std::size_t size = static_cast<std::size_t>(opt.min_bytes + rng.below(span));
+        unsigned char* p = new_buffer(size);
+        h = touch(p, size, static_cast<unsigned char>(rng.next()), h);
+        sh.slots[i].store(p, std::memory_order_release);
+    }
+    out.fill_checksum = h;
+    sh.gate.arrive();
+    sh.gate.wait_phase(Phase::churn);
+
+    // Churn: allocate, touch, swap into a random slot (of this thread's share, or of the whole
+    // set with --share global), free the survivor it replaces.
+    const std::size_t base = opt.global ? 0 : lo;
+    const std::size_t choices = opt.global ? sh.slot_count : hi - lo;
+    std::uint64_t ops = 0;
+    while (!sh.stop.load(std::memory_order_relaxed)) {
+        std::size_t size = static_cast<std::size_t>(opt.min_bytes + rng.below(span));
+        unsigned char* p = new_buffer(size);
+        std::uint64_t r = rng.next();
+        h = touch(p, size, static_cast<unsigned char>(r), h);
+        std::size_t slot =
+            base + static_cast<std::size_t>((static_cast<u128>(r) * choices) >> 64);
+        unsigned char* old = sh.slots[slot].exchange(p, std::memory_order_acq_rel);
+        h = fold(h, old[0]);  // read back what was written: the data really exists
+        std::free(old);
+        ++ops;
+    }
+    out.operations = ops;
+    out.checksum = h;
+    sh.gate.arrive();
+    // Stay alive (blocked) through the idle rest, as the service's workers do: some allocators
+    // flush or abandon a thread's heap when the thread exits, which would blur "settled".
+    sh.gate.wait_phase(Phase::done);
+}
+
+// Minimal JSON string escaping (paths may hold quotes, backslashes or control characters).
+std::string json_string(const std::string& s) {
+    std::string out = "\"";
+    for (unsigned char c : s) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (c < 0x20) {
+                    char buf[8];
+                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
+                    out += buf;
+                } else {
+                    out += static_cast<char>(c);
+                }
+        }
+    }
+    return out + "\"";
+}
+
+double g_start = 0.0;
+
+void emit_phase(const char* phase) {
+    double now = mono_now();
+    std::printf("{\"event\":\"phase\",\"phase\":\"%s\",\"t_s\":%.6f,\"mono_s\":%.6f}\n", phase,
+                now - g_start, now);
+    std::fflush(stdout);
+}
+
+// The file that really serves malloc: ask the dynamic linker for the global "malloc" (the
+// interposed one when a preload worked) and which loaded object contains it. A preload that
+// ld.so ignored shows up here as libc, never silently.
+std::string malloc_library() {
+    void* sym = dlsym(RTLD_DEFAULT, "malloc");
+    Dl_info info{};
+    if (sym == nullptr || dladdr(sym, &info) == 0 || info.dli_fname == nullptr) return "";
+    char resolved[PATH_MAX];
+    if (realpath(info.dli_fname, resolved) != nullptr) return resolved;
+    return info.dli_fname;
+}
+
+struct Usage {
+    double user_s = 0, sys_s = 0;
+    long minor_faults = 0, major_faults = 0;
+};
+
+Usage usage_now() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    Usage u;
+    u.user_s = static_cast<double>(ru.ru_utime.tv_sec) + static_cast<double>(ru.ru_utime.tv_usec) * 1e-6;
+    u.sys_s = static_cast<double>(ru.ru_stime.tv_sec) + static_cast<double>(ru.ru_stime.tv_usec) * 1e-6;
+    u.minor_faults = ru.ru_minflt;
+    u.major_faults = ru.ru_majflt;
+    return u;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    g_start = mono_now();
+    Shared sh;
+    sh.opt = parse_args(argc, argv);
+    const Options& opt = sh.opt;
+
+    // Slots = live bytes / mean size: the set holds the target on average, whatever the mix.
+    const double mean = (static_cast<double>(opt.min_bytes) + static_cast<double>(opt.max_bytes)) / 2;
+    double count = std::floor(static_cast<double>(opt.live_bytes) / mean + 0.5);
+    // Sharded, every thread needs at least one slot of its own to replace.
+    const double at_least = opt.global ? 1.0 : static_cast<double>(opt.threads);
+    if (count < at_least) count = at_least;
+    if (count > 1e12) usage_error("--live-bytes is too large");
+    sh.slot_count = static_cast<std::size_t>(count);
+    sh.slots.reset(new (std::nothrow) std::atomic<unsigned char*>[sh.slot_count]);
+    if (!sh.slots) fail("cannot allocate the slot array (out of memory)");
+
+    emit_phase("fill");
+    std::vector<WorkerResult> results(opt.threads);
+    std::vector<std::thread> threads;
+    threads.reserve(opt.threads);
+    for (unsigned t = 0; t < opt.threads; ++t) {
+        threads.emplace_back(worker, std::ref(sh), t, std::ref(results[t]));
+    }
+    sh.gate.wait_arrived(opt.threads);
+
+    emit_phase("churn");
+    const Usage u0 = usage_now();
+    const double t0 = mono_now();
+    sh.gate.open(Phase::churn);
+    sleep_until(t0 + opt.seconds);
+    sh.stop.store(true, std::memory_order_relaxed);
+    sh.gate.wait_arrived(2 * opt.threads);
+    const double churn_s = mono_now() - t0;
+    const Usage u1 = usage_now();
+
+    emit_phase("idle");
+    sleep_until(mono_now() + opt.idle_s);
+
+    emit_phase("done");
+    sh.gate.open(Phase::done);
+    for (auto& th : threads) th.join();
+    std::uint64_t checksum = 0;
+    std::uint64_t fill_checksum = 0;
+    std::uint64_t operations = 0;
+    for (unsigned t = 0; t < opt.threads; ++t) {
+        checksum = fold(checksum, results[t].checksum);
+        fill_checksum = fold(fill_checksum, results[t].fill_checksum);
+        operations += results[t].operations;
+    }
+    for (std::size_t i = 0; i < sh.slot_count; ++i) {
+        unsigned char* p = sh.slots[i].load(std::memory_order_acquire);
+        checksum = fold(checksum, p[0]);
+        std::free(p);
+    }
+
+    std::printf(
+        "{\"event\":\"result\",\"threads\":%u,\"operations\":%" PRIu64
+        ",\"seconds\":%.6f,\"allocs_per_s\":%.3f,\"live_bytes\":%" PRIu64 ",\"slots\":%zu"
+        ",\"min_bytes\":%" PRIu64 ",\"max_bytes\":%" PRIu64 ",\"seed\":%" PRIu64 ",\"share\":\"%s\""
+        ",\"cpu_user_s\":%.6f,\"cpu_sys_s\":%.6f,\"minor_faults\":%ld,\"major_faults\":%ld"
+        ",\"checksum\":\"%016" PRIx64 "\",\"fill_checksum\":\"%016" PRIx64 "\""
+        ",\"malloc_library\":%s,\"pid\":%ld}\n",
+        opt.threads, operations, churn_s, static_cast<double>(operations) / churn_s,
+        opt.live_bytes, sh.slot_count, opt.min_bytes, opt.max_bytes, opt.seed,
+        opt.global ? "global" : "shard",
+        u1.user_s - u0.user_s, u1.sys_s - u0.sys_s, u1.minor_faults - u0.minor_faults,
+        u1.major_faults - u0.major_faults, checksum, fill_checksum, json_string(malloc_library()).c_str(),
+        static_cast<long>(getpid()));
+    std::fflush(stdout);
+    return 0;
+}

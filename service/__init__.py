@@ -1,0 +1,15 @@
+"""The Python service under test, and what starts it.
+
+- `service.app`: the FastAPI app (create_app), one per uvicorn worker.
+- `service.churn`: the fragmentation engine behind /churn.
+- `service.documents`: the JSON and XML work behind /json and /xml.
+- `service.payloads`: the request bodies, deterministic by seed (the load generator uses them).
+- `service.limits`: body size and content type checks.
+- `service.config`: the configuration handed to every worker.
+- `service.mallocinfo`: which library serves malloc, and anonymous memory (`python -m` prints it).
+- `service.workerslot`: a stable index per worker.
+- `service.supervisor`: the process that binds the socket and runs the workers.
+- `service.launcher`: start_service() for `allocstudy serve` and the runner.
+
+Nothing is imported here, so `python -m service.mallocinfo` stays fast.
+"""

@@ -1,0 +1,192 @@
+"""The FastAPI service under test: churn, JSON and XML work, and per-worker evidence.
+
+Endpoints (every response body is JSON unless said otherwise):
+- `POST /churn`: one churn of this worker's live set (see service.churn). A body is ignored
+  and may be empty; over 4 KiB it is refused. Answers
+  `{"pid", "worker", "freed", "freed_bytes", "allocated", "allocated_bytes", "live_count",
+  "live_bytes", "calls"}`.
+- `POST /json`: an order document (`Content-Type: application/json`, at most 1 MiB);
+  answers its summary as JSON (see service.documents).
+- `POST /xml`: the same as XML (`application/xml` or `text/xml`); answers XML.
+- `GET /stats`: this worker's pid and index, the library serving malloc (dladdr), the
+  allocator's own version, the PYTHONMALLOC mode, the live set, and this process's anonymous
+  memory (`pss_anon_bytes` from smaps_rollup, `rss_anon_bytes` from status).
+- `GET /health`: `{"status": "ok", "pid"}`.
+A request the service refuses gets a 4xx with `{"error": "..."}`: 400 unreadable body, 413
+too large, 415 wrong content type, 422 not an order; 404 and 405 answer the same way.
+
+Each worker fills its live set in the lifespan startup, so it is ready only once its live set
+is in place and resident. Every handler is `async def`: all the allocating work of a worker
+runs on its event loop thread, one request at a time, so the live set needs no lock and the
+allocator sees one working thread per process (the GIL would serialize a thread pool anyway).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+
+from service.churn import LiveSet, worker_rng
+from service.config import ServiceConfig, config_from_env
+from service.documents import parse_json, parse_xml, render_json, render_xml, summarize
+from service.limits import (
+    CHURN_BODY_LIMIT,
+    DOCUMENT_BODY_LIMIT,
+    RequestRejected,
+    check_content_type,
+    read_bounded,
+)
+from service.mallocinfo import (
+    allocator_version,
+    anon_bytes,
+    malloc_library,
+    python_malloc_mode,
+    rss_anon_bytes,
+)
+from service.workerslot import WorkerSlot, claim_worker_slot
+
+__all__ = ["create_app"]
+
+JSON_TYPES = ("application/json",)
+XML_TYPES = ("application/xml", "text/xml")
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(json.dumps(data, separators=(",", ":")), status, media_type="application/json")
+
+
+class _Worker:
+    """What one worker process holds between requests, set up by the lifespan."""
+
+    def __init__(self, config: ServiceConfig | None) -> None:
+        self._given = config
+        self.config = config or ServiceConfig()
+        self.slot: WorkerSlot | None = None
+        self.live: LiveSet | None = None
+        self.malloc_library = ""
+        self.allocator_version: str | None = None
+
+    def start(self) -> None:
+        # Read the environment here, not in create_app: an error in the lifespan startup makes
+        # uvicorn stop with its startup-failure code instead of restarting the worker forever.
+        self.config = self._given or config_from_env()
+        self.slot = claim_worker_slot()
+        self.malloc_library = malloc_library()
+        self.allocator_version = allocator_version(self.malloc_library)
+        live = LiveSet(self.config.churn, worker_rng(self.config.churn.seed, self.slot.index))
+        live.fill()
+        self.live = live
+
+    def stop(self) -> None:
+        if self.live is not None:
+            self.live.clear()
+        if self.slot is not None:
+            self.slot.release()
+
+    @property
+    def live_set(self) -> LiveSet:
+        if self.live is None:
+            raise RuntimeError("the worker has not started")
+        return self.live
+
+    @property
+    def index(self) -> int:
+        return self.slot.index if self.slot is not None else -1
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    try:
+        return await read_bounded(request.stream(), request.headers.get("content-length"), limit)
+    except ClientDisconnect:
+        raise RequestRejected(400, "the client disconnected while sending the body") from None
+
+
+def create_app(config: ServiceConfig | None = None) -> FastAPI:
+    """The app; without `config`, each worker reads ALLOCSTUDY_SERVICE_CONFIG at startup."""
+    worker = _Worker(config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker.start()
+        try:
+            yield
+        finally:
+            worker.stop()
+
+    app = FastAPI(
+        title="allocstudy service",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+
+    @app.exception_handler(RequestRejected)
+    async def _rejected(request: Request, exc: RequestRejected) -> Response:
+        return _json({"error": exc.message}, exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return _json({"error": str(exc.detail)}, exc.status_code)
+
+    @app.post("/churn")
+    async def churn(request: Request) -> Response:
+        await _body(request, CHURN_BODY_LIMIT)
+        result = worker.live_set.churn()
+        return _json(
+            {
+                "pid": os.getpid(),
+                "worker": worker.index,
+                "freed": result.freed,
+                "freed_bytes": result.freed_bytes,
+                "allocated": result.allocated,
+                "allocated_bytes": result.allocated_bytes,
+                "live_count": result.live_count,
+                "live_bytes": result.live_bytes,
+                "calls": worker.live_set.calls,
+            }
+        )
+
+    @app.post("/json")
+    async def json_document(request: Request) -> Response:
+        check_content_type(request.headers.get("content-type"), JSON_TYPES)
+        order = parse_json(await _body(request, DOCUMENT_BODY_LIMIT))
+        return Response(render_json(summarize(order)), media_type="application/json")
+
+    @app.post("/xml")
+    async def xml_document(request: Request) -> Response:
+        check_content_type(request.headers.get("content-type"), XML_TYPES)
+        order = parse_xml(await _body(request, DOCUMENT_BODY_LIMIT))
+        return Response(render_xml(summarize(order)), media_type="application/xml")
+
+    @app.get("/stats")
+    async def stats() -> Response:
+        live = worker.live_set
+        return _json(
+            {
+                "pid": os.getpid(),
+                "worker": worker.index,
+                "malloc_library": worker.malloc_library,
+                "allocator_version": worker.allocator_version,
+                "pythonmalloc": python_malloc_mode(),
+                "live_count": live.count,
+                "live_bytes": live.nbytes,
+                "churn_calls": live.calls,
+                "pss_anon_bytes": anon_bytes(),
+                "rss_anon_bytes": rss_anon_bytes(),
+                "config": worker.config.to_dict(),
+            }
+        )
+
+    @app.get("/health")
+    async def health() -> Response:
+        return _json({"status": "ok", "pid": os.getpid()})
+
+    return app

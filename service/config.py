@@ -1,0 +1,115 @@
+"""The service's configuration, as the launcher hands it to every worker.
+
+The launcher puts the spec's service section (`ServiceSpec.model_dump()`) as JSON into one
+environment variable; each worker's app factory reads it back here. The service does not
+import `bench` (its spec models pull in YAML and pydantic machinery a measured worker has no
+use for), so the few fields it needs are checked again here, with the same names and bounds.
+Keys the service does not use (rate, phases, mix...) are ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = [
+    "CONFIG_ENV",
+    "ChurnConfig",
+    "ConfigError",
+    "ServiceConfig",
+    "config_from_env",
+    "config_to_env",
+]
+
+#: Environment variable holding the JSON of the spec's service section.
+CONFIG_ENV = "ALLOCSTUDY_SERVICE_CONFIG"
+
+
+class ConfigError(ValueError):
+    """A service configuration that cannot be used; the message names the field."""
+
+
+def _int(data: Mapping[str, Any], key: str, default: int, *, minimum: int | None = 1) -> int:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"churn.{key} must be an integer, not {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"churn.{key} must be at least {minimum}, not {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class ChurnConfig:
+    """The fragmentation engine's bounds (the names and defaults of bench.spec.ChurnSpec)."""
+
+    live_buffers: int = 5000
+    min_bytes: int = 4096
+    max_bytes: int = 65536
+    free_per_call: int = 64
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        if self.min_bytes > self.max_bytes:
+            raise ConfigError(
+                f"churn.min_bytes ({self.min_bytes}) must not exceed "
+                f"churn.max_bytes ({self.max_bytes})"
+            )
+        if self.free_per_call > self.live_buffers:
+            raise ConfigError(
+                f"churn.free_per_call ({self.free_per_call}) must not exceed "
+                f"churn.live_buffers ({self.live_buffers})"
+            )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ChurnConfig:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"churn must be a mapping, not {type(data).__name__}")
+        return cls(
+            live_buffers=_int(data, "live_buffers", cls.live_buffers),
+            min_bytes=_int(data, "min_bytes", cls.min_bytes),
+            max_bytes=_int(data, "max_bytes", cls.max_bytes),
+            free_per_call=_int(data, "free_per_call", cls.free_per_call),
+            seed=_int(data, "seed", cls.seed, minimum=None),
+        )
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """What a worker needs to know: the churn bounds and the PYTHONMALLOC mode asked for."""
+
+    churn: ChurnConfig = field(default_factory=ChurnConfig)
+    python_malloc: str = "pymalloc"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ServiceConfig:
+        """Read a spec's service section (unknown keys are ignored)."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"the service config must be a mapping, not {type(data).__name__}")
+        python_malloc = data.get("python_malloc", "pymalloc")
+        if python_malloc not in ("pymalloc", "malloc"):
+            raise ConfigError(f"python_malloc must be pymalloc or malloc, not {python_malloc!r}")
+        return cls(churn=ChurnConfig.from_dict(data.get("churn", {})), python_malloc=python_malloc)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def config_to_env(service_config: Mapping[str, Any]) -> str:
+    """The value of CONFIG_ENV for a service section (checked first, so errors come early)."""
+    ServiceConfig.from_dict(service_config)
+    return json.dumps(dict(service_config), sort_keys=True, default=str)
+
+
+def config_from_env(environ: Mapping[str, str] | None = None) -> ServiceConfig:
+    """The configuration in CONFIG_ENV, or the defaults when it is not set."""
+    text = (os.environ if environ is None else environ).get(CONFIG_ENV)
+    if not text:
+        return ServiceConfig()
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{CONFIG_ENV} is not valid JSON: {exc}") from None
+    return ServiceConfig.from_dict(data)

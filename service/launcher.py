@@ -1,0 +1,377 @@
+"""Start, check and stop the service the way a measured run needs it.
+
+`start_service` runs `python -m service.supervisor` with the allocator's environment in a new
+session (so the whole tree can be killed), optionally inside a cgroup (the child writes its own
+pid into `cgroup.procs` before exec, so nothing it allocates is charged elsewhere) and pinned
+to some CPUs. It returns once /health answers and every one of the N workers has answered
+/stats, or raises `LaunchError` with one line that says why: the port is in use, the
+interpreter died at startup, a worker failed to start, workers keep dying, or time ran out.
+
+    service = start_service(python=sys.executable, workers=4, port=8000,
+                            env=alloc.preload_env(), service_config=spec.service.model_dump())
+    stats = service.stats_from_every_worker(timeout=10)   # {pid: /stats of that worker}
+    service.stop()
+
+The child's environment is this process's, minus inherited allocator settings (LD_PRELOAD,
+PYTHONMALLOC, MALLOC_CONF, MIMALLOC_*, TCMALLOC_*, ...), plus `env`, plus the launcher's own
+variables (the service config, and PYTHONMALLOC=malloc when the config asks for it).
+This module does not import bench: the runner and `allocstudy serve` both use it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from service.config import CONFIG_ENV, ConfigError, ServiceConfig, config_to_env
+from service.supervisor import EXIT_BIND, EXIT_WORKER_FAILED, HOST, MESSAGE_PREFIX
+
+__all__ = ["LaunchError", "ServiceProcess", "start_service"]
+
+# Inherited variables that would change which allocator runs, or how: dropped unless `env`
+# sets them again.
+_ALLOCATOR_VARS = ("LD_PRELOAD", "PYTHONMALLOC", "MALLOC_CONF", "GLIBC_TUNABLES")
+_ALLOCATOR_PREFIXES = ("MIMALLOC_", "TCMALLOC_", "JEMALLOC_", "_RJEM_", "MALLOC_", "HEAPPROFILE")
+
+# The line of a log that says why a Python process died: an exception or a fatal error.
+_CAUSE = re.compile(r"^\s*(?:[A-Za-z_][\w.]*(?:Error|Exception)\b|Fatal Python error\b)")
+
+_STOP_GRACE = 4.0  # seconds between SIGTERM and SIGKILL
+
+
+class LaunchError(RuntimeError):
+    """The service could not be started or checked; str() is one line for a terminal."""
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of a process (every thread's list), or [] when it is gone."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as handle:
+                found.extend(int(p) for p in handle.read().split())
+        except OSError:
+            continue
+    return found
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return [part.decode(errors="replace") for part in handle.read().split(b"\0") if part]
+    except OSError:
+        return []
+
+
+def _is_worker(pid: int) -> bool:
+    # uvicorn's workers are multiprocessing "spawn" children: `python -c 'from
+    # multiprocessing.spawn import spawn_main; ...' --multiprocessing-fork`. The supervisor's
+    # other child, multiprocessing's resource tracker, is not a worker.
+    return "--multiprocessing-fork" in _cmdline(pid)
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes whose process group is `pgid`."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry))
+    return members
+
+
+def _get(port: int, path: str, timeout: float) -> tuple[int, bytes]:
+    """One GET on a fresh connection (closed after), so the kernel may pick another worker."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"Connection": "close"})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def _tail(path: Path, lines: int = 6) -> list[str]:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return []
+    return [line for line in text.splitlines() if line.strip()][-lines:]
+
+
+def _why(lines: list[str]) -> str:
+    """The log line that best says why a process died: its last exception, else the tail."""
+    causes = [line.strip() for line in lines if _CAUSE.match(line)]
+    return causes[-1] if causes else " | ".join(lines[-3:])
+
+
+def _child_env(env: Mapping[str, str], config: ServiceConfig, config_json: str) -> dict[str, str]:
+    child = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in _ALLOCATOR_VARS and not key.startswith(_ALLOCATOR_PREFIXES)
+    }
+    child.update(env)
+    child[CONFIG_ENV] = config_json
+    if config.python_malloc == "malloc":
+        child["PYTHONMALLOC"] = "malloc"
+    child["PYTHONUNBUFFERED"] = "1"
+    return child
+
+
+@dataclass
+class ServiceProcess:
+    """A running service: the supervisor process and what it serves."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    workers: int
+    log_path: Path
+    _own_log: bool = False
+    _seen_workers: set[int] = field(default_factory=set)
+
+    @property
+    def pid(self) -> int:
+        """The supervisor's pid (also the process group and session of the whole tree)."""
+        return self.process.pid
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def poll(self) -> int | None:
+        """The supervisor's exit code, or None while it runs."""
+        return self.process.poll()
+
+    def worker_pids(self) -> list[int]:
+        """The uvicorn workers now running under the supervisor, sorted."""
+        return sorted(pid for pid in _children(self.pid) if _is_worker(pid))
+
+    def tree_pids(self) -> list[int]:
+        """The supervisor and all its descendants (workers, resource tracker), sorted."""
+        found, todo = [], [self.pid]
+        while todo:
+            pid = todo.pop()
+            if os.path.exists(f"/proc/{pid}"):
+                found.append(pid)
+                todo.extend(_children(pid))
+        return sorted(found)
+
+    def log_tail(self, lines: int = 6) -> list[str]:
+        """The last lines the supervisor and workers wrote (stdout and stderr)."""
+        return _tail(self.log_path, lines)
+
+    def stats_from_every_worker(self, timeout: float = 10.0) -> dict[int, dict[str, Any]]:
+        """/stats from each of the N workers, keyed by pid.
+
+        The kernel hands each new connection to whichever worker accepts first, so this asks on
+        fresh connections until every running worker has answered, or raises LaunchError when
+        `timeout` seconds pass first.
+        """
+        deadline = time.monotonic() + timeout
+        answers: dict[int, dict[str, Any]] = {}
+        attempt = 0
+        while True:
+            running = set(self.worker_pids())
+            if len(running) == self.workers and running <= answers.keys():
+                return {pid: answers[pid] for pid in sorted(running)}
+            if self.poll() is not None:
+                raise LaunchError(self._exit_message())
+            if time.monotonic() > deadline:
+                missing = len(running - answers.keys()) if running else self.workers
+                raise LaunchError(
+                    f"{missing} of {self.workers} workers did not answer /stats within "
+                    f"{timeout:g} s ({len(running)} running)"
+                )
+            try:
+                status, body = _get(self.port, "/stats", timeout=min(2.0, timeout))
+                if status == 200:
+                    stats = json.loads(body)
+                    answers[int(stats["pid"])] = stats
+            except (OSError, http.client.HTTPException, ValueError, KeyError):
+                time.sleep(0.05)
+            attempt += 1
+            if attempt % 8 == 0:
+                time.sleep(0.01)  # let an idle worker win the next accept
+
+    def _exit_message(self) -> str:
+        code = self.process.returncode
+        lines = self.log_tail(80)
+        own = [line.split(MESSAGE_PREFIX, 1)[1].strip() for line in lines if MESSAGE_PREFIX in line]
+        if code == EXIT_BIND and own:
+            return own[-1]
+        if code is not None and code < 0:
+            how = f"was killed by {signal.Signals(-code).name}"
+        elif code == EXIT_WORKER_FAILED:
+            how = "stopped because a worker failed to start"
+        else:
+            how = f"exited with code {code}"
+        detail = _why(lines)
+        return f"the service {how} before it was ready" + (f": {detail}" if detail else "")
+
+    def _wait_ready(self, ready_timeout: float) -> None:
+        deadline = time.monotonic() + ready_timeout
+        while True:
+            if self.poll() is not None:
+                raise LaunchError(self._exit_message())
+            workers = self.worker_pids()
+            self._seen_workers.update(workers)
+            if len(self._seen_workers) > self.workers:
+                detail = _why(self.log_tail(80))
+                raise LaunchError(
+                    f"workers keep dying at startup ({len(self._seen_workers)} started for "
+                    f"{self.workers})" + (f": {detail}" if detail else "")
+                )
+            if len(workers) == self.workers:
+                try:
+                    status, _ = _get(self.port, "/health", timeout=2.0)
+                except (OSError, http.client.HTTPException):
+                    status = 0
+                if status == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise LaunchError(
+                    f"the service was not ready within {ready_timeout:g} s "
+                    f"({len(workers)} of {self.workers} workers running)"
+                )
+            time.sleep(0.1)
+        self.stats_from_every_worker(timeout=max(1.0, deadline - time.monotonic()))
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGTERM the supervisor, SIGKILL the whole group if it is not gone in time; reap.
+
+        Returns only when no process of the service's group is left.
+        """
+        grace = min(_STOP_GRACE, max(0.0, timeout - 1.0))
+        if self.process.poll() is None:
+            try:
+                self.process.send_signal(signal.SIGTERM)
+                self.process.wait(grace)
+            except subprocess.TimeoutExpired:
+                pass
+        # Whatever is left of the group (a wedged supervisor, a worker that outlived it) goes.
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.process.wait()
+        deadline = time.monotonic() + max(1.0, timeout - grace)
+        while _group_members(self.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if self._own_log:
+            self.log_path.unlink(missing_ok=True)
+
+    def __enter__(self) -> ServiceProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _preexec(
+    cgroup_procs: Path | None, cpus: set[int] | None, extra: Callable[[], None] | None
+) -> Callable[[], None] | None:
+    if cgroup_procs is None and cpus is None:
+        return extra
+    procs = os.fsencode(cgroup_procs) if cgroup_procs is not None else None
+
+    def setup() -> None:  # runs in the child between fork and exec: plain system calls only
+        if procs is not None:
+            fd = os.open(procs, os.O_WRONLY)
+            try:
+                os.write(fd, str(os.getpid()).encode())
+            finally:
+                os.close(fd)
+        if cpus is not None:
+            os.sched_setaffinity(0, cpus)
+        if extra is not None:
+            extra()
+
+    return setup
+
+
+def start_service(
+    *,
+    python: str,
+    workers: int,
+    port: int,
+    env: Mapping[str, str],
+    service_config: Mapping[str, Any],
+    cgroup_procs: Path | None = None,
+    cpus: set[int] | None = None,
+    preexec: Callable[[], None] | None = None,
+    ready_timeout: float = 30.0,
+    log_path: Path | None = None,
+) -> ServiceProcess:
+    """Start the supervisor and its workers; return once all of them serve.
+
+    `python` is the interpreter to run (a real one, never a pyenv shim); `env` carries the
+    allocator's variables; `service_config` is the spec's service section (model_dump()).
+    `cgroup_procs` is a cgroup.procs file the child writes its pid into before exec, `cpus`
+    the CPUs it may run on; `preexec` is a further function run in the child before exec
+    (after those two; plain system calls only). `log_path` receives the service's stdout and
+    stderr (default: a temporary file removed by stop()). Raises LaunchError, after stopping
+    whatever started, when the service cannot be ready.
+    """
+    if workers < 1:
+        raise LaunchError("the service needs at least one worker")
+    if not 0 < port < 65536:
+        raise LaunchError(f"port {port} is not in 1..65535")
+    try:
+        config = ServiceConfig.from_dict(service_config)
+        config_json = config_to_env(service_config)
+    except ConfigError as exc:
+        raise LaunchError(f"bad service config: {exc}") from None
+    if cpus is not None and not cpus:
+        raise LaunchError("cpus is empty")
+    own_log = log_path is None
+    if log_path is None:
+        handle, name = tempfile.mkstemp(prefix="allocstudy-service-", suffix=".log")
+        os.close(handle)
+        log_path = Path(name)
+    command = [python, "-m", "service.supervisor", "--port", str(port), "--workers", str(workers)]
+    try:
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=_child_env(env, config, config_json),
+                start_new_session=True,
+                preexec_fn=_preexec(cgroup_procs, cpus, preexec),
+            )
+    except (OSError, subprocess.SubprocessError) as exc:
+        if own_log:
+            log_path.unlink(missing_ok=True)
+        where = (
+            f" (cgroup {cgroup_procs}, cpus {sorted(cpus or [])})" if cgroup_procs or cpus else ""
+        )
+        raise LaunchError(f"cannot start {python}{where}: {exc}") from None
+    service = ServiceProcess(process, port, workers, log_path, _own_log=own_log)
+    try:
+        service._wait_ready(ready_timeout)
+    except BaseException:
+        service.stop()
+        raise
+    return service

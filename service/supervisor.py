@@ -1,0 +1,125 @@
+"""The service's supervisor process: one listening socket, N uvicorn workers.
+
+Run as `python -m service.supervisor --port P --workers N` (service.launcher does this with the
+allocator preloaded). Stock `uvicorn --workers N` creates its shared socket without TCP_NODELAY,
+which adds about 40 ms to every keep-alive request (uvicorn issue 3149), so this binds the
+socket through `Config.bind_socket()`, sets TCP_NODELAY on it (accepted connections inherit
+it), and runs uvicorn's own `Multiprocess` supervisor over that socket.
+
+The service listens on 127.0.0.1 only, never recycles a worker after some number of requests
+(recycling would hide the fragmentation being measured), and bounds a graceful shutdown to two
+seconds. SIGINT or SIGTERM stops the workers, then this process.
+
+Exit codes: 0 after a signal; 4 when the port cannot be bound (one line on stderr); 5 when a
+worker failed to start (its traceback is in the log above).
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import socket
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from uvicorn.config import Config
+
+__all__ = [
+    "EXIT_BIND",
+    "EXIT_WORKER_FAILED",
+    "HOST",
+    "MESSAGE_PREFIX",
+    "BindError",
+    "listening_socket",
+    "main",
+    "uvicorn_config",
+]
+
+HOST = "127.0.0.1"
+APP = "service.app:create_app"
+EXIT_BIND = 4
+EXIT_WORKER_FAILED = 5
+#: Lines this process writes for the launcher to quote start with this.
+MESSAGE_PREFIX = "allocstudy-service:"
+
+
+class BindError(OSError):
+    """The service's port cannot be bound; str() says why in one line."""
+
+
+def _bind_failure(port: int) -> str:
+    """Why the port could not be bound, in one line (uvicorn only says it exited)."""
+    probe = socket.socket()
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((HOST, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return f"port {port} on {HOST} is already in use"
+        return f"cannot listen on {HOST}:{port}: {exc.strerror or exc}"
+    finally:
+        probe.close()
+    return f"cannot listen on {HOST}:{port}"
+
+
+def uvicorn_config(*, port: int, workers: int, log_level: str = "warning") -> Config:
+    """uvicorn's settings for the service: app factory, 127.0.0.1, no worker recycling."""
+    from uvicorn.config import Config
+
+    return Config(
+        APP,
+        factory=True,
+        host=HOST,
+        port=port,
+        workers=workers,
+        lifespan="on",
+        access_log=False,
+        log_level=log_level,
+        limit_max_requests=None,
+        timeout_graceful_shutdown=2,
+    )
+
+
+def listening_socket(config: Config) -> socket.socket:
+    """The shared listening socket of `config`, with TCP_NODELAY (accepted sockets inherit it)."""
+    try:
+        sock = config.bind_socket()
+    except SystemExit:  # uvicorn logs the OSError and exits; say which problem it was
+        raise BindError(_bind_failure(config.port)) from None
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m service.supervisor", description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, required=True)
+    parser.add_argument("--log-level", default="warning")
+    args = parser.parse_args(argv)
+    if not 0 < args.port < 65536 or args.workers < 1:
+        print(f"{MESSAGE_PREFIX} need a port in 1..65535 and at least one worker", file=sys.stderr)
+        return 2
+
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors.multiprocess import Multiprocess
+
+    config = uvicorn_config(port=args.port, workers=args.workers, log_level=args.log_level)
+    try:
+        sock = listening_socket(config)
+    except BindError as exc:
+        print(f"{MESSAGE_PREFIX} {exc}", file=sys.stderr)
+        return EXIT_BIND
+
+    supervisor = Multiprocess(config, sockets=[sock])
+    supervisor.run()
+    sock.close()
+    if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
+        print(f"{MESSAGE_PREFIX} a worker failed to start (see the log above)", file=sys.stderr)
+        return EXIT_WORKER_FAILED
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

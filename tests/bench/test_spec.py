@@ -1,0 +1,162 @@
+"""The spec: defaults, shipped specs, and one clear line per mistake (file:line, field)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.spec import BUILTIN_ALLOCATORS, SpecError, load_spec, parse_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _errors(text: str) -> list[str]:
+    with pytest.raises(SpecError) as info:
+        parse_spec(text, "specs/x.yaml")
+    return str(info.value).splitlines()
+
+
+MINIMAL = "name: t\ntitle: T\nallocators: [glibc]\n"
+
+
+def test_minimal_spec_takes_the_original_studys_defaults():
+    spec = parse_spec(MINIMAL)
+    assert spec.service.workers == 4
+    assert spec.service.rate == 200
+    assert spec.service.load_s == 600 and spec.service.idle_s == 120
+    assert spec.service.churn.live_buffers == 5000
+    assert spec.control.threads == 4 and spec.control.repeats == 3
+    assert spec.control_live_bytes == 4 * 5000 * (4096 + 65536) // 2
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "specs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_specs_are_valid(path: Path):
+    spec = load_spec(path)
+    assert spec.name == path.stem
+
+
+def test_default_spec_is_the_original_study():
+    spec = load_spec(ROOT / "specs" / "default.yaml")
+    assert spec.allocator_names == list(BUILTIN_ALLOCATORS)
+    s = spec.service
+    assert (s.workers, s.rate, s.load_s, s.idle_s, s.sample_interval_s) == (4, 200, 600, 120, 1.0)
+    assert (spec.control.threads, spec.control.repeats) == (4, 3)
+
+
+def test_mistyped_key_is_an_error_with_its_line():
+    assert _errors(MINIMAL + "service:\n  rate: 100\n  wrokers: 4\n") == [
+        "specs/x.yaml:6: service.wrokers: unknown key"
+    ]
+
+
+def test_negative_rate_is_an_error_with_its_line():
+    assert _errors(MINIMAL + "service:\n  rate: -5\n") == [
+        "specs/x.yaml:5: service.rate: must be greater than 0"
+    ]
+
+
+def test_unknown_allocator_is_an_error_naming_the_entry():
+    (line,) = _errors("name: t\ntitle: T\nallocators:\n  - glibc\n  - jemallocc\n")
+    assert line.startswith("specs/x.yaml:5: allocators[1]: unknown allocator 'jemallocc'")
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("service:\n  workers: 0\n", "service.workers: must be greater than 0"),
+        ("service:\n  load_s: -1\n", "service.load_s: must be greater than 0"),
+        ("service:\n  idle_s: -1\n", "service.idle_s: must be greater than or equal to 0"),
+        ("service:\n  churn: {min_bytes: 9000, max_bytes: 10}\n",
+         "service.churn: min_bytes (9000) must not exceed max_bytes (10)"),
+        ("service:\n  mix: {churn: 0, json: 0}\n", "service.mix: at least one endpoint"),
+        ("service:\n  mix: {soap: 1}\n", "service.mix.soap: unknown key"),
+        ("control:\n  live_bytes: lots\n", "control.live_bytes: must be 'match-service'"),
+        ("repeats: 0\n", "repeats: must be greater than 0"),
+    ],
+)
+def test_impossible_values_are_errors(body: str, expected: str):
+    (line,) = _errors(MINIMAL + body)
+    assert expected in line
+    assert line.startswith("specs/x.yaml:")
+
+
+def test_every_problem_is_reported_at_once():
+    lines = _errors(MINIMAL + "service:\n  workers: 0\n  rate: 0\n")
+    assert [ln.split(":")[1] for ln in lines] == ["5", "6"]
+
+
+def test_duplicate_allocator_names_are_an_error():
+    (line,) = _errors("name: t\ntitle: T\nallocators: [glibc, glibc]\n")
+    assert "listed twice" in line
+
+
+def test_inline_entries_variant_library_and_source(tmp_path: Path):
+    spec_file = tmp_path / "s.yaml"
+    spec_file.write_text(
+        "name: t\ntitle: T\nallocators:\n"
+        "  - {name: je-bg, base: jemalloc, env: {MALLOC_CONF: 'background_thread:true'}}\n"
+        "  - {name: mine, library: lib/libmine.so}\n"
+        "  - {name: built, source: {path: src, cmake_args: [-DX=1]}}\n"
+    )
+    spec = load_spec(spec_file)
+    variant, library, source = spec.allocators
+    assert variant.base == "jemalloc" and variant.env == {"MALLOC_CONF": "background_thread:true"}
+    assert library.library == tmp_path / "lib" / "libmine.so"  # relative to the spec file
+    assert source.source.path == tmp_path / "src"
+
+
+def test_variant_of_unknown_base_and_git_without_commit_are_errors():
+    lines = _errors(
+        "name: t\ntitle: T\nallocators:\n"
+        "  - {name: a, base: hoard}\n"
+        "  - {name: b, source: {git: 'https://example.invalid/x.git'}}\n"
+    )
+    assert any("allocators[0].base: unknown allocator 'hoard'" in ln for ln in lines)
+    assert any("allocators[1].source: a git source needs a pinned commit" in ln for ln in lines)
+
+
+def test_yaml_syntax_error_names_the_line():
+    (line,) = _errors("name: t\ntitle: [unclosed\n")
+    assert line.startswith("specs/x.yaml:") and "not valid YAML" in line
+
+
+def test_spec_hash_changes_with_content_not_formatting():
+    a = parse_spec(MINIMAL)
+    b = parse_spec("name: t\ntitle: T\nallocators:\n  - glibc\n# a comment\n")
+    c = parse_spec(MINIMAL + "service: {rate: 100}\n")
+    assert a.spec_hash == b.spec_hash != c.spec_hash
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60)
+
+
+def test_check_command_prints_one_line_and_exits_2_without_traceback(tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MINIMAL + "service:\n  rate: -1\n")
+    out = _cli("check", str(bad))
+    assert out.returncode == 2
+    assert out.stderr.strip() == f"{bad}:5: service.rate: must be greater than 0"
+    assert "Traceback" not in out.stderr
+
+
+def test_check_command_accepts_the_shipped_specs():
+    out = _cli("check", "specs/default.yaml", "specs/quick.yaml")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count(": ok (") == 2
+
+
+def test_missing_spec_file_is_one_line():
+    out = _cli("check", "specs/nope.yaml")
+    assert out.returncode == 2 and out.stderr.strip() == "specs/nope.yaml: no such file"
+
+
+def test_schema_command_prints_the_json_schema():
+    out = _cli("schema")
+    schema = json.loads(out.stdout)
+    assert {"name", "allocators", "service", "control"} <= set(schema["properties"])

@@ -1,0 +1,113 @@
+"""Checks any built site must pass against the results it was built from.
+
+Kept apart from the synthetic data so a test that builds from a real run can reuse them
+in one line: `check_built_site(site_dir, results_dir)`.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import statistics
+from pathlib import Path
+
+from bench.report.run import find_studies
+from bench.report.units import fmt_mb, fmt_mops, fmt_ratio
+from bench.tables import read_table
+
+__all__ = ["check_built_site", "external_refs", "quoted", "said"]
+
+_VALUE = re.compile(r'<span class="as-v" data-v="([^"]+)">(.*?)</span>', re.S)
+_SAY = re.compile(r'<span class="as-say" data-say="([^"]+)">(.*?)</span>', re.S)
+_URL = re.compile(r"""(?<![\w-])(?:https?:)?//[^\s"'<>)]+""")
+_COMMENT = re.compile(r"/\*.*?\*/|<!--.*?-->|\\3c !--.*?--(?:>|\\3e)", re.S)
+_XMLNS = re.compile(r"""xmlns(?::\w+)?=(["'])[^"']*\1""")
+
+
+def quoted(page: str) -> dict[str, str]:
+    """Named values on a page, as shown (first occurrence of each)."""
+    out: dict[str, str] = {}
+    for name, text in _VALUE.findall(page):
+        out.setdefault(name, html.unescape(text))
+    return out
+
+
+def said(page: str) -> dict[str, str]:
+    """Computed sentences on a page, as plain text (first occurrence of each)."""
+    out: dict[str, str] = {}
+    for name, text in _SAY.findall(page):
+        out.setdefault(name, html.unescape(re.sub(r"<[^>]+>", "", text)))
+    return out
+
+
+def external_refs(site: Path) -> list[str]:
+    """Every absolute or protocol-relative URL in the site's HTML, CSS and our JS.
+
+    XML namespace declarations (xmlns="http://www.w3.org/...") name a namespace and
+    comments (licence headers) are never fetched, so they are not counted.
+    """
+    found = []
+    for path in site.rglob("*"):
+        if not path.is_file() or (
+            path.suffix not in (".html", ".css") and not path.name.startswith("allocstudy")
+        ):
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        text = _XMLNS.sub("", _COMMENT.sub("", text))
+        found += [f"{path.relative_to(site)}: {u}" for u in _URL.findall(text)]
+    return found
+
+
+def _median(rows: list[dict], experiment: str, allocator: str, column: str) -> float | None:
+    xs = [
+        r[column]
+        for r in rows
+        if r["experiment"] == experiment and r["allocator"] == allocator and r[column] is not None
+    ]
+    return statistics.median(xs) if xs else None
+
+
+def check_built_site(site: Path, results: Path) -> None:
+    """Every study's article quotes the numbers its summary table holds; nothing is fetched."""
+    assert external_refs(site) == []
+    studies = find_studies(results)
+    newest = max(studies, key=lambda s: (s.current.started or "", s.current.run_id))
+    home = "default" if any(s.name == "default" for s in studies) else newest.name
+    for study in studies:
+        page = site / ("index.html" if study.name == home else f"studies/{study.name}.html")
+        text = page.read_text(encoding="utf-8")
+        assert "{{" not in text, f"{page}: template text left in the page"
+        values = quoted(text)
+        run_dir = study.current.path
+        rows = read_table(run_dir / "summary.arrow", "summary").to_pylist()
+        names = sorted({r["allocator"] for r in rows if r["experiment"] == "service"})
+        settled = {n: _median(rows, "service", n, "settled_anon_bytes") for n in names}
+        peak = {n: _median(rows, "service", n, "peak_anon_bytes") for n in names}
+        sentences = said(text)
+        if len(settled) >= 2:
+            lean, heavy = min(settled.values()), max(settled.values())
+            assert fmt_mb(lean) in sentences["headline"], page
+            assert fmt_mb(heavy) in sentences["headline"], page
+            ratio = max(peak.values()) / lean
+            assert values["heaviest_peak_to_leanest_settled.ratio"] == fmt_ratio(ratio), page
+            for n in names:
+                assert f"{n} ({fmt_mb(settled[n])})" in sentences["settled_ranking"] or (
+                    fmt_mb(settled[n]) in sentences["settled_ranking"]
+                ), (page, n)
+        speeds = {}
+        for n in {r["allocator"] for r in rows if r["experiment"] == "control"}:
+            xs = [
+                r["allocs_per_s"]
+                for r in rows
+                if r["experiment"] == "control"
+                and r["allocator"] == n
+                and r["allocs_per_s"] is not None
+            ]
+            if xs:
+                speeds[n] = statistics.fmean(xs)
+        if len(speeds) >= 2:
+            assert fmt_mops(max(speeds.values())) in said(text)["control_throughput"]
+        for f in run_dir.glob("*.arrow"):
+            copy = site / "data" / study.name / study.current.run_id / f.name
+            assert copy.read_bytes() == f.read_bytes(), copy
+            assert f'data/{study.name}/{study.current.run_id}/{f.name}"' in text
