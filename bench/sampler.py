@@ -64,8 +64,11 @@ class Sampler:
 
     def _loop(self) -> None:
         cpu0 = time.thread_time()
-        # started after origin: the schedule goes on from the next slot, not from slot 0
-        k = max(0, math.ceil((time.monotonic() - self.origin) / self.interval_s))
+        # started after origin: go on from the current slot if barely late, else the next
+        elapsed = max(0.0, time.monotonic() - self.origin)
+        k = math.floor(elapsed / self.interval_s)
+        if elapsed - k * self.interval_s > 0.1 * self.interval_s:
+            k += 1
         while not self._stop.is_set():
             due = self.origin + k * self.interval_s
             delay = due - time.monotonic()

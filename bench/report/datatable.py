@@ -44,11 +44,14 @@ def html_table(
     *,
     caption: str | None = None,
     sortable: bool = False,
-    css_class: str = "as-table",
     table_id: str | None = None,
 ) -> str:
-    """A table as one block of HTML with no blank lines (Markdown passes it through whole)."""
-    attrs = [f'class="{css_class}"']
+    """A table as one block of HTML with no blank lines (Markdown passes it through whole).
+
+    The table carries no class attribute: Material styles only `table:not([class])`, and our
+    own rules select `table[data-as-table]`.
+    """
+    attrs = ["data-as-table"]
     if table_id:
         attrs.append(f'id="{html.escape(table_id)}"')
     if sortable:

@@ -1,0 +1,54 @@
+"""Pure statistics of a run, including the degenerate cases."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bench import stats
+
+
+def test_percentile_interpolates_between_ranks():
+    assert stats.percentile([1, 2, 3, 4], 50) == 2.5
+    assert stats.percentile([10], 99) == 10
+    assert stats.percentile([], 50) is None
+    assert stats.percentile([5, 5, 5], 99) == 5
+    with pytest.raises(ValueError):
+        stats.percentile([1], 101)
+
+
+@given(st.lists(st.floats(-1e9, 1e9), min_size=1), st.floats(0, 100))
+def test_percentile_stays_within_the_data(values, q):
+    p = stats.percentile(values, q)
+    assert min(values) - 1e-6 <= p <= max(values) + 1e-6
+
+
+def test_spread_of_repeats():
+    assert stats.max_min_spread_pct([]) is None
+    assert stats.max_min_spread_pct([3.0]) == 0.0
+    assert stats.max_min_spread_pct([9, 10, 11]) == pytest.approx(20.0)
+    assert stats.max_min_spread_pct([0, 0]) == 0.0
+
+
+def test_peak_is_the_highest_sample_within_the_window():
+    t = [0, 1, 2, 3, 4]
+    v = [5, 9, 7, 20, 1]
+    assert stats.peak(t, v, 1, 2) == 9
+    assert stats.peak(t, v, 10, 20) is None
+
+
+def test_settled_is_the_median_of_the_last_window_of_idle():
+    t = [0, 1, 2, 3, 4, 5]
+    v = [100, 100, 50, 40, 45, 999]
+    assert stats.settled(t, v, idle_end=4, window_s=2) == 45
+    assert stats.settled(t, v, idle_end=4, window_s=0) == 45  # the sample at the end itself
+    assert stats.settled([], [], 4, 2) is None
+
+
+def test_disturbance_names_every_reason_and_none_when_quiet():
+    assert stats.disturbance(send_late_p99_ms=0.5, foreign_cpu_pct=1.0) is None
+    why = stats.disturbance(send_late_p99_ms=9.0, foreign_cpu_pct=40.0, sample_late_max_s=0.8,
+                            sample_interval_s=1.0)
+    assert "sent late" in why and "40%" in why and "800 ms late" in why
+    assert stats.disturbance(send_late_p99_ms=None, foreign_cpu_pct=None) is None

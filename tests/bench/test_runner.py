@@ -1,0 +1,238 @@
+"""`allocstudy run` end to end with real processes, and what it leaves behind."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, TINY_SPEC, run_cli
+
+from bench import stats
+from bench.memory import PREFIX, cgroup_support
+from bench.rundir import read_manifest, read_rows
+from bench.spec import parse_spec
+
+pytestmark = pytest.mark.slow
+SPEC = parse_spec(TINY_SPEC)
+
+
+def test_run_writes_every_table_of_the_data_contract(tiny_run: Path):
+    for name in ("manifest.json", "memory.arrow", "requests.arrow", "control.arrow",
+                 "summary.arrow"):
+        assert (tiny_run / name).is_file(), name
+    assert (tiny_run.parent / "latest").resolve() == tiny_run.resolve()
+    assert not [p for p in tiny_run.iterdir() if p.name.startswith(".")], "temporary files left"
+
+
+def test_manifest_records_spec_host_confounds_and_allocators(tiny_run: Path):
+    m = read_manifest(tiny_run)
+    assert m["status"] == "complete" and m["spec_sha256"] == SPEC.spec_hash
+    assert m["host"]["cores"] == os.cpu_count()
+    c = m["confounds"]
+    assert {"thp", "swap_bytes", "governor", "cgroup_mode", "cpu_pressure"} <= set(c)
+    assert c["cgroup_mode"] == cgroup_support().mode
+    assert [a["name"] for a in m["allocators"]] == ["glibc", "jemalloc"]
+    for a in m["allocators"]:
+        assert a["status"] == "ok", a["reason"]
+        assert a["version"]
+        assert a["sha256"] and len(a["sha256"]) == 64
+
+
+def test_allocator_is_proven_in_every_worker_and_the_control(tiny_run: Path):
+    m = read_manifest(tiny_run)
+    for a in m["allocators"]:
+        workers = [e for e in a["evidence"]["service"] if e["role"] == "worker"]
+        assert len(workers) == SPEC.service.workers
+        for e in workers:
+            assert os.path.realpath(e["malloc_library"]) == a["expected_library"]
+            assert e["mapped"] is True
+        assert all(e["mapped"] for e in a["evidence"]["service"])
+        assert len(a["evidence"]["control"]) == SPEC.control.repeats
+        for e in a["evidence"]["control"]:
+            assert os.path.realpath(e["malloc_library"]) == a["expected_library"]
+    jemalloc = m["allocators"][1]
+    assert "libjemalloc" in jemalloc["evidence"]["service"][-1]["malloc_library"]
+
+
+def test_one_memory_sample_per_interval_and_every_phase(tiny_run: Path):
+    rows = read_rows(tiny_run)
+    m = read_manifest(tiny_run)
+    s = SPEC.service
+    for a in m["allocators"]:
+        phases = {p["phase"]: p for p in a["phases"]["service"]}
+        assert {"warmup", "load", "idle", "reclaim"} <= set(phases)
+        mem = [r for r in rows["memory"] if r["allocator"] == a["name"]
+               and r["experiment"] == "service"]
+        for name in ("load", "idle"):
+            span = phases[name]["end_s"] - phases[name]["start_s"]
+            got = sum(1 for r in mem if r["phase"] == name)
+            assert abs(got - span / s.sample_interval_s) <= 1.5, (name, got, span)
+        assert any(r["phase"] == "reclaim" for r in mem)
+        times = [r["t_s"] for r in mem]
+        assert times == sorted(times)
+        assert all(r["anon_bytes"] > 0 for r in mem)
+        control_phases = {p["phase"] for p in a["phases"]["control"]}
+        assert {"fill", "churn", "idle"} <= control_phases
+
+
+def test_requests_follow_the_open_loop_schedule(tiny_run: Path):
+    rows = read_rows(tiny_run)
+    s = SPEC.service
+    for name in ("glibc", "jemalloc"):
+        load = [r for r in rows["requests"] if r["allocator"] == name and r["phase"] == "load"]
+        assert abs(len(load) - s.rate * s.load_s) <= 1
+        gaps = sorted(b["intended_s"] - a["intended_s"]
+                      for a, b in zip(sorted(load, key=lambda r: r["intended_s"]),
+                                      sorted(load, key=lambda r: r["intended_s"])[1:],
+                                      strict=False))
+        assert gaps[len(gaps) // 2] == pytest.approx(1 / s.rate, rel=1e-6)
+        ok = [r for r in load if r["status"] == 200]
+        assert len(ok) >= 0.98 * len(load)
+        assert {r["endpoint"] for r in load} == {"churn", "json", "xml"}
+
+
+def test_summary_equals_values_recomputed_from_the_raw_tables(tiny_run: Path):
+    rows = read_rows(tiny_run)
+    m = read_manifest(tiny_run)
+    s = SPEC.service
+    for a in m["allocators"]:
+        name = a["name"]
+        (summary,) = [r for r in rows["summary"]
+                      if r["allocator"] == name and r["experiment"] == "service"]
+        phases = {p["phase"]: p for p in a["phases"]["service"]}
+        mem = [r for r in rows["memory"]
+               if r["allocator"] == name and r["experiment"] == "service"]
+        t = [r["t_s"] for r in mem]
+        v = [r["anon_bytes"] for r in mem]
+        assert summary["peak_anon_bytes"] == stats.peak(
+            t, v, phases["load"]["start_s"], phases["load"]["end_s"])
+        assert summary["settled_anon_bytes"] == stats.settled(
+            t, v, phases["idle"]["end_s"], s.settle_window_s)
+        load = [r for r in rows["requests"] if r["allocator"] == name and r["phase"] == "load"]
+        lat = sorted((r["done_s"] - r["intended_s"]) * 1000 for r in load if r["status"] == 200)
+        assert summary["p99_ms"] == pytest.approx(stats.percentile(lat, 99))
+        assert summary["p50_ms"] == pytest.approx(stats.percentile(lat, 50))
+        assert summary["requests"] == len(load)
+        assert summary["achieved_rps"] == pytest.approx(len(lat) / s.load_s)
+        controls = [r for r in rows["control"] if r["allocator"] == name]
+        assert len(controls) == SPEC.control.repeats
+        for row in controls:
+            assert row["allocs_per_s"] > 0 and row["operations"] > 0
+            assert row["peak_anon_bytes"] > 0.5 * SPEC.control_live_bytes
+
+
+def _stray_cgroups() -> list[str]:
+    support = cgroup_support()
+    if support.parent is None:
+        return []
+    return [p.name for p in support.parent.iterdir() if p.name.startswith(PREFIX)]
+
+
+def _our_processes(marker: str) -> list[int]:
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            env = Path(f"/proc/{pid}/environ").read_bytes()
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in env or marker.encode() in cmd:
+            found.append(int(pid))
+    return found
+
+
+def test_ctrl_c_mid_run_leaves_no_process_cgroup_or_temp_file(tmp_path: Path):
+    spec = tmp_path / "long.yaml"
+    spec.write_text(TINY_SPEC.replace("load_s: 5", "load_s: 60"))
+    out = tmp_path / "results"
+    marker = f"ALLOCSTUDY_TEST_MARK={tmp_path.name}"
+    before = set(_stray_cgroups())
+    env = {**os.environ, "ALLOCSTUDY_TEST_MARK": tmp_path.name}
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", str(spec), "--out", str(out)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until the load phase is under way
+        time.sleep(0.5)
+        manifests = list(out.glob("tiny/*/manifest.json"))
+        if manifests and len(_our_processes(marker)) > 3:
+            time.sleep(4)
+            break
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    time.sleep(0.5)
+    assert _our_processes(marker) == []
+    assert set(_stray_cgroups()) == before
+    run_dir = Path(stdout.strip().splitlines()[-1])
+    m = read_manifest(run_dir)
+    assert m["status"] == "incomplete"
+    assert m["allocators"][0]["status"] == "incomplete"
+    assert not (out / "tiny" / "latest").exists()
+    assert not [p for p in run_dir.iterdir() if p.name.startswith(".")]
+    assert not list(Path("/tmp").glob("allocstudy-run-*")) or all(
+        p.stat().st_mtime < time.time() - 600 for p in Path("/tmp").glob("allocstudy-run-*"))
+
+
+def test_broken_allocator_fails_alone_and_exit_code_is_3(tmp_path: Path):
+    broken = tmp_path / "libbroken.so"
+    broken.write_bytes(b"not an ELF file")
+    spec = tmp_path / "broken.yaml"
+    spec.write_text(TINY_SPEC.replace(
+        "allocators: [glibc, jemalloc]",
+        f"allocators: [{{name: broken, library: {broken}}}, glibc, mimalloc-bun]",
+    ).replace("load_s: 5", "load_s: 2").replace("repeats: 2", "repeats: 1"))
+    out = tmp_path / "results"
+    proc = run_cli("run", str(spec), "--out", str(out), "--no-control")
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    run_dir = Path(proc.stdout.strip().splitlines()[-1])
+    m = read_manifest(run_dir)
+    status = {a["name"]: (a["status"], a["reason"]) for a in m["allocators"]}
+    assert status["broken"][0] == "failed"
+    assert "preload" in status["broken"][1]
+    assert status["glibc"][0] == "ok"
+    assert status["mimalloc-bun"][0] in ("skipped", "ok")
+    rows = read_rows(run_dir)
+    assert {r["allocator"] for r in rows["summary"]} == {"glibc"} | (
+        {"mimalloc-bun"} if status["mimalloc-bun"][0] == "ok" else set())
+
+
+def test_resume_reuses_finished_allocators(tmp_path: Path):
+    spec = tmp_path / "r.yaml"
+    spec.write_text(TINY_SPEC.replace("load_s: 5", "load_s: 2"))
+    out = tmp_path / "results"
+    first = run_cli("run", str(spec), "--out", str(out), "--only", "glibc", "--no-control")
+    assert first.returncode == 0, first.stderr[-2000:]
+    run_dir = Path(first.stdout.strip().splitlines()[-1])
+    manifest = read_manifest(run_dir)
+    # make it look interrupted before jemalloc ran
+    import json
+
+    manifest["status"] = "incomplete"
+    manifest["allocators"].append({"name": "jemalloc", "status": "incomplete"})
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    glibc_rows = [r for r in read_rows(run_dir)["summary"] if r["allocator"] == "glibc"]
+    second = run_cli("run", str(spec), "--out", str(out), "--resume", "--no-control")
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert Path(second.stdout.strip().splitlines()[-1]) == run_dir
+    assert "kept from the interrupted run" in second.stderr
+    rows = read_rows(run_dir)
+    assert [r for r in rows["summary"] if r["allocator"] == "glibc"] == glibc_rows
+    assert collections.Counter(r["allocator"] for r in rows["summary"]) == {"glibc": 1,
+                                                                            "jemalloc": 1}
+    assert read_manifest(run_dir)["status"] == "complete"
+
+
+def test_only_with_an_unknown_name_is_a_usage_error(tiny_spec: Path, tmp_path: Path):
+    proc = run_cli("run", str(tiny_spec), "--out", str(tmp_path), "--only", "hoard")
+    assert proc.returncode == 2
+    assert "hoard" in proc.stderr and "Traceback" not in proc.stderr
