@@ -43,6 +43,7 @@ class AllocatorInfo:
     send_late_p99_ms: float | None = None
     loadgen_cpu_pct: float | None = None
     fix: str | None = None  # the runner's suggestion for making a failed allocator work
+    expected_library: str | None = None  # the file that must serve malloc when it is loaded
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ def _info(entry: dict[str, Any]) -> AllocatorInfo:
         send_late_p99_ms=max(lates) if lates else None,
         loadgen_cpu_pct=max(cpus) if cpus else None,
         fix=entry.get("fix"),
+        expected_library=entry.get("expected_library") or entry.get("library"),
     )
 
 

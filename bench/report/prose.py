@@ -14,6 +14,7 @@ from typing import Any
 from bench.report import series as ser
 from bench.report import specview
 from bench.report.aggregate import Results
+from bench.report.provenance import evidence_state
 from bench.report.run import Run
 from bench.report.stats import (
     FINGERPRINT_KEEP_BELOW,
@@ -70,7 +71,8 @@ def ranking(
         (name,) = items
         return f"Only {md_safe(name)} was measured ({fmt(items[name].center)})."
     if len(tiers) == 1:
-        return f"All {len(items)} tie: {_tier_text(tiers[0], items, fmt)}."
+        who = "Both" if len(items) == 2 else f"All {len(items)}"
+        return f"{who} tie: {_tier_text(tiers[0], items, fmt)}."
     body = "; ".join(_tier_text(t, items, fmt) for t in tiers)
     return f"From {low_word} to {high_word}: {body}."
 
@@ -96,7 +98,8 @@ def headline(res: Results) -> str:
     tiers = rank(settled)
     if len(tiers) == 1:
         return (
-            f"All {len(settled)} allocators settled within the noise of each other, "
+            f"{'Both' if len(settled) == 2 else f'All {len(settled)}'} allocators settled "
+            "within the noise of each other, "
             f"between {fmt_mb(min(s.center for s in settled.values()))} and "
             f"{fmt_mb(max(s.center for s in settled.values()))}."
         )
@@ -234,7 +237,8 @@ def control_throughput(res: Results) -> str:
     tiers = rank(speed, descending=True)
     if len(tiers) == 1:
         return (
-            f"In the C++ control all {len(speed)} allocators tie on throughput, within the "
+            f"In the C++ control {'both' if len(speed) == 2 else f'all {len(speed)}'} "
+            "allocators tie on throughput, within the "
             "noise of their repeats."
         )
     fast, slow = tiers[0], tiers[-1]
@@ -389,13 +393,19 @@ def evidence(res: Results) -> str:
     for a in res.allocators:
         if a.status != "ok":
             continue
-        entries = [e for v in a.evidence.values() for e in v]
-        checks += len(entries)
-        if not entries:
+        states = [evidence_state(e, a.expected_library) for v in a.evidence.values() for e in v]
+        checks += len(states)
+        wrong, unchecked = states.count("contradicted"), states.count("unchecked")
+        if not states:
             bad.append(f"{md_safe(a.name)} (no evidence recorded)")
-        elif not all(e.get("mapped") for e in entries):
-            n = sum(1 for e in entries if not e.get("mapped"))
-            bad.append(f"{md_safe(a.name)} ({n} of {len(entries)} processes not served by it)")
+        elif wrong:
+            bad.append(
+                f"{md_safe(a.name)} ({wrong} of {len(states)} processes served by another library)"
+            )
+        elif unchecked:
+            bad.append(
+                f"{md_safe(a.name)} ({unchecked} of {len(states)} processes could not be checked)"
+            )
     if not bad:
         return (
             f"Every measured allocator was found serving malloc in every process checked "

@@ -6,6 +6,7 @@ allocator, the library that was found serving malloc in each process the runner 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from bench.report.aggregate import Results
@@ -13,7 +14,27 @@ from bench.report.datatable import Cell, Column, html_table
 from bench.report.run import Freshness, Run
 from bench.report.units import md_safe
 
-__all__ = ["evidence_text", "provenance_table", "allocator_provenance_table"]
+__all__ = [
+    "allocator_provenance_table",
+    "evidence_state",
+    "evidence_text",
+    "provenance_table",
+]
+
+
+def evidence_state(entry: dict[str, Any], expected: str | None) -> str:
+    """One process's proof: 'proven', 'contradicted' or 'unchecked'.
+
+    `malloc_library` is what dladdr(malloc) named inside the process, `mapped` whether the
+    library shows in /proc/PID/maps (None when it could not be read). Paths are compared by
+    file name, since /lib and /usr/lib may be the same folder seen through a symlink.
+    """
+    lib, mapped = entry.get("malloc_library"), entry.get("mapped")
+    if mapped is False:
+        return "contradicted"
+    if lib and expected and Path(str(lib)).name != Path(str(expected)).name:
+        return "contradicted"
+    return "proven" if lib or mapped else "unchecked"
 
 
 def provenance_table(run: Run, fresh: Freshness, values: dict[str, str]) -> str:
@@ -38,10 +59,10 @@ def provenance_table(run: Run, fresh: Freshness, values: dict[str, str]) -> str:
     return html_table([Column("what"), Column("value")], rows, table_id="provenance-table")
 
 
-def _proof(entries: list[dict[str, Any]]) -> str:
+def _proof(entries: list[dict[str, Any]], expected: str | None) -> str:
     if not entries:
         return "none recorded"
-    ok = sum(1 for e in entries if e.get("mapped"))
+    ok = sum(1 for e in entries if evidence_state(e, expected) == "proven")
     libs = sorted({str(e.get("malloc_library")) for e in entries if e.get("malloc_library")})
     roles = sorted({str(e.get("role")) for e in entries if e.get("role")})
     what = f"{ok} of {len(entries)} processes"
@@ -50,11 +71,13 @@ def _proof(entries: list[dict[str, Any]]) -> str:
     return f"{what}; malloc from {', '.join(libs) or 'unknown'}"
 
 
-def evidence_text(evidence: dict[str, list[dict[str, Any]]]) -> str:
+def evidence_text(evidence: dict[str, list[dict[str, Any]]], expected: str | None) -> str:
     """'service: 5 of 5 processes …; control: 3 of 3 …' for one allocator."""
-    if not evidence:
+    if not any(evidence.values()):
         return "none recorded"
-    return "; ".join(f"{exp}: {_proof(list(v))}" for exp, v in sorted(evidence.items()))
+    return "; ".join(
+        f"{exp}: {_proof(list(v), expected)}" for exp, v in sorted(evidence.items()) if v
+    )
 
 
 def allocator_provenance_table(res: Results) -> str:
@@ -72,7 +95,7 @@ def allocator_provenance_table(res: Results) -> str:
                 a.library or "the C library (no preload)",
                 a.version or "not recorded",
                 sha_cell,
-                evidence_text(a.evidence),
+                evidence_text(a.evidence, a.expected_library),
             ]
         )
     return html_table(
