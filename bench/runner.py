@@ -101,6 +101,7 @@ def _allocator_record(alloc: Allocator) -> dict[str, Any]:
         "phases": {"service": [], "control": []},
         "loadgen": [],
         "sampler": [],
+        "wall_s": {"service": [], "control": []},
         "started": None,
         "finished": None,
     }
@@ -282,7 +283,9 @@ def _run_allocator(
             for repeat in range(spec.repeats):
                 if spec.machine.set_confounds:
                     manifest["confounds"]["page_cache_dropped"] = machine.drop_caches()
+                t0 = time.monotonic()
                 rep = run_service_repeat(spec, alloc, repeat, cores=cores, progress=progress)
+                record["wall_s"]["service"].append(round(time.monotonic() - t0, 3))
                 rows["memory"] += rep.memory_rows
                 rows["requests"] += rep.request_rows
                 rows["summary"].append(rep.summary_row)
@@ -305,7 +308,9 @@ def _run_allocator(
                     left_s=None,
                     anon_bytes=None,
                 )
+                t0 = time.monotonic()
                 crep = run_control_repeat(spec, alloc, repeat, binary=binary, cores=cores)
+                record["wall_s"]["control"].append(round(time.monotonic() - t0, 3))
                 rows["memory"] += crep.memory_rows
                 rows["control"].append(crep.control_row)
                 rows["summary"].append(crep.summary_row)

@@ -288,6 +288,20 @@ class ServiceProcess:
         self.stop()
 
 
+def _check_interpreter(python: str) -> None:
+    """Refuse a script posing as python (a pyenv shim would carry the preload into bash)."""
+    try:
+        with open(python, "rb") as handle:
+            head = handle.read(2)
+    except OSError as exc:
+        raise LaunchError(f"cannot run {python}: {exc.strerror or exc}") from None
+    if head == b"#!":
+        raise LaunchError(
+            f"{python} is a script, not an interpreter (a pyenv shim?): "
+            "pass the real one, e.g. sys.executable"
+        )
+
+
 def _preexec(
     cgroup_procs: Path | None, cpus: set[int] | None, extra: Callable[[], None] | None
 ) -> Callable[[], None] | None:
@@ -344,6 +358,7 @@ def start_service(
         raise LaunchError(f"bad service config: {exc}") from None
     if cpus is not None and not cpus:
         raise LaunchError("cpus is empty")
+    _check_interpreter(python)
     own_log = log_path is None
     if log_path is None:
         handle, name = tempfile.mkstemp(prefix="allocstudy-service-", suffix=".log")

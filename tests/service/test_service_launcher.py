@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import socket
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -16,10 +15,10 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from service_support import SMALL_CONFIG, expected_library, free_port, running, start, wait_gone
+from service_support import SMALL_CONFIG, expected_library, free_port, start, wait_gone
 
 from service.config import CONFIG_ENV
-from service.launcher import LaunchError, ServiceProcess
+from service.launcher import LaunchError, ServiceProcess, start_service
 from service.payloads import CONTENT_TYPES, PayloadStream
 from service.supervisor import BindError, listening_socket, uvicorn_config
 
@@ -294,5 +293,14 @@ def test_bad_arguments_are_launch_errors_before_anything_starts() -> None:
         start("glibc", service_config={"churn": {"live_buffers": 5, "free_per_call": 9}})
     with pytest.raises(LaunchError, match="port"):
         start("glibc", port=70000)
-    assert running(os.getpid())
-    assert sys.executable
+
+
+def test_a_script_posing_as_python_is_refused(tmp_path: Path) -> None:
+    shim = tmp_path / "python3"
+    shim.write_text('#!/usr/bin/env bash\nexec python3 "$@"\n')
+    shim.chmod(0o755)
+    kwargs = dict(workers=1, port=free_port(), env={}, service_config=SMALL_CONFIG)
+    with pytest.raises(LaunchError, match="is a script, not an interpreter"):
+        start_service(python=str(shim), **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(LaunchError, match="cannot run"):
+        start_service(python=str(tmp_path / "missing"), **kwargs)  # type: ignore[arg-type]
