@@ -31,6 +31,7 @@ from bench.spec import (
     Spec,
     VariantAllocator,
 )
+from service.childenv import without_allocator_env
 
 __all__ = [
     "BUN_MIMALLOC_COMMIT",
@@ -345,9 +346,7 @@ def verify(alloc: Allocator, *, python: str | None = None, timeout: float = 30.0
     """Start the real interpreter under the allocator and check who serves malloc there."""
     if not alloc.available:
         return Verification(False, None, None, alloc.reason)
-    env = {**os.environ, **alloc.preload_env()}
-    if alloc.library is None:
-        env.pop("LD_PRELOAD", None)
+    env = {**without_allocator_env(os.environ), **alloc.preload_env()}
     cmd = [python or sys.executable, "-m", "service.mallocinfo"]
     try:
         out = subprocess.run(

@@ -17,7 +17,6 @@ from bench import stats
 from bench.allocators import Allocator
 from bench.control import ControlError, run_control_once
 from bench.measure import (
-    CorePlan,
     ExperimentError,
     MachineMeter,
     PhaseLog,
@@ -46,7 +45,6 @@ def run_control_repeat(
     repeat: int,
     *,
     binary: Path,
-    cores: CorePlan,
     on_phase: Any = None,
 ) -> ControlRepeat:
     """Run the control once; raise ExperimentError with the reason when it fails."""
@@ -89,7 +87,7 @@ def run_control_repeat(
             timeout=c.seconds + c.idle_s + 120,
             on_phase=_on_phase,
             on_start=_on_start,
-            preexec=preexec_for(group, cores.measured),
+            preexec=preexec_for(group, None),  # all cores: no load generator to keep apart
         )
     except ControlError as exc:
         raise ExperimentError(str(exc).splitlines()[0]) from None

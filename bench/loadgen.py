@@ -27,6 +27,7 @@ import ipaddress
 import math
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -51,6 +52,7 @@ from bench.schedule import (
     iter_slots,
     summarize,
 )
+from service.childenv import without_allocator_env
 
 __all__ = [
     "ENDPOINTS",
@@ -235,8 +237,10 @@ class LoadConfig(_Model):
         """The warm-up and load stages, mix, payload and timeout of a spec's `service` section.
 
         A warm-up rate left unset in the spec is a tenth of the load rate; a zero-length
-        warm-up is left out. Eight connections per worker are opened before t0, so that every
-        worker accepts some (see `_warm_connections`). `extra` fills the remaining keys
+        warm-up is left out. 64 connections per worker are opened before t0: the service's
+        workers each listen on their own SO_REUSEPORT socket, the kernel hashes connections
+        over them, and many connections reused in turn even out the load each worker serves
+        (see `_warm_connections`). `extra` fills the remaining keys
         (origin, cpus, allocator, ...) and may override any of these.
         """
         warmup_rate = service.warmup_rate or service.rate / 10
@@ -248,7 +252,7 @@ class LoadConfig(_Model):
         return cls.model_validate(
             {
                 "base_url": base_url,
-                "warm_connections": 8 * service.workers,
+                "warm_connections": 64 * service.workers,
                 "stages": stages,
                 "mix": dict(service.mix),
                 "payload": service.payload.model_dump(),
@@ -468,7 +472,7 @@ class LoadGenerator:
 
         aiohttp reuses idle connections first in, first out, so requests spread evenly over
         every open connection; the service's workers each serve the connections they
-        accepted. Opening several at once before the schedule lets every worker accept some.
+        accepted. Opening many before the schedule spreads them over every worker.
         """
         n = self.config.warm_connections
         if n <= 0:
@@ -755,18 +759,26 @@ class LoadgenProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
 
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the generator if it still runs, reap it, and remove its work folder.
+
+        The runner calls this on every way out (Ctrl-C included), so neither the process
+        nor its files outlive the experiment.
+        """
+        self.stop()
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
     def stderr_text(self) -> str:
         with contextlib.suppress(OSError):
             return (self.workdir / "stderr.log").read_text(encoding="utf-8", errors="replace")
         return ""
-
-
-_ALLOCATOR_VARIABLES = ("LD_PRELOAD", "PYTHONMALLOC", "MALLOC_CONF", "GLIBC_TUNABLES")
-_ALLOCATOR_PREFIXES = ("MIMALLOC_", "TCMALLOC_", "JEMALLOC_", "_RJEM_", "MALLOC_")
-
-
-def _allocator_variable(name: str) -> bool:
-    return name in _ALLOCATOR_VARIABLES or name.startswith(_ALLOCATOR_PREFIXES)
 
 
 def start_loadgen(
@@ -784,7 +796,7 @@ def start_loadgen(
         config = config.model_copy(update={"progress_path": workdir / "progress.json"})
     config_path = workdir / "config.json"
     config_path.write_text(config.model_dump_json(indent=2), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not _allocator_variable(k)}
+    env = without_allocator_env(os.environ)
     with open(workdir / "stderr.log", "wb") as stderr:
         proc = subprocess.Popen(
             [python, "-m", "bench.loadgen", "--config", str(config_path), "--out", str(out)],
@@ -802,8 +814,6 @@ def wait_loadgen(handle: LoadgenProcess, timeout: float | None = None) -> LoadSu
     The default timeout is the schedule plus the request timeout plus 30 s of start-up and
     writing; past it the generator is stopped (SIGTERM, then SIGKILL) and this raises.
     """
-    import shutil
-
     config = handle.config
     if timeout is None:
         timeout = config.planned_s + config.timeout_s + 30.0

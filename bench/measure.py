@@ -16,6 +16,7 @@ from typing import Any
 from bench import machine
 from bench.memory import MemoryGroup
 from bench.sampler import Sample
+from service.childenv import child_setup
 
 __all__ = [
     "CorePlan",
@@ -64,6 +65,7 @@ class CorePlan:
         return {
             "service_cpus": sorted(self.measured) if self.measured else None,
             "harness_cpus": sorted(self.harness) if self.harness else None,
+            "control_cpus": None,  # the control runs alone, on every core
         }
 
 
@@ -75,23 +77,9 @@ def core_plan(pin: bool) -> CorePlan:
     return CorePlan(set(cores[1:]), {cores[0]})
 
 
-def preexec_for(group: MemoryGroup, cpus: set[int] | None) -> Callable[[], None]:
-    """A preexec_fn: join the memory group and the cores before exec, so nothing the program
-    allocates is charged elsewhere. It runs in the child between fork and exec: keep it to
-    plain system calls."""
-    procs = str(group.procs_file) if group.procs_file else None
-
-    def _join() -> None:
-        if procs is not None:
-            fd = os.open(procs, os.O_WRONLY)
-            try:
-                os.write(fd, str(os.getpid()).encode())
-            finally:
-                os.close(fd)
-        if cpus:
-            os.sched_setaffinity(0, cpus)
-
-    return _join
+def preexec_for(group: MemoryGroup, cpus: set[int] | None) -> Callable[[], None] | None:
+    """A preexec_fn that joins the memory group (and the cores) before exec."""
+    return child_setup(group.procs_file, cpus)
 
 
 def library_mapped(pid: int, library: str) -> bool | None:

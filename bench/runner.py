@@ -309,7 +309,7 @@ def _run_allocator(
                     anon_bytes=None,
                 )
                 t0 = time.monotonic()
-                crep = run_control_repeat(spec, alloc, repeat, binary=binary, cores=cores)
+                crep = run_control_repeat(spec, alloc, repeat, binary=binary)
                 record["wall_s"]["control"].append(round(time.monotonic() - t0, 3))
                 rows["memory"] += crep.memory_rows
                 rows["control"].append(crep.control_row)

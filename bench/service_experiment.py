@@ -35,7 +35,7 @@ from bench.spec import Spec
 from bench.tables import read_table
 from service.launcher import LaunchError, start_service
 
-__all__ = ["ServiceRepeat", "free_port", "run_service_repeat", "service_env"]
+__all__ = ["ServiceRepeat", "free_port", "pin_tree", "run_service_repeat"]
 
 
 @dataclass(frozen=True)
@@ -49,21 +49,30 @@ class ServiceRepeat:
     sampler: dict[str, Any]
 
 
+#: Seconds between starting the load generator and its first scheduled request.
+LOADGEN_LEAD_S = 0.8
+
+
+def pin_tree(pids: list[int], cpus: set[int]) -> None:
+    """Move every thread of the given processes onto `cpus` (affinity is per thread)."""
+    for pid in pids:
+        try:
+            tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                os.sched_setaffinity(tid, cpus)
+            except OSError:
+                pass  # the thread ended meanwhile
+
+
 def free_port() -> int:
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def service_env(spec: Spec, alloc: Allocator) -> dict[str, str]:
-    """The environment of the service: ours without any preload, plus the allocator's."""
-    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "PYTHONMALLOC")}
-    env.update(alloc.preload_env())
-    if spec.service.python_malloc == "malloc":
-        env["PYTHONMALLOC"] = "malloc"
-    return env
 
 
 def _evidence(
@@ -106,6 +115,16 @@ def _evidence(
     if len(per_worker) < workers:
         raise ExperimentError(f"only {len(per_worker)} of {workers} workers answered")
     return rows
+
+
+def _worker_report(svc: Any) -> list[dict[str, Any]]:
+    """How the load spread over the workers, and each one's live set and memory."""
+    try:
+        per_worker = svc.stats_from_every_worker(timeout=10.0)
+    except LaunchError:
+        return []
+    keys = ("churn_calls", "live_count", "live_bytes", "pss_anon_bytes")
+    return [{"pid": pid, **{k: st.get(k) for k in keys}} for pid, st in per_worker.items()]
 
 
 def _wait_until(deadline: float, progress_cb: Any = None) -> None:
@@ -154,21 +173,22 @@ def run_service_repeat(
                 python=sys.executable,
                 workers=s.workers,
                 port=free_port(),
-                env=service_env(spec, alloc),
+                env=alloc.preload_env(),
                 service_config=s.model_dump(mode="json"),
                 cgroup_procs=group.procs_file,
-                cpus=cores.measured,
                 ready_timeout=60.0,
             )
         except LaunchError as exc:
             raise ExperimentError(f"service did not start: {exc}") from None
+        if cores.measured:  # start-up had every core; the measured phases get their own
+            pin_tree(svc.tree_pids(), cores.measured)
         if isinstance(group, ProcfsGroup):
             group.root_pid = svc.pid
         sampler.start()
-        evidence = _evidence(svc, group, alloc, repeat, workers=s.workers, timeout=30.0)
 
-        # warm-up and load: one generator process, one absolute schedule
-        start_at = time.monotonic() + 1.5  # lets the generator import and build its bodies
+        # warm-up and load: one generator process, one absolute schedule; the allocator is
+        # proven in every process while the generator imports and builds its bodies
+        start_at = time.monotonic() + LOADGEN_LEAD_S
         config = LoadConfig.from_service_spec(
             s,
             base_url=svc.base_url,
@@ -181,6 +201,7 @@ def run_service_repeat(
         )
         out = workdir / "requests.arrow"
         loadgen = start_loadgen(config, out)
+        evidence = _evidence(svc, group, alloc, repeat, workers=s.workers, timeout=30.0)
         t = start_at
         for stage in config.stages:
             _wait_until(t, lambda left: show("waiting", left))
@@ -199,6 +220,7 @@ def run_service_repeat(
         _wait_until(idle_start + s.idle_s, lambda left: show("idle", left))
         sampler.phase = "reclaim"
         log.begin("reclaim", time.monotonic() - origin)
+        workers = _worker_report(svc)  # after settled: its requests do not touch the window
         reclaim_how = group.reclaim()
         time.sleep(min(1.0, s.sample_interval_s))
         last = sampler.sample_now("reclaim")
@@ -206,7 +228,7 @@ def run_service_repeat(
     finally:
         samples = sampler.stop()
         if loadgen is not None:
-            loadgen.stop()
+            loadgen.close()
         if svc is not None:
             svc.stop()
         group.close()
@@ -225,6 +247,7 @@ def run_service_repeat(
         reclaim_how,
         last,
         meter.finish(),
+        workers,
     )
 
 
@@ -241,6 +264,7 @@ def _summarise(
     reclaim_how: str,
     last: Any,
     cpu: dict[str, float | None],
+    workers: list[dict[str, Any]],
 ) -> ServiceRepeat:
     s = spec.service
     times = [x.t_s for x in samples]
@@ -281,6 +305,7 @@ def _summarise(
     }
     loadgen_rec = {
         "repeat": repeat,
+        "per_worker": workers,
         "send_late_p99_ms": late_p99,
         "cpu_pct": summary.cpu_pct,
         "cpu_s": summary.cpu_s,

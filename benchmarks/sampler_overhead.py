@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 from bench.allocators import resolve  # noqa: E402
 from bench.memory import ProcfsGroup, cgroup_support, create_group  # noqa: E402
 from bench.sampler import Sampler  # noqa: E402
-from bench.service_experiment import free_port, service_env  # noqa: E402
+from bench.service_experiment import free_port  # noqa: E402
 from bench.spec import load_spec  # noqa: E402
 from service.launcher import start_service  # noqa: E402
 
@@ -34,9 +34,15 @@ def main() -> int:
     spec = load_spec(args.spec)
     alloc = resolve("glibc")
     group = create_group("sampler-bench")
-    svc = start_service(python=sys.executable, workers=spec.service.workers, port=free_port(),
-                        env=service_env(spec, alloc), service_config=spec.service.model_dump(
-                            mode="json"), cgroup_procs=group.procs_file, ready_timeout=60)
+    svc = start_service(
+        python=sys.executable,
+        workers=spec.service.workers,
+        port=free_port(),
+        env=alloc.preload_env(),
+        service_config=spec.service.model_dump(mode="json"),
+        cgroup_procs=group.procs_file,
+        ready_timeout=60,
+    )
     procfs = ProcfsGroup()
     procfs.root_pid = svc.pid
     backends = {group.mode: group.anon_bytes, "procfs": procfs.anon_bytes}
@@ -53,14 +59,19 @@ def main() -> int:
                     pct = s.cpu_s / args.seconds * 100
                     results.setdefault((name, hz), []).append(pct)
                     late = max((x.late_s for x in s.samples), default=0.0)
-                    print(f"  {name:7s} {hz:4.0f} Hz: {len(s.samples)} samples, "
-                          f"{pct:.3f}% of a core, latest {s.samples[-1].anon_bytes / 1e6:.0f} MB,"
-                          f" late max {late * 1000:.1f} ms", file=sys.stderr)
+                    print(
+                        f"  {name:7s} {hz:4.0f} Hz: {len(s.samples)} samples, "
+                        f"{pct:.3f}% of a core, latest {s.samples[-1].anon_bytes / 1e6:.0f} MB,"
+                        f" late max {late * 1000:.1f} ms",
+                        file=sys.stderr,
+                    )
     finally:
         svc.stop()
         group.close()
-    print(f"\nmemory accounting here: {cgroup_support().mode}; {args.seconds:g} s per cell, "
-          "2 interleaved rounds, median\n")
+    print(
+        f"\nmemory accounting here: {cgroup_support().mode}; {args.seconds:g} s per cell, "
+        "2 interleaved rounds, median\n"
+    )
     print("| backend | rate | sampler CPU, % of one core |")
     print("|---|---|---|")
     for (name, hz), pcts in results.items():

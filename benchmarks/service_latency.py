@@ -25,7 +25,7 @@ from bench import stats  # noqa: E402
 from bench.allocators import resolve_for_spec  # noqa: E402
 from bench.loadgen import LoadConfig, start_loadgen, wait_loadgen  # noqa: E402
 from bench.measure import core_plan  # noqa: E402
-from bench.service_experiment import free_port, service_env  # noqa: E402
+from bench.service_experiment import free_port  # noqa: E402
 from bench.spec import load_spec  # noqa: E402
 from bench.tables import read_table  # noqa: E402
 from service.launcher import start_service  # noqa: E402
@@ -44,14 +44,24 @@ def cpu_s(pids: list[int]) -> float:
     return total / TICK
 
 
-def drive(base_url: str, spec, mix: dict[str, float], rate: float, seconds: float,
-          harness: list[int] | None) -> list[dict]:
+def drive(
+    base_url: str,
+    spec,
+    mix: dict[str, float],
+    rate: float,
+    seconds: float,
+    harness: list[int] | None,
+) -> list[dict]:
     out = Path(tempfile.mkdtemp(prefix="allocstudy-bench-")) / "requests.arrow"
-    config = LoadConfig.model_validate({
-        **LoadConfig.from_service_spec(spec.service, base_url=base_url).model_dump(),
-        "stages": [{"phase": "load", "rate": rate, "duration_s": seconds}],
-        "mix": mix, "cpus": harness, "start_at": time.monotonic() + 1.5,
-    })
+    config = LoadConfig.model_validate(
+        {
+            **LoadConfig.from_service_spec(spec.service, base_url=base_url).model_dump(),
+            "stages": [{"phase": "load", "rate": rate, "duration_s": seconds}],
+            "mix": mix,
+            "cpus": harness,
+            "start_at": time.monotonic() + 1.5,
+        }
+    )
     wait_loadgen(start_loadgen(config, out))
     return read_table(out, "requests").to_pylist()
 
@@ -67,25 +77,36 @@ def main() -> int:
     cores = core_plan(True)
     harness = sorted(cores.harness) if cores.harness else None
     alloc = resolve_for_spec(spec, args.allocator)
-    svc = start_service(python=sys.executable, workers=s.workers, port=free_port(),
-                        env=service_env(spec, alloc), service_config=s.model_dump(mode="json"),
-                        cpus=cores.measured, ready_timeout=60)
+    svc = start_service(
+        python=sys.executable,
+        workers=s.workers,
+        port=free_port(),
+        env=alloc.preload_env(),
+        service_config=s.model_dump(mode="json"),
+        cpus=cores.measured,
+        ready_timeout=60,
+    )
     try:
         rows = drive(svc.base_url, spec, dict(s.mix), s.rate, args.seconds, harness)
         ok = [r for r in rows if r["status"] == 200]
         lat = [(r["done_s"] - r["intended_s"]) * 1000 for r in ok]
         raw = [(r["done_s"] - r["sent_s"]) * 1000 for r in ok]
         late = [(r["sent_s"] - r["intended_s"]) * 1000 for r in rows if r["sent_s"] is not None]
-        print(f"\n{s.workers} workers, {args.allocator}, open loop {s.rate:g} req/s of mix "
-              f"{dict(s.mix)} for {args.seconds:g} s; service on cores "
-              f"{sorted(cores.measured) if cores.measured else 'all'}, load generator on "
-              f"{harness or 'all'}\n")
-        print("| requests | ok | p50 ms | p95 ms | p99 ms | p99 ms (from send) | "
-              "send late p99 ms |")
+        print(
+            f"\n{s.workers} workers, {args.allocator}, open loop {s.rate:g} req/s of mix "
+            f"{dict(s.mix)} for {args.seconds:g} s; service on cores "
+            f"{sorted(cores.measured) if cores.measured else 'all'}, load generator on "
+            f"{harness or 'all'}\n"
+        )
+        print(
+            "| requests | ok | p50 ms | p95 ms | p99 ms | p99 ms (from send) | send late p99 ms |"
+        )
         print("|---|---|---|---|---|---|---|")
-        print(f"| {len(rows)} | {len(ok)} | {stats.percentile(lat, 50):.2f} | "
-              f"{stats.percentile(lat, 95):.2f} | {stats.percentile(lat, 99):.2f} | "
-              f"{stats.percentile(raw, 99):.2f} | {stats.percentile(late, 99):.2f} |")
+        print(
+            f"| {len(rows)} | {len(ok)} | {stats.percentile(lat, 50):.2f} | "
+            f"{stats.percentile(lat, 95):.2f} | {stats.percentile(lat, 99):.2f} | "
+            f"{stats.percentile(raw, 99):.2f} | {stats.percentile(late, 99):.2f} |"
+        )
         print("\n| endpoint | CPU ms per request | p50 ms | p99 ms |")
         print("|---|---|---|---|")
         per_rate = min(s.rate, 100.0)
@@ -96,15 +117,19 @@ def main() -> int:
             used = cpu_s(pids) - before
             ok = [r for r in rows if r["status"] == 200]
             lat = [(r["done_s"] - r["intended_s"]) * 1000 for r in ok]
-            print(f"| {endpoint} | {used / max(1, len(ok)) * 1000:.2f} | "
-                  f"{stats.percentile(lat, 50):.2f} | {stats.percentile(lat, 99):.2f} |")
+            print(
+                f"| {endpoint} | {used / max(1, len(ok)) * 1000:.2f} | "
+                f"{stats.percentile(lat, 50):.2f} | {stats.percentile(lat, 99):.2f} |"
+            )
         per_worker = svc.stats_from_every_worker(timeout=30)
         target = s.churn.live_buffers * s.churn.mean_bytes
-        print(f"\n| worker pid | live buffers | live MB | target MB | churn calls |")
+        print("\n| worker pid | live buffers | live MB | target MB | churn calls |")
         print("|---|---|---|---|---|")
         for pid, st in per_worker.items():
-            print(f"| {pid} | {st.get('live_count')} | {st.get('live_bytes', 0) / 1e6:.1f} | "
-                  f"{target / 1e6:.1f} | {st.get('churn_calls')} |")
+            print(
+                f"| {pid} | {st.get('live_count')} | {st.get('live_bytes', 0) / 1e6:.1f} | "
+                f"{target / 1e6:.1f} | {st.get('churn_calls')} |"
+            )
     finally:
         svc.stop()
     return 0

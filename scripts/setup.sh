@@ -41,7 +41,12 @@ fi
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [[ ! -f $STAMP || $(cat "$STAMP") != "$want" ]]; then
     echo "setup: installing allocstudy and its dependencies into $VENV"
-    "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e '.[dev]'
+    log="$VENV/pip-install.log"
+    if ! { "$VENV/bin/python" -m pip install -q --upgrade pip &&
+           "$VENV/bin/python" -m pip install -q -e '.[dev]'; } >"$log" 2>&1; then
+        grep -v '^WARNING: Location' "$log" | tail -n 25 >&2
+        echo "setup: pip could not install the project (full log: $log)" >&2
+        exit 1
+    fi
     echo "$want" > "$STAMP"
 fi

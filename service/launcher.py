@@ -33,15 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from service.childenv import child_setup, without_allocator_env
 from service.config import CONFIG_ENV, ConfigError, ServiceConfig, config_to_env
 from service.supervisor import EXIT_BIND, EXIT_WORKER_FAILED, HOST, MESSAGE_PREFIX
 
 __all__ = ["LaunchError", "ServiceProcess", "start_service"]
 
-# Inherited variables that would change which allocator runs, or how: dropped unless `env`
-# sets them again.
-_ALLOCATOR_VARS = ("LD_PRELOAD", "PYTHONMALLOC", "MALLOC_CONF", "GLIBC_TUNABLES")
-_ALLOCATOR_PREFIXES = ("MIMALLOC_", "TCMALLOC_", "JEMALLOC_", "_RJEM_", "MALLOC_", "HEAPPROFILE")
 
 # The line of a log that says why a Python process died: an exception or a fatal error.
 _CAUSE = re.compile(r"^\s*(?:[A-Za-z_][\w.]*(?:Error|Exception)\b|Fatal Python error\b)")
@@ -126,11 +123,7 @@ def _why(lines: list[str]) -> str:
 
 
 def _child_env(env: Mapping[str, str], config: ServiceConfig, config_json: str) -> dict[str, str]:
-    child = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in _ALLOCATOR_VARS and not key.startswith(_ALLOCATOR_PREFIXES)
-    }
+    child = without_allocator_env(os.environ)  # inherited settings go; `env` may set them again
     child.update(env)
     child[CONFIG_ENV] = config_json
     if config.python_malloc == "malloc":
@@ -302,28 +295,6 @@ def _check_interpreter(python: str) -> None:
         )
 
 
-def _preexec(
-    cgroup_procs: Path | None, cpus: set[int] | None, extra: Callable[[], None] | None
-) -> Callable[[], None] | None:
-    if cgroup_procs is None and cpus is None:
-        return extra
-    procs = os.fsencode(cgroup_procs) if cgroup_procs is not None else None
-
-    def setup() -> None:  # runs in the child between fork and exec: plain system calls only
-        if procs is not None:
-            fd = os.open(procs, os.O_WRONLY)
-            try:
-                os.write(fd, str(os.getpid()).encode())
-            finally:
-                os.close(fd)
-        if cpus is not None:
-            os.sched_setaffinity(0, cpus)
-        if extra is not None:
-            extra()
-
-    return setup
-
-
 def start_service(
     *,
     python: str,
@@ -374,7 +345,7 @@ def start_service(
                 stderr=subprocess.STDOUT,
                 env=_child_env(env, config, config_json),
                 start_new_session=True,
-                preexec_fn=_preexec(cgroup_procs, cpus, preexec),
+                preexec_fn=child_setup(cgroup_procs, cpus, preexec),
             )
     except (OSError, subprocess.SubprocessError) as exc:
         if own_log:

@@ -1,10 +1,11 @@
-"""The service's supervisor process: one listening socket, N uvicorn workers.
+"""The service's supervisor process: N uvicorn workers, each on its own listening socket.
 
 Run as `python -m service.supervisor --port P --workers N` (service.launcher does this with the
 allocator preloaded). Stock `uvicorn --workers N` creates its shared socket without TCP_NODELAY,
-which adds about 40 ms to every keep-alive request (uvicorn issue 3149), so this binds the
-socket through `Config.bind_socket()`, sets TCP_NODELAY on it (accepted connections inherit
-it), and runs uvicorn's own `Multiprocess` supervisor over that socket.
+which adds about 40 ms to every keep-alive request (uvicorn issue 3149), and lets whichever
+worker is awake accept the waiting connections, so keep-alive load lands unevenly. This binds
+one socket per worker with SO_REUSEPORT and TCP_NODELAY (accepted connections inherit it), and
+runs uvicorn's own `Multiprocess` supervisor with worker i serving socket i.
 
 The service listens on 127.0.0.1 only, never recycles a worker after some number of requests
 (recycling would hide the fragmentation being measured), and bounds a graceful shutdown to two
@@ -21,7 +22,7 @@ import errno
 import socket
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from uvicorn.config import Config
@@ -34,6 +35,7 @@ __all__ = [
     "BindError",
     "listening_socket",
     "main",
+    "worker_sockets",
     "uvicorn_config",
 ]
 
@@ -79,6 +81,7 @@ def uvicorn_config(*, port: int, workers: int, log_level: str = "warning") -> Co
         log_level=log_level,
         limit_max_requests=None,
         timeout_graceful_shutdown=2,
+        timeout_keep_alive=60,  # keep the generator's warm connections through a slow warm-up
     )
 
 
@@ -92,6 +95,50 @@ def listening_socket(config: Config) -> socket.socket:
     return sock
 
 
+def worker_sockets(config: Config, workers: int) -> list[socket.socket]:
+    """One listening socket per worker on the same port, joined with SO_REUSEPORT.
+
+    With one shared socket, whichever worker is awake accepts the waiting connections, and on
+    a busy core one worker can take most of them: keep-alive then pins most of the load, and
+    most of the churn, on it. With a socket per worker the kernel spreads new connections over
+    the workers by a hash of the connection's addresses, whoever is running.
+    A port bound by anyone else is refused first: SO_REUSEPORT alone would share it silently.
+    """
+    probe = listening_socket(config)  # fails with BindError when the port is taken
+    probe.close()
+    socks = []
+    try:
+        for _ in range(workers):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.bind((HOST, config.port))
+            sock.listen(config.backlog)
+            sock.set_inheritable(True)
+            socks.append(sock)
+    except OSError as exc:
+        for sock in socks:
+            sock.close()
+        raise BindError(f"cannot listen on {HOST}:{config.port}: {exc.strerror or exc}") from None
+    return socks
+
+
+def _supervisor(config: Config, socks: list[socket.socket]) -> Any:
+    """uvicorn's Multiprocess, with worker i serving socks[i] alone."""
+    from uvicorn.supervisors.multiprocess import Multiprocess, Process
+
+    class PerWorkerSockets(Multiprocess):
+        def init_processes(self) -> None:
+            for sock in socks:
+                process = Process(self.config, [sock])
+                process.start()
+                self.processes.append(process)
+
+    # a worker uvicorn restarts later gets every socket, so no socket is left unserved
+    return PerWorkerSockets(config, sockets=socks)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m service.supervisor", description=__doc__)
     parser.add_argument("--port", type=int, required=True)
@@ -103,18 +150,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     from uvicorn.config import STARTUP_FAILURE
-    from uvicorn.supervisors.multiprocess import Multiprocess
 
     config = uvicorn_config(port=args.port, workers=args.workers, log_level=args.log_level)
     try:
-        sock = listening_socket(config)
+        socks = worker_sockets(config, args.workers)
     except BindError as exc:
         print(f"{MESSAGE_PREFIX} {exc}", file=sys.stderr)
         return EXIT_BIND
 
-    supervisor = Multiprocess(config, sockets=[sock])
+    supervisor = _supervisor(config, socks)
     supervisor.run()
-    sock.close()
+    for sock in socks:
+        sock.close()
     if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
         print(f"{MESSAGE_PREFIX} a worker failed to start (see the log above)", file=sys.stderr)
         return EXIT_WORKER_FAILED

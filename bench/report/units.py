@@ -129,12 +129,15 @@ def fmt_duration(s: float | None) -> str:
 
 
 _MD_SPECIAL = {c: f"&#{ord(c)};" for c in "\\`*_{}[]()#+!|~"}
+_MD_SPECIAL.update({c: html.escape(c, quote=True) for c in "&<>\"'"})
 
 
 def md_safe(text: object) -> str:
-    """Text that Markdown shows verbatim: HTML-escaped, Markdown punctuation as entities."""
-    escaped = html.escape(str(text), quote=True)
-    return "".join(_MD_SPECIAL.get(c, c) for c in escaped)
+    """Text that Markdown shows verbatim: HTML-escaped, Markdown punctuation as entities.
+
+    One pass, character by character, so the '#' of an entity made here is never escaped again.
+    """
+    return "".join(_MD_SPECIAL.get(c, c) for c in str(text))
 
 
 def join_names(names: list[str] | tuple[str, ...], conj: str = "and") -> str:

@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_cli
+from studyrun import ROOT, run_cli
 
 from bench.allocators import (
     BUN_MIMALLOC_COMMIT,
@@ -73,8 +73,11 @@ def test_a_library_that_does_not_serve_malloc_is_caught():
 
 
 def test_variant_keeps_the_base_library_and_adds_its_environment():
-    alloc = resolve(VariantAllocator(name="je-bg", base="jemalloc",
-                                     env={"MALLOC_CONF": "background_thread:true"}))
+    alloc = resolve(
+        VariantAllocator(
+            name="je-bg", base="jemalloc", env={"MALLOC_CONF": "background_thread:true"}
+        )
+    )
     assert alloc.library == resolve("jemalloc").library
     assert alloc.preload_env()["MALLOC_CONF"] == "background_thread:true"
     assert verify(alloc).ok
@@ -154,8 +157,10 @@ def test_source_build_resolves_verifies_and_is_reused_from_the_cache(
     mimalloc_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.setenv("ALLOCSTUDY_CACHE", str(tmp_path / "cache"))
-    entry = SourceAllocator(name="mi-src", source=SourceSpec(
-        path=mimalloc_tree, cmake_args=CMAKE, library="libmimalloc*.so*"))
+    entry = SourceAllocator(
+        name="mi-src",
+        source=SourceSpec(path=mimalloc_tree, cmake_args=CMAKE, library="libmimalloc*.so*"),
+    )
     t0 = time.monotonic()
     alloc = resolve(entry)
     first_build_s = time.monotonic() - t0
@@ -173,13 +178,13 @@ def test_source_build_resolves_verifies_and_is_reused_from_the_cache(
     assert again.library == alloc.library and again.library.stat().st_mtime_ns == mtime
     assert time.monotonic() - t0 < first_build_s / 3  # no cmake run the second time
 
-    changed = SourceSpec(path=mimalloc_tree, cmake_args=[*CMAKE, "-DMI_SECURE=ON"],
-                         library="libmimalloc*.so*")
+    changed = SourceSpec(
+        path=mimalloc_tree, cmake_args=[*CMAKE, "-DMI_SECURE=ON"], library="libmimalloc*.so*"
+    )
     assert source_key(changed) != source_key(entry.source)
 
 
-def test_source_build_of_a_broken_tree_is_unavailable_with_the_reason(tmp_path: Path,
-                                                                     monkeypatch):
+def test_source_build_of_a_broken_tree_is_unavailable_with_the_reason(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("ALLOCSTUDY_CACHE", str(tmp_path / "cache"))
     tree = tmp_path / "src"
     tree.mkdir()
@@ -203,8 +208,14 @@ def test_doctor_on_the_default_spec_reports_five_verified_and_bun_unavailable(mo
     proc = run_cli("doctor", "specs/default.yaml", "--json", timeout=120)
     report = json.loads(proc.stdout)
     rows = {r["name"]: r for r in report["allocators"]}
-    assert list(rows) == ["glibc", "jemalloc", "tcmalloc", "mimalloc-v2", "mimalloc-v3",
-                          "mimalloc-bun"]
+    assert list(rows) == [
+        "glibc",
+        "jemalloc",
+        "tcmalloc",
+        "mimalloc-v2",
+        "mimalloc-v3",
+        "mimalloc-bun",
+    ]
     for name in ("glibc", *PACKAGED):
         assert rows[name]["found"] and rows[name]["verified"], rows[name]
         assert rows[name]["version"] and rows[name]["path"]

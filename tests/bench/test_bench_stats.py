@@ -48,7 +48,8 @@ def test_settled_is_the_median_of_the_last_window_of_idle():
 
 def test_disturbance_names_every_reason_and_none_when_quiet():
     assert stats.disturbance(send_late_p99_ms=0.5, foreign_cpu_pct=1.0) is None
-    why = stats.disturbance(send_late_p99_ms=9.0, foreign_cpu_pct=40.0, sample_late_max_s=0.8,
-                            sample_interval_s=1.0)
+    why = stats.disturbance(
+        send_late_p99_ms=9.0, foreign_cpu_pct=40.0, sample_late_max_s=0.8, sample_interval_s=1.0
+    )
     assert "sent late" in why and "40%" in why and "800 ms late" in why
     assert stats.disturbance(send_late_p99_ms=None, foreign_cpu_pct=None) is None

@@ -12,13 +12,19 @@ from bench.measure import library_mapped, preexec_for
 from bench.memory import ProcfsGroup, cgroup_support, create_group, process_tree, pss_anon
 from bench.sampler import Sampler
 
-HOLD = ("import sys, time; b = bytearray(int(sys.argv[1])); b[::4096] = b'x' * len(b[::4096]);"
-        " print('ready', flush=True); time.sleep(30)")
+HOLD = (
+    "import sys, time; b = bytearray(int(sys.argv[1])); b[::4096] = b'x' * len(b[::4096]);"
+    " print('ready', flush=True); time.sleep(30)"
+)
 
 
 def _start_holder(nbytes: int, preexec=None) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(nbytes)], stdout=subprocess.PIPE,
-                            text=True, preexec_fn=preexec)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(nbytes)],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=preexec,
+    )
     assert proc.stdout.readline().strip() == "ready"
     return proc
 

@@ -7,11 +7,12 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, TINY_SPEC, run_cli
+from studyrun import ROOT, TINY_SPEC, run_cli
 
 from bench import stats
 from bench.memory import PREFIX, cgroup_support
@@ -23,8 +24,13 @@ SPEC = parse_spec(TINY_SPEC)
 
 
 def test_run_writes_every_table_of_the_data_contract(tiny_run: Path):
-    for name in ("manifest.json", "memory.arrow", "requests.arrow", "control.arrow",
-                 "summary.arrow"):
+    for name in (
+        "manifest.json",
+        "memory.arrow",
+        "requests.arrow",
+        "control.arrow",
+        "summary.arrow",
+    ):
         assert (tiny_run / name).is_file(), name
     assert (tiny_run.parent / "latest").resolve() == tiny_run.resolve()
     assert not [p for p in tiny_run.iterdir() if p.name.startswith(".")], "temporary files left"
@@ -67,8 +73,11 @@ def test_one_memory_sample_per_interval_and_every_phase(tiny_run: Path):
     for a in m["allocators"]:
         phases = {p["phase"]: p for p in a["phases"]["service"]}
         assert {"warmup", "load", "idle", "reclaim"} <= set(phases)
-        mem = [r for r in rows["memory"] if r["allocator"] == a["name"]
-               and r["experiment"] == "service"]
+        mem = [
+            r
+            for r in rows["memory"]
+            if r["allocator"] == a["name"] and r["experiment"] == "service"
+        ]
         for name in ("load", "idle"):
             span = phases[name]["end_s"] - phases[name]["start_s"]
             got = sum(1 for r in mem if r["phase"] == name)
@@ -87,10 +96,14 @@ def test_requests_follow_the_open_loop_schedule(tiny_run: Path):
     for name in ("glibc", "jemalloc"):
         load = [r for r in rows["requests"] if r["allocator"] == name and r["phase"] == "load"]
         assert abs(len(load) - s.rate * s.load_s) <= 1
-        gaps = sorted(b["intended_s"] - a["intended_s"]
-                      for a, b in zip(sorted(load, key=lambda r: r["intended_s"]),
-                                      sorted(load, key=lambda r: r["intended_s"])[1:],
-                                      strict=False))
+        gaps = sorted(
+            b["intended_s"] - a["intended_s"]
+            for a, b in zip(
+                sorted(load, key=lambda r: r["intended_s"]),
+                sorted(load, key=lambda r: r["intended_s"])[1:],
+                strict=False,
+            )
+        )
         assert gaps[len(gaps) // 2] == pytest.approx(1 / s.rate, rel=1e-6)
         ok = [r for r in load if r["status"] == 200]
         assert len(ok) >= 0.98 * len(load)
@@ -103,17 +116,19 @@ def test_summary_equals_values_recomputed_from_the_raw_tables(tiny_run: Path):
     s = SPEC.service
     for a in m["allocators"]:
         name = a["name"]
-        (summary,) = [r for r in rows["summary"]
-                      if r["allocator"] == name and r["experiment"] == "service"]
+        (summary,) = [
+            r for r in rows["summary"] if r["allocator"] == name and r["experiment"] == "service"
+        ]
         phases = {p["phase"]: p for p in a["phases"]["service"]}
-        mem = [r for r in rows["memory"]
-               if r["allocator"] == name and r["experiment"] == "service"]
+        mem = [r for r in rows["memory"] if r["allocator"] == name and r["experiment"] == "service"]
         t = [r["t_s"] for r in mem]
         v = [r["anon_bytes"] for r in mem]
         assert summary["peak_anon_bytes"] == stats.peak(
-            t, v, phases["load"]["start_s"], phases["load"]["end_s"])
+            t, v, phases["load"]["start_s"], phases["load"]["end_s"]
+        )
         assert summary["settled_anon_bytes"] == stats.settled(
-            t, v, phases["idle"]["end_s"], s.settle_window_s)
+            t, v, phases["idle"]["end_s"], s.settle_window_s
+        )
         load = [r for r in rows["requests"] if r["allocator"] == name and r["phase"] == "load"]
         lat = sorted((r["done_s"] - r["intended_s"]) * 1000 for r in load if r["status"] == 200)
         assert summary["p99_ms"] == pytest.approx(stats.percentile(lat, 99))
@@ -155,10 +170,17 @@ def test_ctrl_c_mid_run_leaves_no_process_cgroup_or_temp_file(tmp_path: Path):
     out = tmp_path / "results"
     marker = f"ALLOCSTUDY_TEST_MARK={tmp_path.name}"
     before = set(_stray_cgroups())
+    started = time.time()
     env = {**os.environ, "ALLOCSTUDY_TEST_MARK": tmp_path.name}
-    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", str(spec), "--out", str(out)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench", "run", str(spec), "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # wait until the load phase is under way
         time.sleep(0.5)
@@ -179,18 +201,25 @@ def test_ctrl_c_mid_run_leaves_no_process_cgroup_or_temp_file(tmp_path: Path):
     assert m["allocators"][0]["status"] == "incomplete"
     assert not (out / "tiny" / "latest").exists()
     assert not [p for p in run_dir.iterdir() if p.name.startswith(".")]
-    assert not list(Path("/tmp").glob("allocstudy-run-*")) or all(
-        p.stat().st_mtime < time.time() - 600 for p in Path("/tmp").glob("allocstudy-run-*"))
+    for pattern in ("allocstudy-run-*", "allocstudy-loadgen-*", "allocstudy-service-*"):
+        fresh = [
+            p for p in Path(tempfile.gettempdir()).glob(pattern) if p.stat().st_mtime > started
+        ]
+        assert fresh == [], pattern
 
 
 def test_broken_allocator_fails_alone_and_exit_code_is_3(tmp_path: Path):
     broken = tmp_path / "libbroken.so"
     broken.write_bytes(b"not an ELF file")
     spec = tmp_path / "broken.yaml"
-    spec.write_text(TINY_SPEC.replace(
-        "allocators: [glibc, jemalloc]",
-        f"allocators: [{{name: broken, library: {broken}}}, glibc, mimalloc-bun]",
-    ).replace("load_s: 5", "load_s: 2").replace("repeats: 2", "repeats: 1"))
+    spec.write_text(
+        TINY_SPEC.replace(
+            "allocators: [glibc, jemalloc]",
+            f"allocators: [{{name: broken, library: {broken}}}, glibc, mimalloc-bun]",
+        )
+        .replace("load_s: 5", "load_s: 2")
+        .replace("repeats: 2", "repeats: 1")
+    )
     out = tmp_path / "results"
     proc = run_cli("run", str(spec), "--out", str(out), "--no-control")
     assert proc.returncode == 3, proc.stderr[-2000:]
@@ -203,7 +232,8 @@ def test_broken_allocator_fails_alone_and_exit_code_is_3(tmp_path: Path):
     assert status["mimalloc-bun"][0] in ("skipped", "ok")
     rows = read_rows(run_dir)
     assert {r["allocator"] for r in rows["summary"]} == {"glibc"} | (
-        {"mimalloc-bun"} if status["mimalloc-bun"][0] == "ok" else set())
+        {"mimalloc-bun"} if status["mimalloc-bun"][0] == "ok" else set()
+    )
 
 
 def test_resume_reuses_finished_allocators(tmp_path: Path):
@@ -227,8 +257,10 @@ def test_resume_reuses_finished_allocators(tmp_path: Path):
     assert "kept from the interrupted run" in second.stderr
     rows = read_rows(run_dir)
     assert [r for r in rows["summary"] if r["allocator"] == "glibc"] == glibc_rows
-    assert collections.Counter(r["allocator"] for r in rows["summary"]) == {"glibc": 1,
-                                                                            "jemalloc": 1}
+    assert collections.Counter(r["allocator"] for r in rows["summary"]) == {
+        "glibc": 1,
+        "jemalloc": 1,
+    }
     assert read_manifest(run_dir)["status"] == "complete"
 
 
@@ -236,3 +268,15 @@ def test_only_with_an_unknown_name_is_a_usage_error(tiny_spec: Path, tmp_path: P
     proc = run_cli("run", str(tiny_spec), "--out", str(tmp_path), "--only", "hoard")
     assert proc.returncode == 2
     assert "hoard" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_load_reached_every_worker_and_is_recorded(tiny_run: Path):
+    m = read_manifest(tiny_run)
+    for a in m["allocators"]:
+        (loadgen,) = a["loadgen"]
+        workers = loadgen["per_worker"]
+        assert len(workers) == SPEC.service.workers
+        assert all(w["churn_calls"] > 0 for w in workers), workers
+        assert all(w["live_count"] == SPEC.service.churn.live_buffers for w in workers)
+        assert loadgen["cpu_pct"] is not None and loadgen["send_late_p99_ms"] is not None
+        assert a["wall_s"]["service"] and len(a["wall_s"]["control"]) == SPEC.control.repeats

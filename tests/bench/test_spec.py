@@ -70,8 +70,10 @@ def test_unknown_allocator_is_an_error_naming_the_entry():
         ("service:\n  workers: 0\n", "service.workers: must be greater than 0"),
         ("service:\n  load_s: -1\n", "service.load_s: must be greater than 0"),
         ("service:\n  idle_s: -1\n", "service.idle_s: must be greater than or equal to 0"),
-        ("service:\n  churn: {min_bytes: 9000, max_bytes: 10}\n",
-         "service.churn: min_bytes (9000) must not exceed max_bytes (10)"),
+        (
+            "service:\n  churn: {min_bytes: 9000, max_bytes: 10}\n",
+            "service.churn: min_bytes (9000) must not exceed max_bytes (10)",
+        ),
         ("service:\n  mix: {churn: 0, json: 0}\n", "service.mix: at least one endpoint"),
         ("service:\n  mix: {soap: 1}\n", "service.mix.soap: unknown key"),
         ("control:\n  live_bytes: lots\n", "control.live_bytes: must be 'match-service'"),
@@ -132,8 +134,9 @@ def test_spec_hash_changes_with_content_not_formatting():
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
 
 
 def test_check_command_prints_one_line_and_exits_2_without_traceback(tmp_path: Path):

@@ -126,7 +126,7 @@ def test_stages_from_a_spec_have_a_tenth_of_the_rate_as_warmup_by_default() -> N
     )
     assert (cfg.payload.min_items, cfg.payload.max_items, cfg.payload.seed) == (5, 60, 7)
     assert cfg.planned_s == 630
-    assert cfg.warm_connections == 32  # 8 per worker
+    assert cfg.warm_connections == 256  # 64 per worker
 
 
 def test_a_spec_without_warmup_has_only_the_load_stage() -> None:

@@ -74,3 +74,12 @@ def test_join_names():
     assert join_names(["a"]) == "a"
     assert join_names(["a", "b"]) == "a and b"
     assert join_names(["a", "b", "c"]) == "a, b and c"
+
+
+def test_md_safe_escapes_each_character_once():
+    from bench.report.units import md_safe
+
+    # the '#' of the entity for an apostrophe must not be escaped a second time
+    assert md_safe("machine's") == "machine&#x27;s"
+    assert md_safe("a & b") == "a &amp; b"
+    assert md_safe("#1 *x*") == "&#35;1 &#42;x&#42;"

@@ -20,7 +20,7 @@ from service_support import SMALL_CONFIG, expected_library, free_port, start, wa
 from service.config import CONFIG_ENV
 from service.launcher import LaunchError, ServiceProcess, start_service
 from service.payloads import CONTENT_TYPES, PayloadStream
-from service.supervisor import BindError, listening_socket, uvicorn_config
+from service.supervisor import BindError, listening_socket, uvicorn_config, worker_sockets
 
 slow = pytest.mark.slow
 LIVE = SMALL_CONFIG["churn"]
@@ -66,8 +66,52 @@ def test_a_port_in_use_is_a_bind_error_that_says_so() -> None:
             listening_socket(uvicorn_config(port=port, workers=1))
 
 
+def test_every_worker_gets_its_own_socket_with_tcp_nodelay_and_reuseport() -> None:
+    config = uvicorn_config(port=free_port(), workers=3)
+    socks = worker_sockets(config, 3)
+    try:
+        assert len({s.fileno() for s in socks}) == 3
+        assert {s.getsockname() for s in socks} == {("127.0.0.1", config.port)}
+        for sock in socks:
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def test_a_port_in_use_is_refused_even_though_workers_share_theirs() -> None:
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(BindError, match="already in use"):
+            worker_sockets(uvicorn_config(port=port, workers=2), 2)
+
+
 # ---------------------------------------------------------------------------------------------
 # Real services
+
+
+@slow
+def test_new_connections_spread_over_every_worker(jemalloc_service: ServiceProcess) -> None:
+    """With a socket per worker the kernel, not whoever is awake, picks the worker."""
+    import http.client
+
+    held, seen = [], []
+    try:
+        for _ in range(60):  # connections held open, so each one is hashed anew
+            conn = http.client.HTTPConnection("127.0.0.1", jemalloc_service.port, timeout=10)
+            conn.request("GET", "/health")
+            seen.append(__import__("json").loads(conn.getresponse().read())["pid"])
+            held.append(conn)
+    finally:
+        for conn in held:
+            conn.close()
+    counts = sorted(seen.count(pid) for pid in set(seen))
+    assert len(counts) == jemalloc_service.workers
+    assert counts[0] >= 5, counts  # 20 expected each; fewer than 5 is a 1-in-10^4 hash draw
 
 
 @slow

@@ -1,0 +1,48 @@
+"""Helpers shared by the suite: the repository root, the tiny spec, the CLI in a subprocess.
+
+(A module of its own: every test folder has a conftest.py, so `from conftest import` would
+pick whichever was imported first.)
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+__all__ = ["ROOT", "TINY_SPEC", "run_cli"]
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY_SPEC = """\
+name: tiny
+title: A tiny study for the test suite
+allocators: [glibc, jemalloc]
+repeats: 1
+service:
+  workers: 2
+  rate: 40
+  warmup_s: 1
+  load_s: 5
+  idle_s: 3
+  sample_interval_s: 0.25
+  settle_window_s: 1
+  churn: {live_buffers: 400, min_bytes: 4096, max_bytes: 65536, free_per_call: 16}
+control:
+  threads: 2
+  seconds: 1
+  idle_s: 1
+  repeats: 2
+"""
+
+
+def run_cli(*args: str, timeout: float = 600, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """`allocstudy ARGS` in a fresh interpreter, as a user would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+    )
