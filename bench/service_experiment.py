@@ -221,8 +221,7 @@ def run_service_repeat(
         sampler.phase = "reclaim"
         log.begin("reclaim", time.monotonic() - origin)
         workers = _worker_report(svc)  # after settled: its requests do not touch the window
-        reclaim_how = group.reclaim()
-        time.sleep(min(1.0, s.sample_interval_s))
+        reclaim_how = group.reclaim()  # synchronous: what it frees is gone when it returns
         last = sampler.sample_now("reclaim")
         log.end(time.monotonic() - origin)
     finally:
@@ -284,6 +283,7 @@ def _summarise(
         foreign_cpu_pct=cpu["foreign_cpu_pct"],
         sample_late_max_s=sample_late,
         sample_interval_s=s.sample_interval_s,
+        start_late_s=summary.start_late_s,
     )
     row = {
         "experiment": "service",

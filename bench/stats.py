@@ -71,6 +71,7 @@ def settled(
 MAX_SEND_LATE_P99_MS = 2.0
 MAX_FOREIGN_CPU_PCT = 5.0
 MAX_SAMPLE_LATE_S_FRACTION = 0.5
+MAX_START_LATE_S = 0.05
 
 
 def disturbance(
@@ -79,6 +80,7 @@ def disturbance(
     foreign_cpu_pct: float | None,
     sample_late_max_s: float | None = None,
     sample_interval_s: float | None = None,
+    start_late_s: float | None = None,
 ) -> str | None:
     """Why a run cannot be trusted to be quiet, or None when nothing says it was disturbed."""
     reasons = []
@@ -98,4 +100,9 @@ def disturbance(
         and sample_late_max_s > MAX_SAMPLE_LATE_S_FRACTION * sample_interval_s
     ):
         reasons.append(f"a memory sample was {sample_late_max_s * 1000:.0f} ms late")
+    if start_late_s is not None and start_late_s > MAX_START_LATE_S:
+        reasons.append(
+            f"the load generator started {start_late_s:.2f} s late, so its phases "
+            "began after the runner's"
+        )
     return "; ".join(reasons) if reasons else None

@@ -53,3 +53,5 @@ def test_disturbance_names_every_reason_and_none_when_quiet():
     )
     assert "sent late" in why and "40%" in why and "800 ms late" in why
     assert stats.disturbance(send_late_p99_ms=None, foreign_cpu_pct=None) is None
+    late = stats.disturbance(send_late_p99_ms=None, foreign_cpu_pct=None, start_late_s=0.4)
+    assert "started 0.40 s late" in late
