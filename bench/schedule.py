@@ -22,6 +22,8 @@ from itertools import accumulate
 
 from pydantic import BaseModel, ConfigDict
 
+from bench.stats import percentile  # one definition for the generator and the runner
+
 __all__ = [
     "SUMMARY_VERSION",
     "LatencyHistogram",
@@ -120,22 +122,6 @@ def iter_endpoints(mix: Mapping[str, float], seed: int) -> Iterator[str]:
 
 # ---------------------------------------------------------------------------------------------
 # How well the plan was kept
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The q-th percentile (0..100) with linear interpolation between ranks; None if empty.
-
-    The same definition as numpy's default, so figures agree with a reader's own check.
-    """
-    if not 0 <= q <= 100:
-        raise ValueError(f"percentile q must be within 0..100, not {q}")
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 @dataclass(frozen=True)

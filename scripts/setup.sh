@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0 g++ cmake make chromium libatomic1)
+# More Debian packages to ensure (space-separated), e.g. for a source-built allocator's needs.
+read -r -a EXTRA <<< "${ALLOCSTUDY_APT_EXTRA:-}"
+APT_PACKAGES+=("${EXTRA[@]}")
 VENV=.venv
 STAMP="$VENV/.allocstudy-installed"
 

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from bench.stats import median
+
 __all__ = [
     "FINGERPRINT_KEEP_BELOW",
     "FINGERPRINT_RETURN_FROM",
@@ -190,4 +192,4 @@ def latency_verdict(
 
 def median_of(values: Sequence[float]) -> float | None:
     """Median or None for no values (a helper for callers that must not raise)."""
-    return float(statistics.median(values)) if values else None
+    return median(values)
