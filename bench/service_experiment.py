@@ -228,9 +228,13 @@ def run_service_repeat(
         samples = sampler.stop()
         if loadgen is not None:
             loadgen.close()
+        # The measurement is over: a cgroup kills everything in it at once (no graceful
+        # shutdown to wait for); stop() then only reaps, or stops the tree without a cgroup.
+        t_stop = time.monotonic()
+        group.close()
         if svc is not None:
             svc.stop()
-        group.close()
+        teardown_s = time.monotonic() - t_stop
         shutil.rmtree(workdir, ignore_errors=True)
 
     return _summarise(
@@ -247,6 +251,7 @@ def run_service_repeat(
         last,
         meter.finish(),
         workers,
+        teardown_s,
     )
 
 
@@ -264,6 +269,7 @@ def _summarise(
     last: Any,
     cpu: dict[str, float | None],
     workers: list[dict[str, Any]],
+    teardown_s: float,
 ) -> ServiceRepeat:
     s = spec.service
     times = [x.t_s for x in samples]
@@ -321,6 +327,7 @@ def _summarise(
         "late_max_s": sample_late,
         "errors": sampler.errors[:10],
         "reclaim": reclaim_how,
+        "teardown_s": round(teardown_s, 3),
     }
     return ServiceRepeat(
         memory_rows(samples, experiment="service", allocator=alloc.name, repeat=repeat),
