@@ -228,12 +228,13 @@ def run_service_repeat(
         samples = sampler.stop()
         if loadgen is not None:
             loadgen.close()
-        # The measurement is over: a cgroup kills everything in it at once (no graceful
-        # shutdown to wait for); stop() then only reaps, or stops the tree without a cgroup.
+        # A graceful stop, not a kill through the cgroup: the supervisor then reaps its
+        # workers, so their CPU time reaches this process's children times, and the CPU
+        # account of the run (ours against other processes') stays right.
         t_stop = time.monotonic()
-        group.close()
         if svc is not None:
             svc.stop()
+        group.close()
         teardown_s = time.monotonic() - t_stop
         shutil.rmtree(workdir, ignore_errors=True)
 

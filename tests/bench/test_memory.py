@@ -105,3 +105,30 @@ def test_sampler_records_read_errors_instead_of_dying():
     time.sleep(0.2)
     sampler.stop()
     assert sampler.samples == [] and sampler.errors and "gone" in sampler.errors[0]
+
+
+BURN = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.8: pass\n"
+
+
+def test_cpu_of_reaped_grandchildren_is_ours_not_other_work():
+    """The disturbance account counts a grandchild's CPU as ours once its parent reaped it,
+    which is why the runner stops the service gracefully (the supervisor reaps its workers)."""
+    import os
+
+    from bench.machine import CpuAccount
+
+    account = CpuAccount.start()
+    # a child that starts a CPU-burning grandchild and waits for it
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import subprocess, sys; subprocess.run([sys.executable, '-c', {BURN!r}])",
+        ],
+        check=True,
+        timeout=60,
+    )
+    foreign = account.foreign_pct()
+    burned_pct = 0.8 / ((time.monotonic() - account.wall) * (os.cpu_count() or 1)) * 100
+    assert foreign is not None
+    assert foreign < burned_pct / 2, (foreign, burned_pct)
