@@ -174,6 +174,11 @@ class LoadConfig(_Model):
     start_at: float | None = Field(
         None, description="time.monotonic() value of t0 (None: as soon as bodies are ready)"
     )
+    start_on_stdin: bool = Field(
+        False,
+        description="wait for a line on stdin giving t0 (a time.monotonic() value) before "
+        "opening connections: the runner starts the generator while the service starts",
+    )
     cpus: list[int] | None = Field(None, min_length=1, description="CPUs to pin the process to")
     allocator: str | None = None
     repeat: int | None = None
@@ -422,10 +427,13 @@ class LoadGenerator:
         progress: asyncio.Task[None] | None = None
         cpu_start = _cpu_seconds()
         try:
+            start_at = config.start_at
+            if config.start_on_stdin and self.stopped_by is None:
+                start_at = await self._wait_for_go()
             if self.stopped_by is None:
                 await self._warm_connections(session)
             now = time.monotonic()
-            start_at = config.start_at if config.start_at is not None else now + 0.05
+            start_at = start_at if start_at is not None else now + 0.05
             self.t0 = self.record.t0 = max(start_at, now)
             self.start_late_s = self.t0 - start_at
             progress = asyncio.create_task(self._progress_loop())
@@ -457,6 +465,15 @@ class LoadGenerator:
             self._write_progress(finished=True)
             await session.close()
         return self.record
+
+    async def _wait_for_go(self) -> float | None:
+        """t0 from the first line on stdin; an empty stdin (closed) stops the run unstarted."""
+        line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        try:
+            return float(line)
+        except ValueError:
+            self.stop("no go on stdin")
+            return None
 
     async def _cancel_in_flight(self) -> None:
         tasks = list(self._tasks)
@@ -744,6 +761,7 @@ class LoadgenProcess:
     out: Path
     workdir: Path  # config and stderr log; removed by wait_loadgen
     started: float = field(default_factory=time.monotonic)
+    go_at: float | None = None
 
     @property
     def progress_path(self) -> Path | None:
@@ -754,8 +772,23 @@ class LoadgenProcess:
         path = self.progress_path
         return read_progress(path) if path is not None else None
 
+    def go(self, start_at: float) -> None:
+        """Tell a generator started with `start_on_stdin` when t0 is (a time.monotonic())."""
+        assert self.proc.stdin is not None, "the generator was not started with start_on_stdin"
+        self.go_at = start_at
+        self.proc.stdin.write(f"{start_at!r}\n".encode())
+        self._close_stdin()
+
+    def _close_stdin(self) -> None:
+        # dropped from the Popen too, so that communicate() does not flush a closed pipe
+        if self.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+            self.proc.stdin = None
+
     def stop(self) -> None:
         """Ask the generator to stop early; it still writes the rows it has."""
+        self._close_stdin()  # a generator still waiting for its go stops unstarted
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
 
@@ -800,7 +833,7 @@ def start_loadgen(
     with open(workdir / "stderr.log", "wb") as stderr:
         proc = subprocess.Popen(
             [python, "-m", "bench.loadgen", "--config", str(config_path), "--out", str(out)],
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if config.start_on_stdin else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=stderr,
             env=env,
@@ -817,8 +850,9 @@ def wait_loadgen(handle: LoadgenProcess, timeout: float | None = None) -> LoadSu
     config = handle.config
     if timeout is None:
         timeout = config.planned_s + config.timeout_s + 30.0
-        if config.start_at is not None:
-            timeout += max(0.0, config.start_at - time.monotonic())
+        start_at = config.start_at if config.start_at is not None else handle.go_at
+        if start_at is not None:
+            timeout += max(0.0, start_at - time.monotonic())
     try:
         try:
             stdout, _ = handle.proc.communicate(timeout=timeout)

@@ -49,8 +49,9 @@ class ServiceRepeat:
     sampler: dict[str, Any]
 
 
-#: Seconds between starting the load generator and its first scheduled request.
-LOADGEN_LEAD_S = 0.8
+#: Seconds between telling the (started, ready) load generator its t0 and t0: time to open its
+#: keep-alive connections to every worker.
+LOADGEN_LEAD_S = 0.3
 
 
 def pin_tree(pids: list[int], cpus: set[int]) -> None:
@@ -168,11 +169,26 @@ def run_service_repeat(
     try:
         log.begin("start", 0.0)
         show("start", None)
+        # The generator imports and builds its bodies while the service starts; it opens
+        # its connections only once told when t0 is.
+        port = free_port()
+        config = LoadConfig.from_service_spec(
+            s,
+            base_url=f"http://127.0.0.1:{port}",
+            origin=origin,
+            start_on_stdin=True,
+            cpus=sorted(cores.harness) if cores.harness else None,
+            allocator=alloc.name,
+            repeat=repeat,
+            seed=s.churn.seed + repeat,
+        )
+        out = workdir / "requests.arrow"
+        loadgen = start_loadgen(config, out)
         try:
             svc = start_service(
                 python=sys.executable,
                 workers=s.workers,
-                port=free_port(),
+                port=port,
                 env=alloc.preload_env(),
                 service_config=s.model_dump(mode="json"),
                 cgroup_procs=group.procs_file,
@@ -186,21 +202,10 @@ def run_service_repeat(
             group.root_pid = svc.pid
         sampler.start()
 
-        # warm-up and load: one generator process, one absolute schedule; the allocator is
-        # proven in every process while the generator imports and builds its bodies
+        # warm-up and load: one absolute schedule; the allocator is proven in every process
+        # while the generator opens its connections
         start_at = time.monotonic() + LOADGEN_LEAD_S
-        config = LoadConfig.from_service_spec(
-            s,
-            base_url=svc.base_url,
-            origin=origin,
-            start_at=start_at,
-            cpus=sorted(cores.harness) if cores.harness else None,
-            allocator=alloc.name,
-            repeat=repeat,
-            seed=s.churn.seed + repeat,
-        )
-        out = workdir / "requests.arrow"
-        loadgen = start_loadgen(config, out)
+        loadgen.go(start_at)
         evidence = _evidence(svc, group, alloc, repeat, workers=s.workers, timeout=30.0)
         t = start_at
         for stage in config.stages:

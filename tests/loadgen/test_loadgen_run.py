@@ -159,3 +159,30 @@ def test_the_real_service_accepts_every_request(tmp_path: Path) -> None:
         service.stop()
     assert len(rows) == 60
     assert all(r["status"] == 200 for r in rows), summary.error_kinds
+
+
+def test_a_generator_started_early_waits_for_its_go_on_stdin(
+    fast_server: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "r.arrow"
+    handle = start_loadgen(load_config(fast_server, 50, 1.0, start_on_stdin=True), out)
+    time.sleep(1.0)  # ready and waiting: nothing may be sent before the go
+    assert handle.proc.poll() is None
+    start_at = time.monotonic() + 0.5
+    handle.go(start_at)
+    summary = wait_loadgen(handle, timeout=60)
+    rows = rows_of(out)
+    assert len(rows) == 50 and summary.start_late_s == 0.0
+    assert min(r["sent_s"] for r in rows) >= min(r["intended_s"] for r in rows)
+    assert summary.t0_s == pytest.approx(start_at - handle.config.origin, abs=1e-6)
+
+
+def test_a_generator_never_told_to_go_stops_unstarted(fast_server: str, tmp_path: Path) -> None:
+    out = tmp_path / "r.arrow"
+    handle = start_loadgen(load_config(fast_server, 50, 1.0, start_on_stdin=True), out)
+    time.sleep(0.5)
+    started = time.monotonic()
+    handle.close()
+    assert time.monotonic() - started < 5
+    assert handle.proc.returncode is not None
+    assert not handle.workdir.exists()
