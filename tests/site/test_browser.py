@@ -1,0 +1,126 @@
+"""The built article in a real browser: offline, themable, searchable, accessible."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+LOCAL = ("file://", "data:", "blob:", "about:")
+
+
+@pytest.fixture
+def page(browser, http_url: str) -> Iterator[object]:
+    """A fresh page whose every request to another host is refused and recorded."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light")
+    foreign: list[str] = []
+
+    def guard(route) -> None:
+        url = route.request.url
+        if url.startswith(LOCAL) or url.startswith(http_url):
+            route.continue_()
+        else:
+            foreign.append(url)
+            route.abort()
+
+    context.route("**/*", guard)
+    pg = context.new_page()
+    pg.foreign = foreign  # type: ignore[attr-defined]
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+def _open(pg, url: str) -> None:
+    pg.goto(url, wait_until="load")
+    pg.wait_for_load_state("networkidle")
+
+
+@pytest.mark.parametrize("where", ["http", "file"])
+def test_article_loads_with_no_foreign_request_and_charts_show(page, http_url, site_dir, where):
+    url = http_url if where == "http" else (site_dir / "index.html").as_uri()
+    _open(page, url)
+    charts = page.locator("figure.as-chart svg")
+    assert charts.count() == 5
+    for i in range(charts.count()):
+        assert charts.nth(i).is_visible()
+        box = charts.nth(i).bounding_box()
+        assert box and box["width"] > 300 and box["height"] > 60
+    assert page.foreign == []  # type: ignore[attr-defined]
+
+
+def _text_fill(pg) -> str:
+    return pg.eval_on_selector("figure.as-chart svg text", "e => getComputedStyle(e).fill")
+
+
+def test_theme_toggle_recolours_the_charts(page, http_url):
+    _open(page, http_url)
+    before = _text_fill(page)
+    page.locator("form[data-md-component=palette] label:visible").first.click()
+    page.wait_for_function("() => document.body.getAttribute('data-md-color-scheme') === 'slate'")
+    after = _text_fill(page)
+    assert before != after
+
+
+@pytest.mark.parametrize("where", ["http", "file"])
+def test_search_finds_the_article(page, http_url, site_dir, where):
+    url = http_url if where == "http" else (site_dir / "index.html").as_uri()
+    _open(page, url)
+    page.locator("input.md-search__input").click()
+    page.keyboard.type("fragmentation")  # Material listens to key events, not to fill()
+    page.wait_for_selector(".md-search-result__item", timeout=15_000)
+    assert page.locator(".md-search-result__item").count() >= 1
+    assert page.foreign == []  # type: ignore[attr-defined]
+
+
+def test_full_data_table_sorts(page, http_url):
+    _open(page, http_url)
+    table = page.locator("#full-data")
+    header = table.locator("th", has_text="settled MB").first
+    header.locator("button").click()
+    assert header.get_attribute("aria-sort") == "ascending"
+    values = [
+        float(v)
+        for v in table.locator("tbody td:nth-child(5)").evaluate_all(
+            "cells => cells.map(c => c.getAttribute('data-sort'))"
+        )
+        if v not in (None, "")
+    ]
+    assert values == sorted(values) and len(values) > 3
+    header.locator("button").click()
+    assert header.get_attribute("aria-sort") == "descending"
+
+
+@pytest.mark.parametrize("path", ["index.html", "studies/quick.html", "runs.html"])
+def test_no_serious_accessibility_issue_in_the_article(page, http_url, path):
+    from axe_playwright_python.sync_playwright import Axe
+
+    _open(page, http_url + path)
+    page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+    results = Axe().run(page, context="article")
+    bad = [
+        f"{v['id']} ({v['impact']}): {v['help']} – {[n['target'] for n in v['nodes']][:3]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert bad == []
+
+
+def test_print_layout_keeps_charts_whole(page, http_url):
+    _open(page, http_url)
+    page.emulate_media(media="print")
+    rule = page.eval_on_selector("figure.as-chart", "e => getComputedStyle(e).breakInside")
+    assert rule == "avoid"
+
+
+def test_downloads_are_served(page, http_url, site_dir: Path):
+    _open(page, http_url)
+    hrefs = page.locator(".as-downloads a").evaluate_all("as => as.map(a => a.href)")
+    assert len(hrefs) == 4
+    for href in hrefs:
+        resp = page.request.get(href)
+        assert resp.ok and resp.body()[:6] == b"ARROW1"
