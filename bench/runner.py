@@ -186,25 +186,25 @@ def run_study(
         write_tables(run_dir, rows)
         write_manifest(run_dir, manifest)
 
-    with (
-        _sigterm_as_interrupt(),
-        machine.thp_disabled(spec.machine.set_confounds) as thp,
-        Progress(total=len(allocs)) as progress,
-    ):
-        manifest["confounds"] = {
-            "thp": thp,
-            "swap_bytes": machine.swap_bytes(),
-            "governor": machine.governor(),
-            "cgroup_mode": cg.mode if cg else "none",
-            "cgroup": cg.reason if cg else "procfs (spec machine.cgroup: none)",
-            "pinning": cores.as_record(),
-            "python_malloc": spec.service.python_malloc,
-            "page_cache_dropped": False,
-            "root": machine.is_root(),
-            "cpu_pressure": {"avg10_start": getattr(machine.cpu_pressure(), "avg10", None)},
-        }
-        _save()
-        try:
+    try:
+        with (
+            _sigterm_as_interrupt(),
+            machine.thp_disabled(spec.machine.set_confounds) as thp,
+            Progress(total=len(allocs)) as progress,
+        ):
+            manifest["confounds"] = {
+                "thp": thp,
+                "swap_bytes": machine.swap_bytes(),
+                "governor": machine.governor(),
+                "cgroup_mode": cg.mode if cg else "none",
+                "cgroup": cg.reason if cg else "procfs (spec machine.cgroup: none)",
+                "pinning": cores.as_record(),
+                "python_malloc": spec.service.python_malloc,
+                "page_cache_dropped": False,
+                "root": machine.is_root(),
+                "cpu_pressure": {"avg10_start": getattr(machine.cpu_pressure(), "avg10", None)},
+            }
+            _save()
             for index, alloc in enumerate(allocs, start=1):
                 progress.index = index
                 record = records[alloc.name]
@@ -228,21 +228,20 @@ def run_study(
                 if status == "failed":
                     exit_code = EXIT_FAILED
                 _save()
-        except KeyboardInterrupt:
-            for rec in manifest["allocators"]:
-                if rec["status"] in ("pending", "running"):
-                    rec["status"] = "incomplete"
-                    rec["reason"] = "interrupted"
-            manifest["status"] = "incomplete"
-            manifest["finished"] = _now()
-            manifest["confounds"]["thp"] = thp
-            _save()
-            raise
-        manifest["confounds"]["cpu_pressure"]["avg10_end"] = getattr(
-            machine.cpu_pressure(), "avg10", None
-        )
-    manifest["confounds"]["thp"] = thp  # now holds whether it was restored
-    manifest["status"] = "complete"
+            manifest["confounds"]["cpu_pressure"]["avg10_end"] = getattr(
+                machine.cpu_pressure(), "avg10", None
+            )
+    except KeyboardInterrupt:
+        # saved after the confounds were restored, so the manifest says whether they were
+        for rec in manifest["allocators"]:
+            if rec["status"] in ("pending", "running"):
+                rec["status"] = "incomplete"
+                rec["reason"] = "interrupted"
+        manifest["status"] = "incomplete"
+        manifest["finished"] = _now()
+        _save()
+        raise
+    manifest["status"] = "complete"  # confounds.thp now says whether THP was restored
     manifest["finished"] = _now()
     _save()
     set_latest(run_dir)

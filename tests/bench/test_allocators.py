@@ -22,7 +22,14 @@ from bench.allocators import (
     verify,
 )
 from bench.sourcebuild import build_from_source, source_key
-from bench.spec import LibraryAllocator, SourceAllocator, SourceSpec, VariantAllocator, parse_spec
+from bench.spec import (
+    BUILTIN_ALLOCATORS,
+    LibraryAllocator,
+    SourceAllocator,
+    SourceSpec,
+    VariantAllocator,
+    parse_spec,
+)
 
 PACKAGED = ["jemalloc", "tcmalloc", "mimalloc-v2", "mimalloc-v3"]
 
@@ -208,14 +215,7 @@ def test_doctor_on_the_default_spec_reports_five_verified_and_bun_unavailable(mo
     proc = run_cli("doctor", "specs/default.yaml", "--json", timeout=120)
     report = json.loads(proc.stdout)
     rows = {r["name"]: r for r in report["allocators"]}
-    assert list(rows) == [
-        "glibc",
-        "jemalloc",
-        "tcmalloc",
-        "mimalloc-v2",
-        "mimalloc-v3",
-        "mimalloc-bun",
-    ]
+    assert list(rows) == list(BUILTIN_ALLOCATORS)  # the default spec names all six
     for name in ("glibc", *PACKAGED):
         assert rows[name]["found"] and rows[name]["verified"], rows[name]
         assert rows[name]["version"] and rows[name]["path"]

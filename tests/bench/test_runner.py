@@ -15,6 +15,7 @@ import pytest
 from studyrun import ROOT, TINY_SPEC, run_cli
 
 from bench import stats
+from bench.machine import thp_mode
 from bench.memory import PREFIX, cgroup_support
 from bench.rundir import read_manifest, read_rows
 from bench.spec import parse_spec
@@ -198,6 +199,10 @@ def test_ctrl_c_mid_run_leaves_no_process_cgroup_or_temp_file(tmp_path: Path):
     run_dir = Path(stdout.strip().splitlines()[-1])
     m = read_manifest(run_dir)
     assert m["status"] == "incomplete"
+    thp = m["confounds"]["thp"]
+    if thp["during"] != thp["before"]:  # the run changed THP: it must say it put it back
+        assert thp["restored"] is True
+    assert thp_mode() == thp["before"]
     assert m["allocators"][0]["status"] == "incomplete"
     assert not (out / "tiny" / "latest").exists()
     assert not [p for p in run_dir.iterdir() if p.name.startswith(".")]
