@@ -18,6 +18,7 @@ from bench.allocators import Allocator
 from bench.control import ControlError, run_control_once
 from bench.measure import (
     ExperimentError,
+    Interrupted,
     MachineMeter,
     PhaseLog,
     memory_rows,
@@ -74,28 +75,35 @@ def run_control_repeat(
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **alloc.preload_env()}
     c = spec.control
     try:
-        result = run_control_once(
-            binary,
-            env=env,
-            threads=c.threads,
-            live_bytes=spec.control_live_bytes,
-            min_bytes=spec.service.churn.min_bytes,
-            max_bytes=spec.service.churn.max_bytes,
-            seconds=c.seconds,
-            idle_s=c.idle_s,
-            seed=spec.service.churn.seed + repeat,
-            timeout=c.seconds + c.idle_s + 120,
-            on_phase=_on_phase,
-            on_start=_on_start,
-            preexec=preexec_for(group, None),  # all cores: no load generator to keep apart
-        )
-    except ControlError as exc:
-        raise ExperimentError(str(exc).splitlines()[0]) from None
-    finally:
-        end = time.monotonic() - origin
-        log.end(end)
-        samples = sampler.stop()
-        group.close()
+        try:
+            result = run_control_once(
+                binary,
+                env=env,
+                threads=c.threads,
+                live_bytes=spec.control_live_bytes,
+                min_bytes=spec.service.churn.min_bytes,
+                max_bytes=spec.service.churn.max_bytes,
+                seconds=c.seconds,
+                idle_s=c.idle_s,
+                seed=spec.service.churn.seed + repeat,
+                timeout=c.seconds + c.idle_s + 120,
+                on_phase=_on_phase,
+                on_start=_on_start,
+                preexec=preexec_for(group, None),  # all cores: no load generator to keep apart
+            )
+        except ControlError as exc:
+            raise ExperimentError(str(exc).splitlines()[0]) from None
+        finally:
+            end = time.monotonic() - origin
+            log.end(end)
+            samples = sampler.stop()
+            group.close()
+    except KeyboardInterrupt:
+        raise Interrupted(
+            experiment="control",
+            memory=memory_rows(samples, experiment="control", allocator=alloc.name, repeat=repeat),
+            phases=log.entries,
+        ) from None
     # Re-place phase starts on the sampler clock from the program's own monotonic stamps.
     for entry in log.entries:
         mono = result.phase_mono_s.get(entry["phase"])

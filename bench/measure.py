@@ -22,6 +22,7 @@ __all__ = [
     "CorePlan",
     "PhaseLog",
     "ExperimentError",
+    "Interrupted",
     "MachineMeter",
     "core_plan",
     "library_mapped",
@@ -48,6 +49,24 @@ class MachineMeter:
             else None
         )
         return {"cpu_pressure_pct": pressure, "foreign_cpu_pct": self.account.foreign_pct()}
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) in the middle of a repeat, carrying the rows it measured so far."""
+
+    def __init__(
+        self,
+        *,
+        experiment: str,
+        memory: list[dict[str, Any]],
+        requests: list[dict[str, Any]] | None = None,
+        phases: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__("interrupted")
+        self.experiment = experiment
+        self.memory = memory
+        self.requests = requests or []
+        self.phases = phases or []
 
 
 class ExperimentError(Exception):

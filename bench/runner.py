@@ -20,7 +20,7 @@ from typing import Any
 
 from bench import __version__, machine
 from bench.allocators import Allocator, resolve_spec, verify
-from bench.measure import ExperimentError, core_plan
+from bench.measure import ExperimentError, Interrupted, core_plan
 from bench.memory import cgroup_support
 from bench.progress import Progress
 from bench.rundir import (
@@ -231,9 +231,14 @@ def run_study(
             manifest["confounds"]["cpu_pressure"]["avg10_end"] = getattr(
                 machine.cpu_pressure(), "avg10", None
             )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         # saved after the confounds were restored, so the manifest says whether they were
         for rec in manifest["allocators"]:
+            if rec["status"] == "running" and isinstance(exc, Interrupted):
+                # the interrupted repeat's samples and requests are kept, marked by the status
+                rows["memory"] += exc.memory
+                rows["requests"] += exc.requests
+                rec["phases"][exc.experiment] += exc.phases
             if rec["status"] in ("pending", "running"):
                 rec["status"] = "incomplete"
                 rec["reason"] = "interrupted"

@@ -23,6 +23,7 @@ from bench.loadgen import LoadConfig, LoadgenError, start_loadgen, wait_loadgen
 from bench.measure import (
     CorePlan,
     ExperimentError,
+    Interrupted,
     MachineMeter,
     PhaseLog,
     library_mapped,
@@ -32,7 +33,7 @@ from bench.memory import ProcfsGroup, create_group
 from bench.progress import Progress
 from bench.sampler import Sampler
 from bench.spec import Spec
-from bench.tables import read_table
+from bench.tables import TableError, read_table
 from service.launcher import LaunchError, start_service
 
 __all__ = ["ServiceRepeat", "free_port", "pin_tree", "run_service_repeat"]
@@ -118,6 +119,14 @@ def _evidence(
     return rows
 
 
+def _rows_so_far(out: Path) -> list[dict[str, Any]]:
+    """The rows an interrupted generator wrote on its way out (none if it wrote none)."""
+    try:
+        return read_table(out, "requests").to_pylist()
+    except TableError:
+        return []
+
+
 def _worker_report(svc: Any) -> list[dict[str, Any]]:
     """How the load spread over the workers, and each one's live set and memory."""
     try:
@@ -167,80 +176,90 @@ def run_service_repeat(
         )
 
     try:
-        log.begin("start", 0.0)
-        show("start", None)
-        # The generator imports and builds its bodies while the service starts; it opens
-        # its connections only once told when t0 is.
-        port = free_port()
-        config = LoadConfig.from_service_spec(
-            s,
-            base_url=f"http://127.0.0.1:{port}",
-            origin=origin,
-            start_on_stdin=True,
-            cpus=sorted(cores.harness) if cores.harness else None,
-            allocator=alloc.name,
-            repeat=repeat,
-            seed=s.churn.seed + repeat,
-        )
-        out = workdir / "requests.arrow"
-        loadgen = start_loadgen(config, out)
         try:
-            svc = start_service(
-                python=sys.executable,
-                workers=s.workers,
-                port=port,
-                env=alloc.preload_env(),
-                service_config=s.model_dump(mode="json"),
-                cgroup_procs=group.procs_file,
-                ready_timeout=60.0,
+            log.begin("start", 0.0)
+            show("start", None)
+            # The generator imports and builds its bodies while the service starts; it opens
+            # its connections only once told when t0 is.
+            port = free_port()
+            config = LoadConfig.from_service_spec(
+                s,
+                base_url=f"http://127.0.0.1:{port}",
+                origin=origin,
+                start_on_stdin=True,
+                cpus=sorted(cores.harness) if cores.harness else None,
+                allocator=alloc.name,
+                repeat=repeat,
+                seed=s.churn.seed + repeat,
             )
-        except LaunchError as exc:
-            raise ExperimentError(f"service did not start: {exc}") from None
-        if cores.measured:  # start-up had every core; the measured phases get their own
-            pin_tree(svc.tree_pids(), cores.measured)
-        if isinstance(group, ProcfsGroup):
-            group.root_pid = svc.pid
-        sampler.start()
+            out = workdir / "requests.arrow"
+            loadgen = start_loadgen(config, out)
+            try:
+                svc = start_service(
+                    python=sys.executable,
+                    workers=s.workers,
+                    port=port,
+                    env=alloc.preload_env(),
+                    service_config=s.model_dump(mode="json"),
+                    cgroup_procs=group.procs_file,
+                    ready_timeout=60.0,
+                )
+            except LaunchError as exc:
+                raise ExperimentError(f"service did not start: {exc}") from None
+            if cores.measured:  # start-up had every core; the measured phases get their own
+                pin_tree(svc.tree_pids(), cores.measured)
+            if isinstance(group, ProcfsGroup):
+                group.root_pid = svc.pid
+            sampler.start()
 
-        # warm-up and load: one absolute schedule; the allocator is proven in every process
-        # while the generator opens its connections
-        start_at = time.monotonic() + LOADGEN_LEAD_S
-        loadgen.go(start_at)
-        evidence = _evidence(svc, group, alloc, repeat, workers=s.workers, timeout=30.0)
-        t = start_at
-        for stage in config.stages:
-            _wait_until(t, lambda left: show("waiting", left))
-            sampler.phase = stage.phase
-            log.begin(stage.phase, t - origin)
-            t += stage.duration_s
-            _wait_until(t, lambda left, p=stage.phase: show(p, left))
-        idle_start = time.monotonic()
-        sampler.phase = "idle"
-        log.begin("idle", idle_start - origin)
-        try:
-            summary = wait_loadgen(loadgen)
-        except LoadgenError as exc:
-            raise ExperimentError(f"load generator: {exc}") from None
-        request_rows = read_table(out, "requests").to_pylist()
-        _wait_until(idle_start + s.idle_s, lambda left: show("idle", left))
-        sampler.phase = "reclaim"
-        log.begin("reclaim", time.monotonic() - origin)
-        workers = _worker_report(svc)  # after settled: its requests do not touch the window
-        reclaim_how = group.reclaim()  # synchronous: what it frees is gone when it returns
-        last = sampler.sample_now("reclaim")
-        log.end(time.monotonic() - origin)
+            # warm-up and load: one absolute schedule; the allocator is proven in every process
+            # while the generator opens its connections
+            start_at = time.monotonic() + LOADGEN_LEAD_S
+            loadgen.go(start_at)
+            evidence = _evidence(svc, group, alloc, repeat, workers=s.workers, timeout=30.0)
+            t = start_at
+            for stage in config.stages:
+                _wait_until(t, lambda left: show("waiting", left))
+                sampler.phase = stage.phase
+                log.begin(stage.phase, t - origin)
+                t += stage.duration_s
+                _wait_until(t, lambda left, p=stage.phase: show(p, left))
+            idle_start = time.monotonic()
+            sampler.phase = "idle"
+            log.begin("idle", idle_start - origin)
+            try:
+                summary = wait_loadgen(loadgen)
+            except LoadgenError as exc:
+                raise ExperimentError(f"load generator: {exc}") from None
+            request_rows = read_table(out, "requests").to_pylist()
+            _wait_until(idle_start + s.idle_s, lambda left: show("idle", left))
+            sampler.phase = "reclaim"
+            log.begin("reclaim", time.monotonic() - origin)
+            workers = _worker_report(svc)  # after settled: its requests do not touch the window
+            reclaim_how = group.reclaim()  # synchronous: what it frees is gone when it returns
+            last = sampler.sample_now("reclaim")
+            log.end(time.monotonic() - origin)
+        finally:
+            samples = sampler.stop()
+            if loadgen is not None:
+                loadgen.close()
+            # A graceful stop, not a kill through the cgroup: the supervisor then reaps its
+            # workers, so their CPU time reaches this process's children times, and the CPU
+            # account of the run (ours against other processes') stays right.
+            t_stop = time.monotonic()
+            if svc is not None:
+                svc.stop()
+            group.close()
+            teardown_s = time.monotonic() - t_stop
+    except KeyboardInterrupt:
+        # keep what this repeat measured; the runner stores it with the allocator incomplete
+        raise Interrupted(
+            experiment="service",
+            memory=memory_rows(samples, experiment="service", allocator=alloc.name, repeat=repeat),
+            requests=_rows_so_far(out) if loadgen is not None else [],
+            phases=log.entries,
+        ) from None
     finally:
-        samples = sampler.stop()
-        if loadgen is not None:
-            loadgen.close()
-        # A graceful stop, not a kill through the cgroup: the supervisor then reaps its
-        # workers, so their CPU time reaches this process's children times, and the CPU
-        # account of the run (ours against other processes') stays right.
-        t_stop = time.monotonic()
-        if svc is not None:
-            svc.stop()
-        group.close()
-        teardown_s = time.monotonic() - t_stop
         shutil.rmtree(workdir, ignore_errors=True)
 
     return _summarise(

@@ -204,6 +204,10 @@ def test_ctrl_c_mid_run_leaves_no_process_cgroup_or_temp_file(tmp_path: Path):
         assert thp["restored"] is True
     assert thp_mode() == thp["before"]
     assert m["allocators"][0]["status"] == "incomplete"
+    partial = read_rows(run_dir)  # what the interrupted repeat measured is kept
+    assert {r["phase"] for r in partial["memory"]} >= {"start", "warmup", "load"}
+    assert partial["requests"] and not partial["summary"]
+    assert {p["phase"] for p in m["allocators"][0]["phases"]["service"]} >= {"warmup", "load"}
     assert not (out / "tiny" / "latest").exists()
     assert not [p for p in run_dir.iterdir() if p.name.startswith(".")]
     for pattern in ("allocstudy-run-*", "allocstudy-loadgen-*", "allocstudy-service-*"):
