@@ -101,7 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000)")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("run", help="run the study of a spec; prints the run folder last")
+    p = sub.add_parser(
+        "run",
+        help="run the study of a spec; prints the run folder last",
+        description="Run the service experiment and the C++ control for every allocator of "
+        "SPEC and write results/<spec>/<run id>/ (manifest.json and Arrow tables).",
+        epilog="exit codes: 0 every allocator that resolved ran (one that cannot be had here "
+        "is recorded as skipped, with the reason); 3 a resolved allocator failed (the others' "
+        "data are kept); 2 a bad spec or arguments; 130 interrupted (the partial run is kept, "
+        "marked incomplete; --resume continues it)",
+    )
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--out", default="results", help="results folder (default results/)")
     p.add_argument("--only", help="comma-separated allocator names to run")
