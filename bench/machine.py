@@ -12,6 +12,7 @@ import platform
 import shutil
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -196,14 +197,10 @@ class CpuAccount:
 
     @staticmethod
     def start() -> CpuAccount:
-        import time
-
         return CpuAccount(cpu_busy_s(), own_cpu_s(), time.monotonic())
 
     def foreign_pct(self) -> float | None:
         """Percent of the machine's CPU capacity used by others since start (after reaping)."""
-        import time
-
         busy = cpu_busy_s()
         wall = time.monotonic() - self.wall
         if busy is None or self.busy_s is None or wall <= 0:

@@ -28,7 +28,6 @@ __all__ = [
     "library_mapped",
     "memory_rows",
     "preexec_for",
-    "samples_in",
 ]
 
 
@@ -154,7 +153,3 @@ def memory_rows(
         }
         for s in samples
     ]
-
-
-def samples_in(samples: Iterable[Sample], phase: str) -> list[Sample]:
-    return [s for s in samples if s.phase == phase]
