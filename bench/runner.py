@@ -70,12 +70,16 @@ def _tool_record() -> dict[str, Any]:
 
 @contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM and SIGHUP unwind like Ctrl-C, so every finally-block cleans up."""
+    """SIGINT, SIGTERM and SIGHUP unwind like Ctrl-C, so every finally-block cleans up.
+
+    SIGINT is set here too, not left as inherited: a shell starts background jobs with SIGINT
+    ignored, and Python keeps an ignored SIGINT ignored, so `kill -INT` would do nothing.
+    """
 
     def _raise(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
-    old = {s: signal.signal(s, _raise) for s in (signal.SIGTERM, signal.SIGHUP)}
+    old = {s: signal.signal(s, _raise) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:

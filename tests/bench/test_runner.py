@@ -181,6 +181,10 @@ def test_ctrl_c_mid_run_leaves_no_process_cgroup_or_temp_file(tmp_path: Path):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # The child's SIGINT disposition is set here, never inherited from whoever started the
+        # suite; set to ignored, as a shell does for a background job, so this also shows that
+        # `run` installs its own handler instead of trusting the one it inherited.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # wait until the load phase is under way

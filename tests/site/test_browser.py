@@ -110,6 +110,44 @@ def test_no_serious_accessibility_issue_in_the_article(page, http_url, path):
     assert bad == []
 
 
+@pytest.mark.parametrize("path", ["index.html", "studies/quick.html"])
+def test_tables_too_wide_for_the_window_are_keyboard_scrollable_regions(browser, http_url, path):
+    # A phone-width window makes the article's tables overflow whatever the run's numbers are,
+    # so this checks the overflow case every time (a wide window might hide it).
+    context = browser.new_context(viewport={"width": 420, "height": 900})
+    try:
+        pg = context.new_page()
+        _open(pg, http_url + path)
+        pg.wait_for_timeout(200)  # the wraps are marked just after Material adds them
+        wraps = pg.locator(".md-typeset__scrollwrap").evaluate_all(
+            """ws => ws.map(w => ({over: w.scrollWidth > w.clientWidth + 1,
+                                  tab: w.getAttribute('tabindex'),
+                                  role: w.getAttribute('role'),
+                                  name: w.getAttribute('aria-label')}))"""
+        )
+        overflowing = [w for w in wraps if w["over"]]
+        assert overflowing, "no table overflowed at 420 px: the test checks nothing"
+        for wrap in overflowing:
+            assert wrap["tab"] == "0" and wrap["role"] == "region" and wrap["name"]
+        from axe_playwright_python.sync_playwright import Axe
+
+        results = Axe().run(pg, context="article")
+        bad = [
+            f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
+            for v in results.response["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
+        assert bad == []
+        pg.set_viewport_size({"width": 1600, "height": 900})
+        pg.wait_for_timeout(300)
+        still = pg.locator(".md-typeset__scrollwrap[role=region]").evaluate_all(
+            "ws => ws.filter(w => w.scrollWidth <= w.clientWidth + 1).length"
+        )
+        assert still == 0  # a table that fits again is no longer a tab stop
+    finally:
+        context.close()
+
+
 def test_print_layout_keeps_charts_whole(page, http_url):
     _open(page, http_url)
     page.emulate_media(media="print")
