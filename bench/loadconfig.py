@@ -84,12 +84,32 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_mix(mix: dict[str, float]) -> dict[str, float]:
+    """A mix of known endpoints with finite weights, at least one above 0."""
+    unknown = sorted(set(mix) - set(ENDPOINTS))
+    if unknown:
+        raise ValueError(f"unknown endpoints {unknown} (known: {', '.join(ENDPOINTS)})")
+    if any(not (w >= 0 and math.isfinite(w)) for w in mix.values()):
+        raise ValueError("weights must be finite and 0 or more")
+    if sum(mix.values()) <= 0:
+        raise ValueError("at least one endpoint needs a weight above 0")
+    return mix
+
+
 class StageConfig(_Model):
     """One stage of the plan: a phase label, an open-loop rate and how long it lasts."""
 
     phase: str = Field(min_length=1)
     rate: float = Field(gt=0, le=100_000)
     duration_s: float = Field(ge=0, le=7 * 24 * 3600)
+    mix: dict[str, float] | None = Field(
+        None, description="this stage's endpoint mix (None: the run's mix)"
+    )
+
+    @field_validator("mix")
+    @classmethod
+    def _mix(cls, mix: dict[str, float] | None) -> dict[str, float] | None:
+        return None if mix is None else _check_mix(mix)
 
 
 class PayloadConfig(_Model):
@@ -100,8 +120,9 @@ class PayloadConfig(_Model):
     """
 
     kind: Literal["service", "minimal"] = "service"
-    min_items: int = Field(5, gt=0)
-    max_items: int = Field(60, gt=0)
+    min_items: int = Field(4, gt=0)
+    max_items: int = Field(500, gt=0)
+    distribution: Literal["log-uniform", "uniform"] = "log-uniform"
     seed: int = 7
 
 
@@ -150,14 +171,7 @@ class LoadConfig(_Model):
     @field_validator("mix")
     @classmethod
     def _mix(cls, mix: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(mix) - set(ENDPOINTS))
-        if unknown:
-            raise ValueError(f"unknown endpoints {unknown} (known: {', '.join(ENDPOINTS)})")
-        if any(not (w >= 0 and math.isfinite(w)) for w in mix.values()):
-            raise ValueError("weights must be finite and 0 or more")
-        if sum(mix.values()) <= 0:
-            raise ValueError("at least one endpoint needs a weight above 0")
-        return mix
+        return _check_mix(mix)
 
     @field_validator("cpus")
     @classmethod
@@ -168,7 +182,15 @@ class LoadConfig(_Model):
 
     def plan(self) -> list[Stage]:
         """The stages as the schedule sees them."""
-        return [Stage(s.phase, s.rate, s.duration_s) for s in self.stages]
+        return [Stage(s.phase, s.rate, s.duration_s, s.mix) for s in self.stages]
+
+    @property
+    def endpoint_names(self) -> tuple[str, ...]:
+        """Every endpoint any stage may call, sorted (the codes of the request rows)."""
+        names = set(self.mix)
+        for stage in self.stages:
+            names |= set(stage.mix or {})
+        return tuple(sorted(names))
 
     @property
     def planned_s(self) -> float:
@@ -185,17 +207,30 @@ class LoadConfig(_Model):
 
     @classmethod
     def from_service_spec(cls, service: Any, *, base_url: str, **extra: Any) -> LoadConfig:
-        """The warm-up and load stages, mix, payload and timeout of a spec's `service` section.
+        """The warm-up, load and idle stages, mix, payload and timeout of a spec's `service`.
 
         A warm-up rate left unset in the spec is a tenth of the load rate; a zero-length
-        warm-up is left out. 64 connections per worker are opened before t0: the service's
+        warm-up is left out. The idle stage exists only when the spec asks for idle traffic
+        (`idle_rate` above 0): GET /health at that rate, as a deployment's probes would send.
+        64 connections per worker are opened before t0: the service's
         workers each listen on their own SO_REUSEPORT socket, the kernel hashes connections
         over them, and many connections reused in turn even out the load each worker serves
         (see `_warm_connections`). `extra` fills the remaining keys
         (origin, cpus, allocator, ...) and may override any of these.
         """
         warmup_rate = service.warmup_rate or service.rate / 10
-        stages = [{"phase": "load", "rate": service.rate, "duration_s": service.load_s}]
+        stages: list[dict[str, Any]] = [
+            {"phase": "load", "rate": service.rate, "duration_s": service.load_s}
+        ]
+        if service.idle_rate > 0 and service.idle_s > 0:
+            stages.append(
+                {
+                    "phase": "idle",
+                    "rate": service.idle_rate,
+                    "duration_s": service.idle_s,
+                    "mix": {"health": 1.0},
+                }
+            )
         if service.warmup_s > 0:
             stages.insert(
                 0, {"phase": "warmup", "rate": warmup_rate, "duration_s": service.warmup_s}
@@ -235,7 +270,9 @@ def _service_bodies(endpoint: str, payload: PayloadConfig, count: int) -> list[b
     """`count` bodies for an endpoint from the service's own deterministic payload stream."""
     from service import payloads  # imported late: only study runs need the service package
 
-    stream = payloads.PayloadStream(payload.seed, payload.min_items, payload.max_items)
+    stream = payloads.PayloadStream(
+        payload.seed, payload.min_items, payload.max_items, payload.distribution
+    )
     return [bytes(stream.body(endpoint)) for _ in range(count)]
 
 
@@ -249,8 +286,12 @@ def body_pools(config: LoadConfig) -> dict[str, list[bytes]]:
     make send times depend on payload size. Endpoints without a body get no pool.
     """
     pools: dict[str, list[bytes]] = {}
-    for name in sorted(config.mix):
-        if ENDPOINTS[name].content_type is None or config.mix[name] <= 0:
+    weights = dict(config.mix)
+    for stage in config.stages:
+        for name, weight in (stage.mix or {}).items():
+            weights[name] = max(weight, weights.get(name, 0.0))
+    for name in sorted(weights):
+        if ENDPOINTS[name].content_type is None or weights[name] <= 0:
             continue
         if config.payload.kind == "minimal":
             pools[name] = [_MINIMAL_BODIES.get(name, b"")]

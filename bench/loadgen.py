@@ -62,6 +62,7 @@ from bench.schedule import (
     summarize,
 )
 from service.childenv import without_allocator_env
+from service.churn import LIVE_BYTES_HEADER, WORKER_HEADER
 
 __all__ = [
     "ENDPOINTS",
@@ -168,7 +169,7 @@ class LoadGenerator:
     def __init__(self, config: LoadConfig, pools: Mapping[str, Sequence[bytes]]) -> None:
         self.config = config
         self.stages = config.plan()
-        self.endpoint_names = tuple(sorted(config.mix))
+        self.endpoint_names = config.endpoint_names
         self.record = Record(self.endpoint_names, tuple(s.phase for s in self.stages))
         self.pools = {name: list(bodies) for name, bodies in pools.items()}
         self.t0 = math.nan
@@ -301,7 +302,14 @@ class LoadGenerator:
         ]
         pools = [self.pools.get(name) for name in self.endpoint_names]
         uses = [0] * len(calls)
-        endpoints = iter_endpoints(config.mix, config.seed)
+        # one seeded sequence per distinct mix: the load's sequence is the same whether or not
+        # an idle stage with a mix of its own follows it
+        sequences = [
+            iter_endpoints(config.mix, config.seed)
+            if stage.mix is None
+            else iter_endpoints(stage.mix, config.seed + 1_000_003 * (index + 1))
+            for index, stage in enumerate(self.stages)
+        ]
         cap, t0 = config.in_flight_cap, self.t0
         behind = 0
 
@@ -315,7 +323,7 @@ class LoadGenerator:
                 behind += 1
                 if behind % 64 == 0:  # far behind: let the started requests go out
                     await asyncio.sleep(0)
-            code = codes[next(endpoints)]
+            code = codes[next(sequences[stage])]
             i = record.add(stage, code, offset)
             if self.in_flight >= cap:
                 record.finish(i, 0, "overload", monotonic())
@@ -357,6 +365,11 @@ class LoadGenerator:
                 status = response.status
                 if status >= 400:
                     error = f"HTTP {status}: {response.reason}"
+                live = response.headers.get(LIVE_BYTES_HEADER)
+                if live is not None:  # a /churn answer: which worker, and its live payload
+                    worker = response.headers.get(WORKER_HEADER, "")
+                    with contextlib.suppress(ValueError):
+                        record.report(i, int(worker), int(live))
         except asyncio.CancelledError:
             self.in_flight -= 1
             record.finish(i, 0, self._cancel_reason)

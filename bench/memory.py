@@ -48,6 +48,9 @@ class MemoryGroup(Protocol):
 
     def reclaim(self) -> str: ...
 
+    @property
+    def can_reclaim(self) -> bool: ...
+
     def close(self) -> None: ...
 
 
@@ -166,6 +169,11 @@ class _Cgroup:
     def reclaim(self) -> str:
         return "not available"
 
+    @property
+    def can_reclaim(self) -> bool:
+        """Whether reclaim() forces anything out (only cgroup v2's memory.reclaim does)."""
+        return False
+
     def close(self) -> None:
         """Kill anything still inside, then remove the cgroup (retrying while tasks exit)."""
         if self.path is None:
@@ -192,6 +200,10 @@ class _Cgroup:
 class CgroupV2(_Cgroup):
     mode: CgroupMode = "v2"
     anon_key = "anon"
+
+    @property
+    def can_reclaim(self) -> bool:
+        return self.path is not None and (self.path / "memory.reclaim").exists()
 
     def reclaim(self) -> str:
         assert self.path is not None
@@ -263,6 +275,10 @@ class ProcfsGroup:
 
     def reclaim(self) -> str:
         return "none: no cgroup (procfs fallback)"
+
+    @property
+    def can_reclaim(self) -> bool:
+        return False
 
     def close(self) -> None:
         self.root_pid = None

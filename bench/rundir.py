@@ -29,7 +29,7 @@ __all__ = [
     "read_rows",
 ]
 
-MANIFEST_FORMAT = "1"
+MANIFEST_FORMAT = "2"
 TABLES = ("memory", "requests", "control", "summary")
 
 

@@ -1,9 +1,12 @@
 """`allocstudy run`: every allocator of a spec through the service experiment and the control.
 
 The pipeline: resolve the allocators, open a run folder (or the one to resume), hold the
-confounds, then per allocator verify, run the service repeats and the control repeats, and
-write the tables and manifest after each allocator so an interrupted or failed run keeps
-everything measured so far. `latest` moves only when the run completes.
+confounds, then run the repeats in rounds: round r runs repeat r of every allocator (its
+service repeat, then its control repeat), the allocators in an order rotated by r, so that no
+allocator always runs first on a cold machine or last on a warm one. An allocator is verified
+before its first repeat. Tables and manifest are written after every repeat so an
+interrupted or failed run keeps everything measured so far. `latest` moves only when the run
+completes.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from bench.measure import ExperimentError, Interrupted, core_plan
 from bench.memory import cgroup_support
 from bench.progress import Progress
 from bench.rundir import (
+    MANIFEST_FORMAT,
     find_resumable,
     new_run_dir,
     read_manifest,
@@ -105,6 +109,7 @@ def _allocator_record(alloc: Allocator) -> dict[str, Any]:
         "phases": {"service": [], "control": []},
         "loadgen": [],
         "sampler": [],
+        "live_set": [],
         "wall_s": {"service": [], "control": []},
         "started": None,
         "finished": None,
@@ -113,7 +118,7 @@ def _allocator_record(alloc: Allocator) -> dict[str, Any]:
 
 def _base_manifest(spec: Spec, spec_path: Path, run_dir: Path) -> dict[str, Any]:
     return {
-        "format": "1",
+        "format": MANIFEST_FORMAT,
         "tool": _tool_record(),
         "run_id": run_dir.name,
         "spec_name": spec.name,
@@ -125,7 +130,36 @@ def _base_manifest(spec: Spec, spec_path: Path, run_dir: Path) -> dict[str, Any]
         "finished": None,
         "host": machine.host_info(),
         "confounds": {},
+        "method": {},
+        "order": [],
         "allocators": [],
+    }
+
+
+def rotated(names: list[str], round_index: int) -> list[str]:
+    """The allocators in round `round_index`: the list rotated left by that many places."""
+    if not names:
+        return []
+    k = round_index % len(names)
+    return names[k:] + names[:k]
+
+
+def method_record(spec: Spec, *, can_reclaim: bool, reclaim_how: str) -> dict[str, Any]:
+    """The choices of method a reader needs to read the numbers (the article quotes them)."""
+    s = spec.service
+    return {
+        "idle_rate": s.idle_rate,
+        "idle_traffic": (
+            f"GET /health at {s.idle_rate:g} requests/s"
+            if s.idle_rate > 0
+            else "none (a silent idle: nothing calls the allocator)"
+        ),
+        "settle_window_s": s.settle_window_s,
+        "reclaim": {"possible": can_reclaim, "how": reclaim_how},
+        "memory_sampled_from": "service launch",
+        "latency_failures": f"failed requests counted at {s.request_timeout_s:g} s or more",
+        "live_set_fill_s": s.fill_s,
+        "order": "rotated by repeat",
     }
 
 
@@ -208,30 +242,44 @@ def run_study(
                 "root": machine.is_root(),
                 "cpu_pressure": {"avg10_start": getattr(machine.cpu_pressure(), "avg10", None)},
             }
+            manifest["method"] = method_record(spec, **_reclaim_support(cg))
             _save()
-            for index, alloc in enumerate(allocs, start=1):
-                progress.index = index
-                record = records[alloc.name]
-                if alloc.name in done:
-                    progress.say(
-                        f"{alloc.name}: kept from the interrupted run ({record['status']})"
+            todo = [a for a in allocs if a.name not in done]
+            for a in allocs:
+                if a.name in done:
+                    kept = done[a.name]["status"]
+                    progress.say(f"{a.name}: kept from the interrupted run ({kept})")
+            rounds = _rounds(spec, skip_service=skip_service, skip_control=skip_control)
+            by_name = {a.name: a for a in todo}
+            progress.total = rounds * len(todo)
+            for r in range(rounds):
+                order = rotated([a.name for a in todo], r)
+                manifest["order"].append({"round": r, "allocators": order})
+                for name in order:
+                    progress.index += 1
+                    alloc, record = by_name[name], records[name]
+                    if record["status"] in FINISHED:
+                        continue  # skipped or failed in an earlier round
+                    status = _run_round(
+                        spec,
+                        alloc,
+                        r,
+                        record,
+                        rows,
+                        manifest,
+                        progress,
+                        cores,
+                        skip_control=skip_control,
+                        skip_service=skip_service,
+                        save=_save,
                     )
-                    continue
-                status = _run_allocator(
-                    spec,
-                    alloc,
-                    record,
-                    rows,
-                    manifest,
-                    progress,
-                    cores,
-                    skip_control=skip_control,
-                    skip_service=skip_service,
-                    save=_save,
-                )
-                if status == "failed":
-                    exit_code = EXIT_FAILED
-                _save()
+                    if status == "failed":
+                        exit_code = EXIT_FAILED
+                    _save()
+            for name in (a.name for a in todo):
+                if records[name]["status"] in ("running", "pending"):
+                    records[name].update(status="ok", finished=_now())
+                    progress.say(f"{name}: ok")
             manifest["confounds"]["cpu_pressure"]["avg10_end"] = getattr(
                 machine.cpu_pressure(), "avg10", None
             )
@@ -257,20 +305,32 @@ def run_study(
     return run_dir, exit_code
 
 
-def _run_allocator(
-    spec: Spec,
-    alloc: Allocator,
-    record: dict[str, Any],
-    rows: dict[str, list[dict[str, Any]]],
-    manifest: dict[str, Any],
-    progress: Progress,
-    cores: Any,
-    *,
-    skip_control: bool,
-    skip_service: bool,
-    save: Any,
-) -> str:
-    """Both experiments of one allocator; returns its final status and fills its record."""
+def _reclaim_support(cg: Any) -> dict[str, Any]:
+    """Whether this machine's memory groups can force a reclaim, and how (or why not)."""
+    mode = cg.mode if cg else "none"
+    if mode == "v2":
+        return {"can_reclaim": True, "reclaim_how": "cgroup v2 memory.reclaim"}
+    if mode == "v1":
+        return {
+            "can_reclaim": False,
+            "reclaim_how": "none: cgroup v1 has no reclaim that works while tasks run",
+        }
+    return {"can_reclaim": False, "reclaim_how": "none: no memory cgroup (procfs sampling)"}
+
+
+def _rounds(spec: Spec, *, skip_service: bool, skip_control: bool) -> int:
+    """How many rounds: the larger of the service and the control repeat counts (at least 1,
+    so that an allocator with nothing to run is still verified)."""
+    counts = [1]
+    if not skip_service:
+        counts.append(spec.repeats)
+    if not skip_control and spec.control.enabled:
+        counts.append(spec.control.repeats)
+    return max(counts)
+
+
+def _start_allocator(alloc: Allocator, record: dict[str, Any], progress: Progress) -> str:
+    """Before an allocator's first repeat: skip it or verify it; its status."""
     record["started"] = _now()
     if not alloc.available:
         record.update(status="skipped", reason=alloc.reason, finished=_now())
@@ -283,47 +343,68 @@ def _run_allocator(
         progress.say(f"{alloc.name}: failed: {record['reason']}")
         return "failed"
     record["status"] = "running"
-    save()
+    return "running"
+
+
+def _run_round(
+    spec: Spec,
+    alloc: Allocator,
+    repeat: int,
+    record: dict[str, Any],
+    rows: dict[str, list[dict[str, Any]]],
+    manifest: dict[str, Any],
+    progress: Progress,
+    cores: Any,
+    *,
+    skip_control: bool,
+    skip_service: bool,
+    save: Any,
+) -> str:
+    """Repeat `repeat` of one allocator, service then control; its status afterwards."""
+    if record["status"] == "pending":
+        status = _start_allocator(alloc, record, progress)
+        if status != "running":
+            return status
+        save()
     try:
-        if not skip_service:
+        if not skip_service and repeat < spec.repeats:
             from bench.service_experiment import run_service_repeat
 
-            for repeat in range(spec.repeats):
-                if spec.machine.set_confounds:
-                    manifest["confounds"]["page_cache_dropped"] = machine.drop_caches()
-                t0 = time.monotonic()
-                rep = run_service_repeat(spec, alloc, repeat, cores=cores, progress=progress)
-                record["wall_s"]["service"].append(round(time.monotonic() - t0, 3))
-                rows["memory"] += rep.memory_rows
-                rows["requests"] += rep.request_rows
-                rows["summary"].append(rep.summary_row)
-                record["evidence"]["service"] += rep.evidence
-                record["phases"]["service"] += rep.phases
-                record["loadgen"].append(rep.loadgen)
-                record["sampler"].append(rep.sampler)
-        if not skip_control and spec.control.enabled:
+            if spec.machine.set_confounds:
+                manifest["confounds"]["page_cache_dropped"] = machine.drop_caches()
+            t0 = time.monotonic()
+            rep = run_service_repeat(spec, alloc, repeat, cores=cores, progress=progress)
+            record["wall_s"]["service"].append(round(time.monotonic() - t0, 3))
+            rows["memory"] += rep.memory_rows
+            rows["requests"] += rep.request_rows
+            rows["summary"].append(rep.summary_row)
+            record["evidence"]["service"] += rep.evidence
+            record["phases"]["service"] += rep.phases
+            record["loadgen"].append(rep.loadgen)
+            record["sampler"].append(rep.sampler)
+            record["live_set"] += rep.live_set
+        if not skip_control and spec.control.enabled and repeat < spec.control.repeats:
             from bench.control import build_control
             from bench.control_experiment import run_control_repeat
 
             binary = build_control()
-            for repeat in range(spec.control.repeats):
-                if spec.machine.set_confounds:
-                    machine.drop_caches()
-                progress.update(
-                    allocator=alloc.name,
-                    experiment="control",
-                    phase=f"repeat {repeat + 1}/{spec.control.repeats}",
-                    left_s=None,
-                    anon_bytes=None,
-                )
-                t0 = time.monotonic()
-                crep = run_control_repeat(spec, alloc, repeat, binary=binary)
-                record["wall_s"]["control"].append(round(time.monotonic() - t0, 3))
-                rows["memory"] += crep.memory_rows
-                rows["control"].append(crep.control_row)
-                rows["summary"].append(crep.summary_row)
-                record["evidence"]["control"].append(crep.evidence)
-                record["phases"]["control"] += crep.phases
+            if spec.machine.set_confounds:
+                machine.drop_caches()
+            progress.update(
+                allocator=alloc.name,
+                experiment="control",
+                phase=f"repeat {repeat + 1}/{spec.control.repeats}",
+                left_s=None,
+                anon_bytes=None,
+            )
+            t0 = time.monotonic()
+            crep = run_control_repeat(spec, alloc, repeat, binary=binary)
+            record["wall_s"]["control"].append(round(time.monotonic() - t0, 3))
+            rows["memory"] += crep.memory_rows
+            rows["control"].append(crep.control_row)
+            rows["summary"].append(crep.summary_row)
+            record["evidence"]["control"].append(crep.evidence)
+            record["phases"]["control"] += crep.phases
     except ExperimentError as exc:
         record.update(status="failed", reason=str(exc), finished=_now())
         progress.say(f"{alloc.name}: failed: {exc}")
@@ -332,9 +413,7 @@ def _run_allocator(
         record.update(status="failed", reason=f"{type(exc).__name__}: {exc}", finished=_now())
         progress.say(f"{alloc.name}: failed: {record['reason']}")
         return "failed"
-    record.update(status="ok", finished=_now())
-    progress.say(f"{alloc.name}: ok")
-    return "ok"
+    return "running"
 
 
 def run_command(

@@ -46,11 +46,16 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Stage:
-    """A stretch of constant open-loop rate: `phase` is the label every request row carries."""
+    """A stretch of constant open-loop rate: `phase` is the label every request row carries.
+
+    `mix` replaces the run's endpoint mix for this stage only (the idle stage sends health
+    probes, not the load's mix); None keeps the run's mix.
+    """
 
     phase: str
     rate: float
     duration_s: float
+    mix: Mapping[str, float] | None = None
 
     def __post_init__(self) -> None:
         if not (self.rate > 0 and math.isfinite(self.rate)):
@@ -220,6 +225,8 @@ class Record:
     sent: array[float] = field(default_factory=lambda: array("d"))
     done: array[float] = field(default_factory=lambda: array("d"))
     status: array[int] = field(default_factory=lambda: array("i"))
+    worker: array[int] = field(default_factory=lambda: array("i"))
+    live: array[int] = field(default_factory=lambda: array("q"))
     errors: dict[int, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -233,6 +240,8 @@ class Record:
         self.sent.append(NOT_YET)
         self.done.append(NOT_YET)
         self.status.append(STATUS_PENDING)
+        self.worker.append(-1)
+        self.live.append(-1)
         return len(self.offset) - 1
 
     def intended(self, i: int) -> float:
@@ -245,6 +254,11 @@ class Record:
         self.done[i] = done
         if error is not None:
             self.errors[i] = error
+
+    def report(self, i: int, worker: int, live_bytes: int) -> None:
+        """What the worker answering request i said of itself (a /churn: pid, live bytes)."""
+        self.worker[i] = worker
+        self.live[i] = live_bytes
 
     def close_pending(self, error: str) -> int:
         """Mark every request still pending as a transport error `error`; how many there were."""
@@ -272,6 +286,8 @@ class Record:
             "status": list(self.status),
             "error": [self.errors.get(i) for i in range(n)],
             "phase": [self.phases[s] for s in self.stage],
+            "worker": [None if w < 0 else w for w in self.worker],
+            "live_bytes": [None if v < 0 else v for v in self.live],
         }
 
 

@@ -1,9 +1,15 @@
 """One repeat of the service experiment under one allocator.
 
-Timeline on one monotonic clock (t = 0 when the allocator's run begins): the service starts
-inside a fresh memory group through the same launcher as `allocstudy serve`; the allocator is
-proven in every process; the open-loop generator runs warm-up then load; the service rests
-idle; a forced reclaim; a last sample. Memory is sampled all along.
+Timeline on one monotonic clock (t = 0 when the allocator's run begins), memory sampled all
+along from the moment the service is launched:
+- start: the service starts inside a fresh memory group through the same launcher as
+  `allocstudy serve`; once every worker is ready a sample is taken (the fresh service's
+  memory, the base of the overhead ratio) and the allocator is proven in every process;
+- warmup, load: the open-loop generator's schedule;
+- idle: the spec's idle traffic (health probes at `idle_rate`, or silence); the workers'
+  live payload is asked for (/stats) as idle begins, never inside the settle window;
+- after the last idle sample: /stats again, then the forced reclaim where the memory group
+  has one (cgroup v2 memory.reclaim) and a last sample; elsewhere no reclaim, recorded so.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from bench.spec import Spec
 from bench.tables import TableError, read_table
 from service.launcher import LaunchError, start_service
 
-__all__ = ["ServiceRepeat", "free_port", "pin_tree", "run_service_repeat"]
+__all__ = ["ServiceRepeat", "free_port", "method_flags", "pin_tree", "run_service_repeat"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,7 @@ class ServiceRepeat:
     evidence: list[dict[str, Any]]
     loadgen: dict[str, Any]
     sampler: dict[str, Any]
+    live_set: list[dict[str, Any]]
 
 
 #: Seconds between telling the (started, ready) load generator its t0 and t0: time to open its
@@ -78,14 +85,16 @@ def free_port() -> int:
 
 
 def _evidence(
-    svc: Any, group: Any, alloc: Allocator, repeat: int, *, workers: int, timeout: float
+    per_worker: dict[int, dict[str, Any]],
+    svc: Any,
+    group: Any,
+    alloc: Allocator,
+    repeat: int,
+    *,
+    workers: int,
 ) -> list[dict[str, Any]]:
     """Proof from inside every process: /stats (dladdr) from each worker, maps for all."""
     expected = alloc.expected_library()
-    try:
-        per_worker = svc.stats_from_every_worker(timeout=timeout)
-    except LaunchError as exc:
-        raise ExperimentError(f"could not reach every worker: {exc}") from None
     rows = []
     pids = set(group.pids()) | set(per_worker) | {svc.pid}
     for pid in sorted(pids):
@@ -127,14 +136,49 @@ def _rows_so_far(out: Path) -> list[dict[str, Any]]:
         return []
 
 
-def _worker_report(svc: Any) -> list[dict[str, Any]]:
-    """How the load spread over the workers, and each one's live set and memory."""
-    try:
-        per_worker = svc.stats_from_every_worker(timeout=10.0)
-    except LaunchError:
-        return []
-    keys = ("churn_calls", "live_count", "live_bytes", "pss_anon_bytes")
-    return [{"pid": pid, **{k: st.get(k) for k in keys}} for pid, st in per_worker.items()]
+_LIVE_KEYS = (
+    "churn_calls",
+    "live_count",
+    "live_bytes",
+    "long_count",
+    "short_count",
+    "pss_anon_bytes",
+)
+
+
+@dataclass
+class _Calls:
+    """The runner's own requests to the service (/stats), on the run's clock: they must never
+    fall inside the settle window, and a test checks that from this record."""
+
+    origin: float
+    spans: list[dict[str, Any]]
+
+    def stats(self, svc: Any, at: str, *, timeout: float = 10.0) -> dict[int, dict[str, Any]]:
+        """/stats from every worker, the call's span recorded (empty when it failed)."""
+        began = time.monotonic()
+        try:
+            answers = svc.stats_from_every_worker(timeout=timeout)
+        except LaunchError:
+            answers = {}
+        self.spans.append(
+            {
+                "at": at,
+                "start_s": round(began - self.origin, 6),
+                "end_s": round(time.monotonic() - self.origin, 6),
+                "ok": bool(answers),
+            }
+        )
+        return answers
+
+
+def _live_record(
+    at: str, t_s: float, per_worker: dict[int, dict[str, Any]], repeat: int
+) -> dict[str, Any]:
+    """The workers' live sets at one moment: per worker, and the service's total."""
+    rows = [{"pid": pid, **{k: st.get(k) for k in _LIVE_KEYS}} for pid, st in per_worker.items()]
+    total = sum(r["live_bytes"] or 0 for r in rows) if rows else None
+    return {"repeat": repeat, "at": at, "t_s": round(t_s, 3), "live_bytes": total, "workers": rows}
 
 
 def _wait_until(deadline: float, progress_cb: Any = None) -> None:
@@ -156,9 +200,13 @@ def run_service_repeat(
     sampler = Sampler(
         read=group.anon_bytes, interval_s=s.sample_interval_s, origin=origin, phase="start"
     )
+    calls = _Calls(origin, [])
+    live_set: list[dict[str, Any]] = []
     svc = None
     loadgen = None
     meter = MachineMeter()
+    ready = last = None
+    reclaim_how = None
 
     def show(phase: str, left: float | None) -> None:
         if progress is None:
@@ -174,6 +222,10 @@ def run_service_repeat(
             rate=prog.rate_rps if prog else None,
             p99_ms=prog.p99_ms if prog else None,
         )
+
+    def on_spawn(pid: int) -> None:
+        if isinstance(group, ProcfsGroup):  # without a cgroup the tree is found from its root
+            group.root_pid = pid
 
     try:
         try:
@@ -194,6 +246,7 @@ def run_service_repeat(
             )
             out = workdir / "requests.arrow"
             loadgen = start_loadgen(config, out)
+            sampler.start()  # from the launch on: the series shows the climb from nothing
             try:
                 svc = start_service(
                     python=sys.executable,
@@ -203,42 +256,62 @@ def run_service_repeat(
                     service_config=s.model_dump(mode="json"),
                     cgroup_procs=group.procs_file,
                     ready_timeout=60.0,
+                    on_spawn=on_spawn,
                 )
             except LaunchError as exc:
                 raise ExperimentError(f"service did not start: {exc}") from None
             if cores.measured:  # start-up had every core; the measured phases get their own
                 pin_tree(svc.tree_pids(), cores.measured)
-            if isinstance(group, ProcfsGroup):
-                group.root_pid = svc.pid
-            sampler.start()
+            ready = sampler.sample_now("start")  # the freshly started service
 
             # warm-up and load: one absolute schedule; the allocator is proven in every process
             # while the generator opens its connections
             start_at = time.monotonic() + LOADGEN_LEAD_S
             loadgen.go(start_at)
-            evidence = _evidence(svc, group, alloc, repeat, workers=s.workers, timeout=30.0)
+            at_ready = calls.stats(svc, "ready", timeout=30.0)
+            if not at_ready:
+                raise ExperimentError("could not reach every worker for the allocator's proof")
+            evidence = _evidence(at_ready, svc, group, alloc, repeat, workers=s.workers)
+            live_set.append(_live_record("ready", calls.spans[-1]["start_s"], at_ready, repeat))
             t = start_at
             for stage in config.stages:
                 _wait_until(t, lambda left: show("waiting", left))
                 sampler.phase = stage.phase
                 log.begin(stage.phase, t - origin)
+                if stage.phase == "idle":
+                    break
                 t += stage.duration_s
                 _wait_until(t, lambda left, p=stage.phase: show(p, left))
-            idle_start = time.monotonic()
-            sampler.phase = "idle"
-            log.begin("idle", idle_start - origin)
+            idle_start = t
+            if sampler.phase != "idle":  # a silent idle: no stage of the generator's
+                sampler.phase = "idle"
+                log.begin("idle", idle_start - origin)
+            at_load_end = calls.stats(svc, "load_end")
+            live_set.append(
+                _live_record("load_end", calls.spans[-1]["start_s"], at_load_end, repeat)
+            )
+            idle_end = idle_start + s.idle_s
+            _wait_until(idle_end, lambda left: show("idle", left))
             try:
-                summary = wait_loadgen(loadgen)
+                summary = wait_loadgen(loadgen, timeout=s.request_timeout_s + 30)
             except LoadgenError as exc:
                 raise ExperimentError(f"load generator: {exc}") from None
             request_rows = read_table(out, "requests").to_pylist()
-            _wait_until(idle_start + s.idle_s, lambda left: show("idle", left))
-            sampler.phase = "reclaim"
-            log.begin("reclaim", time.monotonic() - origin)
-            workers = _worker_report(svc)  # after settled: its requests do not touch the window
-            reclaim_how = group.reclaim()  # synchronous: what it frees is gone when it returns
-            last = sampler.sample_now("reclaim")
             log.end(time.monotonic() - origin)
+            # after the last idle sample: nothing of ours touched the settle window
+            at_idle_end = calls.stats(svc, "idle_end")
+            live_set.append(
+                _live_record("idle_end", calls.spans[-1]["start_s"], at_idle_end, repeat)
+            )
+            workers = live_set[-1]["workers"]
+            if group.can_reclaim:
+                sampler.phase = "reclaim"
+                log.begin("reclaim", time.monotonic() - origin)
+                reclaim_how = group.reclaim()  # synchronous: what it frees is gone on return
+                last = sampler.sample_now("reclaim")
+                log.end(time.monotonic() - origin)
+            else:
+                reclaim_how = group.reclaim()  # says why there is none
         finally:
             samples = sampler.stop()
             if loadgen is not None:
@@ -273,9 +346,12 @@ def run_service_repeat(
         summary=summary,
         sampler=sampler,
         reclaim_how=reclaim_how,
+        ready=ready,
         last=last,
         cpu=meter.finish(),
         workers=workers,
+        live_set=live_set,
+        calls=calls.spans,
         teardown_s=teardown_s,
     )
 
@@ -291,10 +367,13 @@ def _summarise(
     evidence: list[dict[str, Any]],
     summary: Any,
     sampler: Sampler,
-    reclaim_how: str,
+    reclaim_how: str | None,
+    ready: Any,
     last: Any,
     cpu: dict[str, float | None],
     workers: list[dict[str, Any]],
+    live_set: list[dict[str, Any]],
+    calls: list[dict[str, Any]],
     teardown_s: float,
 ) -> ServiceRepeat:
     s = spec.service
@@ -305,8 +384,7 @@ def _summarise(
     peak = stats.peak(times, values, *load) if load else None
     settled = stats.settled(times, values, idle[1], s.settle_window_s) if idle else None
     in_load = [r for r in request_rows if r["phase"] == "load"]
-    ok = [r for r in in_load if 200 <= (r["status"] or 0) < 400 and r["done_s"] is not None]
-    lat_ms = [(r["done_s"] - r["intended_s"]) * 1000 for r in ok]
+    lat_ms, failed = stats.charged_latencies_ms(in_load, s.request_timeout_s)
     late_ms = [(r["sent_s"] - r["intended_s"]) * 1000 for r in in_load if r["sent_s"] is not None]
     late_p99 = stats.percentile(late_ms, 99)
     sample_late = max((x.late_s for x in samples), default=None)
@@ -317,6 +395,19 @@ def _summarise(
         sample_interval_s=s.sample_interval_s,
         start_late_s=summary.start_late_s,
     )
+    flags = method_flags(
+        times=times,
+        load=load,
+        idle=idle,
+        settle_window_s=s.settle_window_s,
+        interval_s=s.sample_interval_s,
+        failed=failed,
+        requests=len(in_load),
+        timeout_s=s.request_timeout_s,
+        calls=calls,
+    )
+    live = {r["at"]: r["live_bytes"] for r in live_set}
+    ready_anon = ready.anon_bytes if ready is not None else None
     row = {
         "experiment": "service",
         "allocator": alloc.name,
@@ -327,13 +418,26 @@ def _summarise(
         "p50_ms": stats.percentile(lat_ms, 50),
         "p95_ms": stats.percentile(lat_ms, 95),
         "p99_ms": stats.percentile(lat_ms, 99),
-        "achieved_rps": len(ok) / s.load_s,
+        "achieved_rps": (len(in_load) - failed) / s.load_s,
         "requests": len(in_load),
-        "errors": len(in_load) - len(ok),
+        "errors": failed,
         **cpu,
         "send_late_p99_ms": late_p99,
         "disturbed": reason is not None,
         "disturbed_reason": reason,
+        "ready_anon_bytes": ready_anon,
+        "ready_live_bytes": live.get("ready"),
+        "load_end_live_bytes": live.get("load_end"),
+        "idle_end_live_bytes": live.get("idle_end"),
+        "overhead_peak": stats.overhead_ratio(
+            peak, ready_anon, live.get("load_end"), live.get("ready")
+        ),
+        "overhead_settled": stats.overhead_ratio(
+            settled, ready_anon, live.get("idle_end"), live.get("ready")
+        ),
+        "given_back_share": stats.given_back_share(peak, settled),
+        "flagged": bool(flags),
+        "flags": "; ".join(flags) if flags else None,
     }
     loadgen_rec = {
         "repeat": repeat,
@@ -345,6 +449,7 @@ def _summarise(
         "error_kinds": summary.error_kinds,
         "loop": summary.loop,
         "cpus": summary.cpus,
+        "stages": [st.model_dump() for st in summary.stages],
     }
     sampler_rec = {
         "repeat": repeat,
@@ -353,6 +458,8 @@ def _summarise(
         "late_max_s": sample_late,
         "errors": sampler.errors[:10],
         "reclaim": reclaim_how,
+        "reclaim_ran": last is not None,
+        "stats_calls": calls,
         "teardown_s": round(teardown_s, 3),
     }
     return ServiceRepeat(
@@ -363,4 +470,41 @@ def _summarise(
         evidence,
         loadgen_rec,
         sampler_rec,
+        live_set,
     )
+
+
+def method_flags(
+    *,
+    times: list[float],
+    load: tuple[float, float] | None,
+    idle: tuple[float, float] | None,
+    settle_window_s: float,
+    interval_s: float,
+    failed: int,
+    requests: int,
+    timeout_s: float,
+    calls: list[dict[str, Any]],
+) -> list[str]:
+    """What makes this repeat's numbers doubtful by the method itself (not machine noise)."""
+    flags = []
+    if failed:
+        flags.append(
+            f"{failed} of {requests} load requests failed (counted at {timeout_s:g} s or more)"
+        )
+    if load is None:
+        flags.append("no load phase was recorded")
+    elif gap := stats.sampling_gap(times, *load, interval_s, what="peak"):
+        flags.append(gap)
+    if idle is None:
+        flags.append("no idle phase was recorded")
+    else:
+        window = (idle[1] - settle_window_s, idle[1])
+        if gap := stats.sampling_gap(times, *window, interval_s, what="settle"):
+            flags.append(gap)
+        inside = [c["at"] for c in calls if c["end_s"] > window[0] and c["start_s"] < window[1]]
+        if inside:
+            flags.append(
+                f"the runner's /stats call ({', '.join(inside)}) fell in the settle window"
+            )
+    return flags

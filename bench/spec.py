@@ -29,6 +29,9 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from service.churn import calls_to_fill
+from service.config import ChurnConfig, churn_problems
+
 __all__ = [
     "BUILTIN_ALLOCATORS",
     "ChurnSpec",
@@ -64,37 +67,59 @@ class _Model(BaseModel):
 
 
 class ChurnSpec(_Model):
-    """The fragmentation engine of /churn: a bounded live set of buffers per worker."""
+    """The live-set model of /churn, per worker (service.churn explains it; the guide too)."""
 
-    live_buffers: int = Field(5000, gt=0, description="buffers kept alive per worker")
+    live_buffers: int = Field(5000, gt=0, description="bound of the live set: buffers per worker")
+    initial_buffers: int = Field(
+        250, ge=0, description="long-lived buffers a worker allocates at start-up"
+    )
     min_bytes: int = Field(4096, gt=0, description="smallest buffer, bytes")
     max_bytes: int = Field(65536, gt=0, description="largest buffer, bytes")
-    free_per_call: int = Field(64, gt=0, description="survivors freed and replaced per call")
+    alloc_per_call: int = Field(64, gt=0, description="buffers allocated by one /churn call")
+    long_lived_share: float = Field(
+        0.006,
+        ge=0,
+        le=1,
+        description="share of new buffers that are long-lived (pins, kept until evicted)",
+    )
+    short_lifetime_calls: int = Field(
+        4,
+        gt=0,
+        description="mean life of a short-lived buffer, in the worker's /churn calls "
+        "(uniform over 1..2N-1)",
+    )
     seed: int = Field(1, description="seed of the per-worker random stream")
 
     @model_validator(mode="after")
     def _bounds(self) -> ChurnSpec:
-        if self.min_bytes > self.max_bytes:
-            raise ValueError(
-                f"min_bytes ({self.min_bytes}) must not exceed max_bytes ({self.max_bytes})"
-            )
-        if self.free_per_call > self.live_buffers:
-            raise ValueError(
-                f"free_per_call ({self.free_per_call}) must not exceed "
-                f"live_buffers ({self.live_buffers})"
-            )
+        problems = churn_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @property
     def mean_bytes(self) -> float:
         return (self.min_bytes + self.max_bytes) / 2
 
+    @property
+    def calls_to_fill(self) -> float:
+        """/churn calls a worker needs, on average, to grow its live set to the bound."""
+        return calls_to_fill(ChurnConfig(**self.model_dump()))
+
 
 class PayloadSpec(_Model):
-    """Size of the JSON and XML documents the load generator sends (order-like records)."""
+    """The JSON and XML documents the load generator sends (order-like records).
 
-    min_items: int = Field(5, gt=0, description="fewest line items in one document")
-    max_items: int = Field(60, gt=0, description="most line items in one document")
+    Sizes are drawn per document: log-uniform by default (as many documents of 4-40 items as
+    of 40-400, so most are a few KB and some a few hundred KB, as real API traffic is), or
+    uniform between the bounds.
+    """
+
+    min_items: int = Field(4, gt=0, description="fewest line items in one document")
+    max_items: int = Field(500, gt=0, description="most line items in one document")
+    distribution: Literal["log-uniform", "uniform"] = Field(
+        "log-uniform", description="how the number of items is drawn between the bounds"
+    )
     seed: int = Field(7, description="seed of the payload stream")
 
     @model_validator(mode="after")
@@ -125,6 +150,13 @@ class ServiceSpec(_Model):
     warmup_rate: float | None = Field(
         None, gt=0, description="open-loop rate during warm-up (default: a tenth of rate)"
     )
+    idle_rate: float = Field(
+        1.0,
+        ge=0,
+        le=1000,
+        description="GET /health requests per second during idle, as a deployment's probes "
+        "send (0: a silent idle, where nothing calls the allocator)",
+    )
     request_timeout_s: float = Field(10.0, gt=0, le=300)
     mix: dict[Endpoint, float] = Field(default_factory=lambda: {"churn": 2, "json": 1, "xml": 1})
     churn: ChurnSpec = Field(default_factory=ChurnSpec)
@@ -151,6 +183,21 @@ class ServiceSpec(_Model):
     def live_bytes(self) -> int:
         """Target live set of the whole service (all workers), bytes."""
         return int(self.workers * self.churn.live_buffers * self.churn.mean_bytes)
+
+    @property
+    def churn_rate_per_worker(self) -> float:
+        """/churn calls a worker serves per second of load, on average."""
+        share = self.mix.get("churn", 0.0) / sum(self.mix.values())
+        return self.rate * share / self.workers
+
+    @property
+    def fill_s(self) -> float | None:
+        """Seconds of load until the live sets reach their bound, on average (None: never)."""
+        per_worker = self.churn_rate_per_worker
+        calls = self.churn.calls_to_fill
+        if per_worker <= 0 or calls == float("inf"):
+            return None
+        return calls / per_worker
 
 
 class ControlSpec(_Model):

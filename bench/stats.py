@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = [
+    "charged_latencies_ms",
     "disturbance",
+    "given_back_share",
+    "overhead_ratio",
+    "sampling_gap",
     "max_min_spread_pct",
     "mean",
     "median",
@@ -65,6 +70,70 @@ def settled(
     inside = [v for t, v in zip(times, values, strict=True) if idle_end - window_s <= t <= idle_end]
     m = median(inside)
     return None if m is None else int(round(m))
+
+
+def charged_latencies_ms(
+    rows: Sequence[dict[str, Any]], timeout_s: float
+) -> tuple[list[float], int]:
+    """Latency of every request row in ms, a failed one charged at least the timeout.
+
+    Latency is done - intended (the scheduled send time). A request that failed (transport
+    error, HTTP 4xx/5xx, timeout, overload, never answered) counts as the larger of its own
+    time and the timeout, so an allocator that stalls can never show a better percentile by
+    dropping its slowest requests. Returns (latencies, how many failed).
+    """
+    out: list[float] = []
+    failed = 0
+    for row in rows:
+        status, done = row.get("status") or 0, row.get("done_s")
+        took = None if done is None else (done - row["intended_s"]) * 1000
+        if 200 <= status < 400 and took is not None:
+            out.append(took)
+        else:
+            failed += 1
+            out.append(max(timeout_s * 1000, took or 0.0))
+    return out, failed
+
+
+def sampling_gap(
+    times: Sequence[float], start: float, end: float, interval_s: float, *, what: str
+) -> str | None:
+    """Why the samples of [start, end] cannot be trusted, or None.
+
+    A window with no sample, or with a hole longer than two intervals (a read that failed or
+    a sampler that stalled), may have missed the peak or mis-placed the settled median.
+    """
+    inside = sorted(t for t in times if start <= t <= end)
+    if not inside:
+        return f"no memory sample in the {what} window"
+    edges = [start, *inside, end]
+    widest = max(b - a for a, b in zip(edges, edges[1:], strict=False))
+    if widest > 2 * interval_s + 1e-9:
+        return f"a {widest:.1f} s hole in the memory samples of the {what} window"
+    return None
+
+
+def overhead_ratio(
+    anon: int | None, ready_anon: int | None, live: int | None, ready_live: int | None
+) -> float | None:
+    """Anonymous memory gained since the service was ready per byte of live payload gained.
+
+    1.0 means the allocator costs nothing beyond what the program holds; 1.5 means half as
+    much again. None when a value is missing or the live payload did not grow.
+    """
+    if None in (anon, ready_anon, live, ready_live):
+        return None
+    grown = live - ready_live  # type: ignore[operator]
+    if grown <= 0:
+        return None
+    return (anon - ready_anon) / grown  # type: ignore[operator]
+
+
+def given_back_share(peak_bytes: int | None, settled_bytes: int | None) -> float | None:
+    """Share of the peak the service gave back by the end of idle: (peak - settled) / peak."""
+    if peak_bytes is None or settled_bytes is None or peak_bytes <= 0:
+        return None
+    return (peak_bytes - settled_bytes) / peak_bytes
 
 
 #: A run is flagged disturbed above these (hyperfine-style: warn, say how to get a cleaner one).

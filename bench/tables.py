@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 #: Bumped whenever a column changes meaning or a required column is removed.
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
 
 SCHEMAS: dict[str, pa.Schema] = {
     "memory": pa.schema(
@@ -35,7 +35,9 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("allocator", pa.string()),
             ("repeat", pa.int32()),
             ("t_s", pa.float64()),  # seconds since this allocator's run began
-            ("phase", pa.string()),  # warmup, load, idle, reclaim (control: fill, churn, idle)
+            # service: start (launch to ready), warmup, load, idle, reclaim (only where a forced
+            # reclaim ran); control: start, fill, churn, idle
+            ("phase", pa.string()),
             ("anon_bytes", pa.int64()),
             ("late_s", pa.float64()),  # how late the sample was taken against its schedule
         ]
@@ -50,7 +52,9 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("done_s", pa.float64()),
             ("status", pa.int32()),  # HTTP status, 0 for a transport error
             ("error", pa.string()),
-            ("phase", pa.string()),
+            ("phase", pa.string()),  # warmup, load, idle (idle traffic: health probes)
+            ("worker", pa.int32()),  # pid of the worker that answered a /churn (else null)
+            ("live_bytes", pa.int64()),  # that worker's live payload after the call (else null)
         ]
     ),
     "control": pa.schema(
@@ -65,6 +69,15 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("settled_anon_bytes", pa.int64()),
             ("live_bytes", pa.int64()),
             ("checksum", pa.string()),
+            ("share", pa.string()),  # shard or global
+            ("idle_s", pa.float64()),  # the rest after the churn, as run
+            ("settle_window_s", pa.float64()),  # window of the settled median, as used
+            ("cpu_user_s", pa.float64()),  # CPU time of the churn phase
+            ("cpu_sys_s", pa.float64()),
+            ("minor_faults", pa.int64()),  # page faults of the churn phase
+            ("major_faults", pa.int64()),
+            ("allocs_per_cpu_s", pa.float64()),  # operations / CPU seconds of the churn
+            ("oversubscribed", pa.bool_()),  # more threads than usable cores
         ]
     ),
     "summary": pa.schema(
@@ -87,6 +100,19 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("send_late_p99_ms", pa.float64()),
             ("disturbed", pa.bool_()),
             ("disturbed_reason", pa.string()),
+            # service: the freshly started service and the live payload it held
+            ("ready_anon_bytes", pa.int64()),  # anon memory once every worker was ready
+            ("ready_live_bytes", pa.int64()),  # live payload of all workers at ready
+            ("load_end_live_bytes", pa.int64()),  # live payload at the end of load (/stats)
+            ("idle_end_live_bytes", pa.int64()),  # live payload at the end of idle (/stats)
+            ("overhead_peak", pa.float64()),  # (peak - ready anon) / (load-end - ready live)
+            ("overhead_settled", pa.float64()),  # (settled - ready anon) / (idle-end - ready live)
+            ("given_back_share", pa.float64()),  # (peak - settled) / peak
+            ("allocs_per_cpu_s", pa.float64()),  # control: per CPU-second of the churn
+            # method flags of the repeat ("; "-joined: failed requests, missing samples in a
+            # window, oversubscribed control...), apart from machine disturbance
+            ("flagged", pa.bool_()),
+            ("flags", pa.string()),
         ]
     ),
 }

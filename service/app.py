@@ -4,19 +4,23 @@ Endpoints (every response body is JSON unless said otherwise):
 - `POST /churn`: one churn of this worker's live set (see service.churn). A body is ignored
   and may be empty; over 4 KiB it is refused. Answers
   `{"pid", "worker", "freed", "freed_bytes", "allocated", "allocated_bytes", "live_count",
-  "live_bytes", "calls"}`.
+  "live_bytes", "long_count", "evicted", "calls"}`, and says the pid and the live bytes in
+  the headers X-Worker-Pid and X-Live-Bytes too, so the load generator can record the live
+  payload over time without parsing bodies.
 - `POST /json`: an order document (`Content-Type: application/json`, at most 1 MiB);
   answers its summary as JSON (see service.documents).
 - `POST /xml`: the same as XML (`application/xml` or `text/xml`); answers XML.
 - `GET /stats`: this worker's pid and index, the library serving malloc (dladdr), the
-  allocator's own version, the PYTHONMALLOC mode, the live set, and this process's anonymous
-  memory (`pss_anon_bytes` from smaps_rollup, `rss_anon_bytes` from status).
+  allocator's own version, the PYTHONMALLOC mode, the live set (`live_count`, `live_bytes`,
+  `long_count`, `short_count`, `churn_calls`), and this process's anonymous memory
+  (`pss_anon_bytes` from smaps_rollup, `rss_anon_bytes` from status).
 - `GET /health`: `{"status": "ok", "pid"}`.
 A request the service refuses gets a 4xx with `{"error": "..."}`: 400 unreadable body, 413
 too large, 415 wrong content type, 422 not an order; 404 and 405 answer the same way.
 
-Each worker fills its live set in the lifespan startup, so it is ready only once its live set
-is in place and resident. Every handler is `async def`: all the allocating work of a worker
+Each worker allocates its start-up buffers (`initial_buffers`) in the lifespan startup, so it
+is ready only once they are in place and resident; the rest of the live set is built by
+/churn traffic. Every handler is `async def`: all the allocating work of a worker
 runs on its event loop thread, one request at a time, so the live set needs no lock and the
 allocator sees one working thread per process (the GIL would serialize a thread pool anyway).
 """
@@ -33,7 +37,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from service.churn import LiveSet, worker_rng
+from service.churn import LIVE_BYTES_HEADER, WORKER_HEADER, LiveSet, worker_rng
 from service.config import ServiceConfig, config_from_env
 from service.documents import parse_json, parse_xml, render_json, render_xml, summarize
 from service.limits import (
@@ -140,7 +144,7 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     async def churn(request: Request) -> Response:
         await _body(request, CHURN_BODY_LIMIT)
         result = worker.live_set.churn()
-        return _json(
+        response = _json(
             {
                 "pid": os.getpid(),
                 "worker": worker.index,
@@ -150,9 +154,14 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
                 "allocated_bytes": result.allocated_bytes,
                 "live_count": result.live_count,
                 "live_bytes": result.live_bytes,
+                "long_count": result.long_count,
+                "evicted": result.evicted,
                 "calls": worker.live_set.calls,
             }
         )
+        response.headers[WORKER_HEADER] = str(os.getpid())
+        response.headers[LIVE_BYTES_HEADER] = str(result.live_bytes)
+        return response
 
     @app.post("/json")
     async def json_document(request: Request) -> Response:
@@ -178,6 +187,8 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
                 "pythonmalloc": python_malloc_mode(),
                 "live_count": live.count,
                 "live_bytes": live.nbytes,
+                "long_count": live.long_count,
+                "short_count": live.short_count,
                 "churn_calls": live.calls,
                 "pss_anon_bytes": anon_bytes(),
                 "rss_anon_bytes": rss_anon_bytes(),

@@ -18,6 +18,7 @@ from typing import Any
 __all__ = [
     "CONFIG_ENV",
     "ChurnConfig",
+    "churn_problems",
     "ConfigError",
     "ServiceConfig",
     "config_from_env",
@@ -41,27 +42,34 @@ def _int(data: Mapping[str, Any], key: str, default: int, *, minimum: int | None
     return value
 
 
+def _share(data: Mapping[str, Any], key: str, default: float) -> float:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ConfigError(f"churn.{key} must be a number from 0 to 1, not {value!r}")
+    return float(value)
+
+
 @dataclass(frozen=True)
 class ChurnConfig:
-    """The fragmentation engine's bounds (the names and defaults of bench.spec.ChurnSpec)."""
+    """The live-set model's knobs (names and defaults of bench.spec.ChurnSpec; a test pins it).
+
+    See service.churn for the model: the live set starts at `initial_buffers`, grows by pins
+    (long-lived buffers) up to `live_buffers`, and every call allocates `alloc_per_call`
+    buffers, most of them short-lived.
+    """
 
     live_buffers: int = 5000
+    initial_buffers: int = 250
     min_bytes: int = 4096
     max_bytes: int = 65536
-    free_per_call: int = 64
+    alloc_per_call: int = 64
+    long_lived_share: float = 0.006
+    short_lifetime_calls: int = 4
     seed: int = 1
 
     def __post_init__(self) -> None:
-        if self.min_bytes > self.max_bytes:
-            raise ConfigError(
-                f"churn.min_bytes ({self.min_bytes}) must not exceed "
-                f"churn.max_bytes ({self.max_bytes})"
-            )
-        if self.free_per_call > self.live_buffers:
-            raise ConfigError(
-                f"churn.free_per_call ({self.free_per_call}) must not exceed "
-                f"churn.live_buffers ({self.live_buffers})"
-            )
+        for problem in churn_problems(self):
+            raise ConfigError(f"churn.{problem}")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ChurnConfig:
@@ -69,11 +77,39 @@ class ChurnConfig:
             raise ConfigError(f"churn must be a mapping, not {type(data).__name__}")
         return cls(
             live_buffers=_int(data, "live_buffers", cls.live_buffers),
+            initial_buffers=_int(data, "initial_buffers", cls.initial_buffers, minimum=0),
             min_bytes=_int(data, "min_bytes", cls.min_bytes),
             max_bytes=_int(data, "max_bytes", cls.max_bytes),
-            free_per_call=_int(data, "free_per_call", cls.free_per_call),
+            alloc_per_call=_int(data, "alloc_per_call", cls.alloc_per_call),
+            long_lived_share=_share(data, "long_lived_share", cls.long_lived_share),
+            short_lifetime_calls=_int(data, "short_lifetime_calls", cls.short_lifetime_calls),
             seed=_int(data, "seed", cls.seed, minimum=None),
         )
+
+
+def churn_problems(churn: Any) -> list[str]:
+    """What is inconsistent between a churn section's values (one "field: message" each).
+
+    Shared by the spec model (bench.spec.ChurnSpec) and this config, so both refuse the same.
+    """
+    problems = []
+    if churn.min_bytes > churn.max_bytes:
+        problems.append(
+            f"min_bytes: {churn.min_bytes} must not exceed max_bytes ({churn.max_bytes})"
+        )
+    if churn.initial_buffers > churn.live_buffers:
+        problems.append(
+            f"initial_buffers: {churn.initial_buffers} must not exceed "
+            f"live_buffers ({churn.live_buffers})"
+        )
+    most_short = churn.alloc_per_call * (2 * churn.short_lifetime_calls - 1)
+    if most_short > churn.live_buffers:
+        problems.append(
+            f"live_buffers: {churn.live_buffers} cannot hold the short-lived buffers in flight "
+            f"(up to alloc_per_call x (2 x short_lifetime_calls - 1) = {most_short}); raise "
+            "it or lower alloc_per_call or short_lifetime_calls"
+        )
+    return problems
 
 
 @dataclass(frozen=True)

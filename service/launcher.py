@@ -307,6 +307,7 @@ def start_service(
     preexec: Callable[[], None] | None = None,
     ready_timeout: float = 30.0,
     log_path: Path | None = None,
+    on_spawn: Callable[[int], None] | None = None,
 ) -> ServiceProcess:
     """Start the supervisor and its workers; return once all of them serve.
 
@@ -315,7 +316,9 @@ def start_service(
     `cgroup_procs` is a cgroup.procs file the child writes its pid into before exec, `cpus`
     the CPUs it may run on; `preexec` is a further function run in the child before exec
     (after those two; plain system calls only). `log_path` receives the service's stdout and
-    stderr (default: a temporary file removed by stop()). Raises LaunchError, after stopping
+    stderr (default: a temporary file removed by stop()). `on_spawn(pid)` is called with the
+    supervisor's pid as soon as it exists, before the wait for readiness (a sampler that
+    follows the process tree needs the root from the start). Raises LaunchError, after stopping
     whatever started, when the service cannot be ready.
     """
     if workers < 1:
@@ -356,6 +359,8 @@ def start_service(
         raise LaunchError(f"cannot start {python}{where}: {exc}") from None
     service = ServiceProcess(process, port, workers, log_path, _own_log=own_log)
     try:
+        if on_spawn is not None:
+            on_spawn(process.pid)
         service._wait_ready(ready_timeout)
     except BaseException:
         service.stop()

@@ -2,11 +2,14 @@
 
 The load generator and the tests import this module so that both send the same bodies. An
 order has a customer, an address, a few tags and `min_items`..`max_items` line items with
-attributes; 5 to 60 items make JSON bodies of about 2 KB to 17 KB (XML 2 KB to 22 KB).
+attributes, about 290 bytes of JSON (370 of XML) an item: 4 items make a JSON body of about
+1.5 KB, 500 items about 145 KB (XML 185 KB). The number of items is drawn log-uniform between
+the bounds by default (as many small documents as large ones per decade of size, so most are a
+few KB and a few are hundreds of KB: the transient sizes of real API traffic), or uniform.
 
 Public API:
 
-    stream = PayloadStream(seed=7, min_items=5, max_items=60)
+    stream = PayloadStream(seed=7, min_items=4, max_items=500, distribution="log-uniform")
     body = stream.body("json")          # bytes; send with CONTENT_TYPES["json"]
     body = stream.body("xml")
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import random
 from collections.abc import Iterator
 from typing import Any, Literal
@@ -26,6 +30,9 @@ from xml.etree.ElementTree import Element, SubElement, tostring
 
 __all__ = [
     "CONTENT_TYPES",
+    "DISTRIBUTIONS",
+    "Distribution",
+    "item_count",
     "Kind",
     "PayloadStream",
     "json_body",
@@ -34,6 +41,8 @@ __all__ = [
 ]
 
 Kind = Literal["json", "xml"]
+Distribution = Literal["log-uniform", "uniform"]
+DISTRIBUTIONS: tuple[str, ...] = ("log-uniform", "uniform")
 
 #: The Content-Type header to send with each kind of body.
 CONTENT_TYPES: dict[str, str] = {"json": "application/json", "xml": "application/xml"}
@@ -102,14 +111,33 @@ _NOTES = (
 )
 
 
-def order_document(rng: random.Random, min_items: int = 5, max_items: int = 60) -> dict[str, Any]:
-    """One order with `min_items`..`max_items` line items, drawn from `rng`."""
+def item_count(
+    rng: random.Random, min_items: int, max_items: int, distribution: str = "log-uniform"
+) -> int:
+    """How many items the next document has: log-uniform or uniform over min..max."""
     if not 0 < min_items <= max_items:
         raise ValueError(f"need 0 < min_items <= max_items, got {min_items}, {max_items}")
+    if distribution == "uniform":
+        return rng.randint(min_items, max_items)
+    if distribution != "log-uniform":
+        raise ValueError(f"unknown distribution {distribution!r} (known: {DISTRIBUTIONS})")
+    # floor of exp(uniform(ln min, ln(max + 1))): every count in range, log-uniform weights
+    value = math.exp(rng.uniform(math.log(min_items), math.log(max_items + 1)))
+    return max(min_items, min(max_items, int(value)))
+
+
+def order_document(
+    rng: random.Random,
+    min_items: int = 4,
+    max_items: int = 500,
+    distribution: str = "log-uniform",
+) -> dict[str, Any]:
+    """One order with `min_items`..`max_items` line items, drawn from `rng`."""
+    count = item_count(rng, min_items, max_items, distribution)
     first, last = rng.choice(_FIRST), rng.choice(_LAST)
     city, country, postcode = rng.choice(_CITIES)
     items = []
-    for _ in range(rng.randint(min_items, max_items)):
+    for _ in range(count):
         category = rng.choice(tuple(_CATEGORIES))
         names, attribute_choices = _CATEGORIES[category]
         items.append(
@@ -210,12 +238,19 @@ class PayloadStream:
     """
 
     def __init__(
-        self, seed: int, min_items: int = 5, max_items: int = 60, *, pool: int | None = None
+        self,
+        seed: int,
+        min_items: int = 4,
+        max_items: int = 500,
+        distribution: str = "log-uniform",
+        *,
+        pool: int | None = None,
     ) -> None:
         if pool is not None and pool <= 0:
             raise ValueError("pool must be positive")
-        order_document(random.Random(0), min_items, max_items)  # checks the bounds
+        item_count(random.Random(0), min_items, max_items, distribution)  # checks the bounds
         self.seed, self.min_items, self.max_items = seed, min_items, max_items
+        self.distribution = distribution
         self._streams: dict[str, Iterator[bytes]] = {}
         self._pool = pool
 
@@ -223,7 +258,7 @@ class PayloadStream:
         rng = random.Random(f"allocstudy-payload:{self.seed}:{kind}")
         encode = _ENCODERS[kind]
         while True:
-            yield encode(order_document(rng, self.min_items, self.max_items))
+            yield encode(order_document(rng, self.min_items, self.max_items, self.distribution))
 
     def body(self, kind: Kind | str) -> bytes:
         """The next body of this kind."""

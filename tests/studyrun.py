@@ -27,7 +27,13 @@ service:
   idle_s: 3
   sample_interval_s: 0.25
   settle_window_s: 1
-  churn: {live_buffers: 400, min_bytes: 4096, max_bytes: 65536, free_per_call: 16}
+  churn:
+    live_buffers: 400
+    initial_buffers: 20
+    alloc_per_call: 16
+    long_lived_share: 0.3
+    short_lifetime_calls: 3
+  payload: {max_items: 100}
 control:
   threads: 2
   seconds: 1

@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 #: The manifest format this engine understands.
-MANIFEST_FORMAT = "1"
+MANIFEST_FORMAT = "2"
 
 #: What a user types to get results; named by every "no results" message.
 RUN_COMMAND = "allocstudy run specs/quick.yaml (or make study)"

@@ -18,6 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from bench.rundir import MANIFEST_FORMAT
 from bench.spec import BUILTIN_ALLOCATORS, parse_spec
 from bench.tables import SCHEMAS, to_table, write_table
 
@@ -274,6 +275,10 @@ def write_run(
             }
         )
     write_table(folder / "memory.arrow", "memory", to_table("memory", memory))
+    n_requests = len(req_cols["allocator"])
+    for column, values in req_cols.items():
+        if not values:
+            values.extend([None] * n_requests)
     write_table(
         folder / "requests.arrow",
         "requests",
@@ -282,7 +287,7 @@ def write_run(
     write_table(folder / "control.arrow", "control", to_table("control", control))
     write_table(folder / "summary.arrow", "summary", to_table("summary", summary))
     manifest = {
-        "format": "1",
+        "format": MANIFEST_FORMAT,
         "tool": {
             "name": "allocstudy",
             "version": "0.1.0",
