@@ -70,8 +70,11 @@ class ChurnSpec(_Model):
     """The live-set model of /churn, per worker (service.churn explains it; the guide too)."""
 
     live_buffers: int = Field(5000, gt=0, description="bound of the live set: buffers per worker")
-    initial_buffers: int = Field(
-        250, ge=0, description="long-lived buffers a worker allocates at start-up"
+    initial_buffers: int | None = Field(
+        None,
+        ge=0,
+        description="long-lived buffers a worker allocates at start-up (default: 5% of "
+        "live_buffers)",
     )
     min_bytes: int = Field(4096, gt=0, description="smallest buffer, bytes")
     max_bytes: int = Field(65536, gt=0, description="largest buffer, bytes")

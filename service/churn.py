@@ -67,7 +67,7 @@ def calls_to_fill(config: ChurnConfig) -> float:
     """
     pins_per_call = config.alloc_per_call * config.long_lived_share
     short_pool = config.alloc_per_call * (1 - config.long_lived_share) * config.short_lifetime_calls
-    room = max(0.0, config.live_buffers - config.initial_buffers - short_pool)
+    room = max(0.0, config.live_buffers - config.start_buffers - short_pool)
     if room == 0:
         return 0.0
     return room / pins_per_call if pins_per_call > 0 else math.inf
@@ -128,7 +128,7 @@ class LiveSet:
 
     def fill(self) -> None:
         """Allocate the start-up buffers (long-lived) up to `initial_buffers`."""
-        while len(self._long) < self.config.initial_buffers:
+        while len(self._long) < self.config.start_buffers:
             buffer = self._buffer(self._size())
             self._long.append(buffer)
             self._bytes += len(buffer)

@@ -19,6 +19,7 @@ __all__ = [
     "CONFIG_ENV",
     "ChurnConfig",
     "churn_problems",
+    "start_buffers",
     "ConfigError",
     "ServiceConfig",
     "config_from_env",
@@ -59,7 +60,7 @@ class ChurnConfig:
     """
 
     live_buffers: int = 5000
-    initial_buffers: int = 250
+    initial_buffers: int | None = None
     min_bytes: int = 4096
     max_bytes: int = 65536
     alloc_per_call: int = 64
@@ -71,13 +72,22 @@ class ChurnConfig:
         for problem in churn_problems(self):
             raise ConfigError(f"churn.{problem}")
 
+    @property
+    def start_buffers(self) -> int:
+        """Buffers allocated at worker start-up: `initial_buffers`, else 5% of the bound."""
+        return start_buffers(self)
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ChurnConfig:
         if not isinstance(data, Mapping):
             raise ConfigError(f"churn must be a mapping, not {type(data).__name__}")
         return cls(
             live_buffers=_int(data, "live_buffers", cls.live_buffers),
-            initial_buffers=_int(data, "initial_buffers", cls.initial_buffers, minimum=0),
+            initial_buffers=(
+                None
+                if data.get("initial_buffers") is None
+                else _int(data, "initial_buffers", 0, minimum=0)
+            ),
             min_bytes=_int(data, "min_bytes", cls.min_bytes),
             max_bytes=_int(data, "max_bytes", cls.max_bytes),
             alloc_per_call=_int(data, "alloc_per_call", cls.alloc_per_call),
@@ -85,6 +95,13 @@ class ChurnConfig:
             short_lifetime_calls=_int(data, "short_lifetime_calls", cls.short_lifetime_calls),
             seed=_int(data, "seed", cls.seed, minimum=None),
         )
+
+
+def start_buffers(churn: Any) -> int:
+    """The start-up buffers of a churn section: as given, else 5% of live_buffers."""
+    if churn.initial_buffers is not None:
+        return int(churn.initial_buffers)
+    return int(churn.live_buffers) // 20
 
 
 def churn_problems(churn: Any) -> list[str]:
@@ -97,7 +114,7 @@ def churn_problems(churn: Any) -> list[str]:
         problems.append(
             f"min_bytes: {churn.min_bytes} must not exceed max_bytes ({churn.max_bytes})"
         )
-    if churn.initial_buffers > churn.live_buffers:
+    if churn.initial_buffers is not None and churn.initial_buffers > churn.live_buffers:
         problems.append(
             f"initial_buffers: {churn.initial_buffers} must not exceed "
             f"live_buffers ({churn.live_buffers})"

@@ -72,7 +72,7 @@ def test_unknown_allocator_is_an_error_naming_the_entry():
         ("service:\n  idle_s: -1\n", "service.idle_s: must be greater than or equal to 0"),
         (
             "service:\n  churn: {min_bytes: 9000, max_bytes: 10}\n",
-            "service.churn: min_bytes (9000) must not exceed max_bytes (10)",
+            "service.churn: min_bytes: 9000 must not exceed max_bytes (10)",
         ),
         ("service:\n  mix: {churn: 0, json: 0}\n", "service.mix: at least one endpoint"),
         ("service:\n  mix: {soap: 1}\n", "service.mix.soap: unknown key"),

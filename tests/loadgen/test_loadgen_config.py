@@ -117,20 +117,29 @@ def test_stages_from_a_spec_have_a_tenth_of_the_rate_as_warmup_by_default() -> N
     cfg = LoadConfig.from_service_spec(
         ServiceSpec(), base_url="http://127.0.0.1:9", origin=12.5, allocator="glibc", repeat=0
     )
-    assert [(s.phase, s.rate, s.duration_s) for s in cfg.stages] == [
-        ("warmup", 20, 30),
-        ("load", 200, 600),
+    assert [(s.phase, s.rate, s.duration_s, s.mix) for s in cfg.stages] == [
+        ("warmup", 20, 30, None),
+        ("load", 200, 600, None),
+        ("idle", 1, 120, {"health": 1.0}),  # the default idle traffic: health probes
     ]
     assert (
         cfg.timeout_s == 10 and cfg.origin == 12.5 and cfg.mix == {"churn": 2, "json": 1, "xml": 1}
     )
-    assert (cfg.payload.min_items, cfg.payload.max_items, cfg.payload.seed) == (5, 60, 7)
-    assert cfg.planned_s == 630
+    assert (cfg.payload.min_items, cfg.payload.max_items, cfg.payload.seed) == (4, 500, 7)
+    assert cfg.payload.distribution == "log-uniform"
+    assert cfg.planned_s == 750
+    assert cfg.endpoint_names == ("churn", "health", "json", "xml")
+
+
+def test_a_silent_idle_adds_no_stage() -> None:
+    cfg = LoadConfig.from_service_spec(ServiceSpec(idle_rate=0), base_url="http://127.0.0.1:9")
+    assert [s.phase for s in cfg.stages] == ["warmup", "load"]
+    assert cfg.endpoint_names == ("churn", "json", "xml")
     assert cfg.warm_connections == 256  # 64 per worker
 
 
 def test_a_spec_without_warmup_has_only_the_load_stage() -> None:
-    spec = ServiceSpec(warmup_s=0, warmup_rate=50, rate=100)
+    spec = ServiceSpec(warmup_s=0, warmup_rate=50, rate=100, idle_rate=0)
     cfg = LoadConfig.from_service_spec(spec, base_url="http://localhost:9")
     assert [s.phase for s in cfg.stages] == ["load"]
 

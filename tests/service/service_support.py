@@ -31,9 +31,12 @@ SMALL_CONFIG = {
     "python_malloc": "pymalloc",
     "churn": {
         "live_buffers": 200,
+        "initial_buffers": 200,
         "min_bytes": 4096,
         "max_bytes": 16384,
-        "free_per_call": 25,
+        "alloc_per_call": 25,
+        "long_lived_share": 0.5,
+        "short_lifetime_calls": 2,
         "seed": 3,
     },
 }

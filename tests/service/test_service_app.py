@@ -19,7 +19,16 @@ with warnings.catch_warnings():  # starlette would rather have httpx2; httpx is 
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     from starlette.testclient import TestClient
 
-CONFIG = ServiceConfig(churn=ChurnConfig(live_buffers=100, max_bytes=8192, free_per_call=10))
+CONFIG = ServiceConfig(
+    churn=ChurnConfig(
+        live_buffers=100,
+        initial_buffers=10,
+        max_bytes=8192,
+        alloc_per_call=4,
+        long_lived_share=0.5,
+        short_lifetime_calls=2,
+    )
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +44,11 @@ def _assert_error(response: object, status: int) -> None:
     assert list(body) == ["error"] and 0 < len(body["error"]) < 300
 
 
-def test_the_live_set_is_full_at_startup(client: TestClient) -> None:
+def test_a_worker_starts_with_only_its_start_up_buffers(client: TestClient) -> None:
     stats = client.get("/stats").json()
     assert stats["pid"] == os.getpid()
-    assert stats["live_count"] == 100
-    assert 100 * 4096 <= stats["live_bytes"] <= 100 * 8192
+    assert stats["live_count"] == stats["long_count"] == 10 and stats["short_count"] == 0
+    assert 10 * 4096 <= stats["live_bytes"] <= 10 * 8192
     assert stats["pss_anon_bytes"] > 0 and stats["rss_anon_bytes"] > 0
     assert stats["malloc_library"].startswith("/")
     assert stats["pythonmalloc"] in ("pymalloc", "malloc")
@@ -47,14 +56,22 @@ def test_the_live_set_is_full_at_startup(client: TestClient) -> None:
     assert isinstance(stats["worker"], int)
 
 
-def test_churn_frees_and_replaces_and_stays_bounded(client: TestClient) -> None:
+def test_churn_grows_the_live_set_to_its_bound_and_says_so_in_headers(
+    client: TestClient,
+) -> None:
     calls = client.get("/stats").json()["churn_calls"]
-    for _ in range(30):
-        answer = client.post("/churn").json()
-        assert answer["freed"] == answer["allocated"] == 10
-        assert answer["live_count"] == 100
-    assert client.post("/churn", content=b"{}").json()["calls"] == calls + 31
-    assert client.get("/stats").json()["churn_calls"] == calls + 31
+    counts = []
+    for _ in range(80):
+        response = client.post("/churn")
+        answer = response.json()
+        assert answer["allocated"] == 4
+        assert answer["live_count"] <= 100
+        assert response.headers["x-worker-pid"] == str(os.getpid())
+        assert response.headers["x-live-bytes"] == str(answer["live_bytes"])
+        counts.append(answer["live_count"])
+    assert counts[0] < counts[30] and max(counts) >= 95  # grows, then stays at its bound
+    assert client.post("/churn", content=b"{}").json()["calls"] == calls + 81
+    assert client.get("/stats").json()["churn_calls"] == calls + 81
 
 
 def test_health_answers(client: TestClient) -> None:

@@ -1,10 +1,18 @@
-"""service.churn: a bounded live set whose new buffers are really resident."""
+"""service.churn: a live set built by traffic, bounded, deterministic, and really resident."""
 
 from __future__ import annotations
 
-import pytest
+import dataclasses
+import json
+import subprocess
+import sys
 
-from service.churn import LiveSet, worker_rng
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bench.spec import ChurnSpec
+from service.churn import LiveSet, calls_to_fill, worker_rng
 from service.config import (
     CONFIG_ENV,
     ChurnConfig,
@@ -14,50 +22,111 @@ from service.config import (
     config_to_env,
 )
 
+GROWING = ChurnConfig(
+    live_buffers=600,
+    initial_buffers=20,
+    min_bytes=4096,
+    max_bytes=65536,
+    alloc_per_call=16,
+    long_lived_share=0.25,
+    short_lifetime_calls=3,
+)
 
-def test_the_live_set_stays_at_its_bound_over_many_churns() -> None:
-    config = ChurnConfig(live_buffers=300, min_bytes=4096, max_bytes=65536, free_per_call=40)
-    live = LiveSet(config, worker_rng(1, 0))
+
+def _payload(live: LiveSet) -> int:
+    short = sum(len(b) for bucket in live._dying.values() for b in bucket)
+    return sum(len(b) for b in live._long) + short
+
+
+def test_the_live_set_starts_small_and_grows_with_calls_until_its_bound() -> None:
+    live = LiveSet(GROWING, worker_rng(1, 0))
     live.fill()
-    assert live.count == 300
-    for _ in range(200):
+    assert live.count == live.long_count == 20
+    counts = [live.churn().live_count for _ in range(400)]
+    assert counts[10] < counts[50] < counts[100]  # grows with traffic
+    assert max(counts) <= GROWING.live_buffers  # never past the bound
+    assert counts[-1] >= 0.95 * GROWING.live_buffers  # and gets there
+    first_full = next(i for i, c in enumerate(counts) if c >= 0.95 * GROWING.live_buffers)
+    expected = calls_to_fill(GROWING)
+    assert 0.6 * expected <= first_full <= 1.4 * expected  # the estimate the docs quote
+
+
+def test_short_lived_buffers_die_and_pins_are_evicted_only_at_the_bound() -> None:
+    live = LiveSet(GROWING, worker_rng(2, 0))
+    live.fill()
+    results = [live.churn() for _ in range(300)]
+    assert all(r.allocated == GROWING.alloc_per_call for r in results)
+    assert sum(r.freed for r in results[:20]) > 0  # short-lived ones die from the start
+    assert all(r.evicted == 0 for r in results if r.live_count < GROWING.live_buffers - 16)
+    assert sum(r.evicted for r in results) > 0  # at the bound, random pins go
+    assert 0 < live.short_count < GROWING.alloc_per_call * (2 * GROWING.short_lifetime_calls)
+    assert live.nbytes == _payload(live)  # the byte count the service reports is the truth
+    assert all(4096 <= len(b) <= 65536 for b in live._long)
+
+
+def test_short_lived_buffers_live_their_drawn_number_of_calls() -> None:
+    config = dataclasses.replace(GROWING, long_lived_share=0.0, initial_buffers=0)
+    live = LiveSet(config, worker_rng(3, 0))
+    counts = [live.churn().live_count for _ in range(50)]
+    # uniform lifetimes 1..5 (mean 3): the pool settles near alloc_per_call x 3
+    assert 2 * 16 <= sum(counts[20:]) / 30 <= 4 * 16
+    assert live.long_count == 0
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 10_000),
+    share=st.floats(0.0, 1.0),
+    alloc=st.integers(1, 8),
+    life=st.integers(1, 4),
+)
+def test_the_bound_holds_for_any_knobs(seed: int, share: float, alloc: int, life: int) -> None:
+    config = ChurnConfig(
+        live_buffers=alloc * (2 * life - 1) + 5,
+        initial_buffers=3,
+        min_bytes=16,
+        max_bytes=64,
+        alloc_per_call=alloc,
+        long_lived_share=share,
+        short_lifetime_calls=life,
+    )
+    live = LiveSet(config, worker_rng(seed, 0))
+    live.fill()
+    for _ in range(60):
         result = live.churn()
-        assert result.live_count == live.count == 300
-        assert result.freed == result.allocated == 40
-        assert 300 * 4096 <= live.nbytes <= 300 * 65536
-        assert 40 * 4096 <= result.allocated_bytes <= 40 * 65536
-    assert live.calls == 200
-    assert live.nbytes == sum(len(b) for b in live._buffers)
-    assert all(4096 <= len(b) <= 65536 for b in live._buffers)
-
-
-def test_churn_fills_an_empty_live_set_first() -> None:
-    live = LiveSet(ChurnConfig(live_buffers=10, free_per_call=10), worker_rng(1, 0))
-    assert live.churn().live_count == 10
+        assert result.live_count <= config.live_buffers
+        assert result.live_bytes == live.nbytes == _payload(live)
 
 
 def test_the_stream_depends_on_seed_and_worker_index_only() -> None:
-    config = ChurnConfig(live_buffers=50, free_per_call=5)
-
-    def trace(seed: int, index: int) -> list[int]:
-        live = LiveSet(config, worker_rng(seed, index))
-        return [live.churn().allocated_bytes for _ in range(5)]
+    def trace(seed: int, index: int) -> list[tuple[int, int, int]]:
+        live = LiveSet(GROWING, worker_rng(seed, index))
+        live.fill()
+        return [
+            (r.allocated_bytes, r.freed, r.live_count) for r in (live.churn() for _ in range(60))
+        ]
 
     assert trace(1, 0) == trace(1, 0)
     assert trace(1, 0) != trace(1, 1)
     assert trace(1, 0) != trace(2, 0)
 
 
+def test_calls_to_fill_is_infinite_without_pins_and_zero_when_already_full() -> None:
+    assert calls_to_fill(dataclasses.replace(GROWING, long_lived_share=0.0)) == float("inf")
+    full = dataclasses.replace(GROWING, initial_buffers=GROWING.live_buffers)
+    assert calls_to_fill(full) == 0.0
+
+
 _FILL_IN_A_FRESH_PROCESS = """
 import json
 from service.churn import ChurnConfig, LiveSet, worker_rng
 from service.mallocinfo import rss_anon_bytes
-live = LiveSet(ChurnConfig(live_buffers=400, min_bytes=60_000, max_bytes=64_000,
-                           free_per_call=1), worker_rng(1, 0))
+live = LiveSet(ChurnConfig(live_buffers=400, initial_buffers=400, min_bytes=60_000,
+                           max_bytes=64_000, alloc_per_call=1), worker_rng(1, 0))
 before = rss_anon_bytes()
 live.fill()
 grown = rss_anon_bytes() - before
-written = all(b[0] != 0 and b[-1] == b[0] for b in live._buffers)
+written = all(b[0] != 0 and b[-1] == b[0] for b in live._long)
 nbytes = live.nbytes
 live.clear()
 print(json.dumps({"grown": grown, "nbytes": nbytes, "written": written, "after": live.count}))
@@ -67,10 +136,6 @@ print(json.dumps({"grown": grown, "nbytes": nbytes, "written": written, "after":
 def test_new_buffers_are_written_so_their_pages_are_resident() -> None:
     # A fresh interpreter: in the test process, memory freed by earlier tests may still be
     # resident and be reused, hiding the growth being measured.
-    import json
-    import subprocess
-    import sys
-
     out = subprocess.run(
         [sys.executable, "-c", _FILL_IN_A_FRESH_PROCESS],
         capture_output=True,
@@ -86,18 +151,28 @@ def test_new_buffers_are_written_so_their_pages_are_resident() -> None:
 def test_config_bounds_are_checked_with_the_field_name() -> None:
     with pytest.raises(ConfigError, match="min_bytes"):
         ChurnConfig(min_bytes=10, max_bytes=5)
-    with pytest.raises(ConfigError, match="free_per_call"):
-        ChurnConfig(live_buffers=5, free_per_call=6)
+    with pytest.raises(ConfigError, match="initial_buffers"):
+        ChurnConfig(live_buffers=5, initial_buffers=6, alloc_per_call=1)
+    with pytest.raises(ConfigError, match="short-lived buffers in flight"):
+        ChurnConfig(live_buffers=100, alloc_per_call=64, short_lifetime_calls=4, initial_buffers=1)
     with pytest.raises(ConfigError, match="churn.live_buffers must be an integer"):
         ServiceConfig.from_dict({"churn": {"live_buffers": "many"}})
+    with pytest.raises(ConfigError, match="long_lived_share must be a number from 0 to 1"):
+        ServiceConfig.from_dict({"churn": {"long_lived_share": 2}})
     with pytest.raises(ConfigError, match="python_malloc"):
         ServiceConfig.from_dict({"python_malloc": "tcmalloc"})
 
 
 def test_the_config_travels_through_the_environment() -> None:
-    section = {"workers": 4, "rate": 200.0, "churn": {"live_buffers": 7, "free_per_call": 2}}
+    section = {"workers": 4, "rate": 200.0, "churn": {"live_buffers": 70, "alloc_per_call": 2}}
     config = config_from_env({CONFIG_ENV: config_to_env(section)})
-    assert config.churn == ChurnConfig(live_buffers=7, free_per_call=2)
+    assert config.churn == ChurnConfig(live_buffers=70, alloc_per_call=2)
     assert config_from_env({}) == ServiceConfig()
     with pytest.raises(ConfigError, match="not valid JSON"):
         config_from_env({CONFIG_ENV: "{"})
+
+
+def test_the_spec_model_and_the_service_config_share_names_and_defaults() -> None:
+    spec_defaults = ChurnSpec().model_dump()
+    config_defaults = dataclasses.asdict(ChurnConfig())
+    assert spec_defaults == config_defaults

@@ -146,12 +146,12 @@ def test_the_live_set_stays_bounded_over_many_churns(jemalloc_service: ServicePr
     with httpx.Client(base_url=jemalloc_service.base_url, timeout=10) as client:
         for _ in range(300):
             answer = client.post("/churn").json()
-            assert answer["live_count"] == LIVE["live_buffers"]
-            assert answer["freed"] == answer["allocated"] == LIVE["free_per_call"]
+            assert answer["live_count"] <= LIVE["live_buffers"]
+            assert answer["allocated"] == LIVE["alloc_per_call"]
     stats = jemalloc_service.stats_from_every_worker(15)
     assert sum(s["churn_calls"] for s in stats.values()) == before + 300
     for worker in stats.values():
-        assert worker["live_count"] == LIVE["live_buffers"]
+        assert worker["live_count"] <= LIVE["live_buffers"]
         count = worker["live_count"]
         assert LIVE["min_bytes"] * count <= worker["live_bytes"] <= LIVE["max_bytes"] * count
         assert worker["pss_anon_bytes"] > worker["live_bytes"]
@@ -333,8 +333,8 @@ def test_stats_from_every_worker_reports_a_missing_worker(jemalloc_service: Serv
 
 
 def test_bad_arguments_are_launch_errors_before_anything_starts() -> None:
-    with pytest.raises(LaunchError, match="bad service config: churn.free_per_call"):
-        start("glibc", service_config={"churn": {"live_buffers": 5, "free_per_call": 9}})
+    with pytest.raises(LaunchError, match="bad service config: churn.initial_buffers"):
+        start("glibc", service_config={"churn": {"live_buffers": 5, "initial_buffers": 9}})
     with pytest.raises(LaunchError, match="port"):
         start("glibc", port=70000)
 

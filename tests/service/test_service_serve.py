@@ -29,7 +29,7 @@ service:
   churn:
     live_buffers: 100
     max_bytes: 8192
-    free_per_call: 10
+    alloc_per_call: 10
 """
 
 
