@@ -423,7 +423,10 @@ def spec_arguments(spec: Spec) -> dict[str, Any]:
     """The workload keywords of control_command / run_control_once for a spec.
 
     The live set matches the service's (Spec.control_live_bytes), and the buffer sizes and
-    seed are the service's churn settings, so the control runs the same churn pattern.
+    seed are the service's churn settings, so the control runs the same churn pattern; the
+    rest is Spec.control_idle_s (by default the service's idle_s, so both settle alike).
+    share is not among them: the caller passes spec.control.share (or its own choice, as
+    benchmarks/control_throughput.py does) by keyword.
     """
     churn = spec.service.churn
     return {
@@ -432,7 +435,7 @@ def spec_arguments(spec: Spec) -> dict[str, Any]:
         "min_bytes": churn.min_bytes,
         "max_bytes": churn.max_bytes,
         "seconds": spec.control.seconds,
-        "idle_s": spec.control.idle_s,
+        "idle_s": spec.control_idle_s,
         "seed": churn.seed,
     }
 

@@ -84,9 +84,9 @@ def run_control_repeat(
                 min_bytes=spec.service.churn.min_bytes,
                 max_bytes=spec.service.churn.max_bytes,
                 seconds=c.seconds,
-                idle_s=c.idle_s,
+                idle_s=spec.control_idle_s,
                 seed=spec.service.churn.seed + repeat,
-                timeout=c.seconds + c.idle_s + 120,
+                timeout=c.seconds + spec.control_idle_s + 120,
                 on_phase=_on_phase,
                 on_start=_on_start,
                 preexec=preexec_for(group, None),  # all cores: no load generator to keep apart
