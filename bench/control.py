@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 if TYPE_CHECKING:
     from bench.spec import Spec
@@ -276,14 +276,46 @@ def control_command(
 
 _RESULT_FIELDS: dict[str, tuple[type, ...]] = {
     "threads": (int,),
+    "cpus": (int,),
     "operations": (int,),
     "seconds": (int, float),
     "allocs_per_s": (int, float),
     "live_bytes": (int,),
+    "share": (str,),
+    "idle_s": (int, float),
+    "cpu_user_s": (int, float),
+    "cpu_sys_s": (int, float),
+    "minor_faults": (int,),
+    "major_faults": (int,),
+    "run_cpu_user_s": (int, float),
+    "run_cpu_sys_s": (int, float),
+    "run_minor_faults": (int,),
+    "run_major_faults": (int,),
     "checksum": (str,),
     "malloc_library": (str,),
     "pid": (int,),
 }
+#: How an error message names each kind of result field.
+_KIND_NAMES: dict[tuple[type, ...], str] = {
+    (int,): "a whole number",
+    (int, float): "a number",
+    (str,): "a string",
+}
+#: Result fields that count or time something: a negative or non-finite value is a bug.
+_NON_NEGATIVE = (
+    "operations",
+    "seconds",
+    "allocs_per_s",
+    "idle_s",
+    "cpu_user_s",
+    "cpu_sys_s",
+    "minor_faults",
+    "major_faults",
+    "run_cpu_user_s",
+    "run_cpu_sys_s",
+    "run_minor_faults",
+    "run_major_faults",
+)
 
 
 def _excerpt(line: str) -> str:
@@ -294,8 +326,10 @@ def parse_event(line: str) -> dict[str, Any]:
     """One output line as a dict, checked against the documented shape of its event.
 
     Phase events need a known phase and a number t_s; the result needs every field that
-    ControlResult reads, with the right type. Anything else raises ControlOutputError
-    quoting the line, so a driver never carries on with half-understood output.
+    ControlResult reads, with the right type, counts and times finite and never negative, at
+    least one thread and one CPU, and a known share mode. Anything else raises
+    ControlOutputError quoting the line, so a driver never carries on with half-understood
+    output (a program built from an older churn.cpp, say, that does not report CPU time).
     """
     try:
         event = json.loads(line)
@@ -317,9 +351,22 @@ def parse_event(line: str) -> dict[str, Any]:
             value = event.get(name)
             if isinstance(value, bool) or not isinstance(value, types):
                 raise ControlOutputError(
-                    f"result event: field {name!r} missing or not a {types[0].__name__}: "
+                    f"result event: field {name!r} missing or not {_KIND_NAMES[types]}: "
                     f"{_excerpt(line)}"
                 )
+        for name in _NON_NEGATIVE:
+            if not _is_number(event[name]) or event[name] < 0:
+                raise ControlOutputError(
+                    f"result event: field {name!r} is not a finite number >= 0: {_excerpt(line)}"
+                )
+        if event["threads"] < 1 or event["cpus"] < 1:
+            raise ControlOutputError(
+                f"result event: threads and cpus must be at least 1: {_excerpt(line)}"
+            )
+        if event["share"] not in SHARE_MODES:
+            raise ControlOutputError(
+                f"result event: share is not one of {', '.join(SHARE_MODES)}: {_excerpt(line)}"
+            )
         checksum = event["checksum"]
         if not checksum or any(c not in "0123456789abcdef" for c in checksum):
             raise ControlOutputError(f"result event: checksum is not hex: {_excerpt(line)}")
@@ -338,27 +385,42 @@ class ControlResult:
     checksum folds every byte value written and read back, so the compiler cannot drop the
     work; it depends on timing (how many operations ran). fill_checksum covers the fill only
     and depends on the arguments alone, not on timing: the same seed gives the same one.
+
+    threads, live_bytes, share and idle_s are the program's echo of the options it ran with,
+    so a driver proves its settings arrived instead of assuming so; cpus is how many CPUs the
+    process could run on (its affinity mask).
+
     allocs_per_s counts churn operations (one malloc, one free, every page touched) per
-    second of churn. cpu_*_s and minor_faults cover the churn phase only: page faults are how
-    an allocator that returns memory eagerly pays for it when it needs the memory again.
+    second of churn. cpu_user_s, cpu_sys_s, minor_faults and major_faults cover the churn
+    phase only (all threads); the run_* fields cover the whole run up to the result. Page
+    faults are how an allocator that returns memory eagerly pays for it when it needs the
+    memory again, and system time is where that payment shows.
+
     phase_t_s is seconds since program start; phase_mono_s is CLOCK_MONOTONIC, the clock of
     time.monotonic(), so samples taken by the driver can be placed in phases exactly.
     """
 
     threads: int
+    cpus: int
     operations: int
     seconds: float
     allocs_per_s: float
     live_bytes: int
+    share: Share
+    idle_s: float
+    cpu_user_s: float
+    cpu_sys_s: float
+    minor_faults: int
+    major_faults: int
+    run_cpu_user_s: float
+    run_cpu_sys_s: float
+    run_minor_faults: int
+    run_major_faults: int
     checksum: str
     malloc_library: str
     pid: int
     slots: int | None = None
-    share: str | None = None
     fill_checksum: str | None = None
-    cpu_user_s: float | None = None
-    cpu_sys_s: float | None = None
-    minor_faults: int | None = None
     phase_t_s: dict[str, float] = field(default_factory=dict)
     phase_mono_s: dict[str, float] = field(default_factory=dict)
 
@@ -375,22 +437,60 @@ class ControlResult:
             raise ControlOutputError(f"not a result event: {dict(event)!r}")
         return cls(
             threads=int(event["threads"]),
+            cpus=int(event["cpus"]),
             operations=int(event["operations"]),
             seconds=float(event["seconds"]),
             allocs_per_s=float(event["allocs_per_s"]),
             live_bytes=int(event["live_bytes"]),
+            share=cast(Share, str(event["share"])),
+            idle_s=float(event["idle_s"]),
+            cpu_user_s=float(event["cpu_user_s"]),
+            cpu_sys_s=float(event["cpu_sys_s"]),
+            minor_faults=int(event["minor_faults"]),
+            major_faults=int(event["major_faults"]),
+            run_cpu_user_s=float(event["run_cpu_user_s"]),
+            run_cpu_sys_s=float(event["run_cpu_sys_s"]),
+            run_minor_faults=int(event["run_minor_faults"]),
+            run_major_faults=int(event["run_major_faults"]),
             checksum=str(event["checksum"]),
             malloc_library=str(event["malloc_library"]),
             pid=int(event["pid"]),
             slots=_opt(int, event.get("slots")),
-            share=_opt(str, event.get("share")),
             fill_checksum=_opt(str, event.get("fill_checksum")),
-            cpu_user_s=_opt(float, event.get("cpu_user_s")),
-            cpu_sys_s=_opt(float, event.get("cpu_sys_s")),
-            minor_faults=_opt(int, event.get("minor_faults")),
             phase_t_s=dict(phase_t_s or {}),
             phase_mono_s=dict(phase_mono_s or {}),
         )
+
+    @property
+    def cpu_s(self) -> float:
+        """CPU seconds the churn phase used, user plus system, over all threads."""
+        return self.cpu_user_s + self.cpu_sys_s
+
+    @property
+    def allocs_per_cpu_s(self) -> float | None:
+        """Churn operations per CPU-second (user + system), None when no CPU time was counted.
+
+        Beside allocs_per_s (per wall-second) because wall-clock throughput mixes in waiting:
+        with more threads than CPUs, or other work on the machine, threads wait for a core
+        and the wall-clock rate falls although the allocator did not get slower. CPU time
+        counts only the time a thread really ran, so this rate is the allocator's cost per
+        unit of work whatever the machine was doing. With T threads each on a CPU of its own
+        it is about allocs_per_s / T: compare it between allocators, not with allocs_per_s.
+        """
+        cpu = self.cpu_s
+        return self.operations / cpu if cpu > 0 else None
+
+    @property
+    def oversubscribed(self) -> bool:
+        """More threads than the CPUs the process could use: the threads took turns."""
+        return self.threads > self.cpus
+
+    @property
+    def oversubscription(self) -> str | None:
+        """The method flag for an oversubscribed run ("4 threads on 2 CPUs"), else None."""
+        if not self.oversubscribed:
+            return None
+        return f"{self.threads} threads on {self.cpus} CPU{'s' if self.cpus != 1 else ''}"
 
     def row(
         self,
@@ -399,8 +499,13 @@ class ControlResult:
         repeat: int,
         peak_anon_bytes: int | None,
         settled_anon_bytes: int | None,
+        settle_window_s: float | None,
     ) -> dict[str, Any]:
-        """One row of the `control` table (bench.tables), with the memory the runner measured."""
+        """One row of the `control` table (bench.tables), with the memory the runner measured.
+
+        settle_window_s is the window the runner took the settled median over (the service's,
+        or the whole rest when the control rested less than that).
+        """
         return {
             "allocator": allocator,
             "repeat": repeat,
@@ -412,6 +517,20 @@ class ControlResult:
             "settled_anon_bytes": settled_anon_bytes,
             "live_bytes": self.live_bytes,
             "checksum": self.checksum,
+            "share": self.share,
+            "idle_s": self.idle_s,
+            "settle_window_s": settle_window_s,
+            "cpus": self.cpus,
+            "oversubscribed": self.oversubscribed,
+            "cpu_user_s": self.cpu_user_s,
+            "cpu_sys_s": self.cpu_sys_s,
+            "minor_faults": self.minor_faults,
+            "major_faults": self.major_faults,
+            "allocs_per_cpu_s": self.allocs_per_cpu_s,
+            "run_cpu_user_s": self.run_cpu_user_s,
+            "run_cpu_sys_s": self.run_cpu_sys_s,
+            "run_minor_faults": self.run_minor_faults,
+            "run_major_faults": self.run_major_faults,
         }
 
 
@@ -423,7 +542,10 @@ def spec_arguments(spec: Spec) -> dict[str, Any]:
     """The workload keywords of control_command / run_control_once for a spec.
 
     The live set matches the service's (Spec.control_live_bytes), and the buffer sizes and
-    seed are the service's churn settings, so the control runs the same churn pattern.
+    seed are the service's churn settings, so the control runs the same churn pattern; the
+    rest is Spec.control_idle_s (by default the service's idle_s, so both settle alike).
+    share is not among them: the caller passes spec.control.share (or its own choice, as
+    benchmarks/control_throughput.py does) by keyword.
     """
     churn = spec.service.churn
     return {
@@ -432,7 +554,7 @@ def spec_arguments(spec: Spec) -> dict[str, Any]:
         "min_bytes": churn.min_bytes,
         "max_bytes": churn.max_bytes,
         "seconds": spec.control.seconds,
-        "idle_s": spec.control.idle_s,
+        "idle_s": spec.control_idle_s,
         "seed": churn.seed,
     }
 

@@ -1,8 +1,14 @@
 """One repeat of the C++ control under one allocator, measured like the service.
 
-The control program runs inside a fresh memory group, pinned like the service, its anonymous
-memory sampled by the same sampler at the spec's interval; its phases (fill, churn, idle) are
-placed on the sampler's clock from the program's own CLOCK_MONOTONIC stamps.
+The control program runs inside a fresh memory group, its anonymous memory sampled by the
+same sampler at the spec's interval; its phases (fill, churn, idle) are placed on the
+sampler's clock from the program's own CLOCK_MONOTONIC stamps.
+
+It rests as long as the service (Spec.control_idle_s) and its settled memory is the median
+over the same last service.settle_window_s of that rest, so settled means the same thing in
+both experiments. Where the method departs from the study's for a repeat (the control rested
+less than the service, or ran more threads than it had CPUs), the summary row says so in its
+`flags`, for the article to report beside the numbers.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Any
 
 from bench import stats
 from bench.allocators import Allocator
-from bench.control import ControlError, run_control_once
+from bench.control import ControlError, ControlResult, run_control_once, spec_arguments
 from bench.measure import (
     ExperimentError,
     Interrupted,
@@ -28,11 +34,47 @@ from bench.memory import ProcfsGroup, create_group
 from bench.sampler import Sampler
 from bench.spec import Spec
 
-__all__ = ["ControlRepeat", "run_control_repeat"]
+__all__ = ["ControlRepeat", "method_flags", "run_control_repeat", "settle_window"]
+
+
+def settle_window(window_s: float, rest_s: float, measured_rest_s: float) -> float:
+    """The window (s) the control's settled median is taken over.
+
+    The service's window (window_s) whenever the control was given at least that much rest
+    (rest_s), so both experiments settle alike; only a spec that gives the control a shorter
+    rest clamps it, to the rest actually measured between the program's idle and done stamps.
+    """
+    if rest_s >= window_s:
+        return window_s
+    return round(max(0.0, min(window_s, measured_rest_s)), 6)
+
+
+def method_flags(
+    result: ControlResult, *, service_idle_s: float, service_window_s: float, window_s: float
+) -> list[str]:
+    """Where this repeat departs from the study's method, one short phrase each.
+
+    - The control rested less than the service: its allocators had less time to return
+      memory on their timers, so its settled value is not comparable with the service's
+      (and with a rest shorter than the settle window, it settled over a shorter window).
+    - More threads than CPUs: threads took turns, so allocs_per_s (per wall-second) counts
+      waiting too; allocs_per_cpu_s does not.
+    """
+    flags = []
+    if result.idle_s < service_idle_s:
+        text = f"rested {result.idle_s:g} s, less than the service's {service_idle_s:g} s"
+        if window_s < service_window_s:
+            text += f" (settled over {window_s:g} s, not {service_window_s:g} s)"
+        flags.append(text)
+    if (over := result.oversubscription) is not None:
+        flags.append(over)
+    return flags
 
 
 @dataclass(frozen=True)
 class ControlRepeat:
+    """What one repeat of the control adds to the run's tables and manifest."""
+
     control_row: dict[str, Any]
     summary_row: dict[str, Any]
     memory_rows: list[dict[str, Any]]
@@ -73,20 +115,15 @@ def run_control_repeat(
             on_phase(phase, now)
 
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **alloc.preload_env()}
-    c = spec.control
+    workload = spec_arguments(spec) | {"seed": spec.service.churn.seed + repeat}
     try:
         try:
             result = run_control_once(
                 binary,
                 env=env,
-                threads=c.threads,
-                live_bytes=spec.control_live_bytes,
-                min_bytes=spec.service.churn.min_bytes,
-                max_bytes=spec.service.churn.max_bytes,
-                seconds=c.seconds,
-                idle_s=c.idle_s,
-                seed=spec.service.churn.seed + repeat,
-                timeout=c.seconds + c.idle_s + 120,
+                **workload,
+                share=spec.control.share,
+                timeout=spec.control.seconds + spec.control_idle_s + 120,
                 on_phase=_on_phase,
                 on_start=_on_start,
                 preexec=preexec_for(group, None),  # all cores: no load generator to keep apart
@@ -121,9 +158,9 @@ def run_control_repeat(
     churn = log.span("churn")
     idle = log.span("idle")
     peak = stats.peak(times, values, *churn) if churn else None
-    settled = None
+    settled = window = None
     if idle:
-        window = min(spec.service.settle_window_s, idle[1] - idle[0]) or (idle[1] - idle[0])
+        window = settle_window(spec.service.settle_window_s, result.idle_s, idle[1] - idle[0])
         settled = stats.settled(times, values, idle[1], window)
     cpu = meter.finish()
     late = max((s.late_s for s in samples), default=None)
@@ -134,7 +171,17 @@ def run_control_repeat(
         sample_interval_s=spec.service.sample_interval_s,
     )
     control_row = result.row(
-        allocator=alloc.name, repeat=repeat, peak_anon_bytes=peak, settled_anon_bytes=settled
+        allocator=alloc.name,
+        repeat=repeat,
+        peak_anon_bytes=peak,
+        settled_anon_bytes=settled,
+        settle_window_s=window,
+    )
+    flags = method_flags(
+        result,
+        service_idle_s=spec.service.idle_s,
+        service_window_s=spec.service.settle_window_s,
+        window_s=spec.service.settle_window_s if window is None else window,
     )
     summary = {
         "experiment": "control",
@@ -143,9 +190,12 @@ def run_control_repeat(
         "peak_anon_bytes": peak,
         "settled_anon_bytes": settled,
         "allocs_per_s": result.allocs_per_s,
+        "allocs_per_cpu_s": result.allocs_per_cpu_s,
         **cpu,
         "disturbed": reason is not None,
         "disturbed_reason": reason,
+        "flagged": bool(flags),
+        "flags": "; ".join(flags) or None,
     }
     evidence = {
         "repeat": repeat,

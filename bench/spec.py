@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,7 +212,12 @@ class ControlSpec(_Model):
         "match-service", description="'match-service' or a byte count of the shared live set"
     )
     seconds: float = Field(20.0, gt=0)
-    idle_s: float = Field(5.0, ge=0, description="rest after the churn so decay timers can act")
+    idle_s: Literal["match-service"] | Annotated[float, Field(ge=0)] = Field(
+        "match-service",
+        description="rest after the churn, with the live set held, so decay timers can act: "
+        "'match-service' (the service's idle_s, so both settle over the same time) or seconds "
+        "(0 or more); a rest shorter than the service's is flagged in the results",
+    )
     repeats: int = Field(3, gt=0, le=100)
     share: Literal["shard", "global"] = Field(
         "shard",
@@ -226,6 +232,18 @@ class ControlSpec(_Model):
         if value == "match-service" or (isinstance(value, int) and value > 0):
             return value
         raise ValueError("must be 'match-service' or a byte count greater than 0")
+
+    @field_validator("idle_s", mode="before")
+    @classmethod
+    def _idle_s(cls, value: Any) -> Any:
+        # Before pydantic's own union checks: one clear message instead of one per branch, and
+        # no quiet coercion of a boolean or a quoted number into seconds.
+        if value == "match-service" and isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if math.isfinite(value) and value >= 0:
+                return float(value)
+        raise ValueError("must be 'match-service' or a number of seconds, 0 or more")
 
 
 class MachineSpec(_Model):
@@ -360,6 +378,17 @@ class Spec(_Model):
         if self.control.live_bytes == "match-service":
             return self.service.live_bytes
         return int(self.control.live_bytes)
+
+    @property
+    def control_idle_s(self) -> float:
+        """The C++ control's rest after its churn: the service's idle_s, or the seconds given.
+
+        Matching the service by default lets the control's allocators run the same decay
+        timers for as long, and settle over the same window, so their settled memory compares.
+        """
+        if self.control.idle_s == "match-service":
+            return self.service.idle_s
+        return float(self.control.idle_s)
 
     def canonical_json(self) -> str:
         """A stable text of the resolved spec (defaults filled), the input of spec_hash."""

@@ -69,15 +69,20 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("settled_anon_bytes", pa.int64()),
             ("live_bytes", pa.int64()),
             ("checksum", pa.string()),
-            ("share", pa.string()),  # shard or global
-            ("idle_s", pa.float64()),  # the rest after the churn, as run
-            ("settle_window_s", pa.float64()),  # window of the settled median, as used
-            ("cpu_user_s", pa.float64()),  # CPU time of the churn phase
-            ("cpu_sys_s", pa.float64()),
-            ("minor_faults", pa.int64()),  # page faults of the churn phase
-            ("major_faults", pa.int64()),
-            ("allocs_per_cpu_s", pa.float64()),  # operations / CPU seconds of the churn
-            ("oversubscribed", pa.bool_()),  # more threads than usable cores
+            ("share", pa.string()),  # shard or global, as the program echoed it
+            ("idle_s", pa.float64()),  # rest after the churn the program was given
+            ("settle_window_s", pa.float64()),  # window of the settled median actually used
+            ("cpus", pa.int32()),  # CPUs the program could run on (its affinity mask)
+            ("oversubscribed", pa.bool_()),  # threads > cpus: threads took turns
+            ("cpu_user_s", pa.float64()),  # churn phase, all threads
+            ("cpu_sys_s", pa.float64()),  # churn phase, all threads
+            ("minor_faults", pa.int64()),  # churn phase
+            ("major_faults", pa.int64()),  # churn phase
+            ("allocs_per_cpu_s", pa.float64()),  # operations / (cpu_user_s + cpu_sys_s)
+            ("run_cpu_user_s", pa.float64()),  # whole run, start to result
+            ("run_cpu_sys_s", pa.float64()),
+            ("run_minor_faults", pa.int64()),
+            ("run_major_faults", pa.int64()),
         ]
     ),
     "summary": pa.schema(

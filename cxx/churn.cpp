@@ -12,6 +12,18 @@
 // t_s is seconds since the program started; mono_s is the raw CLOCK_MONOTONIC reading, the
 // clock Python's time.monotonic() reads, so a driver can place phases on its own timeline.
 //
+// The result echoes the options the program really ran with (threads, live_bytes, min_bytes,
+// max_bytes, seed, share, and idle_s to the last bit) so a driver can prove that its settings
+// arrived, and says how many CPUs the process may run on (cpus, from sched_getaffinity): more
+// threads than that means the threads take turns, and wall-clock throughput counts waiting.
+// It reports the process's CPU time and page faults (getrusage(RUSAGE_SELF), all threads)
+// twice: over the churn phase alone (cpu_user_s, cpu_sys_s, minor_faults, major_faults, a
+// snapshot when the churn opens and one when every thread has stopped) and over the whole
+// run up to the result (run_cpu_user_s, run_cpu_sys_s, run_minor_faults, run_major_faults).
+// Operations per CPU-second do not count the time a thread waited for a core; operations per
+// wall-second (allocs_per_s) do. Minor faults are how an allocator that returned memory to
+// the kernel pays for it when it needs the memory again.
+//
 // Design of the live set: one array of slots, sized so that the whole set holds live_bytes on
 // average; each slot is an atomic pointer. The churn has two modes (--share):
 //   shard  (default) each thread churns its own contiguous share of the slots, so a buffer is
@@ -29,6 +41,7 @@
 // Build by hand: c++ -O2 -std=c++17 -pthread churn.cpp -o churn -ldl  (or see CMakeLists.txt)
 
 #include <dlfcn.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -388,15 +401,47 @@ struct Usage {
     long minor_faults = 0, major_faults = 0;
 };
 
+// CPU time and page faults of the whole process so far (every thread, live or joined).
 Usage usage_now() {
     rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
+    if (getrusage(RUSAGE_SELF, &ru) != 0) fail("getrusage(RUSAGE_SELF) failed");
     Usage u;
     u.user_s = static_cast<double>(ru.ru_utime.tv_sec) + static_cast<double>(ru.ru_utime.tv_usec) * 1e-6;
     u.sys_s = static_cast<double>(ru.ru_stime.tv_sec) + static_cast<double>(ru.ru_stime.tv_usec) * 1e-6;
     u.minor_faults = ru.ru_minflt;
     u.major_faults = ru.ru_majflt;
     return u;
+}
+
+Usage operator-(const Usage& a, const Usage& b) {
+    Usage d;
+    d.user_s = a.user_s - b.user_s;
+    d.sys_s = a.sys_s - b.sys_s;
+    d.minor_faults = a.minor_faults - b.minor_faults;
+    d.major_faults = a.major_faults - b.major_faults;
+    return d;
+}
+
+// How many CPUs this process may run on (its affinity mask, which taskset or a cgroup cpuset
+// narrows), not how many the machine has. The mask is grown until the kernel accepts its size,
+// so machines with more than CPU_SETSIZE (1024) CPUs are counted too.
+unsigned usable_cpus() {
+    for (int n = CPU_SETSIZE; n <= (1 << 20); n *= 2) {
+        cpu_set_t* set = CPU_ALLOC(n);
+        if (set == nullptr) fail("cannot allocate a CPU set (out of memory)");
+        const std::size_t size = CPU_ALLOC_SIZE(n);
+        CPU_ZERO_S(size, set);
+        if (sched_getaffinity(0, size, set) == 0) {
+            const int count = CPU_COUNT_S(size, set);
+            CPU_FREE(set);
+            return count > 0 ? static_cast<unsigned>(count) : 1u;
+        }
+        const int err = errno;
+        CPU_FREE(set);
+        if (err != EINVAL) break;
+    }
+    const long online = sysconf(_SC_NPROCESSORS_ONLN);
+    return online > 0 ? static_cast<unsigned>(online) : 1u;
 }
 
 }  // namespace
@@ -406,6 +451,7 @@ int main(int argc, char** argv) {
     Shared sh;
     sh.opt = parse_args(argc, argv);
     const Options& opt = sh.opt;
+    const unsigned cpus = usable_cpus();
 
     // Slots = live bytes / mean size: the set holds the target on average, whatever the mix.
     const double mean = (static_cast<double>(opt.min_bytes) + static_cast<double>(opt.max_bytes)) / 2;
@@ -435,7 +481,7 @@ int main(int argc, char** argv) {
     sh.stop.store(true, std::memory_order_relaxed);
     sh.gate.wait_arrived(2 * opt.threads);
     const double churn_s = mono_now() - t0;
-    const Usage u1 = usage_now();
+    const Usage churn_usage = usage_now() - u0;
 
     emit_phase("idle");
     sleep_until(mono_now() + opt.idle_s);
@@ -457,18 +503,24 @@ int main(int argc, char** argv) {
         std::free(p);
     }
 
+    const Usage run_usage = usage_now();
+
     std::printf(
-        "{\"event\":\"result\",\"threads\":%u,\"operations\":%" PRIu64
+        "{\"event\":\"result\",\"threads\":%u,\"cpus\":%u,\"operations\":%" PRIu64
         ",\"seconds\":%.6f,\"allocs_per_s\":%.3f,\"live_bytes\":%" PRIu64 ",\"slots\":%zu"
         ",\"min_bytes\":%" PRIu64 ",\"max_bytes\":%" PRIu64 ",\"seed\":%" PRIu64 ",\"share\":\"%s\""
+        ",\"idle_s\":%.17g"
         ",\"cpu_user_s\":%.6f,\"cpu_sys_s\":%.6f,\"minor_faults\":%ld,\"major_faults\":%ld"
+        ",\"run_cpu_user_s\":%.6f,\"run_cpu_sys_s\":%.6f,\"run_minor_faults\":%ld"
+        ",\"run_major_faults\":%ld"
         ",\"checksum\":\"%016" PRIx64 "\",\"fill_checksum\":\"%016" PRIx64 "\""
         ",\"malloc_library\":%s,\"pid\":%ld}\n",
-        opt.threads, operations, churn_s, static_cast<double>(operations) / churn_s,
+        opt.threads, cpus, operations, churn_s, static_cast<double>(operations) / churn_s,
         opt.live_bytes, sh.slot_count, opt.min_bytes, opt.max_bytes, opt.seed,
-        opt.global ? "global" : "shard",
-        u1.user_s - u0.user_s, u1.sys_s - u0.sys_s, u1.minor_faults - u0.minor_faults,
-        u1.major_faults - u0.major_faults, checksum, fill_checksum, json_string(malloc_library()).c_str(),
+        opt.global ? "global" : "shard", opt.idle_s,
+        churn_usage.user_s, churn_usage.sys_s, churn_usage.minor_faults, churn_usage.major_faults,
+        run_usage.user_s, run_usage.sys_s, run_usage.minor_faults, run_usage.major_faults,
+        checksum, fill_checksum, json_string(malloc_library()).c_str(),
         static_cast<long>(getpid()));
     std::fflush(stdout);
     return 0;

@@ -33,6 +33,34 @@ def test_minimal_spec_takes_the_original_studys_defaults():
     assert spec.control_live_bytes == 4 * 5000 * (4096 + 65536) // 2
 
 
+def test_control_rests_as_long_as_the_service_by_default():
+    spec = parse_spec(MINIMAL)
+    assert spec.control.idle_s == "match-service"
+    assert spec.control_idle_s == spec.service.idle_s == 120
+    spec = parse_spec(MINIMAL + "service:\n  idle_s: 30\n  settle_window_s: 5\n")
+    assert spec.control_idle_s == 30.0
+
+
+@pytest.mark.parametrize(("value", "rest"), [("match-service", 45.0), ("7", 7.0), ("0", 0.0)])
+def test_control_idle_s_is_match_service_or_seconds(value: str, rest: float):
+    spec = parse_spec(MINIMAL + f"service:\n  idle_s: 45\ncontrol:\n  idle_s: {value}\n")
+    assert spec.control_idle_s == rest and isinstance(spec.control_idle_s, float)
+
+
+@pytest.mark.parametrize("value", ["-1", "true", "'5'", "forever", ".nan", ".inf"])
+def test_control_idle_s_refuses_anything_else_with_one_line(value: str):
+    assert _errors(MINIMAL + f"control:\n  idle_s: {value}\n") == [
+        "specs/x.yaml:5: control.idle_s: must be 'match-service' or a number of seconds, 0 or more"
+    ]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "specs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_specs_rest_the_control_as_long_as_the_service(path: Path):
+    spec = load_spec(path)
+    assert spec.control.idle_s == "match-service"
+    assert spec.control_idle_s == spec.service.idle_s
+
+
 @pytest.mark.parametrize("path", sorted((ROOT / "specs").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_specs_are_valid(path: Path):
     spec = load_spec(path)

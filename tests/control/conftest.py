@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sysconfig
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,9 +17,9 @@ LIBRARIES: dict[str, str | None] = {
     "jemalloc": "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
     "tcmalloc": "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4",
     "mimalloc-v2": "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2",
+    # The cmeel-mimalloc wheel of the interpreter running the tests (a worktree has no .venv).
     "mimalloc-v3": str(
-        Path(__file__).resolve().parents[2]
-        / ".venv/lib/python3.11/site-packages/cmeel.prefix/lib/libmimalloc.so.3"
+        Path(sysconfig.get_paths()["purelib"]) / "cmeel.prefix/lib/libmimalloc.so.3"
     ),
 }
 

@@ -172,6 +172,19 @@ def test_phases_arrive_in_order_and_the_result_adds_up(runs: Callable[[str], Run
     assert _pid_gone(r.pid)
 
 
+def test_cpu_time_and_faults_cover_the_churn_phase_alone(runs: Callable[[str], Run]) -> None:
+    r = runs("glibc").result
+    assert r.cpus == len(os.sched_getaffinity(0)) and r.idle_s == 0.2
+    # The churn's CPU time: some, and no more than its threads could use in its wall time.
+    assert r.cpu_s > 0
+    assert r.cpu_s <= min(r.threads, r.cpus) * r.seconds * 1.05 + 0.02
+    assert r.allocs_per_cpu_s == pytest.approx(r.operations / (r.cpu_user_s + r.cpu_sys_s))
+    # The whole run holds the churn and the fill (every page of the live set faulted in).
+    assert r.run_cpu_user_s + r.run_cpu_sys_s >= r.cpu_s
+    assert r.run_minor_faults >= r.minor_faults + LIVE // 4096 * 0.9
+    assert r.run_major_faults >= r.major_faults >= 0
+
+
 def test_checksums_are_hex_and_follow_the_seed(
     control_binary: Path, allocator_env: Callable[[str], dict[str, str]]
 ) -> None:

@@ -276,7 +276,7 @@ def write_run(
         )
     write_table(folder / "memory.arrow", "memory", to_table("memory", memory))
     n_requests = len(req_cols["allocator"])
-    for column, values in req_cols.items():
+    for values in req_cols.values():
         if not values:
             values.extend([None] * n_requests)
     write_table(
