@@ -1,4 +1,4 @@
-"""The run folder (docs/data.md): its id, its manifest, its tables, and `latest`.
+"""The run folder (docs/guide/data-format.md): its id, its manifest, its tables, and `latest`.
 
 A run folder is written only by the run that made it. Every file is written whole under a
 temporary name and renamed; `latest` moves only when a run completes, so a reader of

@@ -30,7 +30,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
-from service.churn import calls_to_fill
+from service.churn import calls_to_fill, short_pool
 from service.config import ChurnConfig, churn_problems
 
 __all__ = [
@@ -79,18 +79,19 @@ class ChurnSpec(_Model):
     )
     min_bytes: int = Field(4096, gt=0, description="smallest buffer, bytes")
     max_bytes: int = Field(65536, gt=0, description="largest buffer, bytes")
-    alloc_per_call: int = Field(64, gt=0, description="buffers allocated by one /churn call")
+    alloc_per_call: int = Field(16, gt=0, description="buffers allocated by one /churn call")
     long_lived_share: float = Field(
-        0.006,
+        0.015,
         ge=0,
         le=1,
         description="share of new buffers that are long-lived (pins, kept until evicted)",
     )
-    short_lifetime_calls: int = Field(
-        4,
+    short_lifetime_s: float = Field(
+        5.0,
         gt=0,
-        description="mean life of a short-lived buffer, in the worker's /churn calls "
-        "(uniform over 1..2N-1)",
+        lt=1e6,
+        description="mean time to live of a short-lived buffer, seconds (uniform over 0..2x); "
+        "expired buffers are freed at the worker's next request",
     )
     seed: int = Field(1, description="seed of the per-worker random stream")
 
@@ -105,10 +106,9 @@ class ChurnSpec(_Model):
     def mean_bytes(self) -> float:
         return (self.min_bytes + self.max_bytes) / 2
 
-    @property
-    def calls_to_fill(self) -> float:
-        """/churn calls a worker needs, on average, to grow its live set to the bound."""
-        return calls_to_fill(ChurnConfig(**self.model_dump()))
+    def config(self) -> ChurnConfig:
+        """The same section as the service reads it."""
+        return ChurnConfig(**self.model_dump())
 
 
 class PayloadSpec(_Model):
@@ -176,6 +176,17 @@ class ServiceSpec(_Model):
         return mix
 
     @model_validator(mode="after")
+    def _short_pool_fits(self) -> ServiceSpec:
+        room = self.churn.live_buffers - self.churn.config().start_buffers
+        if self.short_pool > 0.9 * room:
+            raise ValueError(
+                f"at this rate the short-lived buffers alone (about {self.short_pool:,.0f} a "
+                f"worker) would fill churn.live_buffers ({self.churn.live_buffers}): raise "
+                "live_buffers, or lower churn.alloc_per_call or churn.short_lifetime_s"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _window(self) -> ServiceSpec:
         if self.idle_s > 0 and self.settle_window_s > self.idle_s:
             raise ValueError(
@@ -195,10 +206,15 @@ class ServiceSpec(_Model):
         return self.rate * share / self.workers
 
     @property
+    def short_pool(self) -> float:
+        """Short-lived buffers a worker holds at once under the load, on average."""
+        return short_pool(self.churn.config(), self.churn_rate_per_worker)
+
+    @property
     def fill_s(self) -> float | None:
         """Seconds of load until the live sets reach their bound, on average (None: never)."""
         per_worker = self.churn_rate_per_worker
-        calls = self.churn.calls_to_fill
+        calls = calls_to_fill(self.churn.config(), per_worker)
         if per_worker <= 0 or calls == float("inf"):
             return None
         return calls / per_worker

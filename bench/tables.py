@@ -1,4 +1,4 @@
-"""The Arrow tables a run writes (see docs/data.md): schemas, atomic writes, checked reads.
+"""The Arrow tables a run writes (docs/guide/data-format.md): schemas, atomic writes, reads.
 
 Every table carries its name and a format version in the schema metadata, so a reader can
 refuse a file it does not understand instead of misreading it.

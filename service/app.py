@@ -20,15 +20,19 @@ too large, 415 wrong content type, 422 not an order; 404 and 405 answer the same
 
 Each worker allocates its start-up buffers (`initial_buffers`) in the lifespan startup, so it
 is ready only once they are in place and resident; the rest of the live set is built by
-/churn traffic. Every handler is `async def`: all the allocating work of a worker
-runs on its event loop thread, one request at a time, so the live set needs no lock and the
-allocator sees one working thread per process (the GIL would serialize a thread pool anyway).
+/churn traffic. Every request but /stats first frees the short-lived buffers whose time ran
+out (a lazily expiring cache); /stats reads without changing anything.
+
+Every handler is `async def`: all the allocating work of a worker runs on its event loop
+thread, one request at a time, so the live set needs no lock and the allocator sees one working
+thread per process (the GIL would serialize a thread pool anyway).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -143,7 +147,7 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     @app.post("/churn")
     async def churn(request: Request) -> Response:
         await _body(request, CHURN_BODY_LIMIT)
-        result = worker.live_set.churn()
+        result = worker.live_set.churn(time.monotonic())
         response = _json(
             {
                 "pid": os.getpid(),
@@ -165,12 +169,14 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
 
     @app.post("/json")
     async def json_document(request: Request) -> Response:
+        worker.live_set.expire(time.monotonic())
         check_content_type(request.headers.get("content-type"), JSON_TYPES)
         order = parse_json(await _body(request, DOCUMENT_BODY_LIMIT))
         return Response(render_json(summarize(order)), media_type="application/json")
 
     @app.post("/xml")
     async def xml_document(request: Request) -> Response:
+        worker.live_set.expire(time.monotonic())
         check_content_type(request.headers.get("content-type"), XML_TYPES)
         order = parse_xml(await _body(request, DOCUMENT_BODY_LIMIT))
         return Response(render_xml(summarize(order)), media_type="application/xml")
@@ -198,6 +204,7 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
 
     @app.get("/health")
     async def health() -> Response:
+        worker.live_set.expire(time.monotonic())  # a TTL cache notices expiry on any request
         return _json({"status": "ok", "pid": os.getpid()})
 
     return app

@@ -32,7 +32,7 @@ service:
     initial_buffers: 20
     alloc_per_call: 16
     long_lived_share: 0.3
-    short_lifetime_calls: 3
+    short_lifetime_s: 0.5
   payload: {max_items: 100}
 control:
   threads: 2

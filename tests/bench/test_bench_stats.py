@@ -55,3 +55,44 @@ def test_disturbance_names_every_reason_and_none_when_quiet():
     assert stats.disturbance(send_late_p99_ms=None, foreign_cpu_pct=None) is None
     late = stats.disturbance(send_late_p99_ms=None, foreign_cpu_pct=None, start_late_s=0.4)
     assert "started 0.40 s late" in late
+
+
+def _row(status: int, intended: float, done: float | None) -> dict:
+    return {"status": status, "intended_s": intended, "done_s": done}
+
+
+def test_failed_requests_are_charged_at_least_the_timeout():
+    rows = [_row(200, 0.0, 0.002), _row(0, 1.0, 1.001), _row(503, 2.0, 2.004), _row(0, 3.0, None)]
+    latencies, failed = stats.charged_latencies_ms(rows, timeout_s=10)
+    assert failed == 3
+    assert latencies[0] == pytest.approx(2.0)
+    assert latencies[1:] == [10_000, 10_000, 10_000]  # a fast 503 is no better than a timeout
+    slow = stats.charged_latencies_ms([_row(0, 0.0, 12.0)], timeout_s=10)[0]
+    assert slow == [12_000]  # never less than what it really took
+    assert stats.charged_latencies_ms([], timeout_s=10) == ([], 0)
+
+
+def test_a_stalling_allocator_never_shows_a_better_p99():
+    quick = [_row(200, i, i + 0.002) for i in range(99)]
+    stalled = quick[:98] + [_row(0, 98, None)]
+    p99_quick = stats.percentile(stats.charged_latencies_ms(quick, 10)[0], 99)
+    p99_stalled = stats.percentile(stats.charged_latencies_ms(stalled, 10)[0], 99)
+    assert p99_stalled > p99_quick
+
+
+def test_sampling_gap_names_an_empty_window_and_a_hole():
+    assert stats.sampling_gap([0, 1, 2, 3], 0, 3, 1.0, what="peak") is None
+    assert "no memory sample in the settle window" in stats.sampling_gap(
+        [0, 1], 5, 8, 1.0, what="settle"
+    )
+    assert "hole" in stats.sampling_gap([0, 1, 5, 6], 0, 6, 1.0, what="peak")
+    assert stats.sampling_gap([5.0], 5, 5, 1.0, what="settle") is None  # one sample, no width
+
+
+def test_overhead_ratio_and_given_back_share():
+    assert stats.overhead_ratio(300, 100, 110, 10) == 2.0
+    assert stats.overhead_ratio(300, 100, 10, 10) is None  # no payload grown: no ratio
+    assert stats.overhead_ratio(None, 100, 110, 10) is None
+    assert stats.given_back_share(200, 150) == 0.25
+    assert stats.given_back_share(200, 210) == -0.05  # grew during idle: negative, not hidden
+    assert stats.given_back_share(0, 0) is None and stats.given_back_share(None, 5) is None

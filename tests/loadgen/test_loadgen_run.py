@@ -159,6 +159,30 @@ def test_the_real_service_accepts_every_request(tmp_path: Path) -> None:
         service.stop()
     assert len(rows) == 60
     assert all(r["status"] == 200 for r in rows), summary.error_kinds
+    churn_rows = [r for r in rows if r["endpoint"] == "churn"]
+    workers = {r["worker"] for r in churn_rows}
+    assert churn_rows and len(workers) == 1 and None not in workers  # its one worker's pid
+    live = [r["live_bytes"] for r in sorted(churn_rows, key=lambda r: r["done_s"])]
+    assert live[-1] > live[0]  # the worker's live payload, recorded request by request
+    assert all(r["worker"] is None and r["live_bytes"] is None for r in rows if r not in churn_rows)
+
+
+def test_an_idle_stage_sends_its_own_mix_and_leaves_the_loads_sequence_alone() -> None:
+    with loopback_server() as (url, _):
+        plain = run_in_process(load_config(url, 100, 0.5, seed=5))
+        idle = {"phase": "idle", "rate": 20, "duration_s": 0.5, "mix": {"health": 1}}
+        config = load_config(url, 100, 0.5, seed=5)
+        both = run_in_process(
+            config.model_copy(
+                update={"stages": [*config.stages, config.stages[0].__class__(**idle)]}
+            )
+        )
+    rows = both.record.rows(0.0, None, None)
+    phases, endpoints = rows["phase"], rows["endpoint"]
+    load_seq = [e for p, e in zip(phases, endpoints, strict=True) if p == "load"]
+    idle_seq = [e for p, e in zip(phases, endpoints, strict=True) if p == "idle"]
+    assert load_seq == plain.record.rows(0.0, None, None)["endpoint"]
+    assert idle_seq == ["health"] * 10
 
 
 def test_a_generator_started_early_waits_for_its_go_on_stdin(

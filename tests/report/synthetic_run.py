@@ -1,6 +1,6 @@
 """A synthetic run folder, written with the real table writer, for tests and benchmarks.
 
-It follows the data contract (docs/data-format.md) closely enough that the report cannot tell
+It follows the data contract (docs/guide/data-format.md) closely enough that the report cannot tell
 it from a runner's output: a staircase during load, a decay during idle, latency rows, a C++
 control, a manifest with one failed and one skipped allocator. Numbers are chosen per
 allocator, so a test can swap two allocators' numbers and watch the article follow.

@@ -36,7 +36,7 @@ SMALL_CONFIG = {
         "max_bytes": 16384,
         "alloc_per_call": 25,
         "long_lived_share": 0.5,
-        "short_lifetime_calls": 2,
+        "short_lifetime_s": 0.2,
         "seed": 3,
     },
 }

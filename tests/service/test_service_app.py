@@ -26,7 +26,7 @@ CONFIG = ServiceConfig(
         max_bytes=8192,
         alloc_per_call=4,
         long_lived_share=0.5,
-        short_lifetime_calls=2,
+        short_lifetime_s=0.05,
     )
 )
 
