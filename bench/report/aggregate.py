@@ -132,12 +132,13 @@ class Results:
     def names(self) -> tuple[str, ...]:
         return tuple(a.name for a in self.allocators)
 
-    def missing(self, experiment: str) -> list[tuple[str, str]]:
+    def missing(self, experiment: str, *, brief: bool = False) -> list[tuple[str, str]]:
         """(name, why) of every allocator with no data in one experiment, in spec order.
 
         A ranking names these so that an allocator is never silently absent from it: one
         that failed or was skipped says so with its reason, one that ran but recorded nothing
-        for this experiment says that.
+        for this experiment says that. `brief` gives the status alone ("failed"), for
+        sentences that follow one which already gave the reason (prose.not_measured).
         """
         have = self.service if experiment == "service" else self.control
         out = []
@@ -145,7 +146,9 @@ class Results:
             if a.name in have:
                 continue
             if a.status != "ok":
-                why = f"{a.status}: {a.reason or 'no reason recorded'}"
+                why = a.status if brief else f"{a.status}: {a.reason or 'no reason recorded'}"
+            elif brief:
+                why = f"no {experiment} data recorded"
             else:
                 why = f"it ran, but the run recorded no {experiment} measurements for it"
             out.append((a.name, why))

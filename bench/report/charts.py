@@ -199,7 +199,7 @@ def staircase(
     top = max([v for p in lines.values() for _, v in p] + [v for _, v in live.line]) / MB
     y = alt.Y(
         "mb:Q",
-        title="anonymous memory and live payload (MB)",
+        title="anonymous memory and live payload (MB)" if payload else "anonymous memory (MB)",
         scale=alt.Scale(domainMax=top * 1.15 if top > 0 else None),
     )
     layers = []

@@ -142,8 +142,7 @@ def spec_table(run: Run, live: LivePayload | None = None) -> str:
             f"{fmt_bytes_kb(int(g(s, 'service.churn.max_bytes')))}; "
             f"{fmt_share(float(g(s, 'service.churn.long_lived_share')))} of them live on as "
             "pins until evicted, the rest are freed after about "
-            f"{fmt_count(g(s, 'service.churn.short_lifetime_calls'))} calls, leaving holes "
-            "under the pins",
+            f"{specview.short_lifetime_text(s)}, leaving holes under the pins",
         ],
         [
             "Live set fill",

@@ -598,8 +598,8 @@ def overhead(res: Results) -> str:
     """
     settled = {n: r.overhead_settled for n, r in res.service.items() if r.overhead_settled}
     peak = {n: r.overhead_peak for n, r in res.service.items() if r.overhead_peak}
-    missing = res.missing("service") + [
-        (n, "no overhead ratio recorded: its live payload did not grow, or was not recorded")
+    missing = res.missing("service", brief=True) + [
+        (n, "no overhead ratio: its live payload did not grow, or was not recorded")
         for n in res.service
         if n not in settled
     ]
@@ -653,12 +653,10 @@ def live_sentence(res: Results, live: LivePayload, method: Method) -> str:
     parts = []
     if ready and end:
         parts.append(
-            f"The dashed line is the live payload, the bytes the program itself held: "
+            f"The live payload, the bytes the program itself held, was "
             f"{fmt_mb(statistics.median(ready))} when the service was ready and "
             f"{fmt_mb(statistics.median(end))} at the end of load, built up by the traffic."
         )
-    else:
-        parts.append("The dashed line is the live payload, the bytes the program itself held.")
     fill = live.fill_measured_s
     estimate = method.live_set_fill_s
     if fill is not None:
@@ -667,7 +665,9 @@ def live_sentence(res: Results, live: LivePayload, method: Method) -> str:
             if fill < 0
             else f"{fmt_duration(fill)} into the load"
         )
-        parts.append(f"It first reached {fmt_pct(FILL_SHARE)} of its end-of-load value {when}")
+        parts.append(
+            f"The payload first reached {fmt_pct(FILL_SHARE)} of its end-of-load value {when}"
+        )
         parts[-1] += (
             f"; the spec's live-set model estimated {fmt_duration(estimate)} of load to fill it."
             if estimate is not None
@@ -742,8 +742,10 @@ def sentences(
         if (f := shed_fraction(r.peak.center, r.settled.center)) is not None
     }
     overhead_settled = {n: r.overhead_settled for n, r in svc.items() if r.overhead_settled}
-    missing = res.missing("service")
-    ctl_missing = res.missing("control") if specview.get(run.spec, "control.enabled") else []
+    missing = res.missing("service", brief=True)
+    ctl_missing = (
+        res.missing("control", brief=True) if specview.get(run.spec, "control.enabled") else []
+    )
 
     def payload() -> LivePayload:
         return live if live is not None else live_payload(run, [n for n in res.names if n in svc])

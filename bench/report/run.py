@@ -1,6 +1,6 @@
 """Finding studies under a results folder and loading one run: manifest, tables, freshness.
 
-The report reads only what a run wrote (docs/data-format.md). A study is a folder per spec
+The report reads only what a run wrote (docs/guide/data-format.md). A study is a folder per spec
 name; its runs are folders holding a manifest.json; `latest` (a symlink, or a text file with
 the run id, for file systems without symlinks) names the newest complete run.
 """

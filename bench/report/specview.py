@@ -20,6 +20,7 @@ __all__ = [
     "live_bytes",
     "mix_shares",
     "payload_text",
+    "short_lifetime_text",
     "start_buffers",
 ]
 
@@ -114,3 +115,13 @@ def start_buffers(spec: dict[str, Any]) -> int:
         live_buffers=get(spec, "service.churn.live_buffers"),
     )
     return _start_buffers(churn)
+
+
+def short_lifetime_text(spec: dict[str, Any]) -> str:
+    """How long a short-lived /churn buffer lives, in the unit the spec gives it: seconds
+    (`short_lifetime_s`) or the worker's calls (`short_lifetime_calls`)."""
+    churn = get(spec, "service.churn") or {}
+    if isinstance(churn, dict) and churn.get("short_lifetime_s") is not None:
+        return f"{float(churn['short_lifetime_s']):g} s"
+    calls = churn.get("short_lifetime_calls") if isinstance(churn, dict) else None
+    return f"{int(calls):,} calls" if calls is not None else "not recorded"

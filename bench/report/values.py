@@ -35,6 +35,7 @@ from bench.report.units import (
     fmt_given_back,
     fmt_mb,
     fmt_mops,
+    fmt_mops_cpu,
     fmt_ms,
     fmt_pct,
     fmt_ratio,
@@ -145,7 +146,7 @@ def _spec_values(spec: dict[str, Any]) -> dict[str, str]:
         "spec.initial_buffers": fmt_count(specview.start_buffers(spec)),
         "spec.alloc_per_call": fmt_count(g(spec, "service.churn.alloc_per_call")),
         "spec.long_lived_share": fmt_share(float(g(spec, "service.churn.long_lived_share"))),
-        "spec.short_lifetime": f"{fmt_count(g(spec, 'service.churn.short_lifetime_calls'))} calls",
+        "spec.short_lifetime": specview.short_lifetime_text(spec),
         "spec.payload": specview.payload_text(spec),
         "spec.buffer_min": fmt_bytes_kb(int(g(spec, "service.churn.min_bytes"))),
         "spec.buffer_max": fmt_bytes_kb(int(g(spec, "service.churn.max_bytes"))),
@@ -319,7 +320,7 @@ def _control_values(res: Results) -> dict[str, str]:
         _extreme(
             per_cpu,
             "control.",
-            fmt_mops,
+            fmt_mops_cpu,
             best_low=False,
             best="fastest_per_cpu",
             worst="slowest_per_cpu",
@@ -377,7 +378,7 @@ def _allocator_values(res: Results) -> dict[str, str]:
             fmt_mb(c.settled.center) if c and c.settled else NOT_MEASURED
         )
         out[p + "control.mops_per_cpu"] = (
-            fmt_mops(c.allocs_per_cpu_s.center) if c and c.allocs_per_cpu_s else NOT_MEASURED
+            fmt_mops_cpu(c.allocs_per_cpu_s.center) if c and c.allocs_per_cpu_s else NOT_MEASURED
         )
     return out
 

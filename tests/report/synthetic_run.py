@@ -1,6 +1,6 @@
 """A synthetic run folder, written with the real table writer, for tests and benchmarks.
 
-It follows the data contract (docs/data-format.md) closely enough that the report cannot tell
+It follows the data contract (docs/guide/data-format.md) closely enough that the report cannot tell
 it from a runner's output: memory sampled from the service's launch (a climb from nothing
 during start-up), a staircase during load, a decay during idle and, on cgroup v2 only, a forced
 reclaim; /churn answers that carry the answering worker and its live payload, which grows with
@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 
 from bench.rundir import MANIFEST_FORMAT
-from bench.spec import BUILTIN_ALLOCATORS, Spec, parse_spec
+from bench.spec import BUILTIN_ALLOCATORS, ChurnSpec, Spec, parse_spec
 from bench.stats import given_back_share, overhead_ratio
 from bench.tables import SCHEMAS, to_table, write_table
 
@@ -94,12 +94,21 @@ DEFAULT_ALLOCS = (
     Alloc("mimalloc-bun", status="skipped", reason="source not reachable offline"),
 )
 
-#: The synthetic spec's live-set model: 4 workers x 700 buffers of 4-64 KB at the bound
-#: (about 98 MB), 40 start-up buffers each; pins arrive slowly, so the set fills late in load.
-CHURN_YAML = (
-    "  churn:\n    live_buffers: 700\n    initial_buffers: 40\n    alloc_per_call: 16\n"
-    "    long_lived_share: 0.02\n    short_lifetime_calls: 4\n"
-)
+
+def _churn_yaml() -> str:
+    """The synthetic spec's live-set model: 4 workers x 700 buffers of 4-64 KB at the bound
+    (about 97 MB), 40 start-up buffers each; pins arrive slowly, so the set fills late in
+    load. A short buffer's life is given in the unit the spec model knows (seconds, or the
+    worker's calls: 0.16 s is 4 calls at the synthetic 25 /churn calls a second a worker)."""
+    life = (
+        "short_lifetime_s: 0.16"
+        if "short_lifetime_s" in ChurnSpec.model_fields
+        else "short_lifetime_calls: 4"
+    )
+    return (
+        "  churn:\n    live_buffers: 700\n    initial_buffers: 40\n    alloc_per_call: 16\n"
+        f"    long_lived_share: 0.02\n    {life}\n"
+    )
 
 
 def _spec_yaml(
@@ -123,7 +132,7 @@ def _spec_yaml(
         f"allocators:\n{names}\n"
         f"service:\n  warmup_s: {warmup_s}\n  load_s: {load_s}\n  idle_s: {idle_s}\n"
         f"  settle_window_s: {min(10.0, idle_s)}\n  idle_rate: {idle_rate}\n"
-        + CHURN_YAML
+        + _churn_yaml()
         + f"control:\n  threads: {control_threads}\n  seconds: 5\n  repeats: 3\n"
         f"  idle_s: {control_idle_s}\n"
     )
