@@ -15,6 +15,7 @@ from typing import Any
 
 __all__ = [
     "Method",
+    "idle_stats_calls",
     "live_records",
     "method_of",
     "ready_workers",
@@ -113,3 +114,20 @@ def reclaim_ran(manifest: dict[str, Any], names: Sequence[str]) -> dict[str, boo
         flags = [r["reclaim_ran"] for r in recs if isinstance(r.get("reclaim_ran"), bool)]
         out[name] = all(flags) if flags else None
     return out
+
+
+def idle_stats_calls(manifest: dict[str, Any]) -> int:
+    """How many of the runner's own /stats calls fell in an idle phase, over all repeats.
+
+    The runner asks every worker for its live set as idle begins (`load_end`); the call at
+    `idle_end` comes after the last idle sample. Each call reaches the allocator, so a
+    sentence about what the idle phase contained must count it.
+    """
+    count = 0
+    for entry in manifest.get("allocators") or []:
+        for rec in (entry.get("sampler") or []) if isinstance(entry, dict) else []:
+            calls = rec.get("stats_calls") if isinstance(rec, dict) else None
+            count += sum(
+                1 for c in calls or [] if isinstance(c, dict) and c.get("at") == "load_end"
+            )
+    return count

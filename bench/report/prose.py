@@ -18,7 +18,7 @@ from bench.report import series as ser
 from bench.report import specview
 from bench.report.aggregate import Results
 from bench.report.live import FILL_SHARE, LivePayload, live_payload
-from bench.report.method import Method, method_of, reclaim_reason
+from bench.report.method import Method, idle_stats_calls, method_of, reclaim_reason
 from bench.report.provenance import evidence_state
 from bench.report.run import Run
 from bench.report.stats import (
@@ -218,7 +218,8 @@ def reclaim(run: Run, res: Results, method: Method) -> str:
 
 
 def idle(run: Run, res: Results, method: Method) -> str:
-    """What the idle phase contained, as recorded: the traffic, or a silent idle."""
+    """What the idle phase contained, as recorded: the traffic, or a silent idle, and the
+    runner's own /stats call as idle began where the run recorded one."""
     idle_s = fmt_seconds(float(specview.get(run.spec, "service.idle_s")))
     per = []
     for name in res.service:
@@ -227,23 +228,31 @@ def idle(run: Run, res: Results, method: Method) -> str:
         per.append(traffic.requests / reps if traffic else 0)
     recorded = sum(t.requests for t in run.idle.values())
     failed = sum(t.failed for t in run.idle.values())
+    runner = (
+        "the runner asked every worker for its live set once as idle began"
+        if idle_stats_calls(run.manifest)
+        else ""
+    )
     if method.idle_rate is None and not recorded:
         return f"The run did not record what its {idle_s} idle phase contained."
     if (method.idle_rate or 0) <= 0 and not recorded:
+        after = f"; {runner}, and nothing called the service after that" if runner else ""
         return (
-            f"During the {idle_s} idle phase nothing called the service (a silent idle), so "
-            "an allocator that returns memory only when it is next called had no call to do "
-            "it in: settled shows what each one returns on its own."
+            f"During the {idle_s} idle phase no traffic was sent (a silent idle){after}: an "
+            "allocator that returns memory only when it is next called had no later call to "
+            "do it in, so settled shows what each one returns on its own."
         )
     what = md_safe(method.idle_traffic or "requests")
     if not recorded:
         return f"The spec asked for {what} during idle, but the run recorded no idle requests."
     count = statistics.median(per) if per else 0
     broke = f", {fmt_count(failed)} of them failed" if failed else ""
+    also = f", and {runner}" if runner else ""
     return (
-        f"During the {idle_s} idle phase the service received {what} and nothing else "
-        f"(about {fmt_count(count)} requests per allocator and repeat{broke}): each call "
-        "reaches the allocator, so a purge that waits for allocator activity had its chance."
+        f"During the {idle_s} idle phase the service received {what} (about "
+        f"{fmt_count(count)} requests per allocator and repeat{broke}){also}: each of those "
+        "calls reaches the allocator, so a purge that waits for allocator activity had its "
+        "chance."
     )
 
 

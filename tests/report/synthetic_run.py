@@ -579,7 +579,14 @@ def write_run(
                         "repeat": r,
                         "reclaim": RECLAIM[cgroup],
                         "reclaim_ran": cgroup == "v2",
-                        "stats_calls": [],
+                        "stats_calls": [
+                            {"at": at, "start_s": t0, "end_s": round(t0 + 0.007, 3), "ok": True}
+                            for at, t0 in (
+                                ("ready", START_S),
+                                ("load_end", clock.idle_start),
+                                ("idle_end", clock.idle_end),
+                            )
+                        ],
                     }
                     for r in range(repeats)
                 ]

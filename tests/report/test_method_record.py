@@ -57,11 +57,29 @@ def test_a_reclaim_possible_but_not_recorded_is_said_so(tmp_path: Path):
 
 def test_idle_sentence_says_what_the_idle_phase_contained(tmp_path: Path):
     probes = material(tmp_path / "probes", idle_rate=1.0, idle_s=30).say("idle")
-    assert "received GET /health at 1 requests/s and nothing else" in probes
-    assert "about 30 requests per allocator and repeat" in probes
-    silent = material(tmp_path / "silent", idle_rate=0.0).say("idle")
-    assert silent.startswith("During the 30 s idle phase nothing called the service")
-    assert "GET /health" not in silent
+    assert probes.startswith(
+        "During the 30 s idle phase the service received GET /health at 1 requests/s (about "
+        "30 requests per allocator and repeat), and the runner asked every worker for its live "
+        "set once as idle began:"
+    )
+    silent = material(tmp_path / "silent", idle_rate=0.0)
+    assert silent.say("idle").startswith(
+        "During the 30 s idle phase no traffic was sent (a silent idle); the runner asked every "
+        "worker for its live set once as idle began, and nothing called the service after that"
+    )
+    assert "GET /health" not in silent.say("idle")
+
+    def no_runner_calls(manifest) -> None:
+        for entry in manifest["allocators"]:
+            for rec in entry["sampler"]:
+                rec["stats_calls"] = [c for c in rec["stats_calls"] if c["at"] != "load_end"]
+
+    quiet = material(tmp_path / "quiet", idle_rate=0.0)
+    _edit_manifest(quiet, no_runner_calls)
+    assert quiet.say("idle").startswith(
+        "During the 30 s idle phase no traffic was sent (a silent idle): an allocator that "
+        "returns memory only when it is next called had no later call"
+    )
 
 
 def test_method_table_shows_the_recorded_method(tmp_path: Path):
