@@ -137,6 +137,95 @@ def phase_labels(spans: Sequence[ser.PhaseSpan], tmax: float, k: float) -> list[
     return out
 
 
+def _phase_layers(spans: Sequence[ser.PhaseSpan], tmax: float, k: float) -> list[Any]:
+    """The shaded phases behind the staircase, and their labels along its top."""
+    if not spans:
+        return []
+    shade = [
+        {"start": s.start_s / k, "end": s.end_s / k, "opacity": PHASE_SHADE[s.phase]} for s in spans
+    ]
+    layers = [
+        alt.Chart(alt.Data(values=shade))
+        .mark_rect(fill=INK)
+        .encode(x="start:Q", x2="end:Q", opacity=alt.Opacity("opacity:Q", legend=None, scale=None))
+    ]
+    labels = phase_labels(spans, tmax, k)
+    for align in ("left", "center", "right"):
+        for row in (0, 1):
+            mine = [lb for lb in labels if lb["align"] == align and lb["row"] == row]
+            if mine:
+                layers.append(
+                    alt.Chart(alt.Data(values=mine))
+                    .mark_text(
+                        fill=INK,
+                        baseline="top",
+                        align=align,
+                        dx={"left": 3, "right": -3}.get(align, 0),
+                        fontSize=11,
+                    )
+                    .encode(x="x:Q", y=alt.value(3 + 14 * row), text="label:N")
+                )
+    return layers
+
+
+def _staircase_table(
+    run: Run,
+    res: Results,
+    lines: dict[str, list[tuple[float, float]]],
+    order: Sequence[str],
+    live: LivePayload,
+) -> str:
+    """The numbers behind the staircase: per series, ready, the ends of load, peak, settled.
+
+    The load phase is measured from its own samples (not the shading, which runs on to the
+    next phase), so "end of load" never takes in an idle sample.
+    """
+    load = next((s for s in ser.phase_spans(run.memory, "service") if s.phase == "load"), None)
+    window = max(float(specview.get(run.spec, "service.sample_interval_s")) * 5, 1.0)
+
+    def at(pts: Sequence[tuple[float, float]], lo: float, hi: float) -> str:
+        return fmt_mb(ser.value_at(pts, lo, hi))
+
+    rows: list[list[str]] = []
+    if live.line:
+        rows.append(
+            [
+                "live payload (median across allocators)",
+                fmt_mb(_median([r.live_ready for r in res.service.values()])),
+                fmt_mb(ser.latest_at(live.line, load.start_s)) if load else "",
+                fmt_mb(_median([r.live_load_end for r in res.service.values()])),
+                "",
+                "",
+                str(live.points),
+            ]
+        )
+    for n in order:
+        r = res.service[n]
+        rows.append(
+            [
+                n,
+                fmt_mb(r.ready.center) if r.ready else "not recorded",
+                at(lines[n], load.start_s, load.start_s + window) if load else "",
+                at(lines[n], load.end_s - window, load.end_s) if load else "",
+                fmt_mb(r.peak.center),
+                fmt_mb(r.settled.center),
+                str(len(lines[n])),
+            ]
+        )
+    return html_table(
+        [
+            Column("series"),
+            Column("ready", True, "when every worker was ready (memory: median of repeats)"),
+            Column("start of load", True),
+            Column("end of load", True),
+            Column("peak", True),
+            Column("settled", True),
+            Column("points", True, "memory samples, or /churn answers for the live payload"),
+        ],
+        rows,
+    )
+
+
 def staircase_caption(spans: Sequence[ser.PhaseSpan], live_lines: int) -> str:
     """What the staircase encodes, from the phases the run recorded."""
     shaded = join_names([PHASE_LABEL[s.phase] for s in spans])
@@ -163,6 +252,8 @@ def staircase_caption(spans: Sequence[ser.PhaseSpan], live_lines: int) -> str:
 def staircase(
     run: Run, res: Results, palette: dict[str, str], live: LivePayload | None = None
 ) -> str:
+    """Memory over time from the service's launch, one line per allocator, on the phases the
+    run recorded, with the live payload dashed beneath: the gap is what the allocator adds."""
     names = [n for n in res.names if n in res.service]
     lines = ser.first_repeat_series(run.memory, "service", names)
     if not lines:
@@ -182,15 +273,6 @@ def staircase(
     spans = ser.close_gaps(
         [s for s in ser.phase_spans(run.memory, "service") if s.phase in PHASE_LABEL]
     )
-    shade = [
-        {
-            "phase": s.phase,
-            "start": s.start_s / k,
-            "end": s.end_s / k,
-            "opacity": PHASE_SHADE[s.phase],
-        }
-        for s in spans
-    ]
     unit = "min" if minutes else "s"
     x = alt.X(
         "t:Q", title=f"time since the service was launched ({unit})", scale=alt.Scale(nice=False)
@@ -202,31 +284,7 @@ def staircase(
         title="anonymous memory and live payload (MB)" if payload else "anonymous memory (MB)",
         scale=alt.Scale(domainMax=top * 1.15 if top > 0 else None),
     )
-    layers = []
-    if shade:
-        layers.append(
-            alt.Chart(alt.Data(values=shade))
-            .mark_rect(fill=INK)
-            .encode(
-                x="start:Q", x2="end:Q", opacity=alt.Opacity("opacity:Q", legend=None, scale=None)
-            )
-        )
-        labels = phase_labels(spans, tmax, k)
-        for align in ("left", "center", "right"):
-            for row in (0, 1):
-                mine = [lb for lb in labels if lb["align"] == align and lb["row"] == row]
-                if mine:
-                    layers.append(
-                        alt.Chart(alt.Data(values=mine))
-                        .mark_text(
-                            fill=INK,
-                            baseline="top",
-                            align=align,
-                            dx={"left": 3, "right": -3}.get(align, 0),
-                            fontSize=11,
-                        )
-                        .encode(x="x:Q", y=alt.value(3 + 14 * row), text="label:N")
-                    )
+    layers = _phase_layers(spans, tmax, k)
     layers.append(
         alt.Chart(alt.Data(values=rows))
         .mark_line(strokeWidth=1.6)
@@ -241,9 +299,8 @@ def staircase(
         )
     )
     if payload:
-        pd = alt.Data(values=payload)
         layers.append(
-            alt.Chart(pd)
+            alt.Chart(alt.Data(values=payload))
             .mark_line(stroke=INK, strokeWidth=1.8, strokeDash=[6, 4], opacity=0.85)
             .encode(x=x, y=y)
         )
@@ -263,50 +320,7 @@ def staircase(
         + (f"; phases shaded: {phases}" if phases else "")
         + "."
     )
-    load = next((s for s in spans if s.phase == "load"), None)
-    window = max(float(specview.get(run.spec, "service.sample_interval_s")) * 5, 1.0)
-
-    def at(pts: Sequence[tuple[float, float]], lo: float, hi: float) -> str:
-        return fmt_mb(ser.value_at(pts, lo, hi))
-
-    table_rows: list[list[str]] = []
-    if live.line:
-        table_rows.append(
-            [
-                "live payload (median across allocators)",
-                fmt_mb(_median([r.live_ready for r in res.service.values()])),
-                fmt_mb(ser.latest_at(live.line, load.start_s)) if load else "",
-                fmt_mb(_median([r.live_load_end for r in res.service.values()])),
-                "",
-                "",
-                str(live.points),
-            ]
-        )
-    for n in order:
-        r = res.service[n]
-        table_rows.append(
-            [
-                n,
-                fmt_mb(r.ready.center) if r.ready else "not recorded",
-                at(lines[n], load.start_s, load.start_s + window) if load else "",
-                at(lines[n], load.end_s - window, load.end_s) if load else "",
-                fmt_mb(r.peak.center),
-                fmt_mb(r.settled.center),
-                str(len(lines[n])),
-            ]
-        )
-    table = html_table(
-        [
-            Column("series"),
-            Column("ready", True, "when every worker was ready (memory: median of repeats)"),
-            Column("start of load", True),
-            Column("end of load", True),
-            Column("peak", True),
-            Column("settled", True),
-            Column("points", True, "memory samples, or /churn answers for the live payload"),
-        ],
-        table_rows,
-    )
+    table = _staircase_table(run, res, lines, order, live)
     return _finish(
         "staircase",
         chart,
