@@ -1,8 +1,11 @@
 """One run's tables reduced to what the article compares: per allocator, per experiment.
 
 The summary table holds one row per experiment, allocator and repeat. Memory is summarised
-by the median of repeats (one disturbed repeat cannot drag it), throughput by the mean with
-the max-min spread beside it, as the original study reported the control.
+by the median of repeats (one disturbed repeat cannot drag it), and so are the ratios built on
+it (overhead, share given back); throughput by the mean with the max-min spread beside it, as
+the original study reported the control. Repeats the method flagged stay in (a flag is a
+reason to read with care, not to drop a number) and are listed, as are allocators without
+data, each with its reason.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ from typing import Any
 
 from bench.report.run import Run
 from bench.report.stats import Sample, summarize
+from bench.stats import given_back_share
 
 __all__ = [
     "AllocatorInfo",
     "ControlResult",
     "Disturbance",
+    "Flag",
     "Results",
     "ServiceResult",
     "aggregate",
@@ -59,6 +64,17 @@ class ServiceResult:
     rps: Sample | None
     requests: int
     errors: int
+    #: anonymous memory of the freshly started service (every worker ready)
+    ready: Sample | None = None
+    #: live payload of all workers (/stats) when ready, at the end of load, at the end of idle
+    live_ready: Sample | None = None
+    live_load_end: Sample | None = None
+    live_idle_end: Sample | None = None
+    #: memory grown since ready per byte of live payload grown, at the peak and settled
+    overhead_peak: Sample | None = None
+    overhead_settled: Sample | None = None
+    #: share of the peak given back by the end of idle, (peak - settled) / peak
+    given_back: Sample | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +84,13 @@ class ControlResult:
     allocs_per_s: Sample | None
     peak: Sample | None
     settled: Sample | None
+    #: allocations per CPU-second of the churn (counts only the time its threads ran)
+    allocs_per_cpu_s: Sample | None = None
+    #: whether any repeat ran more threads than it had CPUs (None: not recorded)
+    oversubscribed: bool | None = None
+    threads: int | None = None
+    #: the rest after the churn, as run
+    idle_s: Sample | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +104,16 @@ class Disturbance:
 
 
 @dataclass(frozen=True)
+class Flag:
+    """A repeat the method checks flagged (failed requests, sampling holes, ...), and why."""
+
+    experiment: str
+    allocator: str
+    repeat: int
+    flags: str
+
+
+@dataclass(frozen=True)
 class Results:
     """Everything comparative the article needs from one run."""
 
@@ -89,6 +122,7 @@ class Results:
     control: dict[str, ControlResult]
     disturbed: tuple[Disturbance, ...]
     repeats: int
+    flagged: tuple[Flag, ...] = ()
 
     @property
     def not_measured(self) -> tuple[AllocatorInfo, ...]:
@@ -97,6 +131,28 @@ class Results:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(a.name for a in self.allocators)
+
+    def missing(self, experiment: str, *, brief: bool = False) -> list[tuple[str, str]]:
+        """(name, why) of every allocator with no data in one experiment, in spec order.
+
+        A ranking names these so that an allocator is never silently absent from it: one
+        that failed or was skipped says so with its reason, one that ran but recorded nothing
+        for this experiment says that. `brief` gives the status alone ("failed"), for
+        sentences that follow one which already gave the reason (prose.not_measured).
+        """
+        have = self.service if experiment == "service" else self.control
+        out = []
+        for a in self.allocators:
+            if a.name in have:
+                continue
+            if a.status != "ok":
+                why = a.status if brief else f"{a.status}: {a.reason or 'no reason recorded'}"
+            elif brief:
+                why = f"no {experiment} data recorded"
+            else:
+                why = f"it ran, but the run recorded no {experiment} measurements for it"
+            out.append((a.name, why))
+        return out
 
 
 def _info(entry: dict[str, Any]) -> AllocatorInfo:
@@ -129,6 +185,17 @@ def _col(rows: Iterable[dict[str, Any]], key: str) -> list[Any]:
     return [r.get(key) for r in rows]
 
 
+def _given_back(rows: list[dict[str, Any]]) -> Sample | None:
+    """The recorded share given back per repeat; computed from peak and settled where absent."""
+    values = []
+    for r in rows:
+        x = r.get("given_back_share")
+        if x is None:
+            x = given_back_share(r.get("peak_anon_bytes"), r.get("settled_anon_bytes"))
+        values.append(x)
+    return summarize(values)
+
+
 def _service(rows: list[dict[str, Any]]) -> ServiceResult | None:
     peak = summarize(_col(rows, "peak_anon_bytes"))
     settled = summarize(_col(rows, "settled_anon_bytes"))
@@ -144,14 +211,32 @@ def _service(rows: list[dict[str, Any]]) -> ServiceResult | None:
         rps=summarize(_col(rows, "achieved_rps"), "mean"),
         requests=int(sum(r.get("requests") or 0 for r in rows)),
         errors=int(sum(r.get("errors") or 0 for r in rows)),
+        ready=summarize(_col(rows, "ready_anon_bytes")),
+        live_ready=summarize(_col(rows, "ready_live_bytes")),
+        live_load_end=summarize(_col(rows, "load_end_live_bytes")),
+        live_idle_end=summarize(_col(rows, "idle_end_live_bytes")),
+        overhead_peak=summarize(_col(rows, "overhead_peak")),
+        overhead_settled=summarize(_col(rows, "overhead_settled")),
+        given_back=_given_back(rows),
     )
 
 
-def _control(rows: list[dict[str, Any]]) -> ControlResult | None:
+def _control(rows: list[dict[str, Any]], runs: list[dict[str, Any]]) -> ControlResult | None:
+    """Summary rows of the control, with the control table's own rows (`runs`) beside them
+    for what only they hold: the threads, the rest as run, oversubscription."""
+    per_cpu = _col(rows, "allocs_per_cpu_s")
+    if all(x is None for x in per_cpu):
+        per_cpu = _col(runs, "allocs_per_cpu_s")
+    over = [r["oversubscribed"] for r in runs if isinstance(r.get("oversubscribed"), bool)]
+    threads = [int(r["threads"]) for r in runs if r.get("threads")]
     result = ControlResult(
         allocs_per_s=summarize(_col(rows, "allocs_per_s"), "mean"),
         peak=summarize(_col(rows, "peak_anon_bytes")),
         settled=summarize(_col(rows, "settled_anon_bytes")),
+        allocs_per_cpu_s=summarize(per_cpu, "mean"),
+        oversubscribed=any(over) if over else None,
+        threads=max(threads) if threads else None,
+        idle_s=summarize(_col(runs, "idle_s")),
     )
     if result.allocs_per_s is None and result.settled is None:
         return None
@@ -175,6 +260,9 @@ def aggregate(run: Run) -> Results:
             infos.append(AllocatorInfo(name=name, status="ok", reason=None))
             known.add(name)
 
+    runs: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in run.control:
+        runs[str(row.get("allocator"))].append(row)
     service: dict[str, ServiceResult] = {}
     control: dict[str, ControlResult] = {}
     for info in infos:
@@ -182,7 +270,7 @@ def aggregate(run: Run) -> Results:
             continue
         if (s := _service(by.get(("service", info.name), []))) is not None:
             service[info.name] = s
-        if (c := _control(by.get(("control", info.name), []))) is not None:
+        if (c := _control(by.get(("control", info.name), []), runs[info.name])) is not None:
             control[info.name] = c
 
     final: list[AllocatorInfo] = []
@@ -207,5 +295,23 @@ def aggregate(run: Run) -> Results:
         for r in run.summary
         if r.get("disturbed")
     )
+    position = {a.name: i for i, a in enumerate(final)}
+    flagged = tuple(
+        Flag(
+            experiment=str(r.get("experiment")),
+            allocator=str(r.get("allocator")),
+            repeat=int(r.get("repeat") or 0),
+            flags=str(r.get("flags") or "flagged by the runner"),
+        )
+        for r in sorted(
+            run.summary,
+            key=lambda r: (
+                str(r.get("experiment")) != "service",
+                position.get(str(r.get("allocator")), len(position)),
+                int(r.get("repeat") or 0),
+            ),
+        )
+        if r.get("flagged")
+    )
     repeats = max((len(v) for v in by.values()), default=0)
-    return Results(tuple(final), service, control, disturbed, repeats)
+    return Results(tuple(final), service, control, disturbed, repeats, flagged)

@@ -9,18 +9,34 @@ is text or axis uses svg.INK and so follows the page's light or dark palette.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import altair as alt
 
 from bench.report import series as ser
+from bench.report import specview
 from bench.report.aggregate import Results
 from bench.report.datatable import Column, html_table
+from bench.report.experiment import OVERHEAD_HELP, ratio_text
+from bench.report.live import LivePayload, live_payload
+from bench.report.method import method_of
+from bench.report.prose import control_measure
 from bench.report.run import Run
-from bench.report.stats import classify_fingerprint, shed_fraction
+from bench.report.stats import Sample, classify_fingerprint
 from bench.report.svg import INK, figure_html, render_svg, theme_svg
-from bench.report.units import MB, fmt_mb, fmt_mops, fmt_ms, fmt_pct, md_safe
+from bench.report.units import (
+    MB,
+    fmt_given_back,
+    fmt_mb,
+    fmt_mops,
+    fmt_mops_cpu,
+    fmt_ms,
+    fmt_seconds,
+    join_names,
+    md_safe,
+)
 
 __all__ = ["OKABE_ITO", "MAX_ROWS", "charts", "colours"]
 
@@ -77,17 +93,174 @@ def _finish(name: str, chart: Any, *, label: str, caption: str, table: str, summ
     return figure_html(name=name, svg=svg, caption=caption, data_table=table, data_summary=summary)
 
 
+def _median(samples: Sequence[Sample | None]) -> float | None:
+    """The median across allocators of their centres (the run's one live payload)."""
+    centers = [x.center for x in samples if x is not None]
+    return statistics.median(centers) if centers else None
+
+
 def _empty(name: str, why: str) -> str:
     return f'<p class="as-nochart" id="chart-{name}">No chart: {md_safe(why)}</p>'
 
 
-def staircase(run: Run, res: Results, palette: dict[str, str], caption: str) -> str:
+#: How each service phase is named on the chart, and how dark it is shaded.
+PHASE_LABEL = {
+    "start": "start-up",
+    "warmup": "warm-up",
+    "load": "load",
+    "idle": "idle",
+    "reclaim": "reclaim",
+}
+PHASE_SHADE = {"start": 0.13, "warmup": 0.035, "load": 0.07, "idle": 0.16, "reclaim": 0.26}
+
+
+#: Width of the staircase's plot area in pixels, and of one label character, roughly.
+PLOT_WIDTH = WIDTH - 140
+CHAR_PX = 6.5
+
+
+def phase_labels(spans: Sequence[ser.PhaseSpan], tmax: float, k: float) -> list[dict[str, Any]]:
+    """Where each phase's label goes: centred on its span, unless that would push it past an
+    edge of the plot (then left-aligned at the span's start, or right-aligned at its end),
+    alternating between two rows so that short neighbouring phases do not collide."""
+    out = []
+    for i, s in enumerate(spans):
+        mid = (s.start_s + s.end_s) / 2
+        half = len(PHASE_LABEL[s.phase]) * CHAR_PX / 2 / PLOT_WIDTH * tmax
+        if mid - half < 0:
+            align, x = "left", s.start_s
+        elif mid + half > tmax:
+            align, x = "right", max(s.end_s, s.start_s)
+        else:
+            align, x = "center", mid
+        out.append({"label": PHASE_LABEL[s.phase], "x": x / k, "align": align, "row": i % 2})
+    return out
+
+
+def _phase_layers(spans: Sequence[ser.PhaseSpan], tmax: float, k: float) -> list[Any]:
+    """The shaded phases behind the staircase, and their labels along its top."""
+    if not spans:
+        return []
+    shade = [
+        {"start": s.start_s / k, "end": s.end_s / k, "opacity": PHASE_SHADE[s.phase]} for s in spans
+    ]
+    layers = [
+        alt.Chart(alt.Data(values=shade))
+        .mark_rect(fill=INK)
+        .encode(x="start:Q", x2="end:Q", opacity=alt.Opacity("opacity:Q", legend=None, scale=None))
+    ]
+    labels = phase_labels(spans, tmax, k)
+    for align in ("left", "center", "right"):
+        for row in (0, 1):
+            mine = [lb for lb in labels if lb["align"] == align and lb["row"] == row]
+            if mine:
+                layers.append(
+                    alt.Chart(alt.Data(values=mine))
+                    .mark_text(
+                        fill=INK,
+                        baseline="top",
+                        align=align,
+                        dx={"left": 3, "right": -3}.get(align, 0),
+                        fontSize=11,
+                    )
+                    .encode(x="x:Q", y=alt.value(3 + 14 * row), text="label:N")
+                )
+    return layers
+
+
+def _staircase_table(
+    run: Run,
+    res: Results,
+    lines: dict[str, list[tuple[float, float]]],
+    order: Sequence[str],
+    live: LivePayload,
+) -> str:
+    """The numbers behind the staircase: per series, ready, the ends of load, peak, settled.
+
+    The load phase is measured from its own samples (not the shading, which runs on to the
+    next phase), so "end of load" never takes in an idle sample.
+    """
+    load = next((s for s in ser.phase_spans(run.memory, "service") if s.phase == "load"), None)
+    window = max(float(specview.get(run.spec, "service.sample_interval_s")) * 5, 1.0)
+
+    def at(pts: Sequence[tuple[float, float]], lo: float, hi: float) -> str:
+        return fmt_mb(ser.value_at(pts, lo, hi))
+
+    rows: list[list[str]] = []
+    if live.line:
+        rows.append(
+            [
+                "live payload (median across allocators)",
+                fmt_mb(_median([r.live_ready for r in res.service.values()])),
+                fmt_mb(ser.latest_at(live.line, load.start_s)) if load else "",
+                fmt_mb(_median([r.live_load_end for r in res.service.values()])),
+                "",
+                "",
+                str(live.points),
+            ]
+        )
+    for n in order:
+        r = res.service[n]
+        rows.append(
+            [
+                n,
+                fmt_mb(r.ready.center) if r.ready else "not recorded",
+                at(lines[n], load.start_s, load.start_s + window) if load else "",
+                at(lines[n], load.end_s - window, load.end_s) if load else "",
+                fmt_mb(r.peak.center),
+                fmt_mb(r.settled.center),
+                str(len(lines[n])),
+            ]
+        )
+    return html_table(
+        [
+            Column("series"),
+            Column("ready", True, "when every worker was ready (memory: median of repeats)"),
+            Column("start of load", True),
+            Column("end of load", True),
+            Column("peak", True),
+            Column("settled", True),
+            Column("points", True, "memory samples, or /churn answers for the live payload"),
+        ],
+        rows,
+    )
+
+
+def staircase_caption(spans: Sequence[ser.PhaseSpan], live_lines: int) -> str:
+    """What the staircase encodes, from the phases the run recorded."""
+    shaded = join_names([PHASE_LABEL[s.phase] for s in spans])
+    text = (
+        "Anonymous memory of the service's processes from the moment it was launched, first "
+        "repeat of each allocator; the legend lists the leanest settled allocator first."
+    )
+    if shaded:
+        text += f" Shaded, left to right: {shaded}."
+    if live_lines:
+        text += (
+            " The dashed line is the live payload, the bytes the program itself held: at each "
+            "/churn answer, the sum over workers of each worker's latest live bytes, starting "
+            "from what each worker held when the service was ready."
+        )
+        if live_lines > 1:
+            text += (
+                f" It is the median across the {live_lines} allocators, which all ran the same "
+                "seeded workload."
+            )
+    return text
+
+
+def staircase(
+    run: Run, res: Results, palette: dict[str, str], live: LivePayload | None = None
+) -> str:
+    """Memory over time from the service's launch, one line per allocator, on the phases the
+    run recorded, with the live payload dashed beneath: the gap is what the allocator adds."""
     names = [n for n in res.names if n in res.service]
     lines = ser.first_repeat_series(run.memory, "service", names)
     if not lines:
         return _empty("staircase", "the run recorded no service memory samples.")
+    live = live if live is not None else live_payload(run, names)
     order = sorted(lines, key=lambda n: (res.service[n].settled.center, n))
-    budget = max(50, min(600, (MAX_ROWS - 100) // len(lines)))
+    budget = max(50, min(600, (MAX_ROWS - 400) // len(lines)))
     tmax = max(p[-1][0] for p in lines.values())
     minutes = tmax > 300
     k = 60.0 if minutes else 1.0
@@ -96,42 +269,28 @@ def staircase(run: Run, res: Results, palette: dict[str, str], caption: str) -> 
         for n in order
         for t, v in ser.thin(lines[n], budget)
     ]
-    spans = [s for s in ser.phase_spans(run.memory, "service") if s.phase in ("load", "idle")]
-    shade = [
-        {
-            "phase": s.phase,
-            "start": s.start_s / k,
-            "end": s.end_s / k,
-            "mid": (s.start_s + s.end_s) / 2 / k,
-            "opacity": 0.07 if s.phase == "load" else 0.16,
-        }
-        for s in spans
-    ]
+    payload = [{"t": round(t / k, 4), "mb": round(v / MB, 2)} for t, v in ser.thin(live.line, 300)]
+    spans = ser.close_gaps(
+        [s for s in ser.phase_spans(run.memory, "service") if s.phase in PHASE_LABEL]
+    )
     unit = "min" if minutes else "s"
     x = alt.X(
-        "t:Q", title=f"time since the allocator's run began ({unit})", scale=alt.Scale(nice=False)
+        "t:Q", title=f"time since the service was launched ({unit})", scale=alt.Scale(nice=False)
     )
-    layers = []
-    if shade:
-        sd = alt.Data(values=shade)
-        layers.append(
-            alt.Chart(sd)
-            .mark_rect(fill=INK)
-            .encode(
-                x="start:Q", x2="end:Q", opacity=alt.Opacity("opacity:Q", legend=None, scale=None)
-            )
-        )
-        layers.append(
-            alt.Chart(sd)
-            .mark_text(fill=INK, baseline="top", dy=4, fontSize=12)
-            .encode(x="mid:Q", y=alt.value(0), text="phase:N")
-        )
+    # headroom above the highest line for the phase labels, which sit in the top rows
+    top = max([v for p in lines.values() for _, v in p] + [v for _, v in live.line]) / MB
+    y = alt.Y(
+        "mb:Q",
+        title="anonymous memory and live payload (MB)" if payload else "anonymous memory (MB)",
+        scale=alt.Scale(domainMax=top * 1.15 if top > 0 else None),
+    )
+    layers = _phase_layers(spans, tmax, k)
     layers.append(
         alt.Chart(alt.Data(values=rows))
         .mark_line(strokeWidth=1.6)
         .encode(
             x=x,
-            y=alt.Y("mb:Q", title="anonymous memory (MB)"),
+            y=y,
             color=alt.Color(
                 "allocator:N",
                 scale=_scale(order, palette),
@@ -139,43 +298,34 @@ def staircase(run: Run, res: Results, palette: dict[str, str], caption: str) -> 
             ),
         )
     )
-    chart = alt.layer(*layers).properties(width=WIDTH - 140, height=280)
-    load = next((s for s in spans if s.phase == "load"), None)
-    label = (
-        f"Line chart: anonymous memory in MB over time for {len(order)} allocators"
-        + (
-            f"; load phase shaded from {load.start_s / k:.1f} to {load.end_s / k:.1f} {unit}"
-            if load
-            else ""
+    if payload:
+        layers.append(
+            alt.Chart(alt.Data(values=payload))
+            .mark_line(stroke=INK, strokeWidth=1.8, strokeDash=[6, 4], opacity=0.85)
+            .encode(x=x, y=y)
         )
-        + "; idle phase shaded after it."
+        layers.append(
+            alt.Chart(alt.Data(values=[payload[-1]]))
+            .mark_text(fill=INK, align="right", baseline="bottom", dx=-2, dy=-4, fontSize=11)
+            .encode(x="t:Q", y="mb:Q", text=alt.value("live payload"))
+        )
+    chart = alt.layer(*layers).properties(width=PLOT_WIDTH, height=280)
+    phases = "; ".join(
+        f"{PHASE_LABEL[s.phase]} from {s.start_s / k:.1f} to {s.end_s / k:.1f} {unit}"
+        for s in spans
     )
-    table = html_table(
-        [
-            Column("allocator"),
-            Column("start of load", True),
-            Column("end of load", True),
-            Column("peak", True),
-            Column("settled", True),
-            Column("samples", True),
-        ],
-        [
-            [
-                n,
-                fmt_mb(ser.value_at(lines[n], load.start_s, load.start_s + 5)) if load else "",
-                fmt_mb(ser.value_at(lines[n], load.end_s - 5, load.end_s)) if load else "",
-                fmt_mb(res.service[n].peak.center),
-                fmt_mb(res.service[n].settled.center),
-                str(len(lines[n])),
-            ]
-            for n in order
-        ],
+    label = (
+        f"Line chart: anonymous memory in MB over time since launch for {len(order)} allocators"
+        + ("; a dashed line shows the live payload the program held" if payload else "")
+        + (f"; phases shaded: {phases}" if phases else "")
+        + "."
     )
+    table = _staircase_table(run, res, lines, order, live)
     return _finish(
         "staircase",
         chart,
         label=label,
-        caption=caption,
+        caption=staircase_caption(spans, len(live.lines) if payload else 0),
         table=table,
         summary="Data behind the staircase (first repeat of each allocator)",
     )
@@ -215,7 +365,9 @@ def peak_settled(res: Results, palette: dict[str, str], caption: str) -> str:
             Column("allocator"),
             Column("peak", True),
             Column("settled", True),
-            Column("given back", True),
+            Column("overhead at peak", True, OVERHEAD_HELP),
+            Column("overhead settled", True, OVERHEAD_HELP),
+            Column("given back", True, "share of the peak given back by the end of idle"),
             Column("fingerprint"),
         ],
         [
@@ -223,7 +375,9 @@ def peak_settled(res: Results, palette: dict[str, str], caption: str) -> str:
                 n,
                 fmt_mb(r.peak.center),
                 fmt_mb(r.settled.center),
-                fmt_pct(shed_fraction(r.peak.center, r.settled.center)),
+                ratio_text(r.overhead_peak),
+                ratio_text(r.overhead_settled),
+                fmt_given_back(r.given_back.center if r.given_back else None),
                 classify_fingerprint(r.peak.center, r.settled.center),
             ]
             for n in order
@@ -327,7 +481,12 @@ def dumbbell(res: Results, palette: dict[str, str], caption: str) -> str:
 
 
 def throughput(res: Results, palette: dict[str, str], caption: str) -> str:
-    speed = {n: c.allocs_per_s for n, c in res.control.items() if c.allocs_per_s}
+    """Control throughput on the measure that ranks it (prose.control_measure), both in the
+    table: per wall-clock second, and per CPU-second of the churn."""
+    measure = control_measure(res)
+    key = "allocs_per_cpu_s" if measure == "cpu" else "allocs_per_s"
+    speed = {n: getattr(c, key) for n, c in res.control.items() if getattr(c, key)}
+    fmt = fmt_mops_cpu if measure == "cpu" else fmt_mops
     if not speed:
         return _empty("throughput", "the C++ control was not run or recorded no throughput.")
     order = sorted(speed, key=lambda n: (-speed[n].center, n))
@@ -337,17 +496,24 @@ def throughput(res: Results, palette: dict[str, str], caption: str) -> str:
             "mean": s.center / 1e6,
             "lo": s.low / 1e6,
             "hi": s.high / 1e6,
-            "label": fmt_mops(s.center),
+            "label": fmt_mops(s.center).replace("/s", "")
+            if measure == "cpu"
+            else fmt_mops(s.center),
         }
         for n in order
         for s in [speed[n]]
     ]
+    title = (
+        "allocations per CPU-second of churn (millions)"
+        if measure == "cpu"
+        else "allocations per second (millions)"
+    )
     base = alt.Chart(alt.Data(values=rows)).encode(y=alt.Y("allocator:N", sort=order, title=None))
     top = max(r["hi"] for r in rows) or 1.0
     xs = alt.Scale(domain=[0, top * 1.35])
     chart = alt.layer(
         base.mark_bar(height=16).encode(
-            x=alt.X("mean:Q", title="allocations per second (millions)", scale=xs),
+            x=alt.X("mean:Q", title=title, scale=xs),
             color=alt.Color("allocator:N", scale=_scale(order, palette), legend=None),
         ),
         base.mark_rule(stroke=INK, strokeWidth=1.5).encode(x=alt.X("lo:Q", scale=xs), x2="hi:Q"),
@@ -355,22 +521,32 @@ def throughput(res: Results, palette: dict[str, str], caption: str) -> str:
             x=alt.X("hi:Q", scale=xs), text="label:N"
         ),
     ).properties(width=WIDTH - 120, height=max(60, 32 * len(order)))
+
+    def cpu(n: str) -> str:
+        c = res.control[n].allocs_per_cpu_s
+        return fmt_mops_cpu(c.center) if c else "not recorded"
+
+    def wall(n: str) -> str:
+        w = res.control[n].allocs_per_s
+        return fmt_mops(w.center) if w else "not recorded"
+
     table = html_table(
         [
             Column("allocator"),
-            Column("mean", True),
+            Column("per second, mean", True),
+            Column("per CPU-second, mean", True, "allocations per CPU-second of the churn"),
             Column("lowest repeat", True),
             Column("highest repeat", True),
             Column("repeats", True),
         ],
         [
-            [n, fmt_mops(s.center), fmt_mops(s.low), fmt_mops(s.high), str(s.n)]
+            [n, wall(n), cpu(n), fmt(s.low), fmt(s.high), str(s.n)]
             for n in order
             for s in [speed[n]]
         ],
     )
     label = (
-        "Bar chart of C++ control throughput, fastest first, with a line for the spread "
+        f"Bar chart of C++ control {title}, fastest first, with a line for the spread "
         "of repeats: " + "; ".join(f"{r['allocator']} {r['label']}" for r in rows)
     )
     return _finish(
@@ -441,32 +617,57 @@ def latency(res: Results, palette: dict[str, str], caption: str) -> str:
     )
 
 
-def _captions(res: Results) -> dict[str, str]:
+def rest_caveat(run: Run, res: Results) -> str:
+    """Said under the dumbbell when the control rested less than the service ('' otherwise):
+    its allocators then had less time to return memory, so its settled value sits higher."""
+    rests = [c.idle_s.center for c in res.control.values() if c.idle_s is not None]
+    service_idle = float(specview.get(run.spec, "service.idle_s"))
+    rest = statistics.median(rests) if rests else None
+    if rest is None and res.control:
+        rest = specview.control_idle_s(run.spec)
+    if rest is None or rest >= service_idle:
+        return ""
+    return (
+        f" The control rested {fmt_seconds(rest)} after its churn, less than the service's "
+        f"{fmt_seconds(service_idle)} of idle, so its allocators had less time to return "
+        "memory before its settled value was taken."
+    )
+
+
+def _captions(run: Run, res: Results) -> dict[str, str]:
     """What each chart encodes, in words (the takeaways are in the article's sentences)."""
     n_svc = max((r.settled.n for r in res.service.values()), default=0)
-    n_ctl = max((c.allocs_per_s.n for c in res.control.values() if c.allocs_per_s), default=0)
+    measure = control_measure(res)
+    key = "allocs_per_cpu_s" if measure == "cpu" else "allocs_per_s"
+    n_ctl = max((getattr(c, key).n for c in res.control.values() if getattr(c, key)), default=0)
     reps = f"median of {n_svc} repeats" if n_svc > 1 else "a single repeat"
+    recorded = method_of(run.manifest).latency_failures
+    failures = f" ({md_safe(recorded)})" if recorded else ""
+    what = (
+        "allocations per CPU-second of churn (the control had more threads than CPUs, so "
+        "this leaves out the turns its threads waited)"
+        if measure == "cpu"
+        else "allocations per second"
+    )
     return {
-        "staircase": "Anonymous memory of the service's processes over time, first repeat of "
-        "each allocator. The load phase is shaded lightly, the idle phase darker; the legend "
-        "lists the leanest settled allocator first.",
         "peak_settled": f"Peak (faint bar) and settled (solid bar) anonymous memory of the "
         f"service per allocator ({reps}), leanest settled first.",
         "dumbbell": "Settled anonymous memory per allocator: the C++ control as a hollow dot, "
-        "the Python service as a filled dot; the label is the service minus the control.",
-        "throughput": f"C++ control allocations per second, mean of {n_ctl} repeat"
+        "the Python service as a filled dot; the label is the service minus the control."
+        + rest_caveat(run, res),
+        "throughput": f"C++ control {what}, mean of {n_ctl} repeat"
         f"{'s' if n_ctl != 1 else ''}; the dark line spans the slowest to the fastest repeat.",
         "latency": f"Request latency per allocator ({reps}), counted from each request's "
-        "scheduled send time: circle p50, square p95, triangle p99.",
+        f"scheduled send time{failures}: circle p50, square p95, triangle p99.",
     }
 
 
-def charts(run: Run, res: Results) -> dict[str, Callable[[], str]]:
+def charts(run: Run, res: Results, live: LivePayload | None = None) -> dict[str, Callable[[], str]]:
     """Every chart a page can place as {{ chart.<name> }}, rendered when first used."""
     palette = colours(res.names)
-    cap = _captions(res)
+    cap = _captions(run, res)
     return {
-        "staircase": lambda: staircase(run, res, palette, cap["staircase"]),
+        "staircase": lambda: staircase(run, res, palette, live),
         "peak_settled": lambda: peak_settled(res, palette, cap["peak_settled"]),
         "dumbbell": lambda: dumbbell(res, palette, cap["dumbbell"]),
         "throughput": lambda: throughput(res, palette, cap["throughput"]),

@@ -11,22 +11,103 @@ from typing import Any
 from bench.report import specview
 from bench.report.aggregate import Results
 from bench.report.datatable import Column, html_table
+from bench.report.live import FILL_SHARE, LivePayload, fill_text, live_payload
+from bench.report.method import Method, method_of, reclaim_ran, reclaim_reason
 from bench.report.run import Run
-from bench.report.units import fmt_bytes_kb, fmt_count, fmt_mb, fmt_pct, fmt_seconds
+from bench.report.stats import Sample
+from bench.report.units import (
+    fmt_bytes_kb,
+    fmt_count,
+    fmt_duration,
+    fmt_given_back,
+    fmt_mb,
+    fmt_pct,
+    fmt_ratio,
+    fmt_seconds,
+    fmt_share,
+    join_names,
+)
+from bench.report.versions import original_version
 
-__all__ = ["allocators_table", "confounds_table", "spec_table"]
+__all__ = [
+    "OVERHEAD_HELP",
+    "allocators_table",
+    "confounds_table",
+    "headline_table",
+    "order_text",
+    "ratio_text",
+    "reclaim_text",
+    "spec_table",
+]
+
+#: What the overhead ratio is, for table headings' tooltips.
+OVERHEAD_HELP = (
+    "memory grown since the service was ready, per byte of live payload grown in the same time"
+)
 
 
-def spec_table(run: Run) -> str:
-    s, g = run.spec, specview.get
-    mix = ", ".join(f"{fmt_pct(v)} {k}" for k, v in specview.mix_shares(s))
-    phases = (
+#: How each document-size distribution reads.
+_DISTRIBUTIONS = {
+    "log-uniform": "as many documents in each factor of size: most are small, a few are large, "
+    "as real API traffic is",
+    "uniform": "every size between the bounds equally likely",
+}
+
+
+def _phases(s: dict[str, Any], method: Method) -> str:
+    g = specview.get
+    text = (
+        f"start-up (launch until every worker is ready), "
         f"warm-up {fmt_seconds(g(s, 'service.warmup_s'))}, "
         f"load {fmt_seconds(g(s, 'service.load_s'))}, "
-        f"idle {fmt_seconds(g(s, 'service.idle_s'))}, then a forced reclaim"
+        f"idle {fmt_seconds(g(s, 'service.idle_s'))}"
     )
+    if method.reclaim_possible:
+        return text + ", then a forced reclaim"
+    if method.reclaim_possible is False:
+        return text + "; no forced reclaim (none was possible here)"
+    return text
+
+
+def reclaim_text(method: Method, ran: dict[str, bool | None]) -> str:
+    """Whether a forced reclaim was possible and how, and whether it ran, as recorded."""
+    if method.reclaim_possible is None:
+        return "not recorded"
+    if not method.reclaim_possible:
+        return f"not possible: {reclaim_reason(method.reclaim_how) or 'no reason recorded'}"
+    how = method.reclaim_how or "how not recorded"
+    values = [v for v in ran.values() if v is not None]
+    if values and all(values):
+        return f"ran after idle ({how})"
+    if values and not any(values):
+        return f"possible ({how}) but did not run"
+    if values:
+        missed = [n for n, v in ran.items() if v is False]
+        return f"ran after idle ({how}), except for {join_names(missed)}"
+    return f"possible ({how})"
+
+
+def order_text(method: Method) -> str:
+    """The order the allocators ran in, round by round, as recorded."""
+    if not method.rounds:
+        return "not recorded"
+    rounds = "; ".join(f"round {r}: {', '.join(names)}" for r, names in method.rounds)
+    return f"{method.order_rule}: {rounds}" if method.order_rule else rounds
+
+
+def spec_table(run: Run, live: LivePayload | None = None) -> str:
+    """The method as a table: the spec as run, and the choices the run recorded."""
+    s, g = run.spec, specview.get
+    method = method_of(run.manifest)
+    names = [a.get("name") for a in run.manifest.get("allocators") or [] if a.get("name")]
+    mix = ", ".join(f"{fmt_pct(v)} {k}" for k, v in specview.mix_shares(s))
     warm_rate = g(s, "service.warmup_rate")
     warm = f"{warm_rate:g}" if warm_rate else f"{float(g(s, 'service.rate')) / 10:g}"
+    sampled = method.memory_sampled_from or "the start of each allocator's run"
+    distribution = str(g(s, "service.payload.distribution"))
+    if live is None:
+        live = live_payload(run, [str(n) for n in names])
+    estimate = method.live_set_fill_s
     rows = [
         [
             "Service processes",
@@ -39,31 +120,63 @@ def spec_table(run: Run) -> str:
             f"sent on a fixed schedule; latency counted from the scheduled time (warm-up at "
             f"{warm} requests/s)",
         ],
-        ["Phases", phases, "the same timeline for every allocator"],
+        ["Phases", _phases(s, method), "the same timeline for every allocator"],
         [
             "Memory sampling",
-            f"every {fmt_seconds(g(s, 'service.sample_interval_s'))}",
-            "anonymous memory of all service processes",
+            f"every {fmt_seconds(g(s, 'service.sample_interval_s'))}, from the {sampled}",
+            "anonymous memory of all service processes, start-up included",
         ],
         [
             "Settled",
             f"median of the last {fmt_seconds(g(s, 'service.settle_window_s'))} of idle",
-            "after the allocator's own return timers had their chance",
+            "after the allocator's own return mechanisms had their chance",
         ],
         [
             "Live set (/churn)",
-            f"{fmt_count(g(s, 'service.churn.live_buffers'))} buffers per worker, "
+            f"starts at {fmt_count(specview.start_buffers(s))} buffers per worker "
+            f"and grows with the traffic to a bound of "
+            f"{fmt_count(g(s, 'service.churn.live_buffers'))} per worker "
+            f"(about {fmt_mb(specview.live_bytes(s))} across workers)",
+            f"each call allocates {fmt_count(g(s, 'service.churn.alloc_per_call'))} buffers of "
             f"{fmt_bytes_kb(int(g(s, 'service.churn.min_bytes')))} to "
-            f"{fmt_bytes_kb(int(g(s, 'service.churn.max_bytes')))}",
-            f"about {fmt_mb(specview.live_bytes(s))} across workers; "
-            f"{fmt_count(g(s, 'service.churn.free_per_call'))} survivors replaced per call",
+            f"{fmt_bytes_kb(int(g(s, 'service.churn.max_bytes')))}; "
+            f"{fmt_share(float(g(s, 'service.churn.long_lived_share')))} of them live on as "
+            "pins until evicted, the rest are freed after about "
+            f"{specview.short_lifetime_text(s)}, leaving holes under the pins",
+        ],
+        [
+            "Live set fill",
+            f"estimated: {'not recorded' if estimate is None else fmt_duration(estimate)} "
+            f"of load; measured: {fill_text(live.fill_measured_s)}",
+            f"measured = when the recorded live payload first reached "
+            f"{fmt_pct(FILL_SHARE)} of its end-of-load value (median across allocators)",
         ],
         [
             "Traffic mix",
             mix or "none",
-            "churn keeps the live set; json and xml parse and build "
-            f"documents of {g(s, 'service.payload.min_items')} to "
-            f"{g(s, 'service.payload.max_items')} line items",
+            "churn builds and turns over the live set; json and xml parse and build documents",
+        ],
+        [
+            "Documents (/json, /xml)",
+            specview.payload_text(s),
+            _DISTRIBUTIONS.get(distribution, distribution),
+        ],
+        [
+            "Idle traffic",
+            method.idle_traffic or "not recorded",
+            "what calls into the allocator while the service rests; a purge that waits for "
+            "allocator activity needs some",
+        ],
+        [
+            "Forced reclaim",
+            reclaim_text(method, reclaim_ran(run.manifest, [str(n) for n in names])),
+            "settled is taken before any reclaim, after the allocators' own mechanisms",
+        ],
+        [
+            "Failed requests",
+            method.latency_failures or "not recorded",
+            "charged in the latency percentiles, so an allocator cannot look faster by "
+            "dropping its slowest requests",
         ],
         [
             "Python small objects",
@@ -71,6 +184,11 @@ def spec_table(run: Run) -> str:
             "pymalloc serves objects up to 512 bytes itself; malloc sends all to the allocator",
         ],
         ["Repeats", str(g(s, "repeats")), "per allocator, service experiment"],
+        [
+            "Order",
+            order_text(method),
+            "no allocator always runs first on a cold machine or last on a warm one",
+        ],
     ]
     if g(s, "control.enabled"):
         rows.append(
@@ -79,7 +197,7 @@ def spec_table(run: Run) -> str:
                 f"{g(s, 'control.threads')} threads, live set "
                 f"{fmt_mb(specview.control_live_bytes(s))}",
                 f"{fmt_seconds(g(s, 'control.seconds'))} of churn, "
-                f"{fmt_seconds(g(s, 'control.idle_s'))} of rest, "
+                f"{fmt_seconds(specview.control_idle_s(s))} of rest, "
                 f"{g(s, 'control.repeats')} repeats",
             ]
         )
@@ -90,6 +208,53 @@ def spec_table(run: Run) -> str:
         rows,
         table_id="spec-table",
     )
+
+
+def headline_table(res: Results) -> str:
+    """Peak, settled, the overhead ratio at both, and the share given back, per allocator.
+
+    Leanest settled first; an allocator without service data is listed with its reason,
+    and a flagged repeat is named in the last column.
+    """
+    order = sorted(res.service, key=lambda n: (res.service[n].settled.center, n))
+    rows: list[list[Any]] = []
+    for n in order:
+        r = res.service[n]
+        flagged = [f for f in res.flagged if f.allocator == n and f.experiment == "service"]
+        rows.append(
+            [
+                n,
+                fmt_mb(r.peak.center),
+                fmt_mb(r.settled.center),
+                ratio_text(r.overhead_peak),
+                ratio_text(r.overhead_settled),
+                fmt_given_back(r.given_back.center if r.given_back else None),
+                "; ".join(f"repeat {f.repeat}: {f.flags}" for f in flagged) or "none",
+            ]
+        )
+    for name, why in res.missing("service"):
+        rows.append([name, "not measured", "", "", "", "", why])
+    return html_table(
+        [
+            Column("allocator"),
+            Column("peak", True),
+            Column("settled", True),
+            Column("overhead at peak", True, OVERHEAD_HELP),
+            Column("overhead settled", True, OVERHEAD_HELP),
+            Column("given back", True, "share of the peak given back by the end of idle"),
+            Column("flags"),
+        ],
+        rows,
+        table_id="headline-table",
+        caption="Memory of the service per allocator (median of repeats), leanest settled "
+        "first. Overhead: memory grown since the service was ready per byte of live payload "
+        "grown.",
+    )
+
+
+def ratio_text(sample: Sample | None) -> str:
+    """An overhead ratio of the results, or 'not recorded' (the run had none for it)."""
+    return fmt_ratio(sample.center) if sample else "not recorded"
 
 
 def _source(entry: dict[str, Any]) -> str:
@@ -110,12 +275,23 @@ def allocators_table(run: Run, res: Results) -> str:
         if a.base:
             what += f" (variant of {a.base})"
         status = a.status if not a.reason else f"{a.status}: {a.reason}"
-        rows.append([a.name, what, a.version or "not recorded", _source(e), env or "none", status])
+        rows.append(
+            [
+                a.name,
+                what,
+                a.version or "not recorded",
+                original_version(a),
+                _source(e),
+                env or "none",
+                status,
+            ]
+        )
     return html_table(
         [
             Column("allocator"),
             Column("kind"),
-            Column("version"),
+            Column("version here"),
+            Column("original study"),
             Column("library"),
             Column("environment"),
             Column("status"),

@@ -1,4 +1,7 @@
-"""The full data table: every summary row, sortable, with the exact Arrow files beside it."""
+"""The full data table: every summary row, sortable, with the exact Arrow files beside it.
+
+Flagged and disturbed repeats are shown as they are, with the reason, never left out.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +21,11 @@ _COLUMNS = [
     Column("peak MB", True, "peak anonymous memory, MB (10^6 bytes)"),
     Column("settled MB", True, "anonymous memory after the idle phase, MB"),
     Column("after reclaim MB", True, "anonymous memory after the forced reclaim, MB"),
+    Column("ready MB", True, "anonymous memory of the freshly started service, MB"),
+    Column("live at load end MB", True, "live payload of all workers at the end of load, MB"),
+    Column("overhead at peak", True, "(peak - ready) / live payload grown during load"),
+    Column("overhead settled", True, "(settled - ready) / live payload grown until idle ended"),
+    Column("given back %", True, "(peak - settled) / peak, percent"),
     Column("p50 ms", True),
     Column("p95 ms", True),
     Column("p99 ms", True),
@@ -25,10 +33,16 @@ _COLUMNS = [
     Column("requests", True),
     Column("errors", True),
     Column("million allocs/s", True, "C++ control allocations per second, millions"),
+    Column(
+        "million allocs/CPU-s",
+        True,
+        "C++ control allocations per CPU-second of the churn, millions",
+    ),
     Column("CPU pressure %", True),
     Column("foreign CPU %", True, "CPU used by processes not part of the study, % of machine"),
     Column("send late p99 ms", True),
     Column("disturbed"),
+    Column("flags", False, "method flags of the repeat: failed requests, sampling holes, ..."),
 ]
 
 
@@ -57,6 +71,11 @@ def full_table(summary: list[dict[str, Any]]) -> str:
                 _num(r.get("peak_anon_bytes"), fmt_mb),
                 _num(r.get("settled_anon_bytes"), fmt_mb),
                 _num(r.get("reclaimed_anon_bytes"), fmt_mb),
+                _num(r.get("ready_anon_bytes"), fmt_mb),
+                _num(r.get("load_end_live_bytes"), fmt_mb),
+                _num(r.get("overhead_peak"), lambda x: f"{x:.2f}"),
+                _num(r.get("overhead_settled"), lambda x: f"{x:.2f}"),
+                _num(r.get("given_back_share"), lambda x: f"{x * 100:.1f}"),
                 _num(r.get("p50_ms"), fmt_ms),
                 _num(r.get("p95_ms"), fmt_ms),
                 _num(r.get("p99_ms"), fmt_ms),
@@ -64,10 +83,12 @@ def full_table(summary: list[dict[str, Any]]) -> str:
                 _num(r.get("requests"), fmt_count),
                 _num(r.get("errors"), fmt_count),
                 _num(r.get("allocs_per_s"), fmt_mops),
+                _num(r.get("allocs_per_cpu_s"), fmt_mops),
                 _num(r.get("cpu_pressure_pct"), lambda x: f"{x:.1f}"),
                 _num(r.get("foreign_cpu_pct"), lambda x: f"{x:.1f}"),
                 _num(r.get("send_late_p99_ms"), fmt_ms),
                 ("yes: " + str(r.get("disturbed_reason") or "")) if r.get("disturbed") else "no",
+                ("yes: " + str(r.get("flags") or "")) if r.get("flagged") else "no",
             ]
         )
     return html_table(
@@ -75,7 +96,8 @@ def full_table(summary: list[dict[str, Any]]) -> str:
         rows,
         sortable=True,
         table_id="full-data",
-        caption="Every summary row of the run; choose a heading to sort.",
+        caption="Every summary row of the run, flagged and disturbed repeats included (the "
+        "last columns say why); choose a heading to sort.",
     )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from bench.report.errors import ReportError
 from bench.tables import SCHEMAS, TableError, read_table
@@ -22,7 +23,9 @@ __all__ = [
     "MANIFEST_FORMAT",
     "RUN_COMMAND",
     "TABLES",
+    "Answer",
     "Freshness",
+    "IdleTraffic",
     "Run",
     "RunRef",
     "Study",
@@ -65,6 +68,19 @@ class Study:
     chosen_by: str
 
 
+#: (done_s, worker pid, that worker's live bytes after the call) of one /churn answer.
+Answer = tuple[float, int, int]
+
+
+@dataclass(frozen=True)
+class IdleTraffic:
+    """What the idle phases of one allocator's repeats received, as recorded."""
+
+    requests: int
+    failed: int
+    endpoints: tuple[str, ...]
+
+
 @dataclass
 class Run:
     """A loaded run: its manifest and the tables the report uses, plus the files behind them."""
@@ -75,6 +91,10 @@ class Run:
     control: list[dict[str, Any]]
     summary: list[dict[str, Any]]
     files: dict[str, Path] = field(default_factory=dict)
+    #: /churn answers by (allocator, repeat), in the order they were recorded
+    answers: dict[tuple[str, int], list[Answer]] = field(default_factory=dict)
+    #: idle-phase requests by allocator, all repeats together
+    idle: dict[str, IdleTraffic] = field(default_factory=dict)
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -165,15 +185,56 @@ def _rows(path: Path, name: str, required: bool) -> list[dict[str, Any]]:
     return table.select(keep).to_pylist()
 
 
+def _requests_digest(
+    path: Path,
+) -> tuple[dict[tuple[str, int], list[Answer]], dict[str, IdleTraffic]]:
+    """The two things the article needs from requests.arrow, without a row per request.
+
+    The percentiles are in the summary already; what only this table holds is the live
+    payload each /churn answer reported (the live-payload line) and what the idle phase
+    received. A default study has 120,000 requests per allocator, so the table is filtered
+    column-wise in Arrow and only the matching rows become Python values.
+    """
+    if not path.exists():
+        return {}, {}
+    try:
+        table: pa.Table = read_table(path, "requests")
+    except TableError as exc:
+        raise ReportError(str(exc)) from None
+    valid = [pc.is_valid(table[c]) for c in ("live_bytes", "worker", "done_s")]
+    live = table.filter(pc.and_(pc.and_(valid[0], valid[1]), valid[2]))
+    answers: dict[tuple[str, int], list[Answer]] = {}
+    cols = [live[c].to_pylist() for c in ("allocator", "repeat", "done_s", "worker", "live_bytes")]
+    for alloc, repeat, done, worker, nbytes in zip(*cols, strict=True):
+        answers.setdefault((str(alloc), int(repeat or 0)), []).append(
+            (float(done), int(worker), int(nbytes))
+        )
+    idle_rows = table.filter(pc.equal(table["phase"], "idle"))
+    idle: dict[str, list[tuple[str, int | None]]] = {}
+    for alloc, endpoint, status in zip(
+        *(idle_rows[c].to_pylist() for c in ("allocator", "endpoint", "status")), strict=True
+    ):
+        idle.setdefault(str(alloc), []).append((str(endpoint), status))
+    digest = {
+        name: IdleTraffic(
+            requests=len(rows),
+            failed=sum(1 for _, st in rows if not st or not 200 <= st < 400),
+            endpoints=tuple(sorted({e for e, _ in rows})),
+        )
+        for name, rows in idle.items()
+    }
+    return answers, digest
+
+
 def load_run(ref: RunRef) -> Run:
     """Read a run's manifest and the tables the article is computed from.
 
-    requests.arrow is not read: the runner's summary already holds its percentiles, and the
-    file is only offered for download. The control table may be absent when a spec disables
-    the control.
+    requests.arrow is read only for the /churn answers' live payload and the idle traffic
+    (see _requests_digest). The control table may be absent when a spec disables the control.
     """
     manifest = _read_manifest(ref.path / "manifest.json")
     files = {t: ref.path / f"{t}.arrow" for t in TABLES if (ref.path / f"{t}.arrow").is_file()}
+    answers, idle = _requests_digest(ref.path / "requests.arrow")
     return Run(
         ref=ref,
         manifest=manifest,
@@ -181,6 +242,8 @@ def load_run(ref: RunRef) -> Run:
         control=_rows(ref.path / "control.arrow", "control", required=False),
         summary=_rows(ref.path / "summary.arrow", "summary", required=True),
         files=files,
+        answers=answers,
+        idle=idle,
     )
 
 

@@ -29,7 +29,8 @@ _MEANINGS = {
     "service.python_malloc": "pymalloc (CPython's small-object pools) or malloc for every object",
     "service.warmup_s": "seconds of light load before measuring",
     "service.load_s": "seconds of load at the full rate",
-    "service.idle_s": "seconds of rest after the load, before the forced reclaim",
+    "service.idle_s": "seconds of idle after the load (then a forced reclaim where the machine "
+    "offers one: cgroup v2)",
     "service.sample_interval_s": "seconds between memory samples",
     "service.request_timeout_s": "a request slower than this counts as an error",
     "service.mix": "relative weights of the endpoints churn, json and xml",

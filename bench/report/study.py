@@ -14,6 +14,7 @@ from pathlib import Path
 from bench.report import charts as ch
 from bench.report import experiment, fulltable, notes, prose, provenance
 from bench.report.aggregate import Results, aggregate
+from bench.report.live import LivePayload, live_payload
 from bench.report.run import Freshness, Run, Study, check_freshness, load_run
 from bench.report.values import named_values
 
@@ -40,20 +41,26 @@ class StudyView:
         return aggregate(self.run)
 
     @cached_property
+    def live(self) -> LivePayload:
+        """The live payload, computed once for the chart, the sentences and the values."""
+        res = self.results
+        return live_payload(self.run, [n for n in res.names if n in res.service])
+
+    @cached_property
     def freshness(self) -> Freshness:
         return check_freshness(self.run.manifest, self.roots)
 
     @cached_property
     def values(self) -> dict[str, str]:
-        return named_values(self.run, self.results, self.freshness)
+        return named_values(self.run, self.results, self.freshness, self.live)
 
     @cached_property
     def sentences(self) -> dict[str, Callable[[], str]]:
-        return prose.sentences(self.run, self.results)
+        return prose.sentences(self.run, self.results, self.live)
 
     @cached_property
     def charts(self) -> dict[str, Callable[[], str]]:
-        return ch.charts(self.run, self.results)
+        return ch.charts(self.run, self.results, self.live)
 
     def data_dir(self) -> str:
         """Where this run's Arrow files go in the site (forward slashes, no leading slash)."""
@@ -65,8 +72,9 @@ class StudyView:
         links = {name: f"{prefix}{self.data_dir()}/{path.name}" for name, path in run.files.items()}
         sizes = {name: path.stat().st_size for name, path in run.files.items()}
         return {
-            "spec": lambda: experiment.spec_table(run),
+            "spec": lambda: experiment.spec_table(run, self.live),
             "allocators": lambda: experiment.allocators_table(run, res),
+            "headline": lambda: experiment.headline_table(res),
             "confounds": lambda: experiment.confounds_table(run),
             "provenance": lambda: provenance.provenance_table(run, self.freshness, self.values),
             "allocator_provenance": lambda: provenance.allocator_provenance_table(res),

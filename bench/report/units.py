@@ -16,12 +16,15 @@ __all__ = [
     "fmt_bytes_kb",
     "fmt_count",
     "fmt_duration",
+    "fmt_given_back",
     "fmt_mb",
     "fmt_mops",
+    "fmt_mops_cpu",
     "fmt_ms",
     "fmt_pct",
     "fmt_ratio",
     "fmt_seconds",
+    "fmt_share",
     "join_names",
     "md_safe",
     "round_mb",
@@ -82,6 +85,12 @@ def fmt_mops(per_s: float | None) -> str:
     return f"{m:,.1f} million/s"
 
 
+def fmt_mops_cpu(per_cpu_s: float | None) -> str:
+    """Operations per CPU-second in millions (the control's throughput that leaves out waiting)."""
+    text = fmt_mops(per_cpu_s)
+    return text if text == NOT_MEASURED else text.replace("/s", " per CPU-second")
+
+
 def fmt_ratio(x: float | None) -> str:
     """A ratio of two like quantities, e.g. '2.3×'; '1.0×' means the same."""
     if not _finite(x):
@@ -95,6 +104,23 @@ def fmt_pct(fraction: float | None) -> str:
     if not _finite(fraction):
         return NOT_MEASURED
     return f"{float(fraction) * 100:.0f}%"  # type: ignore[arg-type]
+
+
+def fmt_given_back(fraction: float | None) -> str:
+    """The share of its peak an allocator gave back; "none" when settled is at or above peak
+    (memory that grew during idle gave nothing back, whatever the sign of the ratio)."""
+    if not _finite(fraction):
+        return NOT_MEASURED
+    return fmt_pct(fraction) if float(fraction) > 0 else "none"  # type: ignore[arg-type]
+
+
+def fmt_share(fraction: float | None) -> str:
+    """A share that may be small: a whole percentage, or one decimal below 10%
+    (a long-lived share of 0.6% must not print as 1%)."""
+    if not _finite(fraction):
+        return NOT_MEASURED
+    pct = float(fraction) * 100  # type: ignore[arg-type]
+    return f"{pct:.1f}%" if 0 < abs(pct) < 10 and round(pct, 1) != round(pct) else f"{pct:.0f}%"
 
 
 def fmt_count(n: float | None) -> str:

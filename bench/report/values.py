@@ -7,11 +7,14 @@ the run could not measure reads "not measured" rather than disappearing.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping
 from typing import Any
 
 from bench.report import specview
 from bench.report.aggregate import Results
+from bench.report.live import FILL_SHARE, LivePayload, fill_text, live_payload
+from bench.report.method import Method, method_of, reclaim_reason
 from bench.report.run import Freshness, Run
 from bench.report.stats import (
     LATENCY_ABS_MS,
@@ -29,14 +32,18 @@ from bench.report.units import (
     fmt_bytes_kb,
     fmt_count,
     fmt_duration,
+    fmt_given_back,
     fmt_mb,
     fmt_mops,
+    fmt_mops_cpu,
     fmt_ms,
     fmt_pct,
     fmt_ratio,
     fmt_seconds,
+    fmt_share,
     join_names,
 )
+from bench.report.versions import original_version
 
 __all__ = ["named_values"]
 
@@ -133,8 +140,14 @@ def _spec_values(spec: dict[str, Any]) -> dict[str, str]:
         "spec.settle_window": fmt_seconds(g(spec, "service.settle_window_s")),
         "spec.sample_interval": fmt_seconds(g(spec, "service.sample_interval_s")),
         "spec.python_malloc": str(g(spec, "service.python_malloc")),
+        "spec.idle_rate": f"{float(g(spec, 'service.idle_rate')):g} requests/s",
+        "spec.timeout": fmt_seconds(g(spec, "service.request_timeout_s")),
         "spec.live_buffers": fmt_count(g(spec, "service.churn.live_buffers")),
-        "spec.free_per_call": fmt_count(g(spec, "service.churn.free_per_call")),
+        "spec.initial_buffers": fmt_count(specview.start_buffers(spec)),
+        "spec.alloc_per_call": fmt_count(g(spec, "service.churn.alloc_per_call")),
+        "spec.long_lived_share": fmt_share(float(g(spec, "service.churn.long_lived_share"))),
+        "spec.short_lifetime": specview.short_lifetime_text(spec),
+        "spec.payload": specview.payload_text(spec),
         "spec.buffer_min": fmt_bytes_kb(int(g(spec, "service.churn.min_bytes"))),
         "spec.buffer_max": fmt_bytes_kb(int(g(spec, "service.churn.max_bytes"))),
         "spec.live_set.mb": fmt_mb(specview.live_bytes(spec)),
@@ -143,6 +156,7 @@ def _spec_values(spec: dict[str, Any]) -> dict[str, str]:
         "spec.allocators": join_names(specview.allocator_names(spec)),
         "control.threads": str(g(spec, "control.threads")),
         "control.seconds": fmt_seconds(g(spec, "control.seconds")),
+        "control.idle": fmt_seconds(specview.control_idle_s(spec)),
         "control.repeats": str(g(spec, "control.repeats")),
         "control.live_set.mb": fmt_mb(specview.control_live_bytes(spec)),
     }
@@ -184,6 +198,65 @@ def _memory_values(res: Results) -> dict[str, str]:
         hi_peak / lo_settled if hi_peak and lo_settled else None
     )
     return out
+
+
+def _overhead_values(res: Results) -> dict[str, str]:
+    """Leanest and heaviest overhead per byte of live payload, at the peak and settled."""
+    out: dict[str, str] = {}
+    for when in ("settled", "peak"):
+        items = {n: getattr(r, f"overhead_{when}") for n, r in res.service.items()}
+        items = {n: x for n, x in items.items() if x is not None}
+        out.update(
+            _extreme(
+                items,
+                "",
+                fmt_ratio,
+                best_low=True,
+                best=f"leanest_overhead_{when}",
+                worst=f"heaviest_overhead_{when}",
+                unit_key="ratio",
+            )
+        )
+        out[f"overhead_{when}.band"] = _band(items, fmt_ratio)
+    return out
+
+
+def _median_center(samples: list[Sample | None]) -> float | None:
+    centers = [s.center for s in samples if s is not None]
+    return statistics.median(centers) if centers else None
+
+
+def _live_values(res: Results, live: LivePayload, method: Method) -> dict[str, str]:
+    """The live payload the program held (median across allocators) and when it filled."""
+    svc = list(res.service.values())
+    estimate = method.live_set_fill_s
+    return {
+        "live.ready.mb": fmt_mb(_median_center([r.live_ready for r in svc])),
+        "live.load_end.mb": fmt_mb(_median_center([r.live_load_end for r in svc])),
+        "live.idle_end.mb": fmt_mb(_median_center([r.live_idle_end for r in svc])),
+        "live.fill_estimate": "not recorded"
+        if estimate is None
+        else f"{fmt_duration(estimate)} of load",
+        "live.fill_measured": fill_text(live.fill_measured_s),
+        "live.fill_share": fmt_pct(FILL_SHARE),
+    }
+
+
+def _method_values(method: Method) -> dict[str, str]:
+    """The method as recorded by the run (what the idle phase held, whether a reclaim ran)."""
+    if method.reclaim_possible is None:
+        reclaim = "not recorded"
+    elif method.reclaim_possible:
+        reclaim = f"possible ({method.reclaim_how or 'how not recorded'})"
+    else:
+        reclaim = f"not possible ({reclaim_reason(method.reclaim_how) or 'no reason recorded'})"
+    return {
+        "method.idle_traffic": method.idle_traffic or "not recorded",
+        "method.reclaim": reclaim,
+        "method.latency_failures": method.latency_failures or "not recorded",
+        "method.memory_sampled_from": method.memory_sampled_from or "not recorded",
+        "method.order": method.order_rule or "not recorded",
+    }
 
 
 def _latency_values(res: Results) -> dict[str, str]:
@@ -242,8 +315,25 @@ def _control_values(res: Results) -> dict[str, str]:
             unit_key="mb",
         )
     )
+    per_cpu = {n: c.allocs_per_cpu_s for n, c in res.control.items() if c.allocs_per_cpu_s}
+    out.update(
+        _extreme(
+            per_cpu,
+            "control.",
+            fmt_mops_cpu,
+            best_low=False,
+            best="fastest_per_cpu",
+            worst="slowest_per_cpu",
+            unit_key="mops",
+        )
+    )
     out["control.throughput.ratio"] = fmt_ratio(extremes_ratio(speed))
+    out["control.throughput_per_cpu.ratio"] = fmt_ratio(extremes_ratio(per_cpu))
     out["control.settled.ratio"] = fmt_ratio(extremes_ratio(settled))
+    over = [c.oversubscribed for c in res.control.values() if c.oversubscribed is not None]
+    out["control.oversubscribed"] = "not recorded" if not over else "yes" if any(over) else "no"
+    rest = _median_center([c.idle_s for c in res.control.values()])
+    out["control.rested"] = fmt_seconds(rest) if rest is not None else "not recorded"
     return out
 
 
@@ -261,6 +351,20 @@ def _allocator_values(res: Results) -> dict[str, str]:
         out[p + "shed"] = (
             fmt_pct(shed_fraction(s.peak.center, s.settled.center)) if s else NOT_MEASURED
         )
+        out[p + "given_back"] = fmt_given_back(s.given_back.center if s and s.given_back else None)
+        for when in ("peak", "settled"):
+            ratio = getattr(s, f"overhead_{when}") if s else None
+            out[p + f"overhead_{when}"] = fmt_ratio(ratio.center) if ratio else NOT_MEASURED
+        out[p + "ready.mb"] = fmt_mb(s.ready.center) if s and s.ready else NOT_MEASURED
+        out[p + "flags"] = (
+            "; ".join(
+                f"{f.experiment} repeat {f.repeat}: {f.flags}"
+                for f in res.flagged
+                if f.allocator == a.name
+            )
+            or "none"
+        )
+        out[p + "original_version"] = original_version(a)
         out[p + "fingerprint"] = (
             classify_fingerprint(s.peak.center, s.settled.center) if s else NOT_MEASURED
         )
@@ -272,6 +376,9 @@ def _allocator_values(res: Results) -> dict[str, str]:
         )
         out[p + "control.settled.mb"] = (
             fmt_mb(c.settled.center) if c and c.settled else NOT_MEASURED
+        )
+        out[p + "control.mops_per_cpu"] = (
+            fmt_mops_cpu(c.allocs_per_cpu_s.center) if c and c.allocs_per_cpu_s else NOT_MEASURED
         )
     return out
 
@@ -295,16 +402,27 @@ def _noise_values(res: Results) -> dict[str, str]:
         "allocators.measured": str(len(res.service)),
         "allocators.names": join_names(list(res.names)),
         "disturbed.count": str(len(res.disturbed)),
+        "flagged.count": str(len(res.flagged)),
+        "flagged.allocators": join_names(list(dict.fromkeys(f.allocator for f in res.flagged)))
+        or "none",
     }
 
 
-def named_values(run: Run, res: Results, fresh: Freshness) -> dict[str, str]:
+def named_values(
+    run: Run, res: Results, fresh: Freshness, live: LivePayload | None = None
+) -> dict[str, str]:
     """Every named value of one run, already formatted with its unit."""
     spec = run.spec
+    method = method_of(run.manifest)
+    if live is None:
+        live = live_payload(run, [n for n in res.names if n in res.service])
     out: dict[str, str] = {}
     out.update(_run_values(run, fresh))
     out.update(_spec_values(spec))
     out.update(_memory_values(res))
+    out.update(_overhead_values(res))
+    out.update(_live_values(res, live, method))
+    out.update(_method_values(method))
     out.update(_latency_values(res))
     out.update(_control_values(res))
     out.update(_allocator_values(res))

@@ -7,15 +7,23 @@ in one line: `build_and_check(results_dir, tmp_path / "site")`.
 from __future__ import annotations
 
 import html
+import json
 import re
 import statistics
 from pathlib import Path
 
 from bench.report.run import find_studies
-from bench.report.units import fmt_mb, fmt_mops, fmt_ratio
+from bench.report.units import fmt_mb, fmt_mops, fmt_mops_cpu, fmt_ratio
 from bench.tables import read_table
 
-__all__ = ["build_and_check", "check_built_site", "external_refs", "quoted", "said"]
+__all__ = [
+    "build_and_check",
+    "check_built_site",
+    "external_refs",
+    "quoted",
+    "said",
+    "table_rows",
+]
 
 _VALUE = re.compile(r'<span class="as-v" data-v="([^"]+)">(.*?)</span>', re.S)
 _SAY = re.compile(r'<span class="as-say" data-say="([^"]+)">(.*?)</span>', re.S)
@@ -38,6 +46,21 @@ def said(page: str) -> dict[str, str]:
     for name, text in _SAY.findall(page):
         out.setdefault(name, html.unescape(re.sub(r"<[^>]+>", "", text)))
     return out
+
+
+def table_rows(page: str, table_id: str) -> dict[str, dict[str, str]]:
+    """The rows of the page's table with that id, by first cell, as {column title: text}."""
+    m = re.search(rf'<table[^>]*id="{table_id}"[^>]*>(.*?)</table>', page, re.S)
+    assert m, f"no table {table_id}"
+    rows = [
+        [
+            html.unescape(re.sub(r"<[^>]+>", "", c)).strip()
+            for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)
+        ]
+        for row in re.findall(r"<tr>(.*?)</tr>", m.group(1), re.S)
+    ]
+    head = rows[0]
+    return {r[0]: dict(zip(head, r, strict=False)) for r in rows[1:]}
 
 
 def external_refs(site: Path) -> list[str]:
@@ -93,6 +116,7 @@ def check_built_site(site: Path, results: Path) -> None:
                 assert f"{n} ({fmt_mb(settled[n])})" in sentences["settled_ranking"] or (
                     fmt_mb(settled[n]) in sentences["settled_ranking"]
                 ), (page, n)
+        _check_overhead_and_method(text, values, sentences, rows, run_dir)
         speeds = {}
         for n in {r["allocator"] for r in rows if r["experiment"] == "control"}:
             xs = [
@@ -104,13 +128,55 @@ def check_built_site(site: Path, results: Path) -> None:
             ]
             if xs:
                 speeds[n] = statistics.fmean(xs)
+        control = read_table(run_dir / "control.arrow", "control").to_pylist()
+        per_cpu = any(r.get("oversubscribed") for r in control)
         if len(speeds) >= 2:
-            for n, speed in speeds.items():
-                assert fmt_mops(speed) in sentences["control_ranking"], (page, n)
+            fmt = fmt_mops_cpu if per_cpu else fmt_mops
+            key = "allocs_per_cpu_s" if per_cpu else "allocs_per_s"
+            for n in speeds:
+                xs = [
+                    r[key]
+                    for r in rows
+                    if r["experiment"] == "control" and r["allocator"] == n and r[key] is not None
+                ]
+                assert fmt(statistics.fmean(xs)) in sentences["control_ranking"], (page, n)
         for f in run_dir.glob("*.arrow"):
             copy = site / "data" / study.name / study.current.run_id / f.name
             assert copy.read_bytes() == f.read_bytes(), copy
             assert f'data/{study.name}/{study.current.run_id}/{f.name}"' in text
+
+
+def _check_overhead_and_method(
+    page: str,
+    values: dict[str, str],
+    sentences: dict[str, str],
+    rows: list[dict],
+    run_dir: Path,
+) -> None:
+    """The overhead ratios, the flags and the recorded method, as the tables hold them."""
+    names = sorted({r["allocator"] for r in rows if r["experiment"] == "service"})
+    headline = table_rows(page, "headline-table")
+    overheads = {}
+    for n in names:
+        settled = _median(rows, "service", n, "overhead_settled")
+        if settled is not None:
+            overheads[n] = settled
+            assert headline[n]["overhead settled"] == fmt_ratio(settled), n
+    if overheads:
+        assert fmt_ratio(min(overheads.values())) in sentences["overhead"]
+        if "leanest_overhead_settled.ratio" in values:
+            assert values["leanest_overhead_settled.ratio"] == fmt_ratio(min(overheads.values()))
+    for r in rows:
+        if r.get("flagged"):
+            assert f"{r['allocator']}'s {r['experiment']} numbers are flagged" in sentences["flags"]
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    method = manifest.get("method") or {}
+    spec = table_rows(page, "spec-table")
+    assert spec["Idle traffic"]["value"] == method.get("idle_traffic", "not recorded")
+    reclaim = method.get("reclaim") or {}
+    if reclaim.get("possible") is False:
+        assert spec["Forced reclaim"]["value"].startswith("not possible: ")
+        assert sentences["reclaim"].startswith("No forced reclaim ran")
 
 
 def build_and_check(results: Path, site: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sitecheck import check_built_site, external_refs, quoted, said
 from synthetic_run import DEFAULT_ALLOCS, REPO, mkdocs_build, swapped, write_run
 
@@ -59,17 +60,26 @@ def test_swapped_data_swaps_the_rankings(tmp_path: Path):
     check_built_site(tmp_path / "site", results)
 
 
-def test_unknown_value_name_fails_the_build_naming_page_and_name(tmp_path: Path, results: Path):
+@pytest.mark.parametrize(
+    ("wrong", "meant"),
+    [
+        ("v.leanest_setled.mb", "v.leanest_settled.mb"),
+        ("v.live.load_end.mbb", "v.live.load_end.mb"),  # a name added with the live payload
+    ],
+)
+def test_unknown_value_name_fails_the_build_naming_page_and_name(
+    tmp_path: Path, results: Path, wrong: str, meant: str
+):
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "_article.md").write_text("# {{ v.study.title }}\n\nLean: {{ v.leanest_setled.mb }}\n")
+    (docs / "_article.md").write_text(f"# {{{{ v.study.title }}}}\n\nLean: {{{{ {wrong} }}}}\n")
     config = tmp_path / "mkdocs.yml"
     config.write_text(f"INHERIT: {REPO / 'mkdocs.yml'}\ndocs_dir: {docs}\n")
     proc = mkdocs_build(tmp_path / "site", results, config=config)
     assert proc.returncode != 0
     err = proc.stderr + proc.stdout
     assert "index.md (generated from _article.md)" in err
-    assert "line 3" in err and "v.leanest_setled.mb" in err and "v.leanest_settled.mb" in err
+    assert "line 3" in err and wrong in err and meant in err
 
 
 def test_no_results_fails_naming_the_command(tmp_path: Path):
