@@ -85,7 +85,7 @@ def service_target(cpus: list[int]) -> Iterator[str]:
     from service.launcher import start_service
 
     port = _free_port()
-    churn = {"live_buffers": 100, "min_bytes": 4096, "max_bytes": 8192, "free_per_call": 10}
+    churn = {"live_buffers": 100, "min_bytes": 4096, "max_bytes": 8192, "alloc_per_call": 10}
     service = start_service(
         python=sys.executable,
         workers=1,

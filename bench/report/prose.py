@@ -238,9 +238,10 @@ def idle(run: Run, res: Results, method: Method) -> str:
     if (method.idle_rate or 0) <= 0 and not recorded:
         after = f"; {runner}, and nothing called the service after that" if runner else ""
         return (
-            f"During the {idle_s} idle phase no traffic was sent (a silent idle){after}: an "
-            "allocator that returns memory only when it is next called had no later call to "
-            "do it in, so settled shows what each one returns on its own."
+            f"During the {idle_s} idle phase no traffic was sent (a silent idle){after}: the "
+            "workers' expired buffers stayed unfreed until a request would come, and an "
+            "allocator that returns memory only when it is next called had no call to do it "
+            "in, so settled shows what is left with no activity at all."
         )
     what = md_safe(method.idle_traffic or "requests")
     if not recorded:
@@ -251,8 +252,8 @@ def idle(run: Run, res: Results, method: Method) -> str:
     return (
         f"During the {idle_s} idle phase the service received {what} (about "
         f"{fmt_count(count)} requests per allocator and repeat{broke}){also}: each of those "
-        "calls reaches the allocator, so a purge that waits for allocator activity had its "
-        "chance."
+        "calls frees what has expired in the worker it reaches and calls the allocator, so a "
+        "purge that waits for allocator activity had its chance."
     )
 
 

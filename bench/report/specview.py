@@ -10,6 +10,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+from bench.spec import Spec
 from service.config import start_buffers as _start_buffers
 
 __all__ = [
@@ -24,36 +25,22 @@ __all__ = [
     "start_buffers",
 ]
 
-_DEFAULTS: dict[str, Any] = {
-    "repeats": 1,
-    "service.workers": 4,
-    "service.rate": 200.0,
-    "service.warmup_s": 30.0,
-    "service.load_s": 600.0,
-    "service.idle_s": 120.0,
-    "service.sample_interval_s": 1.0,
-    "service.settle_window_s": 10.0,
-    "service.python_malloc": "pymalloc",
-    "service.idle_rate": 1.0,
-    "service.request_timeout_s": 10.0,
-    "service.mix": {"churn": 2, "json": 1, "xml": 1},
-    "service.churn.live_buffers": 5000,
-    "service.churn.initial_buffers": None,
-    "service.churn.min_bytes": 4096,
-    "service.churn.max_bytes": 65536,
-    "service.churn.alloc_per_call": 64,
-    "service.churn.long_lived_share": 0.006,
-    "service.churn.short_lifetime_calls": 4,
-    "service.payload.min_items": 4,
-    "service.payload.max_items": 500,
-    "service.payload.distribution": "log-uniform",
-    "control.threads": 4,
-    "control.live_bytes": "match-service",
-    "control.seconds": 20.0,
-    "control.idle_s": "match-service",
-    "control.repeats": 3,
-    "control.enabled": True,
-}
+
+def _flatten(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Every key of a nested dict by its dotted path (inner dicts are kept under their path too)."""
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        path = f"{prefix}{key}"
+        out[path] = value
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{path}."))
+    return out
+
+
+#: Today's defaults, from the spec models themselves: one home for them.
+_DEFAULTS: dict[str, Any] = _flatten(
+    Spec(name="defaults", title="defaults", allocators=["glibc"]).model_dump(mode="json")
+)
 
 
 def get(spec: dict[str, Any], dotted: str) -> Any:
@@ -118,10 +105,6 @@ def start_buffers(spec: dict[str, Any]) -> int:
 
 
 def short_lifetime_text(spec: dict[str, Any]) -> str:
-    """How long a short-lived /churn buffer lives, in the unit the spec gives it: seconds
-    (`short_lifetime_s`) or the worker's calls (`short_lifetime_calls`)."""
-    churn = get(spec, "service.churn") or {}
-    if isinstance(churn, dict) and churn.get("short_lifetime_s") is not None:
-        return f"{float(churn['short_lifetime_s']):g} s"
-    calls = churn.get("short_lifetime_calls") if isinstance(churn, dict) else None
-    return f"{int(calls):,} calls" if calls is not None else "not recorded"
+    """How long a short-lived /churn buffer lives on average, in seconds."""
+    value = get(spec, "service.churn.short_lifetime_s")
+    return f"{float(value):g} s" if value is not None else "not recorded"

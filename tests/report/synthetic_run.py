@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 
 from bench.rundir import MANIFEST_FORMAT
-from bench.spec import BUILTIN_ALLOCATORS, ChurnSpec, Spec, parse_spec
+from bench.spec import BUILTIN_ALLOCATORS, Spec, parse_spec
 from bench.stats import given_back_share, overhead_ratio
 from bench.tables import SCHEMAS, to_table, write_table
 
@@ -98,16 +98,10 @@ DEFAULT_ALLOCS = (
 def _churn_yaml() -> str:
     """The synthetic spec's live-set model: 4 workers x 700 buffers of 4-64 KB at the bound
     (about 97 MB), 40 start-up buffers each; pins arrive slowly, so the set fills late in
-    load. A short buffer's life is given in the unit the spec model knows (seconds, or the
-    worker's calls: 0.16 s is 4 calls at the synthetic 25 /churn calls a second a worker)."""
-    life = (
-        "short_lifetime_s: 0.16"
-        if "short_lifetime_s" in ChurnSpec.model_fields
-        else "short_lifetime_calls: 4"
-    )
+    load."""
     return (
         "  churn:\n    live_buffers: 700\n    initial_buffers: 40\n    alloc_per_call: 16\n"
-        f"    long_lived_share: 0.02\n    {life}\n"
+        "    long_lived_share: 0.02\n    short_lifetime_s: 0.16\n"
     )
 
 

@@ -77,8 +77,9 @@ def test_idle_sentence_says_what_the_idle_phase_contained(tmp_path: Path):
     quiet = material(tmp_path / "quiet", idle_rate=0.0)
     _edit_manifest(quiet, no_runner_calls)
     assert quiet.say("idle").startswith(
-        "During the 30 s idle phase no traffic was sent (a silent idle): an allocator that "
-        "returns memory only when it is next called had no later call"
+        "During the 30 s idle phase no traffic was sent (a silent idle): the workers' expired "
+        "buffers stayed unfreed until a request would come, and an allocator that returns "
+        "memory only when it is next called had no call"
     )
 
 

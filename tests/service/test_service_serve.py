@@ -30,6 +30,7 @@ service:
     live_buffers: 100
     max_bytes: 8192
     alloc_per_call: 10
+    short_lifetime_s: 0.05
 """
 
 
