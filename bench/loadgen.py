@@ -366,7 +366,7 @@ class LoadGenerator:
                 if status >= 400:
                     error = f"HTTP {status}: {response.reason}"
                 live = response.headers.get(LIVE_BYTES_HEADER)
-                if live is not None:  # a /churn answer: which worker, and its live payload
+                if live is not None:  # which worker answered, and the live payload it holds
                     worker = response.headers.get(WORKER_HEADER, "")
                     with contextlib.suppress(ValueError):
                         record.report(i, int(worker), int(live))

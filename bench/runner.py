@@ -150,7 +150,7 @@ def method_record(spec: Spec, *, can_reclaim: bool, reclaim_how: str) -> dict[st
     return {
         "idle_rate": s.idle_rate,
         "idle_traffic": (
-            f"GET /health at {s.idle_rate:g} requests/s"
+            f"GET /health at {s.idle_rate:g} request{'' if s.idle_rate == 1 else 's'}/s"
             if s.idle_rate > 0
             else "none (a silent idle: nothing calls the allocator)"
         ),

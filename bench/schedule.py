@@ -256,7 +256,7 @@ class Record:
             self.errors[i] = error
 
     def report(self, i: int, worker: int, live_bytes: int) -> None:
-        """What the worker answering request i said of itself (a /churn: pid, live bytes)."""
+        """What the worker answering request i said of itself: its pid and live bytes."""
         self.worker[i] = worker
         self.live[i] = live_bytes
 

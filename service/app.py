@@ -4,9 +4,7 @@ Endpoints (every response body is JSON unless said otherwise):
 - `POST /churn`: one churn of this worker's live set (see service.churn). A body is ignored
   and may be empty; over 4 KiB it is refused. Answers
   `{"pid", "worker", "freed", "freed_bytes", "allocated", "allocated_bytes", "live_count",
-  "live_bytes", "long_count", "evicted", "calls"}`, and says the pid and the live bytes in
-  the headers X-Worker-Pid and X-Live-Bytes too, so the load generator can record the live
-  payload over time without parsing bodies.
+  "live_bytes", "long_count", "evicted", "calls"}`.
 - `POST /json`: an order document (`Content-Type: application/json`, at most 1 MiB);
   answers its summary as JSON (see service.documents).
 - `POST /xml`: the same as XML (`application/xml` or `text/xml`); answers XML.
@@ -15,6 +13,9 @@ Endpoints (every response body is JSON unless said otherwise):
   `long_count`, `short_count`, `churn_calls`), and this process's anonymous memory
   (`pss_anon_bytes` from smaps_rollup, `rss_anon_bytes` from status).
 - `GET /health`: `{"status": "ok", "pid"}`.
+Every answer of /churn, /json, /xml and /health names the worker and its live payload after
+the request in the headers X-Worker-Pid and X-Live-Bytes, so the load generator records the
+live payload over time (expiry included) without parsing bodies.
 A request the service refuses gets a 4xx with `{"error": "..."}`: 400 unreadable body, 413
 too large, 415 wrong content type, 422 not an order; 404 and 405 answer the same way.
 
@@ -109,6 +110,13 @@ class _Worker:
         return self.slot.index if self.slot is not None else -1
 
 
+def _with_live(response: Response, live_bytes: int) -> Response:
+    """Say which worker answered and the live payload it holds now (see the module doc)."""
+    response.headers[WORKER_HEADER] = str(os.getpid())
+    response.headers[LIVE_BYTES_HEADER] = str(live_bytes)
+    return response
+
+
 async def _body(request: Request, limit: int) -> bytes:
     try:
         return await read_bounded(request.stream(), request.headers.get("content-length"), limit)
@@ -163,23 +171,23 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
                 "calls": worker.live_set.calls,
             }
         )
-        response.headers[WORKER_HEADER] = str(os.getpid())
-        response.headers[LIVE_BYTES_HEADER] = str(result.live_bytes)
-        return response
+        return _with_live(response, result.live_bytes)
 
     @app.post("/json")
     async def json_document(request: Request) -> Response:
         worker.live_set.expire(time.monotonic())
         check_content_type(request.headers.get("content-type"), JSON_TYPES)
         order = parse_json(await _body(request, DOCUMENT_BODY_LIMIT))
-        return Response(render_json(summarize(order)), media_type="application/json")
+        response = Response(render_json(summarize(order)), media_type="application/json")
+        return _with_live(response, worker.live_set.nbytes)
 
     @app.post("/xml")
     async def xml_document(request: Request) -> Response:
         worker.live_set.expire(time.monotonic())
         check_content_type(request.headers.get("content-type"), XML_TYPES)
         order = parse_xml(await _body(request, DOCUMENT_BODY_LIMIT))
-        return Response(render_xml(summarize(order)), media_type="application/xml")
+        response = Response(render_xml(summarize(order)), media_type="application/xml")
+        return _with_live(response, worker.live_set.nbytes)
 
     @app.get("/stats")
     async def stats() -> Response:
@@ -205,6 +213,6 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     @app.get("/health")
     async def health() -> Response:
         worker.live_set.expire(time.monotonic())  # a TTL cache notices expiry on any request
-        return _json({"status": "ok", "pid": os.getpid()})
+        return _with_live(_json({"status": "ok", "pid": os.getpid()}), worker.live_set.nbytes)
 
     return app

@@ -220,7 +220,7 @@ def _staircase_table(
             Column("end of load", True),
             Column("peak", True),
             Column("settled", True),
-            Column("points", True, "memory samples, or /churn answers for the live payload"),
+            Column("points", True, "memory samples, or the service's answers for the live payload"),
         ],
         rows,
     )
@@ -238,8 +238,8 @@ def staircase_caption(spans: Sequence[ser.PhaseSpan], live_lines: int) -> str:
     if live_lines:
         text += (
             " The dashed line is the live payload, the bytes the program itself held: at each "
-            "/churn answer, the sum over workers of each worker's latest live bytes, starting "
-            "from what each worker held when the service was ready."
+            "answer of the service, the sum over workers of each worker's latest live bytes, "
+            "starting from what each worker held when the service was ready."
         )
         if live_lines > 1:
             text += (

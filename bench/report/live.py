@@ -2,7 +2,7 @@
 
 The overhead of an allocator is only visible against what the program holds. The live set is
 built by traffic, so that payload grows during load and then stays: rebuilt here from the
-/churn answers (each names its worker and that worker's live bytes after the call), starting
+service's answers (each names its worker and that worker's live bytes after the call), starting
 from the workers' own figures when the service was ready (the manifest's live_set). Every
 allocator runs the same seeded workload, so the article draws one line, the median across
 allocators, and says so.
@@ -39,7 +39,7 @@ class LivePayload:
     #: per allocator: seconds into the load phase when the payload first reached FILL_SHARE
     #: of its end-of-load value (negative: during warm-up; None: not measurable)
     fill_s: dict[str, float]
-    #: /churn answers the lines were built from
+    #: the answers the lines were built from
     points: int = 0
 
     @property

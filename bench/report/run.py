@@ -68,7 +68,7 @@ class Study:
     chosen_by: str
 
 
-#: (done_s, worker pid, that worker's live bytes after the call) of one /churn answer.
+#: (done_s, worker pid, that worker's live bytes after it) of one answer of the service.
 Answer = tuple[float, int, int]
 
 
@@ -91,7 +91,7 @@ class Run:
     control: list[dict[str, Any]]
     summary: list[dict[str, Any]]
     files: dict[str, Path] = field(default_factory=dict)
-    #: /churn answers by (allocator, repeat), in the order they were recorded
+    #: the service's live-payload answers by (allocator, repeat), in the order they were recorded
     answers: dict[tuple[str, int], list[Answer]] = field(default_factory=dict)
     #: idle-phase requests by allocator, all repeats together
     idle: dict[str, IdleTraffic] = field(default_factory=dict)
@@ -191,7 +191,7 @@ def _requests_digest(
     """The two things the article needs from requests.arrow, without a row per request.
 
     The percentiles are in the summary already; what only this table holds is the live
-    payload each /churn answer reported (the live-payload line) and what the idle phase
+    payload each answer reported (the live-payload line) and what the idle phase
     received. A default study has 120,000 requests per allocator, so the table is filtered
     column-wise in Arrow and only the matching rows become Python values.
     """
@@ -229,7 +229,7 @@ def _requests_digest(
 def load_run(ref: RunRef) -> Run:
     """Read a run's manifest and the tables the article is computed from.
 
-    requests.arrow is read only for the /churn answers' live payload and the idle traffic
+    requests.arrow is read only for the answers' live payload and the idle traffic
     (see _requests_digest). The control table may be absent when a spec disables the control.
     """
     manifest = _read_manifest(ref.path / "manifest.json")

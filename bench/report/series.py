@@ -5,8 +5,8 @@ wasteful (page weight) and Altair refuses more than 5,000 rows, so a series is t
 keeping the points where the value changes: the staircase's steps survive, its flat treads
 shrink to their two ends.
 
-The live payload (what the program itself holds) is rebuilt from the /churn answers: each
-carries the answering worker and that worker's live bytes after the call, so the service's
+The live payload (what the program itself holds) is rebuilt from the service's answers: each
+carries the answering worker and that worker's live bytes after the request, so the service's
 payload at any moment is the sum of every worker's latest answer.
 """
 
@@ -164,13 +164,12 @@ def live_payload(
 ) -> list[Point]:
     """The service's live payload over time: (t_s, bytes held by all workers together).
 
-    `answers` are (done_s, worker pid, that worker's live bytes after the call) of the /churn
-    answers of one repeat; `ready` the workers' live bytes when the service was ready (the
-    manifest's live_set), recorded at `ready_s`. At each answer the value is the sum over
-    workers of each one's latest figure: a worker that has not answered yet still holds what
-    it held at ready (a worker missing from `ready` counts from its first answer on). The
-    line ends flat at `end_s` when given, since nothing changes the payload after the last
-    /churn call (idle traffic never reaches /churn).
+    `answers` are (done_s, worker pid, that worker's live bytes after the request) of one
+    repeat; `ready` the workers' live bytes when the service was ready (the manifest's
+    live_set), recorded at `ready_s`. At each answer the value is the sum over workers of each
+    one's latest figure: a worker that has not answered yet still holds what it held at ready
+    (a worker missing from `ready` counts from its first answer on). The line ends flat at
+    `end_s` when given: after the last answer nothing reported a change.
     """
     latest = dict(ready)
     total = sum(latest.values())
