@@ -47,20 +47,20 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from bench import doctor
+    from bench.commands import doctor
 
     spec = _load(args.spec) if args.spec else None
     return doctor.run(spec, as_json=args.json)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from bench.serve import serve_command
+    from bench.commands.serve import serve_command
 
     return serve_command(_load(args.spec), args.allocator, port=args.port)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench.runner import run_command
+    from bench.experiments.runner import run_command
 
     only = [a.strip() for a in args.only.split(",") if a.strip()] if args.only else None
     return run_command(

@@ -1,4 +1,4 @@
-"""How faithfully does bench.loadgen keep its schedule, and up to what rate?
+"""How faithfully does bench.load.generator keep its schedule, and up to what rate?
 
 Two measurements side by side, for each event loop asked for (asyncio, uvloop):
 1. fidelity: the study's rate (200 req/s) for `--seconds` against /health: achieved rate
@@ -34,9 +34,9 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.loadgen import LoadConfig, start_loadgen, wait_loadgen
-from bench.schedule import percentile
-from bench.tables import read_table
+from bench.load.generator import LoadConfig, start_loadgen, wait_loadgen
+from bench.load.plan import percentile
+from bench.results.tables import read_table
 
 TARGET_ACHIEVED_REL = 0.005
 TARGET_LATE_P99_MS = 2.0

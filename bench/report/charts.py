@@ -18,13 +18,13 @@ import altair as alt
 from bench.report import series as ser
 from bench.report import specview
 from bench.report.aggregate import Results
+from bench.report.compare import Sample, classify_fingerprint
 from bench.report.datatable import Column, html_table
 from bench.report.experiment import OVERHEAD_HELP, ratio_text
 from bench.report.live import LivePayload, live_payload
 from bench.report.method import method_of
 from bench.report.prose import control_measure
 from bench.report.run import Run
-from bench.report.stats import Sample, classify_fingerprint
 from bench.report.svg import INK, figure_html, render_svg, theme_svg
 from bench.report.units import (
     MB,

@@ -10,11 +10,11 @@ from typing import Any
 
 from bench.report import specview
 from bench.report.aggregate import Results
+from bench.report.compare import Sample
 from bench.report.datatable import Column, html_table
 from bench.report.live import FILL_SHARE, LivePayload, fill_text, live_payload
 from bench.report.method import Method, method_of, reclaim_ran, reclaim_reason
 from bench.report.run import Run
-from bench.report.stats import Sample
 from bench.report.units import (
     fmt_bytes_kb,
     fmt_count,

@@ -17,11 +17,7 @@ from typing import Any
 from bench.report import series as ser
 from bench.report import specview
 from bench.report.aggregate import Results
-from bench.report.live import FILL_SHARE, LivePayload, live_payload
-from bench.report.method import Method, idle_stats_calls, method_of, reclaim_reason
-from bench.report.provenance import evidence_state
-from bench.report.run import Run
-from bench.report.stats import (
+from bench.report.compare import (
     FINGERPRINT_KEEP_BELOW,
     FINGERPRINT_RETURN_FROM,
     TIE_REL,
@@ -32,6 +28,10 @@ from bench.report.stats import (
     rank,
     shed_fraction,
 )
+from bench.report.live import FILL_SHARE, LivePayload, live_payload
+from bench.report.method import Method, idle_stats_calls, method_of, reclaim_reason
+from bench.report.provenance import evidence_state
+from bench.report.run import Run
 from bench.report.units import (
     fmt_count,
     fmt_duration,

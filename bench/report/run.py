@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from bench.report.errors import ReportError
-from bench.tables import SCHEMAS, TableError, read_table
+from bench.results.tables import SCHEMAS, TableError, read_table
 
 __all__ = [
     "MANIFEST_FORMAT",

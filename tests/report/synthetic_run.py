@@ -23,10 +23,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from bench.rundir import MANIFEST_FORMAT
+from bench.measure.runstats import given_back_share, overhead_ratio
+from bench.results.rundir import MANIFEST_FORMAT
+from bench.results.tables import SCHEMAS, to_table, write_table
 from bench.spec import BUILTIN_ALLOCATORS, Spec, parse_spec
-from bench.stats import given_back_share, overhead_ratio
-from bench.tables import SCHEMAS, to_table, write_table
 
 __all__ = [
     "Alloc",

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bench.allocators import libc_path
+from bench.allocators.registry import libc_path
 from service.launcher import ServiceProcess, start_service
 
 LIBDIR = Path("/usr/lib/x86_64-linux-gnu")
