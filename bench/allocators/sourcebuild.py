@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from bench.errors import UserError
 from bench.spec import SourceSpec
 
 __all__ = ["BuildError", "build_from_source", "cache_root", "source_key"]
@@ -27,7 +28,7 @@ GIT_TIMEOUT_S = 120
 BUILD_TIMEOUT_S = 900
 
 
-class BuildError(Exception):
+class BuildError(UserError):
     """A source build that could not be made; the message says why and what to do."""
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.allocators.registry import Allocator, Verification, resolve, resolve_spec, verify
+from bench.errors import EXIT_CANNOT_RUN, EXIT_OK
 from bench.measure import machine
 from bench.measure.groups import cgroup_support
 from bench.spec import BUILTIN_ALLOCATORS, Spec
@@ -165,10 +166,11 @@ def _print_tables(report: dict[str, Any]) -> None:
 
 
 def run(spec: Spec | None, *, as_json: bool) -> int:
+    """Print the diagnosis (tables, or one JSON object); EXIT_CANNOT_RUN when it cannot run."""
     report = diagnose(spec)
     if as_json:
         json.dump(report, sys.stdout, indent=2, default=str)
         print()
     else:
         _print_tables(report)
-    return 0 if report["can_run"] else 1
+    return EXIT_OK if report["can_run"] else EXIT_CANNOT_RUN

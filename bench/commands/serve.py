@@ -3,7 +3,9 @@
 The same launcher as a measured run: the spec's worker count, the allocator preloaded in the
 supervisor and every worker, 127.0.0.1 only. Once ready it prints, for every worker, its pid
 and the library that serves malloc there (from the worker's own /stats), and refuses to go on
-if any worker is not on the allocator asked for. Every failure is one line on stderr.
+if any worker is not on the allocator asked for. Every failure is a ServeError, one line on
+stderr (`allocstudy serve: ...`, printed by bench.cli), exit code 3; an unknown allocator is
+exit code 2.
 """
 
 from __future__ import annotations
@@ -15,33 +17,29 @@ import threading
 from types import FrameType
 
 from bench.allocators.registry import resolve_for_spec
+from bench.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError
 from bench.spec import Spec
 from service.launcher import LaunchError, start_service
 
-__all__ = ["serve_command"]
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-
-_PREFIX = "allocstudy serve:"
+__all__ = ["ServeError", "serve_command"]
 
 
-def _error(message: str) -> None:
-    print(f"{_PREFIX} {message}", file=sys.stderr, flush=True)
+class ServeError(UserError):
+    """The service could not be served as asked; one line, said by `allocstudy serve`."""
+
+    speaker = "allocstudy serve"
 
 
 def serve_command(spec: Spec, allocator_name: str, *, port: int) -> int:
-    """Serve until SIGINT or SIGTERM; 0 after a clean stop, 1 on failure, 2 for a bad name."""
+    """Serve until SIGINT or SIGTERM and return 0; raise ServeError when it cannot."""
     try:
         alloc = resolve_for_spec(spec, allocator_name)
     except KeyError as exc:
-        _error(str(exc.args[0]) if exc.args else f"unknown allocator {allocator_name!r}")
-        return EXIT_USAGE
+        message = str(exc.args[0]) if exc.args else f"unknown allocator {allocator_name!r}"
+        raise ServeError(message, exit_code=EXIT_USAGE) from None
     if not alloc.available:
         fix = f" (fix: {alloc.fix})" if alloc.fix else ""
-        _error(f"allocator {alloc.name} is not available here: {alloc.reason}{fix}")
-        return EXIT_FAILED
+        raise ServeError(f"allocator {alloc.name} is not available here: {alloc.reason}{fix}")
 
     stop = threading.Event()
     serving = False
@@ -64,8 +62,7 @@ def serve_command(spec: Spec, allocator_name: str, *, port: int) -> int:
             )
             stats = service.stats_from_every_worker(timeout=15.0)
         except LaunchError as exc:
-            _error(str(exc))
-            return EXIT_FAILED
+            raise ServeError(str(exc)) from None
         expected = alloc.expected_library()
         for pid, worker in stats.items():
             version = worker.get("allocator_version") or "version unknown"
@@ -79,11 +76,10 @@ def serve_command(spec: Spec, allocator_name: str, *, port: int) -> int:
             pid, library = next(iter(wrong.items()))
             ignored = [ln for ln in service.log_tail(40) if "cannot be preloaded" in ln]
             why = f" ({ignored[-1].strip()})" if ignored else ""
-            _error(
+            raise ServeError(
                 f"{len(wrong)} of {len(stats)} workers are not on {alloc.name}: worker {pid} "
                 f"gets malloc from {library}, expected {expected}{why}"
             )
-            return EXIT_FAILED
         serving = True
         print(
             f"serving {alloc.name} on {service.base_url} with {len(stats)} workers (Ctrl-C stops)",
@@ -91,12 +87,12 @@ def serve_command(spec: Spec, allocator_name: str, *, port: int) -> int:
         )
         while not stop.wait(0.5):
             if service.poll() is not None:
-                _error(f"the service stopped by itself (exit code {service.poll()})")
-                return EXIT_FAILED
+                raise ServeError(f"the service stopped by itself (exit code {service.poll()})")
         return EXIT_OK
     except KeyboardInterrupt:
-        _error("interrupted before the service was ready")
-        return 130
+        raise ServeError(
+            "interrupted before the service was ready", exit_code=EXIT_INTERRUPTED
+        ) from None
     finally:
         if service is not None:
             service.stop()

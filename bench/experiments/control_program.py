@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+from bench.errors import UserError
+
 if TYPE_CHECKING:
     from bench.spec import Spec
 
@@ -72,7 +74,7 @@ APT_HINT = "apt-get install g++"
 _STDERR_TAIL = 8192  # bytes of the child's stderr kept for error messages
 
 
-class ControlError(Exception):
+class ControlError(UserError):
     """Anything that went wrong building or running the control."""
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.errors import UserError
 from bench.measure import machine
 from bench.measure.groups import MemoryGroup
 from bench.measure.sampler import Sample
@@ -68,7 +69,7 @@ class Interrupted(KeyboardInterrupt):
         self.phases = phases or []
 
 
-class ExperimentError(Exception):
+class ExperimentError(UserError):
     """One allocator's experiment failed; the message is the reason recorded in the manifest."""
 
 

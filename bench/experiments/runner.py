@@ -1,4 +1,4 @@
-"""`allocstudy run`: every allocator of a spec through the service experiment and the control.
+"""The study: every allocator of a spec through the service experiment and the control.
 
 The pipeline: resolve the allocators, open a run folder (or the one to resume), hold the
 confounds, then run the repeats in rounds: round r runs repeat r of every allocator (its
@@ -23,25 +23,17 @@ from typing import Any
 
 from bench import __version__
 from bench.allocators.registry import Allocator, resolve_spec, verify
+from bench.errors import EXIT_FAILED, EXIT_OK, UsageError
 from bench.experiments.harness import ExperimentError, Interrupted, core_plan
 from bench.measure import machine
 from bench.measure.groups import cgroup_support
 from bench.progress import Progress
-from bench.results.rundir import (
-    MANIFEST_FORMAT,
-    find_resumable,
-    new_run_dir,
-    read_manifest,
-    read_rows,
-    set_latest,
-    write_manifest,
-    write_tables,
-)
+from bench.results.manifest import MANIFEST_FORMAT, read_manifest, write_manifest
+from bench.results.rundir import find_resumable, new_run_dir, read_rows, set_latest, write_tables
 from bench.spec import Spec
 
-__all__ = ["run_command", "run_study"]
+__all__ = ["method_record", "rotated", "run_study"]
 
-EXIT_OK, EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 130
 FINISHED = ("ok", "failed", "skipped")
 
 
@@ -179,13 +171,14 @@ def run_study(
     skip_control: bool = False,
     skip_service: bool = False,
 ) -> tuple[Path, int]:
-    """Run the study; return the run folder and the exit code. Raises KeyboardInterrupt after
-    recording an interrupted run."""
+    """Run the study; return the run folder and the exit code (EXIT_OK, or EXIT_FAILED when a
+    resolved allocator failed). Raises UsageError for --only names the spec does not have, and
+    KeyboardInterrupt after recording an interrupted run."""
     allocs = resolve_spec(spec)
     if only:
         unknown = sorted(set(only) - {a.name for a in allocs})
         if unknown:
-            raise ValueError(
+            raise UsageError(
                 f"--only names allocators the spec does not have: "
                 f"{', '.join(unknown)} (spec has {', '.join(spec.allocator_names)})"
             )
@@ -415,43 +408,3 @@ def _run_round(
         progress.say(f"{alloc.name}: failed: {record['reason']}")
         return "failed"
     return "running"
-
-
-def run_command(
-    spec: Spec,
-    *,
-    spec_path: Path,
-    out: Path,
-    only: list[str] | None,
-    resume: bool,
-    skip_control: bool = False,
-    skip_service: bool = False,
-) -> int:
-    """The CLI's `run`: prints the run folder as its last line (also when interrupted)."""
-    started = time.monotonic()
-    try:
-        run_dir, code = run_study(
-            spec,
-            spec_path=spec_path,
-            out=out,
-            only=only,
-            resume=resume,
-            skip_control=skip_control,
-            skip_service=skip_service,
-        )
-    except ValueError as exc:
-        print(f"allocstudy: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(
-            "allocstudy: interrupted; the partial run is kept and marked incomplete "
-            "(resume it with --resume)",
-            file=sys.stderr,
-        )
-        latest = find_resumable(out, spec.name, spec.spec_hash)
-        if latest is not None:
-            print(latest)
-        return EXIT_INTERRUPTED
-    print(f"allocstudy: run finished in {time.monotonic() - started:.0f} s", file=sys.stderr)
-    print(run_dir)
-    return code

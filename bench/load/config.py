@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bench.errors import UserError
 from bench.load.plan import Stage
 
 __all__ = [
@@ -30,7 +31,7 @@ __all__ = [
 ]
 
 
-class LoadgenError(Exception):
+class LoadgenError(UserError):
     """A load generator that cannot start, was misconfigured, or ended without its summary."""
 
 

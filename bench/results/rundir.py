@@ -1,13 +1,13 @@
-"""The run folder (docs/guide/data-format.md): its id, its manifest, its tables, and `latest`.
+"""The run folder (docs/guide/data-format.md): its id, its tables, finding it again, `latest`.
 
 A run folder is written only by the run that made it. Every file is written whole under a
 temporary name and renamed; `latest` moves only when a run completes, so a reader of
-`results/<spec>/latest` always gets a complete run.
+`results/<spec>/latest` always gets a complete run. The manifest's own format lives in
+bench.results.manifest, the tables' in bench.results.tables.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import time
@@ -15,26 +15,16 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from bench.results.tables import SCHEMAS, atomic_write_bytes, read_table, to_table, write_table
+from bench.results.manifest import ManifestError, read_manifest
+from bench.results.tables import TABLES, table_rows, to_table, write_table
 
 __all__ = [
-    "MANIFEST_FORMAT",
-    "ManifestError",
     "find_resumable",
     "new_run_dir",
-    "read_manifest",
-    "set_latest",
-    "write_manifest",
-    "write_tables",
     "read_rows",
+    "set_latest",
+    "write_tables",
 ]
-
-MANIFEST_FORMAT = "2"
-TABLES = ("memory", "requests", "control", "summary")
-
-
-class ManifestError(Exception):
-    """A manifest that is missing, unreadable or of an unknown format."""
 
 
 def new_run_dir(out: Path, spec_name: str) -> Path:
@@ -51,27 +41,6 @@ def new_run_dir(out: Path, spec_name: str) -> Path:
             path = parent / f"{stamp}-{secrets.token_hex(2)}"
 
 
-def write_manifest(run_dir: Path, manifest: Mapping[str, Any]) -> None:
-    data = json.dumps(manifest, indent=2, sort_keys=False, default=str).encode() + b"\n"
-    atomic_write_bytes(run_dir / "manifest.json", data)
-
-
-def read_manifest(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "manifest.json"
-    try:
-        manifest = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ManifestError(f"{path}: no such file") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"{path}: unreadable ({exc})") from None
-    if str(manifest.get("format")) != MANIFEST_FORMAT:
-        raise ManifestError(
-            f"{path}: manifest format {manifest.get('format')!r} is not the supported "
-            f"{MANIFEST_FORMAT!r}"
-        )
-    return manifest
-
-
 def write_tables(run_dir: Path, rows: Mapping[str, Iterable[Mapping[str, Any]]]) -> None:
     """Write every table of the data contract (empty ones too, so readers find all four)."""
     for name in TABLES:
@@ -80,11 +49,7 @@ def write_tables(run_dir: Path, rows: Mapping[str, Iterable[Mapping[str, Any]]])
 
 def read_rows(run_dir: Path) -> dict[str, list[dict[str, Any]]]:
     """The rows of a run's tables (for --resume); missing tables read as empty."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for name in SCHEMAS:
-        path = run_dir / f"{name}.arrow"
-        out[name] = read_table(path, name).to_pylist() if path.exists() else []
-    return out
+    return {name: table_rows(run_dir / f"{name}.arrow", name, required=False) for name in TABLES}
 
 
 def set_latest(run_dir: Path) -> None:

@@ -15,12 +15,16 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.feather as feather
 
+from bench.errors import UserError
+
 __all__ = [
     "FORMAT_VERSION",
     "SCHEMAS",
+    "TABLES",
     "TableError",
     "atomic_write_bytes",
     "read_table",
+    "table_rows",
     "to_table",
     "write_table",
 ]
@@ -122,8 +126,11 @@ SCHEMAS: dict[str, pa.Schema] = {
     ),
 }
 
+#: Every table of the data contract, in the order a run writes them.
+TABLES: tuple[str, ...] = tuple(SCHEMAS)
 
-class TableError(Exception):
+
+class TableError(UserError):
     """A table file that is missing, unreadable, of another format version or of another kind."""
 
 
@@ -189,3 +196,16 @@ def read_table(path: Path, name: str) -> pa.Table:
     if missing:
         raise TableError(f"{path}: missing columns {', '.join(missing)}")
     return table
+
+
+def table_rows(path: Path, name: str, *, required: bool = True) -> list[dict[str, Any]]:
+    """The rows of a table file as dicts, the schema's columns only (read_table's checks).
+
+    A table that is not `required` and has no file reads as no rows (a spec without the
+    control writes an empty control table, an older run may have none).
+    """
+    if not required and not path.exists():
+        return []
+    table = read_table(path, name)
+    keep = [f.name for f in SCHEMAS[name] if f.name in table.column_names]
+    return table.select(keep).to_pylist()

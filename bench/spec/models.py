@@ -30,6 +30,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from bench.errors import EXIT_USAGE, UserError
 from service.churn import calls_to_fill, short_pool
 from service.config import ChurnConfig, churn_problems
 
@@ -435,12 +436,18 @@ class SpecIssue:
         )
 
 
-class SpecError(Exception):
+class SpecError(UserError):
     """A spec that cannot be used; str() is one line per problem, ready for a terminal."""
+
+    exit_code = EXIT_USAGE
 
     def __init__(self, issues: list[SpecIssue]):
         self.issues = issues
         super().__init__("\n".join(str(i) for i in issues))
+
+    def terminal_text(self) -> str:
+        """The problems as they are: each line already starts with the file and the line."""
+        return str(self)
 
 
 def _line_of(node: Any, key: Any) -> int | None:

@@ -116,7 +116,7 @@ def test_serve_refuses_workers_that_are_not_on_the_allocator(spec: Path) -> None
     port = free_port()
     serve = _serve(spec, "broken", port)
     out, err = serve.communicate(timeout=60)
-    assert serve.returncode == 1
+    assert serve.returncode == 3
     assert len(err.strip().splitlines()) == 1, err
     assert re.match(
         r"allocstudy serve: 2 of 2 workers are not on broken: worker \d+ gets malloc "
@@ -134,7 +134,7 @@ def test_serve_on_a_port_in_use_is_one_line(spec: Path) -> None:
         port = holder.getsockname()[1]
         serve = _serve(spec, "glibc", port)
         out, err = serve.communicate(timeout=60)
-    assert serve.returncode == 1
+    assert serve.returncode == 3
     assert err.strip() == f"allocstudy serve: port {port} on 127.0.0.1 is already in use"
     assert out == ""
 

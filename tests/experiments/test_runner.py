@@ -18,7 +18,8 @@ from bench.experiments import runner
 from bench.measure import runstats
 from bench.measure.groups import PREFIX, cgroup_support
 from bench.measure.machine import thp_mode
-from bench.results.rundir import read_manifest, read_rows
+from bench.results.manifest import read_manifest
+from bench.results.rundir import read_rows
 from bench.spec import parse_spec
 
 pytestmark = pytest.mark.slow

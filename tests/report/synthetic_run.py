@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 
 from bench.measure.runstats import given_back_share, overhead_ratio
-from bench.results.rundir import MANIFEST_FORMAT
+from bench.results.manifest import MANIFEST_FORMAT
 from bench.results.tables import SCHEMAS, to_table, write_table
 from bench.spec import BUILTIN_ALLOCATORS, Spec, parse_spec
 
