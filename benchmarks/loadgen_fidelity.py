@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from pathlib import Path
 from bench.load.generator import LoadConfig, start_loadgen, wait_loadgen
 from bench.load.plan import percentile
 from bench.results.tables import read_table
+from service.launcher import free_port
 
 TARGET_ACHIEVED_REL = 0.005
 TARGET_LATE_P99_MS = 2.0
@@ -65,12 +65,6 @@ class Measure:
 # -- targets ----------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def split_cpus(allowed: Sequence[int]) -> tuple[list[int], list[int]]:
     """(generator CPUs, server CPUs): the last CPU for the generator when there are two."""
     cpus = sorted(allowed)
@@ -84,7 +78,7 @@ def service_target(cpus: list[int]) -> Iterator[str]:
     """The real service, one worker, a tiny live set; its base URL."""
     from service.launcher import start_service
 
-    port = _free_port()
+    port = free_port()
     churn = {"live_buffers": 100, "min_bytes": 4096, "max_bytes": 8192, "alloc_per_call": 10}
     service = start_service(
         python=sys.executable,
@@ -120,7 +114,7 @@ asyncio.run(main())
 @contextmanager
 def trivial_target(cpus: list[int]) -> Iterator[str]:
     """A bare aiohttp server answering /health, in its own pinned process; its base URL."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-c", _TRIVIAL_SERVER, str(port)],
         stdout=subprocess.PIPE,

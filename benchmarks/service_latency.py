@@ -23,12 +23,11 @@ sys.path.insert(0, str(ROOT))
 
 from bench.allocators.registry import resolve_for_spec  # noqa: E402
 from bench.experiments.harness import core_plan  # noqa: E402
-from bench.experiments.service import free_port  # noqa: E402
 from bench.load.generator import LoadConfig, start_loadgen, wait_loadgen  # noqa: E402
 from bench.measure import runstats  # noqa: E402
 from bench.results.tables import read_table  # noqa: E402
 from bench.spec import load_spec  # noqa: E402
-from service.launcher import start_service  # noqa: E402
+from service.launcher import free_port, start_service  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 

@@ -40,9 +40,9 @@ from bench.measure.sampler import Sampler
 from bench.progress import Progress
 from bench.results.tables import TableError, read_table
 from bench.spec import Spec
-from service.launcher import LaunchError, start_service
+from service.launcher import LaunchError, free_port, start_service
 
-__all__ = ["ServiceRepeat", "free_port", "method_flags", "pin_tree", "run_service_repeat"]
+__all__ = ["ServiceRepeat", "method_flags", "pin_tree", "run_service_repeat"]
 
 
 @dataclass(frozen=True)
@@ -74,14 +74,6 @@ def pin_tree(pids: list[int], cpus: set[int]) -> None:
                 os.sched_setaffinity(tid, cpus)
             except OSError:
                 pass  # the thread ended meanwhile
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _evidence(

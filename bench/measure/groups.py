@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
+from service.mallocinfo import anon_bytes
+from service.proctree import process_tree
+
 __all__ = [
     "CgroupMode",
     "MemoryGroup",
@@ -223,35 +226,12 @@ class CgroupV1(_Cgroup):
         return "none: cgroup v1 offers no reclaim while tasks run (force_empty needs none)"
 
 
-def process_tree(root: int) -> list[int]:
-    """root and all its descendants (through /proc/PID/task/TID/children)."""
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        try:
-            tasks = os.listdir(f"/proc/{pid}/task")
-        except OSError:
-            continue
-        for tid in tasks:
-            try:
-                todo.extend(
-                    int(c) for c in Path(f"/proc/{pid}/task/{tid}/children").read_text().split()
-                )
-            except OSError:
-                pass
-    return out
-
-
 def pss_anon(pid: int) -> int:
-    """Pss_Anon of one process in bytes (0 when it is gone)."""
+    """Pss_Anon of one process in bytes (service.mallocinfo reads it), 0 when it is gone."""
     try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss_Anon:"):
-                return int(line.split()[1]) * 1024
+        return anon_bytes(pid)
     except OSError:
-        pass
-    return 0
+        return 0
 
 
 class ProcfsGroup:

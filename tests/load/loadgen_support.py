@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import pyarrow as pa
 
 from bench.load.generator import LoadConfig, LoadSummary, start_loadgen, wait_loadgen
 from bench.results.tables import read_table
+from service.launcher import free_port as free_port  # the one helper, re-exported
 
 SERVER = Path(__file__).with_name("loadgen_server.py")
 
@@ -37,13 +37,6 @@ def loopback_server(delay: float = 0.0) -> Iterator[tuple[str, subprocess.Popen[
     finally:
         proc.kill()
         proc.wait(timeout=10)
-
-
-def free_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def load_config(base_url: str, rate: float, duration_s: float, **extra: Any) -> LoadConfig:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import sysconfig
 import time
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 
 from bench.allocators.registry import libc_path
-from service.launcher import ServiceProcess, start_service
+from service.launcher import ServiceProcess, free_port, start_service
 
 LIBDIR = Path("/usr/lib/x86_64-linux-gnu")
 LIBRARIES: dict[str, Path | None] = {
@@ -58,12 +57,6 @@ def expected_library(name: str) -> str:
 def preload_env(name: str) -> dict[str, str]:
     library = library_or_skip(name)
     return {} if library is None else {"LD_PRELOAD": str(library)}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def running(pid: int) -> bool:
