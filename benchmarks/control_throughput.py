@@ -32,12 +32,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
-from bench.experiments.control_program import (  # noqa: E402 - after the path set-up above
-    ControlError,
-    build_control,
-    run_control_once,
-    spec_arguments,
-)
+from bench.experiments.control_build import build_control  # noqa: E402 - after the path set-up
+from bench.experiments.control_program import ControlError, spec_arguments  # noqa: E402
+from bench.experiments.control_run import run_control_once  # noqa: E402
 from bench.spec import Spec, SpecError, load_spec  # noqa: E402
 
 __all__ = [

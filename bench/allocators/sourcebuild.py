@@ -3,25 +3,25 @@
 A source build is keyed by what determines its output: the source (a content hash of a local
 tree, or a git URL and pinned commit), the cmake arguments and the compiler. The same key
 finds the same library in the cache, so a study does not rebuild an allocator it built before.
+The cache itself (its root, keys, lock and tool probe) is bench.allocators.buildcache, shared
+with the C++ control's build.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+from bench.allocators.buildcache import build_key, cache_dir, locked, tool_version
 from bench.errors import UserError
 from bench.spec import SourceSpec
 
-__all__ = ["BuildError", "build_from_source", "cache_root", "source_key"]
+__all__ = ["BuildError", "build_from_source", "source_key"]
 
 _SKIP_DIRS = {".git", "build", "out", "__pycache__", ".cache"}
 GIT_TIMEOUT_S = 120
@@ -30,14 +30,6 @@ BUILD_TIMEOUT_S = 900
 
 class BuildError(UserError):
     """A source build that could not be made; the message says why and what to do."""
-
-
-def cache_root() -> Path:
-    """Where allocstudy keeps builds: $ALLOCSTUDY_CACHE, else $XDG_CACHE_HOME/allocstudy."""
-    if env := os.environ.get("ALLOCSTUDY_CACHE"):
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "allocstudy"
 
 
 def _tree_hash(root: Path) -> str:
@@ -54,12 +46,12 @@ def _tree_hash(root: Path) -> str:
     return h.hexdigest()
 
 
-def _tool_version(cmd: list[str]) -> str:
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired):
+def _tool_version(tool: str) -> str:
+    """The first line of `tool --version` for the key ("missing" when it cannot run)."""
+    version = tool_version(tool)
+    if version.returncode is None:
         return "missing"
-    return (out.stdout or out.stderr).splitlines()[0] if (out.stdout or out.stderr) else "?"
+    return version.first_line if version.first_line is not None else "?"
 
 
 def source_key(source: SourceSpec) -> str:
@@ -70,25 +62,13 @@ def source_key(source: SourceSpec) -> str:
         origin = "tree:" + _tree_hash(source.path)
     else:
         origin = f"git:{source.git}@{source.commit}"
-    parts = [
+    return build_key(
         origin,
         json.dumps(source.cmake_args),
         source.library,
-        _tool_version(["cmake", "--version"]),
-        _tool_version(["cc", "--version"]),
-    ]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+        _tool_version("cmake"),
+        _tool_version("cc"),
+    )[:20]
 
 
 def _run(cmd: list[str], *, cwd: Path | None, timeout: float, what: str) -> None:
@@ -122,10 +102,10 @@ def build_from_source(name: str, source: SourceSpec, *, cache: Path | None = Non
 
     Raises BuildError with a one-line reason when the source cannot be reached or built.
     """
-    root = (cache or cache_root()) / "builds"
+    root = cache / "builds" if cache is not None else cache_dir("builds")
     key = source_key(source)
     final = root / f"{name}-{key}"
-    with _locked(root / f".{name}.lock"):
+    with locked(root / f".{name}.lock"):
         record = final / "build.json"
         if record.is_file():
             lib = final / json.loads(record.read_text())["library"]

@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from bench.allocators.buildcache import compilers
 from bench.allocators.registry import Allocator, Verification, resolve, resolve_spec, verify
 from bench.errors import EXIT_CANNOT_RUN, EXIT_OK
 from bench.measure import machine
@@ -49,7 +50,7 @@ def diagnose(spec: Spec | None) -> dict[str, Any]:
     rows = [_allocator_row(a, verify(a)) for a in allocs]
     cg = cgroup_support()
     pressure = machine.cpu_pressure()
-    tools = machine.compilers()
+    tools = compilers()
     problems: list[Problem] = []
     for row in rows:
         if not row["found"]:

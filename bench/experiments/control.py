@@ -20,12 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.allocators.registry import Allocator
-from bench.experiments.control_program import (
-    ControlError,
-    ControlResult,
-    run_control_once,
-    spec_arguments,
-)
+from bench.experiments.control_program import ControlError, ControlResult, spec_arguments
+from bench.experiments.control_run import run_control_once
 from bench.experiments.harness import (
     ExperimentError,
     Interrupted,

@@ -379,7 +379,7 @@ def _run_round(
             record["live_set"] += rep.live_set
         if not skip_control and spec.control.enabled and repeat < spec.control.repeats:
             from bench.experiments.control import run_control_repeat
-            from bench.experiments.control_program import build_control
+            from bench.experiments.control_build import build_control
 
             binary = build_control()
             if spec.machine.set_confounds:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
-import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +21,6 @@ __all__ = [
     "CpuPressure",
     "cpu_busy_s",
     "own_cpu_s",
-    "compilers",
     "cpu_pressure",
     "drop_caches",
     "governor",
@@ -219,21 +216,3 @@ def drop_caches() -> bool:
         return True
     except OSError:
         return False
-
-
-def compilers() -> dict[str, str | None]:
-    """Versions of the build tools the control and source builds need (None when missing)."""
-    out: dict[str, str | None] = {}
-    for tool in ("c++", "cc", "cmake", "git"):
-        path = shutil.which(tool)
-        if path is None:
-            out[tool] = None
-            continue
-        try:
-            res = subprocess.run(
-                [path, "--version"], capture_output=True, text=True, timeout=10, check=False
-            )
-            out[tool] = (res.stdout or res.stderr).splitlines()[0].strip()
-        except (OSError, subprocess.TimeoutExpired, IndexError):
-            out[tool] = "?"
-    return out

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.experiments.control_program import build_control
+from bench.experiments.control_build import build_control
 
 #: The preloadable libraries of the study on this kind of machine (None: glibc, no preload).
 LIBRARIES: dict[str, str | None] = {

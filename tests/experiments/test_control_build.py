@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.experiments.control_program import (
+from bench.experiments.control_build import (
     APT_HINT,
     CXXFLAGS,
     ControlBuildError,

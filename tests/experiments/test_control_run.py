@@ -22,8 +22,8 @@ from bench.experiments.control_program import (
     ControlResult,
     ControlRunError,
     ControlTimeoutError,
-    run_control_once,
 )
+from bench.experiments.control_run import run_control_once
 
 pytestmark = pytest.mark.slow
 
