@@ -33,8 +33,9 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.load.generator import LoadConfig, start_loadgen, wait_loadgen
-from bench.load.plan import percentile
+from bench.load.config import LoadConfig
+from bench.load.handle import start_loadgen, wait_loadgen
+from bench.measure.runstats import percentile
 from bench.results.tables import read_table
 from service.launcher import free_port
 

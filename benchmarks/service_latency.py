@@ -23,7 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.allocators.registry import resolve_for_spec  # noqa: E402
 from bench.experiments.harness import core_plan  # noqa: E402
-from bench.load.generator import LoadConfig, start_loadgen, wait_loadgen  # noqa: E402
+from bench.load.config import LoadConfig  # noqa: E402
+from bench.load.handle import start_loadgen, wait_loadgen  # noqa: E402
 from bench.measure import runstats  # noqa: E402
 from bench.results.tables import read_table  # noqa: E402
 from bench.spec import load_spec  # noqa: E402

@@ -33,7 +33,8 @@ from bench.experiments.harness import (
     library_mapped,
     memory_rows,
 )
-from bench.load.generator import LoadConfig, LoadgenError, start_loadgen, wait_loadgen
+from bench.load.config import LoadConfig, LoadgenError
+from bench.load.handle import start_loadgen, wait_loadgen
 from bench.measure import runstats
 from bench.measure.groups import ProcfsGroup, create_group
 from bench.measure.sampler import Sampler

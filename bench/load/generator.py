@@ -8,11 +8,14 @@ connection cap, and a safety valve on in-flight requests far above rate x timeou
 are rows with error "overload", never silent.
 
 Three layers, processes at the edges:
-- `LoadConfig` (validated, JSON on disk; bench.load.config) and the pure `summarize`
-  (bench.load.plan);
+- `LoadConfig` (validated, JSON on disk; bench.load.config), the pure plan (bench.load.plan)
+  and the pure `summarize` of a `Record` (bench.load.record);
 - `LoadGenerator`, the asyncio engine that fills a columnar `Record`;
-- `main` (``python -m bench.load.generator --config C.json --out requests.arrow``) for the process,
-  and `start_loadgen` / `wait_loadgen` / `LoadgenProcess` for the runner that starts it.
+- `main` (``python -m bench.load.generator --config C.json --out requests.arrow``) for the
+  process; the runner starts it through bench.load.handle.
+
+It imports neither Arrow (only to write its rows, at the end) nor anything of the report, so
+the process is quick to start.
 
 Times in rows are seconds since `origin`, a time.monotonic() value the runner passes: the
 clock is system-wide, so the runner's memory samples and these rows share one time axis.
@@ -27,75 +30,24 @@ import gc
 import math
 import os
 import resource
-import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
-from bench.load.config import (
-    ENDPOINTS,
-    EndpointCall,
-    LoadConfig,
-    LoadgenError,
-    PayloadConfig,
-    StageConfig,
-    body_pools,
-    check_loopback,
-    load_config,
-)
-from bench.load.plan import (
-    SUMMARY_VERSION,
-    LatencyHistogram,
-    LoadSummary,
-    Record,
-    StageSummary,
-    iter_endpoints,
-    iter_slots,
-    summarize,
-)
-from service.childenv import without_allocator_env
+from bench.errors import EXIT_OK, EXIT_USAGE
+from bench.load.config import ENDPOINTS, LoadConfig, LoadgenError, body_pools, load_config
+from bench.load.plan import iter_endpoints, iter_slots
+from bench.load.progressfile import LoadProgress, write_progress
+from bench.load.record import LatencyHistogram, LoadSummary, Record, summarize
 from service.churn import LIVE_BYTES_HEADER, WORKER_HEADER
 
-__all__ = [
-    "ENDPOINTS",
-    "EndpointCall",
-    "LoadConfig",
-    "LoadGenerator",
-    "LoadProgress",
-    "LoadSummary",
-    "LoadgenError",
-    "LoadgenProcess",
-    "PayloadConfig",
-    "Record",
-    "StageConfig",
-    "StageSummary",
-    "body_pools",
-    "check_loopback",
-    "load_config",
-    "main",
-    "read_progress",
-    "run_process",
-    "start_loadgen",
-    "summarize",
-    "wait_loadgen",
-    "write_rows",
-]
+__all__ = ["LoadGenerator", "main", "run_process", "write_rows"]
 
-EXIT_OK = 0
-EXIT_FAILED = 1  # an unexpected error: Python exits with it and a traceback
-EXIT_USAGE = 2  # a bad config or CPUs that cannot be had: one line on stderr
-
-
-# ---------------------------------------------------------------------------------------------
-# The run's rows
+# An unexpected error exits 1 with Python's traceback; EXIT_USAGE is a bad config or CPUs that
+# cannot be had, said in one line on stderr.
 
 
 def write_rows(path: Path, record: Record, origin: float, config: LoadConfig) -> None:
@@ -106,44 +58,6 @@ def write_rows(path: Path, record: Record, origin: float, config: LoadConfig) ->
 
     columns = record.rows(origin, config.allocator, config.repeat)
     write_table(path, "requests", pa.Table.from_pydict(columns, schema=SCHEMAS["requests"]))
-
-
-# ---------------------------------------------------------------------------------------------
-# Live progress
-
-
-class LoadProgress(BaseModel):
-    """The small JSON the generator rewrites once a second for the runner's live display."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    version: int = SUMMARY_VERSION
-    t_s: float  # since origin
-    phase: str | None
-    due: int
-    sent: int
-    done: int
-    errors: int
-    in_flight: int
-    rate_rps: float  # responses in the last interval, per second
-    p99_ms: float | None  # latency from intended time, all responses so far (+-2.3%)
-    late_p99_ms: float | None  # send lateness so far (+-2.3%)
-    finished: bool = False
-
-
-def _write_small(path: Path, text: str) -> None:
-    """Replace a small file atomically; no fsync, a progress file is disposable."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def read_progress(path: Path) -> LoadProgress | None:
-    """The latest progress a generator wrote, or None before its first write."""
-    try:
-        return LoadProgress.model_validate_json(path.read_text(encoding="utf-8"))
-    except (OSError, ValidationError):
-        return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -426,7 +340,7 @@ class LoadGenerator:
             finished=finished,
         )
         with contextlib.suppress(OSError):
-            _write_small(path, progress.model_dump_json())
+            write_progress(path, progress)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -542,146 +456,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(summary.model_dump_json(), flush=True)
     print(_human(summary), file=sys.stderr, flush=True)
     return EXIT_OK
-
-
-# ---------------------------------------------------------------------------------------------
-# The runner's side
-
-
-@dataclass
-class LoadgenProcess:
-    """A started generator process, with the files it reads and writes."""
-
-    proc: subprocess.Popen[bytes]
-    config: LoadConfig
-    out: Path
-    workdir: Path  # config and stderr log; removed by wait_loadgen
-    started: float = field(default_factory=time.monotonic)
-    go_at: float | None = None
-
-    @property
-    def progress_path(self) -> Path | None:
-        return self.config.progress_path
-
-    def progress(self) -> LoadProgress | None:
-        """The latest live progress (None before the first second or without a progress file)."""
-        path = self.progress_path
-        return read_progress(path) if path is not None else None
-
-    def go(self, start_at: float) -> None:
-        """Tell a generator started with `start_on_stdin` when t0 is (a time.monotonic())."""
-        assert self.proc.stdin is not None, "the generator was not started with start_on_stdin"
-        self.go_at = start_at
-        self.proc.stdin.write(f"{start_at!r}\n".encode())
-        self._close_stdin()
-
-    def _close_stdin(self) -> None:
-        # dropped from the Popen too, so that communicate() does not flush a closed pipe
-        if self.proc.stdin is not None:
-            with contextlib.suppress(OSError):
-                self.proc.stdin.close()
-            self.proc.stdin = None
-
-    def stop(self) -> None:
-        """Ask the generator to stop early; it still writes the rows it has."""
-        self._close_stdin()  # a generator still waiting for its go stops unstarted
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Stop the generator if it still runs, reap it, and remove its work folder.
-
-        The runner calls this on every way out (Ctrl-C included), so neither the process
-        nor its files outlive the experiment.
-        """
-        self.stop()
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def stderr_text(self) -> str:
-        with contextlib.suppress(OSError):
-            return (self.workdir / "stderr.log").read_text(encoding="utf-8", errors="replace")
-        return ""
-
-
-def start_loadgen(
-    config: LoadConfig, out: Path, *, python: str = sys.executable, progress: bool = True
-) -> LoadgenProcess:
-    """Start `python -m bench.load.generator` for `config`, writing its rows to `out`.
-
-    The child gets the parent's environment without allocator settings (LD_PRELOAD,
-    PYTHONMALLOC, MALLOC_CONF, GLIBC_TUNABLES, MIMALLOC_*, ...): the generator runs on the
-    stock allocator whatever the service under test is given. With `progress` and no
-    progress_path in the config, a progress file is kept in the process's work folder.
-    """
-    workdir = Path(tempfile.mkdtemp(prefix="allocstudy-loadgen-"))
-    if progress and config.progress_path is None:
-        config = config.model_copy(update={"progress_path": workdir / "progress.json"})
-    config_path = workdir / "config.json"
-    config_path.write_text(config.model_dump_json(indent=2), encoding="utf-8")
-    env = without_allocator_env(os.environ)
-    with open(workdir / "stderr.log", "wb") as stderr:
-        proc = subprocess.Popen(
-            [python, "-m", "bench.load.generator", "--config", str(config_path), "--out", str(out)],
-            stdin=subprocess.PIPE if config.start_on_stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            env=env,
-        )
-    return LoadgenProcess(proc, config, out, workdir)
-
-
-def wait_loadgen(handle: LoadgenProcess, timeout: float | None = None) -> LoadSummary:
-    """Wait for the generator to finish and return its summary; LoadgenError if it failed.
-
-    The default timeout is the schedule plus the request timeout plus 30 s of start-up and
-    writing; past it the generator is stopped (SIGTERM, then SIGKILL) and this raises.
-    """
-    config = handle.config
-    if timeout is None:
-        timeout = config.planned_s + config.timeout_s + 30.0
-        start_at = config.start_at if config.start_at is not None else handle.go_at
-        if start_at is not None:
-            timeout += max(0.0, start_at - time.monotonic())
-    try:
-        try:
-            stdout, _ = handle.proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            handle.stop()
-            try:
-                handle.proc.communicate(timeout=10)
-            except subprocess.TimeoutExpired:
-                handle.proc.kill()
-                handle.proc.communicate()
-            raise LoadgenError(
-                f"load generator still running after {timeout:.0f} s; stopped it"
-            ) from None
-        if handle.proc.returncode != 0:
-            tail = handle.stderr_text().strip().splitlines()[-5:]
-            raise LoadgenError(
-                f"load generator exited with {handle.proc.returncode}: " + " | ".join(tail)
-            )
-        lines = [line for line in stdout.decode().splitlines() if line.startswith("{")]
-        if not lines:
-            raise LoadgenError("load generator printed no summary")
-        try:
-            summary = LoadSummary.model_validate_json(lines[-1])
-        except ValidationError as exc:
-            raise LoadgenError(f"load generator summary unreadable: {exc}") from None
-        if summary.version != SUMMARY_VERSION:
-            raise LoadgenError(
-                f"load generator summary has version {summary.version}, this reads "
-                f"{SUMMARY_VERSION}: is {handle.proc.args[0]} running another allocstudy?"
-            )
-        return summary
-    finally:
-        shutil.rmtree(handle.workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

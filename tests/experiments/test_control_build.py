@@ -33,6 +33,7 @@ def test_cache_key_changes_with_source_flags_and_compiler() -> None:
 def test_default_cache_dir_follows_xdg_cache_home(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    monkeypatch.delenv("ALLOCSTUDY_CACHE", raising=False)  # it would move the whole cache
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert default_cache_dir() == tmp_path / "allocstudy" / "control"
     monkeypatch.delenv("XDG_CACHE_HOME")
@@ -102,3 +103,10 @@ def test_missing_source_is_a_clear_error(tmp_path: Path) -> None:
 def test_the_source_ships_with_the_checkout() -> None:
     assert source_path().is_file()
     assert "-O2" in CXXFLAGS and "-std=c++17" in CXXFLAGS
+
+
+def test_default_cache_dir_follows_allocstudy_cache_like_source_builds(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ALLOCSTUDY_CACHE", str(tmp_path / "cache"))
+    assert default_cache_dir() == tmp_path / "cache" / "control"

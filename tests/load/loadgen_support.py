@@ -12,7 +12,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from bench.load.generator import LoadConfig, LoadSummary, start_loadgen, wait_loadgen
+from bench.load.config import LoadConfig
+from bench.load.handle import start_loadgen, wait_loadgen
+from bench.load.record import LoadSummary
 from bench.results.tables import read_table
 from service.launcher import free_port as free_port  # the one helper, re-exported
 

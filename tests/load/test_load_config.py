@@ -1,4 +1,5 @@
-"""bench.load.generator without a network: config, loopback guard, bodies, record and summary."""
+"""bench.load.config and bench.load.record without a network: config, loopback guard, bodies,
+record and summary."""
 
 from __future__ import annotations
 
@@ -10,17 +11,17 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bench.load.generator import (
+from bench.load.config import (
     ENDPOINTS,
     LoadConfig,
     LoadgenError,
-    Record,
+    PayloadConfig,
     body_pools,
     check_loopback,
-    summarize,
 )
 from bench.load.plan import Stage
-from bench.spec import ServiceSpec
+from bench.load.record import Record, summarize
+from bench.spec import PayloadSpec, ServiceSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -254,3 +255,12 @@ def test_a_stopped_run_rates_only_the_part_of_the_stage_that_ran() -> None:
     assert summary.stages[0].elapsed_s == pytest.approx(0.5)
     assert summary.stages[0].achieved_rps == pytest.approx(10.0)
     assert summary.stopped_by == "SIGTERM"
+
+
+def test_the_payload_spec_and_the_load_config_share_names_and_defaults() -> None:
+    # The generator process does not import bench.spec (YAML and the service's models), so
+    # PayloadConfig repeats PayloadSpec's fields; this pins them together, as
+    # tests/service/test_service_churn.py does for ChurnSpec and the service's ChurnConfig.
+    config = PayloadConfig().model_dump()
+    assert config.pop("kind") == "service"  # the study's own bodies; "minimal" is for tests
+    assert PayloadSpec().model_dump() == config

@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 from loadgen_support import free_port, load_config, loopback_server, rows_of, run_loadgen
 
-from bench.load.generator import LoadConfig, LoadGenerator, body_pools, start_loadgen, wait_loadgen
-from bench.load.plan import percentile
+from bench.load.config import LoadConfig, body_pools
+from bench.load.generator import LoadGenerator
+from bench.load.handle import start_loadgen, wait_loadgen
+from bench.measure.runstats import percentile
 
 pytestmark = pytest.mark.slow
 

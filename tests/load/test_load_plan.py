@@ -1,4 +1,5 @@
-"""bench.load.plan: the open-loop plan, the endpoint sequence and the statistics, all pure."""
+"""bench.load.plan and bench.load.record: the open-loop plan, the endpoint sequence and the
+statistics, all pure."""
 
 from __future__ import annotations
 
@@ -11,17 +12,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bench.load.plan import (
-    LatencyHistogram,
     Stage,
     endpoint_weights,
     iter_endpoints,
     iter_slots,
-    percentile,
     slot_count,
-    spread,
     stage_starts,
     total_slots,
 )
+from bench.load.record import LatencyHistogram, spread
+from bench.measure.runstats import percentile
 
 rates = st.floats(min_value=0.1, max_value=5000, allow_nan=False)
 durations = st.floats(min_value=0, max_value=60, allow_nan=False)
