@@ -1,16 +1,14 @@
-"""The allocator registry: find each malloc library, and prove it really serves malloc.
+"""The allocator registry: find each malloc library, or say why it cannot be had here.
 
 Resolution turns a spec entry (a built-in name, a variant, a library file or a source build)
 into an `Allocator`: where its library is, its sha256, the environment that preloads it, or
-why it cannot be had here and the command that fixes that. Verification starts the real
-interpreter with the preload and asks, through dladdr(malloc), which library serves malloc:
-ld.so ignores a failed preload with only a warning, so nothing short of that is proof.
+why it cannot be had here and the command that fixes that. Proof that a preload really serves
+malloc is bench.allocators.verification; source builds are bench.allocators.sourcebuild.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import platform
 import re
@@ -31,19 +29,16 @@ from bench.spec import (
     Spec,
     VariantAllocator,
 )
-from service.childenv import without_allocator_env
 
 __all__ = [
     "BUN_MIMALLOC_COMMIT",
     "Allocator",
-    "Verification",
     "builtin_entry",
     "find_system_library",
     "libc_path",
     "resolve",
     "resolve_for_spec",
     "resolve_spec",
-    "verify",
 ]
 
 Kind = Literal["glibc", "system", "wheel", "library", "source"]
@@ -105,17 +100,6 @@ class Allocator:
     def expected_library(self) -> str:
         """Real path of the library that must serve malloc in a process started with it."""
         return os.path.realpath(self.library) if self.library is not None else libc_path()
-
-
-@dataclass(frozen=True)
-class Verification:
-    """What a process started with the preload said about its own malloc."""
-
-    ok: bool
-    malloc_library: str | None
-    version: str | None
-    reason: str | None = None
-    pid: int | None = None
 
 
 @cache
@@ -340,32 +324,3 @@ def resolve_for_spec(spec: Spec, name: str, *, build: bool = True) -> Allocator:
         return resolve(name, build=build)
     known = ", ".join(dict.fromkeys([*spec.allocator_names, *BUILTIN_ALLOCATORS]))
     raise KeyError(f"unknown allocator {name!r} (known: {known})")
-
-
-def verify(alloc: Allocator, *, python: str | None = None, timeout: float = 30.0) -> Verification:
-    """Start the real interpreter under the allocator and check who serves malloc there."""
-    if not alloc.available:
-        return Verification(False, None, None, alloc.reason)
-    env = {**without_allocator_env(os.environ), **alloc.preload_env()}
-    cmd = [python or sys.executable, "-m", "service.mallocinfo"]
-    try:
-        out = subprocess.run(
-            cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return Verification(False, None, None, f"the probe gave no answer within {timeout:.0f} s")
-    if "cannot be preloaded" in out.stderr:
-        line = next(ln for ln in out.stderr.splitlines() if "cannot be preloaded" in ln)
-        return Verification(False, None, None, f"ld.so ignored the preload: {line.strip()}")
-    if out.returncode != 0:
-        tail = out.stderr.strip().splitlines()[-1:] or [f"exit code {out.returncode}"]
-        return Verification(False, None, None, f"the probe failed: {tail[0]}")
-    try:
-        info = json.loads(out.stdout.strip().splitlines()[-1])
-    except (json.JSONDecodeError, IndexError):
-        return Verification(False, None, None, f"the probe printed no JSON: {out.stdout[:200]!r}")
-    served = info.get("malloc_library")
-    expected = alloc.expected_library()
-    ok = served is not None and os.path.realpath(served) == expected
-    reason = None if ok else f"malloc is served by {served}, expected {expected}"
-    return Verification(ok, served, info.get("version"), reason, info.get("pid"))

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.allocators.buildcache import compilers
-from bench.allocators.registry import Allocator, Verification, resolve, resolve_spec, verify
+from bench.allocators.registry import Allocator, resolve, resolve_spec
+from bench.allocators.verification import Verification, verify
 from bench.errors import EXIT_CANNOT_RUN, EXIT_OK
 from bench.measure import machine
 from bench.measure.groups import cgroup_support

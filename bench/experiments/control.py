@@ -25,13 +25,13 @@ from bench.experiments.control_run import run_control_once
 from bench.experiments.harness import (
     ExperimentError,
     Interrupted,
-    MachineMeter,
     PhaseLog,
     memory_rows,
     preexec_for,
 )
 from bench.measure import runstats
 from bench.measure.groups import ProcfsGroup, create_group
+from bench.measure.machine import MachineMeter
 from bench.measure.sampler import Sampler
 from bench.spec import Spec
 

@@ -2,19 +2,19 @@
 
 Both experiments start a measured program inside a fresh memory group, pinned to the cores
 the harness leaves free, sample its anonymous memory on one clock and mark phases on it, and
-prove from inside the running processes which library serves malloc.
+stop with what they measured when interrupted. The proof of the allocator inside the running
+processes is bench.allocators.verification; the machine's CPU account over a repeat is
+bench.measure.machine.MachineMeter.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from bench.errors import UserError
-from bench.measure import machine
 from bench.measure.groups import MemoryGroup
 from bench.measure.sampler import Sample
 from service.childenv import child_setup
@@ -24,31 +24,10 @@ __all__ = [
     "PhaseLog",
     "ExperimentError",
     "Interrupted",
-    "MachineMeter",
     "core_plan",
-    "library_mapped",
     "memory_rows",
     "preexec_for",
 ]
-
-
-@dataclass
-class MachineMeter:
-    """CPU pressure and other processes' CPU use over one measurement, started at creation."""
-
-    pressure0: Any = field(default_factory=machine.cpu_pressure)
-    account: machine.CpuAccount = field(default_factory=machine.CpuAccount.start)
-
-    def finish(self) -> dict[str, float | None]:
-        """{cpu_pressure_pct, foreign_cpu_pct} since start (call after children are reaped)."""
-        pressure1 = machine.cpu_pressure()
-        wall = time.monotonic() - self.account.wall
-        pressure = (
-            machine.CpuPressure.stalled_pct(self.pressure0, pressure1, wall)
-            if self.pressure0 and pressure1
-            else None
-        )
-        return {"cpu_pressure_pct": pressure, "foreign_cpu_pct": self.account.foreign_pct()}
 
 
 class Interrupted(KeyboardInterrupt):
@@ -99,20 +78,6 @@ def core_plan(pin: bool) -> CorePlan:
 def preexec_for(group: MemoryGroup, cpus: set[int] | None) -> Callable[[], None] | None:
     """A preexec_fn that joins the memory group (and the cores) before exec."""
     return child_setup(group.procs_file, cpus)
-
-
-def library_mapped(pid: int, library: str) -> bool | None:
-    """Whether /proc/PID/maps shows the library's real path (None when the process is gone)."""
-    real = os.path.realpath(library)
-    try:
-        with open(f"/proc/{pid}/maps") as fh:
-            for line in fh:
-                path = line.rstrip("\n").split(maxsplit=5)[-1]
-                if path.startswith("/") and os.path.realpath(path) == real:
-                    return True
-    except OSError:
-        return None
-    return False
 
 
 @dataclass

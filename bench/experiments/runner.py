@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import __version__
-from bench.allocators.registry import Allocator, resolve_spec, verify
+from bench.allocators.registry import Allocator, resolve_spec
+from bench.allocators.verification import verify
 from bench.errors import EXIT_FAILED, EXIT_OK, UsageError
 from bench.experiments.harness import ExperimentError, Interrupted, core_plan
 from bench.measure import machine

@@ -24,19 +24,19 @@ from pathlib import Path
 from typing import Any
 
 from bench.allocators.registry import Allocator
+from bench.allocators.verification import library_mapped
 from bench.experiments.harness import (
     CorePlan,
     ExperimentError,
     Interrupted,
-    MachineMeter,
     PhaseLog,
-    library_mapped,
     memory_rows,
 )
 from bench.load.config import LoadConfig, LoadgenError
 from bench.load.handle import start_loadgen, wait_loadgen
 from bench.measure import runstats
 from bench.measure.groups import ProcfsGroup, create_group
+from bench.measure.machine import MachineMeter
 from bench.measure.sampler import Sampler
 from bench.progress import Progress
 from bench.results.tables import TableError, read_table

@@ -2,7 +2,8 @@
 
 Everything here reads (or, when asked, sets) kernel knobs through /proc and /sys. Each
 reader returns None or a plain value instead of raising, because a missing knob on some
-machine is a fact to record, not an error.
+machine is a fact to record, not an error. `MachineMeter` accounts one measurement: the CPU
+pressure over it and the CPU other processes used (the disturbance the runner flags).
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
     "CpuAccount",
     "CpuPressure",
+    "MachineMeter",
     "cpu_busy_s",
     "own_cpu_s",
     "cpu_pressure",
@@ -216,3 +218,22 @@ def drop_caches() -> bool:
         return True
     except OSError:
         return False
+
+
+@dataclass
+class MachineMeter:
+    """CPU pressure and other processes' CPU use over one measurement, started at creation."""
+
+    pressure0: CpuPressure | None = field(default_factory=cpu_pressure)
+    account: CpuAccount = field(default_factory=CpuAccount.start)
+
+    def finish(self) -> dict[str, float | None]:
+        """{cpu_pressure_pct, foreign_cpu_pct} since start (call after children are reaped)."""
+        pressure1 = cpu_pressure()
+        wall = time.monotonic() - self.account.wall
+        pressure = (
+            CpuPressure.stalled_pct(self.pressure0, pressure1, wall)
+            if self.pressure0 and pressure1
+            else None
+        )
+        return {"cpu_pressure_pct": pressure, "foreign_cpu_pct": self.account.foreign_pct()}

@@ -19,9 +19,9 @@ from bench.allocators.registry import (
     libc_path,
     resolve,
     resolve_for_spec,
-    verify,
 )
 from bench.allocators.sourcebuild import build_from_source, source_key
+from bench.allocators.verification import verify
 from bench.spec import (
     BUILTIN_ALLOCATORS,
     LibraryAllocator,

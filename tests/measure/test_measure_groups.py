@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from bench.experiments.harness import library_mapped, preexec_for
+from bench.allocators.verification import library_mapped
+from bench.experiments.harness import preexec_for
 from bench.measure.groups import ProcfsGroup, cgroup_support, create_group, process_tree, pss_anon
 from bench.measure.sampler import Sampler
 
