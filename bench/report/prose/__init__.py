@@ -1,5 +1,139 @@
-"""Sentences whose comparative words are computed from the results (bench.report.prose.memory
-holds them all until they are split into one module per sentence family)."""
+"""Sentences whose comparative words are computed from the results, one module per family.
 
-from bench.report.prose.memory import *  # noqa: F403
-from bench.report.prose.memory import __all__, control_measure, evidence, not_measured  # noqa: F401
+Each function returns one or a few sentences of Markdown-safe text. Ranking words come from
+compare.rank (so ties are called ties), "barely moved" from compare.latency_verdict,
+keep-or-return from compare.classify_fingerprint; no function assumes which allocator wins or
+how many ran.
+A sentence about a step of the method (the idle traffic, a forced reclaim) follows what the
+run recorded (bench.report.method), never what the study usually does.
+
+Families: rankings (the shared wording of ranks and ties), memory, procedure (idle, reclaim,
+sampling, load), latency, control, guidance, trust (what was not measured, noise,
+disturbance, evidence). `sentences` is the registry a page quotes as {{ say.<name> }}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bench.report import specview
+from bench.report.aggregate import Results
+from bench.report.compare import Sample, shed_fraction
+from bench.report.live import LivePayload, live_payload
+from bench.report.method import method_of
+from bench.report.prose.control import (
+    control_measure,
+    control_other,
+    control_oversubscription,
+    control_ranking,
+    control_throughput,
+    spread_compare,
+)
+from bench.report.prose.guidance import guidance, guidance_costs
+from bench.report.prose.latency import latency, latency_median
+from bench.report.prose.memory import (
+    fingerprints,
+    headline,
+    live_sentence,
+    overhead,
+    peak_vs_settled,
+    staircase,
+)
+from bench.report.prose.procedure import idle, load_held, reclaim, sampling
+from bench.report.prose.rankings import not_ranked, ranking
+from bench.report.prose.trust import disturbed, evidence, flags, noise, not_measured, version_notes
+from bench.report.run import Run
+from bench.report.units import fmt_mb, fmt_pct, fmt_ratio, fmt_seconds
+
+__all__ = [
+    "control_measure",
+    "control_other",
+    "control_oversubscription",
+    "control_ranking",
+    "control_throughput",
+    "disturbed",
+    "evidence",
+    "fingerprints",
+    "flags",
+    "guidance",
+    "guidance_costs",
+    "headline",
+    "idle",
+    "latency",
+    "latency_median",
+    "live_sentence",
+    "load_held",
+    "noise",
+    "not_measured",
+    "not_ranked",
+    "overhead",
+    "peak_vs_settled",
+    "ranking",
+    "reclaim",
+    "sampling",
+    "sentences",
+    "spread_compare",
+    "staircase",
+    "version_notes",
+]
+
+
+def sentences(
+    run: Run, res: Results, live: LivePayload | None = None
+) -> dict[str, Callable[[], str]]:
+    """Every sentence a page can quote as {{ say.<name> }}, computed when first used."""
+    idle_s = fmt_seconds(float(specview.get(run.spec, "service.idle_s")))
+    method = method_of(run.manifest)
+    svc: dict[str, Any] = res.service
+    settled = {n: r.settled for n, r in svc.items()}
+    peak = {n: r.peak for n, r in svc.items()}
+    shed = {
+        n: Sample((f,), f, 0.0)
+        for n, r in svc.items()
+        if (f := shed_fraction(r.peak.center, r.settled.center)) is not None
+    }
+    overhead_settled = {n: r.overhead_settled for n, r in svc.items() if r.overhead_settled}
+    missing = res.missing("service", brief=True)
+    ctl_missing = (
+        res.missing("control", brief=True) if specview.get(run.spec, "control.enabled") else []
+    )
+
+    def payload() -> LivePayload:
+        return live if live is not None else live_payload(run, [n for n in res.names if n in svc])
+
+    return {
+        "headline": lambda: headline(res),
+        "settled_ranking": lambda: ranking(settled, fmt_mb, "leanest", "heaviest", missing=missing),
+        "peak_ranking": lambda: ranking(peak, fmt_mb, "leanest", "heaviest", missing=missing),
+        "shed_ranking": lambda: ranking(
+            shed, fmt_pct, "gave back most", "gave back least", descending=True, missing=missing
+        ),
+        "overhead": lambda: overhead(res),
+        "overhead_ranking": lambda: ranking(
+            overhead_settled, fmt_ratio, "leanest", "heaviest", missing=missing
+        ),
+        "peak_vs_settled": lambda: peak_vs_settled(res),
+        "fingerprints": lambda: fingerprints(res, idle_s),
+        "idle": lambda: idle(run, res, method),
+        "reclaim": lambda: reclaim(run, res, method),
+        "staircase": lambda: staircase(run, res),
+        "sampling": lambda: sampling(run, method),
+        "live_payload": lambda: live_sentence(res, payload(), method),
+        "flags": lambda: flags(res),
+        "version_notes": lambda: version_notes(res),
+        "latency": lambda: latency(res),
+        "latency_median": lambda: latency_median(res),
+        "load": lambda: load_held(run, res),
+        "control_oversubscription": lambda: control_oversubscription(res),
+        "control_throughput": lambda: control_throughput(res),
+        "control_ranking": lambda: control_ranking(res, ctl_missing),
+        "control_other": lambda: control_other(res),
+        "spread_compare": lambda: spread_compare(res),
+        "guidance": lambda: guidance(res),
+        "guidance_costs": lambda: guidance_costs(res),
+        "not_measured": lambda: not_measured(res),
+        "noise": lambda: noise(res),
+        "disturbed": lambda: disturbed(res),
+        "evidence": lambda: evidence(res),
+    }
