@@ -42,8 +42,9 @@ from bench.progress import Progress
 from bench.results.tables import TableError, read_table
 from bench.spec import Spec
 from service.launcher import LaunchError, free_port, start_service
+from service.proctree import pin_tree
 
-__all__ = ["ServiceRepeat", "method_flags", "pin_tree", "run_service_repeat"]
+__all__ = ["ServiceRepeat", "method_flags", "run_service_repeat"]
 
 
 @dataclass(frozen=True)
@@ -61,20 +62,6 @@ class ServiceRepeat:
 #: Seconds between telling the (started, ready) load generator its t0 and t0: time to open its
 #: keep-alive connections to every worker.
 LOADGEN_LEAD_S = 0.3
-
-
-def pin_tree(pids: list[int], cpus: set[int]) -> None:
-    """Move every thread of the given processes onto `cpus` (affinity is per thread)."""
-    for pid in pids:
-        try:
-            tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
-        except OSError:
-            continue
-        for tid in tids:
-            try:
-                os.sched_setaffinity(tid, cpus)
-            except OSError:
-                pass  # the thread ended meanwhile
 
 
 def _evidence(
