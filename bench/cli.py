@@ -18,6 +18,22 @@ from bench.spec import Spec, SpecError, load_spec
 
 __all__ = ["build_parser", "main"]
 
+#: The exit codes of each command as --help states them (bench.errors defines them).
+DOCTOR_EXITS = (
+    "exit codes: 0 the spec can run here; 1 it cannot (the report says why); 2 a bad spec"
+)
+SERVE_EXITS = (
+    "exit codes: 0 stopped cleanly by Ctrl-C or SIGTERM; 3 the service failed (did not start, a "
+    "worker is not on the allocator, it stopped by itself); 2 a bad spec or an unknown "
+    "allocator; 130 interrupted before the service was ready"
+)
+RUN_EXITS = (
+    "exit codes: 0 every allocator that resolved ran (one that cannot be had here is recorded "
+    "as skipped, with the reason); 3 a resolved allocator failed (the others' data are kept); "
+    "2 a bad spec or arguments; 130 interrupted (the partial run is kept, marked incomplete; "
+    "--resume continues it)"
+)
+
 
 def cmd_check(args: argparse.Namespace) -> int:
     status = EXIT_OK
@@ -84,23 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help="print the JSON Schema of a spec")
     p.set_defaults(func=cmd_schema)
 
-    p = sub.add_parser(
-        "doctor",
-        help="what this machine can run: allocators, cgroups, confounds",
-        epilog="exit codes: 0 the spec can run here; 1 it cannot (the report says why); "
-        "2 a bad spec",
-    )
+    p = sub.add_parser("doctor", help="what this machine can run: allocators, cgroups, confounds")
+    p.epilog = DOCTOR_EXITS
     p.add_argument("spec", nargs="?", metavar="SPEC", help="spec whose allocators to check")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.set_defaults(func=cmd_doctor)
 
-    p = sub.add_parser(
-        "serve",
-        help="start the service under one allocator (Ctrl-C stops it)",
-        epilog="exit codes: 0 stopped cleanly by Ctrl-C or SIGTERM; 3 the service failed (did "
-        "not start, a worker is not on the allocator, it stopped by itself); 2 a bad spec or "
-        "an unknown allocator; 130 interrupted before the service was ready",
-    )
+    p = sub.add_parser("serve", help="start the service under one allocator (Ctrl-C stops it)")
+    p.epilog = SERVE_EXITS
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--allocator", required=True, help="allocator name from the spec or registry")
     p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000)")
@@ -111,10 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the study of a spec; prints the run folder last",
         description="Run the service experiment and the C++ control for every allocator of "
         "SPEC and write results/<spec>/<run id>/ (manifest.json and Arrow tables).",
-        epilog="exit codes: 0 every allocator that resolved ran (one that cannot be had here "
-        "is recorded as skipped, with the reason); 3 a resolved allocator failed (the others' "
-        "data are kept); 2 a bad spec or arguments; 130 interrupted (the partial run is kept, "
-        "marked incomplete; --resume continues it)",
+        epilog=RUN_EXITS,
     )
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--out", default="results", help="results folder (default results/)")

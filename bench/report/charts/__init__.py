@@ -13,14 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bench.report.aggregate import Results
+from bench.report.charts import latency, memory, staircase, throughput
 from bench.report.charts.figure import MAX_ROWS, OKABE_ITO, colours
-from bench.report.charts.latency import latency
-from bench.report.charts.memory import dumbbell, peak_settled, rest_caveat
-from bench.report.charts.staircase import staircase
-from bench.report.charts.throughput import throughput
 from bench.report.live import LivePayload
 from bench.report.method import method_of
-from bench.report.prose import control_measure
+from bench.report.prose.control import control_measure
 from bench.report.run import Run
 from bench.report.units import md_safe
 
@@ -47,7 +44,7 @@ def _captions(run: Run, res: Results) -> dict[str, str]:
         f"service per allocator ({reps}), leanest settled first.",
         "dumbbell": "Settled anonymous memory per allocator: the C++ control as a hollow dot, "
         "the Python service as a filled dot; the label is the service minus the control."
-        + rest_caveat(run, res),
+        + memory.rest_caveat(run, res),
         "throughput": f"C++ control {what}, mean of {n_ctl} repeat"
         f"{'s' if n_ctl != 1 else ''}; the dark line spans the slowest to the fastest repeat.",
         "latency": f"Request latency per allocator ({reps}), counted from each request's "
@@ -60,9 +57,9 @@ def charts(run: Run, res: Results, live: LivePayload | None = None) -> dict[str,
     palette = colours(res.names)
     cap = _captions(run, res)
     return {
-        "staircase": lambda: staircase(run, res, palette, live),
-        "peak_settled": lambda: peak_settled(res, palette, cap["peak_settled"]),
-        "dumbbell": lambda: dumbbell(res, palette, cap["dumbbell"]),
-        "throughput": lambda: throughput(res, palette, cap["throughput"]),
-        "latency": lambda: latency(res, palette, cap["latency"]),
+        "staircase": lambda: staircase.staircase(run, res, palette, live),
+        "peak_settled": lambda: memory.peak_settled(res, palette, cap["peak_settled"]),
+        "dumbbell": lambda: memory.dumbbell(res, palette, cap["dumbbell"]),
+        "throughput": lambda: throughput.throughput(res, palette, cap["throughput"]),
+        "latency": lambda: latency.latency(res, palette, cap["latency"]),
     }

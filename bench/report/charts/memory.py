@@ -13,7 +13,7 @@ from bench.report.aggregate import Results
 from bench.report.charts.figure import WIDTH, colour_scale, finish, no_chart
 from bench.report.compare import classify_fingerprint
 from bench.report.datatable import Column, html_table
-from bench.report.experiment import OVERHEAD_HELP, ratio_text
+from bench.report.experiment import MEMORY_COLUMNS, ratio_text
 from bench.report.run import Run
 from bench.report.svg import INK
 from bench.report.units import MB, fmt_given_back, fmt_mb, fmt_seconds
@@ -51,15 +51,7 @@ def peak_settled(res: Results, palette: dict[str, str], caption: str) -> str:
         ),
     ).properties(width=WIDTH - 120, height=max(60, 34 * len(order)))
     table = html_table(
-        [
-            Column("allocator"),
-            Column("peak", True),
-            Column("settled", True),
-            Column("overhead at peak", True, OVERHEAD_HELP),
-            Column("overhead settled", True, OVERHEAD_HELP),
-            Column("given back", True, "share of the peak given back by the end of idle"),
-            Column("fingerprint"),
-        ],
+        [*MEMORY_COLUMNS, Column("fingerprint")],
         [
             [
                 n,

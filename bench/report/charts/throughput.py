@@ -9,7 +9,7 @@ import altair as alt
 from bench.report.aggregate import Results
 from bench.report.charts.figure import WIDTH, colour_scale, finish, no_chart
 from bench.report.datatable import Column, html_table
-from bench.report.prose import control_measure
+from bench.report.prose.control import control_measure
 from bench.report.svg import INK
 from bench.report.units import fmt_mops, fmt_mops_cpu
 

@@ -9,7 +9,8 @@ run recorded (bench.report.method), never what the study usually does.
 
 Families: rankings (the shared wording of ranks and ties), memory, procedure (idle, reclaim,
 sampling, load), latency, control, guidance, trust (what was not measured, noise,
-disturbance, evidence). `sentences` is the registry a page quotes as {{ say.<name> }}.
+disturbance, evidence). `sentences` is the registry a page quotes as {{ say.<name> }}; the
+sentences themselves are imported from their family's module.
 """
 
 from __future__ import annotations
@@ -22,60 +23,19 @@ from bench.report.aggregate import Results
 from bench.report.compare import Sample, shed_fraction
 from bench.report.live import LivePayload, live_payload
 from bench.report.method import method_of
-from bench.report.prose.control import (
-    control_measure,
-    control_other,
-    control_oversubscription,
-    control_ranking,
-    control_throughput,
-    spread_compare,
-)
-from bench.report.prose.guidance import guidance, guidance_costs
-from bench.report.prose.latency import latency, latency_median
-from bench.report.prose.memory import (
-    fingerprints,
-    headline,
-    live_sentence,
-    overhead,
-    peak_vs_settled,
-    staircase,
-)
-from bench.report.prose.procedure import idle, load_held, reclaim, sampling
-from bench.report.prose.rankings import not_ranked, ranking
-from bench.report.prose.trust import disturbed, evidence, flags, noise, not_measured, version_notes
+from bench.report.prose import control, guidance, latency, memory, procedure, rankings, trust
 from bench.report.run import Run
 from bench.report.units import fmt_mb, fmt_pct, fmt_ratio, fmt_seconds
 
 __all__ = [
-    "control_measure",
-    "control_other",
-    "control_oversubscription",
-    "control_ranking",
-    "control_throughput",
-    "disturbed",
-    "evidence",
-    "fingerprints",
-    "flags",
+    "control",
     "guidance",
-    "guidance_costs",
-    "headline",
-    "idle",
     "latency",
-    "latency_median",
-    "live_sentence",
-    "load_held",
-    "noise",
-    "not_measured",
-    "not_ranked",
-    "overhead",
-    "peak_vs_settled",
-    "ranking",
-    "reclaim",
-    "sampling",
+    "memory",
+    "procedure",
+    "rankings",
     "sentences",
-    "spread_compare",
-    "staircase",
-    "version_notes",
+    "trust",
 ]
 
 
@@ -103,37 +63,41 @@ def sentences(
         return live if live is not None else live_payload(run, [n for n in res.names if n in svc])
 
     return {
-        "headline": lambda: headline(res),
-        "settled_ranking": lambda: ranking(settled, fmt_mb, "leanest", "heaviest", missing=missing),
-        "peak_ranking": lambda: ranking(peak, fmt_mb, "leanest", "heaviest", missing=missing),
-        "shed_ranking": lambda: ranking(
+        "headline": lambda: memory.headline(res),
+        "settled_ranking": lambda: rankings.ranking(
+            settled, fmt_mb, "leanest", "heaviest", missing=missing
+        ),
+        "peak_ranking": lambda: rankings.ranking(
+            peak, fmt_mb, "leanest", "heaviest", missing=missing
+        ),
+        "shed_ranking": lambda: rankings.ranking(
             shed, fmt_pct, "gave back most", "gave back least", descending=True, missing=missing
         ),
-        "overhead": lambda: overhead(res),
-        "overhead_ranking": lambda: ranking(
+        "overhead": lambda: memory.overhead(res),
+        "overhead_ranking": lambda: rankings.ranking(
             overhead_settled, fmt_ratio, "leanest", "heaviest", missing=missing
         ),
-        "peak_vs_settled": lambda: peak_vs_settled(res),
-        "fingerprints": lambda: fingerprints(res, idle_s),
-        "idle": lambda: idle(run, res, method),
-        "reclaim": lambda: reclaim(run, res, method),
-        "staircase": lambda: staircase(run, res),
-        "sampling": lambda: sampling(run, method),
-        "live_payload": lambda: live_sentence(res, payload(), method),
-        "flags": lambda: flags(res),
-        "version_notes": lambda: version_notes(res),
-        "latency": lambda: latency(res),
-        "latency_median": lambda: latency_median(res),
-        "load": lambda: load_held(run, res),
-        "control_oversubscription": lambda: control_oversubscription(res),
-        "control_throughput": lambda: control_throughput(res),
-        "control_ranking": lambda: control_ranking(res, ctl_missing),
-        "control_other": lambda: control_other(res),
-        "spread_compare": lambda: spread_compare(res),
-        "guidance": lambda: guidance(res),
-        "guidance_costs": lambda: guidance_costs(res),
-        "not_measured": lambda: not_measured(res),
-        "noise": lambda: noise(res),
-        "disturbed": lambda: disturbed(res),
-        "evidence": lambda: evidence(res),
+        "peak_vs_settled": lambda: memory.peak_vs_settled(res),
+        "fingerprints": lambda: memory.fingerprints(res, idle_s),
+        "idle": lambda: procedure.idle(run, res, method),
+        "reclaim": lambda: procedure.reclaim(run, res, method),
+        "staircase": lambda: memory.staircase(run, res),
+        "sampling": lambda: procedure.sampling(run, method),
+        "live_payload": lambda: memory.live_sentence(res, payload(), method),
+        "flags": lambda: trust.flags(res),
+        "version_notes": lambda: trust.version_notes(res),
+        "latency": lambda: latency.latency(res),
+        "latency_median": lambda: latency.latency_median(res),
+        "load": lambda: procedure.load_held(run, res),
+        "control_oversubscription": lambda: control.control_oversubscription(res),
+        "control_throughput": lambda: control.control_throughput(res),
+        "control_ranking": lambda: control.control_ranking(res, ctl_missing),
+        "control_other": lambda: control.control_other(res),
+        "spread_compare": lambda: control.spread_compare(res),
+        "guidance": lambda: guidance.guidance(res),
+        "guidance_costs": lambda: guidance.guidance_costs(res),
+        "not_measured": lambda: trust.not_measured(res),
+        "noise": lambda: trust.noise(res),
+        "disturbed": lambda: trust.disturbed(res),
+        "evidence": lambda: trust.evidence(res),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bench.report.aggregate import Results
 from bench.report.compare import latency_verdict, rank
 from bench.report.prose.control import control_measure, throughputs_of
+from bench.report.prose.memory import leanest_tiers
 from bench.report.prose.rankings import names_text
 from bench.report.units import fmt_mb, fmt_ms, md_safe
 
@@ -12,18 +13,17 @@ __all__ = ["guidance", "guidance_costs"]
 
 
 def guidance(res: Results) -> str:
-    settled = {n: r.settled for n, r in res.service.items()}
-    peak = {n: r.peak for n, r in res.service.items()}
-    if len(settled) < 2:
+    tiers = leanest_tiers(res)
+    if tiers is None:
         return "Guidance needs at least two measured allocators."
-    best_p, best_s = rank(peak)[0], rank(settled)[0]
+    best_p, best_s = tiers
     out = [
         f"If a container memory limit is what you size for, the peak is the number that "
         f"matters, and here the lowest peak belongs to {names_text(best_p)} "
-        f"({fmt_mb(peak[best_p[0]].center)}).",
+        f"({fmt_mb(res.service[best_p[0]].peak.center)}).",
         f"If you pay for memory that sits idle, or pack many services onto one machine, "
         f"settled memory matters, and {names_text(best_s)} settled lowest "
-        f"({fmt_mb(settled[best_s[0]].center)}).",
+        f"({fmt_mb(res.service[best_s[0]].settled.center)}).",
     ]
     both = [n for n in best_p if n in best_s]
     out.append(

@@ -23,7 +23,15 @@ from bench.report.prose.rankings import lead_text, names_text, not_ranked
 from bench.report.run import Run
 from bench.report.units import fmt_duration, fmt_mb, fmt_pct, fmt_ratio, fmt_seconds, md_safe
 
-__all__ = ["fingerprints", "headline", "live_sentence", "overhead", "peak_vs_settled", "staircase"]
+__all__ = [
+    "fingerprints",
+    "headline",
+    "leanest_tiers",
+    "live_sentence",
+    "overhead",
+    "peak_vs_settled",
+    "staircase",
+]
 
 
 def headline(res: Results) -> str:
@@ -55,12 +63,22 @@ def headline(res: Results) -> str:
     )
 
 
-def peak_vs_settled(res: Results) -> str:
-    settled = {n: r.settled for n, r in res.service.items()}
+def leanest_tiers(res: Results) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """The leanest tier at the peak and the leanest once settled (ties together, compare.rank);
+    None with fewer than two allocators measured, when there is nothing to compare."""
+    if len(res.service) < 2:
+        return None
     peak = {n: r.peak for n, r in res.service.items()}
-    if len(settled) < 2:
+    settled = {n: r.settled for n, r in res.service.items()}
+    return rank(peak)[0], rank(settled)[0]
+
+
+def peak_vs_settled(res: Results) -> str:
+    tiers = leanest_tiers(res)
+    if tiers is None:
         return "With fewer than two allocators measured there is nothing to compare."
-    best_s, best_p = rank(settled)[0], rank(peak)[0]
+    best_p, best_s = tiers
+    peak, settled = res.service[best_p[0]].peak, res.service[best_s[0]].settled
     both = [n for n in best_s if n in best_p]
     if both:
         return (
@@ -69,8 +87,8 @@ def peak_vs_settled(res: Results) -> str:
         )
     return (
         f"The leanest at the busiest moment ({names_text(best_p)}, "
-        f"{fmt_mb(peak[best_p[0]].center)}) is not the leanest once settled "
-        f"({names_text(best_s)}, {fmt_mb(settled[best_s[0]].center)}): the better choice "
+        f"{fmt_mb(peak.center)}) is not the leanest once settled "
+        f"({names_text(best_s)}, {fmt_mb(settled.center)}): the better choice "
         "depends on which of the two numbers limits you."
     )
 
