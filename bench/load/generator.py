@@ -46,9 +46,6 @@ from service.churn import LIVE_BYTES_HEADER, WORKER_HEADER
 
 __all__ = ["LoadGenerator", "main", "run_process", "write_rows"]
 
-# An unexpected error exits 1 with Python's traceback; EXIT_USAGE is a bad config or CPUs that
-# cannot be had, said in one line on stderr.
-
 
 def write_rows(path: Path, record: Record, origin: float, config: LoadConfig) -> None:
     """The `requests` table, written whole to a temporary name and renamed."""
@@ -439,7 +436,11 @@ def _human(summary: LoadSummary) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the load-generator process; prints the summary as JSON on stdout."""
+    """Entry point of the load-generator process; prints the summary as JSON on stdout.
+
+    Exits EXIT_OK, or EXIT_USAGE for a bad config or CPUs that cannot be had (one line on
+    stderr); an unexpected error exits 1 with Python's traceback.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m bench.load.generator",
         description="Open-loop load generator (loopback only).",

@@ -4,6 +4,7 @@ record and summary."""
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -89,6 +90,8 @@ def test_the_process_refuses_a_remote_url_before_sending_anything(tmp_path: Path
         text=True,
         timeout=60,
         cwd=tmp_path,
+        # the checkout under test first: the venv's editable install may point at another one
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert done.returncode == 2
     assert "base_url" in done.stderr and "not loopback" in done.stderr
