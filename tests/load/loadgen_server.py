@@ -1,6 +1,6 @@
 """A tiny loopback HTTP server standing in for the service in the load generator's tests.
 
-Run as ``python tests/loadgen/loadgen_server.py [--delay S]``: it binds 127.0.0.1 on a free port,
+Run as ``python tests/load/loadgen_server.py [--delay S]``: it binds 127.0.0.1 on a free port,
 prints that port on stdout, and answers /churn, /json, /xml and /health after `delay` seconds
 (0 by default), so the tests do not depend on the service package's start-up or its cost.
 GET /peers answers how many client connections (distinct client ports) it has seen.
