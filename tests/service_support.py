@@ -1,4 +1,7 @@
-"""Helpers for the service tests: free ports, allocator libraries, process checks."""
+"""Helpers of the service and command tests: free ports, allocator libraries, process checks.
+
+(At the top of tests/, like studyrun.py: tests/service and tests/commands both use it.)
+"""
 
 from __future__ import annotations
 
