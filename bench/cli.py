@@ -1,4 +1,9 @@
-"""The `allocstudy` command: a thin pipeline over the modules that do the work."""
+"""The `allocstudy` command: a thin pipeline over the modules that do the work.
+
+Each command is a small function over a stage of the pipeline (bench.commands holds the longer
+ones). User errors (bench.errors.UserError) rise out of the commands and are caught once, in
+`main`, which prints them as one line and exits with their code.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +13,26 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError
 from bench.spec import Spec, SpecError, load_spec
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
-EXIT_OK = 0
-EXIT_USAGE = 2  # bad spec, bad arguments
-EXIT_FAILED = 3  # a resolved allocator failed during a run
-
-
-def _load(path: str) -> Spec:
-    try:
-        return load_spec(path)
-    except SpecError as exc:
-        print(exc, file=sys.stderr)
-        raise SystemExit(EXIT_USAGE) from None
+#: The exit codes of each command as --help states them (bench.errors defines them).
+DOCTOR_EXITS = (
+    "exit codes: 0 the spec can run here; 1 it cannot (the report says why); 2 a bad spec"
+)
+SERVE_EXITS = (
+    "exit codes: 0 stopped cleanly by Ctrl-C or SIGTERM; 3 the service failed (did not start, a "
+    "worker is not on the allocator, it stopped by itself); 2 a bad spec or an unknown "
+    "allocator; 130 interrupted before the service was ready"
+)
+RUN_EXITS = (
+    "exit codes: 0 every allocator that resolved ran (one that cannot be had here is recorded "
+    "as skipped, with the reason); 3 a resolved allocator failed (the others' data are kept); "
+    "2 a bad spec or arguments; 130 interrupted (the partial run is kept, marked incomplete; "
+    "--resume continues it)"
+)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -47,24 +57,24 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from bench import doctor
+    from bench.commands import doctor
 
-    spec = _load(args.spec) if args.spec else None
+    spec = load_spec(args.spec) if args.spec else None
     return doctor.run(spec, as_json=args.json)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from bench.serve import serve_command
+    from bench.commands.serve import serve_command
 
-    return serve_command(_load(args.spec), args.allocator, port=args.port)
+    return serve_command(load_spec(args.spec), args.allocator, port=args.port)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench.runner import run_command
+    from bench.commands.run import run_command
 
     only = [a.strip() for a in args.only.split(",") if a.strip()] if args.only else None
     return run_command(
-        _load(args.spec),
+        load_spec(args.spec),
         spec_path=Path(args.spec),
         out=Path(args.out),
         only=only,
@@ -91,11 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_schema)
 
     p = sub.add_parser("doctor", help="what this machine can run: allocators, cgroups, confounds")
+    p.epilog = DOCTOR_EXITS
     p.add_argument("spec", nargs="?", metavar="SPEC", help="spec whose allocators to check")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("serve", help="start the service under one allocator (Ctrl-C stops it)")
+    p.epilog = SERVE_EXITS
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--allocator", required=True, help="allocator name from the spec or registry")
     p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000)")
@@ -106,10 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the study of a spec; prints the run folder last",
         description="Run the service experiment and the C++ control for every allocator of "
         "SPEC and write results/<spec>/<run id>/ (manifest.json and Arrow tables).",
-        epilog="exit codes: 0 every allocator that resolved ran (one that cannot be had here "
-        "is recorded as skipped, with the reason); 3 a resolved allocator failed (the others' "
-        "data are kept); 2 a bad spec or arguments; 130 interrupted (the partial run is kept, "
-        "marked incomplete; --resume continues it)",
+        epilog=RUN_EXITS,
     )
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--out", default="results", help="results folder (default results/)")
@@ -129,9 +138,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except UserError as exc:
+        print(exc.terminal_text(), file=sys.stderr, flush=True)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("allocstudy: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

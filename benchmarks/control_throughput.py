@@ -32,12 +32,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
-from bench.control import (  # noqa: E402 - after the path set-up above
-    ControlError,
-    build_control,
-    run_control_once,
-    spec_arguments,
-)
+from bench.experiments.control_build import build_control  # noqa: E402 - after the path set-up
+from bench.experiments.control_program import ControlError, spec_arguments  # noqa: E402
+from bench.experiments.control_run import run_control_once  # noqa: E402
 from bench.spec import Spec, SpecError, load_spec  # noqa: E402
 
 __all__ = [
@@ -56,7 +53,7 @@ __all__ = [
 
 ALLOCATORS: tuple[str, ...] = ("glibc", "jemalloc", "tcmalloc", "mimalloc-v2", "mimalloc-v3")
 
-#: Where the libraries are on the reference machine, used when bench.allocators is absent.
+#: Where the libraries are on the reference machine, used when bench.allocators.registry is absent.
 _FALLBACK_LIBRARIES: dict[str, str | None] = {
     "glibc": None,
     "jemalloc": "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
@@ -92,9 +89,9 @@ def _libc_realpath() -> str:
 
 
 def resolve_targets(names: Iterable[str]) -> list[Target]:
-    """Targets through bench.allocators when it is there, else through the known paths."""
+    """Targets through bench.allocators.registry when it is there, else through the known paths."""
     try:
-        from bench.allocators import resolve
+        from bench.allocators.registry import resolve
     except ImportError:
         resolve = None
     targets = []

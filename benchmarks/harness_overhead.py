@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.rundir import read_manifest  # noqa: E402
+from bench.results.manifest import read_manifest  # noqa: E402
 
 
 def main() -> int:

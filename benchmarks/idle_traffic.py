@@ -25,7 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from ruamel.yaml import YAML  # noqa: E402
 
-from bench.rundir import read_manifest, read_rows  # noqa: E402
+from bench.results.manifest import read_manifest  # noqa: E402
+from bench.results.rundir import read_rows  # noqa: E402
 
 
 def _variant(spec: Path, rate: float, folder: Path) -> Path:

@@ -1,4 +1,4 @@
-"""How faithfully does bench.loadgen keep its schedule, and up to what rate?
+"""How faithfully does bench.load.generator keep its schedule, and up to what rate?
 
 Two measurements side by side, for each event loop asked for (asyncio, uvloop):
 1. fidelity: the study's rate (200 req/s) for `--seconds` against /health: achieved rate
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,9 +33,11 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.loadgen import LoadConfig, start_loadgen, wait_loadgen
-from bench.schedule import percentile
-from bench.tables import read_table
+from bench.load.config import LoadConfig
+from bench.load.handle import start_loadgen, wait_loadgen
+from bench.measure.runstats import percentile
+from bench.results.tables import read_table
+from service.launcher import free_port
 
 TARGET_ACHIEVED_REL = 0.005
 TARGET_LATE_P99_MS = 2.0
@@ -65,12 +66,6 @@ class Measure:
 # -- targets ----------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def split_cpus(allowed: Sequence[int]) -> tuple[list[int], list[int]]:
     """(generator CPUs, server CPUs): the last CPU for the generator when there are two."""
     cpus = sorted(allowed)
@@ -84,7 +79,7 @@ def service_target(cpus: list[int]) -> Iterator[str]:
     """The real service, one worker, a tiny live set; its base URL."""
     from service.launcher import start_service
 
-    port = _free_port()
+    port = free_port()
     churn = {"live_buffers": 100, "min_bytes": 4096, "max_bytes": 8192, "alloc_per_call": 10}
     service = start_service(
         python=sys.executable,
@@ -120,7 +115,7 @@ asyncio.run(main())
 @contextmanager
 def trivial_target(cpus: list[int]) -> Iterator[str]:
     """A bare aiohttp server answering /health, in its own pinned process; its base URL."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-c", _TRIVIAL_SERVER, str(port)],
         stdout=subprocess.PIPE,

@@ -18,12 +18,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.allocators import resolve  # noqa: E402
-from bench.memory import ProcfsGroup, cgroup_support, create_group  # noqa: E402
-from bench.sampler import Sampler  # noqa: E402
-from bench.service_experiment import free_port  # noqa: E402
+from bench.allocators.registry import resolve  # noqa: E402
+from bench.measure.groups import ProcfsGroup, cgroup_support, create_group  # noqa: E402
+from bench.measure.sampler import Sampler  # noqa: E402
 from bench.spec import load_spec  # noqa: E402
-from service.launcher import start_service  # noqa: E402
+from service.launcher import free_port, start_service  # noqa: E402
 
 
 def main() -> int:

@@ -21,14 +21,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import stats  # noqa: E402
-from bench.allocators import resolve_for_spec  # noqa: E402
-from bench.loadgen import LoadConfig, start_loadgen, wait_loadgen  # noqa: E402
-from bench.measure import core_plan  # noqa: E402
-from bench.service_experiment import free_port  # noqa: E402
+from bench.allocators.registry import resolve_for_spec  # noqa: E402
+from bench.experiments.harness import core_plan  # noqa: E402
+from bench.load.config import LoadConfig  # noqa: E402
+from bench.load.handle import start_loadgen, wait_loadgen  # noqa: E402
+from bench.measure import runstats  # noqa: E402
+from bench.results.tables import read_table  # noqa: E402
 from bench.spec import load_spec  # noqa: E402
-from bench.tables import read_table  # noqa: E402
-from service.launcher import start_service  # noqa: E402
+from service.launcher import free_port, start_service  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -103,9 +103,9 @@ def main() -> int:
         )
         print("|---|---|---|---|---|---|---|")
         print(
-            f"| {len(rows)} | {len(ok)} | {stats.percentile(lat, 50):.2f} | "
-            f"{stats.percentile(lat, 95):.2f} | {stats.percentile(lat, 99):.2f} | "
-            f"{stats.percentile(raw, 99):.2f} | {stats.percentile(late, 99):.2f} |"
+            f"| {len(rows)} | {len(ok)} | {runstats.percentile(lat, 50):.2f} | "
+            f"{runstats.percentile(lat, 95):.2f} | {runstats.percentile(lat, 99):.2f} | "
+            f"{runstats.percentile(raw, 99):.2f} | {runstats.percentile(late, 99):.2f} |"
         )
         print("\n| endpoint | CPU ms per request | p50 ms | p99 ms |")
         print("|---|---|---|---|")
@@ -119,7 +119,7 @@ def main() -> int:
             lat = [(r["done_s"] - r["intended_s"]) * 1000 for r in ok]
             print(
                 f"| {endpoint} | {used / max(1, len(ok)) * 1000:.2f} | "
-                f"{stats.percentile(lat, 50):.2f} | {stats.percentile(lat, 99):.2f} |"
+                f"{runstats.percentile(lat, 50):.2f} | {runstats.percentile(lat, 99):.2f} |"
             )
         per_worker = svc.stats_from_every_worker(timeout=30)
         target = s.churn.live_buffers * s.churn.mean_bytes

@@ -23,7 +23,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.rundir import read_manifest, read_rows  # noqa: E402
+from bench.results.manifest import read_manifest  # noqa: E402
+from bench.results.rundir import read_rows  # noqa: E402
 
 CLIMB_TARGET = 0.15
 OVERHEAD_TARGET = 1.3

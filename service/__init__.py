@@ -9,7 +9,8 @@
 - `service.mallocinfo`: which library serves malloc, and anonymous memory (`python -m` prints it).
 - `service.workerslot`: a stable index per worker.
 - `service.supervisor`: the process that binds the socket and runs the workers.
-- `service.launcher`: start_service() for `allocstudy serve` and the runner.
+- `service.launcher`: start_service() for `allocstudy serve` and the runner, and free_port().
+- `service.proctree`: the process tree under a pid, from /proc (bench's memory groups use it).
 
 Nothing is imported here, so `python -m service.mallocinfo` stays fast.
 """

@@ -25,6 +25,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -35,9 +36,10 @@ from typing import Any
 
 from service.childenv import child_setup, without_allocator_env
 from service.config import CONFIG_ENV, ConfigError, ServiceConfig, config_to_env
+from service.proctree import children, process_tree
 from service.supervisor import EXIT_BIND, EXIT_WORKER_FAILED, HOST, MESSAGE_PREFIX
 
-__all__ = ["LaunchError", "ServiceProcess", "start_service"]
+__all__ = ["LaunchError", "ServiceProcess", "free_port", "start_service"]
 
 
 # The line of a log that says why a Python process died: an exception or a fatal error.
@@ -48,22 +50,6 @@ _STOP_GRACE = 4.0  # seconds between SIGTERM and SIGKILL
 
 class LaunchError(RuntimeError):
     """The service could not be started or checked; str() is one line for a terminal."""
-
-
-def _children(pid: int) -> list[int]:
-    """Direct children of a process (every thread's list), or [] when it is gone."""
-    found: list[int] = []
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return found
-    for task in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as handle:
-                found.extend(int(p) for p in handle.read().split())
-        except OSError:
-            continue
-    return found
 
 
 def _cmdline(pid: int) -> list[str]:
@@ -95,6 +81,13 @@ def _group_members(pgid: int) -> list[int]:
         if len(fields) > 2 and fields[0] != "Z" and int(fields[2]) == pgid:
             members.append(int(entry))
     return members
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (the kernel's pick), for a service."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
 
 
 def _get(port: int, path: str, timeout: float) -> tuple[int, bytes]:
@@ -158,17 +151,11 @@ class ServiceProcess:
 
     def worker_pids(self) -> list[int]:
         """The uvicorn workers now running under the supervisor, sorted."""
-        return sorted(pid for pid in _children(self.pid) if _is_worker(pid))
+        return sorted(pid for pid in children(self.pid) if _is_worker(pid))
 
     def tree_pids(self) -> list[int]:
         """The supervisor and all its descendants (workers, resource tracker), sorted."""
-        found, todo = [], [self.pid]
-        while todo:
-            pid = todo.pop()
-            if os.path.exists(f"/proc/{pid}"):
-                found.append(pid)
-                todo.extend(_children(pid))
-        return sorted(found)
+        return sorted(pid for pid in process_tree(self.pid) if os.path.exists(f"/proc/{pid}"))
 
     def log_tail(self, lines: int = 6) -> list[str]:
         """The last lines the supervisor and workers wrote (stdout and stderr)."""

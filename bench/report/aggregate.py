@@ -15,9 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.measure.runstats import given_back_share
+from bench.report.compare import Sample, summarize
 from bench.report.run import Run
-from bench.report.stats import Sample, summarize
-from bench.stats import given_back_share
 
 __all__ = [
     "AllocatorInfo",

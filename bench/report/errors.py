@@ -7,8 +7,10 @@ into a PluginError without adding or hiding anything.
 
 from __future__ import annotations
 
+from bench.errors import UserError
+
 __all__ = ["ReportError"]
 
 
-class ReportError(Exception):
+class ReportError(UserError):
     """A problem with the results or the pages that the user can fix; str() says how."""

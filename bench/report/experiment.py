@@ -10,11 +10,11 @@ from typing import Any
 
 from bench.report import specview
 from bench.report.aggregate import Results
+from bench.report.compare import Sample
 from bench.report.datatable import Column, html_table
 from bench.report.live import FILL_SHARE, LivePayload, fill_text, live_payload
 from bench.report.method import Method, method_of, reclaim_ran, reclaim_reason
 from bench.report.run import Run
-from bench.report.stats import Sample
 from bench.report.units import (
     fmt_bytes_kb,
     fmt_count,
@@ -34,6 +34,7 @@ __all__ = [
     "allocators_table",
     "confounds_table",
     "headline_table",
+    "MEMORY_COLUMNS",
     "order_text",
     "ratio_text",
     "reclaim_text",
@@ -43,6 +44,17 @@ __all__ = [
 #: What the overhead ratio is, for table headings' tooltips.
 OVERHEAD_HELP = (
     "memory grown since the service was ready, per byte of live payload grown in the same time"
+)
+
+#: The columns every table of the service's memory per allocator starts with (the headline
+#: table here, the table behind the peak-and-settled chart).
+MEMORY_COLUMNS = (
+    Column("allocator"),
+    Column("peak", True),
+    Column("settled", True),
+    Column("overhead at peak", True, OVERHEAD_HELP),
+    Column("overhead settled", True, OVERHEAD_HELP),
+    Column("given back", True, "share of the peak given back by the end of idle"),
 )
 
 
@@ -235,15 +247,7 @@ def headline_table(res: Results) -> str:
     for name, why in res.missing("service"):
         rows.append([name, "not measured", "", "", "", "", why])
     return html_table(
-        [
-            Column("allocator"),
-            Column("peak", True),
-            Column("settled", True),
-            Column("overhead at peak", True, OVERHEAD_HELP),
-            Column("overhead settled", True, OVERHEAD_HELP),
-            Column("given back", True, "share of the peak given back by the end of idle"),
-            Column("flags"),
-        ],
+        [*MEMORY_COLUMNS, Column("flags")],
         rows,
         table_id="headline-table",
         caption="Memory of the service per allocator (median of repeats), leanest settled "

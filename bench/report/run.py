@@ -7,7 +7,6 @@ the run id, for file systems without symlinks) names the newest complete run.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,12 +16,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from bench.report.errors import ReportError
-from bench.tables import SCHEMAS, TableError, read_table
+from bench.results.manifest import MANIFEST_NAME, ManifestError, read_manifest
+from bench.results.tables import TABLES, TableError, read_table, table_rows
 
 __all__ = [
-    "MANIFEST_FORMAT",
+    "DOWNLOAD_ORDER",
     "RUN_COMMAND",
-    "TABLES",
     "Answer",
     "Freshness",
     "IdleTraffic",
@@ -34,14 +33,12 @@ __all__ = [
     "load_run",
 ]
 
-#: The manifest format this engine understands.
-MANIFEST_FORMAT = "2"
-
 #: What a user types to get results; named by every "no results" message.
 RUN_COMMAND = "allocstudy run specs/quick.yaml (or make study)"
 
-#: The tables a run writes, in the order the data table lists their downloads.
-TABLES = ("summary", "memory", "requests", "control")
+#: The tables a run writes (bench.results.tables), in the order the data table lists their
+#: downloads: the summary first.
+DOWNLOAD_ORDER = ("summary", *(t for t in TABLES if t != "summary"))
 
 
 @dataclass(frozen=True)
@@ -101,26 +98,16 @@ class Run:
         return self.manifest.get("spec") or {}
 
 
-def _read_manifest(path: Path) -> dict[str, Any]:
+def _read_manifest(run_dir: Path) -> dict[str, Any]:
+    """The run's manifest through the runner's own reader; its refusals become ReportErrors."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReportError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReportError(f"{path}: not a readable manifest ({exc})") from None
-    if not isinstance(data, dict):
-        raise ReportError(f"{path}: a manifest must be a JSON object")
-    fmt = str(data.get("format", ""))
-    if fmt != MANIFEST_FORMAT:
-        raise ReportError(
-            f"{path}: manifest format {fmt or '(none)'} is not the supported "
-            f"{MANIFEST_FORMAT}; rebuild the site with the allocstudy version that wrote it"
-        )
-    return data
+        return read_manifest(run_dir)
+    except ManifestError as exc:
+        raise ReportError(str(exc)) from None
 
 
 def _ref(study: str, folder: Path) -> RunRef:
-    m = _read_manifest(folder / "manifest.json")
+    m = _read_manifest(folder)
     return RunRef(
         study=study,
         run_id=str(m.get("run_id") or folder.name),
@@ -146,7 +133,7 @@ def _load_study(folder: Path) -> Study | None:
     runs = [
         _ref(folder.name, p)
         for p in folder.iterdir()
-        if p.is_dir() and not p.is_symlink() and (p / "manifest.json").is_file()
+        if p.is_dir() and not p.is_symlink() and (p / MANIFEST_NAME).is_file()
     ]
     if not runs:
         return None
@@ -175,14 +162,10 @@ def find_studies(results: Path) -> list[Study]:
 
 
 def _rows(path: Path, name: str, required: bool) -> list[dict[str, Any]]:
-    if not path.exists() and not required:
-        return []
     try:
-        table: pa.Table = read_table(path, name)
+        return table_rows(path, name, required=required)
     except TableError as exc:
         raise ReportError(str(exc)) from None
-    keep = [f.name for f in SCHEMAS[name] if f.name in table.column_names]
-    return table.select(keep).to_pylist()
 
 
 def _requests_digest(
@@ -232,8 +215,10 @@ def load_run(ref: RunRef) -> Run:
     requests.arrow is read only for the answers' live payload and the idle traffic
     (see _requests_digest). The control table may be absent when a spec disables the control.
     """
-    manifest = _read_manifest(ref.path / "manifest.json")
-    files = {t: ref.path / f"{t}.arrow" for t in TABLES if (ref.path / f"{t}.arrow").is_file()}
+    manifest = _read_manifest(ref.path)
+    files = {
+        t: ref.path / f"{t}.arrow" for t in DOWNLOAD_ORDER if (ref.path / f"{t}.arrow").is_file()
+    }
     answers, idle = _requests_digest(ref.path / "requests.arrow")
     return Run(
         ref=ref,

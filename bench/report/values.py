@@ -13,10 +13,7 @@ from typing import Any
 
 from bench.report import specview
 from bench.report.aggregate import Results
-from bench.report.live import FILL_SHARE, LivePayload, fill_text, live_payload
-from bench.report.method import Method, method_of, reclaim_reason
-from bench.report.run import Freshness, Run
-from bench.report.stats import (
+from bench.report.compare import (
     LATENCY_ABS_MS,
     LATENCY_REL,
     TIE_REL,
@@ -27,6 +24,9 @@ from bench.report.stats import (
     rank,
     shed_fraction,
 )
+from bench.report.live import FILL_SHARE, LivePayload, fill_text, live_payload
+from bench.report.method import Method, method_of, reclaim_reason
+from bench.report.run import Freshness, Run
 from bench.report.units import (
     NOT_MEASURED,
     fmt_bytes_kb,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench.report.run import find_studies
 from bench.report.units import fmt_mb, fmt_mops, fmt_mops_cpu, fmt_ratio
-from bench.tables import read_table
+from bench.results.tables import read_table
 
 __all__ = [
     "build_and_check",

@@ -8,6 +8,10 @@ traffic and plateaus late in load; health probes during idle; a C++ control with
 manifest with the method record, the rotated order, the workers' live sets, and one failed and
 one skipped allocator. Numbers are chosen per allocator, so a test can swap two allocators'
 numbers and watch the article follow.
+
+One module although it passes 500 lines: every table of the contract is written here from one
+set of per-allocator numbers, and benchmarks/site_build.py loads this file by path; split, the
+numbers of one table would drift from another's.
 """
 
 from __future__ import annotations
@@ -23,10 +27,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from bench.rundir import MANIFEST_FORMAT
+from bench.measure.runstats import given_back_share, overhead_ratio
+from bench.results.manifest import MANIFEST_FORMAT
+from bench.results.tables import SCHEMAS, to_table, write_table
 from bench.spec import BUILTIN_ALLOCATORS, Spec, parse_spec
-from bench.stats import given_back_share, overhead_ratio
-from bench.tables import SCHEMAS, to_table, write_table
 
 __all__ = [
     "Alloc",

@@ -8,7 +8,7 @@ from pathlib import Path
 from synthetic_run import write_run
 
 from bench.report.aggregate import aggregate
-from bench.report.prose import evidence, not_measured
+from bench.report.prose.trust import evidence, not_measured
 from bench.report.provenance import evidence_state
 from bench.report.run import find_studies, load_run
 

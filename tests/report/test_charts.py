@@ -65,7 +65,7 @@ def test_no_data_gives_a_note_not_a_broken_chart(tmp_path: Path):
 
     m = json.loads((run / "manifest.json").read_text())
     (run / "manifest.json").write_text(json.dumps(m))
-    from bench.tables import read_table, to_table, write_table
+    from bench.results.tables import read_table, to_table, write_table
 
     rows = [
         x

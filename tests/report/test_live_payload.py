@@ -17,7 +17,7 @@ from bench.report.series import (
     live_payload,
     median_line,
 )
-from bench.tables import read_table, write_table
+from bench.results.tables import read_table, write_table
 
 
 def test_live_payload_sums_each_workers_latest_answer():

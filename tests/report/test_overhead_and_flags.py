@@ -10,7 +10,7 @@ from material import cells, material
 from synthetic_run import DEFAULT_ALLOCS, REPO, Alloc, swapped
 
 from bench.report.units import fmt_ratio
-from bench.tables import read_table
+from bench.results.tables import read_table
 
 TEMPLATE = (REPO / "docs" / "_article.md").read_text(encoding="utf-8")
 
@@ -112,7 +112,7 @@ def test_an_allocator_without_service_data_is_named_in_every_ranking(tmp_path: P
     m = material(tmp_path)
     run = m.view.study.current.path
     rows = read_table(run / "summary.arrow", "summary").to_pylist()
-    from bench.tables import to_table, write_table
+    from bench.results.tables import to_table, write_table
 
     kept = [r for r in rows if not (r["experiment"] == "service" and r["allocator"] == "tcmalloc")]
     write_table(run / "summary.arrow", "summary", to_table("summary", kept))

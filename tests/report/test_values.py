@@ -10,7 +10,7 @@ from synthetic_run import write_run
 from bench.report.aggregate import aggregate
 from bench.report.run import check_freshness, find_studies, load_run
 from bench.report.values import named_values
-from bench.tables import read_table
+from bench.results.tables import read_table
 
 
 def values_of(results: Path) -> dict[str, str]:

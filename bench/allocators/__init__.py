@@ -1,0 +1,14 @@
+"""The allocators: find each malloc library, prove it serves malloc, build it from source.
+
+- `bench.allocators.registry`: resolve a spec entry to an `Allocator` (`resolve`,
+  `resolve_spec`, `resolve_for_spec`), or say why it cannot be had here and what fixes it.
+- `bench.allocators.verification`: `verify` (dladdr(malloc) in a fresh interpreter) and
+  `library_mapped` (the library in a running process's memory map).
+- `bench.allocators.sourcebuild`: `build_from_source` with cmake.
+- `bench.allocators.buildcache`: the one build cache (root, key, lock, tool probe) for source
+  builds and the C++ control.
+
+Nothing is imported here: the C++ control's build needs the cache, not the registry.
+"""
+
+__all__ = ["buildcache", "registry", "sourcebuild", "verification"]

@@ -1,0 +1,10 @@
+"""The longer `allocstudy` commands, each over the stage that does the work (bench.cli wires them).
+
+- `bench.commands.doctor`: `allocstudy doctor`, what this machine can run and what fixes it.
+- `bench.commands.serve`: `allocstudy serve`, the service under one allocator until Ctrl-C.
+- `bench.commands.run`: `allocstudy run`, the study (bench.experiments.runner) for a terminal.
+
+Nothing is imported here; bench.cli imports a command when it runs it.
+"""
+
+__all__ = ["doctor", "run", "serve"]

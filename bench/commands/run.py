@@ -1,0 +1,56 @@
+"""`allocstudy run`: the study of a spec (bench.experiments.runner), as the terminal sees it.
+
+It prints the run folder as its last line, also when interrupted (the partial run is kept,
+marked incomplete, and `--resume` continues it); exit codes are bench.errors': 0 when every
+allocator that resolved ran, 3 when one failed, 2 for bad arguments, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from bench.errors import EXIT_INTERRUPTED
+from bench.experiments.runner import run_study
+from bench.results.rundir import find_resumable
+from bench.spec import Spec
+
+__all__ = ["run_command"]
+
+
+def run_command(
+    spec: Spec,
+    *,
+    spec_path: Path,
+    out: Path,
+    only: list[str] | None,
+    resume: bool,
+    skip_control: bool = False,
+    skip_service: bool = False,
+) -> int:
+    """The CLI's `run`: prints the run folder as its last line (also when interrupted)."""
+    started = time.monotonic()
+    try:
+        run_dir, code = run_study(
+            spec,
+            spec_path=spec_path,
+            out=out,
+            only=only,
+            resume=resume,
+            skip_control=skip_control,
+            skip_service=skip_service,
+        )
+    except KeyboardInterrupt:
+        print(
+            "allocstudy: interrupted; the partial run is kept and marked incomplete "
+            "(resume it with --resume)",
+            file=sys.stderr,
+        )
+        latest = find_resumable(out, spec.name, spec.spec_hash)
+        if latest is not None:
+            print(latest)
+        return EXIT_INTERRUPTED
+    print(f"allocstudy: run finished in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    print(run_dir)
+    return code

@@ -1,0 +1,411 @@
+"""The study: every allocator of a spec through the service experiment and the control.
+
+The pipeline: resolve the allocators, open a run folder (or the one to resume), hold the
+confounds, then run the repeats in rounds: round r runs repeat r of every allocator (its
+service repeat, then its control repeat), the allocators in an order rotated by r, so that no
+allocator always runs first on a cold machine or last on a warm one. An allocator is verified
+before its first repeat. Tables and manifest are written after every repeat so an
+interrupted or failed run keeps everything measured so far. `latest` moves only when the run
+completes.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import __version__
+from bench.allocators.registry import Allocator, resolve_spec
+from bench.allocators.verification import verify
+from bench.errors import EXIT_FAILED, EXIT_OK, UsageError
+from bench.experiments.harness import ExperimentError, Interrupted, core_plan
+from bench.measure import machine
+from bench.measure.groups import cgroup_support
+from bench.progress import Progress
+from bench.results.manifest import MANIFEST_FORMAT, read_manifest, write_manifest
+from bench.results.rundir import find_resumable, new_run_dir, read_rows, set_latest, write_tables
+from bench.spec import Spec
+
+__all__ = ["method_record", "rotated", "run_study"]
+
+FINISHED = ("ok", "failed", "skipped")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            cwd=Path(__file__).resolve().parent,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _tool_record() -> dict[str, Any]:
+    return {
+        "name": "allocstudy",
+        "version": __version__,
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+    }
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP unwind like Ctrl-C, so every finally-block cleans up.
+
+    SIGINT is set here too, not left as inherited: a shell starts background jobs with SIGINT
+    ignored, and Python keeps an ignored SIGINT ignored, so `kill -INT` would do nothing.
+    """
+
+    def _raise(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    old = {s: signal.signal(s, _raise) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _allocator_record(alloc: Allocator) -> dict[str, Any]:
+    return {
+        "name": alloc.name,
+        "kind": alloc.kind,
+        "base": alloc.base,
+        "description": alloc.description,
+        "library": str(alloc.library) if alloc.library else None,
+        "expected_library": alloc.expected_library() if alloc.available else None,
+        "version": None,
+        "sha256": alloc.sha256,
+        "env": alloc.env,
+        "status": "pending",
+        "reason": None,
+        "fix": alloc.fix,
+        "evidence": {"service": [], "control": []},
+        "phases": {"service": [], "control": []},
+        "loadgen": [],
+        "sampler": [],
+        "live_set": [],
+        "wall_s": {"service": [], "control": []},
+        "started": None,
+        "finished": None,
+    }
+
+
+def _base_manifest(spec: Spec, spec_path: Path, run_dir: Path) -> dict[str, Any]:
+    return {
+        "format": MANIFEST_FORMAT,
+        "tool": _tool_record(),
+        "run_id": run_dir.name,
+        "spec_name": spec.name,
+        "spec_file": str(spec_path),
+        "spec_sha256": spec.spec_hash,
+        "spec": spec.model_dump(mode="json"),
+        "status": "running",
+        "started": _now(),
+        "finished": None,
+        "host": machine.host_info(),
+        "confounds": {},
+        "method": {},
+        "order": [],
+        "allocators": [],
+    }
+
+
+def rotated(names: list[str], round_index: int) -> list[str]:
+    """The allocators in round `round_index`: the list rotated left by that many places."""
+    if not names:
+        return []
+    k = round_index % len(names)
+    return names[k:] + names[:k]
+
+
+def method_record(spec: Spec, *, can_reclaim: bool, reclaim_how: str) -> dict[str, Any]:
+    """The choices of method a reader needs to read the numbers (the article quotes them)."""
+    s = spec.service
+    return {
+        "idle_rate": s.idle_rate,
+        "idle_traffic": (
+            f"GET /health at {s.idle_rate:g} request{'' if s.idle_rate == 1 else 's'}/s"
+            if s.idle_rate > 0
+            else "none (a silent idle: nothing calls the allocator)"
+        ),
+        "settle_window_s": s.settle_window_s,
+        "reclaim": {"possible": can_reclaim, "how": reclaim_how},
+        "memory_sampled_from": "service launch",
+        "latency_failures": f"failed requests counted at {s.request_timeout_s:g} s or more",
+        "live_set_fill_s": s.fill_s,
+        "order": "rotated by repeat",
+    }
+
+
+def _drop_rows(rows: dict[str, list[dict[str, Any]]], allocator: str) -> None:
+    for name in rows:
+        rows[name] = [r for r in rows[name] if r.get("allocator") != allocator]
+
+
+def run_study(
+    spec: Spec,
+    *,
+    spec_path: Path,
+    out: Path,
+    only: list[str] | None = None,
+    resume: bool = False,
+    skip_control: bool = False,
+    skip_service: bool = False,
+) -> tuple[Path, int]:
+    """Run the study; return the run folder and the exit code (EXIT_OK, or EXIT_FAILED when a
+    resolved allocator failed). Raises UsageError for --only names the spec does not have, and
+    KeyboardInterrupt after recording an interrupted run."""
+    allocs = resolve_spec(spec)
+    if only:
+        unknown = sorted(set(only) - {a.name for a in allocs})
+        if unknown:
+            raise UsageError(
+                f"--only names allocators the spec does not have: "
+                f"{', '.join(unknown)} (spec has {', '.join(spec.allocator_names)})"
+            )
+        allocs = [a for a in allocs if a.name in only]
+
+    run_dir = find_resumable(out, spec.name, spec.spec_hash) if resume else None
+    if resume and run_dir is None:
+        print(
+            f"allocstudy: nothing to resume for {spec.name} (no incomplete run with this "
+            "spec hash); starting a new run",
+            file=sys.stderr,
+        )
+    if run_dir is not None:
+        manifest = read_manifest(run_dir)
+        rows = read_rows(run_dir)
+        done = {a["name"]: a for a in manifest["allocators"] if a["status"] in FINISHED}
+        manifest["status"] = "running"
+    else:
+        run_dir = new_run_dir(out, spec.name)
+        manifest = _base_manifest(spec, spec_path, run_dir)
+        rows = {"memory": [], "requests": [], "control": [], "summary": []}
+        done = {}
+    records = {a["name"]: a for a in manifest["allocators"]}
+    for alloc in allocs:
+        if alloc.name not in done:
+            _drop_rows(rows, alloc.name)  # partial rows of an interrupted allocator
+            records[alloc.name] = _allocator_record(alloc)
+    manifest["allocators"] = [records[a.name] for a in allocs] + [
+        r for n, r in records.items() if n not in {a.name for a in allocs}
+    ]
+
+    cores = core_plan(spec.machine.pin_cores)
+    cg = cgroup_support() if spec.machine.cgroup == "auto" else None
+    exit_code = EXIT_OK
+
+    def _save() -> None:
+        write_tables(run_dir, rows)
+        write_manifest(run_dir, manifest)
+
+    try:
+        with (
+            _sigterm_as_interrupt(),
+            machine.thp_disabled(spec.machine.set_confounds) as thp,
+            Progress(total=len(allocs)) as progress,
+        ):
+            manifest["confounds"] = {
+                "thp": thp,
+                "swap_bytes": machine.swap_bytes(),
+                "governor": machine.governor(),
+                "cgroup_mode": cg.mode if cg else "none",
+                "cgroup": cg.reason if cg else "procfs (spec machine.cgroup: none)",
+                "pinning": cores.as_record(),
+                "python_malloc": spec.service.python_malloc,
+                "page_cache_dropped": False,
+                "root": machine.is_root(),
+                "cpu_pressure": {"avg10_start": getattr(machine.cpu_pressure(), "avg10", None)},
+            }
+            manifest["method"] = method_record(spec, **_reclaim_support(cg))
+            _save()
+            todo = [a for a in allocs if a.name not in done]
+            for a in allocs:
+                if a.name in done:
+                    kept = done[a.name]["status"]
+                    progress.say(f"{a.name}: kept from the interrupted run ({kept})")
+            rounds = _rounds(spec, skip_service=skip_service, skip_control=skip_control)
+            by_name = {a.name: a for a in todo}
+            progress.total = rounds * len(todo)
+            for r in range(rounds):
+                order = rotated([a.name for a in todo], r)
+                manifest["order"].append({"round": r, "allocators": order})
+                for name in order:
+                    progress.index += 1
+                    alloc, record = by_name[name], records[name]
+                    if record["status"] in FINISHED:
+                        continue  # skipped or failed in an earlier round
+                    status = _run_round(
+                        spec,
+                        alloc,
+                        r,
+                        record,
+                        rows,
+                        manifest,
+                        progress,
+                        cores,
+                        skip_control=skip_control,
+                        skip_service=skip_service,
+                        save=_save,
+                    )
+                    if status == "failed":
+                        exit_code = EXIT_FAILED
+                    _save()
+            for name in (a.name for a in todo):
+                if records[name]["status"] in ("running", "pending"):
+                    records[name].update(status="ok", finished=_now())
+                    progress.say(f"{name}: ok")
+            manifest["confounds"]["cpu_pressure"]["avg10_end"] = getattr(
+                machine.cpu_pressure(), "avg10", None
+            )
+    except KeyboardInterrupt as exc:
+        # saved after the confounds were restored, so the manifest says whether they were
+        for rec in manifest["allocators"]:
+            if rec["status"] == "running" and isinstance(exc, Interrupted):
+                # the interrupted repeat's samples and requests are kept, marked by the status
+                rows["memory"] += exc.memory
+                rows["requests"] += exc.requests
+                rec["phases"][exc.experiment] += exc.phases
+            if rec["status"] in ("pending", "running"):
+                rec["status"] = "incomplete"
+                rec["reason"] = "interrupted"
+        manifest["status"] = "incomplete"
+        manifest["finished"] = _now()
+        _save()
+        raise
+    manifest["status"] = "complete"  # confounds.thp now says whether THP was restored
+    manifest["finished"] = _now()
+    _save()
+    set_latest(run_dir)
+    return run_dir, exit_code
+
+
+def _reclaim_support(cg: Any) -> dict[str, Any]:
+    """Whether this machine's memory groups can force a reclaim, and how (or why not)."""
+    mode = cg.mode if cg else "none"
+    if mode == "v2":
+        return {"can_reclaim": True, "reclaim_how": "cgroup v2 memory.reclaim"}
+    if mode == "v1":
+        return {
+            "can_reclaim": False,
+            "reclaim_how": "none: cgroup v1 has no reclaim that works while tasks run",
+        }
+    return {"can_reclaim": False, "reclaim_how": "none: no memory cgroup (procfs sampling)"}
+
+
+def _rounds(spec: Spec, *, skip_service: bool, skip_control: bool) -> int:
+    """How many rounds: the larger of the service and the control repeat counts (at least 1,
+    so that an allocator with nothing to run is still verified)."""
+    counts = [1]
+    if not skip_service:
+        counts.append(spec.repeats)
+    if not skip_control and spec.control.enabled:
+        counts.append(spec.control.repeats)
+    return max(counts)
+
+
+def _start_allocator(alloc: Allocator, record: dict[str, Any], progress: Progress) -> str:
+    """Before an allocator's first repeat: skip it or verify it; its status."""
+    record["started"] = _now()
+    if not alloc.available:
+        record.update(status="skipped", reason=alloc.reason, finished=_now())
+        progress.say(f"{alloc.name}: skipped: {alloc.reason}")
+        return "skipped"
+    check = verify(alloc)
+    record["version"] = check.version
+    if not check.ok:
+        record.update(status="failed", reason=f"verification: {check.reason}", finished=_now())
+        progress.say(f"{alloc.name}: failed: {record['reason']}")
+        return "failed"
+    record["status"] = "running"
+    return "running"
+
+
+def _run_round(
+    spec: Spec,
+    alloc: Allocator,
+    repeat: int,
+    record: dict[str, Any],
+    rows: dict[str, list[dict[str, Any]]],
+    manifest: dict[str, Any],
+    progress: Progress,
+    cores: Any,
+    *,
+    skip_control: bool,
+    skip_service: bool,
+    save: Any,
+) -> str:
+    """Repeat `repeat` of one allocator, service then control; its status afterwards."""
+    if record["status"] == "pending":
+        status = _start_allocator(alloc, record, progress)
+        if status != "running":
+            return status
+        save()
+    try:
+        if not skip_service and repeat < spec.repeats:
+            from bench.experiments.service import run_service_repeat
+
+            if spec.machine.set_confounds:
+                manifest["confounds"]["page_cache_dropped"] = machine.drop_caches()
+            t0 = time.monotonic()
+            rep = run_service_repeat(spec, alloc, repeat, cores=cores, progress=progress)
+            record["wall_s"]["service"].append(round(time.monotonic() - t0, 3))
+            rows["memory"] += rep.memory_rows
+            rows["requests"] += rep.request_rows
+            rows["summary"].append(rep.summary_row)
+            record["evidence"]["service"] += rep.evidence
+            record["phases"]["service"] += rep.phases
+            record["loadgen"].append(rep.loadgen)
+            record["sampler"].append(rep.sampler)
+            record["live_set"] += rep.live_set
+        if not skip_control and spec.control.enabled and repeat < spec.control.repeats:
+            from bench.experiments.control import run_control_repeat
+            from bench.experiments.control_build import build_control
+
+            binary = build_control()
+            if spec.machine.set_confounds:
+                machine.drop_caches()
+            progress.update(
+                allocator=alloc.name,
+                experiment="control",
+                phase=f"repeat {repeat + 1}/{spec.control.repeats}",
+                left_s=None,
+                anon_bytes=None,
+            )
+            t0 = time.monotonic()
+            crep = run_control_repeat(spec, alloc, repeat, binary=binary)
+            record["wall_s"]["control"].append(round(time.monotonic() - t0, 3))
+            rows["memory"] += crep.memory_rows
+            rows["control"].append(crep.control_row)
+            rows["summary"].append(crep.summary_row)
+            record["evidence"]["control"].append(crep.evidence)
+            record["phases"]["control"] += crep.phases
+    except ExperimentError as exc:
+        record.update(status="failed", reason=str(exc), finished=_now())
+        progress.say(f"{alloc.name}: failed: {exc}")
+        return "failed"
+    except Exception as exc:  # a bug or a machine fault in one allocator must not lose the rest
+        record.update(status="failed", reason=f"{type(exc).__name__}: {exc}", finished=_now())
+        progress.say(f"{alloc.name}: failed: {record['reason']}")
+        return "failed"
+    return "running"

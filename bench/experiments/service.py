@@ -1,0 +1,490 @@
+"""One repeat of the service experiment under one allocator.
+
+Timeline on one monotonic clock (t = 0 when the allocator's run begins), memory sampled all
+along from the moment the service is launched:
+- start: the service starts inside a fresh memory group through the same launcher as
+  `allocstudy serve`; once every worker is ready a sample is taken (the fresh service's
+  memory, the base of the overhead ratio) and the allocator is proven in every process;
+- warmup, load: the open-loop generator's schedule;
+- idle: the spec's idle traffic (health probes at `idle_rate`, or silence); the workers'
+  live payload is asked for (/stats) as idle begins, never inside the settle window;
+- after the last idle sample: /stats again, then the forced reclaim where the memory group
+  has one (cgroup v2 memory.reclaim) and a last sample; elsewhere no reclaim, recorded so.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.allocators.registry import Allocator
+from bench.allocators.verification import library_mapped
+from bench.experiments.harness import (
+    CorePlan,
+    ExperimentError,
+    Interrupted,
+    PhaseLog,
+    memory_rows,
+)
+from bench.load.config import LoadConfig, LoadgenError
+from bench.load.handle import start_loadgen, wait_loadgen
+from bench.measure import runstats
+from bench.measure.groups import ProcfsGroup, create_group
+from bench.measure.machine import MachineMeter
+from bench.measure.sampler import Sampler
+from bench.progress import Progress
+from bench.results.tables import TableError, read_table
+from bench.spec import Spec
+from service.launcher import LaunchError, free_port, start_service
+from service.proctree import pin_tree
+
+__all__ = ["ServiceRepeat", "method_flags", "run_service_repeat"]
+
+
+@dataclass(frozen=True)
+class ServiceRepeat:
+    memory_rows: list[dict[str, Any]]
+    request_rows: list[dict[str, Any]]
+    summary_row: dict[str, Any]
+    phases: list[dict[str, Any]]
+    evidence: list[dict[str, Any]]
+    loadgen: dict[str, Any]
+    sampler: dict[str, Any]
+    live_set: list[dict[str, Any]]
+
+
+#: Seconds between telling the (started, ready) load generator its t0 and t0: time to open its
+#: keep-alive connections to every worker.
+LOADGEN_LEAD_S = 0.3
+
+
+def _evidence(
+    per_worker: dict[int, dict[str, Any]],
+    svc: Any,
+    group: Any,
+    alloc: Allocator,
+    repeat: int,
+    *,
+    workers: int,
+) -> list[dict[str, Any]]:
+    """Proof from inside every process: /stats (dladdr) from each worker, maps for all."""
+    expected = alloc.expected_library()
+    rows = []
+    pids = set(group.pids()) | set(per_worker) | {svc.pid}
+    for pid in sorted(pids):
+        stats_ = per_worker.get(pid, {})
+        served = stats_.get("malloc_library")
+        rows.append(
+            {
+                "repeat": repeat,
+                "pid": pid,
+                "role": "supervisor"
+                if pid == svc.pid
+                else ("worker" if pid in per_worker else "helper"),
+                "malloc_library": served,
+                "mapped": library_mapped(pid, expected),
+            }
+        )
+    bad = [
+        r
+        for r in rows
+        if (r["malloc_library"] and os.path.realpath(r["malloc_library"]) != expected)
+        or r["mapped"] is False
+    ]
+    if bad:
+        r = bad[0]
+        raise ExperimentError(
+            f"pid {r['pid']} ({r['role']}) is not on {alloc.name}: malloc "
+            f"served by {r['malloc_library']}, {expected} mapped: {r['mapped']}"
+        )
+    if len(per_worker) < workers:
+        raise ExperimentError(f"only {len(per_worker)} of {workers} workers answered")
+    return rows
+
+
+def _rows_so_far(out: Path) -> list[dict[str, Any]]:
+    """The rows an interrupted generator wrote on its way out (none if it wrote none)."""
+    try:
+        return read_table(out, "requests").to_pylist()
+    except TableError:
+        return []
+
+
+_LIVE_KEYS = (
+    "churn_calls",
+    "live_count",
+    "live_bytes",
+    "long_count",
+    "short_count",
+    "pss_anon_bytes",
+)
+
+
+@dataclass
+class _Calls:
+    """The runner's own requests to the service (/stats), on the run's clock: they must never
+    fall inside the settle window, and a test checks that from this record."""
+
+    origin: float
+    spans: list[dict[str, Any]]
+
+    def stats(self, svc: Any, at: str, *, timeout: float = 10.0) -> dict[int, dict[str, Any]]:
+        """/stats from every worker, the call's span recorded (empty when it failed)."""
+        began = time.monotonic()
+        try:
+            answers = svc.stats_from_every_worker(timeout=timeout)
+        except LaunchError:
+            answers = {}
+        self.spans.append(
+            {
+                "at": at,
+                "start_s": round(began - self.origin, 6),
+                "end_s": round(time.monotonic() - self.origin, 6),
+                "ok": bool(answers),
+            }
+        )
+        return answers
+
+
+def _live_record(
+    at: str, t_s: float, per_worker: dict[int, dict[str, Any]], repeat: int
+) -> dict[str, Any]:
+    """The workers' live sets at one moment: per worker, and the service's total."""
+    rows = [{"pid": pid, **{k: st.get(k) for k in _LIVE_KEYS}} for pid, st in per_worker.items()]
+    total = sum(r["live_bytes"] or 0 for r in rows) if rows else None
+    return {"repeat": repeat, "at": at, "t_s": round(t_s, 3), "live_bytes": total, "workers": rows}
+
+
+def _wait_until(deadline: float, progress_cb: Any = None) -> None:
+    while (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(left, 0.5))
+        if progress_cb is not None:
+            progress_cb(deadline - time.monotonic())
+
+
+def run_service_repeat(
+    spec: Spec, alloc: Allocator, repeat: int, *, cores: CorePlan, progress: Progress | None
+) -> ServiceRepeat:
+    """Run one repeat; raise ExperimentError with the reason when it fails."""
+    s = spec.service
+    group = create_group(f"{alloc.name}-service-r{repeat}", mode=spec.machine.cgroup)
+    workdir = Path(tempfile.mkdtemp(prefix="allocstudy-run-"))
+    origin = time.monotonic()
+    log = PhaseLog(repeat)
+    sampler = Sampler(
+        read=group.anon_bytes, interval_s=s.sample_interval_s, origin=origin, phase="start"
+    )
+    calls = _Calls(origin, [])
+    live_set: list[dict[str, Any]] = []
+    svc = None
+    loadgen = None
+    meter = MachineMeter()
+    ready = last = None
+    reclaim_how = None
+
+    def show(phase: str, left: float | None) -> None:
+        if progress is None:
+            return
+        prog = loadgen.progress() if loadgen is not None else None
+        latest = sampler.latest
+        progress.update(
+            allocator=alloc.name,
+            experiment="service",
+            phase=phase,
+            left_s=left,
+            anon_bytes=latest.anon_bytes if latest else None,
+            rate=prog.rate_rps if prog else None,
+            p99_ms=prog.p99_ms if prog else None,
+        )
+
+    def on_spawn(pid: int) -> None:
+        if isinstance(group, ProcfsGroup):  # without a cgroup the tree is found from its root
+            group.root_pid = pid
+
+    try:
+        try:
+            log.begin("start", 0.0)
+            show("start", None)
+            # The generator imports and builds its bodies while the service starts; it opens
+            # its connections only once told when t0 is.
+            port = free_port()
+            config = LoadConfig.from_service_spec(
+                s,
+                base_url=f"http://127.0.0.1:{port}",
+                origin=origin,
+                start_on_stdin=True,
+                cpus=sorted(cores.harness) if cores.harness else None,
+                allocator=alloc.name,
+                repeat=repeat,
+                seed=s.churn.seed + repeat,
+            )
+            out = workdir / "requests.arrow"
+            loadgen = start_loadgen(config, out)
+            sampler.start()  # from the launch on: the series shows the climb from nothing
+            try:
+                svc = start_service(
+                    python=sys.executable,
+                    workers=s.workers,
+                    port=port,
+                    env=alloc.preload_env(),
+                    service_config=s.model_dump(mode="json"),
+                    cgroup_procs=group.procs_file,
+                    ready_timeout=60.0,
+                    on_spawn=on_spawn,
+                )
+            except LaunchError as exc:
+                raise ExperimentError(f"service did not start: {exc}") from None
+            if cores.measured:  # start-up had every core; the measured phases get their own
+                pin_tree(svc.tree_pids(), cores.measured)
+            ready = sampler.sample_now("start")  # the freshly started service
+
+            # warm-up and load: one absolute schedule; the allocator is proven in every process
+            # while the generator opens its connections
+            start_at = time.monotonic() + LOADGEN_LEAD_S
+            loadgen.go(start_at)
+            at_ready = calls.stats(svc, "ready", timeout=30.0)
+            if not at_ready:
+                raise ExperimentError("could not reach every worker for the allocator's proof")
+            evidence = _evidence(at_ready, svc, group, alloc, repeat, workers=s.workers)
+            live_set.append(_live_record("ready", calls.spans[-1]["start_s"], at_ready, repeat))
+            t = start_at
+            for stage in config.stages:
+                _wait_until(t, lambda left: show("waiting", left))
+                sampler.phase = stage.phase
+                log.begin(stage.phase, t - origin)
+                if stage.phase == "idle":
+                    break
+                t += stage.duration_s
+                _wait_until(t, lambda left, p=stage.phase: show(p, left))
+            idle_start = t
+            if sampler.phase != "idle":  # a silent idle: no stage of the generator's
+                sampler.phase = "idle"
+                log.begin("idle", idle_start - origin)
+            at_load_end = calls.stats(svc, "load_end")
+            live_set.append(
+                _live_record("load_end", calls.spans[-1]["start_s"], at_load_end, repeat)
+            )
+            idle_end = idle_start + s.idle_s
+            _wait_until(idle_end, lambda left: show("idle", left))
+            try:
+                summary = wait_loadgen(loadgen, timeout=s.request_timeout_s + 30)
+            except LoadgenError as exc:
+                raise ExperimentError(f"load generator: {exc}") from None
+            request_rows = read_table(out, "requests").to_pylist()
+            log.end(time.monotonic() - origin)
+            # after the last idle sample: nothing of ours touched the settle window
+            at_idle_end = calls.stats(svc, "idle_end")
+            live_set.append(
+                _live_record("idle_end", calls.spans[-1]["start_s"], at_idle_end, repeat)
+            )
+            workers = live_set[-1]["workers"]
+            if group.can_reclaim:
+                sampler.phase = "reclaim"
+                log.begin("reclaim", time.monotonic() - origin)
+                reclaim_how = group.reclaim()  # synchronous: what it frees is gone on return
+                last = sampler.sample_now("reclaim")
+                log.end(time.monotonic() - origin)
+            else:
+                reclaim_how = group.reclaim()  # says why there is none
+        finally:
+            samples = sampler.stop()
+            if loadgen is not None:
+                loadgen.close()
+            # A graceful stop, not a kill through the cgroup: the supervisor then reaps its
+            # workers, so their CPU time reaches this process's children times, and the CPU
+            # account of the run (ours against other processes') stays right.
+            t_stop = time.monotonic()
+            if svc is not None:
+                svc.stop()
+            group.close()
+            teardown_s = time.monotonic() - t_stop
+    except KeyboardInterrupt:
+        # keep what this repeat measured; the runner stores it with the allocator incomplete
+        raise Interrupted(
+            experiment="service",
+            memory=memory_rows(samples, experiment="service", allocator=alloc.name, repeat=repeat),
+            requests=_rows_so_far(out) if loadgen is not None else [],
+            phases=log.entries,
+        ) from None
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    return _summarise(
+        spec,
+        alloc,
+        repeat,
+        samples=samples,
+        request_rows=request_rows,
+        log=log,
+        evidence=evidence,
+        summary=summary,
+        sampler=sampler,
+        reclaim_how=reclaim_how,
+        ready=ready,
+        last=last,
+        cpu=meter.finish(),
+        workers=workers,
+        live_set=live_set,
+        calls=calls.spans,
+        teardown_s=teardown_s,
+    )
+
+
+def _summarise(
+    spec: Spec,
+    alloc: Allocator,
+    repeat: int,
+    *,
+    samples: list[Any],
+    request_rows: list[dict[str, Any]],
+    log: PhaseLog,
+    evidence: list[dict[str, Any]],
+    summary: Any,
+    sampler: Sampler,
+    reclaim_how: str | None,
+    ready: Any,
+    last: Any,
+    cpu: dict[str, float | None],
+    workers: list[dict[str, Any]],
+    live_set: list[dict[str, Any]],
+    calls: list[dict[str, Any]],
+    teardown_s: float,
+) -> ServiceRepeat:
+    s = spec.service
+    times = [x.t_s for x in samples]
+    values = [x.anon_bytes for x in samples]
+    load = log.span("load")
+    idle = log.span("idle")
+    peak = runstats.peak(times, values, *load) if load else None
+    settled = runstats.settled(times, values, idle[1], s.settle_window_s) if idle else None
+    in_load = [r for r in request_rows if r["phase"] == "load"]
+    lat_ms, failed = runstats.charged_latencies_ms(in_load, s.request_timeout_s)
+    late_ms = [(r["sent_s"] - r["intended_s"]) * 1000 for r in in_load if r["sent_s"] is not None]
+    late_p99 = runstats.percentile(late_ms, 99)
+    sample_late = max((x.late_s for x in samples), default=None)
+    reason = runstats.disturbance(
+        send_late_p99_ms=late_p99,
+        foreign_cpu_pct=cpu["foreign_cpu_pct"],
+        sample_late_max_s=sample_late,
+        sample_interval_s=s.sample_interval_s,
+        start_late_s=summary.start_late_s,
+    )
+    flags = method_flags(
+        times=times,
+        load=load,
+        idle=idle,
+        settle_window_s=s.settle_window_s,
+        interval_s=s.sample_interval_s,
+        failed=failed,
+        requests=len(in_load),
+        timeout_s=s.request_timeout_s,
+        calls=calls,
+    )
+    live = {r["at"]: r["live_bytes"] for r in live_set}
+    ready_anon = ready.anon_bytes if ready is not None else None
+    row = {
+        "experiment": "service",
+        "allocator": alloc.name,
+        "repeat": repeat,
+        "peak_anon_bytes": peak,
+        "settled_anon_bytes": settled,
+        "reclaimed_anon_bytes": last.anon_bytes if last else None,
+        "p50_ms": runstats.percentile(lat_ms, 50),
+        "p95_ms": runstats.percentile(lat_ms, 95),
+        "p99_ms": runstats.percentile(lat_ms, 99),
+        "achieved_rps": (len(in_load) - failed) / s.load_s,
+        "requests": len(in_load),
+        "errors": failed,
+        **cpu,
+        "send_late_p99_ms": late_p99,
+        "disturbed": reason is not None,
+        "disturbed_reason": reason,
+        "ready_anon_bytes": ready_anon,
+        "ready_live_bytes": live.get("ready"),
+        "load_end_live_bytes": live.get("load_end"),
+        "idle_end_live_bytes": live.get("idle_end"),
+        "overhead_peak": runstats.overhead_ratio(
+            peak, ready_anon, live.get("load_end"), live.get("ready")
+        ),
+        "overhead_settled": runstats.overhead_ratio(
+            settled, ready_anon, live.get("idle_end"), live.get("ready")
+        ),
+        "given_back_share": runstats.given_back_share(peak, settled),
+        "flagged": bool(flags),
+        "flags": "; ".join(flags) if flags else None,
+    }
+    loadgen_rec = {
+        "repeat": repeat,
+        "per_worker": workers,
+        "send_late_p99_ms": late_p99,
+        "cpu_pct": summary.cpu_pct,
+        "cpu_s": summary.cpu_s,
+        "start_late_s": summary.start_late_s,
+        "error_kinds": summary.error_kinds,
+        "loop": summary.loop,
+        "cpus": summary.cpus,
+        "stages": [st.model_dump() for st in summary.stages],
+    }
+    sampler_rec = {
+        "repeat": repeat,
+        "samples": len(samples),
+        "cpu_s": sampler.cpu_s,
+        "late_max_s": sample_late,
+        "errors": sampler.errors[:10],
+        "reclaim": reclaim_how,
+        "reclaim_ran": last is not None,
+        "stats_calls": calls,
+        "teardown_s": round(teardown_s, 3),
+    }
+    return ServiceRepeat(
+        memory_rows(samples, experiment="service", allocator=alloc.name, repeat=repeat),
+        request_rows,
+        row,
+        log.entries,
+        evidence,
+        loadgen_rec,
+        sampler_rec,
+        live_set,
+    )
+
+
+def method_flags(
+    *,
+    times: list[float],
+    load: tuple[float, float] | None,
+    idle: tuple[float, float] | None,
+    settle_window_s: float,
+    interval_s: float,
+    failed: int,
+    requests: int,
+    timeout_s: float,
+    calls: list[dict[str, Any]],
+) -> list[str]:
+    """What makes this repeat's numbers doubtful by the method itself (not machine noise)."""
+    flags = []
+    if failed:
+        flags.append(
+            f"{failed} of {requests} load requests failed (counted at {timeout_s:g} s or more)"
+        )
+    if load is None:
+        flags.append("no load phase was recorded")
+    elif gap := runstats.sampling_gap(times, *load, interval_s, what="peak"):
+        flags.append(gap)
+    if idle is None:
+        flags.append("no idle phase was recorded")
+    else:
+        window = (idle[1] - settle_window_s, idle[1])
+        if gap := runstats.sampling_gap(times, *window, interval_s, what="settle"):
+            flags.append(gap)
+        inside = [c["at"] for c in calls if c["end_s"] > window[0] and c["start_s"] < window[1]]
+        if inside:
+            flags.append(
+                f"the runner's /stats call ({', '.join(inside)}) fell in the settle window"
+            )
+    return flags

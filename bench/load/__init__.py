@@ -1,0 +1,14 @@
+"""The open-loop load generator: what it is told, its plan, its account, its process, its handle.
+
+- `bench.load.config`: `LoadConfig` (validated, JSON on disk), the endpoints and the bodies.
+- `bench.load.plan`: when every request is due and which endpoint it calls (pure).
+- `bench.load.record`: the per-request `Record` and its `LoadSummary` (pure).
+- `bench.load.progressfile`: the live progress the generator writes once a second.
+- `bench.load.generator`: the asyncio engine and the process, `python -m bench.load.generator`.
+- `bench.load.handle`: the runner's side, `start_loadgen`, `LoadgenProcess.go`, `wait_loadgen`.
+
+Nothing is imported here, so the generator process imports only what it uses (no Arrow until
+it writes its rows, nothing of the report).
+"""
+
+__all__ = ["config", "generator", "handle", "plan", "progressfile", "record"]

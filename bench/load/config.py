@@ -1,0 +1,301 @@
+"""What a load-generator process is told: its validated config, the endpoints, the bodies.
+
+Kept apart from the engine (bench.load.generator) so that the runner, the tests and the benchmark
+scripts can build and check a config without the generator's process machinery.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bench.errors import UserError
+from bench.load.plan import Stage
+
+__all__ = [
+    "ENDPOINTS",
+    "EndpointCall",
+    "LoadConfig",
+    "LoadgenError",
+    "PayloadConfig",
+    "StageConfig",
+    "body_pools",
+    "check_loopback",
+    "load_config",
+]
+
+
+class LoadgenError(UserError):
+    """A load generator that cannot start, was misconfigured, or ended without its summary."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Endpoints and configuration
+
+
+@dataclass(frozen=True)
+class EndpointCall:
+    """How one endpoint of the service is called: method, path, and the body's content type."""
+
+    method: str
+    path: str
+    content_type: str | None = None  # None: the request carries no body
+
+
+#: The service's endpoints (service/app.py). /health is not in the study's mix; it is here for
+#: the generator's own fidelity benchmark, whose target must cost the server next to nothing.
+ENDPOINTS: dict[str, EndpointCall] = {
+    "churn": EndpointCall("POST", "/churn"),
+    "json": EndpointCall("POST", "/json", "application/json"),
+    "xml": EndpointCall("POST", "/xml", "application/xml"),
+    "health": EndpointCall("GET", "/health"),
+}
+
+
+def check_loopback(url: str) -> str:
+    """The URL if its host is loopback (127.0.0.0/8, ::1, localhost); LoadgenError otherwise.
+
+    The generator sends hundreds of requests a second for minutes: pointed at another host by
+    a typo it would be a denial-of-service tool, and its measurements would include a network.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "http":
+        raise LoadgenError(f"base_url {url!r}: only plain http:// to a loopback address is used")
+    host = parts.hostname or ""
+    if host != "localhost":
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise LoadgenError(
+                f"base_url {url!r}: host {host or '(none)'!r} is not loopback; the load "
+                "generator only sends to 127.0.0.0/8, ::1 or localhost"
+            )
+    return url.rstrip("/")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_mix(mix: dict[str, float]) -> dict[str, float]:
+    """A mix of known endpoints with finite weights, at least one above 0."""
+    unknown = sorted(set(mix) - set(ENDPOINTS))
+    if unknown:
+        raise ValueError(f"unknown endpoints {unknown} (known: {', '.join(ENDPOINTS)})")
+    if any(not (w >= 0 and math.isfinite(w)) for w in mix.values()):
+        raise ValueError("weights must be finite and 0 or more")
+    if sum(mix.values()) <= 0:
+        raise ValueError("at least one endpoint needs a weight above 0")
+    return mix
+
+
+class StageConfig(_Model):
+    """One stage of the plan: a phase label, an open-loop rate and how long it lasts."""
+
+    phase: str = Field(min_length=1)
+    rate: float = Field(gt=0, le=100_000)
+    duration_s: float = Field(ge=0, le=7 * 24 * 3600)
+    mix: dict[str, float] | None = Field(
+        None, description="this stage's endpoint mix (None: the run's mix)"
+    )
+
+    @field_validator("mix")
+    @classmethod
+    def _mix(cls, mix: dict[str, float] | None) -> dict[str, float] | None:
+        return None if mix is None else _check_mix(mix)
+
+
+class PayloadConfig(_Model):
+    """The request bodies: the service's own payload stream, or a minimal constant body.
+
+    "minimal" exists for the generator's own tests and fidelity benchmark, against a server
+    that ignores bodies; a study run uses "service".
+    """
+
+    kind: Literal["service", "minimal"] = "service"
+    min_items: int = Field(4, gt=0)
+    max_items: int = Field(500, gt=0)
+    distribution: Literal["log-uniform", "uniform"] = "log-uniform"
+    seed: int = 7
+
+
+class LoadConfig(_Model):
+    """Everything one load-generator process needs; written as JSON by `start_loadgen`."""
+
+    base_url: str
+    stages: list[StageConfig] = Field(min_length=1)
+    mix: dict[str, float]
+    payload: PayloadConfig = Field(default_factory=PayloadConfig)
+    seed: int = Field(1, description="seed of the endpoint sequence")
+    timeout_s: float = Field(10.0, gt=0, le=300, description="per-request timeout")
+    origin: float | None = Field(
+        None, description="time.monotonic() value rows count from (None: the schedule's t0)"
+    )
+    start_at: float | None = Field(
+        None, description="time.monotonic() value of t0 (None: as soon as bodies are ready)"
+    )
+    start_on_stdin: bool = Field(
+        False,
+        description="wait for a line on stdin giving t0 (a time.monotonic() value) before "
+        "opening connections: the runner starts the generator while the service starts",
+    )
+    cpus: list[int] | None = Field(None, min_length=1, description="CPUs to pin the process to")
+    allocator: str | None = None
+    repeat: int | None = None
+    pool_size: int = Field(64, gt=0, le=100_000, description="pre-generated bodies per endpoint")
+    max_in_flight: int | None = Field(
+        None, gt=0, description="safety valve (default: 4 x peak rate x timeout, at least 1000)"
+    )
+    warm_connections: int = Field(
+        0, ge=0, le=1024, description="connections opened (GET /health) before t0"
+    )
+    progress_path: Path | None = None
+    progress_interval_s: float = Field(1.0, gt=0)
+    loop: Literal["asyncio", "uvloop"] = "asyncio"
+
+    @field_validator("base_url")
+    @classmethod
+    def _loopback(cls, url: str) -> str:
+        try:
+            return check_loopback(url)
+        except LoadgenError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("mix")
+    @classmethod
+    def _mix(cls, mix: dict[str, float]) -> dict[str, float]:
+        return _check_mix(mix)
+
+    @field_validator("cpus")
+    @classmethod
+    def _cpus(cls, cpus: list[int] | None) -> list[int] | None:
+        if cpus is not None and any(c < 0 for c in cpus):
+            raise ValueError("CPU numbers are 0 or more")
+        return cpus
+
+    def plan(self) -> list[Stage]:
+        """The stages as the schedule sees them."""
+        return [Stage(s.phase, s.rate, s.duration_s, s.mix) for s in self.stages]
+
+    @property
+    def endpoint_names(self) -> tuple[str, ...]:
+        """Every endpoint any stage may call, sorted (the codes of the request rows)."""
+        names = set(self.mix)
+        for stage in self.stages:
+            names |= set(stage.mix or {})
+        return tuple(sorted(names))
+
+    @property
+    def planned_s(self) -> float:
+        """Length of the whole schedule, seconds."""
+        return sum(s.duration_s for s in self.stages)
+
+    @property
+    def in_flight_cap(self) -> int:
+        """The safety valve: only a stuck service should ever reach it."""
+        if self.max_in_flight is not None:
+            return self.max_in_flight
+        peak = max(s.rate for s in self.stages)
+        return max(1000, math.ceil(4 * peak * self.timeout_s))
+
+    @classmethod
+    def from_service_spec(cls, service: Any, *, base_url: str, **extra: Any) -> LoadConfig:
+        """The warm-up, load and idle stages, mix, payload and timeout of a spec's `service`.
+
+        A warm-up rate left unset in the spec is a tenth of the load rate; a zero-length
+        warm-up is left out. The idle stage exists only when the spec asks for idle traffic
+        (`idle_rate` above 0): GET /health at that rate, as a deployment's probes would send.
+        64 connections per worker are opened before t0: the service's
+        workers each listen on their own SO_REUSEPORT socket, the kernel hashes connections
+        over them, and many connections reused in turn even out the load each worker serves
+        (see `_warm_connections`). `extra` fills the remaining keys
+        (origin, cpus, allocator, ...) and may override any of these.
+        """
+        warmup_rate = service.warmup_rate or service.rate / 10
+        stages: list[dict[str, Any]] = [
+            {"phase": "load", "rate": service.rate, "duration_s": service.load_s}
+        ]
+        if service.idle_rate > 0 and service.idle_s > 0:
+            stages.append(
+                {
+                    "phase": "idle",
+                    "rate": service.idle_rate,
+                    "duration_s": service.idle_s,
+                    "mix": {"health": 1.0},
+                }
+            )
+        if service.warmup_s > 0:
+            stages.insert(
+                0, {"phase": "warmup", "rate": warmup_rate, "duration_s": service.warmup_s}
+            )
+        return cls.model_validate(
+            {
+                "base_url": base_url,
+                "warm_connections": 64 * service.workers,
+                "stages": stages,
+                "mix": dict(service.mix),
+                "payload": service.payload.model_dump(),
+                "timeout_s": service.request_timeout_s,
+                **extra,
+            }
+        )
+
+
+def load_config(path: Path) -> LoadConfig:
+    """Read and validate a config file; LoadgenError with one line per problem."""
+    try:
+        return LoadConfig.model_validate_json(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise LoadgenError(f"{path}: cannot read: {exc}") from None
+    except ValidationError as exc:
+        lines = [
+            f"{path}: {'.'.join(str(p) for p in e['loc']) or '(config)'}: {e['msg']}"
+            for e in exc.errors()
+        ]
+        raise LoadgenError("\n".join(lines)) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Request bodies
+
+
+def _service_bodies(endpoint: str, payload: PayloadConfig, count: int) -> list[bytes]:
+    """`count` bodies for an endpoint from the service's own deterministic payload stream."""
+    from service import payloads  # imported late: only study runs need the service package
+
+    stream = payloads.PayloadStream(
+        payload.seed, payload.min_items, payload.max_items, payload.distribution
+    )
+    return [bytes(stream.body(endpoint)) for _ in range(count)]
+
+
+_MINIMAL_BODIES = {"json": b'{"items": []}', "xml": b"<order/>"}
+
+
+def body_pools(config: LoadConfig) -> dict[str, list[bytes]]:
+    """Bodies for every endpoint of the mix, generated before t0 and then used round-robin.
+
+    Generating a document costs far more than sending it; doing it inside the schedule would
+    make send times depend on payload size. Endpoints without a body get no pool.
+    """
+    pools: dict[str, list[bytes]] = {}
+    weights = dict(config.mix)
+    for stage in config.stages:
+        for name, weight in (stage.mix or {}).items():
+            weights[name] = max(weight, weights.get(name, 0.0))
+    for name in sorted(weights):
+        if ENDPOINTS[name].content_type is None or weights[name] <= 0:
+            continue
+        if config.payload.kind == "minimal":
+            pools[name] = [_MINIMAL_BODIES.get(name, b"")]
+        else:
+            pools[name] = _service_bodies(name, config.payload, config.pool_size)
+    return pools

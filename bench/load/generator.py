@@ -1,0 +1,463 @@
+"""The open-loop load generator: its own process, one row per request, loopback only.
+
+Open loop means every request is due at a time fixed before the run (t0 + i/rate within its
+stage, see bench.load.plan) and is sent then whatever earlier responses did; its latency counts
+from that due time, so a slow service shows up as latency instead of as a lower offered rate
+(no coordinated omission). One asyncio task per due request, an aiohttp connector without a
+connection cap, and a safety valve on in-flight requests far above rate x timeout whose drops
+are rows with error "overload", never silent.
+
+Three layers, processes at the edges:
+- `LoadConfig` (validated, JSON on disk; bench.load.config), the pure plan (bench.load.plan)
+  and the pure `summarize` of a `Record` (bench.load.record);
+- `LoadGenerator`, the asyncio engine that fills a columnar `Record`;
+- `main` (``python -m bench.load.generator --config C.json --out requests.arrow``) for the
+  process; the runner starts it through bench.load.handle.
+
+It imports neither Arrow (only to write its rows, at the end) nor anything of the report, so
+the process is quick to start.
+
+Times in rows are seconds since `origin`, a time.monotonic() value the runner passes: the
+clock is system-wide, so the runner's memory samples and these rows share one time axis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import math
+import os
+import resource
+import signal
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.errors import EXIT_OK, EXIT_USAGE
+from bench.load.config import ENDPOINTS, LoadConfig, LoadgenError, body_pools, load_config
+from bench.load.plan import iter_endpoints, iter_slots
+from bench.load.progressfile import LoadProgress, write_progress
+from bench.load.record import LatencyHistogram, LoadSummary, Record, summarize
+from service.churn import LIVE_BYTES_HEADER, WORKER_HEADER
+
+__all__ = ["LoadGenerator", "main", "run_process", "write_rows"]
+
+
+def write_rows(path: Path, record: Record, origin: float, config: LoadConfig) -> None:
+    """The `requests` table, written whole to a temporary name and renamed."""
+    import pyarrow as pa  # late: the engine itself never needs Arrow
+
+    from bench.results.tables import SCHEMAS, write_table
+
+    columns = record.rows(origin, config.allocator, config.repeat)
+    write_table(path, "requests", pa.Table.from_pydict(columns, schema=SCHEMAS["requests"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process, all threads, user and system (the kernel's loopback work
+    is system time of the sender, so it counts)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class LoadGenerator:
+    """Sends the plan of a `LoadConfig` open loop and fills a `Record`.
+
+    The dispatcher sleeps until the next due time and then starts one task per request that is
+    due (several when it woke late, so a late wake-up never shifts the schedule). Send
+    lateness, sent_s - intended_s, is recorded for every request: asyncio rounds timers up to
+    the millisecond, so it is never zero, and a summary reports how large it was.
+    """
+
+    def __init__(self, config: LoadConfig, pools: Mapping[str, Sequence[bytes]]) -> None:
+        self.config = config
+        self.stages = config.plan()
+        self.endpoint_names = config.endpoint_names
+        self.record = Record(self.endpoint_names, tuple(s.phase for s in self.stages))
+        self.pools = {name: list(bodies) for name, bodies in pools.items()}
+        self.t0 = math.nan
+        self.end = math.nan
+        self.start_late_s = 0.0
+        self.stopped_by: str | None = None
+        self.cpu_s = 0.0
+        self._cancel_reason = "cancelled"
+        self.in_flight = 0
+        self.sent = 0
+        self.done = 0
+        self.errors = 0
+        self.latency = LatencyHistogram()
+        self.lateness = LatencyHistogram()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._main: asyncio.Task[Any] | None = None
+
+    # -- control -------------------------------------------------------------------------------
+
+    def stop(self, reason: str) -> None:
+        """Stop early (a signal): no more sends, in-flight requests cancelled, rows kept."""
+        if self.stopped_by is None:
+            self.stopped_by = reason
+            if self._main is not None and not self._main.done():
+                self._main.cancel()
+
+    async def run(self) -> Record:
+        """Run the whole plan (or until `stop`); every request that came due has a row."""
+        import aiohttp
+
+        self._main = asyncio.current_task()
+        config = self.config
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, limit_per_host=0),
+            timeout=aiohttp.ClientTimeout(total=config.timeout_s),
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+        progress: asyncio.Task[None] | None = None
+        cpu_start = _cpu_seconds()
+        try:
+            start_at = config.start_at
+            if config.start_on_stdin and self.stopped_by is None:
+                start_at = await self._wait_for_go()
+            if self.stopped_by is None:
+                await self._warm_connections(session)
+            now = time.monotonic()
+            start_at = start_at if start_at is not None else now + 0.05
+            self.t0 = self.record.t0 = max(start_at, now)
+            self.start_late_s = self.t0 - start_at
+            progress = asyncio.create_task(self._progress_loop())
+            cpu_start = _cpu_seconds()
+            if self.stopped_by is None:
+                await self._dispatch(session)
+                deadline = self.t0 + config.planned_s + config.timeout_s + 1.0
+                if self._tasks:
+                    await asyncio.wait(set(self._tasks), timeout=deadline - time.monotonic())
+        except asyncio.CancelledError:
+            if self.stopped_by is None:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+        finally:
+            if math.isnan(self.t0):  # stopped before the schedule began
+                self.t0 = self.record.t0 = time.monotonic()
+            self.end = time.monotonic()
+            self.cpu_s = _cpu_seconds() - cpu_start
+            if self.stopped_by is None:
+                self._cancel_reason = "cancelled: still pending at the hard stop"
+            await self._cancel_in_flight()
+            self.record.close_pending(self._cancel_reason)
+            if progress is not None:
+                progress.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await progress
+            self._write_progress(finished=True)
+            await session.close()
+        return self.record
+
+    async def _wait_for_go(self) -> float | None:
+        """t0 from the first line on stdin; an empty stdin (closed) stops the run unstarted."""
+        line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        try:
+            return float(line)
+        except ValueError:
+            self.stop("no go on stdin")
+            return None
+
+    async def _cancel_in_flight(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- sending -------------------------------------------------------------------------------
+
+    async def _warm_connections(self, session: Any) -> None:
+        """Open `warm_connections` keep-alive connections before t0 with concurrent GET /health.
+
+        aiohttp reuses idle connections first in, first out, so requests spread evenly over
+        every open connection; the service's workers each serve the connections they
+        accepted. Opening many before the schedule spreads them over every worker.
+        """
+        n = self.config.warm_connections
+        if n <= 0:
+            return
+
+        async def one() -> None:
+            async with session.get(self.config.base_url + "/health") as response:
+                await response.read()
+
+        results = await asyncio.gather(*(one() for _ in range(n)), return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            print(f"loadgen: {len(failed)} of {n} warm-up connections failed", file=sys.stderr)
+
+    async def _dispatch(self, session: Any) -> None:
+        from yarl import URL
+
+        config, record = self.config, self.record
+        loop = asyncio.get_running_loop()
+        monotonic = time.monotonic
+        base = config.base_url
+        codes = {name: code for code, name in enumerate(self.endpoint_names)}
+        calls = [ENDPOINTS[name] for name in self.endpoint_names]
+        urls = [URL(base + call.path) for call in calls]
+        headers = [
+            {"Content-Type": call.content_type} if call.content_type else None for call in calls
+        ]
+        pools = [self.pools.get(name) for name in self.endpoint_names]
+        uses = [0] * len(calls)
+        # one seeded sequence per distinct mix: the load's sequence is the same whether or not
+        # an idle stage with a mix of its own follows it
+        sequences = [
+            iter_endpoints(config.mix, config.seed)
+            if stage.mix is None
+            else iter_endpoints(stage.mix, config.seed + 1_000_003 * (index + 1))
+            for index, stage in enumerate(self.stages)
+        ]
+        cap, t0 = config.in_flight_cap, self.t0
+        behind = 0
+
+        for stage, offset in iter_slots(self.stages):
+            due = t0 + offset
+            if due > monotonic():
+                behind = 0
+                while (delay := due - monotonic()) > 0:  # a timer may fire early (uvloop's
+                    await asyncio.sleep(delay)  # clock counts ms); never send before due
+            else:
+                behind += 1
+                if behind % 64 == 0:  # far behind: let the started requests go out
+                    await asyncio.sleep(0)
+            code = codes[next(sequences[stage])]
+            i = record.add(stage, code, offset)
+            if self.in_flight >= cap:
+                record.finish(i, 0, "overload", monotonic())
+                self.errors += 1
+                continue
+            pool, body = pools[code], None
+            if pool:
+                body = pool[uses[code] % len(pool)]
+                uses[code] += 1
+            self.in_flight += 1
+            task = loop.create_task(
+                self._send(session, i, calls[code].method, urls[code], headers[code], body)
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _send(
+        self,
+        session: Any,
+        i: int,
+        method: str,
+        url: Any,
+        headers: dict[str, str] | None,
+        body: bytes | None,
+    ) -> None:
+        """One request: sent_s when it starts (before connection set-up), done_s at the end
+        of the response body, or a transport error as status 0."""
+        import aiohttp
+
+        record = self.record
+        sent = time.monotonic()
+        record.sent[i] = sent
+        self.sent += 1
+        self.lateness.add(sent - record.intended(i))
+        status, error = 0, None
+        try:
+            async with session.request(method, url, data=body, headers=headers) as response:
+                await response.read()
+                status = response.status
+                if status >= 400:
+                    error = f"HTTP {status}: {response.reason}"
+                live = response.headers.get(LIVE_BYTES_HEADER)
+                if live is not None:  # which worker answered, and the live payload it holds
+                    worker = response.headers.get(WORKER_HEADER, "")
+                    with contextlib.suppress(ValueError):
+                        record.report(i, int(worker), int(live))
+        except asyncio.CancelledError:
+            self.in_flight -= 1
+            record.finish(i, 0, self._cancel_reason)
+            raise
+        except TimeoutError:
+            error = f"timeout: no response within {self.config.timeout_s:g} s"
+        except (aiohttp.ClientError, OSError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        done = time.monotonic()
+        self.in_flight -= 1
+        self.done += 1
+        record.finish(i, status, error, done)
+        if error is None:
+            self.latency.add(done - record.intended(i))
+        else:
+            self.errors += 1
+
+    # -- progress ------------------------------------------------------------------------------
+
+    async def _progress_loop(self) -> None:
+        path, interval = self.config.progress_path, self.config.progress_interval_s
+        if path is None:
+            return
+        last_done, last_t = 0, time.monotonic()
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            rate = (self.done - last_done) / (now - last_t) if now > last_t else 0.0
+            last_done, last_t = self.done, now
+            self._write_progress(rate=rate)
+
+    def _write_progress(self, *, rate: float = 0.0, finished: bool = False) -> None:
+        path = self.config.progress_path
+        if path is None:
+            return
+        origin = self.config.origin if self.config.origin is not None else self.t0
+        now = time.monotonic()
+        phase = None
+        if self.record.stage:
+            phase = self.record.phases[self.record.stage[-1]]
+        p99 = self.latency.quantile(0.99)
+        late = self.lateness.quantile(0.99)
+        progress = LoadProgress(
+            t_s=now - origin,
+            phase=phase,
+            due=len(self.record),
+            sent=self.sent,
+            done=self.done,
+            errors=self.errors,
+            in_flight=self.in_flight,
+            rate_rps=rate,
+            p99_ms=None if p99 is None else p99 * 1000,
+            late_p99_ms=None if late is None else late * 1000,
+            finished=finished,
+        )
+        with contextlib.suppress(OSError):
+            write_progress(path, progress)
+
+
+# ---------------------------------------------------------------------------------------------
+# The process: python -m bench.load.generator --config C.json --out requests.arrow
+
+
+def _pin(cpus: Sequence[int] | None) -> list[int]:
+    """Pin this process to `cpus` (all threads started later inherit it); the CPUs it runs on."""
+    if cpus:
+        try:
+            os.sched_setaffinity(0, cpus)
+        except OSError as exc:
+            allowed = sorted(os.sched_getaffinity(0))
+            raise LoadgenError(
+                f"cannot pin to CPUs {list(cpus)} (allowed: {allowed}): {exc}"
+            ) from None
+    return sorted(os.sched_getaffinity(0))
+
+
+def _raise_fd_limit(wanted: int) -> None:
+    """Allow as many sockets as the in-flight cap, so a slow service hits the cap, not EMFILE."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def _loop_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    if kind == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop
+    return asyncio.new_event_loop
+
+
+def run_process(config: LoadConfig, out: Path) -> LoadSummary:
+    """The body of the process: pin, prepare, run, write rows, summarize. Signals stop it."""
+    cpus = _pin(config.cpus)
+    _raise_fd_limit(config.in_flight_cap + 256)
+    pools = body_pools(config)
+    generator = LoadGenerator(config, pools)
+    early: list[str] = []
+
+    def early_stop(signum: int, _frame: Any) -> None:
+        early.append(signal.Signals(signum).name)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, early_stop)
+    gc.collect()
+    gc.freeze()  # set-up objects never need scanning again: shorter collections mid-run
+
+    async def go() -> Record:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, generator.stop, sig.name)
+        if early:
+            generator.stop(early[0])
+        return await generator.run()
+
+    try:
+        with asyncio.Runner(loop_factory=_loop_factory(config.loop)) as runner:
+            record = runner.run(go())
+    finally:
+        origin = config.origin if config.origin is not None else generator.t0
+        if not math.isnan(origin):
+            write_rows(out, generator.record, origin, config)
+    summary = summarize(
+        record,
+        generator.stages,
+        end=generator.end,
+        origin=origin,
+        cpu_s=generator.cpu_s,
+        start_late_s=generator.start_late_s,
+        stopped_by=generator.stopped_by,
+        loop=config.loop,
+        cpus=cpus,
+    )
+    return summary.model_copy(update={"out": str(out)})
+
+
+def _human(summary: LoadSummary) -> str:
+    rates = ", ".join(
+        f"{s.phase} {s.achieved_rps:.1f}/{s.rate:g} req/s"
+        if s.achieved_rps is not None
+        else s.phase
+        for s in summary.stages
+    )
+    late = "n/a" if summary.late_ms_p99 is None else f"{summary.late_ms_p99:.2f} ms"
+    stop = f", stopped by {summary.stopped_by}" if summary.stopped_by else ""
+    return (
+        f"loadgen: {summary.requests} due, {summary.sent} sent, {summary.ok} ok, "
+        f"{summary.errors} errors; {rates}; send lateness p99 {late}; "
+        f"CPU {summary.cpu_pct:.1f}% of a core{stop}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the load-generator process; prints the summary as JSON on stdout.
+
+    Exits EXIT_OK, or EXIT_USAGE for a bad config or CPUs that cannot be had (one line on
+    stderr); an unexpected error exits 1 with Python's traceback.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.load.generator",
+        description="Open-loop load generator (loopback only).",
+    )
+    parser.add_argument("--config", type=Path, required=True, help="LoadConfig as JSON")
+    parser.add_argument("--out", type=Path, required=True, help="the requests table to write")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+        summary = run_process(config, args.out)
+    except LoadgenError as exc:
+        print(f"loadgen: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(summary.model_dump_json(), flush=True)
+    print(_human(summary), file=sys.stderr, flush=True)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""The open-loop plan: when every request is due and which endpoint it calls. Pure, no clocks.
+
+An open-loop generator decides *when* every request is due before it sends any of them, so
+the service's slowness can never slow the offered load down (no coordinated omission). This
+module holds that plan (stages run back to back, request i of a stage due at its start plus
+i/rate) and the endpoint chosen for every slot; how well a run kept it is bench.load.record.
+The load generator (bench.load.generator) is the only part with clocks and sockets.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from bisect import bisect_right
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import accumulate
+
+__all__ = [
+    "Stage",
+    "endpoint_weights",
+    "iter_endpoints",
+    "iter_slots",
+    "slot_count",
+    "stage_starts",
+    "total_slots",
+]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stretch of constant open-loop rate: `phase` is the label every request row carries.
+
+    `mix` replaces the run's endpoint mix for this stage only (the idle stage sends health
+    probes, not the load's mix); None keeps the run's mix.
+    """
+
+    phase: str
+    rate: float
+    duration_s: float
+    mix: Mapping[str, float] | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.rate > 0 and math.isfinite(self.rate)):
+            raise ValueError(f"stage {self.phase!r}: rate must be a finite number above 0")
+        if not (self.duration_s >= 0 and math.isfinite(self.duration_s)):
+            raise ValueError(f"stage {self.phase!r}: duration_s must be a finite number >= 0")
+
+
+def slot_count(stage: Stage) -> int:
+    """How many requests a stage schedules: every i >= 0 with i / rate < duration_s.
+
+    The product is rounded to 6 decimals first so that float noise (3 s x 100/s computing as
+    300.00000000000006) does not add a request that would be due exactly at the stage's end.
+    """
+    return math.ceil(round(stage.rate * stage.duration_s, 6))
+
+
+def total_slots(stages: Sequence[Stage]) -> int:
+    """Requests the whole plan schedules."""
+    return sum(slot_count(s) for s in stages)
+
+
+def stage_starts(stages: Sequence[Stage]) -> list[float]:
+    """Offset of each stage from t0, seconds: stages run back to back on one schedule."""
+    return [0.0, *accumulate(s.duration_s for s in stages)][: len(stages)]
+
+
+def iter_slots(stages: Sequence[Stage]) -> Iterator[tuple[int, float]]:
+    """(stage index, offset from t0 in s) of every request, in time order, lazily.
+
+    Each offset is computed from the stage start as start + i / rate, never by adding the
+    interval up, so a long run does not drift; lazily, so a high rate over a long stage costs
+    no memory up front.
+    """
+    for index, (stage, start) in enumerate(zip(stages, stage_starts(stages), strict=True)):
+        rate = stage.rate
+        for i in range(slot_count(stage)):
+            yield index, start + i / rate
+
+
+def endpoint_weights(mix: Mapping[str, float]) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """Endpoints with a weight above 0, sorted by name, and their cumulative weights.
+
+    Sorting makes the sequence for a seed independent of the order the mix was written in.
+    """
+    names = tuple(sorted(name for name, weight in mix.items() if weight > 0))
+    if not names:
+        raise ValueError("the mix needs at least one endpoint with a weight above 0")
+    if any(not math.isfinite(mix[name]) for name in names):
+        raise ValueError("mix weights must be finite")
+    return names, tuple(accumulate(float(mix[name]) for name in names))
+
+
+def iter_endpoints(mix: Mapping[str, float], seed: int) -> Iterator[str]:
+    """An endless, seeded sequence of endpoints drawn independently with the mix's weights.
+
+    Independent draws (a seeded random.Random, one draw per request) rather than a weighted
+    round-robin: a round-robin repeats a short fixed pattern, which can line up with the
+    service's worker processes or connection reuse and send one kind of request to one worker.
+    The proportions hold over a run (hundreds of thousands of draws) and the sequence is the
+    same for the same seed and mix, on every run and every allocator.
+    """
+    names, cumulative = endpoint_weights(mix)
+    total, last = cumulative[-1], len(names) - 1
+    draw = random.Random(seed).random
+    while True:
+        yield names[bisect_right(cumulative, draw() * total, 0, last)]

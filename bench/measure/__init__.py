@@ -1,0 +1,13 @@
+"""Measuring a program: its anonymous memory, on a schedule, on a machine held still.
+
+- `bench.measure.groups`: a fresh memory group per measured program (cgroup v2, v1, or procfs).
+- `bench.measure.sampler`: the sampler thread, anonymous bytes on an absolute schedule.
+- `bench.measure.machine`: host facts, the confounds (THP, swap, governor, caches), and the
+  CPU account of a measurement (`MachineMeter`).
+- `bench.measure.runstats`: the statistics of a run as small pure functions (peak, settled,
+  percentiles, overhead, disturbance), shared by the runner, the generator and the report.
+
+Nothing is imported here (the load generator process imports runstats alone).
+"""
+
+__all__ = ["groups", "machine", "runstats", "sampler"]

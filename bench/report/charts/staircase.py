@@ -1,0 +1,267 @@
+"""The staircase: the service's memory over time from its launch, one line per allocator, on
+the phases the run recorded, with the live payload dashed beneath (the gap is what the
+allocator adds), and the table of numbers behind it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import altair as alt
+
+from bench.report import series as ser
+from bench.report import specview
+from bench.report.aggregate import Results
+from bench.report.charts.figure import (
+    MAX_ROWS,
+    WIDTH,
+    colour_scale,
+    finish,
+    median_center,
+    no_chart,
+)
+from bench.report.datatable import Column, html_table
+from bench.report.live import LivePayload, live_payload
+from bench.report.run import Run
+from bench.report.svg import INK
+from bench.report.units import MB, fmt_mb, join_names
+
+__all__ = [
+    "CHAR_PX",
+    "PHASE_LABEL",
+    "PHASE_SHADE",
+    "PLOT_WIDTH",
+    "phase_labels",
+    "staircase",
+    "staircase_caption",
+]
+
+
+#: How each service phase is named on the chart, and how dark it is shaded.
+PHASE_LABEL = {
+    "start": "start-up",
+    "warmup": "warm-up",
+    "load": "load",
+    "idle": "idle",
+    "reclaim": "reclaim",
+}
+
+PHASE_SHADE = {"start": 0.13, "warmup": 0.035, "load": 0.07, "idle": 0.16, "reclaim": 0.26}
+
+#: Width of the staircase's plot area in pixels, and of one label character, roughly.
+PLOT_WIDTH = WIDTH - 140
+
+CHAR_PX = 6.5
+
+
+def phase_labels(spans: Sequence[ser.PhaseSpan], tmax: float, k: float) -> list[dict[str, Any]]:
+    """Where each phase's label goes: centred on its span, unless that would push it past an
+    edge of the plot (then left-aligned at the span's start, or right-aligned at its end),
+    alternating between two rows so that short neighbouring phases do not collide."""
+    out = []
+    for i, s in enumerate(spans):
+        mid = (s.start_s + s.end_s) / 2
+        half = len(PHASE_LABEL[s.phase]) * CHAR_PX / 2 / PLOT_WIDTH * tmax
+        if mid - half < 0:
+            align, x = "left", s.start_s
+        elif mid + half > tmax:
+            align, x = "right", max(s.end_s, s.start_s)
+        else:
+            align, x = "center", mid
+        out.append({"label": PHASE_LABEL[s.phase], "x": x / k, "align": align, "row": i % 2})
+    return out
+
+
+def _phase_layers(spans: Sequence[ser.PhaseSpan], tmax: float, k: float) -> list[Any]:
+    """The shaded phases behind the staircase, and their labels along its top."""
+    if not spans:
+        return []
+    shade = [
+        {"start": s.start_s / k, "end": s.end_s / k, "opacity": PHASE_SHADE[s.phase]} for s in spans
+    ]
+    layers = [
+        alt.Chart(alt.Data(values=shade))
+        .mark_rect(fill=INK)
+        .encode(x="start:Q", x2="end:Q", opacity=alt.Opacity("opacity:Q", legend=None, scale=None))
+    ]
+    labels = phase_labels(spans, tmax, k)
+    for align in ("left", "center", "right"):
+        for row in (0, 1):
+            mine = [lb for lb in labels if lb["align"] == align and lb["row"] == row]
+            if mine:
+                layers.append(
+                    alt.Chart(alt.Data(values=mine))
+                    .mark_text(
+                        fill=INK,
+                        baseline="top",
+                        align=align,
+                        dx={"left": 3, "right": -3}.get(align, 0),
+                        fontSize=11,
+                    )
+                    .encode(x="x:Q", y=alt.value(3 + 14 * row), text="label:N")
+                )
+    return layers
+
+
+def _staircase_table(
+    run: Run,
+    res: Results,
+    lines: dict[str, list[tuple[float, float]]],
+    order: Sequence[str],
+    live: LivePayload,
+) -> str:
+    """The numbers behind the staircase: per series, ready, the ends of load, peak, settled.
+
+    The load phase is measured from its own samples (not the shading, which runs on to the
+    next phase), so "end of load" never takes in an idle sample.
+    """
+    load = next((s for s in ser.phase_spans(run.memory, "service") if s.phase == "load"), None)
+    window = max(float(specview.get(run.spec, "service.sample_interval_s")) * 5, 1.0)
+
+    def at(pts: Sequence[tuple[float, float]], lo: float, hi: float) -> str:
+        return fmt_mb(ser.value_at(pts, lo, hi))
+
+    rows: list[list[str]] = []
+    if live.line:
+        rows.append(
+            [
+                "live payload (median across allocators)",
+                fmt_mb(median_center([r.live_ready for r in res.service.values()])),
+                fmt_mb(ser.latest_at(live.line, load.start_s)) if load else "",
+                fmt_mb(median_center([r.live_load_end for r in res.service.values()])),
+                "",
+                "",
+                str(live.points),
+            ]
+        )
+    for n in order:
+        r = res.service[n]
+        rows.append(
+            [
+                n,
+                fmt_mb(r.ready.center) if r.ready else "not recorded",
+                at(lines[n], load.start_s, load.start_s + window) if load else "",
+                at(lines[n], load.end_s - window, load.end_s) if load else "",
+                fmt_mb(r.peak.center),
+                fmt_mb(r.settled.center),
+                str(len(lines[n])),
+            ]
+        )
+    return html_table(
+        [
+            Column("series"),
+            Column("ready", True, "when every worker was ready (memory: median of repeats)"),
+            Column("start of load", True),
+            Column("end of load", True),
+            Column("peak", True),
+            Column("settled", True),
+            Column("points", True, "memory samples, or the service's answers for the live payload"),
+        ],
+        rows,
+    )
+
+
+def staircase_caption(spans: Sequence[ser.PhaseSpan], live_lines: int) -> str:
+    """What the staircase encodes, from the phases the run recorded."""
+    shaded = join_names([PHASE_LABEL[s.phase] for s in spans])
+    text = (
+        "Anonymous memory of the service's processes from the moment it was launched, first "
+        "repeat of each allocator; the legend lists the leanest settled allocator first."
+    )
+    if shaded:
+        text += f" Shaded, left to right: {shaded}."
+    if live_lines:
+        text += (
+            " The dashed line is the live payload, the bytes the program itself held: at each "
+            "answer of the service, the sum over workers of each worker's latest live bytes, "
+            "starting from what each worker held when the service was ready."
+        )
+        if live_lines > 1:
+            text += (
+                f" It is the median across the {live_lines} allocators, which all ran the same "
+                "seeded workload."
+            )
+    return text
+
+
+def staircase(
+    run: Run, res: Results, palette: dict[str, str], live: LivePayload | None = None
+) -> str:
+    """Memory over time from the service's launch, one line per allocator, on the phases the
+    run recorded, with the live payload dashed beneath: the gap is what the allocator adds."""
+    names = [n for n in res.names if n in res.service]
+    lines = ser.first_repeat_series(run.memory, "service", names)
+    if not lines:
+        return no_chart("staircase", "the run recorded no service memory samples.")
+    live = live if live is not None else live_payload(run, names)
+    order = sorted(lines, key=lambda n: (res.service[n].settled.center, n))
+    budget = max(50, min(600, (MAX_ROWS - 400) // len(lines)))
+    tmax = max(p[-1][0] for p in lines.values())
+    minutes = tmax > 300
+    k = 60.0 if minutes else 1.0
+    rows = [
+        {"allocator": n, "t": round(t / k, 4), "mb": round(v / MB, 2)}
+        for n in order
+        for t, v in ser.thin(lines[n], budget)
+    ]
+    payload = [{"t": round(t / k, 4), "mb": round(v / MB, 2)} for t, v in ser.thin(live.line, 300)]
+    spans = ser.close_gaps(
+        [s for s in ser.phase_spans(run.memory, "service") if s.phase in PHASE_LABEL]
+    )
+    unit = "min" if minutes else "s"
+    x = alt.X(
+        "t:Q", title=f"time since the service was launched ({unit})", scale=alt.Scale(nice=False)
+    )
+    # headroom above the highest line for the phase labels, which sit in the top rows
+    top = max([v for p in lines.values() for _, v in p] + [v for _, v in live.line]) / MB
+    y = alt.Y(
+        "mb:Q",
+        title="anonymous memory and live payload (MB)" if payload else "anonymous memory (MB)",
+        scale=alt.Scale(domainMax=top * 1.15 if top > 0 else None),
+    )
+    layers = _phase_layers(spans, tmax, k)
+    layers.append(
+        alt.Chart(alt.Data(values=rows))
+        .mark_line(strokeWidth=1.6)
+        .encode(
+            x=x,
+            y=y,
+            color=alt.Color(
+                "allocator:N",
+                scale=colour_scale(order, palette),
+                legend=alt.Legend(title="leanest settled first", orient="right"),
+            ),
+        )
+    )
+    if payload:
+        layers.append(
+            alt.Chart(alt.Data(values=payload))
+            .mark_line(stroke=INK, strokeWidth=1.8, strokeDash=[6, 4], opacity=0.85)
+            .encode(x=x, y=y)
+        )
+        layers.append(
+            alt.Chart(alt.Data(values=[payload[-1]]))
+            .mark_text(fill=INK, align="right", baseline="bottom", dx=-2, dy=-4, fontSize=11)
+            .encode(x="t:Q", y="mb:Q", text=alt.value("live payload"))
+        )
+    chart = alt.layer(*layers).properties(width=PLOT_WIDTH, height=280)
+    phases = "; ".join(
+        f"{PHASE_LABEL[s.phase]} from {s.start_s / k:.1f} to {s.end_s / k:.1f} {unit}"
+        for s in spans
+    )
+    label = (
+        f"Line chart: anonymous memory in MB over time since launch for {len(order)} allocators"
+        + ("; a dashed line shows the live payload the program held" if payload else "")
+        + (f"; phases shaded: {phases}" if phases else "")
+        + "."
+    )
+    table = _staircase_table(run, res, lines, order, live)
+    return finish(
+        "staircase",
+        chart,
+        label=label,
+        caption=staircase_caption(spans, len(live.lines) if payload else 0),
+        table=table,
+        summary="Data behind the staircase (first repeat of each allocator)",
+    )

@@ -1,0 +1,103 @@
+"""Sentences whose comparative words are computed from the results, one module per family.
+
+Each function returns one or a few sentences of Markdown-safe text. Ranking words come from
+compare.rank (so ties are called ties), "barely moved" from compare.latency_verdict,
+keep-or-return from compare.classify_fingerprint; no function assumes which allocator wins or
+how many ran.
+A sentence about a step of the method (the idle traffic, a forced reclaim) follows what the
+run recorded (bench.report.method), never what the study usually does.
+
+Families: rankings (the shared wording of ranks and ties), memory, procedure (idle, reclaim,
+sampling, load), latency, control, guidance, trust (what was not measured, noise,
+disturbance, evidence). `sentences` is the registry a page quotes as {{ say.<name> }}; the
+sentences themselves are imported from their family's module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bench.report import specview
+from bench.report.aggregate import Results
+from bench.report.compare import Sample, shed_fraction
+from bench.report.live import LivePayload, live_payload
+from bench.report.method import method_of
+from bench.report.prose import control, guidance, latency, memory, procedure, rankings, trust
+from bench.report.run import Run
+from bench.report.units import fmt_mb, fmt_pct, fmt_ratio, fmt_seconds
+
+__all__ = [
+    "control",
+    "guidance",
+    "latency",
+    "memory",
+    "procedure",
+    "rankings",
+    "sentences",
+    "trust",
+]
+
+
+def sentences(
+    run: Run, res: Results, live: LivePayload | None = None
+) -> dict[str, Callable[[], str]]:
+    """Every sentence a page can quote as {{ say.<name> }}, computed when first used."""
+    idle_s = fmt_seconds(float(specview.get(run.spec, "service.idle_s")))
+    method = method_of(run.manifest)
+    svc: dict[str, Any] = res.service
+    settled = {n: r.settled for n, r in svc.items()}
+    peak = {n: r.peak for n, r in svc.items()}
+    shed = {
+        n: Sample((f,), f, 0.0)
+        for n, r in svc.items()
+        if (f := shed_fraction(r.peak.center, r.settled.center)) is not None
+    }
+    overhead_settled = {n: r.overhead_settled for n, r in svc.items() if r.overhead_settled}
+    missing = res.missing("service", brief=True)
+    ctl_missing = (
+        res.missing("control", brief=True) if specview.get(run.spec, "control.enabled") else []
+    )
+
+    def payload() -> LivePayload:
+        return live if live is not None else live_payload(run, [n for n in res.names if n in svc])
+
+    return {
+        "headline": lambda: memory.headline(res),
+        "settled_ranking": lambda: rankings.ranking(
+            settled, fmt_mb, "leanest", "heaviest", missing=missing
+        ),
+        "peak_ranking": lambda: rankings.ranking(
+            peak, fmt_mb, "leanest", "heaviest", missing=missing
+        ),
+        "shed_ranking": lambda: rankings.ranking(
+            shed, fmt_pct, "gave back most", "gave back least", descending=True, missing=missing
+        ),
+        "overhead": lambda: memory.overhead(res),
+        "overhead_ranking": lambda: rankings.ranking(
+            overhead_settled, fmt_ratio, "leanest", "heaviest", missing=missing
+        ),
+        "peak_vs_settled": lambda: memory.peak_vs_settled(res),
+        "fingerprints": lambda: memory.fingerprints(res, idle_s),
+        "idle": lambda: procedure.idle(run, res, method),
+        "reclaim": lambda: procedure.reclaim(run, res, method),
+        "staircase": lambda: memory.staircase(run, res),
+        "sampling": lambda: procedure.sampling(run, method),
+        "live_payload": lambda: memory.live_sentence(res, payload(), method),
+        "flags": lambda: trust.flags(res),
+        "version_notes": lambda: trust.version_notes(res),
+        "latency": lambda: latency.latency(res),
+        "latency_median": lambda: latency.latency_median(res),
+        "load": lambda: procedure.load_held(run, res),
+        "control_oversubscription": lambda: control.control_oversubscription(res),
+        "control_throughput": lambda: control.control_throughput(res),
+        "control_ranking": lambda: control.control_ranking(res, ctl_missing),
+        "control_other": lambda: control.control_other(res),
+        "spread_compare": lambda: control.spread_compare(res),
+        "guidance": lambda: guidance.guidance(res),
+        "guidance_costs": lambda: guidance.guidance_costs(res),
+        "not_measured": lambda: trust.not_measured(res),
+        "noise": lambda: trust.noise(res),
+        "disturbed": lambda: trust.disturbed(res),
+        "evidence": lambda: trust.evidence(res),
+    }

@@ -1,0 +1,58 @@
+"""The guidance sentences: which number to size for, and what the choice costs elsewhere."""
+
+from __future__ import annotations
+
+from bench.report.aggregate import Results
+from bench.report.compare import latency_verdict, rank
+from bench.report.prose.control import control_measure, throughputs_of
+from bench.report.prose.memory import leanest_tiers
+from bench.report.prose.rankings import names_text
+from bench.report.units import fmt_mb, fmt_ms, md_safe
+
+__all__ = ["guidance", "guidance_costs"]
+
+
+def guidance(res: Results) -> str:
+    tiers = leanest_tiers(res)
+    if tiers is None:
+        return "Guidance needs at least two measured allocators."
+    best_p, best_s = tiers
+    out = [
+        f"If a container memory limit is what you size for, the peak is the number that "
+        f"matters, and here the lowest peak belongs to {names_text(best_p)} "
+        f"({fmt_mb(res.service[best_p[0]].peak.center)}).",
+        f"If you pay for memory that sits idle, or pack many services onto one machine, "
+        f"settled memory matters, and {names_text(best_s)} settled lowest "
+        f"({fmt_mb(res.service[best_s[0]].settled.center)}).",
+    ]
+    both = [n for n in best_p if n in best_s]
+    out.append(
+        f"{names_text(both)} {'wins' if len(both) == 1 else 'win'} on both counts in this run."
+        if both
+        else "No allocator wins on both counts in this run."
+    )
+    return " ".join(out)
+
+
+def guidance_costs(res: Results) -> str:
+    p99 = {n: r.p99 for n, r in res.service.items() if r.p99}
+    v = latency_verdict(p99)
+    measure = control_measure(res)
+    speed, _ = throughputs_of(res, measure)
+    parts = []
+    if v is not None:
+        parts.append(
+            "Request latency barely moved between allocators, so on this workload the "
+            "memory choice costs no measurable latency."
+            if not v.moved
+            else f"Check latency before switching: p99 moved, and {md_safe(v.highest)} "
+            f"had the highest ({fmt_ms(v.high_ms)})."
+        )
+    if len(speed) >= 2:
+        fast = rank(speed, descending=True)[0]
+        parts.append(
+            f"Where raw allocation speed matters more than memory, the bare C++ "
+            f"control favours {names_text(fast)}"
+            + (" (per CPU-second)." if measure == "cpu" else ".")
+        )
+    return " ".join(parts)

@@ -1,0 +1,43 @@
+"""Sentences about request latency: whether allocator choice moved p99 and p50 beyond the
+band we treat as noise (bench.report.compare.latency_verdict).
+"""
+
+from __future__ import annotations
+
+from bench.report.aggregate import Results
+from bench.report.compare import latency_verdict
+from bench.report.units import fmt_ms, fmt_ratio, md_safe
+
+__all__ = ["latency", "latency_median"]
+
+
+def latency(res: Results) -> str:
+    items = {n: r.p99 for n, r in res.service.items() if r.p99}
+    v = latency_verdict(items)
+    if v is None:
+        return "Latency needs at least two measured allocators to compare."
+    span = (
+        f"p99 ranged from {fmt_ms(v.low_ms)} ({md_safe(v.lowest)}) to "
+        f"{fmt_ms(v.high_ms)} ({md_safe(v.highest)})"
+    )
+    if not v.moved:
+        return (
+            f"Allocator choice barely moved tail latency: {span}, a gap no larger than "
+            f"the {fmt_ms(v.band_ms)} we treat as noise."
+        )
+    return (
+        f"Allocator choice moved tail latency: {span}, {fmt_ratio(v.ratio)} the lowest "
+        f"and beyond the {fmt_ms(v.band_ms)} we treat as noise."
+    )
+
+
+def latency_median(res: Results) -> str:
+    items = {n: r.p50 for n, r in res.service.items() if r.p50}
+    v = latency_verdict(items)
+    if v is None:
+        return ""
+    word = "moved" if v.moved else "barely moved"
+    return (
+        f"At the median the allocators {word}: p50 ran from {fmt_ms(v.low_ms)} to "
+        f"{fmt_ms(v.high_ms)}."
+    )

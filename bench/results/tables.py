@@ -1,0 +1,211 @@
+"""The Arrow tables a run writes (docs/guide/data-format.md): schemas, atomic writes, reads.
+
+Every table carries its name and a format version in the schema metadata, so a reader can
+refuse a file it does not understand instead of misreading it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.feather as feather
+
+from bench.errors import UserError
+
+__all__ = [
+    "FORMAT_VERSION",
+    "SCHEMAS",
+    "TABLES",
+    "TableError",
+    "atomic_write_bytes",
+    "read_table",
+    "table_rows",
+    "to_table",
+    "write_table",
+]
+
+#: Bumped whenever a column changes meaning or a required column is removed.
+FORMAT_VERSION = "2"
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "memory": pa.schema(
+        [
+            ("experiment", pa.string()),  # "service" or "control"
+            ("allocator", pa.string()),
+            ("repeat", pa.int32()),
+            ("t_s", pa.float64()),  # seconds since this allocator's run began
+            # service: start (launch to ready), warmup, load, idle, reclaim (only where a forced
+            # reclaim ran); control: start, fill, churn, idle
+            ("phase", pa.string()),
+            ("anon_bytes", pa.int64()),
+            ("late_s", pa.float64()),  # how late the sample was taken against its schedule
+        ]
+    ),
+    "requests": pa.schema(
+        [
+            ("allocator", pa.string()),
+            ("repeat", pa.int32()),
+            ("endpoint", pa.string()),
+            ("intended_s", pa.float64()),
+            ("sent_s", pa.float64()),
+            ("done_s", pa.float64()),
+            ("status", pa.int32()),  # HTTP status, 0 for a transport error
+            ("error", pa.string()),
+            ("phase", pa.string()),  # warmup, load, idle (idle traffic: health probes)
+            ("worker", pa.int32()),  # pid of the worker that answered a /churn (else null)
+            ("live_bytes", pa.int64()),  # that worker's live payload after the call (else null)
+        ]
+    ),
+    "control": pa.schema(
+        [
+            ("allocator", pa.string()),
+            ("repeat", pa.int32()),
+            ("threads", pa.int32()),
+            ("operations", pa.int64()),
+            ("seconds", pa.float64()),
+            ("allocs_per_s", pa.float64()),
+            ("peak_anon_bytes", pa.int64()),
+            ("settled_anon_bytes", pa.int64()),
+            ("live_bytes", pa.int64()),
+            ("checksum", pa.string()),
+            ("share", pa.string()),  # shard or global, as the program echoed it
+            ("idle_s", pa.float64()),  # rest after the churn the program was given
+            ("settle_window_s", pa.float64()),  # window of the settled median actually used
+            ("cpus", pa.int32()),  # CPUs the program could run on (its affinity mask)
+            ("oversubscribed", pa.bool_()),  # threads > cpus: threads took turns
+            ("cpu_user_s", pa.float64()),  # churn phase, all threads
+            ("cpu_sys_s", pa.float64()),  # churn phase, all threads
+            ("minor_faults", pa.int64()),  # churn phase
+            ("major_faults", pa.int64()),  # churn phase
+            ("allocs_per_cpu_s", pa.float64()),  # operations / (cpu_user_s + cpu_sys_s)
+            ("run_cpu_user_s", pa.float64()),  # whole run, start to result
+            ("run_cpu_sys_s", pa.float64()),
+            ("run_minor_faults", pa.int64()),
+            ("run_major_faults", pa.int64()),
+        ]
+    ),
+    "summary": pa.schema(
+        [
+            ("experiment", pa.string()),
+            ("allocator", pa.string()),
+            ("repeat", pa.int32()),
+            ("peak_anon_bytes", pa.int64()),
+            ("settled_anon_bytes", pa.int64()),
+            ("reclaimed_anon_bytes", pa.int64()),  # after the forced reclaim (service)
+            ("p50_ms", pa.float64()),
+            ("p95_ms", pa.float64()),
+            ("p99_ms", pa.float64()),
+            ("achieved_rps", pa.float64()),
+            ("requests", pa.int64()),
+            ("errors", pa.int64()),
+            ("allocs_per_s", pa.float64()),
+            ("cpu_pressure_pct", pa.float64()),  # /proc/pressure/cpu "some", % of the run
+            ("foreign_cpu_pct", pa.float64()),  # CPU used by processes not ours, % of machine
+            ("send_late_p99_ms", pa.float64()),
+            ("disturbed", pa.bool_()),
+            ("disturbed_reason", pa.string()),
+            # service: the freshly started service and the live payload it held
+            ("ready_anon_bytes", pa.int64()),  # anon memory once every worker was ready
+            ("ready_live_bytes", pa.int64()),  # live payload of all workers at ready
+            ("load_end_live_bytes", pa.int64()),  # live payload at the end of load (/stats)
+            ("idle_end_live_bytes", pa.int64()),  # live payload at the end of idle (/stats)
+            ("overhead_peak", pa.float64()),  # (peak - ready anon) / (load-end - ready live)
+            ("overhead_settled", pa.float64()),  # (settled - ready anon) / (idle-end - ready live)
+            ("given_back_share", pa.float64()),  # (peak - settled) / peak
+            ("allocs_per_cpu_s", pa.float64()),  # control: per CPU-second of the churn
+            # method flags of the repeat ("; "-joined: failed requests, missing samples in a
+            # window, oversubscribed control...), apart from machine disturbance
+            ("flagged", pa.bool_()),
+            ("flags", pa.string()),
+        ]
+    ),
+}
+
+#: Every table of the data contract, in the order a run writes them.
+TABLES: tuple[str, ...] = tuple(SCHEMAS)
+
+
+class TableError(UserError):
+    """A table file that is missing, unreadable, of another format version or of another kind."""
+
+
+def to_table(name: str, rows: Iterable[Mapping[str, Any]]) -> pa.Table:
+    """Rows (dicts) to a table of the named schema; absent optional columns become null."""
+    schema = SCHEMAS[name]
+    rows = list(rows)
+    columns = {f.name: [r.get(f.name) for r in rows] for f in schema}
+    return pa.Table.from_pydict(columns, schema=schema)
+
+
+def _with_metadata(name: str, table: pa.Table) -> pa.Table:
+    meta = dict(table.schema.metadata or {})
+    meta[b"allocstudy.table"] = name.encode()
+    meta[b"allocstudy.format"] = FORMAT_VERSION.encode()
+    return table.replace_schema_metadata(meta)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write a file whole under a temporary name in the same folder, then rename it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_table(path: Path, name: str, table: pa.Table) -> None:
+    """Write an Arrow IPC (Feather v2) file atomically: readers never see half a file."""
+    if name not in SCHEMAS:
+        raise ValueError(f"unknown table {name!r}")
+    table = _with_metadata(name, table.cast(SCHEMAS[name]))
+    sink = pa.BufferOutputStream()
+    feather.write_feather(table, sink, compression="zstd")
+    atomic_write_bytes(path, sink.getvalue().to_pybytes())
+
+
+def read_table(path: Path, name: str) -> pa.Table:
+    """Read a table a run wrote, checking its kind and format version."""
+    try:
+        table = feather.read_table(path)
+    except FileNotFoundError:
+        raise TableError(f"{path}: no such file") from None
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise TableError(f"{path}: not a readable Arrow file ({exc})") from None
+    meta = table.schema.metadata or {}
+    kind = meta.get(b"allocstudy.table", b"").decode()
+    version = meta.get(b"allocstudy.format", b"").decode()
+    if kind != name:
+        raise TableError(f"{path}: holds table {kind or '(unnamed)'!r}, expected {name!r}")
+    if version != FORMAT_VERSION:
+        raise TableError(
+            f"{path}: format version {version or '(none)'} is not the supported "
+            f"{FORMAT_VERSION}; re-run the study with this version of allocstudy"
+        )
+    missing = [f.name for f in SCHEMAS[name] if f.name not in table.column_names]
+    if missing:
+        raise TableError(f"{path}: missing columns {', '.join(missing)}")
+    return table
+
+
+def table_rows(path: Path, name: str, *, required: bool = True) -> list[dict[str, Any]]:
+    """The rows of a table file as dicts, the schema's columns only (read_table's checks).
+
+    A table that is not `required` and has no file reads as no rows (a spec without the
+    control writes an empty control table, an older run may have none).
+    """
+    if not required and not path.exists():
+        return []
+    table = read_table(path, name)
+    keep = [f.name for f in SCHEMAS[name] if f.name in table.column_names]
+    return table.select(keep).to_pylist()

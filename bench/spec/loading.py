@@ -1,0 +1,183 @@
+"""Reading a spec file: YAML in, a validated Spec out, or every problem located in the file.
+
+Every validation error is reported as one line naming the file, the line, the field path and
+what is wrong, so a user editing a spec never sees a traceback. Relative allocator paths mean:
+beside the spec file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from bench.errors import EXIT_USAGE, UserError
+from bench.spec.models import Spec
+
+__all__ = ["SpecError", "SpecIssue", "load_spec", "parse_spec"]
+
+
+@dataclass(frozen=True)
+class SpecIssue:
+    """One problem of a spec, already located."""
+
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return (
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        )
+
+
+class SpecError(UserError):
+    """A spec that cannot be used; str() is one line per problem, ready for a terminal."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, issues: list[SpecIssue]):
+        self.issues = issues
+        super().__init__("\n".join(str(i) for i in issues))
+
+    def terminal_text(self) -> str:
+        """The problems as they are: each line already starts with the file and the line."""
+        return str(self)
+
+
+def _line_of(node: Any, key: Any) -> int | None:
+    """1-based line of `key` inside a ruamel node, or None when ruamel kept no position."""
+    try:
+        if isinstance(node, CommentedMap):
+            return int(node.lc.key(key)[0]) + 1
+        if isinstance(node, CommentedSeq):
+            return int(node.lc.item(key)[0]) + 1
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return None
+    return None
+
+
+_INTERNAL_LOC = re.compile(
+    r"^(builtin|variant|library|source|\[key\]|function-.*|constrained-.*|literal\[.*)$"
+)
+
+
+def _locate(data: Any, loc: tuple[Any, ...]) -> tuple[int | None, str]:
+    """Follow a pydantic error location through the YAML tree: (line, dotted field path).
+
+    Parts that are not in the data (union tags, a missing key) are skipped for the walk; a
+    missing key is still named in the path and gets its parent's line.
+    """
+    node, line, parts = data, (1 if isinstance(data, CommentedMap) else None), []
+    for part in loc:
+        if isinstance(node, CommentedMap) and part in node:
+            line = _line_of(node, part) or line
+            node = node[part]
+            parts.append(str(part))
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+            line = _line_of(node, part) or line
+            node = node[part]
+            parts.append(f"[{part}]")
+        elif isinstance(part, str) and _INTERNAL_LOC.match(part):
+            continue
+        else:
+            parts.append(str(part))
+            node = None
+    path = ""
+    for p in parts:
+        path += p if p.startswith("[") or not path else f".{p}"
+    return line, path
+
+
+_MESSAGE_REWRITES = (
+    (re.compile(r"^Input should be "), "must be "),
+    (re.compile(r"^Value error, "), ""),
+    (re.compile(r"^Field required$"), "is required"),
+)
+
+
+def _message(err: dict[str, Any]) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown key"
+    if err["loc"] and err["loc"][-1] == "[key]":
+        return f"unknown key ({str(err['msg']).replace('Input should be ', 'expected ')})"
+    msg = str(err["msg"])
+    for pattern, repl in _MESSAGE_REWRITES:
+        msg = pattern.sub(repl, msg)
+    return msg
+
+
+def _issues_from(error: ValidationError, data: Any, file: str) -> list[SpecIssue]:
+    out: list[SpecIssue] = []
+    seen: set[tuple[int | None, str]] = set()
+    for err in error.errors():
+        line, path = _locate(data, tuple(err["loc"]))
+        if (line, path) in seen:
+            continue  # a union may report the same place twice; one line a place is enough
+        seen.add((line, path))
+        out.append(SpecIssue(file, line, path, _message(err)))
+    return out
+
+
+def _anchor_paths(data: dict[str, Any], base_dir: Path) -> dict[str, Any]:
+    """Relative library and source paths of allocator entries mean: beside the spec file."""
+    for entry in data.get("allocators") or []:
+        if not isinstance(entry, dict):
+            continue
+        if isinstance(entry.get("library"), str) and not Path(entry["library"]).is_absolute():
+            entry["library"] = str(base_dir / entry["library"])
+        source = entry.get("source")
+        if isinstance(source, dict) and isinstance(source.get("path"), str):
+            if not Path(source["path"]).is_absolute():
+                source["path"] = str(base_dir / source["path"])
+    return data
+
+
+def parse_spec(text: str, file: str = "<spec>", *, base_dir: Path | None = None) -> Spec:
+    """Parse and validate YAML text; raise SpecError naming file, line and field.
+
+    Relative allocator paths are taken from `base_dir` (the spec's folder) when given.
+    """
+    yaml = YAML(typ="rt")
+    try:
+        data = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise SpecError([SpecIssue(file, line, "", f"not valid YAML: {exc.problem}")]) from None
+    if not isinstance(data, dict):
+        raise SpecError([SpecIssue(file, 1, "", "a spec must be a mapping of keys to values")])
+    try:
+        plain = _plain(data)
+        return Spec.model_validate(_anchor_paths(plain, base_dir) if base_dir else plain)
+    except ValidationError as exc:
+        raise SpecError(_issues_from(exc, data, file)) from None
+
+
+def _plain(node: Any) -> Any:
+    """ruamel's round-trip types as plain dicts and lists (pydantic wants ordinary types)."""
+    if isinstance(node, dict):
+        return {k: _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Load a spec file; raise SpecError (one line per problem) for anything wrong with it."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError([SpecIssue(str(path), None, "", "no such file")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError([SpecIssue(str(path), None, "", f"cannot read: {exc}")]) from None
+    return parse_spec(text, str(path), base_dir=p.resolve().parent)

@@ -1,0 +1,407 @@
+"""The spec models: which allocators to compare, what load the service and the control get.
+
+Pydantic models with every default and bound of the format (docs/guide/spec-format.md is
+generated from them); a spec file is read into them by bench.spec.loading, which reports
+every validation error as one line with its file, line and field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+from service.churn import calls_to_fill, short_pool
+from service.config import ChurnConfig, churn_problems
+
+__all__ = [
+    "BUILTIN_ALLOCATORS",
+    "ChurnSpec",
+    "ControlSpec",
+    "LibraryAllocator",
+    "MachineSpec",
+    "PayloadSpec",
+    "ServiceSpec",
+    "SourceAllocator",
+    "SourceSpec",
+    "Spec",
+    "VariantAllocator",
+]
+
+#: Allocators the registry knows by name (bench.allocators.registry resolves them).
+BUILTIN_ALLOCATORS: tuple[str, ...] = (
+    "glibc",
+    "jemalloc",
+    "tcmalloc",
+    "mimalloc-v2",
+    "mimalloc-v3",
+    "mimalloc-bun",
+)
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ChurnSpec(_Model):
+    """The live-set model of /churn, per worker (service.churn explains it; the guide too)."""
+
+    live_buffers: int = Field(5000, gt=0, description="bound of the live set: buffers per worker")
+    initial_buffers: int | None = Field(
+        None,
+        ge=0,
+        description="long-lived buffers a worker allocates at start-up (default: 5% of "
+        "live_buffers)",
+    )
+    min_bytes: int = Field(4096, gt=0, description="smallest buffer, bytes")
+    max_bytes: int = Field(65536, gt=0, description="largest buffer, bytes")
+    alloc_per_call: int = Field(16, gt=0, description="buffers allocated by one /churn call")
+    long_lived_share: float = Field(
+        0.015,
+        ge=0,
+        le=1,
+        description="share of new buffers that are long-lived (pins, kept until evicted)",
+    )
+    short_lifetime_s: float = Field(
+        5.0,
+        gt=0,
+        lt=1e6,
+        description="mean time to live of a short-lived buffer, seconds (uniform over 0..2x); "
+        "expired buffers are freed at the worker's next request",
+    )
+    seed: int = Field(1, description="seed of the per-worker random stream")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ChurnSpec:
+        problems = churn_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def mean_bytes(self) -> float:
+        return (self.min_bytes + self.max_bytes) / 2
+
+    def config(self) -> ChurnConfig:
+        """The same section as the service reads it."""
+        return ChurnConfig(**self.model_dump())
+
+
+class PayloadSpec(_Model):
+    """The JSON and XML documents the load generator sends (order-like records).
+
+    Sizes are drawn per document: log-uniform by default (as many documents of 4-40 items as
+    of 40-400, so most are a few KB and some a few hundred KB, as real API traffic is), or
+    uniform between the bounds.
+    """
+
+    min_items: int = Field(4, gt=0, description="fewest line items in one document")
+    max_items: int = Field(500, gt=0, description="most line items in one document")
+    distribution: Literal["log-uniform", "uniform"] = Field(
+        "log-uniform", description="how the number of items is drawn between the bounds"
+    )
+    seed: int = Field(7, description="seed of the payload stream")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> PayloadSpec:
+        if self.min_items > self.max_items:
+            raise ValueError(
+                f"min_items ({self.min_items}) must not exceed max_items ({self.max_items})"
+            )
+        return self
+
+
+Endpoint = Literal["churn", "json", "xml"]
+
+
+class ServiceSpec(_Model):
+    """The Python service experiment: workers, open-loop rate, phases and traffic mix."""
+
+    workers: int = Field(4, gt=0, le=64)
+    python_malloc: Literal["pymalloc", "malloc"] = "pymalloc"
+    rate: float = Field(200.0, gt=0, le=100_000, description="requests per second, open loop")
+    warmup_s: float = Field(30.0, ge=0)
+    load_s: float = Field(600.0, gt=0)
+    idle_s: float = Field(120.0, ge=0)
+    sample_interval_s: float = Field(1.0, ge=0.1, le=60)
+    settle_window_s: float = Field(
+        10.0, gt=0, description="settled = median anon memory over the last this many s of idle"
+    )
+    warmup_rate: float | None = Field(
+        None, gt=0, description="open-loop rate during warm-up (default: a tenth of rate)"
+    )
+    idle_rate: float = Field(
+        1.0,
+        ge=0,
+        le=1000,
+        description="GET /health requests per second during idle, as a deployment's probes "
+        "send (0: a silent idle, where nothing calls the allocator)",
+    )
+    request_timeout_s: float = Field(10.0, gt=0, le=300)
+    mix: dict[Endpoint, float] = Field(default_factory=lambda: {"churn": 2, "json": 1, "xml": 1})
+    churn: ChurnSpec = Field(default_factory=ChurnSpec)
+    payload: PayloadSpec = Field(default_factory=PayloadSpec)
+
+    @field_validator("mix")
+    @classmethod
+    def _mix(cls, mix: dict[str, float]) -> dict[str, float]:
+        if any(w < 0 for w in mix.values()):
+            raise ValueError("weights must be 0 or more")
+        if sum(mix.values()) <= 0:
+            raise ValueError("at least one endpoint needs a weight above 0")
+        return mix
+
+    @model_validator(mode="after")
+    def _short_pool_fits(self) -> ServiceSpec:
+        room = self.churn.live_buffers - self.churn.config().start_buffers
+        if self.short_pool > 0.9 * room:
+            raise ValueError(
+                f"at this rate the short-lived buffers alone (about {self.short_pool:,.0f} a "
+                f"worker) would fill churn.live_buffers ({self.churn.live_buffers}): raise "
+                "live_buffers, or lower churn.alloc_per_call or churn.short_lifetime_s"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _window(self) -> ServiceSpec:
+        if self.idle_s > 0 and self.settle_window_s > self.idle_s:
+            raise ValueError(
+                f"settle_window_s ({self.settle_window_s}) must not exceed idle_s ({self.idle_s})"
+            )
+        return self
+
+    @property
+    def live_bytes(self) -> int:
+        """Target live set of the whole service (all workers), bytes."""
+        return int(self.workers * self.churn.live_buffers * self.churn.mean_bytes)
+
+    @property
+    def churn_rate_per_worker(self) -> float:
+        """/churn calls a worker serves per second of load, on average."""
+        share = self.mix.get("churn", 0.0) / sum(self.mix.values())
+        return self.rate * share / self.workers
+
+    @property
+    def short_pool(self) -> float:
+        """Short-lived buffers a worker holds at once under the load, on average."""
+        return short_pool(self.churn.config(), self.churn_rate_per_worker)
+
+    @property
+    def fill_s(self) -> float | None:
+        """Seconds of load until the live sets reach their bound, on average (None: never)."""
+        per_worker = self.churn_rate_per_worker
+        calls = calls_to_fill(self.churn.config(), per_worker)
+        if per_worker <= 0 or calls == float("inf"):
+            return None
+        return calls / per_worker
+
+
+class ControlSpec(_Model):
+    """The bare C++ control: same churn, same allocators, no Python runtime."""
+
+    threads: int = Field(4, gt=0, le=256)
+    live_bytes: str | int = Field(
+        "match-service", description="'match-service' or a byte count of the shared live set"
+    )
+    seconds: float = Field(20.0, gt=0)
+    idle_s: Literal["match-service"] | Annotated[float, Field(ge=0)] = Field(
+        "match-service",
+        description="rest after the churn, with the live set held, so decay timers can act: "
+        "'match-service' (the service's idle_s, so both settle over the same time) or seconds "
+        "(0 or more); a rest shorter than the service's is flagged in the results",
+    )
+    repeats: int = Field(3, gt=0, le=100)
+    share: Literal["shard", "global"] = Field(
+        "shard",
+        description="shard: each thread frees its own survivors, as each service worker does; "
+        "global: any thread frees any survivor (cross-thread frees)",
+    )
+    enabled: bool = True
+
+    @field_validator("live_bytes")
+    @classmethod
+    def _live_bytes(cls, value: str | int) -> str | int:
+        if value == "match-service" or (isinstance(value, int) and value > 0):
+            return value
+        raise ValueError("must be 'match-service' or a byte count greater than 0")
+
+    @field_validator("idle_s", mode="before")
+    @classmethod
+    def _idle_s(cls, value: Any) -> Any:
+        # Before pydantic's own union checks: one clear message instead of one per branch, and
+        # no quiet coercion of a boolean or a quoted number into seconds.
+        if value == "match-service" and isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if math.isfinite(value) and value >= 0:
+                return float(value)
+        raise ValueError("must be 'match-service' or a number of seconds, 0 or more")
+
+
+class MachineSpec(_Model):
+    """Which confounds the runner may set on the machine (they are always recorded)."""
+
+    set_confounds: bool = Field(
+        True, description="turn THP off where writable (restored afterwards), drop caches as root"
+    )
+    pin_cores: bool = Field(True, description="pin the load generator away from the service")
+    cgroup: Literal["auto", "none"] = Field(
+        "auto", description="auto: a fresh memory cgroup per run when possible; none: procfs"
+    )
+
+
+class VariantAllocator(_Model):
+    """A built-in allocator with extra environment (e.g. jemalloc with background threads)."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    base: str
+    env: dict[Annotated[str, Field(pattern=ENV_NAME_PATTERN)], str] = Field(default_factory=dict)
+    description: str = ""
+
+    @field_validator("base")
+    @classmethod
+    def _known_base(cls, base: str) -> str:
+        if base not in BUILTIN_ALLOCATORS:
+            raise ValueError(f"unknown allocator {base!r} (known: {', '.join(BUILTIN_ALLOCATORS)})")
+        return base
+
+
+class LibraryAllocator(_Model):
+    """An allocator given as a shared library file to preload."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    library: Path
+    env: dict[Annotated[str, Field(pattern=ENV_NAME_PATTERN)], str] = Field(default_factory=dict)
+    description: str = ""
+
+
+class SourceSpec(_Model):
+    """Where a source-built allocator comes from and how cmake builds it."""
+
+    path: Path | None = None
+    git: str | None = None
+    commit: Annotated[str, Field(pattern=r"^[0-9a-f]{7,40}$")] | None = None
+    cmake_args: list[str] = Field(default_factory=list)
+    library: str = Field("*.so", description="glob of the built shared library, in the build tree")
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> SourceSpec:
+        if (self.path is None) == (self.git is None):
+            raise ValueError("give exactly one of path or git")
+        if self.git is not None and self.commit is None:
+            raise ValueError("a git source needs a pinned commit")
+        return self
+
+
+class SourceAllocator(_Model):
+    """An allocator built from a source tree with cmake, cached while its inputs are unchanged."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    source: SourceSpec
+    env: dict[Annotated[str, Field(pattern=ENV_NAME_PATTERN)], str] = Field(default_factory=dict)
+    description: str = ""
+
+
+def _entry_kind(value: Any) -> str:
+    """Which kind of allocator entry a value is (called on raw input and on models)."""
+    if isinstance(value, str):
+        return "builtin"
+    if isinstance(value, SourceAllocator):
+        return "source"
+    if isinstance(value, LibraryAllocator):
+        return "library"
+    if isinstance(value, VariantAllocator):
+        return "variant"
+    if isinstance(value, dict):
+        if "source" in value:
+            return "source"
+        if "library" in value:
+            return "library"
+        return "variant"
+    return "builtin"
+
+
+def _known_builtin(name: str) -> str:
+    if name not in BUILTIN_ALLOCATORS:
+        raise ValueError(f"unknown allocator {name!r} (known: {', '.join(BUILTIN_ALLOCATORS)})")
+    return name
+
+
+BuiltinName = Annotated[str, AfterValidator(_known_builtin)]
+AllocatorEntry = Annotated[
+    Annotated[BuiltinName, Tag("builtin")]
+    | Annotated[VariantAllocator, Tag("variant")]
+    | Annotated[LibraryAllocator, Tag("library")]
+    | Annotated[SourceAllocator, Tag("source")],
+    Discriminator(_entry_kind),
+]
+
+
+class Spec(_Model):
+    """One experiment: which allocators, what service load, what control."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
+    title: str = Field(min_length=1)
+    description: str = ""
+    allocators: list[AllocatorEntry] = Field(min_length=1)
+    repeats: int = Field(1, gt=0, le=100)
+    service: ServiceSpec = Field(default_factory=ServiceSpec)
+    control: ControlSpec = Field(default_factory=ControlSpec)
+    machine: MachineSpec = Field(default_factory=MachineSpec)
+
+    @field_validator("allocators")
+    @classmethod
+    def _allocators(cls, entries: list[Any]) -> list[Any]:
+        seen: set[str] = set()
+        for entry in entries:
+            name = entry if isinstance(entry, str) else entry.name
+            if name in seen:
+                raise ValueError(f"allocator {name!r} is listed twice")
+            seen.add(name)
+        return entries
+
+    @property
+    def allocator_names(self) -> list[str]:
+        return [e if isinstance(e, str) else e.name for e in self.allocators]
+
+    @property
+    def control_live_bytes(self) -> int:
+        """The C++ control's live set: the service's, or the byte count the spec gives."""
+        if self.control.live_bytes == "match-service":
+            return self.service.live_bytes
+        return int(self.control.live_bytes)
+
+    @property
+    def control_idle_s(self) -> float:
+        """The C++ control's rest after its churn: the service's idle_s, or the seconds given.
+
+        Matching the service by default lets the control's allocators run the same decay
+        timers for as long, and settle over the same window, so their settled memory compares.
+        """
+        if self.control.idle_s == "match-service":
+            return self.service.idle_s
+        return float(self.control.idle_s)
+
+    def canonical_json(self) -> str:
+        """A stable text of the resolved spec (defaults filled), the input of spec_hash."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def spec_hash(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()

@@ -1,0 +1,382 @@
+"""`allocstudy run` end to end with real processes, and what it leaves behind."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from studyrun import ROOT, TINY_SPEC, run_cli
+
+from bench.experiments import runner
+from bench.measure import runstats
+from bench.measure.groups import PREFIX, cgroup_support
+from bench.measure.machine import thp_mode
+from bench.results.manifest import read_manifest
+from bench.results.rundir import read_rows
+from bench.spec import parse_spec
+
+pytestmark = pytest.mark.slow
+SPEC = parse_spec(TINY_SPEC)
+
+
+def test_run_writes_every_table_of_the_data_contract(tiny_run: Path):
+    for name in (
+        "manifest.json",
+        "memory.arrow",
+        "requests.arrow",
+        "control.arrow",
+        "summary.arrow",
+    ):
+        assert (tiny_run / name).is_file(), name
+    assert (tiny_run.parent / "latest").resolve() == tiny_run.resolve()
+    assert not [p for p in tiny_run.iterdir() if p.name.startswith(".")], "temporary files left"
+
+
+def test_manifest_records_spec_host_confounds_and_allocators(tiny_run: Path):
+    m = read_manifest(tiny_run)
+    assert m["status"] == "complete" and m["spec_sha256"] == SPEC.spec_hash
+    assert m["host"]["cores"] == os.cpu_count()
+    c = m["confounds"]
+    assert {"thp", "swap_bytes", "governor", "cgroup_mode", "cpu_pressure"} <= set(c)
+    assert c["cgroup_mode"] == cgroup_support().mode
+    assert [a["name"] for a in m["allocators"]] == ["glibc", "jemalloc"]
+    for a in m["allocators"]:
+        assert a["status"] == "ok", a["reason"]
+        assert a["version"]
+        assert a["sha256"] and len(a["sha256"]) == 64
+
+
+def test_allocator_is_proven_in_every_worker_and_the_control(tiny_run: Path):
+    m = read_manifest(tiny_run)
+    for a in m["allocators"]:
+        workers = [e for e in a["evidence"]["service"] if e["role"] == "worker"]
+        assert len(workers) == SPEC.service.workers
+        for e in workers:
+            assert os.path.realpath(e["malloc_library"]) == a["expected_library"]
+            assert e["mapped"] is True
+        assert all(e["mapped"] for e in a["evidence"]["service"])
+        assert len(a["evidence"]["control"]) == SPEC.control.repeats
+        for e in a["evidence"]["control"]:
+            assert os.path.realpath(e["malloc_library"]) == a["expected_library"]
+    jemalloc = m["allocators"][1]
+    assert "libjemalloc" in jemalloc["evidence"]["service"][-1]["malloc_library"]
+
+
+def test_one_memory_sample_per_interval_and_every_phase(tiny_run: Path):
+    rows = read_rows(tiny_run)
+    m = read_manifest(tiny_run)
+    s = SPEC.service
+    reclaim = m["method"]["reclaim"]["possible"]
+    for a in m["allocators"]:
+        phases = {p["phase"]: p for p in a["phases"]["service"]}
+        assert {"start", "warmup", "load", "idle"} <= set(phases)
+        assert ("reclaim" in phases) == reclaim  # a reclaim phase only where one can run
+        mem = [
+            r
+            for r in rows["memory"]
+            if r["allocator"] == a["name"] and r["experiment"] == "service"
+        ]
+        for name in ("load", "idle"):
+            span = phases[name]["end_s"] - phases[name]["start_s"]
+            got = sum(1 for r in mem if r["phase"] == name)
+            assert abs(got - span / s.sample_interval_s) <= 1.5, (name, got, span)
+        assert any(r["phase"] == "reclaim" for r in mem) == reclaim
+        times = [r["t_s"] for r in mem]
+        assert times == sorted(times)
+        assert all(r["anon_bytes"] > 0 for r in mem if r["phase"] != "start")
+        control_phases = {p["phase"] for p in a["phases"]["control"]}
+        assert {"fill", "churn", "idle"} <= control_phases
+
+
+def test_requests_follow_the_open_loop_schedule(tiny_run: Path):
+    rows = read_rows(tiny_run)
+    s = SPEC.service
+    for name in ("glibc", "jemalloc"):
+        load = [r for r in rows["requests"] if r["allocator"] == name and r["phase"] == "load"]
+        assert abs(len(load) - s.rate * s.load_s) <= 1
+        gaps = sorted(
+            b["intended_s"] - a["intended_s"]
+            for a, b in zip(
+                sorted(load, key=lambda r: r["intended_s"]),
+                sorted(load, key=lambda r: r["intended_s"])[1:],
+                strict=False,
+            )
+        )
+        assert gaps[len(gaps) // 2] == pytest.approx(1 / s.rate, rel=1e-6)
+        ok = [r for r in load if r["status"] == 200]
+        assert len(ok) >= 0.98 * len(load)
+        assert {r["endpoint"] for r in load} == {"churn", "json", "xml"}
+
+
+def test_summary_equals_values_recomputed_from_the_raw_tables(tiny_run: Path):
+    rows = read_rows(tiny_run)
+    m = read_manifest(tiny_run)
+    s = SPEC.service
+    for a in m["allocators"]:
+        name = a["name"]
+        (summary,) = [
+            r for r in rows["summary"] if r["allocator"] == name and r["experiment"] == "service"
+        ]
+        phases = {p["phase"]: p for p in a["phases"]["service"]}
+        mem = [r for r in rows["memory"] if r["allocator"] == name and r["experiment"] == "service"]
+        t = [r["t_s"] for r in mem]
+        v = [r["anon_bytes"] for r in mem]
+        assert summary["peak_anon_bytes"] == runstats.peak(
+            t, v, phases["load"]["start_s"], phases["load"]["end_s"]
+        )
+        assert summary["settled_anon_bytes"] == runstats.settled(
+            t, v, phases["idle"]["end_s"], s.settle_window_s
+        )
+        load = [r for r in rows["requests"] if r["allocator"] == name and r["phase"] == "load"]
+        lat = sorted(
+            (r["done_s"] - r["intended_s"]) * 1000
+            if r["status"] == 200
+            else max(s.request_timeout_s * 1000, ((r["done_s"] or 0) - r["intended_s"]) * 1000)
+            for r in load
+        )
+        failed = sum(1 for r in load if r["status"] != 200)
+        assert summary["p99_ms"] == pytest.approx(runstats.percentile(lat, 99))
+        assert summary["p50_ms"] == pytest.approx(runstats.percentile(lat, 50))
+        assert summary["requests"] == len(load) and summary["errors"] == failed
+        assert summary["achieved_rps"] == pytest.approx((len(load) - failed) / s.load_s)
+        live = {e["at"]: e["live_bytes"] for e in a["live_set"]}
+        assert summary["overhead_peak"] == pytest.approx(
+            (summary["peak_anon_bytes"] - summary["ready_anon_bytes"])
+            / (live["load_end"] - live["ready"])
+        )
+        assert summary["load_end_live_bytes"] == live["load_end"]
+        controls = [r for r in rows["control"] if r["allocator"] == name]
+        assert len(controls) == SPEC.control.repeats
+        for row in controls:
+            assert row["allocs_per_s"] > 0 and row["operations"] > 0
+            assert row["peak_anon_bytes"] > 0.5 * SPEC.control_live_bytes
+
+
+def _stray_cgroups() -> list[str]:
+    support = cgroup_support()
+    if support.parent is None:
+        return []
+    return [p.name for p in support.parent.iterdir() if p.name.startswith(PREFIX)]
+
+
+def _our_processes(marker: str) -> list[int]:
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            env = Path(f"/proc/{pid}/environ").read_bytes()
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in env or marker.encode() in cmd:
+            found.append(int(pid))
+    return found
+
+
+def test_ctrl_c_mid_run_leaves_no_process_cgroup_or_temp_file(tmp_path: Path):
+    spec = tmp_path / "long.yaml"
+    spec.write_text(TINY_SPEC.replace("load_s: 5", "load_s: 60"))
+    out = tmp_path / "results"
+    marker = f"ALLOCSTUDY_TEST_MARK={tmp_path.name}"
+    before = set(_stray_cgroups())
+    started = time.time()
+    env = {**os.environ, "ALLOCSTUDY_TEST_MARK": tmp_path.name}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench", "run", str(spec), "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        # The child's SIGINT disposition is set here, never inherited from whoever started the
+        # suite; set to ignored, as a shell does for a background job, so this also shows that
+        # `run` installs its own handler instead of trusting the one it inherited.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until the load phase is under way
+        time.sleep(0.5)
+        manifests = list(out.glob("tiny/*/manifest.json"))
+        if manifests and len(_our_processes(marker)) > 3:
+            time.sleep(4)
+            break
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    time.sleep(0.5)
+    assert _our_processes(marker) == []
+    assert set(_stray_cgroups()) == before
+    run_dir = Path(stdout.strip().splitlines()[-1])
+    m = read_manifest(run_dir)
+    assert m["status"] == "incomplete"
+    thp = m["confounds"]["thp"]
+    if thp["during"] != thp["before"]:  # the run changed THP: it must say it put it back
+        assert thp["restored"] is True
+    assert thp_mode() == thp["before"]
+    assert m["allocators"][0]["status"] == "incomplete"
+    partial = read_rows(run_dir)  # what the interrupted repeat measured is kept
+    assert {r["phase"] for r in partial["memory"]} >= {"start", "warmup", "load"}
+    assert partial["requests"] and not partial["summary"]
+    assert {p["phase"] for p in m["allocators"][0]["phases"]["service"]} >= {"warmup", "load"}
+    assert not (out / "tiny" / "latest").exists()
+    assert not [p for p in run_dir.iterdir() if p.name.startswith(".")]
+    for pattern in ("allocstudy-run-*", "allocstudy-loadgen-*", "allocstudy-service-*"):
+        fresh = [
+            p for p in Path(tempfile.gettempdir()).glob(pattern) if p.stat().st_mtime > started
+        ]
+        assert fresh == [], pattern
+
+
+def test_broken_allocator_fails_alone_and_exit_code_is_3(tmp_path: Path):
+    broken = tmp_path / "libbroken.so"
+    broken.write_bytes(b"not an ELF file")
+    spec = tmp_path / "broken.yaml"
+    spec.write_text(
+        TINY_SPEC.replace(
+            "allocators: [glibc, jemalloc]",
+            f"allocators: [{{name: broken, library: {broken}}}, glibc, mimalloc-bun]",
+        )
+        .replace("load_s: 5", "load_s: 2")
+        .replace("repeats: 2", "repeats: 1")
+    )
+    out = tmp_path / "results"
+    proc = run_cli("run", str(spec), "--out", str(out), "--no-control")
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    run_dir = Path(proc.stdout.strip().splitlines()[-1])
+    m = read_manifest(run_dir)
+    status = {a["name"]: (a["status"], a["reason"]) for a in m["allocators"]}
+    assert status["broken"][0] == "failed"
+    assert "preload" in status["broken"][1]
+    assert status["glibc"][0] == "ok"
+    assert status["mimalloc-bun"][0] in ("skipped", "ok")
+    rows = read_rows(run_dir)
+    assert {r["allocator"] for r in rows["summary"]} == {"glibc"} | (
+        {"mimalloc-bun"} if status["mimalloc-bun"][0] == "ok" else set()
+    )
+
+
+def test_resume_reuses_finished_allocators(tmp_path: Path):
+    spec = tmp_path / "r.yaml"
+    spec.write_text(TINY_SPEC.replace("load_s: 5", "load_s: 2"))
+    out = tmp_path / "results"
+    first = run_cli("run", str(spec), "--out", str(out), "--only", "glibc", "--no-control")
+    assert first.returncode == 0, first.stderr[-2000:]
+    run_dir = Path(first.stdout.strip().splitlines()[-1])
+    manifest = read_manifest(run_dir)
+    # make it look interrupted before jemalloc ran
+    import json
+
+    manifest["status"] = "incomplete"
+    manifest["allocators"].append({"name": "jemalloc", "status": "incomplete"})
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    glibc_rows = [r for r in read_rows(run_dir)["summary"] if r["allocator"] == "glibc"]
+    second = run_cli("run", str(spec), "--out", str(out), "--resume", "--no-control")
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert Path(second.stdout.strip().splitlines()[-1]) == run_dir
+    assert "kept from the interrupted run" in second.stderr
+    rows = read_rows(run_dir)
+    assert [r for r in rows["summary"] if r["allocator"] == "glibc"] == glibc_rows
+    assert collections.Counter(r["allocator"] for r in rows["summary"]) == {
+        "glibc": 1,
+        "jemalloc": 1,
+    }
+    assert read_manifest(run_dir)["status"] == "complete"
+
+
+def test_only_with_an_unknown_name_is_a_usage_error(tiny_spec: Path, tmp_path: Path):
+    proc = run_cli("run", str(tiny_spec), "--out", str(tmp_path), "--only", "hoard")
+    assert proc.returncode == 2
+    assert "hoard" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_load_reached_every_worker_and_is_recorded(tiny_run: Path):
+    m = read_manifest(tiny_run)
+    for a in m["allocators"]:
+        (loadgen,) = a["loadgen"]
+        workers = loadgen["per_worker"]
+        assert len(workers) == SPEC.service.workers
+        assert all(w["churn_calls"] > 0 for w in workers), workers
+        assert all(0 < w["live_count"] <= SPEC.service.churn.live_buffers for w in workers)
+        assert loadgen["cpu_pct"] is not None and loadgen["send_late_p99_ms"] is not None
+        assert a["wall_s"]["service"] and len(a["wall_s"]["control"]) == SPEC.control.repeats
+
+
+def test_memory_is_sampled_from_the_launch_and_climbs_under_load(tiny_run: Path):
+    rows = read_rows(tiny_run)
+    m = read_manifest(tiny_run)
+    for a in m["allocators"]:
+        mem = [
+            r
+            for r in rows["memory"]
+            if r["allocator"] == a["name"] and r["experiment"] == "service"
+        ]
+        (summary,) = [
+            r
+            for r in rows["summary"]
+            if r["allocator"] == a["name"] and r["experiment"] == "service"
+        ]
+        assert mem[0]["phase"] == "start" and mem[0]["t_s"] < SPEC.service.sample_interval_s
+        assert mem[0]["anon_bytes"] < 0.5 * summary["ready_anon_bytes"]  # before the imports
+        load = [r["anon_bytes"] for r in mem if r["phase"] == "load"]
+        assert load[-1] > load[0]  # the live set is built by the load: memory climbs
+
+
+def test_the_live_payload_rises_across_the_load_phase(tiny_run: Path):
+    rows = read_rows(tiny_run)
+    m = read_manifest(tiny_run)
+    for a in m["allocators"]:
+        live = {e["at"]: e["live_bytes"] for e in a["live_set"]}
+        # the load builds the live set; in idle the short-lived buffers expire, nothing is added
+        assert live["ready"] < live["idle_end"] <= live["load_end"]
+        churn = sorted(
+            (r["done_s"], r["worker"], r["live_bytes"])
+            for r in rows["requests"]
+            if r["allocator"] == a["name"] and r["endpoint"] == "churn" and r["phase"] == "load"
+        )
+        assert churn and all(w is not None and b is not None for _, w, b in churn)
+        latest: dict[int, int] = {}
+        totals = []
+        for _, worker, nbytes in churn:
+            latest[worker] = nbytes
+            totals.append(sum(latest.values()))
+        half = len(totals) // 2
+        assert max(totals[half:]) > max(totals[:half])
+
+
+def test_idle_traffic_is_the_specs_and_the_runners_calls_avoid_the_settle_window(
+    tiny_run: Path,
+):
+    rows = read_rows(tiny_run)
+    m = read_manifest(tiny_run)
+    s = SPEC.service
+    assert m["method"]["idle_rate"] == s.idle_rate
+    for a in m["allocators"]:
+        idle = [r for r in rows["requests"] if r["allocator"] == a["name"] and r["phase"] == "idle"]
+        assert {r["endpoint"] for r in idle} == {"health"}
+        assert abs(len(idle) - s.idle_rate * s.idle_s) <= 1
+        phases = {p["phase"]: p for p in a["phases"]["service"]}
+        window = (phases["idle"]["end_s"] - s.settle_window_s, phases["idle"]["end_s"])
+        (sampler,) = a["sampler"]
+        calls = sampler["stats_calls"]
+        assert [c["at"] for c in calls] == ["ready", "load_end", "idle_end"]
+        assert all(c["end_s"] <= window[0] or c["start_s"] >= window[1] for c in calls)
+        assert sampler["reclaim_ran"] == m["method"]["reclaim"]["possible"]
+
+
+def test_repeats_run_in_rounds_with_a_rotated_order(tiny_run: Path):
+    m = read_manifest(tiny_run)
+    rounds = max(SPEC.repeats, SPEC.control.repeats)
+    assert [o["allocators"] for o in m["order"]] == [
+        runner.rotated(["glibc", "jemalloc"], r) for r in range(rounds)
+    ]
+    assert runner.rotated(["glibc", "jemalloc"], 1) == ["jemalloc", "glibc"]

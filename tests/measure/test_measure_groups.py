@@ -1,0 +1,135 @@
+"""Memory accounting against real processes: the cgroup a program joins, or procfs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bench.allocators.verification import library_mapped
+from bench.experiments.harness import preexec_for
+from bench.measure.groups import ProcfsGroup, cgroup_support, create_group, process_tree, pss_anon
+from bench.measure.sampler import Sampler
+
+HOLD = (
+    "import sys, time; b = bytearray(int(sys.argv[1])); b[::4096] = b'x' * len(b[::4096]);"
+    " print('ready', flush=True); time.sleep(30)"
+)
+
+
+def _start_holder(nbytes: int, preexec=None) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(nbytes)],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=preexec,
+    )
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+@pytest.mark.parametrize("mode", ["auto", "none"])
+def test_group_sees_the_anonymous_memory_of_a_program_that_joined_it(mode: str):
+    group = create_group("test", mode=mode)
+    proc = None
+    try:
+        proc = _start_holder(64 * 2**20, preexec_for(group, None))
+        if isinstance(group, ProcfsGroup):
+            group.root_pid = proc.pid
+        assert proc.pid in group.pids()
+        anon = group.anon_bytes()
+        assert 64 * 2**20 <= anon < 64 * 2**20 + 64 * 2**20
+    finally:
+        if proc:
+            proc.kill()
+            proc.wait()
+        group.close()
+
+
+def test_closing_a_cgroup_kills_what_is_left_inside_and_removes_it():
+    if cgroup_support().mode == "none":
+        pytest.skip("no memory cgroup on this machine")
+    group = create_group("test")
+    path = group.path
+    proc = _start_holder(2**20, preexec_for(group, None))
+    group.close()
+    assert proc.wait(timeout=5) != 0
+    assert not path.exists()
+
+
+def test_pss_anon_and_process_tree_of_this_process():
+    assert pss_anon(__import__("os").getpid()) > 0
+    assert pss_anon(2**22 + 12345) == 0
+    assert process_tree(__import__("os").getpid())[0] == __import__("os").getpid()
+
+
+def test_library_mapped_reads_proc_maps():
+    import os
+
+    from bench.allocators.registry import libc_path
+
+    assert library_mapped(os.getpid(), libc_path()) is True
+    assert library_mapped(os.getpid(), "/nonexistent/libx.so") is False
+    assert library_mapped(2**22 + 12345, libc_path()) is None
+
+
+def test_sampler_keeps_an_absolute_schedule_and_tags_phases():
+    values = iter(range(10**6))
+    origin = time.monotonic()
+    sampler = Sampler(read=lambda: next(values), interval_s=0.1, origin=origin, phase="a").start()
+    time.sleep(0.55)
+    sampler.phase = "b"
+    time.sleep(0.5)
+    samples = sampler.stop()
+    assert 9 <= len(samples) <= 12
+    assert {s.phase for s in samples} == {"a", "b"}
+    for k, s in enumerate(samples):
+        assert s.t_s == pytest.approx(k * 0.1 + s.late_s, abs=0.02)
+    assert sampler.cpu_s < 0.5
+
+
+def test_sampler_started_late_begins_at_the_next_slot():
+    origin = time.monotonic() - 2.2
+    sampler = Sampler(read=lambda: 1, interval_s=0.5, origin=origin).start()
+    time.sleep(0.5)
+    samples = sampler.stop()
+    assert samples and samples[0].late_s < 0.1 and samples[0].t_s >= 2.45
+
+
+def test_sampler_records_read_errors_instead_of_dying():
+    def fail() -> int:
+        raise OSError("gone")
+
+    sampler = Sampler(read=fail, interval_s=0.05, origin=time.monotonic()).start()
+    time.sleep(0.2)
+    sampler.stop()
+    assert sampler.samples == [] and sampler.errors and "gone" in sampler.errors[0]
+
+
+BURN = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.8: pass\n"
+
+
+def test_cpu_of_reaped_grandchildren_is_ours_not_other_work():
+    """The disturbance account counts a grandchild's CPU as ours once its parent reaped it,
+    which is why the runner stops the service gracefully (the supervisor reaps its workers)."""
+    import os
+
+    from bench.measure.machine import CpuAccount
+
+    account = CpuAccount.start()
+    # a child that starts a CPU-burning grandchild and waits for it
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import subprocess, sys; subprocess.run([sys.executable, '-c', {BURN!r}])",
+        ],
+        check=True,
+        timeout=60,
+    )
+    foreign = account.foreign_pct()
+    burned_pct = 0.8 / ((time.monotonic() - account.wall) * (os.cpu_count() or 1)) * 100
+    assert foreign is not None
+    assert foreign < burned_pct / 2, (foreign, burned_pct)
