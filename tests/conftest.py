@@ -1,15 +1,42 @@
-"""Session-wide fixtures: one real tiny study, run once and shared by every test that reads it.
+"""Session-wide fixtures and rules: one real tiny study, strict mode, a derandomized CI.
 
 The run uses real uvicorn workers, real preloaded allocators, the real memory cgroup (or the
 procfs fallback) and the real C++ control: a few seconds per phase, two allocators.
+
+Strict mode (`ALLOCSTUDY_STRICT=1`, set by .ci/run) turns every skip into a failure that
+keeps the skip's reason: a test that skips because chromium, a writable cgroup, a packaged
+allocator or a compiler is missing has not exercised the real part, and CI must not be green
+without it. Outside strict mode the skips stay, with their reasons in the summary (-ra).
+With CI set, Hypothesis runs derandomized: the same examples every run, so a red CI is
+reproducible and never a matter of luck.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from studyrun import TINY_SPEC, run_cli
+
+STRICT = os.environ.get("ALLOCSTUDY_STRICT", "") not in ("", "0")
+
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """In strict mode a skipped test is a failed one, its skip reason kept as the message."""
+    outcome = yield
+    report = outcome.get_result()
+    if STRICT and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"strict mode (ALLOCSTUDY_STRICT=1): the test skipped: {reason}"
 
 
 @pytest.fixture(scope="session")
