@@ -44,8 +44,14 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(exc, file=sys.stderr)
             status = EXIT_USAGE
             continue
+        fill = spec.service.fill_s
+        full = (
+            f"live set full after ~{fill:.0f} s of its {spec.service.load_s:g} s load"
+            if fill is not None and fill <= spec.service.load_s
+            else f"live set still growing at the end of its {spec.service.load_s:g} s load"
+        )
         print(
-            f"{path}: ok ({spec.name}: {len(spec.allocators)} allocators, "
+            f"{path}: ok ({spec.name}: {len(spec.allocators)} allocators, {full}, "
             f"spec {spec.spec_hash[:12]})"
         )
     return status

@@ -110,6 +110,20 @@ def _allocator_record(alloc: Allocator) -> dict[str, Any]:
     }
 
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def spec_file_record(spec_path: Path, project: Path = PROJECT_ROOT) -> dict[str, str | None]:
+    """The spec file absolutely and, when it lies in the project, relative to the project: a
+    results folder moved to another checkout still finds its spec for the stale-data check."""
+    absolute = spec_path.resolve()
+    try:
+        relative: str | None = str(absolute.relative_to(project))
+    except ValueError:
+        relative = None
+    return {"spec_file_absolute": str(absolute), "spec_file_project": relative}
+
+
 def _base_manifest(spec: Spec, spec_path: Path, run_dir: Path) -> dict[str, Any]:
     return {
         "format": MANIFEST_FORMAT,
@@ -117,6 +131,7 @@ def _base_manifest(spec: Spec, spec_path: Path, run_dir: Path) -> dict[str, Any]
         "run_id": run_dir.name,
         "spec_name": spec.name,
         "spec_file": str(spec_path),
+        **spec_file_record(spec_path),
         "spec_sha256": spec.spec_hash,
         "spec": spec.model_dump(mode="json"),
         "status": "running",

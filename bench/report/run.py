@@ -245,7 +245,8 @@ def check_freshness(manifest: dict[str, Any], roots: Sequence[Path]) -> Freshnes
     """Compare the manifest's spec hash with the spec file as it is now.
 
     The spec file is looked up as recorded (absolute, or relative to each root in turn:
-    the folder the results folder sits in, then the site's folder).
+    the folder the results folder sits in, then the site's folder), then by its path in the
+    project (`spec_file_project`) under each root, so a moved results folder still finds it.
     """
     from bench.spec import SpecError, load_spec
 
@@ -254,6 +255,9 @@ def check_freshness(manifest: dict[str, Any], roots: Sequence[Path]) -> Freshnes
     if not recorded:
         return Freshness("unknown", None, "the manifest does not name its spec file")
     candidates = [Path(recorded)] if Path(recorded).is_absolute() else [r / recorded for r in roots]
+    project = manifest.get("spec_file_project")
+    if project:  # the results folder may have moved: the spec as the project names it
+        candidates += [r / project for r in roots]
     found = next((p for p in candidates if p.is_file()), None)
     if found is None:
         return Freshness("unknown", recorded, f"the spec file {recorded} no longer exists")

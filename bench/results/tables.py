@@ -149,8 +149,19 @@ def _with_metadata(name: str, table: pa.Table) -> pa.Table:
     return table.replace_schema_metadata(meta)
 
 
+def _umask() -> int:
+    """The process's umask (reading it means setting it; set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write a file whole under a temporary name in the same folder, then rename it."""
+    """Write a file whole under a temporary name in the same folder, then rename it.
+
+    The file gets the permissions of an ordinary new file (0666 less the umask), not the 0600
+    of a temporary file: a run folder is meant to be published or shared as it is.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -158,6 +169,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -93,3 +93,14 @@ def test_freshness_current_stale_and_unknown(tmp_path: Path):
     spec.unlink()
     gone = check_freshness(manifest, [tmp_path])
     assert gone.state == "unknown" and "no longer exists" in gone.detail
+
+
+def test_a_moved_results_folder_still_finds_its_spec_by_its_project_path(tmp_path: Path):
+    r = tmp_path / "results"
+    run = write_run(r)
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["spec_file"] = "/a/checkout/that/is/gone/specs/quick.yaml"  # the old machine's
+    manifest["spec_file_project"] = "specs/quick.yaml"
+    assert check_freshness(manifest, [tmp_path]).state == "current"
+    del manifest["spec_file_project"]
+    assert check_freshness(manifest, [tmp_path]).state == "unknown"

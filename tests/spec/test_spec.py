@@ -180,6 +180,8 @@ def test_check_command_accepts_the_shipped_specs():
     out = _cli("check", "specs/default.yaml", "specs/quick.yaml")
     assert out.returncode == 0, out.stderr
     assert out.stdout.count(": ok (") == 2
+    # the arithmetic of the live-set model: when the bound is reached, in seconds of load
+    assert "live set full after ~463 s of its 600 s load" in out.stdout
 
 
 def test_missing_spec_file_is_one_line():
