@@ -123,7 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="run the study of a spec; prints the run folder last",
         description="Run the service experiment and the C++ control for every allocator of "
-        "SPEC and write results/<spec>/<run id>/ (manifest.json and Arrow tables).",
+        "SPEC and write results/<spec>/<run id>/ (manifest.json and Arrow tables). Repeats "
+        "run in rounds, the allocators in an order rotated each round; the order, the idle "
+        "traffic and whether a forced reclaim was possible are recorded in the manifest.",
         epilog=RUN_EXITS,
     )
     p.add_argument("spec", metavar="SPEC")

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -42,6 +43,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from service.childenv import die_with_parent
 from service.churn import LIVE_BYTES_HEADER, WORKER_HEADER, LiveSet, worker_rng
 from service.config import ServiceConfig, config_from_env
 from service.documents import parse_json, parse_xml, render_json, render_xml, summarize
@@ -86,6 +88,8 @@ class _Worker:
         # Read the environment here, not in create_app: an error in the lifespan startup makes
         # uvicorn stop with its startup-failure code instead of restarting the worker forever.
         self.config = self._given or config_from_env()
+        if self._given is None:  # a real worker under the supervisor, not an in-process test
+            die_with_supervisor()
         self.slot = claim_worker_slot()
         self.malloc_library = malloc_library()
         self.allocator_version = allocator_version(self.malloc_library)
@@ -108,6 +112,16 @@ class _Worker:
     @property
     def index(self) -> int:
         return self.slot.index if self.slot is not None else -1
+
+
+def die_with_supervisor() -> None:
+    """End this worker (SIGTERM: uvicorn's graceful stop) when its supervisor dies, and at
+    once if it already has: the supervisor itself dies with the runner (service.childenv),
+    so no worker outlives a killed study."""
+    parent = os.getppid()
+    die_with_parent(signal.SIGTERM)
+    if os.getppid() != parent or parent == 1:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _with_live(response: Response, live_bytes: int) -> Response:

@@ -75,7 +75,7 @@ def core_plan(pin: bool) -> CorePlan:
     return CorePlan(set(cores[1:]), {cores[0]})
 
 
-def preexec_for(group: MemoryGroup, cpus: set[int] | None) -> Callable[[], None] | None:
+def preexec_for(group: MemoryGroup, cpus: set[int] | None) -> Callable[[], None]:
     """A preexec_fn that joins the memory group (and the cores) before exec."""
     return child_setup(group.procs_file, cpus)
 

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from bench.load.config import LoadConfig, LoadgenError
 from bench.load.progressfile import LoadProgress, read_progress
 from bench.load.record import SUMMARY_VERSION, LoadSummary
-from service.childenv import without_allocator_env
+from service.childenv import die_with_parent, without_allocator_env
 
 __all__ = ["LoadgenProcess", "start_loadgen", "wait_loadgen"]
 
@@ -114,6 +114,7 @@ def start_loadgen(
             stdout=subprocess.PIPE,
             stderr=stderr,
             env=env,
+            preexec_fn=die_with_parent,  # never outlive a killed runner
         )
     return LoadgenProcess(proc, config, out, workdir)
 

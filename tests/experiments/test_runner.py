@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import signal
 import subprocess
@@ -235,6 +236,50 @@ def test_ctrl_c_mid_run_leaves_no_process_cgroup_or_temp_file(tmp_path: Path):
             p for p in Path(tempfile.gettempdir()).glob(pattern) if p.stat().st_mtime > started
         ]
         assert fresh == [], pattern
+
+
+def test_a_runner_killed_with_sigkill_leaves_no_service_generator_or_control(tmp_path: Path):
+    spec = tmp_path / "killed.yaml"
+    # the machine's settings are left alone here: a SIGKILLed run cannot restore them
+    spec.write_text(
+        TINY_SPEC.replace("load_s: 5", "load_s: 60") + "machine: {set_confounds: false}\n"
+    )
+    out = tmp_path / "results"
+    marker = f"ALLOCSTUDY_TEST_MARK={tmp_path.name}-kill"
+    before = set(_stray_cgroups())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench", "run", str(spec), "--out", str(out)],
+        cwd=ROOT,
+        env={**os.environ, "ALLOCSTUDY_TEST_MARK": f"{tmp_path.name}-kill"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(_our_processes(marker)) < 5:
+            time.sleep(0.5)  # the runner, its generator, the supervisor and its workers
+        assert len(_our_processes(marker)) >= 5, "the run never got under way"
+        time.sleep(2)
+        proc.kill()  # SIGKILL: nothing of the runner's own clean-up runs
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and _our_processes(marker):
+            time.sleep(0.25)
+        assert _our_processes(marker) == []  # all died with it, through the kernel
+    finally:
+        for pid in _our_processes(marker):  # never leave a stray service behind a failure
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        support = cgroup_support()
+        for name in set(_stray_cgroups()) - before:  # a killed run cannot remove its cgroup
+            assert support.parent is not None
+            for _ in range(40):
+                try:
+                    (support.parent / name).rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.25)
 
 
 def test_broken_allocator_fails_alone_and_exit_code_is_3(tmp_path: Path):
