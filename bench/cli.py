@@ -30,8 +30,9 @@ SERVE_EXITS = (
 RUN_EXITS = (
     "exit codes: 0 every allocator that resolved ran (one that cannot be had here is recorded "
     "as skipped, with the reason); 3 a resolved allocator failed (the others' data are kept); "
-    "2 a bad spec or arguments; 130 interrupted (the partial run is kept, marked incomplete; "
-    "--resume continues it)"
+    "2 a bad spec or arguments; 4 another run is measuring on this machine (pass --wait to "
+    "start after it); 130 interrupted (the partial run is kept, marked incomplete; --resume "
+    "continues it)"
 )
 
 
@@ -87,6 +88,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         resume=args.resume,
         skip_control=args.no_control,
         skip_service=args.no_service,
+        wait=args.wait,
     )
 
 
@@ -138,6 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-control", action="store_true", help="skip the C++ control")
     p.add_argument("--no-service", action="store_true", help="skip the service experiment")
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="if another run is measuring on this machine, start when it has finished",
+    )
     p.set_defaults(func=cmd_run)
     return parser
 

@@ -15,6 +15,7 @@ keeps its traceback.
     ├── bench.load.config.LoadgenError
     ├── bench.results.tables.TableError, bench.results.manifest.ManifestError
     ├── bench.commands.serve.ServeError
+    ├── bench.measure.runlock.MachineBusy   exit 4: another run holds the machine
     └── bench.report.errors.ReportError   (the MkDocs plugin turns it into a PluginError)
 
 service.launcher.LaunchError stays in `service` (which never imports bench); the commands
@@ -24,6 +25,7 @@ that start the service turn it into one of the above.
 from __future__ import annotations
 
 __all__ = [
+    "EXIT_BUSY",
     "EXIT_CANNOT_RUN",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
@@ -41,6 +43,8 @@ EXIT_CANNOT_RUN = 1
 EXIT_USAGE = 2
 #: Something failed: a resolved allocator during a run, the service under `serve`.
 EXIT_FAILED = 3
+#: Another run holds the machine (two runs at once measure each other); --wait waits.
+EXIT_BUSY = 4
 #: Ctrl-C or SIGTERM (a run keeps what it measured, marked incomplete).
 EXIT_INTERRUPTED = 130
 

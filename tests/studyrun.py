@@ -42,7 +42,9 @@ control:
 """
 
 
-def run_cli(*args: str, timeout: float = 600, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, timeout: float = 600, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """`allocstudy ARGS` in a fresh interpreter, as a user would run it."""
     return subprocess.run(
         [sys.executable, "-m", "bench", *args],
@@ -51,4 +53,5 @@ def run_cli(*args: str, timeout: float = 600, cwd: Path = ROOT) -> subprocess.Co
         timeout=timeout,
         cwd=cwd,
         stdin=subprocess.DEVNULL,
+        env=env,
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bench.errors import EXIT_INTERRUPTED
 from bench.experiments.runner import run_study
+from bench.measure.runlock import machine_lock
 from bench.results.rundir import find_resumable
 from bench.spec import Spec
 
@@ -28,19 +29,28 @@ def run_command(
     resume: bool,
     skip_control: bool = False,
     skip_service: bool = False,
+    wait: bool = False,
 ) -> int:
-    """The CLI's `run`: prints the run folder as its last line (also when interrupted)."""
+    """The CLI's `run`: prints the run folder as its last line (also when interrupted).
+
+    The whole run holds the machine lock (bench.measure.runlock): a second run at the same
+    time refuses to start (MachineBusy, exit 4), or with `wait` starts when the first ends.
+    """
     started = time.monotonic()
     try:
-        run_dir, code = run_study(
-            spec,
-            spec_path=spec_path,
-            out=out,
-            only=only,
-            resume=resume,
-            skip_control=skip_control,
-            skip_service=skip_service,
-        )
+        with machine_lock(
+            wait=wait,
+            on_wait=lambda text: print(f"allocstudy: {text}", file=sys.stderr, flush=True),
+        ):
+            run_dir, code = run_study(
+                spec,
+                spec_path=spec_path,
+                out=out,
+                only=only,
+                resume=resume,
+                skip_control=skip_control,
+                skip_service=skip_service,
+            )
     except KeyboardInterrupt:
         print(
             "allocstudy: interrupted; the partial run is kept and marked incomplete "

@@ -282,6 +282,49 @@ def test_a_runner_killed_with_sigkill_leaves_no_service_generator_or_control(tmp
                     time.sleep(0.25)
 
 
+def test_a_second_run_refuses_to_start_while_one_measures_unless_told_to_wait(tmp_path: Path):
+    base = TINY_SPEC + "machine: {set_confounds: false}\n"
+    long_spec, short_spec = tmp_path / "long.yaml", tmp_path / "short.yaml"
+    long_spec.write_text(base.replace("load_s: 5", "load_s: 60"))
+    short_spec.write_text(base.replace("load_s: 5", "load_s: 2"))
+    env = {**os.environ, "ALLOCSTUDY_LOCK": str(tmp_path / "run.lock")}
+
+    def start(spec: Path, out: str, *extra: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bench", "run", str(spec), "--out", str(tmp_path / out),
+             "--no-control", *extra],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=True,
+        )  # fmt: skip
+
+    first = start(long_spec, "first")
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list(
+            (tmp_path / "first").glob("*/*/manifest.json")
+        ):
+            time.sleep(0.25)
+        second = run_cli("run", str(short_spec), "--out", str(tmp_path / "second"), env=env)
+        assert second.returncode == 4, second.stderr
+        assert f"another allocstudy run is measuring on this machine (pid {first.pid}, started" in (
+            second.stderr
+        )
+        assert "Traceback" not in second.stderr and not (tmp_path / "second").exists()
+        waiting = start(short_spec, "third", "--wait")
+        time.sleep(3)
+        assert waiting.poll() is None  # still waiting for the first run
+        os.killpg(first.pid, signal.SIGINT)
+        assert first.wait(timeout=30) == 130
+        out, err = waiting.communicate(timeout=120)
+        assert waiting.returncode == 0, err[-2000:]
+        assert "waiting for the run that holds this machine" in err
+        assert read_manifest(Path(out.strip().splitlines()[-1]))["status"] == "complete"
+    finally:
+        for proc in (first,):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
 def test_broken_allocator_fails_alone_and_exit_code_is_3(tmp_path: Path):
     broken = tmp_path / "libbroken.so"
     broken.write_bytes(b"not an ELF file")
