@@ -65,7 +65,12 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from bench.commands import doctor
+    from bench.measure import journal
 
+    for line in journal.recover():  # what a killed run left changed, put back first
+        print(f"allocstudy: {line}", file=sys.stderr, flush=True)
+    if args.restore:
+        return EXIT_OK
     spec = load_spec(args.spec) if args.spec else None
     return doctor.run(spec, as_json=args.json)
 
@@ -112,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.epilog = DOCTOR_EXITS
     p.add_argument("spec", nargs="?", metavar="SPEC", help="spec whose allocators to check")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.add_argument(
+        "--restore",
+        action="store_true",
+        help="only put back what a killed run left changed (THP, cgroups), then exit",
+    )
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("serve", help="start the service under one allocator (Ctrl-C stops it)")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bench.errors import EXIT_INTERRUPTED
 from bench.experiments.runner import run_study
+from bench.measure import journal
 from bench.measure.runlock import machine_lock
 from bench.results.rundir import find_resumable
 from bench.spec import Spec
@@ -42,6 +43,8 @@ def run_command(
             wait=wait,
             on_wait=lambda text: print(f"allocstudy: {text}", file=sys.stderr, flush=True),
         ):
+            for line in journal.recover():  # what a killed run left changed, put back first
+                print(f"allocstudy: {line}", file=sys.stderr, flush=True)
             run_dir, code = run_study(
                 spec,
                 spec_path=spec_path,

@@ -4,10 +4,13 @@
 - `bench.measure.sampler`: the sampler thread, anonymous bytes on an absolute schedule.
 - `bench.measure.machine`: host facts, the confounds (THP, swap, governor, caches), and the
   CPU account of a measurement (`MachineMeter`).
+- `bench.measure.journal`: what a run changed on the machine, undone by the next run or
+  `doctor` when the run that changed it was killed.
+- `bench.measure.runlock`: one measurement at a time on a machine.
 - `bench.measure.runstats`: the statistics of a run as small pure functions (peak, settled,
   percentiles, overhead, disturbance), shared by the runner, the generator and the report.
 
 Nothing is imported here (the load generator process imports runstats alone).
 """
 
-__all__ = ["groups", "machine", "runstats", "sampler"]
+__all__ = ["groups", "journal", "machine", "runlock", "runstats", "sampler"]

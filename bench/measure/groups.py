@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
+from bench.measure import journal
 from service.mallocinfo import anon_bytes
 from service.proctree import process_tree
 
@@ -151,6 +152,7 @@ class _Cgroup:
 
     def __init__(self, parent: Path, label: str):
         self.path: Path | None = parent / f"{PREFIX}{label}-{uuid.uuid4().hex[:8]}"
+        journal.add("cgroup", str(self.path))  # a killed run's cgroup is removed later
         self.path.mkdir()
 
     @property
@@ -197,6 +199,7 @@ class _Cgroup:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
+        journal.remove("cgroup", str(self.path))
         self.path = None
 
 

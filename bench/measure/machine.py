@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.measure import journal
+
 __all__ = [
     "CpuAccount",
     "CpuPressure",
@@ -112,6 +114,7 @@ def thp_disabled(enabled: bool = True) -> Iterator[dict[str, object]]:
     changed = False
     if enabled and before not in (None, "never") and thp_writable():
         try:
+            journal.add("setting", str(THP_ENABLED), before)  # a killed run is undone later
             THP_ENABLED.write_text("never")
             changed = True
             record["during"] = thp_mode()
@@ -124,6 +127,7 @@ def thp_disabled(enabled: bool = True) -> Iterator[dict[str, object]]:
             try:
                 THP_ENABLED.write_text(before)
                 record["restored"] = thp_mode() == before
+                journal.remove("setting", str(THP_ENABLED))
             except OSError as exc:
                 record["restored"] = False
                 record["error"] = str(exc)

@@ -247,10 +247,15 @@ def test_a_runner_killed_with_sigkill_leaves_no_service_generator_or_control(tmp
     out = tmp_path / "results"
     marker = f"ALLOCSTUDY_TEST_MARK={tmp_path.name}-kill"
     before = set(_stray_cgroups())
+    env = {
+        **os.environ,
+        "ALLOCSTUDY_TEST_MARK": f"{tmp_path.name}-kill",
+        "ALLOCSTUDY_JOURNAL": str(tmp_path / "journal.json"),
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench", "run", str(spec), "--out", str(out)],
         cwd=ROOT,
-        env={**os.environ, "ALLOCSTUDY_TEST_MARK": f"{tmp_path.name}-kill"},
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -267,6 +272,14 @@ def test_a_runner_killed_with_sigkill_leaves_no_service_generator_or_control(tmp
         while time.monotonic() < deadline and _our_processes(marker):
             time.sleep(0.25)
         assert _our_processes(marker) == []  # all died with it, through the kernel
+        left = set(_stray_cgroups()) - before
+        assert left or cgroup_support().parent is None  # a killed run cannot remove its own
+        doctor = run_cli("doctor", "--restore", env=env)  # the next run or doctor cleans up
+        assert doctor.returncode == 0, doctor.stderr
+        assert set(_stray_cgroups()) - before == set()
+        assert all(
+            f"removed the cgroup {cgroup_support().parent / n}" in doctor.stderr for n in left
+        )
     finally:
         for pid in _our_processes(marker):  # never leave a stray service behind a failure
             with contextlib.suppress(ProcessLookupError):
