@@ -27,10 +27,11 @@ from typing import Any
 
 import pyarrow as pa
 
+from bench.experiments.runner import method_record, rotated
 from bench.measure.runstats import given_back_share, overhead_ratio
 from bench.results.manifest import MANIFEST_FORMAT
 from bench.results.tables import SCHEMAS, to_table, write_table
-from bench.spec import BUILTIN_ALLOCATORS, Spec, parse_spec
+from bench.spec import BUILTIN_ALLOCATORS, parse_spec
 
 __all__ = [
     "Alloc",
@@ -286,29 +287,6 @@ def _live_record(
         "t_s": round(t_s, 3),
         "live_bytes": sum(w["live_bytes"] for w in workers),
         "workers": workers,
-    }
-
-
-def _rotated(names: list[str], k: int) -> list[str]:
-    k %= len(names) or 1
-    return names[k:] + names[:k]
-
-
-def _method(spec: Spec, cgroup: str) -> dict[str, Any]:
-    s = spec.service
-    return {
-        "idle_rate": s.idle_rate,
-        "idle_traffic": (
-            f"GET /health at {s.idle_rate:g} requests/s"
-            if s.idle_rate > 0
-            else "none (a silent idle: nothing calls the allocator)"
-        ),
-        "settle_window_s": s.settle_window_s,
-        "reclaim": {"possible": cgroup == "v2", "how": RECLAIM[cgroup]},
-        "memory_sampled_from": "service launch",
-        "latency_failures": f"failed requests counted at {s.request_timeout_s:g} s or more",
-        "live_set_fill_s": s.fill_s,
-        "order": "rotated by repeat",
     }
 
 
@@ -633,8 +611,8 @@ def write_run(
             "python_malloc": "pymalloc",
             "cpu_pressure": {"avg10_start": 0.5, "avg10_end": 3.2},
         },
-        "method": _method(spec, cgroup),
-        "order": [{"round": k, "allocators": _rotated(names, k)} for k in range(max(repeats, 3))],
+        "method": method_record(spec, can_reclaim=cgroup == "v2", reclaim_how=RECLAIM[cgroup]),
+        "order": [{"round": k, "allocators": rotated(names, k)} for k in range(max(repeats, 3))],
         "allocators": entries,
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")

@@ -58,7 +58,7 @@ def test_a_reclaim_possible_but_not_recorded_is_said_so(tmp_path: Path):
 def test_idle_sentence_says_what_the_idle_phase_contained(tmp_path: Path):
     probes = material(tmp_path / "probes", idle_rate=1.0, idle_s=30).say("idle")
     assert probes.startswith(
-        "During the 30 s idle phase the service received GET /health at 1 requests/s (about "
+        "During the 30 s idle phase the service received GET /health at 1 request/s (about "
         "30 requests per allocator and repeat), and the runner asked every worker for its live "
         "set once as idle began:"
     )
@@ -85,7 +85,7 @@ def test_idle_sentence_says_what_the_idle_phase_contained(tmp_path: Path):
 
 def test_method_table_shows_the_recorded_method(tmp_path: Path):
     rows = {r[0]: r[1:] for r in cells(material(tmp_path, cgroup="v1").table("spec"))}
-    assert rows["Idle traffic"][0] == "GET /health at 1 requests/s"
+    assert rows["Idle traffic"][0] == "GET /health at 1 request/s"
     assert rows["Forced reclaim"][0] == (
         "not possible: cgroup v1 has no reclaim that works while tasks run"
     )
