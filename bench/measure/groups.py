@@ -33,6 +33,7 @@ __all__ = [
     "create_group",
     "pss_anon",
     "process_tree",
+    "remove_cgroup",
 ]
 
 CgroupMode = Literal["v2", "v1", "none"]
@@ -183,24 +184,34 @@ class _Cgroup:
         """Kill anything still inside, then remove the cgroup (retrying while tasks exit)."""
         if self.path is None:
             return
-        deadline = time.monotonic() + 5
-        while True:
-            for pid in self.pids():
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            try:
-                self.path.rmdir()
-                break
-            except FileNotFoundError:
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        remove_cgroup(self.path)
         journal.remove("cgroup", str(self.path))
         self.path = None
+
+
+def remove_cgroup(path: Path, timeout: float = 5.0) -> None:
+    """Kill every task in a cgroup, then remove it, retrying while the tasks exit (a cgroup
+    with tasks cannot be removed); OSError when it is still busy after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            pids = [int(p) for p in (path / "cgroup.procs").read_text().split()]
+        except OSError:
+            pids = []
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            path.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 class CgroupV2(_Cgroup):

@@ -16,7 +16,6 @@ import contextlib
 import fcntl
 import json
 import os
-import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -109,20 +108,9 @@ def _undo(entry: dict[str, Any]) -> str:
         target.write_text(str(entry.get("original")))
         return f"restored {target} to {entry.get('original')!r}, left changed by run pid {pid}"
     if entry.get("kind") == "cgroup":
-        if target.exists():
-            procs = target / "cgroup.procs"
-            with contextlib.suppress(OSError):
-                for line in procs.read_text().split():
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(int(line), signal.SIGKILL)
-            for _ in range(40):
-                try:
-                    target.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.05)
+        from bench.measure.groups import remove_cgroup  # late: groups imports this module
+
+        remove_cgroup(target)
         return f"removed the cgroup {target}, left by run pid {pid}"
     return f"dropped an unknown journal entry of run pid {pid}"
 
