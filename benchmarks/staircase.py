@@ -18,11 +18,11 @@ import argparse
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.report import series  # noqa: E402
 from bench.results.manifest import read_manifest  # noqa: E402
 from bench.results.rundir import read_rows  # noqa: E402
 
@@ -35,29 +35,8 @@ def _steps(load_s: float) -> tuple[float, str]:
     return (60.0, "min") if load_s >= 600 else (load_s / 10, "step")
 
 
-def _live_payload(requests: list[dict[str, Any]], ready: dict[int, int]) -> list[tuple[float, int]]:
-    """(time, live payload of all workers) after every /churn answer, from the request rows."""
-    latest = dict(ready)
-    series = []
-    churn = [r for r in requests if r["live_bytes"] is not None and r["done_s"] is not None]
-    for row in sorted(churn, key=lambda r: r["done_s"]):
-        latest[row["worker"]] = row["live_bytes"]
-        series.append((row["done_s"], sum(latest.values())))
-    return series
-
-
-def _at(series: list[tuple[float, int]], t: float) -> int | None:
-    """The last value of a (time, value) series at or before t."""
-    value = None
-    for when, v in series:
-        if when > t:
-            break
-        value = v
-    return value
-
-
 def analyse(run_dir: Path) -> int:
-    """Print the tables for one run; 0 when the targets are met, 1 otherwise."""
+    """Print the tables for one run and whether the targets are met (a verdict, exit 0)."""
     m = read_manifest(run_dir)
     rows = read_rows(run_dir)
     s = m["spec"]["service"]
@@ -87,10 +66,15 @@ def analyse(run_dir: Path) -> int:
             for w in e["workers"]
         }
         requests = [r for r in rows["requests"] if r["allocator"] == name and r["repeat"] == 0]
-        live = _live_payload(requests, ready)
+        answers = [
+            (r["done_s"], r["worker"], r["live_bytes"])
+            for r in requests
+            if r["live_bytes"] is not None and r["done_s"] is not None
+        ]
+        live = series.live_payload(answers, ready, None)
         n = round(s["load_s"] / step)
-        anon_steps = [_at(mem, load0 + (i + 1) * step) for i in range(n)]
-        live_steps = [_at(live, load0 + (i + 1) * step) for i in range(n)]
+        anon_steps = [series.latest_at(mem, load0 + (i + 1) * step) for i in range(n)]
+        live_steps = [series.latest_at(live, load0 + (i + 1) * step) for i in range(n)]
         first, last = anon_steps[0], anon_steps[-1]
         climb = (last - first) / first if first and last else None
         row = summary[0]
