@@ -85,6 +85,24 @@ def _end_s(run: Run, name: str, repeat: int, records: dict[str, dict[str, Any]])
     return float(rec["t_s"]) if isinstance(rec.get("t_s"), int | float) else None
 
 
+def _readings(records: dict[str, dict[str, Any]]) -> list[tuple[float, int, int]]:
+    """The workers' own /stats figures at the end of load and of idle, as answers: the line
+    then shows what expired in idle even where no request reported it (a silent idle, or a
+    run made before /health carried the live payload)."""
+    out = []
+    for at in ("load_end", "idle_end"):
+        rec = records.get(at) or {}
+        t = rec.get("t_s")
+        if not isinstance(t, int | float):
+            continue
+        out += [
+            (float(t), int(w["pid"]), int(w["live_bytes"]))
+            for w in rec.get("workers") or []
+            if isinstance(w, dict) and w.get("pid") is not None and w.get("live_bytes") is not None
+        ]
+    return out
+
+
 def fill_time(points: Sequence[Point], load: tuple[float, float] | None) -> float | None:
     """Seconds into load when a payload line first reached FILL_SHARE of its end-of-load value."""
     if load is None or not points:
@@ -109,7 +127,8 @@ def live_payload(run: Run, names: Sequence[str]) -> LivePayload:
         ready, ready_s = ready_workers(run.manifest, name, rep)
         records = live_records(run.manifest, name, rep)
         end_s = _end_s(run, name, rep, records)
-        line = ser.live_payload(run.answers[(name, rep)], ready, ready_s, end_s)
+        answers = [*run.answers[(name, rep)], *_readings(records)]
+        line = ser.live_payload(answers, ready, ready_s, end_s)
         if not line:
             continue
         lines[name] = line

@@ -174,8 +174,10 @@ def staircase_caption(spans: Sequence[ser.PhaseSpan], live_lines: int) -> str:
     if live_lines:
         text += (
             " The dashed line is the live payload, the bytes the program itself held: at each "
-            "answer of the service, the sum over workers of each worker's latest live bytes, "
-            "starting from what each worker held when the service was ready."
+            "answer of the service and at the workers' own readings at the end of load and of "
+            "idle, the sum over workers of each worker's latest live bytes, starting from what "
+            "each worker held when the service was ready; drawn as steps, since a value holds "
+            "until the next reading."
         )
         if live_lines > 1:
             text += (
@@ -237,7 +239,14 @@ def staircase(
     if payload:
         layers.append(
             alt.Chart(alt.Data(values=payload))
-            .mark_line(stroke=INK, strokeWidth=1.8, strokeDash=[6, 4], opacity=0.85)
+            # steps, not slopes: a reading holds until the next one says otherwise
+            .mark_line(
+                stroke=INK,
+                strokeWidth=1.8,
+                strokeDash=[6, 4],
+                opacity=0.85,
+                interpolate="step-after",
+            )
             .encode(x=x, y=y)
         )
         layers.append(
