@@ -15,7 +15,7 @@ import re
 import subprocess
 import sys
 import sysconfig
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -89,6 +89,7 @@ class Allocator:
     reason: str | None = None
     fix: str | None = None  # the command that makes it available
     sha256: str | None = None
+    same_as: str | None = None  # the A/A duplicate names the allocator it runs again
 
     def preload_env(self) -> dict[str, str]:
         """Environment that makes a child process run on this allocator."""
@@ -310,13 +311,30 @@ def resolve(
     return _resolve_source(entry, build=build)
 
 
+def _again(first: Allocator, name: str) -> Allocator:
+    """The A/A duplicate: the same library and environment under a second name."""
+    return replace(
+        first,
+        name=name,
+        same_as=first.name,
+        description=f"{first.name} run again, unchanged: the A/A pair that measures the noise",
+    )
+
+
 def resolve_spec(spec: Spec, *, build: bool = True) -> list[Allocator]:
-    """Every allocator of a spec, in spec order."""
-    return [resolve(entry, build=build) for entry in spec.allocators]
+    """Every allocator of a spec, in spec order, the A/A duplicate (if any) last."""
+    allocs = [resolve(entry, build=build) for entry in spec.allocators]
+    if spec.aa_pair and spec.aa_again:
+        first = next(a for a in allocs if a.name == spec.aa_pair)
+        allocs.append(_again(first, spec.aa_again))
+    return allocs
 
 
 def resolve_for_spec(spec: Spec, name: str, *, build: bool = True) -> Allocator:
-    """One allocator by name: the spec's entry of that name, else a built-in of that name."""
+    """One allocator by name: the spec's entry of that name (or its A/A duplicate), else a
+    built-in of that name."""
+    if spec.aa_pair and name == spec.aa_again:
+        return _again(resolve_for_spec(spec, spec.aa_pair, build=build), name)
     for entry in spec.allocators:
         if (entry if isinstance(entry, str) else entry.name) == name:
             return resolve(entry, build=build)

@@ -90,6 +90,7 @@ def _allocator_record(alloc: Allocator) -> dict[str, Any]:
         "name": alloc.name,
         "kind": alloc.kind,
         "base": alloc.base,
+        "same_as": alloc.same_as,
         "description": alloc.description,
         "library": str(alloc.library) if alloc.library else None,
         "expected_library": alloc.expected_library() if alloc.available else None,

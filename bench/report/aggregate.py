@@ -1,25 +1,30 @@
 """One run's tables reduced to what the article compares: per allocator, per experiment.
 
-The summary table holds one row per experiment, allocator and repeat. Memory is summarised
-by the median of repeats (one disturbed repeat cannot drag it), and so are the ratios built on
-it (overhead, share given back); throughput by the mean with the max-min spread beside it, as
-the original study reported the control. Repeats the method flagged stay in (a flag is a
-reason to read with care, not to drop a number) and are listed, as are allocators without
-data, each with its reason.
+The summary table holds one row per experiment, allocator and repeat. Every measure is the
+mean of its clean repeats with a 95% interval (bench.report.compare). A repeat the runner
+marked disturbed (the machine was busy) or the method flagged (failed requests, holes in the
+samples, a call of ours in the settle window) is left out of the mean and the interval unless
+no clean repeat exists, and is listed, as are allocators without data, each with its reason.
+
+An A/A pair (the spec's `aa_pair`: one allocator run a second time as `<name>-again`) gives
+each measure a noise floor, the relative difference of the two; every Sample of that measure
+carries it (`floor_rel`), so a tie between single repeats is judged against this machine's
+own drift. `Results.ranked()` is the view the rankings use: the A/A duplicate left out.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, TypeVar
 
 from bench.measure.runstats import given_back_share
-from bench.report.compare import Sample, summarize
+from bench.report.compare import Sample, relative_difference, summarize
 from bench.report.run import Run
 
 __all__ = [
+    "AAPair",
     "AllocatorInfo",
     "ControlResult",
     "Disturbance",
@@ -49,6 +54,7 @@ class AllocatorInfo:
     loadgen_cpu_pct: float | None = None
     fix: str | None = None  # the runner's suggestion for making a failed allocator work
     expected_library: str | None = None  # the file that must serve malloc when it is loaded
+    same_as: str | None = None  # set on the A/A duplicate: the allocator it runs again
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,8 @@ class ServiceResult:
     overhead_settled: Sample | None = None
     #: share of the peak given back by the end of idle, (peak - settled) / peak
     given_back: Sample | None = None
+    #: repeats left out of the means as disturbed or flagged (all kept when none was clean)
+    excluded: int = 0
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,22 @@ class ControlResult:
     threads: int | None = None
     #: the rest after the churn, as run
     idle_s: Sample | None = None
+    #: repeats left out of the means as disturbed (all kept when none was clean)
+    excluded: int = 0
+
+
+@dataclass(frozen=True)
+class AAPair:
+    """One allocator run twice under two names: how far identical runs drift on this machine.
+
+    `service` and `control` map a measure's field name (settled, p99, allocs_per_s, ...) to
+    the relative difference of the pair; a measure one of them lacks is absent.
+    """
+
+    name: str
+    again: str
+    service: dict[str, float]
+    control: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -123,6 +147,7 @@ class Results:
     disturbed: tuple[Disturbance, ...]
     repeats: int
     flagged: tuple[Flag, ...] = ()
+    aa: AAPair | None = None
 
     @property
     def not_measured(self) -> tuple[AllocatorInfo, ...]:
@@ -131,6 +156,22 @@ class Results:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(a.name for a in self.allocators)
+
+    def ranked(self) -> Results:
+        """These results without the A/A duplicate: what rankings and sentences compare.
+
+        The duplicate is the same allocator as its pair; ranking it beside the others would
+        count one allocator twice. Tables and charts keep it, labelled, so the drift shows.
+        """
+        again = {a.name for a in self.allocators if a.same_as}
+        if not again:
+            return self
+        return replace(
+            self,
+            allocators=tuple(a for a in self.allocators if a.name not in again),
+            service={n: r for n, r in self.service.items() if n not in again},
+            control={n: c for n, c in self.control.items() if n not in again},
+        )
 
     def missing(self, experiment: str, *, brief: bool = False) -> list[tuple[str, str]]:
         """(name, why) of every allocator with no data in one experiment, in spec order.
@@ -178,11 +219,24 @@ def _info(entry: dict[str, Any]) -> AllocatorInfo:
         loadgen_cpu_pct=max(cpus) if cpus else None,
         fix=entry.get("fix"),
         expected_library=entry.get("expected_library") or entry.get("library"),
+        same_as=entry.get("same_as"),
     )
 
 
 def _col(rows: Iterable[dict[str, Any]], key: str) -> list[Any]:
     return [r.get(key) for r in rows]
+
+
+def _clean(rows: list[dict[str, Any]], *, method_flags: bool) -> tuple[list[dict[str, Any]], int]:
+    """The repeats the means are built from, and how many were left out.
+
+    Disturbed repeats (and, for the service, method-flagged ones) are left out unless
+    nothing else exists: a number read with care beats no number.
+    """
+    clean = [r for r in rows if not r.get("disturbed") and not (method_flags and r.get("flagged"))]
+    if not clean:
+        return rows, 0
+    return clean, len(rows) - len(clean)
 
 
 def _given_back(rows: list[dict[str, Any]]) -> Sample | None:
@@ -197,50 +251,106 @@ def _given_back(rows: list[dict[str, Any]]) -> Sample | None:
 
 
 def _service(rows: list[dict[str, Any]]) -> ServiceResult | None:
-    peak = summarize(_col(rows, "peak_anon_bytes"))
-    settled = summarize(_col(rows, "settled_anon_bytes"))
+    used, excluded = _clean(rows, method_flags=True)
+    peak = summarize(_col(used, "peak_anon_bytes"))
+    settled = summarize(_col(used, "settled_anon_bytes"))
     if peak is None or settled is None:
         return None
     return ServiceResult(
         peak=peak,
         settled=settled,
-        reclaimed=summarize(_col(rows, "reclaimed_anon_bytes")),
-        p50=summarize(_col(rows, "p50_ms")),
-        p95=summarize(_col(rows, "p95_ms")),
-        p99=summarize(_col(rows, "p99_ms")),
-        rps=summarize(_col(rows, "achieved_rps"), "mean"),
+        reclaimed=summarize(_col(used, "reclaimed_anon_bytes")),
+        p50=summarize(_col(used, "p50_ms")),
+        p95=summarize(_col(used, "p95_ms")),
+        p99=summarize(_col(used, "p99_ms")),
+        rps=summarize(_col(used, "achieved_rps")),
         requests=int(sum(r.get("requests") or 0 for r in rows)),
         errors=int(sum(r.get("errors") or 0 for r in rows)),
-        ready=summarize(_col(rows, "ready_anon_bytes")),
-        live_ready=summarize(_col(rows, "ready_live_bytes")),
-        live_load_end=summarize(_col(rows, "load_end_live_bytes")),
-        live_idle_end=summarize(_col(rows, "idle_end_live_bytes")),
-        overhead_peak=summarize(_col(rows, "overhead_peak")),
-        overhead_settled=summarize(_col(rows, "overhead_settled")),
-        given_back=_given_back(rows),
+        ready=summarize(_col(used, "ready_anon_bytes")),
+        live_ready=summarize(_col(used, "ready_live_bytes")),
+        live_load_end=summarize(_col(used, "load_end_live_bytes")),
+        live_idle_end=summarize(_col(used, "idle_end_live_bytes")),
+        overhead_peak=summarize(_col(used, "overhead_peak")),
+        overhead_settled=summarize(_col(used, "overhead_settled")),
+        given_back=_given_back(used),
+        excluded=excluded,
     )
 
 
 def _control(rows: list[dict[str, Any]], runs: list[dict[str, Any]]) -> ControlResult | None:
     """Summary rows of the control, with the control table's own rows (`runs`) beside them
     for what only they hold: the threads, the rest as run, oversubscription."""
-    per_cpu = _col(rows, "allocs_per_cpu_s")
+    used, excluded = _clean(rows, method_flags=False)
+    kept = {int(r.get("repeat") or 0) for r in used}
+    runs_used = [r for r in runs if int(r.get("repeat") or 0) in kept] or runs
+    per_cpu = _col(used, "allocs_per_cpu_s")
     if all(x is None for x in per_cpu):
-        per_cpu = _col(runs, "allocs_per_cpu_s")
+        per_cpu = _col(runs_used, "allocs_per_cpu_s")
     over = [r["oversubscribed"] for r in runs if isinstance(r.get("oversubscribed"), bool)]
     threads = [int(r["threads"]) for r in runs if r.get("threads")]
     result = ControlResult(
-        allocs_per_s=summarize(_col(rows, "allocs_per_s"), "mean"),
-        peak=summarize(_col(rows, "peak_anon_bytes")),
-        settled=summarize(_col(rows, "settled_anon_bytes")),
-        allocs_per_cpu_s=summarize(per_cpu, "mean"),
+        allocs_per_s=summarize(_col(used, "allocs_per_s")),
+        peak=summarize(_col(used, "peak_anon_bytes")),
+        settled=summarize(_col(used, "settled_anon_bytes")),
+        allocs_per_cpu_s=summarize(per_cpu),
         oversubscribed=any(over) if over else None,
         threads=max(threads) if threads else None,
-        idle_s=summarize(_col(runs, "idle_s")),
+        idle_s=summarize(_col(runs_used, "idle_s")),
+        excluded=excluded,
     )
     if result.allocs_per_s is None and result.settled is None:
         return None
     return result
+
+
+R = TypeVar("R", ServiceResult, ControlResult)
+
+
+def _floors(a: R, b: R) -> dict[str, float]:
+    """The A/A difference of every measure both results have."""
+    out: dict[str, float] = {}
+    for f in fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(x, Sample) and isinstance(y, Sample):
+            out[f.name] = relative_difference(x.center, y.center)
+    return out
+
+
+def _with_floors(results: dict[str, R], floors: dict[str, float]) -> dict[str, R]:
+    """Every result with the A/A floor of each measure set on its Sample."""
+    out: dict[str, R] = {}
+    for name, r in results.items():
+        changes = {
+            k: replace(getattr(r, k), floor_rel=v)
+            for k, v in floors.items()
+            if isinstance(getattr(r, k), Sample)
+        }
+        out[name] = replace(r, **changes)
+    return out
+
+
+def _aa_pair(
+    infos: list[AllocatorInfo],
+    service: dict[str, ServiceResult],
+    control: dict[str, ControlResult],
+) -> AAPair | None:
+    for info in infos:
+        first = info.same_as
+        if not first:
+            continue
+        svc = (
+            _floors(service[first], service[info.name])
+            if {first, info.name} <= set(service)
+            else {}
+        )
+        ctl = (
+            _floors(control[first], control[info.name])
+            if {first, info.name} <= set(control)
+            else {}
+        )
+        if svc or ctl:
+            return AAPair(first, info.name, svc, ctl)
+    return None
 
 
 def aggregate(run: Run) -> Results:
@@ -272,6 +382,11 @@ def aggregate(run: Run) -> Results:
             service[info.name] = s
         if (c := _control(by.get(("control", info.name), []), runs[info.name])) is not None:
             control[info.name] = c
+
+    aa = _aa_pair(infos, service, control)
+    if aa is not None:
+        service = _with_floors(service, aa.service)
+        control = _with_floors(control, aa.control)
 
     final: list[AllocatorInfo] = []
     for info in infos:
@@ -314,4 +429,4 @@ def aggregate(run: Run) -> Results:
         if r.get("flagged")
     )
     repeats = max((len(v) for v in by.values()), default=0)
-    return Results(tuple(final), service, control, disturbed, repeats, flagged)
+    return Results(tuple(final), service, control, disturbed, repeats, flagged, aa)

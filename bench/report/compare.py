@@ -1,13 +1,21 @@
 """Statistics and the judgements built on them, as small pure functions.
 
-Every comparative word of the article ("leanest", "ties", "barely moved", "keeps") is decided
-here, from numbers alone, with the thresholds named as constants so the article can state them.
-Each function accepts the degenerate inputs a real run can produce: one sample, all samples
-equal, nothing at all.
+Every comparative word of the article ("leanest", "tied", "too noisy to rank", "barely
+moved", "keeps") is decided here, from numbers alone, with the thresholds named as constants
+so the article can state them. Each function accepts the degenerate inputs a real run can
+produce: one sample, all samples equal, nothing at all.
+
+The noise rule, once: a measurement repeated n >= 2 times carries a 95% interval (Student's
+t around the mean of its clean repeats, `t_interval`), and two allocators tie when their
+intervals overlap. With one repeat there is no interval; two values then tie when they are
+closer than the run's noise floor: the relative difference of its A/A pair (one allocator run
+twice, `floor_rel`) when it had one, else the stated TIE_REL. A measurement whose interval is
+wider than NOISY_REL of its value on either side is too noisy to rank and is named apart.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +28,7 @@ __all__ = [
     "FINGERPRINT_RETURN_FROM",
     "LATENCY_ABS_MS",
     "LATENCY_REL",
+    "NOISY_REL",
     "TIE_REL",
     "Fingerprint",
     "LatencyVerdict",
@@ -28,16 +37,24 @@ __all__ = [
     "extremes_ratio",
     "latency_verdict",
     "median_of",
+    "noisy",
     "rank",
+    "relative_difference",
     "shed_fraction",
     "summarize",
-    "tie_band",
+    "t_interval",
+    "t_quantile",
     "ties",
+    "too_noisy",
 ]
 
-#: With a single repeat there is no measured noise: values closer than this fraction of the
-#: larger one are called a tie (a stated threshold, printed in the article).
+#: With a single repeat and no A/A pair there is no measured noise: values closer than this
+#: fraction of the larger one are called a tie (a stated threshold, printed in the article).
 TIE_REL = 0.05
+
+#: A 95% interval reaching further than this fraction of its value on either side says the
+#: repeats disagree too much to place the allocator in a ranking: it is named as too noisy.
+NOISY_REL = 0.20
 
 #: An allocator that gave back less than this fraction of its peak during idle "keeps" memory.
 FINGERPRINT_KEEP_BELOW = 0.10
@@ -49,14 +66,55 @@ FINGERPRINT_RETURN_FROM = 0.50
 LATENCY_REL = 0.20
 LATENCY_ABS_MS = 1.0
 
+#: Two-sided 95% quantiles of Student's t by degrees of freedom (standard tables).
+_T975 = (
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+)  # fmt: skip
+_Z975 = 1.959964
+
+
+def t_quantile(df: int) -> float:
+    """The 97.5% quantile of Student's t with df degrees of freedom (df >= 1).
+
+    Tabulated to 30; beyond, the normal quantile with the first Cornish-Fisher correction,
+    which is within 0.001 of the exact value there.
+    """
+    if df < 1:
+        raise ValueError("a t quantile needs at least one degree of freedom")
+    if df <= len(_T975):
+        return _T975[df - 1]
+    return _Z975 + (_Z975**3 + _Z975) / (4 * df)
+
+
+def t_interval(values: Sequence[float]) -> tuple[float, float] | None:
+    """The 95% interval of the mean of `values` (None for fewer than two values).
+
+    Student's t suits the few repeats a benchmark affords (3 here): it widens the interval
+    for the uncertainty of the standard deviation itself, where a bootstrap of three values
+    would only return their range.
+    """
+    if len(values) < 2:
+        return None
+    mean = statistics.fmean(values)
+    half = t_quantile(len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+    return (mean - half, mean + half)
+
 
 @dataclass(frozen=True)
 class Sample:
-    """The repeats of one measurement: their centre (median or mean) and max-min spread."""
+    """The repeats of one measurement: their mean, max-min spread and 95% interval.
+
+    `floor_rel` is the run's A/A noise floor for this measure (None without an A/A pair);
+    `excluded` counts the repeats left out because the run flagged them as disturbed.
+    """
 
     values: tuple[float, ...]
     center: float
     spread: float
+    floor_rel: float | None = None
+    excluded: int = 0
 
     @property
     def n(self) -> int:
@@ -70,49 +128,94 @@ class Sample:
     def high(self) -> float:
         return max(self.values)
 
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        return t_interval(self.values)
+
+    @property
+    def half_width_rel(self) -> float | None:
+        """Half the interval's width as a fraction of the value (None without an interval)."""
+        iv = self.interval
+        if iv is None:
+            return None
+        if self.center == 0:
+            return 0.0 if iv[0] == iv[1] else math.inf
+        return (iv[1] - iv[0]) / 2 / abs(self.center)
+
 
 def summarize(
-    values: Iterable[float | None], center: Literal["median", "mean"] = "median"
+    values: Iterable[float | None],
+    center: Literal["mean", "median"] = "mean",
+    *,
+    excluded: int = 0,
 ) -> Sample | None:
     """Repeats to a Sample, ignoring missing values; None when nothing was measured.
 
-    Memory uses the median (robust to one disturbed repeat); throughput the mean, as the
-    original reported it, with the max-min spread beside it.
+    The centre is the mean, the point its interval is built around; disturbed repeats are
+    left out before this (bench.report.aggregate), so the median's robustness is not needed.
     """
     xs = tuple(float(v) for v in values if v is not None and v == v)
     if not xs:
         return None
     mid = statistics.median(xs) if center == "median" else statistics.fmean(xs)
-    return Sample(values=xs, center=float(mid), spread=max(xs) - min(xs))
+    return Sample(values=xs, center=float(mid), spread=max(xs) - min(xs), excluded=excluded)
 
 
-def tie_band(a: Sample, b: Sample, rel: float = TIE_REL) -> float:
-    """How far apart a and b may be and still count as equal.
+def relative_difference(a: float, b: float) -> float:
+    """|a - b| over the larger magnitude (0 when both are 0): the A/A floor of one measure."""
+    big = max(abs(a), abs(b))
+    return abs(a - b) / big if big else 0.0
 
-    With repeats the measured noise decides: the larger max-min spread of the two. With a
-    single run each, the stated relative threshold of the larger value.
-    """
-    if a.n > 1 or b.n > 1:
-        return max(a.spread if a.n > 1 else 0.0, b.spread if b.n > 1 else 0.0)
-    return rel * max(abs(a.center), abs(b.center))
+
+def too_noisy(s: Sample) -> bool:
+    """Whether the repeats disagree too much to rank this measurement (NOISY_REL)."""
+    rel = s.half_width_rel
+    return rel is not None and rel > NOISY_REL
+
+
+def noisy(items: Mapping[str, Sample]) -> list[str]:
+    """Names of the measurements too noisy to rank, in order of their value."""
+    return sorted((n for n, s in items.items() if too_noisy(s)), key=lambda n: (items[n].center, n))
+
+
+def _floor(a: Sample, b: Sample, rel: float) -> float:
+    floors = [f for f in (a.floor_rel, b.floor_rel) if f is not None]
+    return max(floors) if floors else rel
 
 
 def ties(a: Sample, b: Sample, rel: float = TIE_REL) -> bool:
-    """Whether a and b are within the noise of each other (equal values always tie)."""
-    return abs(a.center - b.center) <= tie_band(a, b, rel)
+    """Whether a and b are within the noise of each other (equal values always tie).
+
+    Both repeated: their 95% intervals overlap. One repeated: the single value lies inside
+    the other's interval, or within the floor. Neither: within the floor, the A/A difference
+    of the run when it had a pair, else `rel` of the larger value.
+    """
+    if a.center == b.center:
+        return True
+    ia, ib = a.interval, b.interval
+    if ia is not None and ib is not None:
+        return ia[0] <= ib[1] and ib[0] <= ia[1]
+    one_side = ia or ib
+    single = b if ia is not None else a
+    if one_side is not None and one_side[0] <= single.center <= one_side[1]:
+        return True
+    return abs(a.center - b.center) <= _floor(a, b, rel) * max(abs(a.center), abs(b.center))
 
 
 def rank(
     items: Mapping[str, Sample], *, descending: bool = False, rel: float = TIE_REL
 ) -> list[tuple[str, ...]]:
-    """Names in order of their centre, grouped in tiers of ties.
+    """Names in order of their centre, grouped in tiers of ties; too-noisy ones left out.
 
     A name joins the current tier when it ties with the tier's first member (ties are not
     transitive; anchoring on the leader keeps a long chain of near-equals from merging the
     best and the worst). Equal centres are ordered by name, so the result is deterministic.
+    A measurement too noisy to rank (`noisy`) is in no tier: the sentences name it apart.
     """
     sign = -1.0 if descending else 1.0
-    order = sorted(items, key=lambda n: (sign * items[n].center, n))
+    order = sorted(
+        (n for n in items if not too_noisy(items[n])), key=lambda n: (sign * items[n].center, n)
+    )
     tiers: list[list[str]] = []
     for name in order:
         if tiers and ties(items[tiers[-1][0]], items[name], rel):
@@ -171,17 +274,17 @@ def latency_verdict(
 ) -> LatencyVerdict | None:
     """Judge one percentile across allocators; None with fewer than two allocators.
 
-    The band is the largest of: rel times the lowest value, abs_ms, and the largest spread of
-    repeats, so neither timer granularity nor run-to-run noise reads as an allocator effect.
+    It moved when the highest and the lowest differ by more than the band (rel times the
+    lowest, and at least abs_ms, so timer granularity is not an allocator effect) and do not
+    tie under the noise rule (their intervals, or the A/A floor).
     """
     if len(items) < 2:
         return None
     order = sorted(items, key=lambda n: (items[n].center, n))
     lo, hi = items[order[0]], items[order[-1]]
-    noise = max((s.spread for s in items.values() if s.n > 1), default=0.0)
-    band = max(rel * lo.center, abs_ms, noise)
+    band = max(rel * lo.center, abs_ms)
     return LatencyVerdict(
-        moved=(hi.center - lo.center) > band,
+        moved=(hi.center - lo.center) > band and not ties(lo, hi),
         lowest=order[0],
         highest=order[-1],
         low_ms=lo.center,

@@ -20,6 +20,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -28,6 +29,7 @@ from service.churn import calls_to_fill, short_pool
 from service.config import ChurnConfig, churn_problems
 
 __all__ = [
+    "AGAIN_SUFFIX",
     "BUILTIN_ALLOCATORS",
     "ChurnSpec",
     "ControlSpec",
@@ -52,6 +54,8 @@ BUILTIN_ALLOCATORS: tuple[str, ...] = (
 )
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+#: The A/A duplicate of allocator x is named x + AGAIN_SUFFIX.
+AGAIN_SUFFIX = "-again"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
@@ -361,6 +365,11 @@ class Spec(_Model):
     description: str = ""
     allocators: list[AllocatorEntry] = Field(min_length=1)
     repeats: int = Field(1, gt=0, le=100)
+    aa_pair: Annotated[str, Field(pattern=NAME_PATTERN)] | None = Field(
+        None,
+        description="run this allocator a second time as <name>-again: an A/A pair whose "
+        "difference is the machine's noise floor, shown beside every ranking",
+    )
     service: ServiceSpec = Field(default_factory=ServiceSpec)
     control: ControlSpec = Field(default_factory=ControlSpec)
     machine: MachineSpec = Field(default_factory=MachineSpec)
@@ -376,9 +385,29 @@ class Spec(_Model):
             seen.add(name)
         return entries
 
+    @field_validator("aa_pair")
+    @classmethod
+    def _aa_pair(cls, name: str | None, info: ValidationInfo) -> str | None:
+        if name is None or "allocators" not in info.data:
+            return name
+        names = [e if isinstance(e, str) else e.name for e in info.data["allocators"]]
+        if name not in names:
+            raise ValueError(f"{name!r} is not one of the allocators ({', '.join(names)})")
+        if f"{name}{AGAIN_SUFFIX}" in names:
+            raise ValueError(f"an allocator is already named {name + AGAIN_SUFFIX!r}")
+        return name
+
+    @property
+    def aa_again(self) -> str | None:
+        """The name the A/A pair's second run goes by (None without a pair)."""
+        return f"{self.aa_pair}{AGAIN_SUFFIX}" if self.aa_pair else None
+
     @property
     def allocator_names(self) -> list[str]:
-        return [e if isinstance(e, str) else e.name for e in self.allocators]
+        """Every allocator the run measures, the A/A duplicate last (furthest in time from
+        its first run within a round, so the pair also spans the machine's drift)."""
+        names = [e if isinstance(e, str) else e.name for e in self.allocators]
+        return [*names, self.aa_again] if self.aa_again else names
 
     @property
     def control_live_bytes(self) -> int:
