@@ -14,6 +14,7 @@ from bench.report.compare import Sample
 from bench.report.datatable import Column, html_table
 from bench.report.live import FILL_SHARE, LivePayload, fill_text, live_payload
 from bench.report.method import Method, method_of, reclaim_ran, reclaim_reason
+from bench.report.prose.rankings import value_text
 from bench.report.run import Run
 from bench.report.units import (
     fmt_bytes_kb,
@@ -225,40 +226,50 @@ def spec_table(run: Run, live: LivePayload | None = None) -> str:
 def headline_table(res: Results) -> str:
     """Peak, settled, the overhead ratio at both, and the share given back, per allocator.
 
-    Leanest settled first; an allocator without service data is listed with its reason,
-    and a flagged repeat is named in the last column.
+    Leanest settled first; each value with the half-width of its 95% interval when the run
+    had repeats. An allocator without service data is listed with its reason, the A/A
+    duplicate is labelled, and a flagged or left-out repeat is named in the last column.
     """
     order = sorted(res.service, key=lambda n: (res.service[n].settled.center, n))
+    same_as = {a.name: a.same_as for a in res.allocators if a.same_as}
     rows: list[list[Any]] = []
     for n in order:
         r = res.service[n]
         flagged = [f for f in res.flagged if f.allocator == n and f.experiment == "service"]
+        notes = [f"repeat {f.repeat}: {f.flags}" for f in flagged]
+        if r.excluded:
+            notes.append(f"{r.excluded} repeat{'s' if r.excluded > 1 else ''} left out")
         rows.append(
             [
-                n,
-                fmt_mb(r.peak.center),
-                fmt_mb(r.settled.center),
+                f"{n} (A/A of {same_as[n]})" if n in same_as else n,
+                value_text(r.peak, fmt_mb),
+                value_text(r.settled, fmt_mb),
                 ratio_text(r.overhead_peak),
                 ratio_text(r.overhead_settled),
                 fmt_given_back(r.given_back.center if r.given_back else None),
-                "; ".join(f"repeat {f.repeat}: {f.flags}" for f in flagged) or "none",
+                "; ".join(notes) or "none",
             ]
         )
     for name, why in res.missing("service"):
         rows.append([name, "not measured", "", "", "", "", why])
+    reps = max((r.settled.n + r.settled.excluded for r in res.service.values()), default=0)
+    how = (
+        f"mean of {reps} repeats ± the half-width of the 95% interval"
+        if reps > 1
+        else "a single repeat, no interval"
+    )
     return html_table(
         [*MEMORY_COLUMNS, Column("flags")],
         rows,
         table_id="headline-table",
-        caption="Memory of the service per allocator (median of repeats), leanest settled "
-        "first. Overhead: memory grown since the service was ready per byte of live payload "
-        "grown.",
+        caption=f"Memory of the service per allocator ({how}), leanest settled first. "
+        "Overhead: memory grown since the service was ready per byte of live payload grown.",
     )
 
 
 def ratio_text(sample: Sample | None) -> str:
     """An overhead ratio of the results, or 'not recorded' (the run had none for it)."""
-    return fmt_ratio(sample.center) if sample else "not recorded"
+    return value_text(sample, fmt_ratio) if sample else "not recorded"
 
 
 def _source(entry: dict[str, Any]) -> str:
@@ -278,6 +289,8 @@ def allocators_table(run: Run, res: Results) -> str:
         what = a.kind or "unknown"
         if a.base:
             what += f" (variant of {a.base})"
+        if a.same_as:
+            what += f" (A/A: {a.same_as} run again)"
         status = a.status if not a.reason else f"{a.status}: {a.reason}"
         rows.append(
             [

@@ -16,6 +16,7 @@ from bench.report.aggregate import Results
 from bench.report.compare import (
     LATENCY_ABS_MS,
     LATENCY_REL,
+    NOISY_REL,
     TIE_REL,
     Sample,
     classify_fingerprint,
@@ -26,6 +27,7 @@ from bench.report.compare import (
 )
 from bench.report.live import FILL_SHARE, LivePayload, fill_text, live_payload
 from bench.report.method import Method, method_of, reclaim_reason
+from bench.report.prose.rankings import pct_text
 from bench.report.run import Freshness, Run
 from bench.report.units import (
     NOT_MEASURED,
@@ -66,6 +68,10 @@ def _extreme(
             out[f"{k}.name"] = out[f"{k}.{unit_key}"] = NOT_MEASURED
         return out
     tiers = rank(items, descending=not best_low)
+    if not tiers:
+        for k in keys:
+            out[f"{k}.name"] = out[f"{k}.{unit_key}"] = "too noisy to rank"
+        return out
     for key, tier in zip(keys, (tiers[0], tiers[-1]), strict=True):
         out[f"{key}.name"] = join_names(list(tier))
         out[f"{key}.{unit_key}"] = fmt(items[tier[0]].center)
@@ -384,28 +390,41 @@ def _allocator_values(res: Results) -> dict[str, str]:
 
 
 def _noise_values(res: Results) -> dict[str, str]:
+    """The noise rule and the A/A floor as named values (`res` is the whole run)."""
     with_repeats = any(r.settled.n > 1 for r in res.service.values()) or any(
         c.allocs_per_s is not None and c.allocs_per_s.n > 1 for c in res.control.values()
     )
-    return {
+    floor = (
+        f"the A/A pair's difference ({res.aa.name} run twice)"
+        if res.aa
+        else f"{fmt_pct(TIE_REL)} of the larger value (a single repeat measures no noise)"
+    )
+    out = {
         "tie.threshold": fmt_pct(TIE_REL),
-        "tie.rule": (
-            "the larger max–min spread of their repeats"
-            if with_repeats
-            else f"{fmt_pct(TIE_REL)} of the larger value (a single repeat measures no noise)"
+        "noisy.threshold": fmt_pct(NOISY_REL),
+        "tie.rule": "overlapping 95% intervals of their repeats" if with_repeats else floor,
+        "repeats.service": str(
+            max((r.settled.n + r.settled.excluded for r in res.service.values()), default=0)
         ),
-        "repeats.service": str(max((r.settled.n for r in res.service.values()), default=0)),
         "repeats.control": str(
             max((c.allocs_per_s.n for c in res.control.values() if c.allocs_per_s), default=0)
         ),
-        "allocators.count": str(len(res.allocators)),
-        "allocators.measured": str(len(res.service)),
-        "allocators.names": join_names(list(res.names)),
+        "allocators.count": str(len(res.ranked().allocators)),
+        "allocators.measured": str(len(res.ranked().service)),
+        "allocators.names": join_names(list(res.ranked().names)),
         "disturbed.count": str(len(res.disturbed)),
         "flagged.count": str(len(res.flagged)),
         "flagged.allocators": join_names(list(dict.fromkeys(f.allocator for f in res.flagged)))
         or "none",
+        "aa.name": res.aa.name if res.aa else NOT_MEASURED,
+        "aa.again": res.aa.again if res.aa else NOT_MEASURED,
     }
+    for key in ("settled", "peak", "p99"):
+        d = res.aa.service.get(key) if res.aa else None
+        out[f"aa.{key}.pct"] = pct_text(d) if d is not None else NOT_MEASURED
+    d = res.aa.control.get("allocs_per_s") if res.aa else None
+    out["aa.control.pct"] = pct_text(d) if d is not None else NOT_MEASURED
+    return out
 
 
 def named_values(
@@ -414,6 +433,7 @@ def named_values(
     """Every named value of one run, already formatted with its unit."""
     spec = run.spec
     method = method_of(run.manifest)
+    full, res = res, res.ranked()
     if live is None:
         live = live_payload(run, [n for n in res.names if n in res.service])
     out: dict[str, str] = {}
@@ -426,7 +446,7 @@ def named_values(
     out.update(_latency_values(res))
     out.update(_control_values(res))
     out.update(_allocator_values(res))
-    out.update(_noise_values(res))
+    out.update(_noise_values(full))
     started, finished = run.manifest.get("started"), run.manifest.get("finished")
     out["run.duration"] = _elapsed(started, finished)
     return out

@@ -120,15 +120,18 @@ def _spec_yaml(
     idle_rate: float,
     control_threads: int,
     control_idle_s: float,
+    aa_pair: str | None = None,
 ) -> str:
     names = "\n".join(
         f"  - {a.name}" if a.name in BUILTIN_ALLOCATORS else f"  - {{name: {a.name}, base: glibc}}"
         for a in allocs
+        if not (aa_pair and a.name == f"{aa_pair}-again")
     )
     return (
         f"name: {name}\ntitle: What an allocator costs ({name})\n"
         f"description: A synthetic study for tests.\nrepeats: {repeats}\n"
-        f"allocators:\n{names}\n"
+        + (f"aa_pair: {aa_pair}\n" if aa_pair else "")
+        + f"allocators:\n{names}\n"
         f"service:\n  warmup_s: {warmup_s}\n  load_s: {load_s}\n  idle_s: {idle_s}\n"
         f"  settle_window_s: {min(10.0, idle_s)}\n  idle_rate: {idle_rate}\n"
         + _churn_yaml()
@@ -315,6 +318,8 @@ def write_run(
     control_threads: int = 4,
     control_cpus: int = 4,
     control_idle_s: float | None = None,
+    aa_pair: str | None = None,
+    aa_drift: float = 0.01,
 ) -> Path:
     """Write results/<spec>/<run id>/ and its `latest`; return the run folder.
 
@@ -322,9 +327,24 @@ def write_run(
     no reclaim phase; "v2" runs one. `failed_requests` fails that many load requests of the
     named allocators (their repeats are flagged, as the runner flags them). A control with
     more threads than `control_cpus` is oversubscribed; one resting less than the service
-    (`control_idle_s`, default the service's idle_s) is flagged too.
+    (`control_idle_s`, default the service's idle_s) is flagged too. `aa_pair` runs that
+    allocator again as `<name>-again`, its memory and throughput `aa_drift` higher.
+    `disturbed` names allocators whose service repeats are all disturbed, or "name#r" for
+    repeat r alone.
     """
     failed_requests = dict(failed_requests or {})
+    if aa_pair:
+        first = next(a for a in allocs if a.name == aa_pair)
+        allocs = (
+            *allocs,
+            replace(
+                first,
+                name=f"{aa_pair}-again",
+                peak_mb=first.peak_mb * (1 + aa_drift),
+                settled_mb=first.settled_mb * (1 + aa_drift),
+                mops=first.mops * (1 + aa_drift),
+            ),
+        )
     control_idle_s = idle_s if control_idle_s is None else control_idle_s
     specs_dir = specs_dir or results.parent / "specs"
     text = _spec_yaml(
@@ -337,6 +357,7 @@ def write_run(
         idle_rate,
         control_threads,
         control_idle_s,
+        aa_pair,
     )
     specs_dir.mkdir(parents=True, exist_ok=True)
     (specs_dir / f"{spec_name}.yaml").write_text(text, encoding="utf-8")
@@ -421,10 +442,8 @@ def write_run(
                     "cpu_pressure_pct": 2.0,
                     "foreign_cpu_pct": 0.3,
                     "send_late_p99_ms": 0.8,
-                    "disturbed": a.name in disturbed,
-                    "disturbed_reason": "cpu pressure 41% above 20%"
-                    if a.name in disturbed
-                    else None,
+                    "disturbed": (hit := a.name in disturbed or f"{a.name}#{r}" in disturbed),
+                    "disturbed_reason": "cpu pressure 41% above 20%" if hit else None,
                     "ready_anon_bytes": ready_anon,
                     "ready_live_bytes": recs["ready"],
                     "load_end_live_bytes": recs["load_end"],
@@ -441,7 +460,7 @@ def write_run(
                 }
             )
         for r in range(3):
-            j = _jitter(r, 3, 0.03)
+            j = _jitter(r, 3, 0.01)
             ops = int(a.mops * 5e6 * j)
             busy = 5.0 * min(control_threads, control_cpus)
             per_cpu = (a.cpu_mops * 1e6 * j) if a.cpu_mops is not None else ops / busy
@@ -501,7 +520,8 @@ def write_run(
                     }
                 )
     for a in allocs:
-        lib = None if a.name == "glibc" else f"/usr/lib/x86_64-linux-gnu/lib{a.name}.so.2"
+        lib_of = a.name.removesuffix("-again") if aa_pair else a.name
+        lib = None if lib_of == "glibc" else f"/usr/lib/x86_64-linux-gnu/lib{lib_of}.so.2"
         ok = a.status == "ok"
         phases = [
             {"repeat": r, "phase": p, "start_s": s0, "end_s": s1}
@@ -519,6 +539,7 @@ def write_run(
                 "name": a.name,
                 "kind": "system",
                 "base": None,
+                "same_as": aa_pair if aa_pair and a.name == f"{aa_pair}-again" else None,
                 "library": lib,
                 "version": (a.version or VERSIONS.get(a.name, "1.0")) if ok else None,
                 "sha256": ("ab" * 32) if ok else None,

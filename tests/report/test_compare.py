@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import statistics
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,9 +17,13 @@ from bench.report.compare import (
     latency_verdict,
     rank,
     shed_fraction,
+    noisy,
+    relative_difference,
     summarize,
-    tie_band,
+    t_interval,
+    t_quantile,
     ties,
+    too_noisy,
 )
 
 
@@ -38,30 +46,96 @@ def test_summarize_all_equal():
     assert s is not None and s.center == 3.0 and s.spread == 0.0
 
 
-def test_summarize_median_for_memory_mean_for_throughput():
-    assert summarize([1.0, 2.0, 9.0]).center == 2.0
-    assert summarize([1.0, 2.0, 9.0], "mean").center == 4.0
-    assert summarize([1.0, 2.0, 9.0]).spread == 8.0
+def test_summarize_centres_on_the_mean_its_interval_is_built_around():
+    s = summarize([1.0, 2.0, 9.0])
+    assert s.center == 4.0 and s.spread == 8.0
+    assert summarize([1.0, 2.0, 9.0], "median").center == 2.0
+
+
+def test_t_quantiles_match_the_tables():
+    assert t_quantile(1) == 12.706 and t_quantile(2) == 4.303 and t_quantile(30) == 2.042
+    assert t_quantile(60) == pytest.approx(2.000, abs=0.002)
+    assert t_quantile(1000) == pytest.approx(1.962, abs=0.002)
+    with pytest.raises(ValueError):
+        t_quantile(0)
+
+
+def test_interval_of_three_repeats_by_hand():
+    # mean 100, sample sd 10, n 3: half-width 4.303 * 10 / sqrt(3) = 24.84
+    lo, hi = t_interval([90.0, 100.0, 110.0])
+    assert lo == pytest.approx(75.156, abs=1e-3) and hi == pytest.approx(124.844, abs=1e-3)
+    s = summarize([90.0, 100.0, 110.0])
+    assert s.interval == (lo, hi) and s.half_width_rel == pytest.approx(0.24844, abs=1e-5)
+
+
+def test_one_repeat_has_no_interval_and_all_equal_a_zero_width_one():
+    assert t_interval([5.0]) is None and summarize([5.0]).half_width_rel is None
+    assert summarize([3.0, 3.0, 3.0]).interval == (3.0, 3.0)
+    assert summarize([0.0, 0.0]).half_width_rel == 0.0
 
 
 def test_single_runs_tie_within_the_stated_threshold():
-    assert tie_band(one(100.0), one(104.0)) == pytest.approx(5.2)
     assert ties(one(100.0), one(104.0))
     assert not ties(one(100.0), one(106.0))
 
 
-def test_repeats_tie_within_their_spread():
-    a = summarize([100.0, 110.0, 120.0])
-    b = summarize([118.0, 119.0, 120.0])
-    assert tie_band(a, b) == 20.0
+def test_single_runs_tie_within_the_aa_floor_when_the_run_had_a_pair():
+    a, b = replace(one(100.0), floor_rel=0.01), replace(one(102.0), floor_rel=0.01)
+    assert not ties(a, b)  # 2% apart, the A/A pair drifted 1%
+    wide = replace(one(100.0), floor_rel=0.08)
+    assert ties(wide, replace(one(107.0), floor_rel=0.08))
+
+
+def test_repeats_tie_when_their_intervals_overlap():
+    a = summarize([100.0, 101.0, 102.0])  # 101 +/- 2.48
+    b = summarize([103.0, 104.0, 105.0])  # 104 +/- 2.48
     assert ties(a, b)
-    c = summarize([200.0, 200.0, 200.0])
-    assert not ties(a, c)
+    c = summarize([110.0, 111.0, 112.0])
+    assert not ties(a, c)  # 10% apart would tie under no rule but 5%; the intervals separate
+    assert not ties(summarize([100.0, 100.0]), summarize([101.0, 101.0]))
+
+
+def test_a_single_value_ties_a_repeated_one_inside_its_interval():
+    a = summarize([90.0, 100.0, 110.0])  # 75.2 .. 124.8
+    assert ties(a, one(120.0)) and ties(one(120.0), a)
+    assert not ties(a, one(200.0))
 
 
 def test_equal_values_always_tie_even_without_noise():
     a = summarize([5.0, 5.0])
     assert ties(a, a)
+
+
+def test_too_noisy_is_an_interval_wider_than_the_stated_share():
+    # the case: three repeats from 4.12 to 5.75 around 4.86
+    shaky = summarize([4.12, 4.71, 5.75])
+    assert too_noisy(shaky) and shaky.half_width_rel > 0.2
+    assert not too_noisy(summarize([6.0, 6.07, 6.14])) and not too_noisy(one(1.0))
+
+
+def test_rank_leaves_the_too_noisy_out_and_noisy_names_them():
+    items = {
+        "tcmalloc": summarize([6.0, 6.07, 6.14]),
+        "mimalloc-v3": summarize([4.12, 4.71, 5.75]),
+        "glibc": summarize([3.0, 3.05, 3.1]),
+    }
+    assert rank(items, descending=True) == [("tcmalloc",), ("glibc",)]
+    assert noisy(items) == ["mimalloc-v3"]
+    assert rank({"x": summarize([1.0, 5.0, 9.0])}) == []
+
+
+def test_relative_difference_degenerate():
+    assert relative_difference(0.0, 0.0) == 0.0
+    assert relative_difference(100.0, 99.0) == pytest.approx(0.01)
+    assert relative_difference(-2.0, 2.0) == 2.0
+
+
+@given(st.lists(st.floats(1, 1e9, allow_nan=False), min_size=2, max_size=12))
+def test_interval_contains_the_mean_and_narrows_with_agreement(xs):
+    lo, hi = t_interval(xs)
+    mean = statistics.fmean(xs)
+    assert lo <= mean + 1e-6 * abs(mean) and mean - 1e-6 * abs(mean) <= hi
+    assert math.isclose(hi - mean, mean - lo, rel_tol=1e-9, abs_tol=1e-6)
 
 
 def test_rank_orders_and_groups_ties():
@@ -131,9 +205,14 @@ def test_latency_moved_beyond_band():
     assert v is not None and v.moved and v.ratio == 2.5
 
 
-def test_latency_band_widens_with_repeat_noise():
+def test_latency_gap_inside_the_intervals_did_not_move():
     v = latency_verdict({"a": summarize([10.0, 10.0, 30.0]), "b": summarize([25.0, 25.0])})
-    assert v is not None and not v.moved and v.band_ms == 20.0
+    assert v is not None and not v.moved and v.band_ms == pytest.approx(50 / 3 * 0.2)
+
+
+def test_latency_moved_when_intervals_separate():
+    v = latency_verdict({"a": summarize([10.0, 10.2, 10.1]), "b": summarize([20.0, 20.3])})
+    assert v is not None and v.moved
 
 
 def test_extremes_ratio_degenerate():

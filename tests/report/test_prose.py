@@ -40,9 +40,9 @@ def test_close_values_tie_with_a_single_repeat(tmp_path: Path):
         Alloc("c", settled_mb=400, peak_mb=450),
     )
     s = say(tmp_path, allocs=allocs)
-    assert "a and b tie for leanest" in s["headline"]
-    assert "a and b, tied (200 MB and 204 MB)" in s["settled_ranking"]
-    assert "less than 5% of the larger one" in s["noise"]
+    assert "a (200 MB) and b (204 MB) tie for leanest" in s["headline"]
+    assert "a (200 MB) and b (204 MB), tied" in s["settled_ranking"]
+    assert "less than 5% of the larger value" in s["noise"]
 
 
 def test_all_equal_is_a_tie_not_a_ranking(tmp_path: Path):

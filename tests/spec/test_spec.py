@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.allocators.registry import resolve_for_spec, resolve_spec
 from bench.spec import BUILTIN_ALLOCATORS, SpecError, load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -193,3 +194,37 @@ def test_schema_command_prints_the_json_schema():
     out = _cli("schema")
     schema = json.loads(out.stdout)
     assert {"name", "allocators", "service", "control"} <= set(schema["properties"])
+
+
+def test_aa_pair_adds_the_allocator_again_last_under_its_own_name():
+    spec = parse_spec(
+        MINIMAL.replace("allocators: [glibc]", "allocators: [glibc, jemalloc]")
+        + "aa_pair: jemalloc\n"
+    )
+    assert spec.aa_again == "jemalloc-again"
+    assert spec.allocator_names == ["glibc", "jemalloc", "jemalloc-again"]
+    first, again = (a for a in resolve_spec(spec, build=False) if "jemalloc" in a.name)
+    assert again.name == "jemalloc-again" and again.same_as == "jemalloc"
+    assert (again.library, again.env, again.kind) == (first.library, first.env, first.kind)
+    assert resolve_for_spec(spec, "jemalloc-again", build=False) == again
+
+
+def test_aa_pair_of_an_allocator_the_spec_lacks_is_an_error_with_its_line():
+    text = MINIMAL + "aa_pair: tcmalloc\n"
+    with pytest.raises(SpecError) as err:
+        parse_spec(text, "specs/x.yaml")
+    line = text.splitlines().index("aa_pair: tcmalloc") + 1
+    assert f"specs/x.yaml:{line}: aa_pair: 'tcmalloc' is not one of the allocators" in str(
+        err.value
+    )
+
+
+def test_aa_pair_may_not_shadow_an_allocator_of_that_name():
+    text = (
+        MINIMAL.replace(
+            "allocators: [glibc]", "allocators:\n  - glibc\n  - {name: glibc-again, base: glibc}"
+        )
+        + "aa_pair: glibc\n"
+    )
+    with pytest.raises(SpecError, match="already named 'glibc-again'"):
+        parse_spec(text)

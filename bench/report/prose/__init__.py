@@ -42,14 +42,20 @@ __all__ = [
 def sentences(
     run: Run, res: Results, live: LivePayload | None = None
 ) -> dict[str, Callable[[], str]]:
-    """Every sentence a page can quote as {{ say.<name> }}, computed when first used."""
+    """Every sentence a page can quote as {{ say.<name> }}, computed when first used.
+
+    Rankings compare `res.ranked()`, the results without the A/A duplicate (one allocator is
+    not ranked against itself); the sentences about noise see the whole run.
+    """
+    full, res = res, res.ranked()
+    aa_name = full.aa.name if full.aa else None
     idle_s = fmt_seconds(float(specview.get(run.spec, "service.idle_s")))
     method = method_of(run.manifest)
     svc: dict[str, Any] = res.service
     settled = {n: r.settled for n, r in svc.items()}
     peak = {n: r.peak for n, r in svc.items()}
     shed = {
-        n: Sample((f,), f, 0.0)
+        n: r.given_back or Sample((f,), f, 0.0)
         for n, r in svc.items()
         if (f := shed_fraction(r.peak.center, r.settled.center)) is not None
     }
@@ -65,17 +71,28 @@ def sentences(
     return {
         "headline": lambda: memory.headline(res),
         "settled_ranking": lambda: rankings.ranking(
-            settled, fmt_mb, "leanest", "heaviest", missing=missing
+            settled, fmt_mb, "leanest", "heaviest", missing=missing, aa_name=aa_name
         ),
         "peak_ranking": lambda: rankings.ranking(
-            peak, fmt_mb, "leanest", "heaviest", missing=missing
+            peak, fmt_mb, "leanest", "heaviest", missing=missing, aa_name=aa_name
         ),
         "shed_ranking": lambda: rankings.ranking(
-            shed, fmt_pct, "gave back most", "gave back least", descending=True, missing=missing
+            shed,
+            fmt_pct,
+            "gave back most",
+            "gave back least",
+            descending=True,
+            missing=missing,
+            aa_name=aa_name,
         ),
         "overhead": lambda: memory.overhead(res),
         "overhead_ranking": lambda: rankings.ranking(
-            overhead_settled, fmt_ratio, "leanest", "heaviest", missing=missing
+            overhead_settled,
+            fmt_ratio,
+            "leanest",
+            "heaviest",
+            missing=missing,
+            aa_name=aa_name,
         ),
         "peak_vs_settled": lambda: memory.peak_vs_settled(res),
         "fingerprints": lambda: memory.fingerprints(res, idle_s),
@@ -84,20 +101,22 @@ def sentences(
         "staircase": lambda: memory.staircase(run, res),
         "sampling": lambda: procedure.sampling(run, method),
         "live_payload": lambda: memory.live_sentence(res, payload(), method),
-        "flags": lambda: trust.flags(res),
+        "flags": lambda: trust.flags(full),
         "version_notes": lambda: trust.version_notes(res),
         "latency": lambda: latency.latency(res),
         "latency_median": lambda: latency.latency_median(res),
         "load": lambda: procedure.load_held(run, res),
         "control_oversubscription": lambda: control.control_oversubscription(res),
         "control_throughput": lambda: control.control_throughput(res),
-        "control_ranking": lambda: control.control_ranking(res, ctl_missing),
+        "control_ranking": lambda: control.control_ranking(res, ctl_missing, aa_name),
         "control_other": lambda: control.control_other(res),
         "spread_compare": lambda: control.spread_compare(res),
         "guidance": lambda: guidance.guidance(res),
         "guidance_costs": lambda: guidance.guidance_costs(res),
         "not_measured": lambda: trust.not_measured(res),
-        "noise": lambda: trust.noise(res),
-        "disturbed": lambda: trust.disturbed(res),
-        "evidence": lambda: trust.evidence(res),
+        "not_measured_brief": lambda: trust.not_measured_brief(res),
+        "noise": lambda: trust.noise(full),
+        "aa": lambda: trust.aa(full),
+        "disturbed": lambda: trust.disturbed(full),
+        "evidence": lambda: trust.evidence(full),
     }

@@ -10,7 +10,14 @@ from collections.abc import Sequence
 
 from bench.report.aggregate import Results
 from bench.report.compare import TIE_REL, Sample, extremes_ratio, rank
-from bench.report.prose.rankings import Fmt, lead_text, names_text, ranking, ranking_body
+from bench.report.prose.rankings import (
+    Fmt,
+    lead_text,
+    names_text,
+    noisy_text,
+    ranking,
+    ranking_body,
+)
 from bench.report.units import fmt_mops, fmt_mops_cpu, fmt_ratio, md_safe
 
 __all__ = [
@@ -50,25 +57,36 @@ def control_throughput(res: Results) -> str:
         (n,) = speed
         return f"Only {md_safe(n)} ran in the C++ control, at {fmt(speed[n].center)}."
     tiers = rank(speed, descending=True)
+    shaky = noisy_text(speed, fmt)
+    if not tiers:
+        return f"The C++ control's throughput{how} varied too much between repeats to rank. {shaky}"
     if len(tiers) == 1:
-        return (
-            f"In the C++ control {'both' if len(speed) == 2 else f'all {len(speed)}'} "
+        n = len(tiers[0])
+        head = (
+            f"In the C++ control {'both' if n == 2 else f'all {n}'} ranked "
             f"allocators tie on throughput{how}, within the noise of their repeats."
+            if n > 1
+            else f"In the C++ control only {md_safe(tiers[0][0])} could be ranked{how}."
         )
+        return " ".join(t for t in (head, shaky) if t)
     fast, slow = tiers[0], tiers[-1]
     ratio = speed[fast[0]].center / speed[slow[0]].center
-    return (
-        f"In the C++ control{how}, {lead_text(fast, 'fastest')} at {fmt(speed[fast[0]].center)} "
-        f"and {lead_text(slow, 'slowest')} at {fmt(speed[slow[0]].center)}, "
-        f"{fmt_ratio(ratio)} apart."
+    head = (
+        f"In the C++ control{how}, {lead_text(fast, 'fastest', speed, fmt)} and "
+        f"{lead_text(slow, 'slowest', speed, fmt)}, {fmt_ratio(ratio)} apart."
     )
+    return " ".join(t for t in (head, shaky) if t)
 
 
-def control_ranking(res: Results, missing: Sequence[tuple[str, str]]) -> str:
+def control_ranking(
+    res: Results, missing: Sequence[tuple[str, str]], aa_name: str | None = None
+) -> str:
     """The control's allocators from fastest to slowest, on the measure control_measure picks."""
     measure = control_measure(res)
     speed, fmt = throughputs_of(res, measure)
-    return ranking(speed, fmt, "fastest", "slowest", descending=True, missing=missing)
+    return ranking(
+        speed, fmt, "fastest", "slowest", descending=True, missing=missing, aa_name=aa_name
+    )
 
 
 def control_other(res: Results) -> str:

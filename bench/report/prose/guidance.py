@@ -15,7 +15,12 @@ __all__ = ["guidance", "guidance_costs"]
 def guidance(res: Results) -> str:
     tiers = leanest_tiers(res)
     if tiers is None:
-        return "Guidance needs at least two measured allocators."
+        return (
+            "Guidance needs at least two measured allocators."
+            if len(res.service) < 2
+            else "The repeats disagreed too much to name a leaner allocator; run more repeats "
+            "on a quieter machine."
+        )
     best_p, best_s = tiers
     out = [
         f"If a container memory limit is what you size for, the peak is the number that "
@@ -48,8 +53,9 @@ def guidance_costs(res: Results) -> str:
             else f"Check latency before switching: p99 moved, and {md_safe(v.highest)} "
             f"had the highest ({fmt_ms(v.high_ms)})."
         )
-    if len(speed) >= 2:
-        fast = rank(speed, descending=True)[0]
+    tiers = rank(speed, descending=True)
+    if len(speed) >= 2 and tiers:
+        fast = tiers[0]
         parts.append(
             f"Where raw allocation speed matters more than memory, the bare C++ "
             f"control favours {names_text(fast)}"

@@ -20,14 +20,23 @@ def latency(res: Results) -> str:
         f"p99 ranged from {fmt_ms(v.low_ms)} ({md_safe(v.lowest)}) to "
         f"{fmt_ms(v.high_ms)} ({md_safe(v.highest)})"
     )
+    repeated = items[v.lowest].interval is not None and items[v.highest].interval is not None
     if not v.moved:
-        return (
-            f"Allocator choice barely moved tail latency: {span}, a gap no larger than "
-            f"the {fmt_ms(v.band_ms)} we treat as noise."
+        why = (
+            f"a gap within the {fmt_ms(v.band_ms)} we treat as noise or inside the two "
+            "values' 95% intervals"
+            if repeated
+            else f"a gap within the {fmt_ms(v.band_ms)} we treat as noise"
         )
+        return f"Allocator choice barely moved tail latency: {span}, {why}."
+    beyond = (
+        f"beyond the {fmt_ms(v.band_ms)} we treat as noise and outside the two values' 95% "
+        "intervals"
+        if repeated
+        else f"beyond the {fmt_ms(v.band_ms)} we treat as noise"
+    )
     return (
-        f"Allocator choice moved tail latency: {span}, {fmt_ratio(v.ratio)} the lowest "
-        f"and beyond the {fmt_ms(v.band_ms)} we treat as noise."
+        f"Allocator choice moved tail latency: {span}, {fmt_ratio(v.ratio)} the lowest, {beyond}."
     )
 
 

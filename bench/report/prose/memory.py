@@ -19,9 +19,24 @@ from bench.report.compare import (
 )
 from bench.report.live import FILL_SHARE, LivePayload
 from bench.report.method import Method
-from bench.report.prose.rankings import lead_text, names_text, not_ranked
+from bench.report.prose.rankings import (
+    lead_text,
+    named_value,
+    names_text,
+    noisy_text,
+    not_ranked,
+    value_text,
+)
 from bench.report.run import Run
-from bench.report.units import fmt_duration, fmt_mb, fmt_pct, fmt_ratio, fmt_seconds, md_safe
+from bench.report.units import (
+    fmt_duration,
+    fmt_mb,
+    fmt_pct,
+    fmt_ratio,
+    fmt_seconds,
+    join_names,
+    md_safe,
+)
 
 __all__ = [
     "fingerprints",
@@ -46,37 +61,50 @@ def headline(res: Results) -> str:
             f"settled at {fmt_mb(r.settled.center)}."
         )
     tiers = rank(settled)
+    shaky = noisy_text(settled, fmt_mb)
+    if not tiers:
+        return f"Settled memory varied too much between repeats to rank any allocator. {shaky}"
     if len(tiers) == 1:
-        return (
-            f"{'Both' if len(settled) == 2 else f'All {len(settled)}'} allocators settled "
+        tied = tiers[0]
+        head = (
+            f"{'Both' if len(tied) == 2 else f'All {len(tied)}'} allocators settled "
             "within the noise of each other, "
-            f"between {fmt_mb(min(s.center for s in settled.values()))} and "
-            f"{fmt_mb(max(s.center for s in settled.values()))}."
+            f"between {fmt_mb(min(settled[n].center for n in tied))} and "
+            f"{fmt_mb(max(settled[n].center for n in tied))}."
         )
+        return " ".join(t for t in (head, shaky) if t)
     lo, hi = tiers[0], tiers[-1]
     ratio = settled[hi[0]].center / settled[lo[0]].center if settled[lo[0]].center else math.nan
-    return (
-        f"Once the service had rested, {lead_text(lo, 'leanest')} at "
-        f"{fmt_mb(settled[lo[0]].center)} of anonymous memory, and "
-        f"{lead_text(hi, 'heaviest')} at {fmt_mb(settled[hi[0]].center)}: "
+    head = (
+        f"Once the service had rested, {lead_text(lo, 'leanest', settled, fmt_mb)} of "
+        f"anonymous memory, and {lead_text(hi, 'heaviest', settled, fmt_mb)}: "
         f"{fmt_ratio(ratio)} as much for the same work."
     )
+    return " ".join(t for t in (head, shaky) if t)
 
 
 def leanest_tiers(res: Results) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
     """The leanest tier at the peak and the leanest once settled (ties together, compare.rank);
-    None with fewer than two allocators measured, when there is nothing to compare."""
+    None with fewer than two allocators measured, or when noise ranks none, as then there is
+    nothing to compare."""
     if len(res.service) < 2:
         return None
     peak = {n: r.peak for n, r in res.service.items()}
     settled = {n: r.settled for n, r in res.service.items()}
-    return rank(peak)[0], rank(settled)[0]
+    by_peak, by_settled = rank(peak), rank(settled)
+    if not by_peak or not by_settled:
+        return None
+    return by_peak[0], by_settled[0]
 
 
 def peak_vs_settled(res: Results) -> str:
     tiers = leanest_tiers(res)
     if tiers is None:
-        return "With fewer than two allocators measured there is nothing to compare."
+        return (
+            "With fewer than two allocators measured there is nothing to compare."
+            if len(res.service) < 2
+            else "The repeats disagreed too much to say which allocator is leanest."
+        )
     best_p, best_s = tiers
     peak, settled = res.service[best_p[0]].peak, res.service[best_s[0]].settled
     both = [n for n in best_s if n in best_p]
@@ -137,15 +165,25 @@ def overhead(res: Results) -> str:
         ).strip()
     tiers = rank(settled)
     peak_part = ""
-    if len(peak) >= 2:
-        pt = rank(peak)
+    pt = rank(peak)
+    if len(peak) >= 2 and len(pt) == 1:
+        lo_p, hi_p = (f(peak[n].center for n in pt[0]) for f in (min, max))
+        at = (
+            f"at {fmt_ratio(lo_p)}"
+            if fmt_ratio(lo_p) == fmt_ratio(hi_p)
+            else f"between {fmt_ratio(lo_p)} and {fmt_ratio(hi_p)}"
+        )
+        peak_part = f" At the peak {names_text(pt[0])} tied, {at}."
+    elif len(peak) >= 2 and pt:
         peak_part = (
             f" At the peak the ratio ran from {fmt_ratio(peak[pt[0][0]].center)} "
             f"({names_text(pt[0])}) to {fmt_ratio(peak[pt[-1][0]].center)} ({names_text(pt[-1])})."
         )
+    if not tiers:
+        return " ".join(x for x in (noisy_text(settled, fmt_ratio), note) if x)
     if len(tiers) == 1:
-        lo = min(x.center for x in settled.values())
-        hi = max(x.center for x in settled.values())
+        lo = min(settled[n].center for n in tiers[0])
+        hi = max(settled[n].center for n in tiers[0])
         head = (
             f"Per byte of live payload, {'both' if len(settled) == 2 else f'all {len(settled)}'} "
             f"allocators cost about the same once settled ({fmt_ratio(lo)} to {fmt_ratio(hi)} "
@@ -153,14 +191,23 @@ def overhead(res: Results) -> str:
         )
     else:
         hi, lo = tiers[-1], tiers[0]
-        verb = "costs the most" if len(hi) == 1 else "tie for the highest cost"
-        head = (
-            f"Per byte the program holds, {names_text(hi)} {verb}: once settled, "
-            f"{'its' if len(hi) == 1 else 'their'} memory had grown by "
-            f"{fmt_ratio(settled[hi[0]].center)} the live payload the traffic built, against "
-            f"{fmt_ratio(settled[lo[0]].center)} for {names_text(lo)}, the leanest."
+        who = (
+            f"{md_safe(hi[0])} costs the most: once settled, its memory had grown by "
+            f"{value_text(settled[hi[0]], fmt_ratio)}"
+            if len(hi) == 1
+            else f"{join_names([named_value(n, settled, fmt_ratio) for n in hi])} tie for "
+            "the highest cost: once settled, their memory had grown by those multiples of"
         )
-    return " ".join(x for x in (head + peak_part, note) if x)
+        best = (
+            f"{value_text(settled[lo[0]], fmt_ratio)} for {md_safe(lo[0])}, the leanest"
+            if len(lo) == 1
+            else f"{join_names([named_value(n, settled, fmt_ratio) for n in lo])}, the leanest"
+        )
+        head = (
+            f"Per byte the program holds, {who} the live payload the traffic built, against {best}."
+        )
+    shaky = noisy_text(settled, fmt_ratio)
+    return " ".join(x for x in (head + peak_part, shaky, note) if x)
 
 
 def staircase(run: Run, res: Results) -> str:

@@ -1,18 +1,34 @@
 """Rankings in words, shared by every sentence family: names, tiers of ties, who leads.
 
-`ranking` is the sentence "From leanest to heaviest: a (1 MB); b and c, tied (...)", with the
-allocators that have no value named after it (`not_ranked`), so none is silently absent;
-ties come from bench.report.compare.rank.
+`ranking` is the sentence "From leanest to heaviest: a (1 MB ±1%); b (2 MB) and c (2.1 MB),
+tied; d (9 MB)", each value with the half-width of its 95% interval when the run had repeats,
+then the measurements too noisy to rank (`noisy_text`), the allocators that have no value
+(`not_ranked`), so none is silently absent, and the A/A pair's difference on this measure
+(`aa_text`), the floor a reader can hold every gap against. Ties and noise come from
+bench.report.compare.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from bench.report.compare import Sample, rank
+from bench.report.compare import Sample, noisy, rank
 from bench.report.units import join_names, md_safe
 
-__all__ = ["Fmt", "lead_text", "names_text", "not_ranked", "ranking", "ranking_body", "tier_text"]
+__all__ = [
+    "Fmt",
+    "aa_text",
+    "lead_text",
+    "named_value",
+    "names_text",
+    "noisy_text",
+    "pct_text",
+    "not_ranked",
+    "ranking",
+    "ranking_body",
+    "tier_text",
+    "value_text",
+]
 
 
 Fmt = Callable[[float], str]
@@ -22,11 +38,50 @@ def names_text(names: list[str] | tuple[str, ...]) -> str:
     return join_names([md_safe(n) for n in names])
 
 
+def pct_text(fraction: float) -> str:
+    """A small share with the precision it needs: '0.4%', '3%', '12%'."""
+    pct = fraction * 100
+    return f"{pct:.1f}%" if pct < 9.95 else f"{pct:.0f}%"
+
+
+def value_text(s: Sample, fmt: Fmt) -> str:
+    """'888 MB ±0.4%' with repeats (the half-width of the 95% interval), '888 MB' without."""
+    rel = s.half_width_rel
+    return fmt(s.center) if rel is None else f"{fmt(s.center)} ±{pct_text(rel)}"
+
+
+def named_value(name: str, items: Mapping[str, Sample], fmt: Fmt) -> str:
+    return f"{md_safe(name)} ({value_text(items[name], fmt)})"
+
+
 def tier_text(tier: tuple[str, ...], items: Mapping[str, Sample], fmt: Fmt) -> str:
+    """One allocator with its value, or a tie naming each tied value."""
     if len(tier) == 1:
-        return f"{md_safe(tier[0])} ({fmt(items[tier[0]].center)})"
-    vals = join_names([fmt(items[n].center) for n in tier])
-    return f"{names_text(tier)}, tied ({vals})"
+        return named_value(tier[0], items, fmt)
+    return f"{join_names([named_value(n, items, fmt) for n in tier])}, tied"
+
+
+def noisy_text(items: Mapping[str, Sample], fmt: Fmt) -> str:
+    """'Too noisy to rank: x (4.86 million/s, 95% interval 2.83–6.89).' ('' when none)."""
+    names = noisy(items)
+    if not names:
+        return ""
+    parts = []
+    for n in names:
+        lo, hi = items[n].interval or (items[n].low, items[n].high)
+        parts.append(f"{md_safe(n)} ({fmt(items[n].center)}, 95% interval {fmt(lo)} to {fmt(hi)})")
+    return f"Too noisy to rank, its repeats disagreeing: {join_names(parts)}."
+
+
+def aa_text(items: Mapping[str, Sample], aa_name: str | None) -> str:
+    """'The A/A pair (glibc run twice) differed by 0.4% on this measure.' ('' without one)."""
+    floors = [s.floor_rel for s in items.values() if s.floor_rel is not None]
+    if not aa_name or not floors:
+        return ""
+    return (
+        f"The A/A pair ({md_safe(aa_name)} run twice) differed by {pct_text(max(floors))} "
+        "on this measure."
+    )
 
 
 def not_ranked(missing: Sequence[tuple[str, str]]) -> str:
@@ -46,34 +101,48 @@ def ranking(
     *,
     descending: bool = False,
     missing: Sequence[tuple[str, str]] = (),
+    aa_name: str | None = None,
 ) -> str:
-    """'From leanest to heaviest: a (1 MB); b and c, tied (2 MB and 2 MB); d (9 MB).'
+    """'From leanest to heaviest: a (1 MB); b (2 MB) and c (2 MB), tied; d (9 MB).'
 
     Allocators without a value (`missing`: name and why) are named after the ranking, so
-    none is silently absent from it (when nothing at all was measured, saying so is enough).
+    none is silently absent from it (when nothing at all was measured, saying so is enough),
+    and the A/A pair's difference closes it when the run had one.
     """
     body = ranking_body(items, fmt, low_word, high_word, descending)
-    return f"{body} {not_ranked(missing)}".strip() if items else body
+    if not items:
+        return body
+    return " ".join(t for t in (body, not_ranked(missing), aa_text(items, aa_name)) if t)
 
 
 def ranking_body(
     items: Mapping[str, Sample], fmt: Fmt, low_word: str, high_word: str, descending: bool
 ) -> str:
+    """The ranking itself, then the measurements too noisy to place in it."""
     if not items:
         return "Nothing was measured."
-    tiers = rank(items, descending=descending)
     if len(items) == 1:
         (name,) = items
-        return f"Only {md_safe(name)} was measured ({fmt(items[name].center)})."
-    if len(tiers) == 1:
-        who = "Both" if len(items) == 2 else f"All {len(items)}"
-        return f"{who} tie: {tier_text(tiers[0], items, fmt)}."
-    body = "; ".join(tier_text(t, items, fmt) for t in tiers)
-    return f"From {low_word} to {high_word}: {body}."
+        return f"Only {named_value(name, items, fmt)} was measured."
+    tiers = rank(items, descending=descending)
+    ranked = sum(len(t) for t in tiers)
+    if not tiers:
+        head = ""
+    elif len(tiers) == 1 and ranked == 1:
+        head = f"Only {tier_text(tiers[0], items, fmt)} could be placed."
+    elif len(tiers) == 1:
+        who = "Both" if ranked == 2 else f"All {ranked}"
+        head = f"{who} tie: {join_names([named_value(n, items, fmt) for n in tiers[0]])}."
+    else:
+        head = (
+            f"From {low_word} to {high_word}: {'; '.join(tier_text(t, items, fmt) for t in tiers)}."
+        )
+    return " ".join(t for t in (head, noisy_text(items, fmt)) if t)
 
 
-def lead_text(tier: tuple[str, ...], word: str) -> str:
-    """'x is the leanest' or 'x and y tie for leanest'."""
+def lead_text(tier: tuple[str, ...], word: str, items: Mapping[str, Sample], fmt: Fmt) -> str:
+    """'x is the leanest at 5 MB' or 'x (5 MB) and y (5.1 MB) tie for leanest': a tie names
+    each tied value, never the leader's alone."""
     if len(tier) == 1:
-        return f"{md_safe(tier[0])} is the {word}"
-    return f"{names_text(tier)} tie for {word}"
+        return f"{md_safe(tier[0])} is the {word} at {value_text(items[tier[0]], fmt)}"
+    return f"{join_names([named_value(n, items, fmt) for n in tier])} tie for {word}"

@@ -5,14 +5,24 @@ loaded, and version caveats.
 
 from __future__ import annotations
 
-from bench.report.aggregate import Results
-from bench.report.compare import TIE_REL
-from bench.report.prose.rankings import names_text
+from bench.report.aggregate import AllocatorInfo, Results
+from bench.report.compare import NOISY_REL, TIE_REL
+from bench.report.prose.rankings import names_text, pct_text
 from bench.report.provenance import evidence_state
 from bench.report.units import fmt_pct, join_names, md_safe
 from bench.report.versions import MIMALLOC_PURGE_FROM, mimalloc_v2_predates_purge, parse_version
 
-__all__ = ["disturbed", "evidence", "flags", "noise", "not_measured", "version_notes"]
+__all__ = [
+    "aa",
+    "brief_reason",
+    "disturbed",
+    "evidence",
+    "flags",
+    "noise",
+    "not_measured",
+    "not_measured_brief",
+    "version_notes",
+]
 
 
 def not_measured(res: Results) -> str:
@@ -40,17 +50,102 @@ def not_measured(res: Results) -> str:
     return " ".join(out)
 
 
+def brief_reason(a: AllocatorInfo) -> str:
+    """A few words on why an allocator was not measured, for the page's first paragraph
+    (the whole reason and its fix are in the allocator table and `not_measured`)."""
+    reason = (a.reason or "").strip()
+    low = reason.lower()
+    if a.status == "skipped" and a.kind == "source":
+        if low.startswith("fetching") and any(
+            k in low for k in ("resolve host", "unable to access", "network", "connect")
+        ):
+            return "could not be built here: its source needs the network"
+        if low.startswith("fetching"):
+            return "could not be built here: its source could not be fetched"
+        if "is not installed" in low:
+            return "could not be built here: a build tool is missing"
+        return "could not be built here: its build failed"
+    if a.status == "skipped" and "not found" in low:
+        return "is not installed here"
+    if a.status == "skipped":
+        return "could not be had here"
+    if a.status == "ok":
+        return "ran but recorded no service measurements"
+    first = reason.split(": ")[0].split(". ")[0]
+    if len(first) > 80:
+        first = first[:77].rstrip() + "..."
+    return f"{a.status}: {first}" if first else a.status
+
+
+def not_measured_brief(res: Results) -> str:
+    """'mimalloc-bun was not measured: it could not be built here (see the allocators).'"""
+    missing = [a for a in res.allocators if a.name not in res.service]
+    if not missing:
+        return ""
+    items = [f"{md_safe(a.name)} ({md_safe(brief_reason(a))})" for a in missing]
+    verb = "was" if len(items) == 1 else "were"
+    return (
+        f"Not measured: {join_names(items)}; the [allocator table](#the-allocators) "
+        f"says why in full."
+        if len(items) > 1
+        else f"{items[0].split(' (')[0]} {verb} not measured: it "
+        f"{md_safe(brief_reason(missing[0]))} (the [allocator table](#the-allocators) "
+        "says why in full)."
+    )
+
+
 def noise(res: Results) -> str:
-    n = max((r.settled.n for r in res.service.values()), default=0)
+    """The noise rule, stated once: how many repeats, what an interval is, when values tie."""
+    n = max((r.settled.n + r.settled.excluded for r in res.service.values()), default=0)
+    floor = (
+        f"the difference of the A/A pair ({md_safe(res.aa.name)} run twice, below)"
+        if res.aa
+        else f"{fmt_pct(TIE_REL)} of the larger value, a stated threshold"
+    )
     if n > 1:
         return (
-            f"Each allocator ran {n} times; two allocators count as tied when their "
-            "values differ by less than the larger max–min spread of their repeats."
+            f"Each allocator ran {n} times. Every value on this page is the mean of its "
+            "repeats with a 95% interval (Student's t), written as ±, the half-width of the "
+            "interval as a share of the value; two allocators count as tied when their "
+            "intervals overlap, and a value whose interval reaches further than "
+            f"{fmt_pct(NOISY_REL)} of it either way is called too noisy to rank. Where a value "
+            f"has one repeat, the tie threshold is {floor}."
         )
     return (
-        f"Each allocator ran once, so the run measures no noise of its own; two "
-        f"allocators count as tied when their values differ by less than "
-        f"{fmt_pct(TIE_REL)} of the larger one."
+        "Each allocator ran once, so no value carries an interval, and a single run cannot "
+        "tell a real gap from this machine's drift: read every ranking as provisional, or "
+        f"raise `repeats` in the spec. Two allocators count as tied when their values differ "
+        f"by less than {floor}."
+    )
+
+
+def aa(res: Results) -> str:
+    """How far the A/A pair drifted: the run's own noise floor, measure by measure."""
+    if res.aa is None:
+        return (
+            "This run had no A/A pair (the spec's `aa_pair` runs one allocator twice), so "
+            "its noise floor was not measured."
+        )
+    measures = (
+        (res.aa.service, "settled", "settled memory"),
+        (res.aa.service, "peak", "peak memory"),
+        (res.aa.service, "p99", "p99 latency"),
+        (res.aa.control, "allocs_per_s", "control throughput"),
+    )
+    parts = [
+        f"{pct_text(d)} in {label}"
+        for diffs, key, label in measures
+        if (d := diffs.get(key)) is not None
+    ]
+    head = (
+        f"{md_safe(res.aa.name)} ran twice, as {md_safe(res.aa.name)} and "
+        f"{md_safe(res.aa.again)}, the same library in the same rounds: an A/A pair."
+    )
+    if not parts:
+        return head + " The pair recorded no measure both runs share."
+    return (
+        f"{head} The two differed by {join_names(parts)}: gaps between different allocators "
+        "no larger than that are this machine's drift, not the allocator."
     )
 
 
@@ -63,8 +158,9 @@ def disturbed(res: Results) -> str:
     ]
     return (
         f"The runner flagged {len(items)} repeat{'s' if len(items) != 1 else ''} as "
-        f"disturbed: {'; '.join(items)}. Treat their numbers with care; a quieter machine "
-        "(nothing else running, fewer background services) gives cleaner ones."
+        f"disturbed: {'; '.join(items)}. They are left out of the means and intervals (kept "
+        "only where an allocator has no other repeat); a quieter machine (nothing else "
+        "running, fewer background services) gives cleaner ones."
     )
 
 
@@ -119,7 +215,10 @@ def flags(res: Results) -> str:
             f"{md_safe(name)}'s {md_safe(experiment)} numbers are flagged ({which}): "
             f"{md_safe('; '.join(texts))}."
         )
-    out.append("Flagged numbers stay in the medians and are marked in the full data table.")
+    out.append(
+        "Flagged repeats are left out of the means and intervals (kept when an allocator has "
+        "no other) and are marked in the full data table."
+    )
     return " ".join(out)
 
 
