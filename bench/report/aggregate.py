@@ -306,10 +306,17 @@ def _control(rows: list[dict[str, Any]], runs: list[dict[str, Any]]) -> ControlR
 R = TypeVar("R", ServiceResult, ControlResult)
 
 
+#: Shares that sit near zero: a difference relative to them is no floor (0.01 against 0.001
+#: "differs by 90%"), so the A/A pair gives them none.
+_NO_RELATIVE_FLOOR = frozenset({"given_back"})
+
+
 def _floors(a: R, b: R) -> dict[str, float]:
-    """The A/A difference of every measure both results have."""
+    """The A/A difference of every measure both results have (shares near zero excepted)."""
     out: dict[str, float] = {}
     for f in fields(a):
+        if f.name in _NO_RELATIVE_FLOOR:
+            continue
         x, y = getattr(a, f.name), getattr(b, f.name)
         if isinstance(x, Sample) and isinstance(y, Sample):
             out[f.name] = relative_difference(x.center, y.center)

@@ -203,7 +203,11 @@ def ties(a: Sample, b: Sample, rel: float = TIE_REL) -> bool:
 
 
 def rank(
-    items: Mapping[str, Sample], *, descending: bool = False, rel: float = TIE_REL
+    items: Mapping[str, Sample],
+    *,
+    descending: bool = False,
+    rel: float = TIE_REL,
+    judge_noise: bool = True,
 ) -> list[tuple[str, ...]]:
     """Names in order of their centre, grouped in tiers of ties; too-noisy ones left out.
 
@@ -211,10 +215,13 @@ def rank(
     transitive; anchoring on the leader keeps a long chain of near-equals from merging the
     best and the worst). Equal centres are ordered by name, so the result is deterministic.
     A measurement too noisy to rank (`noisy`) is in no tier: the sentences name it apart.
+    `judge_noise=False` keeps every name, for shares near zero, whose interval relative to the
+    value says nothing (their ties still follow the intervals).
     """
     sign = -1.0 if descending else 1.0
     order = sorted(
-        (n for n in items if not too_noisy(items[n])), key=lambda n: (sign * items[n].center, n)
+        (n for n in items if not (judge_noise and too_noisy(items[n]))),
+        key=lambda n: (sign * items[n].center, n),
     )
     tiers: list[list[str]] = []
     for name in order:

@@ -103,7 +103,8 @@ def fmt_pct(fraction: float | None) -> str:
     """A fraction as a whole percentage ('0.123' → '12%')."""
     if not _finite(fraction):
         return NOT_MEASURED
-    return f"{float(fraction) * 100:.0f}%"  # type: ignore[arg-type]
+    text = f"{float(fraction) * 100:.0f}"  # type: ignore[arg-type]
+    return "0%" if text == "-0" else f"{text}%"
 
 
 def fmt_given_back(fraction: float | None) -> str:

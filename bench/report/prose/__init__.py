@@ -83,7 +83,7 @@ def sentences(
             "gave back least",
             descending=True,
             missing=missing,
-            aa_name=aa_name,
+            share=True,
         ),
         "overhead": lambda: memory.overhead(res),
         "overhead_ranking": lambda: rankings.ranking(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from bench.report.aggregate import Results
 from bench.report.compare import latency_verdict
+from bench.report.prose.rankings import noisy_text
 from bench.report.units import fmt_ms, fmt_ratio, md_safe
 
 __all__ = ["latency", "latency_median"]
@@ -21,23 +22,30 @@ def latency(res: Results) -> str:
         f"{fmt_ms(v.high_ms)} ({md_safe(v.highest)})"
     )
     repeated = items[v.lowest].interval is not None and items[v.highest].interval is not None
-    if not v.moved:
-        why = (
-            f"a gap within the {fmt_ms(v.band_ms)} we treat as noise or inside the two "
-            "values' 95% intervals"
-            if repeated
-            else f"a gap within the {fmt_ms(v.band_ms)} we treat as noise"
+    shaky = noisy_text(items, fmt_ms)
+    if v.high_ms - v.low_ms <= v.band_ms:
+        head = (
+            f"Allocator choice barely moved tail latency: {span}, a gap within the "
+            f"{fmt_ms(v.band_ms)} we treat as noise."
         )
-        return f"Allocator choice barely moved tail latency: {span}, {why}."
-    beyond = (
-        f"beyond the {fmt_ms(v.band_ms)} we treat as noise and outside the two values' 95% "
-        "intervals"
-        if repeated
-        else f"beyond the {fmt_ms(v.band_ms)} we treat as noise"
-    )
-    return (
-        f"Allocator choice moved tail latency: {span}, {fmt_ratio(v.ratio)} the lowest, {beyond}."
-    )
+    elif not v.moved:
+        head = (
+            f"Tail latency differed, {span}, but no more than the repeats disagreed among "
+            "themselves (the gap lies within their 95% intervals or the A/A pair's drift), so "
+            "this run cannot put it down to the allocator."
+        )
+    else:
+        beyond = (
+            f"beyond the {fmt_ms(v.band_ms)} we treat as noise and outside the two values' "
+            "95% intervals"
+            if repeated
+            else f"beyond the {fmt_ms(v.band_ms)} we treat as noise"
+        )
+        head = (
+            f"Allocator choice moved tail latency: {span}, {fmt_ratio(v.ratio)} the lowest, "
+            f"{beyond}."
+        )
+    return " ".join(t for t in (head, shaky) if t)
 
 
 def latency_median(res: Results) -> str:

@@ -26,6 +26,7 @@ __all__ = [
     "not_ranked",
     "ranking",
     "ranking_body",
+    "shown_interval",
     "tier_text",
     "value_text",
 ]
@@ -44,21 +45,39 @@ def pct_text(fraction: float) -> str:
     return f"{pct:.1f}%" if pct < 9.95 else f"{pct:.0f}%"
 
 
-def value_text(s: Sample, fmt: Fmt) -> str:
-    """'888 MB ±0.4%' with repeats (the half-width of the 95% interval), '888 MB' without."""
+def shown_interval(s: Sample) -> tuple[float, float] | None:
+    """The 95% interval as printed: never below zero for a measure that cannot be negative
+    (Student's t assumes a symmetric spread that a latency or a size does not have)."""
+    iv = s.interval
+    if iv is None:
+        return None
+    return (max(iv[0], 0.0), iv[1]) if min(s.values) >= 0 else iv
+
+
+def value_text(s: Sample, fmt: Fmt, *, share: bool = False) -> str:
+    """'888 MB ±0.4%' with repeats (the half-width of the 95% interval), '888 MB' without.
+
+    A share near zero (`share`) shows its interval as a range, '1% (0% to 6%)': relative to
+    a value near zero, a half-width in percent says nothing.
+    """
+    if share:
+        iv = s.interval
+        return fmt(s.center) if iv is None else f"{fmt(s.center)} ({fmt(iv[0])} to {fmt(iv[1])})"
     rel = s.half_width_rel
     return fmt(s.center) if rel is None else f"{fmt(s.center)} ±{pct_text(rel)}"
 
 
-def named_value(name: str, items: Mapping[str, Sample], fmt: Fmt) -> str:
-    return f"{md_safe(name)} ({value_text(items[name], fmt)})"
+def named_value(name: str, items: Mapping[str, Sample], fmt: Fmt, *, share: bool = False) -> str:
+    return f"{md_safe(name)} ({value_text(items[name], fmt, share=share)})"
 
 
-def tier_text(tier: tuple[str, ...], items: Mapping[str, Sample], fmt: Fmt) -> str:
+def tier_text(
+    tier: tuple[str, ...], items: Mapping[str, Sample], fmt: Fmt, *, share: bool = False
+) -> str:
     """One allocator with its value, or a tie naming each tied value."""
     if len(tier) == 1:
-        return named_value(tier[0], items, fmt)
-    return f"{join_names([named_value(n, items, fmt) for n in tier])}, tied"
+        return named_value(tier[0], items, fmt, share=share)
+    return f"{join_names([named_value(n, items, fmt, share=share) for n in tier])}, tied"
 
 
 def noisy_text(items: Mapping[str, Sample], fmt: Fmt) -> str:
@@ -68,7 +87,7 @@ def noisy_text(items: Mapping[str, Sample], fmt: Fmt) -> str:
         return ""
     parts = []
     for n in names:
-        lo, hi = items[n].interval or (items[n].low, items[n].high)
+        lo, hi = shown_interval(items[n]) or (items[n].low, items[n].high)
         parts.append(f"{md_safe(n)} ({fmt(items[n].center)}, 95% interval {fmt(lo)} to {fmt(hi)})")
     return f"Too noisy to rank, its repeats disagreeing: {join_names(parts)}."
 
@@ -102,42 +121,50 @@ def ranking(
     descending: bool = False,
     missing: Sequence[tuple[str, str]] = (),
     aa_name: str | None = None,
+    share: bool = False,
 ) -> str:
     """'From leanest to heaviest: a (1 MB); b (2 MB) and c (2 MB), tied; d (9 MB).'
 
     Allocators without a value (`missing`: name and why) are named after the ranking, so
     none is silently absent from it (when nothing at all was measured, saying so is enough),
-    and the A/A pair's difference closes it when the run had one.
+    and the A/A pair's difference closes it when the run had one. `share` marks values that
+    are shares near zero: no relative noise judgement, intervals printed as ranges.
     """
-    body = ranking_body(items, fmt, low_word, high_word, descending)
+    body = ranking_body(items, fmt, low_word, high_word, descending, share)
     if not items:
         return body
     return " ".join(t for t in (body, not_ranked(missing), aa_text(items, aa_name)) if t)
 
 
 def ranking_body(
-    items: Mapping[str, Sample], fmt: Fmt, low_word: str, high_word: str, descending: bool
+    items: Mapping[str, Sample],
+    fmt: Fmt,
+    low_word: str,
+    high_word: str,
+    descending: bool,
+    share: bool = False,
 ) -> str:
     """The ranking itself, then the measurements too noisy to place in it."""
     if not items:
         return "Nothing was measured."
     if len(items) == 1:
         (name,) = items
-        return f"Only {named_value(name, items, fmt)} was measured."
-    tiers = rank(items, descending=descending)
+        return f"Only {named_value(name, items, fmt, share=share)} was measured."
+    tiers = rank(items, descending=descending, judge_noise=not share)
     ranked = sum(len(t) for t in tiers)
     if not tiers:
         head = ""
     elif len(tiers) == 1 and ranked == 1:
-        head = f"Only {tier_text(tiers[0], items, fmt)} could be placed."
+        head = f"Only {tier_text(tiers[0], items, fmt, share=share)} could be placed."
     elif len(tiers) == 1:
         who = "Both" if ranked == 2 else f"All {ranked}"
-        head = f"{who} tie: {join_names([named_value(n, items, fmt) for n in tiers[0]])}."
+        tied = join_names([named_value(n, items, fmt, share=share) for n in tiers[0]])
+        head = f"{who} tie: {tied}."
     else:
-        head = (
-            f"From {low_word} to {high_word}: {'; '.join(tier_text(t, items, fmt) for t in tiers)}."
-        )
-    return " ".join(t for t in (head, noisy_text(items, fmt)) if t)
+        body = "; ".join(tier_text(t, items, fmt, share=share) for t in tiers)
+        head = f"From {low_word} to {high_word}: {body}."
+    shaky = "" if share else noisy_text(items, fmt)
+    return " ".join(t for t in (head, shaky) if t)
 
 
 def lead_text(tier: tuple[str, ...], word: str, items: Mapping[str, Sample], fmt: Fmt) -> str:

@@ -5,6 +5,8 @@ loaded, and version caveats.
 
 from __future__ import annotations
 
+import re
+
 from bench.report.aggregate import AllocatorInfo, Results
 from bench.report.compare import NOISY_REL, TIE_REL
 from bench.report.prose.rankings import names_text, pct_text
@@ -149,18 +151,57 @@ def aa(res: Results) -> str:
     )
 
 
+#: Above this many, disturbed repeats are counted per allocator instead of listed one by one.
+_LIST_AT_MOST = 3
+
+_CPU = re.compile(r"other work used (\d+(?:\.\d+)?)% of the machine's CPU")
+_LATE = re.compile(r"sent late \(p99 (\d+(?:\.\d+)?) ms")
+
+
+def _worst(reasons: list[str]) -> str:
+    """The disturbances in brief, worst case of each kind: 'other work used up to 85% of the
+    CPU; the load generator sent up to 315 ms late'; other reasons verbatim, once each."""
+    cpu = [float(m.group(1)) for r in reasons for m in _CPU.finditer(r)]
+    late = [float(m.group(1)) for r in reasons for m in _LATE.finditer(r)]
+    parts = []
+    if cpu:
+        parts.append(f"other work used up to {max(cpu):.0f}% of the machine's CPU")
+    if late:
+        parts.append(f"the load generator's p99 send delay reached {max(late):.0f} ms")
+    rest = [
+        t.strip()
+        for r in reasons
+        for t in r.split("; ")
+        if t.strip() and not _CPU.search(t) and not _LATE.search(t)
+    ]
+    return "; ".join(parts + [md_safe(t) for t in dict.fromkeys(rest)])
+
+
 def disturbed(res: Results) -> str:
+    """Which repeats the machine disturbed and what was done with them: listed when few,
+    counted per allocator with the worst disturbance when many."""
     if not res.disturbed:
         return "The runner flagged no repeat as disturbed by other work on the machine."
-    items = [
-        f"{md_safe(d.allocator)} ({d.experiment}, repeat {d.repeat}: {md_safe(d.reason)})"
-        for d in res.disturbed
-    ]
-    return (
-        f"The runner flagged {len(items)} repeat{'s' if len(items) != 1 else ''} as "
-        f"disturbed: {'; '.join(items)}. They are left out of the means and intervals (kept "
-        "only where an allocator has no other repeat); a quieter machine (nothing else "
+    n = len(res.disturbed)
+    tail = (
+        "They are left out of the means and intervals (kept only where an allocator has no "
+        "other repeat), and the full data table marks each; a quieter machine (nothing else "
         "running, fewer background services) gives cleaner ones."
+    )
+    if n <= _LIST_AT_MOST:
+        items = [
+            f"{md_safe(d.allocator)} ({d.experiment}, repeat {d.repeat}: {md_safe(d.reason)})"
+            for d in res.disturbed
+        ]
+        which = f"{n} repeat{'s' if n != 1 else ''}"
+        return f"The runner flagged {which} as disturbed: {'; '.join(items)}. {tail}"
+    per: dict[str, int] = {}
+    for d in res.disturbed:
+        per[d.allocator] = per.get(d.allocator, 0) + 1
+    counts = join_names([f"{md_safe(a)} {k}" for a, k in per.items()])
+    return (
+        f"The runner flagged {n} repeats as disturbed ({counts}): "
+        f"{_worst([d.reason for d in res.disturbed])}. {tail}"
     )
 
 
