@@ -17,6 +17,7 @@ keeps its traceback.
     ├── bench.commands.serve.ServeError
     ├── bench.measure.runlock.MachineBusy   exit 4: another run holds the machine
     └── bench.report.errors.ReportError   (the MkDocs plugin turns it into a PluginError)
+        └── BadRunError                   a run's own file is unreadable (skip_bad_runs)
 
 service.launcher.LaunchError stays in `service` (which never imports bench); the commands
 that start the service turn it into one of the above.

@@ -8,6 +8,7 @@ independent of any one site generator.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,14 @@ from mkdocs.structure.files import File, Files, InclusionLevel
 from mkdocs.structure.pages import Page
 
 from bench.report import RUNS_PAGE, ReportError, Site
+from bench.report.errors import BadRunError
 
 __all__ = ["AllocStudyConfig", "AllocStudyPlugin"]
 
 ASSETS = Path(__file__).with_name("assets")
 ASSET_DIR = "assets/allocstudy"
+
+log = logging.getLogger("mkdocs.plugins.allocstudy")
 
 
 class AllocStudyConfig(Config):
@@ -33,6 +37,18 @@ class AllocStudyConfig(Config):
     template = c.Type(str, default="_article.md")  # in docs_dir; one page per study
     default_study = c.Type(str, default="default")
     specs = c.Type(str, default="specs")  # watched by `mkdocs serve`
+    # leave out runs whose files cannot be read, one warning each, instead of failing
+    skip_bad_runs = c.Type(bool, default=False)
+
+
+def _plugin_error(exc: ReportError) -> PluginError:
+    """The engine's error as MkDocs prints it: one line, `ERROR - allocstudy: ...`."""
+    hint = (
+        "; skip_bad_runs: true in the allocstudy plugin's config builds the site without it"
+        if isinstance(exc, BadRunError)
+        else ""
+    )
+    return PluginError(f"allocstudy: {exc}{hint}")
 
 
 class AllocStudyPlugin(BasePlugin[AllocStudyConfig]):
@@ -55,9 +71,12 @@ class AllocStudyPlugin(BasePlugin[AllocStudyConfig]):
                 roots=[self.root],
                 default_study=self.config.default_study,
                 use_directory_urls=config.use_directory_urls,
+                skip_bad_runs=self.config.skip_bad_runs,
             )
         except ReportError as exc:
-            raise PluginError(f"allocstudy: {exc}") from None
+            raise _plugin_error(exc) from None
+        for skipped in self.site.skipped:
+            log.warning(f"allocstudy: left out the run {skipped.path}: {skipped.problem}")
         config.extra_css.append(f"{ASSET_DIR}/allocstudy.css")
         config.extra_javascript.append(f"{ASSET_DIR}/allocstudy.js")
         return config
@@ -86,7 +105,7 @@ class AllocStudyPlugin(BasePlugin[AllocStudyConfig]):
                     )
                 )
         except ReportError as exc:
-            raise PluginError(f"allocstudy: {exc}") from None
+            raise _plugin_error(exc) from None
         for asset in sorted(ASSETS.iterdir()):
             if asset.is_file():
                 files.append(
@@ -107,7 +126,7 @@ class AllocStudyPlugin(BasePlugin[AllocStudyConfig]):
         try:
             return self.site.render(src, markdown, page_label=label)
         except ReportError as exc:
-            raise PluginError(f"allocstudy: {exc}") from None
+            raise _plugin_error(exc) from None
 
     def on_serve(self, server: Any, *, config: MkDocsConfig, builder: Any) -> Any:
         server.watch(str(self._results()))

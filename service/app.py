@@ -16,8 +16,11 @@ Endpoints (every response body is JSON unless said otherwise):
 Every answer of /churn, /json, /xml and /health names the worker and its live payload after
 the request in the headers X-Worker-Pid and X-Live-Bytes, so the load generator records the
 live payload over time (expiry included) without parsing bodies.
-A request the service refuses gets a 4xx with `{"error": "..."}`: 400 unreadable body, 413
-too large, 415 wrong content type, 422 not an order; 404 and 405 answer the same way.
+A request the service refuses gets a 4xx with `{"error": "..."}`: 400 unreadable body, 408
+a body not whole within the config's `body_timeout_s` (the connection is closed after it),
+413 too large, 415 wrong content type, 422 not an order; 404 and 405 answer the same way.
+What uvicorn's HTTP parser refuses before the app sees it (a Content-Length that is not a
+non-negative number, two of them) gets uvicorn's plain-text 400 and a closed connection.
 
 Each worker allocates its start-up buffers (`initial_buffers`) in the lifespan startup, so it
 is ready only once they are in place and resident; the rest of the live set is built by
@@ -131,9 +134,11 @@ def _with_live(response: Response, live_bytes: int) -> Response:
     return response
 
 
-async def _body(request: Request, limit: int) -> bytes:
+async def _body(request: Request, limit: int, timeout_s: float) -> bytes:
     try:
-        return await read_bounded(request.stream(), request.headers.get("content-length"), limit)
+        return await read_bounded(
+            request.stream(), request.headers.get("content-length"), limit, timeout_s=timeout_s
+        )
     except ClientDisconnect:
         raise RequestRejected(400, "the client disconnected while sending the body") from None
 
@@ -160,7 +165,10 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
 
     @app.exception_handler(RequestRejected)
     async def _rejected(request: Request, exc: RequestRejected) -> Response:
-        return _json({"error": exc.message}, exc.status)
+        response = _json({"error": exc.message}, exc.status)
+        if exc.close:  # uvicorn closes the connection after an answer that says so
+            response.headers["connection"] = "close"
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -168,7 +176,7 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
 
     @app.post("/churn")
     async def churn(request: Request) -> Response:
-        await _body(request, CHURN_BODY_LIMIT)
+        await _body(request, CHURN_BODY_LIMIT, worker.config.body_timeout_s)
         result = worker.live_set.churn(time.monotonic())
         response = _json(
             {
@@ -191,7 +199,7 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     async def json_document(request: Request) -> Response:
         worker.live_set.expire(time.monotonic())
         check_content_type(request.headers.get("content-type"), JSON_TYPES)
-        order = parse_json(await _body(request, DOCUMENT_BODY_LIMIT))
+        order = parse_json(await _body(request, DOCUMENT_BODY_LIMIT, worker.config.body_timeout_s))
         response = Response(render_json(summarize(order)), media_type="application/json")
         return _with_live(response, worker.live_set.nbytes)
 
@@ -199,7 +207,7 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     async def xml_document(request: Request) -> Response:
         worker.live_set.expire(time.monotonic())
         check_content_type(request.headers.get("content-type"), XML_TYPES)
-        order = parse_xml(await _body(request, DOCUMENT_BODY_LIMIT))
+        order = parse_xml(await _body(request, DOCUMENT_BODY_LIMIT, worker.config.body_timeout_s))
         response = Response(render_xml(summarize(order)), media_type="application/xml")
         return _with_live(response, worker.live_set.nbytes)
 

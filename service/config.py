@@ -4,7 +4,9 @@ The launcher puts the spec's service section (`ServiceSpec.model_dump()`) as JSO
 environment variable; each worker's app factory reads it back here. The service does not
 import `bench` (its spec models pull in YAML and pydantic machinery a measured worker has no
 use for), so the few fields it needs are checked again here, with the same names and bounds.
-Keys the service does not use (rate, phases, mix...) are ignored.
+Keys the service does not use (rate, phases, mix...) are ignored. One key is the service's
+own, not a spec key: `body_timeout_s`, the seconds a request body may take to arrive
+(service.limits; the tests shorten it).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from service.limits import BODY_TIMEOUT_S
 
 __all__ = [
     "CONFIG_ENV",
@@ -131,10 +135,12 @@ def churn_problems(churn: Any) -> list[str]:
 
 @dataclass(frozen=True)
 class ServiceConfig:
-    """What a worker needs to know: the churn bounds and the PYTHONMALLOC mode asked for."""
+    """What a worker needs to know: the churn bounds, the PYTHONMALLOC mode asked for, and how
+    long a request body may take to arrive."""
 
     churn: ChurnConfig = field(default_factory=ChurnConfig)
     python_malloc: str = "pymalloc"
+    body_timeout_s: float = BODY_TIMEOUT_S
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ServiceConfig:
@@ -144,7 +150,21 @@ class ServiceConfig:
         python_malloc = data.get("python_malloc", "pymalloc")
         if python_malloc not in ("pymalloc", "malloc"):
             raise ConfigError(f"python_malloc must be pymalloc or malloc, not {python_malloc!r}")
-        return cls(churn=ChurnConfig.from_dict(data.get("churn", {})), python_malloc=python_malloc)
+        body_timeout_s = data.get("body_timeout_s", BODY_TIMEOUT_S)
+        if (
+            isinstance(body_timeout_s, bool)
+            or not isinstance(body_timeout_s, int | float)
+            or not 0 < body_timeout_s <= 3600
+        ):
+            raise ConfigError(
+                f"body_timeout_s must be a number of seconds above 0, at most 3600, "
+                f"not {body_timeout_s!r}"
+            )
+        return cls(
+            churn=ChurnConfig.from_dict(data.get("churn", {})),
+            python_malloc=python_malloc,
+            body_timeout_s=float(body_timeout_s),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bench.report.errors import ReportError
+from bench.report.errors import BadRunError, ReportError
 from bench.results.manifest import MANIFEST_NAME, ManifestError, read_manifest
 from bench.results.tables import TABLES, TableError, read_table, table_rows
 
@@ -27,6 +27,7 @@ __all__ = [
     "IdleTraffic",
     "Run",
     "RunRef",
+    "SkippedRun",
     "Study",
     "check_freshness",
     "find_studies",
@@ -98,12 +99,29 @@ class Run:
         return self.manifest.get("spec") or {}
 
 
+@dataclass(frozen=True)
+class SkippedRun:
+    """A run folder left out of the site (skip_bad_runs) and why: `<file name>: <problem>`."""
+
+    path: Path
+    problem: str
+
+    @classmethod
+    def of(cls, error: BadRunError) -> SkippedRun:
+        return cls(error.run_dir, f"{error.file.name}: {error.problem}")
+
+
+def _bad_file(path: Path, error: Exception) -> BadRunError:
+    """A results reader's refusal of one file of a run (its message starts with the path)."""
+    return BadRunError(path, str(error).removeprefix(f"{path}: "))
+
+
 def _read_manifest(run_dir: Path) -> dict[str, Any]:
-    """The run's manifest through the runner's own reader; its refusals become ReportErrors."""
+    """The run's manifest through the runner's own reader; its refusals become BadRunErrors."""
     try:
         return read_manifest(run_dir)
     except ManifestError as exc:
-        raise ReportError(str(exc)) from None
+        raise _bad_file(run_dir / MANIFEST_NAME, exc) from None
 
 
 def _ref(study: str, folder: Path) -> RunRef:
@@ -129,18 +147,31 @@ def _latest_name(study_dir: Path) -> str | None:
     return None
 
 
-def _load_study(folder: Path) -> Study | None:
-    runs = [
-        _ref(folder.name, p)
-        for p in folder.iterdir()
-        if p.is_dir() and not p.is_symlink() and (p / MANIFEST_NAME).is_file()
-    ]
+def _load_study(folder: Path, skipped: list[SkippedRun] | None) -> Study | None:
+    """The study of one spec folder; None when it has no run to show.
+
+    With `skipped` (a list to fill), a run whose manifest cannot be read is left out and
+    recorded there instead of failing, and a study whose `latest` names such a run is left
+    out with it (its article would otherwise show another run than the one `latest` names).
+    """
+    runs = []
+    for p in sorted(folder.iterdir()):
+        if not p.is_dir() or p.is_symlink() or not (p / MANIFEST_NAME).is_file():
+            continue
+        try:
+            runs.append(_ref(folder.name, p))
+        except BadRunError as exc:
+            if skipped is None:
+                raise
+            skipped.append(SkippedRun.of(exc))
     if not runs:
         return None
     runs.sort(key=lambda r: (r.started or "", r.run_id), reverse=True)
     named = _latest_name(folder)
     by_id = {r.path.name: r for r in runs}
     if named is not None:
+        if skipped is not None and any(s.path == folder / named for s in skipped):
+            return None
         if named not in by_id:
             raise ReportError(
                 f"{folder / 'latest'}: names run {named!r}, which has no folder with a "
@@ -153,11 +184,15 @@ def _load_study(folder: Path) -> Study | None:
     return Study(folder.name, folder, tuple(runs), runs[0], "newest run (none is complete)")
 
 
-def find_studies(results: Path) -> list[Study]:
-    """Every study under a results folder, in name order; [] when there is none."""
+def find_studies(results: Path, *, skipped: list[SkippedRun] | None = None) -> list[Study]:
+    """Every study under a results folder, in name order; [] when there is none.
+
+    A run whose manifest cannot be read fails the search, unless `skipped` is given: then it
+    is recorded there and left out (see _load_study).
+    """
     if not results.is_dir():
         return []
-    studies = [_load_study(p) for p in sorted(results.iterdir()) if p.is_dir()]
+    studies = [_load_study(p, skipped) for p in sorted(results.iterdir()) if p.is_dir()]
     return [s for s in studies if s is not None]
 
 
@@ -165,7 +200,7 @@ def _rows(path: Path, name: str, required: bool) -> list[dict[str, Any]]:
     try:
         return table_rows(path, name, required=required)
     except TableError as exc:
-        raise ReportError(str(exc)) from None
+        raise _bad_file(path, exc) from None
 
 
 def _requests_digest(
@@ -183,7 +218,7 @@ def _requests_digest(
     try:
         table: pa.Table = read_table(path, "requests")
     except TableError as exc:
-        raise ReportError(str(exc)) from None
+        raise _bad_file(path, exc) from None
     valid = [pc.is_valid(table[c]) for c in ("live_bytes", "worker", "done_s")]
     live = table.filter(pc.and_(pc.and_(valid[0], valid[1]), valid[2]))
     answers: dict[tuple[str, int], list[Answer]] = {}

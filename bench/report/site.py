@@ -3,6 +3,8 @@
 This is the engine's front door; the MkDocs plugin only forwards to it. One article page is
 generated per study from one Markdown template; the home page is the `default` study (or the
 newest study when there is none of that name); a generated page lists all studies and runs.
+With `skip_bad_runs`, a run whose files cannot be read is left out instead of failing the
+site: `Site.skipped` says which and why, and the runs page lists them.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from pathlib import Path
 
 from bench.report import specdoc
 from bench.report.datatable import Column, html_table
-from bench.report.errors import ReportError
+from bench.report.errors import BadRunError, ReportError
 from bench.report.render import Resolved, UnknownName, render
-from bench.report.run import RUN_COMMAND, find_studies
+from bench.report.run import RUN_COMMAND, SkippedRun, find_studies
 from bench.report.study import StudyView
 from bench.report.units import md_safe
 
@@ -37,20 +39,38 @@ class Site:
         roots: Sequence[Path] = (),
         default_study: str = "default",
         use_directory_urls: bool = False,
+        skip_bad_runs: bool = False,
     ):
         self.results = results
-        studies = find_studies(results)
-        if not studies:
+        #: runs left out because their files cannot be read (only with skip_bad_runs)
+        self.skipped: list[SkippedRun] = []
+        studies = find_studies(results, skipped=self.skipped if skip_bad_runs else None)
+        roots = [results.resolve().parent, *roots]
+        self.views = {s.name: StudyView(s, roots) for s in studies}
+        if skip_bad_runs:  # read each shown run now, so a bad one is left out, not fatal later
+            self.views = {n: v for n, v in self.views.items() if self._readable(v)}
+        if not self.views:
             raise ReportError(
-                f"no results found under {results}: run a study first with "
+                f"no readable run under {results} ({len(self.skipped)} left out, the first "
+                f"{self.skipped[0].path}: {self.skipped[0].problem})"
+                if self.skipped
+                else f"no results found under {results}: run a study first with "
                 f"`{RUN_COMMAND}`, or point the site at another folder with "
                 "ALLOCSTUDY_RESULTS=/path/to/results"
             )
-        roots = [results.resolve().parent, *roots]
-        self.views = {s.name: StudyView(s, roots) for s in studies}
+        studies = [v.study for v in self.views.values()]
         newest = max(studies, key=lambda s: (s.current.started or "", s.current.run_id))
         self.home = default_study if default_study in self.views else newest.name
         self.use_directory_urls = use_directory_urls
+
+    def _readable(self, view: StudyView) -> bool:
+        """Whether the run a study shows can be read; if not, it is recorded as skipped."""
+        try:
+            view.run  # noqa: B018 (loads the manifest and tables, cached for the pages)
+        except BadRunError as exc:
+            self.skipped.append(SkippedRun.of(exc))
+            return False
+        return True
 
     # ------------------------------------------------------------------ the page plan
 
@@ -186,6 +206,20 @@ class Site:
                     f"| {md_safe(r.run_id)}{shown} | {md_safe(r.status)} | "
                     f"{md_safe(r.started or '')} | {md_safe(r.finished or '')} |"
                 )
+        if self.skipped:
+            lines += [
+                "",
+                "## Runs left out",
+                "",
+                "These run folders could not be read, and the site was built without them "
+                "(`skip_bad_runs: true`):",
+                "",
+                "| run | problem |",
+                "|---|---|",
+            ]
+            for skip in self.skipped:
+                where = f"{skip.path.parent.name}/{skip.path.name}"
+                lines.append(f"| {md_safe(where)} | {md_safe(skip.problem)} |")
         return "\n".join(lines) + "\n"
 
 

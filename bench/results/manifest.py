@@ -41,10 +41,14 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ManifestError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"{path}: not a readable manifest ({exc})") from None
+        raise ManifestError(f"{path}: not a readable JSON manifest ({exc})") from None
     if not isinstance(data, dict):
         raise ManifestError(f"{path}: a manifest must be a JSON object")
-    fmt = str(data.get("format", ""))
+    if "format" not in data:
+        raise ManifestError(
+            f"{path}: no `format` key, so not a manifest allocstudy wrote (or a damaged one)"
+        )
+    fmt = str(data["format"])
     if fmt != MANIFEST_FORMAT:
         raise ManifestError(
             f"{path}: manifest format {fmt or '(none)'} is not the supported "

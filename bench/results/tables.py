@@ -186,17 +186,34 @@ def write_table(path: Path, name: str, table: pa.Table) -> None:
     atomic_write_bytes(path, sink.getvalue().to_pybytes())
 
 
+def _reason(exc: BaseException) -> str:
+    """The first line of an exception's message (Arrow's may run to several)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def read_table(path: Path, name: str) -> pa.Table:
-    """Read a table a run wrote, checking its kind and format version."""
+    """Read a table a run wrote, checking its kind and format version.
+
+    A truncated or damaged file is refused here, as a TableError that names it: the table is
+    validated in full (offsets, lengths, UTF-8) before anything reads a value, because Arrow
+    trusts the buffers it maps, and a damaged offset would otherwise crash the reader or read
+    garbage.
+    """
     try:
-        table = feather.read_table(path)
+        table = feather.read_table(path, memory_map=False)
+        table.validate(full=True)
+        meta = table.schema.metadata or {}
+        kind = meta.get(b"allocstudy.table", b"").decode("utf-8", "replace")
+        version = meta.get(b"allocstudy.format", b"").decode("utf-8", "replace")
+        columns = table.column_names
     except FileNotFoundError:
         raise TableError(f"{path}: no such file") from None
-    except (OSError, pa.ArrowInvalid) as exc:
-        raise TableError(f"{path}: not a readable Arrow file ({exc})") from None
-    meta = table.schema.metadata or {}
-    kind = meta.get(b"allocstudy.table", b"").decode()
-    version = meta.get(b"allocstudy.format", b"").decode()
+    except (OSError, pa.ArrowException, ValueError, MemoryError) as exc:
+        # ValueError covers the UnicodeDecodeError of a damaged column name
+        raise TableError(
+            f"{path}: not a readable Arrow file, truncated or damaged ({_reason(exc)})"
+        ) from None
     if kind != name:
         raise TableError(f"{path}: holds table {kind or '(unnamed)'!r}, expected {name!r}")
     if version != FORMAT_VERSION:
@@ -204,9 +221,13 @@ def read_table(path: Path, name: str) -> pa.Table:
             f"{path}: format version {version or '(none)'} is not the supported "
             f"{FORMAT_VERSION}; re-run the study with this version of allocstudy"
         )
-    missing = [f.name for f in SCHEMAS[name] if f.name not in table.column_names]
+    missing = [f.name for f in SCHEMAS[name] if f.name not in columns]
     if missing:
         raise TableError(f"{path}: missing columns {', '.join(missing)}")
+    for want in SCHEMAS[name]:
+        got = table.schema.field(want.name).type
+        if got != want.type:
+            raise TableError(f"{path}: column {want.name} holds {got}, expected {want.type}")
     return table
 
 
@@ -220,4 +241,7 @@ def table_rows(path: Path, name: str, *, required: bool = True) -> list[dict[str
         return []
     table = read_table(path, name)
     keep = [f.name for f in SCHEMAS[name] if f.name in table.column_names]
-    return table.select(keep).to_pylist()
+    try:
+        return table.select(keep).to_pylist()
+    except (pa.ArrowException, ValueError) as exc:  # a value of a type the schema does not say
+        raise TableError(f"{path}: unreadable values ({_reason(exc)})") from None

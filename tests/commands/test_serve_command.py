@@ -107,7 +107,7 @@ def test_serve_prints_every_worker_and_stops_cleanly_on_a_signal(
         serve.send_signal(stop_signal)
         began = time.monotonic()
         code = serve.wait(timeout=10)
-    assert time.monotonic() - began < 5.0
+    assert time.monotonic() - began < 10.0  # the service's stop: 4 s of grace, then SIGKILL
     assert code == 0, serve.stderr.read()  # type: ignore[union-attr]
     assert wait_gone(pids) == []
 

