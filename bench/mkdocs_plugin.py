@@ -37,7 +37,7 @@ class AllocStudyConfig(Config):
     template = c.Type(str, default="_article.md")  # in docs_dir; one page per study
     default_study = c.Type(str, default="default")
     specs = c.Type(str, default="specs")  # watched by `mkdocs serve`
-    # leave out runs whose files cannot be read, one warning each, instead of failing
+    # leave out runs whose files cannot be read, one log line each, instead of failing
     skip_bad_runs = c.Type(bool, default=False)
 
 
@@ -76,7 +76,8 @@ class AllocStudyPlugin(BasePlugin[AllocStudyConfig]):
         except ReportError as exc:
             raise _plugin_error(exc) from None
         for skipped in self.site.skipped:
-            log.warning(f"allocstudy: left out the run {skipped.path}: {skipped.problem}")
+            # info, not a warning: the user asked for the skip, so a strict build must pass
+            log.info(f"allocstudy: left out the run {skipped.path}: {skipped.problem}")
         config.extra_css.append(f"{ASSET_DIR}/allocstudy.css")
         config.extra_javascript.append(f"{ASSET_DIR}/allocstudy.js")
         return config

@@ -105,7 +105,7 @@ def test_skip_bad_runs_builds_the_good_runs_and_names_each_one_left_out(tmp_path
     _truncate(bad / "memory.arrow")
     site = tmp_path / "site"
     proc = mkdocs_build(
-        site, results, config=_config_skipping_bad_runs(tmp_path), strict=False, quiet=False
+        site, results, config=_config_skipping_bad_runs(tmp_path), strict=True, quiet=False
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
@@ -113,7 +113,7 @@ def test_skip_bad_runs_builds_the_good_runs_and_names_each_one_left_out(tmp_path
     for run, file in ((bad, "memory.arrow"), (older, "manifest.json")):
         lines = _lines_naming(output, run)
         assert len(lines) == 1, output
-        assert "WARNING" in lines[0] and "left out the run" in lines[0] and file in lines[0]
+        assert "INFO" in lines[0] and "left out the run" in lines[0] and file in lines[0]
     home = (site / "index.html").read_text()
     assert RUN_ID in home  # the default study is left out, so quick is the home page
     assert not (site / "studies" / "default.html").exists()
