@@ -27,6 +27,7 @@ BENCHMARKS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("control_throughput", ("--seconds", "10", "--spec", "specs/default.yaml")),
     ("staircase", ("--spec", "specs/quick.yaml")),
     ("idle_traffic", ("--spec", "specs/quick.yaml")),
+    ("noise", ("--spec", "specs/quick.yaml")),
 )
 
 
