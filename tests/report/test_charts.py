@@ -4,7 +4,6 @@ value axes whose labels never collide."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import replace
@@ -12,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from synthetic_run import DEFAULT_ALLOCS, Alloc, write_run
+from synthetic_run import write_run
 
 from bench.report import charts as charts_pkg
 from bench.report.aggregate import Results, aggregate
-from bench.report.charts import MAX_ROWS, charts, figure, throughput
+from bench.report.charts import MAX_ROWS, charts, figure, latency, throughput
 from bench.report.charts.figure import AA_MARK, INTERVAL_LAYER, Names
 from bench.report.charts.staircase import PLOT_WIDTH
 from bench.report.compare import Sample
@@ -24,9 +23,6 @@ from bench.report.run import Run, find_studies, load_run
 from bench.report.svg import INK
 from bench.report.units import MB
 from bench.results.tables import read_table, to_table, write_table
-
-#: A run with an A/A pair: glibc measured a second time, a little apart from the first.
-AGAIN = Alloc("glibc-again", 48, 428, 402, 1.3, 4.3, 12.6, 192)
 
 #: Width of one character of a 12 px axis label in the widest common sans-serif (DejaVu
 #: Sans digits are 0.64 em), so the overlap check holds in the reader's browser too.
@@ -45,14 +41,8 @@ def rendered(results: Path) -> dict[str, str]:
 
 
 def aa_run(results: Path, repeats: int) -> Path:
-    """A synthetic run whose last allocator is the A/A duplicate of glibc, as the runner
-    records it (`same_as` in the manifest)."""
-    run = write_run(results, allocs=(*DEFAULT_ALLOCS, AGAIN), repeats=repeats)
-    manifest = json.loads((run / "manifest.json").read_text())
-    for entry in manifest["allocators"]:
-        if entry["name"] == AGAIN.name:
-            entry["same_as"] = "glibc"
-    (run / "manifest.json").write_text(json.dumps(manifest))
+    """A synthetic run with an A/A pair: glibc measured a second time, as glibc-again."""
+    write_run(results, repeats=repeats, aa_pair="glibc")
     return results
 
 
@@ -274,12 +264,14 @@ def test_a_single_repeat_draws_no_whiskers_and_says_so(tmp_path: Path, specs: di
 
 def test_disturbed_repeats_are_counted_in_the_caption():
     s = Sample(values=(1.0, 1.1), center=1.05, spread=0.1)
-    text = charts_pkg.repeats_phrase([(s, 1), (s, 0)])
+    text = charts_pkg.repeats_phrase([((s, s), 1), ((s, s), 0)])
     assert text.startswith("mean of 3 repeats, the whiskers its 95% interval")
-    assert "1 disturbed repeat left out of the means" in text
+    assert "1 disturbed repeat left out of the means" in text  # once per allocator
     one = Sample(values=(1.0,), center=1.0, spread=0.0)
-    assert charts_pkg.repeats_phrase([(one, 0)]) == "a single repeat, no interval"
-    assert "single clean repeat has none" in charts_pkg.repeats_phrase([(s, 0), (one, 2)])
+    assert charts_pkg.repeats_phrase([((one, None), 0)]) == "a single repeat, no interval"
+    assert "single clean repeat has none" in charts_pkg.repeats_phrase([((s,), 0), ((one,), 2)])
+    wild = Sample(values=(1.0, 9.0, 2.0), center=4.0, spread=8.0)
+    assert "below zero is cut at the axis" in charts_pkg.repeats_phrase([((wild,), 0)])
 
 
 # --- the A/A duplicate ----------------------------------------------------------------------------
@@ -299,7 +291,7 @@ def test_the_aa_duplicate_has_its_own_colour_legend_entry_and_dashed_line(repeat
     assert dashed, "the duplicate's line (and its legend symbol) is dashed"
     own = names.palette["glibc"]
     assert not re.findall(rf'<path [^>]*stroke="{own}"[^>]*stroke-dasharray="(?!1,0")', svg)
-    assert "glibc-again (A/A: glibc run a second time)" in html  # the data table
+    assert "glibc-again (A/A of glibc)" in html  # the data table
     assert "glibc-again (A/A), dashed in its own colour, is glibc run a second time" in html
 
 
@@ -309,7 +301,7 @@ def test_the_aa_duplicate_is_labelled_and_hollow_in_every_chart(repeated: Path):
     for name, html in rendered(repeated).items():
         svg = svg_of(html)
         assert f">glibc-again{AA_MARK}</text>" in svg, name
-        assert "glibc-again (A/A: glibc run a second time)" in html, name
+        assert "glibc-again (A/A of glibc)" in html, name
     out = rendered(repeated)
     for name in ("peak_settled", "throughput"):
         bars = re.findall(rf'<path [^>]*fill="{colour}"[^>]*>', svg_of(out[name]))
@@ -381,3 +373,19 @@ def test_value_axes_ask_vega_to_drop_overlapping_labels(repeated: Path, specs: d
     ]
     assert len(axes) >= 5
     assert all(a.get("labelOverlap") == "greedy" for a in axes)
+
+
+def test_an_interval_reaching_below_zero_is_cut_at_the_axis_not_drawn_as_negative(
+    repeated: Path, specs: dict[str, dict]
+):
+    run, res = loaded(repeated)
+    wild = Sample(values=(1.0, 9.0, 2.0), center=4.0, spread=8.0)
+    assert wild.interval is not None and wild.interval[0] < 0
+    svc = {n: replace(r, p99=wild) for n, r in res.service.items()}
+    html = latency.latency(replace(res, service=svc), Names.of(res), "caption")
+    assert all(_number(t) >= 0 for _, _, t in x_axis_labels(svg_of(html)))
+    (spec,) = specs.values()
+    (layer,) = [x for x in spec["layer"] if x.get("name") == INTERVAL_LAYER]
+    assert layer["mark"]["clip"] is True
+    made = charts(run, replace(res, service=svc))
+    assert "below zero is cut at the axis" in made["latency"]()

@@ -11,7 +11,7 @@ interval whiskers; the figure around the SVG) is `figure`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from bench.report.aggregate import Results
 from bench.report.charts import latency, memory, staircase, throughput
@@ -26,22 +26,26 @@ from bench.report.units import md_safe
 __all__ = ["MAX_ROWS", "OKABE_ITO", "Names", "charts", "colours", "repeats_phrase"]
 
 
-def repeats_phrase(samples: Iterable[tuple[Sample | None, int]]) -> str:
+def repeats_phrase(groups: Iterable[tuple[Sequence[Sample | None], int]]) -> str:
     """How a chart's values were reduced, for its caption: the mean of the clean repeats and
     its 95% interval (with the disturbed repeats left out), or a single repeat, no interval.
 
-    `samples` pairs each charted Sample with the repeats left out of it as disturbed.
+    Each group is the Samples charted from one allocator's results in one experiment and the
+    repeats left out of them as disturbed (counted once per group, not once per Sample).
     """
-    have = [(s, k) for s, k in samples if s is not None]
-    ran = max((s.n + k for s, k in have), default=0)
+    groups = [([s for s in samples if s is not None], k) for samples, k in groups]
+    have = [s for samples, _ in groups for s in samples]
+    ran = max((s.n + k for samples, k in groups for s in samples), default=0)
     if ran <= 1:
         return "a single repeat, no interval"
     text = f"mean of {ran} repeats, the whiskers its 95% interval"
-    left_out = sum(k for _, k in have)
+    left_out = sum(k for samples, k in groups if samples)
     if left_out:
         text += f"; {left_out} disturbed repeat{'s' if left_out != 1 else ''} left out of the means"
-    if any(s.n == 1 for s, _ in have):
+    if any(s.n == 1 for s in have):
         text += "; a value from a single clean repeat has none"
+    if any(s.interval is not None and s.interval[0] < 0 for s in have):
+        text += "; a whisker reaching below zero is cut at the axis"
     return text
 
 
@@ -50,12 +54,12 @@ def _captions(run: Run, res: Results, names: Names) -> dict[str, str]:
     svc = res.service.values()
     measure = control_measure(res)
     key = "allocs_per_cpu_s" if measure == "cpu" else "allocs_per_s"
-    memory_reps = repeats_phrase((s, r.excluded) for r in svc for s in (r.peak, r.settled))
-    latency_reps = repeats_phrase((s, r.excluded) for r in svc for s in (r.p50, r.p95, r.p99))
-    control_reps = repeats_phrase((getattr(c, key), c.excluded) for c in res.control.values())
+    memory_reps = repeats_phrase(((r.peak, r.settled), r.excluded) for r in svc)
+    latency_reps = repeats_phrase(((r.p50, r.p95, r.p99), r.excluded) for r in svc)
+    control_reps = repeats_phrase(((getattr(c, key),), c.excluded) for c in res.control.values())
     dumbbell_reps = repeats_phrase(
-        [(r.settled, r.excluded) for r in svc]
-        + [(c.settled, c.excluded) for c in res.control.values()]
+        [((r.settled,), r.excluded) for r in svc]
+        + [((c.settled,), c.excluded) for c in res.control.values()]
     )
     recorded = method_of(run.manifest).latency_failures
     failures = f" ({md_safe(recorded)})" if recorded else ""

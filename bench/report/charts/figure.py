@@ -95,10 +95,11 @@ class Names:
         return f"{name}{AA_MARK}" if name in self.again else name
 
     def row(self, name: str) -> str:
-        """The name in a data table: the duplicate says which allocator it ran again."""
+        """The name in a data table: the duplicate says which allocator it ran again, as the
+        article's headline table does."""
         if name not in self.again:
             return name
-        return f"{name} (A/A: {self.again[name]} run a second time)"
+        return f"{name} (A/A of {self.again[name]})"
 
     def scale(self, order: Sequence[str]) -> alt.Scale:
         """The colour scale over the labels of `order`."""
@@ -193,23 +194,28 @@ def whiskers(
     y: alt.Y,
     title: str,
     scale: alt.Scale | None = None,
+    *,
+    offset: Any = None,
     **mark: Any,
 ) -> list[Any]:
     """The 95% interval of each row as a whisker with end caps, from its "lo" to its "hi".
 
     Rows without an interval (lo None: a single repeat) get none; with no interval at all
-    the layer is left out, so a one-repeat run shows no whiskers anywhere. `title` is the
-    value axis's: Vega-Lite would otherwise add the error bar's field name to it.
+    the layer is left out, so a one-repeat run shows no whiskers anywhere. `offset` places
+    several whiskers of one allocator in rows of its band (a yOffset). `title` is the
+    value axis's: Vega-Lite would otherwise add the error bar's field name to it. The value
+    axes start at zero (no allocator used negative memory or time), so an interval reaching
+    below it is cut there (clip), and the caption says so (charts.repeats_phrase).
     """
     x = alt.X("lo:Q", title=title, scale=scale or alt.Undefined)
     have = [r for r in rows if r.get("lo") is not None]
     if not have:
         return []
-    style = {"color": INK, "thickness": 1.4, "ticks": {"size": 8}, **mark}
+    style = {"color": INK, "thickness": 1.4, "ticks": {"size": 8}, "clip": True, **mark}
     return [
         alt.Chart(alt.Data(values=have), name=INTERVAL_LAYER)
         .mark_errorbar(**style)
-        .encode(y=y, x=x, x2="hi:Q")
+        .encode(y=y, x=x, x2="hi:Q", **({"yOffset": offset} if offset is not None else {}))
     ]
 
 

@@ -60,31 +60,29 @@ def latency(res: Results, names: Names, caption: str) -> str:
                     "again": names.is_again(n),
                 }
             )
-    spans = [
-        {
-            "allocator": names.label(n),
-            "lo": _pct(items[n], "p50").center,
-            "hi": _pct(items[n], "p99").center,
-        }
-        for n in order
-    ]
     plot_width = WIDTH - 160
-    y = alt.Y("allocator:N", sort=[names.label(n) for n in order], title=None)
+    # one band per allocator, ruled off from the next, holding a row per percentile so that
+    # the three whiskers never lie over one another
+    y = alt.Y(
+        "allocator:N",
+        sort=[names.label(n) for n in order],
+        title=None,
+        axis=alt.Axis(tickBand="extent", grid=True),
+    )
+    offset = alt.YOffset("pct:N", scale=alt.Scale(domain=list(PERCENTILES), paddingOuter=0.6))
     color = alt.Color("allocator:N", scale=names.scale(order), legend=None)
     title = "latency from scheduled send (ms)"
-    x = alt.X("ms:Q", axis=value_axis(title, plot_width))
+    xs = alt.Scale(zero=True, domainMin=0)
+    x = alt.X("ms:Q", scale=xs, axis=value_axis(title, plot_width))
     shape = alt.Shape(
         "pct:N",
         title="percentile",
         scale=alt.Scale(domain=list(PERCENTILES), range=["circle", "square", "triangle-up"]),
         legend=alt.Legend(orient="right", symbolFillColor=INK),
     )
-    layers: list[Any] = [
-        alt.Chart(alt.Data(values=spans))
-        .mark_rule(strokeWidth=2, opacity=0.35)
-        .encode(y=y, x=alt.X("lo:Q", title=title), x2="hi:Q", color=color),
-        *whiskers(points, y, title, thickness=1.1, ticks={"size": 7}),
-    ]
+    layers: list[Any] = whiskers(
+        points, y, title, xs, offset=offset, thickness=1.1, ticks={"size": 6}
+    )
     for again in (False, True):
         mine = [p for p in points if p["again"] == again]
         if mine:
@@ -92,9 +90,9 @@ def latency(res: Results, names: Names, caption: str) -> str:
                 alt.Chart(alt.Data(values=mine))
                 # the A/A duplicate hollow: the second run of its pair, not another allocator
                 .mark_point(filled=not again, size=80, opacity=1, strokeWidth=1.8)
-                .encode(y=y, x=x, color=color, shape=shape)
+                .encode(y=y, yOffset=offset, x=x, color=color, shape=shape)
             )
-    chart = alt.layer(*layers).properties(width=plot_width, height=max(60, 32 * len(order)))
+    chart = alt.layer(*layers).properties(width=plot_width, height=max(60, 42 * len(order)))
 
     def cell(n: str, p: str) -> str:
         return fmt_ms(_pct(items[n], p).center)

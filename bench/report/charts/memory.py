@@ -71,9 +71,8 @@ def peak_settled(res: Results, names: Names, caption: str) -> str:
                 row["text_x"] = max(row["text_x"], iv[1])
         rows.append(row)
     labels = [names.label(n) for n in order]
-    lo = min([0.0, *(w["lo"] for w in whisk)])
     top = max(r["text_x"] for r in rows) or 1.0
-    xs = alt.Scale(domain=[lo, top * 1.55], nice=False)
+    xs = alt.Scale(domain=[0, top * 1.55], nice=False)
     plot_width = WIDTH - 120
     title = "anonymous memory (MB)"
     y = alt.Y("allocator:N", sort=labels, title=None)
@@ -176,7 +175,7 @@ def dumbbell(res: Results, names: Names, caption: str) -> str:
     color = alt.Color("allocator:N", scale=names.scale(order), legend=None)
     plot_width = WIDTH - 120
     title = "settled anonymous memory (MB)"
-    xs = alt.Scale(zero=True)
+    xs = alt.Scale(zero=True, domainMin=0)
     layers = []
     if with_ctl:
         cd = alt.Data(values=with_ctl)

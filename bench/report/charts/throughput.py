@@ -72,8 +72,7 @@ def throughput(res: Results, names: Names, caption: str) -> str:
     y = alt.Y("allocator:N", sort=labels, title=None)
     base = alt.Chart(alt.Data(values=rows)).encode(y=y)
     top = max(r["text_x"] for r in rows) or 1.0
-    lo = min([0.0, *(r["lo"] for r in rows if r["lo"] is not None)])
-    xs = alt.Scale(domain=[lo, top * 1.35], nice=False)
+    xs = alt.Scale(domain=[0, top * 1.35], nice=False)
     colour = alt.Color("allocator:N", scale=names.scale(order), legend=None)
     chart = alt.layer(
         base.mark_bar(height=16, strokeWidth=1.5).encode(
