@@ -162,3 +162,39 @@ def test_downloads_are_served(page, http_url, site_dir: Path):
     for href in hrefs:
         resp = page.request.get(href)
         assert resp.ok and resp.body()[:6] == b"ARROW1"
+
+
+@pytest.mark.parametrize("width", [1280, 1920])
+def test_the_staircase_fills_the_content_column(browser, http_url, width: int):
+    # The study's main figure: as wide as the text column at every window width, not the
+    # 460 px of plot it once had in an 830 px column.
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    try:
+        pg = context.new_page()
+        _open(pg, http_url)
+        width_of = "s => document.querySelector(s).getBoundingClientRect().width"
+        column = pg.evaluate(f"({width_of})('.md-content__inner')")
+        svg = pg.evaluate(f"({width_of})('#chart-staircase svg')")
+        assert abs(column - svg) <= 1, (column, svg)
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("path", ["index.html", "studies/quick.html"])
+def test_no_two_axis_labels_overlap_in_the_browsers_own_font(page, http_url, path):
+    # Vega measures labels with its own font when the SVG is made; the reader's sans-serif
+    # can be wider, so the check is of the boxes the browser actually drew.
+    _open(page, http_url + path)
+    groups = page.evaluate(
+        """() => [...document.querySelectorAll('figure.as-chart svg g.role-axis-label')]
+             .map(g => [...g.querySelectorAll('text')]
+               .filter(t => t.getAttribute('opacity') !== '0' && t.textContent)
+               .map(t => { const r = t.getBoundingClientRect();
+                           return [r.left, r.right, r.top, r.bottom, t.textContent]; }))"""
+    )
+    assert groups
+    for labels in groups:
+        for i, a in enumerate(labels):
+            for b in labels[i + 1 :]:
+                apart = a[1] <= b[0] or b[1] <= a[0] or a[3] <= b[2] or b[3] <= a[2]
+                assert apart, f"axis labels {a[4]!r} and {b[4]!r} overlap on {path}"

@@ -4,33 +4,63 @@ Five charts, each a function from the aggregated results to a finished <figure> 
 module per chart family: `staircase` (memory over time), `memory` (peak beside settled, and
 the dumbbell of control against service), `throughput` (the control), `latency`
 (percentiles). What they share (the Okabe-Ito palette, fixed per allocator in spec order; the
-theme that follows the page's light or dark palette; the figure around the SVG) is `figure`.
+theme that follows the page's light or dark palette; how the A/A duplicate is named; the 95%
+interval whiskers; the figure around the SVG) is `figure`.
 `charts` is the registry a page places as {{ chart.<name> }}.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 
 from bench.report.aggregate import Results
 from bench.report.charts import latency, memory, staircase, throughput
-from bench.report.charts.figure import MAX_ROWS, OKABE_ITO, colours
+from bench.report.charts.figure import MAX_ROWS, OKABE_ITO, Names, colours
+from bench.report.compare import Sample
 from bench.report.live import LivePayload
 from bench.report.method import method_of
 from bench.report.prose.control import control_measure
 from bench.report.run import Run
 from bench.report.units import md_safe
 
-__all__ = ["MAX_ROWS", "OKABE_ITO", "charts", "colours"]
+__all__ = ["MAX_ROWS", "OKABE_ITO", "Names", "charts", "colours", "repeats_phrase"]
 
 
-def _captions(run: Run, res: Results) -> dict[str, str]:
+def repeats_phrase(groups: Iterable[tuple[Sequence[Sample | None], int]]) -> str:
+    """How a chart's values were reduced, for its caption: the mean of the clean repeats and
+    its 95% interval (with the disturbed repeats left out), or a single repeat, no interval.
+
+    Each group is the Samples charted from one allocator's results in one experiment and the
+    repeats left out of them as disturbed (counted once per group, not once per Sample).
+    """
+    groups = [([s for s in samples if s is not None], k) for samples, k in groups]
+    have = [s for samples, _ in groups for s in samples]
+    ran = max((s.n + k for samples, k in groups for s in samples), default=0)
+    if ran <= 1:
+        return "a single repeat, no interval"
+    text = f"mean of {ran} repeats, the whiskers its 95% interval"
+    left_out = sum(k for samples, k in groups if samples)
+    if left_out:
+        text += f"; {left_out} disturbed repeat{'s' if left_out != 1 else ''} left out of the means"
+    if any(s.n == 1 for s in have):
+        text += "; a value from a single clean repeat has none"
+    if any(s.interval is not None and s.interval[0] < 0 for s in have):
+        text += "; a whisker reaching below zero is cut at the axis"
+    return text
+
+
+def _captions(run: Run, res: Results, names: Names) -> dict[str, str]:
     """What each chart encodes, in words (the takeaways are in the article's sentences)."""
-    n_svc = max((r.settled.n for r in res.service.values()), default=0)
+    svc = res.service.values()
     measure = control_measure(res)
     key = "allocs_per_cpu_s" if measure == "cpu" else "allocs_per_s"
-    n_ctl = max((getattr(c, key).n for c in res.control.values() if getattr(c, key)), default=0)
-    reps = f"median of {n_svc} repeats" if n_svc > 1 else "a single repeat"
+    memory_reps = repeats_phrase(((r.peak, r.settled), r.excluded) for r in svc)
+    latency_reps = repeats_phrase(((r.p50, r.p95, r.p99), r.excluded) for r in svc)
+    control_reps = repeats_phrase(((getattr(c, key),), c.excluded) for c in res.control.values())
+    dumbbell_reps = repeats_phrase(
+        [((r.settled,), r.excluded) for r in svc]
+        + [((c.settled,), c.excluded) for c in res.control.values()]
+    )
     recorded = method_of(run.manifest).latency_failures
     failures = f" ({md_safe(recorded)})" if recorded else ""
     what = (
@@ -39,27 +69,34 @@ def _captions(run: Run, res: Results) -> dict[str, str]:
         if measure == "cpu"
         else "allocations per second"
     )
+    service = [n for n in res.names if n in res.service]
+    control = [n for n in res.names if n in res.control]
     return {
         "peak_settled": f"Peak (faint bar) and settled (solid bar) anonymous memory of the "
-        f"service per allocator ({reps}), leanest settled first.",
+        f"service per allocator ({memory_reps}), leanest settled first."
+        + names.aa_sentence(service, "hollow with a dashed outline"),
         "dumbbell": "Settled anonymous memory per allocator: the C++ control as a hollow dot, "
-        "the Python service as a filled dot; the label is the service minus the control."
-        + memory.rest_caveat(run, res),
-        "throughput": f"C++ control {what}, mean of {n_ctl} repeat"
-        f"{'s' if n_ctl != 1 else ''}; the dark line spans the slowest to the fastest repeat.",
-        "latency": f"Request latency per allocator ({reps}), counted from each request's "
-        f"scheduled send time{failures}: circle p50, square p95, triangle p99.",
+        f"the Python service as a filled dot ({dumbbell_reps}); the label is the service "
+        "minus the control."
+        + memory.rest_caveat(run, res)
+        + names.aa_sentence(service, "its gap dashed"),
+        "throughput": f"C++ control {what} ({control_reps}); the bar is the mean and the table "
+        "beside it also gives the slowest and the fastest repeat."
+        + names.aa_sentence(control, "hollow with a dashed outline"),
+        "latency": f"Request latency per allocator ({latency_reps}), counted from each "
+        f"request's scheduled send time{failures}: circle p50, square p95, triangle p99."
+        + names.aa_sentence(service, "in hollow marks"),
     }
 
 
 def charts(run: Run, res: Results, live: LivePayload | None = None) -> dict[str, Callable[[], str]]:
     """Every chart a page can place as {{ chart.<name> }}, rendered when first used."""
-    palette = colours(res.names)
-    cap = _captions(run, res)
+    names = Names.of(res)
+    cap = _captions(run, res, names)
     return {
-        "staircase": lambda: staircase.staircase(run, res, palette, live),
-        "peak_settled": lambda: memory.peak_settled(res, palette, cap["peak_settled"]),
-        "dumbbell": lambda: memory.dumbbell(res, palette, cap["dumbbell"]),
-        "throughput": lambda: throughput.throughput(res, palette, cap["throughput"]),
-        "latency": lambda: latency.latency(res, palette, cap["latency"]),
+        "staircase": lambda: staircase.staircase(run, res, names, live),
+        "peak_settled": lambda: memory.peak_settled(res, names, cap["peak_settled"]),
+        "dumbbell": lambda: memory.dumbbell(res, names, cap["dumbbell"]),
+        "throughput": lambda: throughput.throughput(res, names, cap["throughput"]),
+        "latency": lambda: latency.latency(res, names, cap["latency"]),
     }

@@ -1,18 +1,35 @@
 """The memory comparisons: peak beside settled per allocator, and the dumbbell of the C++
 control's settled memory against the service's (with the caveat when the control rested less).
+
+Both show each value's 95% interval as a whisker when the run has repeats, and draw the A/A
+duplicate apart (hollow, dashed), so a reader sees how far two identical runs land.
 """
 
 from __future__ import annotations
 
 import statistics
+from typing import Any
 
 import altair as alt
 
 from bench.report import specview
 from bench.report.aggregate import Results
-from bench.report.charts.figure import WIDTH, colour_scale, finish, no_chart
+from bench.report.charts.figure import (
+    INTERVAL_HELP,
+    WIDTH,
+    Names,
+    bounds,
+    data_summary,
+    data_table,
+    finish,
+    interval_text,
+    no_chart,
+    repeats_text,
+    value_axis,
+    whiskers,
+)
 from bench.report.compare import classify_fingerprint
-from bench.report.datatable import Column, html_table
+from bench.report.datatable import Column
 from bench.report.experiment import MEMORY_COLUMNS, ratio_text
 from bench.report.run import Run
 from bench.report.svg import INK
@@ -21,40 +38,68 @@ from bench.report.units import MB, fmt_given_back, fmt_mb, fmt_seconds
 __all__ = ["dumbbell", "peak_settled", "rest_caveat"]
 
 
-def peak_settled(res: Results, palette: dict[str, str], caption: str) -> str:
+def _dashed_if_again() -> dict[str, Any]:
+    """The A/A duplicate's bars: hollow with a dashed outline, beside its pair's solid ones."""
+    return {
+        "strokeDash": alt.condition("datum.again", alt.value([4, 2]), alt.value([1, 0])),
+        "fillOpacity": alt.condition("datum.again", alt.value(0.15), alt.value(1.0)),
+    }
+
+
+def peak_settled(res: Results, names: Names, caption: str) -> str:
+    """Peak (faint) and settled (solid) bars per allocator, each with its 95% whisker."""
     if not res.service:
         return no_chart("peak-settled", "the run recorded no service memory.")
     order = sorted(res.service, key=lambda n: (res.service[n].settled.center, n))
-    rows = [
-        {
-            "allocator": n,
+    rows, whisk = [], []
+    for n in order:
+        r = res.service[n]
+        row = {
+            "allocator": names.label(n),
+            "again": names.is_again(n),
             "peak": r.peak.center / MB,
             "settled": r.settled.center / MB,
             "label": f"settled {fmt_mb(r.settled.center)} · peak {fmt_mb(r.peak.center)}",
         }
-        for n in order
-        for r in [res.service[n]]
-    ]
-    top = max(r["peak"] for r in rows) or 1.0
+        row["text_x"] = row["peak"]
+        for what, s in (("peak", r.peak), ("settled", r.settled)):
+            iv = bounds(s, MB)
+            if iv is not None:
+                whisk.append(
+                    {"allocator": row["allocator"], "what": what, "lo": iv[0], "hi": iv[1]}
+                )
+                row["text_x"] = max(row["text_x"], iv[1])
+        rows.append(row)
+    labels = [names.label(n) for n in order]
+    top = max(r["text_x"] for r in rows) or 1.0
+    xs = alt.Scale(domain=[0, top * 1.55], nice=False)
+    plot_width = WIDTH - 120
+    title = "anonymous memory (MB)"
+    y = alt.Y("allocator:N", sort=labels, title=None)
     base = alt.Chart(alt.Data(values=rows)).encode(
-        y=alt.Y("allocator:N", sort=order, title=None),
-        color=alt.Color("allocator:N", scale=colour_scale(order, palette), legend=None),
+        y=y, color=alt.Color("allocator:N", scale=names.scale(order), legend=None)
     )
-    xs = alt.Scale(domain=[0, top * 1.55])
+    outline = {"stroke": alt.Color("allocator:N", scale=names.scale(order), legend=None)}
     chart = alt.layer(
-        base.mark_bar(opacity=0.3, height=18).encode(
-            x=alt.X("peak:Q", title="anonymous memory (MB)", scale=xs)
+        base.mark_bar(opacity=0.3, height=18, strokeWidth=1.2).encode(
+            x=alt.X("peak:Q", scale=xs, axis=value_axis(title, plot_width)),
+            **_dashed_if_again(),
+            **outline,
         ),
-        base.mark_bar(opacity=1.0, height=10).encode(x=alt.X("settled:Q", scale=xs)),
-        base.mark_text(fill=INK, align="left", dx=5, fontSize=12).encode(
-            x=alt.X("peak:Q", scale=xs), text="label:N"
+        base.mark_bar(height=10, strokeWidth=1.5).encode(
+            x=alt.X("settled:Q", scale=xs), **_dashed_if_again(), **outline
         ),
-    ).properties(width=WIDTH - 120, height=max(60, 34 * len(order)))
-    table = html_table(
+        *whiskers(whisk, y, title, xs),
+        base.mark_text(fill=INK, align="left", dx=7, fontSize=12).encode(
+            x=alt.X("text_x:Q", scale=xs), text="label:N"
+        ),
+    ).properties(width=plot_width, height=max(60, 34 * len(order)))
+    served = [res.service[n] for n in order]
+    table = data_table(
         [*MEMORY_COLUMNS, Column("fingerprint")],
         [
             [
-                n,
+                names.row(n),
                 fmt_mb(r.peak.center),
                 fmt_mb(r.settled.center),
                 ratio_text(r.overhead_peak),
@@ -62,13 +107,28 @@ def peak_settled(res: Results, palette: dict[str, str], caption: str) -> str:
                 fmt_given_back(r.given_back.center if r.given_back else None),
                 classify_fingerprint(r.peak.center, r.settled.center),
             ]
-            for n in order
-            for r in [res.service[n]]
+            for n, r in zip(order, served, strict=True)
         ],
+        [
+            Column("peak, 95% interval", True, INTERVAL_HELP),
+            Column("settled, 95% interval", True, INTERVAL_HELP),
+            Column("repeats", True, "clean repeats the mean is built from"),
+        ],
+        [
+            [
+                interval_text(r.peak, fmt_mb),
+                interval_text(r.settled, fmt_mb),
+                repeats_text(r.settled.n, r.excluded),
+            ]
+            for r in served
+        ],
+        drawn=bool(whisk),
     )
     label = (
         "Bar chart: for each allocator a faint bar for peak and a solid bar for settled "
-        "anonymous memory in MB, leanest settled first. "
+        "anonymous memory in MB, leanest settled first"
+        + (", each with a whisker for its 95% interval" if whisk else "")
+        + ". "
         + "; ".join(f"{r['allocator']}: {r['label']}" for r in rows)
     )
     return finish(
@@ -77,61 +137,85 @@ def peak_settled(res: Results, palette: dict[str, str], caption: str) -> str:
         label=label,
         caption=caption,
         table=table,
-        summary="Data behind peak and settled memory (median of repeats)",
+        summary=data_summary("peak and settled memory", bool(whisk)),
     )
 
 
-def dumbbell(res: Results, palette: dict[str, str], caption: str) -> str:
-    names = [n for n in res.names if n in res.service]
-    if not names:
+def dumbbell(res: Results, names: Names, caption: str) -> str:
+    """Per allocator the control's settled memory (hollow) against the service's (filled),
+    the gap drawn and labelled, each dot with its 95% whisker when the run has repeats."""
+    shown = [n for n in res.names if n in res.service]
+    if not shown:
         return no_chart("dumbbell", "the run recorded no service memory.")
-    order = sorted(names, key=lambda n: (res.service[n].settled.center, n))
-    rows = []
+    order = sorted(shown, key=lambda n: (res.service[n].settled.center, n))
+    rows, whisk = [], []
     for n in order:
-        svc = res.service[n].settled.center / MB
-        ctl_s = res.control.get(n).settled if res.control.get(n) else None
+        svc_s = res.service[n].settled
+        ctl_s = res.control[n].settled if n in res.control else None
+        svc = svc_s.center / MB
         ctl = ctl_s.center / MB if ctl_s else None
         gap = f"{svc - ctl:+,.0f} MB".replace("-", "\u2212") if ctl is not None else "no control"
+        label = names.label(n)
         rows.append(
             {
-                "allocator": n,
+                "allocator": label,
+                "name": n,
+                "again": names.is_again(n),
                 "service": svc,
                 "control": ctl,
                 "gap": gap,
                 "mid": (svc + ctl) / 2 if ctl is not None else svc,
             }
         )
+        for s in (svc_s, ctl_s):
+            if (iv := bounds(s, MB)) is not None:
+                whisk.append({"allocator": label, "lo": iv[0], "hi": iv[1]})
     with_ctl = [r for r in rows if r["control"] is not None]
-    y = alt.Y("allocator:N", sort=order, title=None)
-    color = alt.Color("allocator:N", scale=colour_scale(order, palette), legend=None)
+    y = alt.Y("allocator:N", sort=[names.label(n) for n in order], title=None)
+    color = alt.Color("allocator:N", scale=names.scale(order), legend=None)
+    plot_width = WIDTH - 120
+    title = "settled anonymous memory (MB)"
+    xs = alt.Scale(zero=True, domainMin=0)
     layers = []
     if with_ctl:
         cd = alt.Data(values=with_ctl)
         layers += [
             alt.Chart(cd)
             .mark_rule(stroke=INK, strokeOpacity=0.45, strokeWidth=2)
-            .encode(y=y, x="control:Q", x2="service:Q"),
+            .encode(
+                y=y,
+                x=alt.X("control:Q", scale=xs, title=title),
+                x2="service:Q",
+                strokeDash=alt.condition("datum.again", alt.value([4, 3]), alt.value([1, 0])),
+            ),
             alt.Chart(cd)
             .mark_point(filled=False, size=110, strokeWidth=2.2)
-            .encode(y=y, x="control:Q", color=color),
+            .encode(y=y, x=alt.X("control:Q", scale=xs, title=title), color=color),
         ]
+    layers += whiskers(whisk, y, title, xs, thickness=1.2, ticks={"size": 7})
     sd = alt.Data(values=rows)
     layers += [
         alt.Chart(sd)
         .mark_point(filled=True, size=110, opacity=1)
         .encode(
             y=y,
-            x=alt.X("service:Q", title="settled anonymous memory (MB)", scale=alt.Scale(zero=True)),
+            x=alt.X(
+                "service:Q",
+                scale=xs,
+                axis=value_axis(title, plot_width),
+            ),
             color=color,
         ),
-        alt.Chart(sd).mark_text(fill=INK, dy=-13, fontSize=11).encode(y=y, x="mid:Q", text="gap:N"),
+        alt.Chart(sd)
+        .mark_text(fill=INK, dy=-13, fontSize=11)
+        .encode(y=y, x=alt.X("mid:Q", title=title), text="gap:N"),
     ]
     chart = alt.layer(*layers).properties(
-        width=WIDTH - 120,
+        width=plot_width,
         height=max(60, 40 * len(order)),
         title=alt.Title("", subtitle="hollow dot: C++ control · filled dot: Python service"),
     )
-    table = html_table(
+    table = data_table(
         [
             Column("allocator"),
             Column("C++ control settled", True),
@@ -140,13 +224,27 @@ def dumbbell(res: Results, palette: dict[str, str], caption: str) -> str:
         ],
         [
             [
-                r["allocator"],
+                names.row(r["name"]),
                 fmt_mb(r["control"] * MB) if r["control"] is not None else "not measured",
                 fmt_mb(r["service"] * MB),
                 r["gap"],
             ]
             for r in rows
         ],
+        [
+            Column("control, 95% interval", True, INTERVAL_HELP),
+            Column("service, 95% interval", True, INTERVAL_HELP),
+        ],
+        [
+            [
+                interval_text(
+                    res.control[r["name"]].settled if r["name"] in res.control else None, fmt_mb
+                ),
+                interval_text(res.service[r["name"]].settled, fmt_mb),
+            ]
+            for r in rows
+        ],
+        drawn=bool(whisk),
     )
     label = (
         "Dumbbell chart of settled memory per allocator, C++ control as a hollow dot and "
@@ -158,7 +256,7 @@ def dumbbell(res: Results, palette: dict[str, str], caption: str) -> str:
         label=label,
         caption=caption,
         table=table,
-        summary="Data behind the dumbbell (median of repeats)",
+        summary=data_summary("the dumbbell", bool(whisk)),
     )
 
 

@@ -5,6 +5,7 @@ allocator adds), and the table of numbers behind it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,8 +16,7 @@ from bench.report import specview
 from bench.report.aggregate import Results
 from bench.report.charts.figure import (
     MAX_ROWS,
-    WIDTH,
-    colour_scale,
+    Names,
     finish,
     median_center,
     no_chart,
@@ -29,9 +29,12 @@ from bench.report.units import MB, fmt_mb, join_names
 
 __all__ = [
     "CHAR_PX",
+    "legend_columns",
     "PHASE_LABEL",
     "PHASE_SHADE",
+    "PLOT_HEIGHT",
     "PLOT_WIDTH",
+    "ROW_PX",
     "phase_labels",
     "staircase",
     "staircase_caption",
@@ -49,43 +52,82 @@ PHASE_LABEL = {
 
 PHASE_SHADE = {"start": 0.13, "warmup": 0.035, "load": 0.07, "idle": 0.16, "reclaim": 0.26}
 
-#: Width of the staircase's plot area in pixels, and of one label character, roughly.
-PLOT_WIDTH = WIDTH - 140
+#: Width of the staircase's plot area in pixels: the whole content column less the y axis
+#: (the legend sits above the plot, not beside it), and of one label character, roughly.
+PLOT_WIDTH = 650
+PLOT_HEIGHT = 300
 
 CHAR_PX = 6.5
+
+#: The band above the plot that holds the phase labels: one row's height, in pixels.
+ROW_PX = 14
+
+#: The A/A duplicate's line: dashed in its own colour (the live payload's dash is longer and
+#: in the text colour), so it reads as the second run of its pair.
+AGAIN_DASH = [4, 2]
+
+
+def legend_columns(labels: Sequence[str]) -> int:
+    """Legend entries per row above the plot: all in one row when they fit its width, else
+    as many as fit (Vega lays the rows out as a grid of equal columns)."""
+    entry = [len(s) * CHAR_PX + 30 for s in labels]
+    if sum(entry) <= PLOT_WIDTH:
+        return len(labels)
+    return max(1, int(PLOT_WIDTH // max(entry)))
 
 
 def phase_labels(spans: Sequence[ser.PhaseSpan], tmax: float, k: float) -> list[dict[str, Any]]:
     """Where each phase's label goes: centred on its span, unless that would push it past an
-    edge of the plot (then left-aligned at the span's start, or right-aligned at its end),
-    alternating between two rows so that short neighbouring phases do not collide."""
+    edge of the plot (then left-aligned at the span's start, or right-aligned at its end).
+
+    Labels sit in a band above the plot, never over the lines: on the first row of the band
+    when they clear the label before them there, else on the second (short neighbouring
+    phases, such as start-up and warm-up, would otherwise collide).
+    """
     out = []
-    for i, s in enumerate(spans):
+    ends = [-math.inf, -math.inf]  # right edge, in pixels, of the last label on each row
+    px = PLOT_WIDTH / tmax if tmax > 0 else 0.0
+    for s in spans:
+        text = PHASE_LABEL[s.phase]
+        w = len(text) * CHAR_PX
         mid = (s.start_s + s.end_s) / 2
-        half = len(PHASE_LABEL[s.phase]) * CHAR_PX / 2 / PLOT_WIDTH * tmax
+        half = w / 2 / PLOT_WIDTH * tmax
         if mid - half < 0:
             align, x = "left", s.start_s
+            left = x * px + 3
         elif mid + half > tmax:
             align, x = "right", max(s.end_s, s.start_s)
+            left = x * px - 3 - w
         else:
             align, x = "center", mid
-        out.append({"label": PHASE_LABEL[s.phase], "x": x / k, "align": align, "row": i % 2})
+            left = x * px - w / 2
+        row = 0 if left > ends[0] + CHAR_PX else 1
+        ends[row] = left + w
+        out.append({"label": text, "x": x / k, "align": align, "row": row})
     return out
 
 
 def _phase_layers(spans: Sequence[ser.PhaseSpan], tmax: float, k: float) -> list[Any]:
-    """The shaded phases behind the staircase, and their labels along its top."""
+    """The shaded phases behind the staircase, reaching up into a band above the plot where
+    their labels sit, so no label is drawn over the data."""
     if not spans:
         return []
+    labels = phase_labels(spans, tmax, k)
+    band = ROW_PX * (1 + max(lb["row"] for lb in labels)) + 6
     shade = [
         {"start": s.start_s / k, "end": s.end_s / k, "opacity": PHASE_SHADE[s.phase]} for s in spans
     ]
     layers = [
         alt.Chart(alt.Data(values=shade))
-        .mark_rect(fill=INK)
-        .encode(x="start:Q", x2="end:Q", opacity=alt.Opacity("opacity:Q", legend=None, scale=None))
+        .mark_rect(fill=INK, clip=False)
+        .encode(
+            x="start:Q",
+            x2="end:Q",
+            y=alt.value(-band),
+            y2=alt.value(PLOT_HEIGHT),
+            opacity=alt.Opacity("opacity:Q", legend=None, scale=None),
+        )
     ]
-    labels = phase_labels(spans, tmax, k)
     for align in ("left", "center", "right"):
         for row in (0, 1):
             mine = [lb for lb in labels if lb["align"] == align and lb["row"] == row]
@@ -99,9 +141,28 @@ def _phase_layers(spans: Sequence[ser.PhaseSpan], tmax: float, k: float) -> list
                         dx={"left": 3, "right": -3}.get(align, 0),
                         fontSize=11,
                     )
-                    .encode(x="x:Q", y=alt.value(3 + 14 * row), text="label:N")
+                    .encode(x="x:Q", y=alt.value(3 - band + ROW_PX * row), text="label:N")
                 )
     return layers
+
+
+def _again_encoding(order: Sequence[str], names: Names, legend: alt.Legend) -> dict[str, Any]:
+    """The A/A duplicate's line dashed and a little heavier; nothing without a duplicate.
+
+    On the same field as the colour, so Vega-Lite draws one legend showing both."""
+    if not any(names.is_again(n) for n in order):
+        return {}
+    labels = [names.label(n) for n in order]
+
+    def scale(again: Any, other: Any) -> alt.Scale:
+        return alt.Scale(
+            domain=labels, range=[again if names.is_again(n) else other for n in order]
+        )
+
+    return {
+        "strokeDash": alt.StrokeDash("allocator:N", scale=scale(AGAIN_DASH, [1, 0]), legend=legend),
+        "strokeWidth": alt.StrokeWidth("allocator:N", scale=scale(2.2, 1.6), legend=legend),
+    }
 
 
 def _staircase_table(
@@ -110,6 +171,7 @@ def _staircase_table(
     lines: dict[str, list[tuple[float, float]]],
     order: Sequence[str],
     live: LivePayload,
+    names: Names,
 ) -> str:
     """The numbers behind the staircase: per series, ready, the ends of load, peak, settled.
 
@@ -139,7 +201,7 @@ def _staircase_table(
         r = res.service[n]
         rows.append(
             [
-                n,
+                names.row(n),
                 fmt_mb(r.ready.center) if r.ready else "not recorded",
                 at(lines[n], load.start_s, load.start_s + window) if load else "",
                 at(lines[n], load.end_s - window, load.end_s) if load else "",
@@ -151,11 +213,13 @@ def _staircase_table(
     return html_table(
         [
             Column("series"),
-            Column("ready", True, "when every worker was ready (memory: median of repeats)"),
+            Column(
+                "ready", True, "when every worker was ready (memory: mean of the clean repeats)"
+            ),
             Column("start of load", True),
             Column("end of load", True),
-            Column("peak", True),
-            Column("settled", True),
+            Column("peak", True, "mean of the clean repeats"),
+            Column("settled", True, "mean of the clean repeats"),
             Column("points", True, "memory samples, or the service's answers for the live payload"),
         ],
         rows,
@@ -187,23 +251,24 @@ def staircase_caption(spans: Sequence[ser.PhaseSpan], live_lines: int) -> str:
     return text
 
 
-def staircase(
-    run: Run, res: Results, palette: dict[str, str], live: LivePayload | None = None
-) -> str:
+def staircase(run: Run, res: Results, names: Names, live: LivePayload | None = None) -> str:
     """Memory over time from the service's launch, one line per allocator, on the phases the
-    run recorded, with the live payload dashed beneath: the gap is what the allocator adds."""
-    names = [n for n in res.names if n in res.service]
-    lines = ser.first_repeat_series(run.memory, "service", names)
+    run recorded, with the live payload dashed beneath: the gap is what the allocator adds.
+
+    The study's main figure, so it takes the content column's whole width (the stylesheet
+    lets it scale to the column): its legend sits above the plot rather than beside it."""
+    shown = [n for n in res.names if n in res.service]
+    lines = ser.first_repeat_series(run.memory, "service", shown)
     if not lines:
         return no_chart("staircase", "the run recorded no service memory samples.")
-    live = live if live is not None else live_payload(run, names)
+    live = live if live is not None else live_payload(run, shown)
     order = sorted(lines, key=lambda n: (res.service[n].settled.center, n))
     budget = max(50, min(600, (MAX_ROWS - 400) // len(lines)))
     tmax = max(p[-1][0] for p in lines.values())
     minutes = tmax > 300
     k = 60.0 if minutes else 1.0
     rows = [
-        {"allocator": n, "t": round(t / k, 4), "mb": round(v / MB, 2)}
+        {"allocator": names.label(n), "t": round(t / k, 4), "mb": round(v / MB, 2)}
         for n in order
         for t, v in ser.thin(lines[n], budget)
     ]
@@ -213,14 +278,25 @@ def staircase(
     )
     unit = "min" if minutes else "s"
     x = alt.X(
-        "t:Q", title=f"time since the service was launched ({unit})", scale=alt.Scale(nice=False)
+        "t:Q",
+        title=f"time since the service was launched ({unit})",
+        scale=alt.Scale(nice=False),
+        axis=alt.Axis(labelOverlap="greedy", labelFlush=True),
     )
-    # headroom above the highest line for the phase labels, which sit in the top rows
-    top = max([v for p in lines.values() for _, v in p] + [v for _, v in live.line]) / MB
     y = alt.Y(
         "mb:Q",
         title="anonymous memory and live payload (MB)" if payload else "anonymous memory (MB)",
-        scale=alt.Scale(domainMax=top * 1.15 if top > 0 else None),
+    )
+    labels = [names.label(n) for n in order]
+    legend = alt.Legend(
+        title="leanest settled first",
+        orient="top",
+        direction="horizontal",
+        columns=legend_columns(labels),
+        symbolType="stroke",
+        symbolStrokeWidth=2.5,
+        columnPadding=18,
+        offset=ROW_PX * 2 + 14,
     )
     layers = _phase_layers(spans, tmax, k)
     layers.append(
@@ -229,11 +305,8 @@ def staircase(
         .encode(
             x=x,
             y=y,
-            color=alt.Color(
-                "allocator:N",
-                scale=colour_scale(order, palette),
-                legend=alt.Legend(title="leanest settled first", orient="right"),
-            ),
+            color=alt.Color("allocator:N", scale=names.scale(order), legend=legend),
+            **_again_encoding(order, names, legend),
         )
     )
     if payload:
@@ -254,7 +327,7 @@ def staircase(
             .mark_text(fill=INK, align="right", baseline="bottom", dx=-2, dy=-4, fontSize=11)
             .encode(x="t:Q", y="mb:Q", text=alt.value("live payload"))
         )
-    chart = alt.layer(*layers).properties(width=PLOT_WIDTH, height=280)
+    chart = alt.layer(*layers).properties(width=PLOT_WIDTH, height=PLOT_HEIGHT)
     phases = "; ".join(
         f"{PHASE_LABEL[s.phase]} from {s.start_s / k:.1f} to {s.end_s / k:.1f} {unit}"
         for s in spans
@@ -265,12 +338,13 @@ def staircase(
         + (f"; phases shaded: {phases}" if phases else "")
         + "."
     )
-    table = _staircase_table(run, res, lines, order, live)
+    table = _staircase_table(run, res, lines, order, live, names)
     return finish(
         "staircase",
         chart,
         label=label,
-        caption=staircase_caption(spans, len(live.lines) if payload else 0),
+        caption=staircase_caption(spans, len(live.lines) if payload else 0)
+        + names.aa_sentence(order, "dashed in its own colour"),
         table=table,
         summary="Data behind the staircase (first repeat of each allocator)",
     )

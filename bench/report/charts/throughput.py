@@ -1,5 +1,9 @@
 """The C++ control's throughput per allocator, on the measure that ranks it
 (prose.control_measure), both measures in its table.
+
+The bar is the mean of the clean repeats and the whisker its 95% interval, the same interval
+the article's ties are decided by; the slowest and fastest repeats stay in the table. The
+value axis is figure.value_axis, whose labels cannot collide at any range of the data.
 """
 
 from __future__ import annotations
@@ -7,16 +11,32 @@ from __future__ import annotations
 import altair as alt
 
 from bench.report.aggregate import Results
-from bench.report.charts.figure import WIDTH, colour_scale, finish, no_chart
-from bench.report.datatable import Column, html_table
+from bench.report.charts.figure import (
+    INTERVAL_HELP,
+    WIDTH,
+    Names,
+    bounds,
+    data_summary,
+    data_table,
+    finish,
+    interval_text,
+    no_chart,
+    repeats_text,
+    value_axis,
+    whiskers,
+)
+from bench.report.datatable import Column
 from bench.report.prose.control import control_measure
 from bench.report.svg import INK
 from bench.report.units import fmt_mops, fmt_mops_cpu
 
-__all__ = ["throughput"]
+__all__ = ["PLOT_WIDTH", "throughput"]
+
+#: Width of the throughput chart's plot area in pixels.
+PLOT_WIDTH = WIDTH - 120
 
 
-def throughput(res: Results, palette: dict[str, str], caption: str) -> str:
+def throughput(res: Results, names: Names, caption: str) -> str:
     """Control throughput on the measure that ranks it (prose.control_measure), both in the
     table: per wall-clock second, and per CPU-second of the churn."""
     measure = control_measure(res)
@@ -26,37 +46,48 @@ def throughput(res: Results, palette: dict[str, str], caption: str) -> str:
     if not speed:
         return no_chart("throughput", "the C++ control was not run or recorded no throughput.")
     order = sorted(speed, key=lambda n: (-speed[n].center, n))
-    rows = [
-        {
-            "allocator": n,
-            "mean": s.center / 1e6,
-            "lo": s.low / 1e6,
-            "hi": s.high / 1e6,
-            "label": fmt_mops(s.center).replace("/s", "")
-            if measure == "cpu"
-            else fmt_mops(s.center),
-        }
-        for n in order
-        for s in [speed[n]]
-    ]
+    rows = []
+    for n in order:
+        s = speed[n]
+        iv = bounds(s, 1e6)
+        rows.append(
+            {
+                "allocator": names.label(n),
+                "again": names.is_again(n),
+                "mean": s.center / 1e6,
+                "lo": iv[0] if iv else None,
+                "hi": iv[1] if iv else None,
+                "text_x": max(s.center / 1e6, iv[1] if iv else 0.0),
+                "label": fmt_mops(s.center).replace("/s", "")
+                if measure == "cpu"
+                else fmt_mops(s.center),
+            }
+        )
     title = (
         "allocations per CPU-second of churn (millions)"
         if measure == "cpu"
         else "allocations per second (millions)"
     )
-    base = alt.Chart(alt.Data(values=rows)).encode(y=alt.Y("allocator:N", sort=order, title=None))
-    top = max(r["hi"] for r in rows) or 1.0
-    xs = alt.Scale(domain=[0, top * 1.35])
+    labels = [names.label(n) for n in order]
+    y = alt.Y("allocator:N", sort=labels, title=None)
+    base = alt.Chart(alt.Data(values=rows)).encode(y=y)
+    top = max(r["text_x"] for r in rows) or 1.0
+    xs = alt.Scale(domain=[0, top * 1.35], nice=False)
+    colour = alt.Color("allocator:N", scale=names.scale(order), legend=None)
     chart = alt.layer(
-        base.mark_bar(height=16).encode(
-            x=alt.X("mean:Q", title=title, scale=xs),
-            color=alt.Color("allocator:N", scale=colour_scale(order, palette), legend=None),
+        base.mark_bar(height=16, strokeWidth=1.5).encode(
+            x=alt.X("mean:Q", scale=xs, axis=value_axis(title, PLOT_WIDTH)),
+            color=colour,
+            stroke=colour,
+            # the A/A duplicate: hollow with a dashed outline, beside its pair's solid bar
+            strokeDash=alt.condition("datum.again", alt.value([4, 2]), alt.value([1, 0])),
+            fillOpacity=alt.condition("datum.again", alt.value(0.15), alt.value(1.0)),
         ),
-        base.mark_rule(stroke=INK, strokeWidth=1.5).encode(x=alt.X("lo:Q", scale=xs), x2="hi:Q"),
-        base.mark_text(fill=INK, align="left", dx=6, fontSize=12).encode(
-            x=alt.X("hi:Q", scale=xs), text="label:N"
+        *whiskers(rows, y, title, xs),
+        base.mark_text(fill=INK, align="left", dx=7, fontSize=12).encode(
+            x=alt.X("text_x:Q", scale=xs), text="label:N"
         ),
-    ).properties(width=WIDTH - 120, height=max(60, 32 * len(order)))
+    ).properties(width=PLOT_WIDTH, height=max(60, 32 * len(order)))
 
     def cpu(n: str) -> str:
         c = res.control[n].allocs_per_cpu_s
@@ -66,24 +97,37 @@ def throughput(res: Results, palette: dict[str, str], caption: str) -> str:
         w = res.control[n].allocs_per_s
         return fmt_mops(w.center) if w else "not recorded"
 
-    table = html_table(
+    whisk = any(r["lo"] is not None for r in rows)
+    table = data_table(
         [
             Column("allocator"),
             Column("per second, mean", True),
             Column("per CPU-second, mean", True, "allocations per CPU-second of the churn"),
-            Column("lowest repeat", True),
-            Column("highest repeat", True),
-            Column("repeats", True),
+        ],
+        [[names.row(n), wall(n), cpu(n)] for n in order],
+        [
+            Column("95% interval", True, f"{INTERVAL_HELP}, on the charted measure"),
+            Column("slowest repeat", True),
+            Column("fastest repeat", True),
+            Column("repeats", True, "clean repeats the mean is built from"),
         ],
         [
-            [n, wall(n), cpu(n), fmt(s.low), fmt(s.high), str(s.n)]
+            [
+                interval_text(s, fmt),
+                fmt(s.low),
+                fmt(s.high),
+                repeats_text(s.n, res.control[n].excluded),
+            ]
             for n in order
             for s in [speed[n]]
         ],
+        drawn=whisk,
     )
     label = (
-        f"Bar chart of C++ control {title}, fastest first, with a line for the spread "
-        "of repeats: " + "; ".join(f"{r['allocator']} {r['label']}" for r in rows)
+        f"Bar chart of C++ control {title}, fastest first"
+        + (", each bar with a whisker for the 95% interval of its mean" if whisk else "")
+        + ": "
+        + "; ".join(f"{r['allocator']} {r['label']}" for r in rows)
     )
     return finish(
         "throughput",
@@ -91,5 +135,5 @@ def throughput(res: Results, palette: dict[str, str], caption: str) -> str:
         label=label,
         caption=caption,
         table=table,
-        summary="Data behind the throughput chart (mean and spread of repeats)",
+        summary=data_summary("the throughput chart", whisk),
     )
