@@ -17,10 +17,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
+from functools import partial
 from typing import Any, TypeVar
 
 from bench.measure.runstats import given_back_share
-from bench.report.compare import Sample, relative_difference, summarize
+from bench.report.compare import Sample, relative_difference
+from bench.report.compare import summarize as _summarize
 from bench.report.run import Run
 
 __all__ = [
@@ -247,11 +249,12 @@ def _given_back(rows: list[dict[str, Any]]) -> Sample | None:
         if x is None:
             x = given_back_share(r.get("peak_anon_bytes"), r.get("settled_anon_bytes"))
         values.append(x)
-    return summarize(values)
+    return _summarize(values)
 
 
 def _service(rows: list[dict[str, Any]]) -> ServiceResult | None:
     used, excluded = _clean(rows, method_flags=True)
+    summarize = partial(_summarize, excluded=excluded)
     peak = summarize(_col(used, "peak_anon_bytes"))
     settled = summarize(_col(used, "settled_anon_bytes"))
     if peak is None or settled is None:
@@ -281,6 +284,7 @@ def _control(rows: list[dict[str, Any]], runs: list[dict[str, Any]]) -> ControlR
     """Summary rows of the control, with the control table's own rows (`runs`) beside them
     for what only they hold: the threads, the rest as run, oversubscription."""
     used, excluded = _clean(rows, method_flags=False)
+    summarize = partial(_summarize, excluded=excluded)
     kept = {int(r.get("repeat") or 0) for r in used}
     runs_used = [r for r in runs if int(r.get("repeat") or 0) in kept] or runs
     per_cpu = _col(used, "allocs_per_cpu_s")

@@ -43,7 +43,7 @@ class StudyView:
     @cached_property
     def live(self) -> LivePayload:
         """The live payload, computed once for the chart, the sentences and the values."""
-        res = self.results
+        res = self.results.ranked()  # the A/A duplicate would count its allocator twice
         return live_payload(self.run, [n for n in res.names if n in res.service])
 
     @cached_property

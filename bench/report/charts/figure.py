@@ -86,7 +86,13 @@ class Names:
 
     @classmethod
     def of(cls, res: Results) -> Names:
-        return cls(colours(res.names), {a.name: a.same_as for a in res.allocators if a.same_as})
+        """The duplicate takes its pair's colour (dashes and hollow marks tell them apart), so
+        the pair reads as one allocator twice and no palette slot goes to a look-alike."""
+        again = {a.name: a.same_as for a in res.allocators if a.same_as}
+        palette = colours([n for n in res.names if n not in again])
+        for name, first in again.items():
+            palette[name] = palette.get(first, OKABE_ITO[len(palette) % len(OKABE_ITO)])
+        return cls(palette, again)
 
     def is_again(self, name: str) -> bool:
         return name in self.again

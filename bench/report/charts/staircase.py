@@ -62,7 +62,7 @@ CHAR_PX = 6.5
 #: The band above the plot that holds the phase labels: one row's height, in pixels.
 ROW_PX = 14
 
-#: The A/A duplicate's line: dashed in its own colour (the live payload's dash is longer and
+#: The A/A duplicate's line: dashed in its pair's colour (the live payload's dash is longer and
 #: in the text colour), so it reads as the second run of its pair.
 AGAIN_DASH = [4, 2]
 
@@ -344,7 +344,7 @@ def staircase(run: Run, res: Results, names: Names, live: LivePayload | None = N
         chart,
         label=label,
         caption=staircase_caption(spans, len(live.lines) if payload else 0)
-        + names.aa_sentence(order, "dashed in its own colour"),
+        + names.aa_sentence(order, "dashed in its pair's colour"),
         table=table,
         summary="Data behind the staircase (first repeat of each allocator)",
     )
