@@ -40,8 +40,10 @@ def names_text(names: list[str] | tuple[str, ...]) -> str:
 
 
 def pct_text(fraction: float) -> str:
-    """A small share with the precision it needs: '0.4%', '3%', '12%'."""
+    """A small share with the precision it needs: 'under 0.1%', '0.4%', '3.0%', '12%'."""
     pct = fraction * 100
+    if pct < 0.05:
+        return "under 0.1%"
     return f"{pct:.1f}%" if pct < 9.95 else f"{pct:.0f}%"
 
 
