@@ -32,6 +32,7 @@ __all__ = [
     "check_freshness",
     "find_studies",
     "load_run",
+    "run_at",
 ]
 
 #: What a user types to get results; named by every "no results" message.
@@ -182,6 +183,28 @@ def _load_study(folder: Path, skipped: list[SkippedRun] | None) -> Study | None:
     if complete:
         return Study(folder.name, folder, tuple(runs), complete[0], "newest complete run")
     return Study(folder.name, folder, tuple(runs), runs[0], "newest run (none is complete)")
+
+
+def run_at(path: Path) -> RunRef:
+    """The run a path names: a run folder, a study's `latest` (link or text file), or a
+    study folder (its current run, as the article would choose it).
+
+    A path that names none of these is a ReportError that says what was found there.
+    """
+    if path.name == "latest" and (path.is_symlink() or path.is_file()):
+        named = _latest_name(path.parent)
+        if not named:
+            raise ReportError(f"{path}: names no run")
+        path = path.parent / named
+    if path.is_dir() and (path / MANIFEST_NAME).is_file():
+        folder = path.resolve()
+        return _ref(folder.parent.name, folder)
+    if path.is_dir():
+        study = _load_study(path.resolve(), None)
+        if study is not None:
+            return study.current
+        raise ReportError(f"{path}: not a run folder (no {MANIFEST_NAME}) and holds no runs")
+    raise ReportError(f"{path}: no such run folder")
 
 
 def find_studies(results: Path, *, skipped: list[SkippedRun] | None = None) -> list[Study]:
