@@ -34,6 +34,10 @@ RUN_EXITS = (
     "start after it); 130 interrupted (the partial run is kept, marked incomplete; --resume "
     "continues it)"
 )
+COMPARE_EXITS = (
+    "exit codes: 0 the runs were compared (whatever changed); 2 a path that names no run, "
+    "or a run that cannot be read"
+)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -97,6 +101,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from bench.commands.compare import compare_command
+
+    return compare_command(Path(args.run_a), Path(args.run_b), as_json=args.json)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="allocstudy",
@@ -156,6 +166,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="if another run is measuring on this machine, start when it has finished",
     )
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "compare",
+        help="what changed between two runs, and whether it is outside the noise",
+        description="Compare run B with run A: per allocator, the service's peak, settled, "
+        "overhead and latency percentiles and the control's throughput and settled memory, "
+        "both values, the change, and whether it is outside the noise (the 95% intervals "
+        "when both runs repeated a measure, else the A/A floor of either run, else the "
+        "stated 5%; each row names its rule). What differs in how the runs were made "
+        "(spec keys, host, kernel, CPU, versions) is printed first.",
+        epilog=COMPARE_EXITS,
+    )
+    for name, which in (("run_a", "A, the baseline"), ("run_b", "B, compared with A")):
+        p.add_argument(
+            name,
+            metavar=name.upper(),
+            help=f"run {which}: a run folder, results/<spec>/latest, or a study folder",
+        )
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.set_defaults(func=cmd_compare)
     return parser
 
 

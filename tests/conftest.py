@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
-from studyrun import TINY_SPEC, run_cli
+from studyrun import TINY_SPEC, TINY_SPEC_B, run_cli
 
 STRICT = os.environ.get("ALLOCSTUDY_STRICT", "") not in ("", "0")
 
@@ -51,6 +51,20 @@ def tiny_run(tiny_spec: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The folder of a complete real run of TINY_SPEC (service and control, two allocators)."""
     out = tmp_path_factory.mktemp("results")
     proc = run_cli("run", str(tiny_spec), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_dir = Path(proc.stdout.strip().splitlines()[-1])
+    assert run_dir.is_dir() and run_dir.parent == out / "tiny"
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_run_b(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second real run, of TINY_SPEC_B (one allocator, another rate), in its own results
+    folder: what a comparison of two runs made from different specs needs."""
+    spec = tmp_path_factory.mktemp("spec_b") / "tiny.yaml"
+    spec.write_text(TINY_SPEC_B)
+    out = tmp_path_factory.mktemp("results_b")
+    proc = run_cli("run", str(spec), "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     run_dir = Path(proc.stdout.strip().splitlines()[-1])
     assert run_dir.is_dir() and run_dir.parent == out / "tiny"

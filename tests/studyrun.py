@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["ROOT", "TINY_SPEC", "run_cli"]
+__all__ = ["ROOT", "TINY_SPEC", "TINY_SPEC_B", "run_cli"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,6 +40,13 @@ control:
   idle_s: 1
   repeats: 2
 """
+
+#: TINY_SPEC with one allocator fewer and another rate: a second run that differs from the
+#: first in its spec and its allocators, for comparisons (half the time of TINY_SPEC).
+TINY_SPEC_B = TINY_SPEC.replace("allocators: [glibc, jemalloc]", "allocators: [glibc]").replace(
+    "rate: 40", "rate: 50"
+)
+assert TINY_SPEC_B.count("[glibc]") == 1 and "rate: 50" in TINY_SPEC_B
 
 
 def run_cli(

@@ -3,8 +3,9 @@
 - `bench.commands.doctor`: `allocstudy doctor`, what this machine can run and what fixes it.
 - `bench.commands.serve`: `allocstudy serve`, the service under one allocator until Ctrl-C.
 - `bench.commands.run`: `allocstudy run`, the study (bench.experiments.runner) for a terminal.
+- `bench.commands.compare`: `allocstudy compare`, two runs (bench.report.runcompare) side by side.
 
 Nothing is imported here; bench.cli imports a command when it runs it.
 """
 
-__all__ = ["doctor", "run", "serve"]
+__all__ = ["compare", "doctor", "run", "serve"]

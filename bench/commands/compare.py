@@ -1,0 +1,115 @@
+"""`allocstudy compare RUN_A RUN_B`: what changed between two runs, and whether it is noise.
+
+The comparison itself is bench.report.runcompare's (the site's comparison page is built from
+the same object); this module only finds the two runs, prints the result as rich tables or
+as one JSON object, and turns a path that names no run into one line with exit code 2.
+What differs in how the runs were made (spec, host, versions) is printed first: a change
+between two machines is not an allocator's doing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from bench.errors import EXIT_OK, UsageError
+from bench.report.errors import ReportError
+from bench.report.run import Run, load_run, run_at
+from bench.report.runcompare import RunComparison, by_verdict, compare_runs
+
+__all__ = ["compare_command", "load"]
+
+#: How long a manifest value may print before it is cut (descriptions, hashes).
+_CELL = 72
+
+
+#: How a legend line names each rule (as the "decided by" column words it).
+_RULE_NAMES = {
+    "intervals": "95% intervals",
+    "interval": "inside an interval",
+    "aa_floor": "A/A floor",
+    "tie_rel": "stated 5%",
+}
+
+
+def load(path: Path) -> Run:
+    """The run a command-line path names; anything unusable is a UsageError (exit 2)."""
+    try:
+        return load_run(run_at(path))
+    except ReportError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= _CELL else text[: _CELL - 1] + "…"
+
+
+def _print(cmp: RunComparison, paths: tuple[Path, Path]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    console.print(f"[bold]A[/] {cmp.a}  ({paths[0]})")
+    console.print(f"[bold]B[/] {cmp.b}  ({paths[1]})")
+    if cmp.differences:
+        diffs = Table(
+            title="the runs differ in how they were made (changes below may come from this)",
+            title_justify="left",
+        )
+        for col in ("what", "A", "B"):
+            diffs.add_column(col, overflow="fold")
+        for d in cmp.differences:
+            diffs.add_row(d.what, *(_cut(t) for t in d.texts()))
+        console.print(diffs)
+    else:
+        console.print("same spec, host, tool and allocator versions")
+    table = Table(title=f"B against A ({cmp.b} against {cmp.a})", title_justify="left")
+    table.add_column("allocator", no_wrap=True)
+    table.add_column("measure", min_width=10)
+    for col in ("A", "B", "change"):  # long units wrap at their spaces
+        table.add_column(col, justify="right", min_width=8)
+    table.add_column("%", justify="right", no_wrap=True)
+    table.add_column("verdict", min_width=9)
+    table.add_column("decided by", min_width=10)
+    style = {"better": "green", "worse": "red", None: "yellow"}
+    previous = None
+    for c in cmp.changes:
+        t = c.texts()
+        verdict = t["verdict"]
+        if c.changed:
+            verdict = f"[{style[c.direction]}]changed ({c.direction or 'moved'})[/]"
+        elif c.changed is None:
+            verdict = "[dim]not comparable[/]"
+        table.add_row(
+            c.allocator if c.allocator != previous else "",
+            t["measure"],
+            t["a"],
+            t["b"],
+            t["change"],
+            t["change_pct"],
+            verdict,
+            t["rule"],
+            end_section=False,
+        )
+        previous = c.allocator
+    console.print(table)
+    for rule, meaning in cmp.rules_used().items():
+        console.print(f"[dim]{_RULE_NAMES[rule]}: {meaning}[/]")
+    for o in cmp.only:
+        console.print(f"{o.allocator}: only in run {o.run} (the other run: {o.other})")
+    counts = by_verdict(cmp.changes)
+    console.print(", ".join(f"{n} {v}" for v, n in counts.items()) or "nothing to compare")
+
+
+def compare_command(path_a: Path, path_b: Path, *, as_json: bool) -> int:
+    """Print run B against run A (rich tables, or one JSON object with --json); exit 0."""
+    a, b = load(path_a), load(path_b)
+    cmp = compare_runs(a, b)
+    if as_json:
+        data = {"paths": {"a": str(a.ref.path), "b": str(b.ref.path)}, **cmp.to_json()}
+        json.dump(data, sys.stdout, indent=2)
+        print()
+    else:
+        _print(cmp, (a.ref.path, b.ref.path))
+    return EXIT_OK
