@@ -22,6 +22,7 @@ from mkdocs.structure.files import File, Files, InclusionLevel
 from mkdocs.structure.pages import Page
 
 from bench.report import RUNS_PAGE, ReportError, Site
+from bench.report.comparepage import COMPARE_PAGE
 from bench.report.errors import BadRunError
 
 __all__ = ["AllocStudyConfig", "AllocStudyPlugin"]
@@ -39,6 +40,8 @@ class AllocStudyConfig(Config):
     specs = c.Type(str, default="specs")  # watched by `mkdocs serve`
     # leave out runs whose files cannot be read, one log line each, instead of failing
     skip_bad_runs = c.Type(bool, default=False)
+    # two runs (relative to the results folder) for a comparison page; none: no page
+    compare = c.ListOfItems(c.Type(str), default=[])
 
 
 def _plugin_error(exc: ReportError) -> PluginError:
@@ -72,6 +75,7 @@ class AllocStudyPlugin(BasePlugin[AllocStudyConfig]):
                 default_study=self.config.default_study,
                 use_directory_urls=config.use_directory_urls,
                 skip_bad_runs=self.config.skip_bad_runs,
+                compare=self.config.compare,
             )
         except ReportError as exc:
             raise _plugin_error(exc) from None
@@ -95,6 +99,8 @@ class AllocStudyPlugin(BasePlugin[AllocStudyConfig]):
         try:
             pages = {src: text for src in self.site.article_pages()}
             pages[RUNS_PAGE] = self.site.runs_page()
+            if (comparison := self.site.compare_page()) is not None:
+                pages[COMPARE_PAGE] = comparison
             for src, content in pages.items():
                 if files.get_file_from_path(src) is not None:
                     raise ReportError(f"docs/{src} would hide a generated page; remove it")

@@ -2,7 +2,8 @@
 
 This is the engine's front door; the MkDocs plugin only forwards to it. One article page is
 generated per study from one Markdown template; the home page is the `default` study (or the
-newest study when there is none of that name); a generated page lists all studies and runs.
+newest study when there is none of that name); a generated page lists all studies and runs;
+when two runs are named (`compare`), another sets them side by side (bench.report.comparepage).
 With `skip_bad_runs`, a run whose files cannot be read is left out instead of failing the
 site: `Site.skipped` says which and why, and the runs page lists them.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench.report import specdoc
+from bench.report import comparepage, specdoc
 from bench.report.datatable import Column, html_table
 from bench.report.errors import BadRunError, ReportError
 from bench.report.render import Resolved, UnknownName, render
@@ -40,6 +41,7 @@ class Site:
         default_study: str = "default",
         use_directory_urls: bool = False,
         skip_bad_runs: bool = False,
+        compare: Sequence[str] = (),
     ):
         self.results = results
         #: runs left out because their files cannot be read (only with skip_bad_runs)
@@ -62,6 +64,8 @@ class Site:
         newest = max(studies, key=lambda s: (s.current.started or "", s.current.run_id))
         self.home = default_study if default_study in self.views else newest.name
         self.use_directory_urls = use_directory_urls
+        #: the two runs the comparison page compares (none: no such page)
+        self.compare = list(compare)
 
     def _readable(self, view: StudyView) -> bool:
         """Whether the run a study shows can be read; if not, it is recorded as skipped."""
@@ -165,6 +169,15 @@ class Site:
             rows,
             table_id="named-values",
         )
+
+    # ------------------------------------------------------------------ the comparison page
+
+    def compare_page(self) -> str | None:
+        """Markdown of the page comparing the two runs `compare` names; None without them."""
+        if not self.compare:
+            return None
+        a, b = comparepage.load_sides(self.results, self.compare, self.views)
+        return comparepage.comparison_page(a, b)
 
     # ------------------------------------------------------------------ the runs page
 

@@ -1,0 +1,197 @@
+"""The site's comparison page: two runs' charts side by side and the table of their changes.
+
+Built when the site is told to compare two runs (the plugin's `compare:` list, each a run
+folder relative to the results root, `<study>/latest`, or a study). The table of changes and
+the differences of how the runs were made come from bench.report.runcompare, the engine of
+`allocstudy compare`, so the page and the terminal say the same thing. The charts are the
+article's own (bench.report.charts), drawn once per run with one palette for both, so an
+allocator has one colour on the whole page.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from bench.report.aggregate import Results, aggregate
+from bench.report.charts import colours
+from bench.report.charts.memory import peak_settled
+from bench.report.charts.throughput import throughput
+from bench.report.datatable import Cell, Column, html_table
+from bench.report.errors import ReportError
+from bench.report.run import Run, load_run, run_at
+from bench.report.runcompare import RunComparison, compare_runs
+from bench.report.study import StudyView
+from bench.report.units import md_safe
+
+__all__ = ["COMPARE_PAGE", "Side", "comparison_page", "load_sides"]
+
+#: Where the comparison page is generated (it joins the navigation as the runs page does).
+COMPARE_PAGE = "compare.md"
+
+#: A run of the comparison and its aggregate.
+Side = tuple[Run, Results]
+
+_IDS = re.compile(r'(\bid="|url\(#|href="#)(as-|chart-)')
+
+
+def load_sides(results: Path, refs: Sequence[str], views: Mapping[str, StudyView]) -> list[Side]:
+    """The two runs `refs` name under `results`, reusing a study's loaded run when it is one.
+
+    A reference is a path relative to the results root (`quick/20261129T112203Z`,
+    `quick/latest`, `quick`) or an absolute path; anything else is a ReportError that names
+    the reference as written.
+    """
+    if len(refs) != 2:
+        raise ReportError(
+            f"compare: needs two runs (run A, then run B), got {len(refs)}: "
+            f"{', '.join(refs) or 'none'}"
+        )
+    current = {v.study.current.path.resolve(): v for v in views.values()}
+    sides: list[Side] = []
+    for ref in refs:
+        try:
+            found = run_at(results / ref)
+        except ReportError as exc:
+            raise ReportError(f"compare: {ref!r} names no run under {results} ({exc})") from None
+        view = current.get(found.path.resolve())
+        if view is not None:
+            sides.append((view.run, view.results))
+        else:
+            run = load_run(found)
+            sides.append((run, aggregate(run)))
+    return sides
+
+
+def _side_ids(html: str, side: str) -> str:
+    """Make a chart's ids unique on a page that holds the same chart for both runs."""
+    return _IDS.sub(lambda m: f"{m.group(1)}{m.group(2)}{side}-", html)
+
+
+def _columns(a: str, b: str) -> str:
+    """Two blocks side by side (one block of HTML with no blank lines, so Markdown keeps it)."""
+    return (
+        '<div class="as-compare">'
+        f'<div class="as-compare-side">{_side_ids(a, "a")}</div>'
+        f'<div class="as-compare-side">{_side_ids(b, "b")}</div>'
+        "</div>"
+    )
+
+
+def _differences(cmp: RunComparison) -> str:
+    if not cmp.differences:
+        return (
+            "The two runs were made from the same spec, on the same host, with the same tool "
+            "and allocator versions."
+        )
+    table = html_table(
+        [Column("what"), Column("run A"), Column("run B")],
+        [[d.what, *d.texts()] for d in cmp.differences],
+        table_id="run-differences",
+    )
+    return (
+        "The runs differ in how they were made, so a change below may come from these "
+        "rather than from an allocator:\n\n" + table
+    )
+
+
+def _changes(cmp: RunComparison) -> str:
+    rows = []
+    for c in cmp.changes:
+        t = c.texts()
+        verdict = t["verdict"] + (f" ({c.direction})" if c.direction else "")
+        rows.append(
+            [
+                t["allocator"],
+                t["measure"],
+                Cell(t["a"], c.before),
+                Cell(t["b"], c.after),
+                Cell(t["change"], c.delta),
+                Cell(t["change_pct"], c.delta_rel),
+                verdict,
+                t["rule"],
+            ]
+        )
+    return html_table(
+        [
+            Column("allocator"),
+            Column("measure"),
+            Column("run A", True),
+            Column("run B", True),
+            Column("change", True),
+            Column("change %", True, "the change as a percentage of run A's value"),
+            Column("verdict"),
+            Column("decided by"),
+        ],
+        rows,
+        table_id="run-changes",
+        sortable=True,
+    )
+
+
+def comparison_page(a: Side, b: Side) -> str:
+    """Markdown of the comparison page: run B against run A."""
+    (run_a, res_a), (run_b, res_b) = a, b
+    cmp = compare_runs(run_a, run_b, results=(res_a, res_b))
+    palette = colours(list(dict.fromkeys([*res_a.names, *res_b.names])))
+    memory = [
+        peak_settled(
+            res,
+            palette,
+            f"Run {side}: peak (faint bar) and settled (solid bar) anonymous memory of the "
+            "service per allocator, leanest settled first.",
+        )
+        for side, res in (("A", res_a), ("B", res_b))
+    ]
+    speed = [
+        throughput(
+            res,
+            palette,
+            f"Run {side}: C++ control throughput per allocator; the dark line spans the "
+            "slowest to the fastest repeat.",
+        )
+        for side, res in (("A", res_a), ("B", res_b))
+    ]
+    lines = [
+        "---",
+        "hide: [toc]  # the width goes to the two columns of charts",
+        "---",
+        "",
+        "# Comparing two runs",
+        "",
+        f"Run A is {md_safe(cmp.a)}, run B is {md_safe(cmp.b)}; every change is B against A. "
+        "`allocstudy compare` prints the same table in a terminal.",
+        "",
+        _differences(cmp),
+        "",
+        "## Memory of the service",
+        "",
+        "Each chart keeps its own scale; the table of changes below gives the differences.",
+        "",
+        _columns(*memory),
+        "",
+        "## Throughput of the C++ control",
+        "",
+        _columns(*speed),
+        "",
+        "## What changed",
+        "",
+        "A change is outside the noise when the rule in the last column says so:",
+        "",
+        *(f"- {md_safe(meaning)}" for meaning in cmp.rules_used().values()),
+        "",
+        _changes(cmp),
+        "",
+    ]
+    if cmp.only:
+        lines += [
+            "Allocators measured in one run only: "
+            + "; ".join(
+                f"{md_safe(o.allocator)} (only in run {o.run}; the other run: {md_safe(o.other)})"
+                for o in cmp.only
+            )
+            + ".",
+            "",
+        ]
+    return "\n".join(lines)
