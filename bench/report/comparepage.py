@@ -10,6 +10,7 @@ allocator has one colour on the whole page.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -79,6 +80,12 @@ def _columns(a: str, b: str) -> str:
     )
 
 
+def _verbatim(text: str) -> Cell:
+    """Manifest text (a spec's description may hold anything) shown as written: escaped, and
+    its braces as entities so the page renderer never reads them as a placeholder."""
+    return Cell(html.escape(text).replace("{", "&#123;").replace("}", "&#125;"), html=True)
+
+
 def _differences(cmp: RunComparison) -> str:
     if not cmp.differences:
         return (
@@ -87,7 +94,7 @@ def _differences(cmp: RunComparison) -> str:
         )
     table = html_table(
         [Column("what"), Column("run A"), Column("run B")],
-        [[d.what, *d.texts()] for d in cmp.differences],
+        [[_verbatim(d.what), *map(_verbatim, d.texts())] for d in cmp.differences],
         table_id="run-differences",
     )
     return (

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 from studyrun import run_cli
-from synthetic_run import REPO, mkdocs_build
+from synthetic_run import REPO, mkdocs_build, write_run
 
+from bench.report import Site
+from bench.report.comparepage import COMPARE_PAGE
 from bench.report.units import fmt_mb, fmt_mops, fmt_mops_cpu, fmt_ms, fmt_ratio
 from bench.results.tables import read_table
 
@@ -146,3 +148,19 @@ def test_compare_needs_exactly_two_runs(tmp_path: Path, results: Path):
     proc = mkdocs_build(tmp_path / "site", results, config=_config(tmp_path, ["quick/latest"]))
     assert proc.returncode != 0
     assert "compare: needs two runs (run A, then run B), got 1" in proc.stderr
+
+
+def test_manifest_text_on_the_page_is_shown_as_written_never_as_a_placeholder(tmp_path: Path):
+    results = tmp_path / "results"
+    write_run(results, run_id="a", latest=None)
+    run_b = write_run(results, run_id="b", load_s=60.0)
+    manifest = json.loads((run_b / "manifest.json").read_text())
+    manifest["spec"]["description"] = "see {{ v.leanest_settled.mb }} <b>now</b>"
+    (run_b / "manifest.json").write_text(json.dumps(manifest))
+    site = Site(results, compare=["quick/a", "quick/latest"])
+    markdown = site.compare_page()
+    assert markdown is not None
+    page = site.render(COMPARE_PAGE, markdown)
+    assert "see &#123;&#123; v.leanest_settled.mb &#125;&#125; &lt;b&gt;now&lt;/b&gt;" in page
+    assert "Run A is quick/a, run B is quick/b" in page
+    assert Site(results).compare_page() is None
