@@ -48,9 +48,13 @@ def tiny_spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_run(tiny_spec: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The folder of a complete real run of TINY_SPEC (service and control, two allocators)."""
+    """The folder of a complete real run of TINY_SPEC (service and control, two allocators).
+
+    With --wait: on a shared machine another run may hold it, and this run starts after it
+    rather than failing the session (the run lock's exit 4).
+    """
     out = tmp_path_factory.mktemp("results")
-    proc = run_cli("run", str(tiny_spec), "--out", str(out))
+    proc = run_cli("run", str(tiny_spec), "--out", str(out), "--wait")
     assert proc.returncode == 0, proc.stderr[-3000:]
     run_dir = Path(proc.stdout.strip().splitlines()[-1])
     assert run_dir.is_dir() and run_dir.parent == out / "tiny"
@@ -64,7 +68,7 @@ def tiny_run_b(tmp_path_factory: pytest.TempPathFactory) -> Path:
     spec = tmp_path_factory.mktemp("spec_b") / "tiny.yaml"
     spec.write_text(TINY_SPEC_B)
     out = tmp_path_factory.mktemp("results_b")
-    proc = run_cli("run", str(spec), "--out", str(out))
+    proc = run_cli("run", str(spec), "--out", str(out), "--wait")
     assert proc.returncode == 0, proc.stderr[-3000:]
     run_dir = Path(proc.stdout.strip().splitlines()[-1])
     assert run_dir.is_dir() and run_dir.parent == out / "tiny"
