@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bench.report.aggregate import Results, aggregate
-from bench.report.compare import TIE_REL, Sample, ties
+from bench.report.compare import TIE_REL, Sample, ties, too_noisy
 from bench.report.run import Run
 from bench.report.units import fmt_mb, fmt_mops, fmt_mops_cpu, fmt_ms, fmt_pct, fmt_ratio
 
@@ -134,8 +134,11 @@ def _fmt_floor(x: float | None) -> str:
 
 
 def _noise(s: Sample) -> str:
+    """A sample's interval half-width, marked when it is too wide to rank (compare.NOISY_REL)."""
     rel = s.half_width_rel
-    return f"±{rel * 100:.1f}%" if rel is not None else "one repeat"
+    if rel is None:
+        return "one repeat"
+    return f"±{rel * 100:.1f}%" + (", too noisy" if too_noisy(s) else "")
 
 
 @dataclass(frozen=True)
@@ -211,8 +214,8 @@ class Change:
             apart = "apart" if self.changed else "overlap"
             return f"95% intervals {apart} (A {_noise(a)}, B {_noise(b)})"
         if rule == "interval":
-            which = "A" if a.interval is not None else "B"
-            return f"inside {which}'s 95% interval"
+            which, wide = ("A", a) if a.interval is not None else ("B", b)
+            return f"inside {which}'s 95% interval ({_noise(wide)})"
         side = "beyond" if self.changed else "within"
         if rule == "aa_floor":
             return f"{side} A/A floor {_fmt_floor(_floor(a, b))}"

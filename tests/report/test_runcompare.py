@@ -174,7 +174,12 @@ def test_a_single_value_inside_the_other_runs_interval_is_unchanged():
     repeated = summarize([98.0, 100.0, 102.0])
     assert repeated is not None
     assert decide(repeated, _one(101.0)) == (False, "interval")
-    assert Change("glibc", SETTLED, repeated, _one(101.0)).rule_text == "inside A's 95% interval"
+    text = Change("glibc", SETTLED, repeated, _one(101.0)).rule_text
+    assert text == "inside A's 95% interval (±5.0%)"
+    wide = summarize([50.0, 100.0, 150.0])
+    assert wide is not None
+    text = Change("glibc", SETTLED, _one(101.0), wide).rule_text
+    assert text == "inside B's 95% interval (±124.2%, too noisy)"
     assert decide(repeated, _one(130.0)) == (True, "tie_rel")
 
 
