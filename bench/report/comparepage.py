@@ -16,11 +16,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bench.report.aggregate import Results, aggregate
-from bench.report.charts import colours
+from bench.report.charts import OKABE_ITO, Names, colours, repeats_phrase
 from bench.report.charts.memory import peak_settled
 from bench.report.charts.throughput import throughput
 from bench.report.datatable import Cell, Column, html_table
 from bench.report.errors import ReportError
+from bench.report.prose.control import control_measure
 from bench.report.run import Run, load_run, run_at
 from bench.report.runcompare import RunComparison, compare_runs
 from bench.report.study import StudyView
@@ -137,28 +138,49 @@ def _changes(cmp: RunComparison) -> str:
     )
 
 
+def _names(a: Results, b: Results) -> tuple[Names, Names]:
+    """Both runs' chart names over one palette: an allocator has one colour on the page, and
+    an A/A duplicate takes its pair's, as in the article (figure.Names.of)."""
+    na, nb = Names.of(a), Names.of(b)
+    again = {**na.again, **nb.again}
+    palette = colours([n for n in dict.fromkeys([*a.names, *b.names]) if n not in again])
+    for name, first in again.items():
+        palette[name] = palette.get(first, OKABE_ITO[len(palette) % len(OKABE_ITO)])
+    return Names(palette, na.again), Names(palette, nb.again)
+
+
+def _memory_caption(res: Results, names: Names) -> str:
+    reps = repeats_phrase(((r.peak, r.settled), r.excluded) for r in res.service.values())
+    shown = [n for n in res.names if n in res.service]
+    return (
+        f"peak (faint bar) and settled (solid bar) anonymous memory of the service per "
+        f"allocator ({reps}), leanest settled first."
+        + names.aa_sentence(shown, "hollow with a dashed outline")
+    )
+
+
+def _throughput_caption(res: Results, names: Names) -> str:
+    key = "allocs_per_cpu_s" if control_measure(res) == "cpu" else "allocs_per_s"
+    what = "allocations per CPU-second" if key == "allocs_per_cpu_s" else "allocations per second"
+    reps = repeats_phrase(((getattr(c, key),), c.excluded) for c in res.control.values())
+    shown = [n for n in res.names if n in res.control]
+    return f"C++ control {what} per allocator ({reps})." + names.aa_sentence(
+        shown, "hollow with a dashed outline"
+    )
+
+
 def comparison_page(a: Side, b: Side) -> str:
     """Markdown of the comparison page: run B against run A."""
     (run_a, res_a), (run_b, res_b) = a, b
     cmp = compare_runs(run_a, run_b, results=(res_a, res_b))
-    palette = colours(list(dict.fromkeys([*res_a.names, *res_b.names])))
+    names = _names(res_a, res_b)
     memory = [
-        peak_settled(
-            res,
-            palette,
-            f"Run {side}: peak (faint bar) and settled (solid bar) anonymous memory of the "
-            "service per allocator, leanest settled first.",
-        )
-        for side, res in (("A", res_a), ("B", res_b))
+        peak_settled(res, n, f"Run {side}: {_memory_caption(res, n)}")
+        for side, res, n in (("A", res_a, names[0]), ("B", res_b, names[1]))
     ]
     speed = [
-        throughput(
-            res,
-            palette,
-            f"Run {side}: C++ control throughput per allocator; the dark line spans the "
-            "slowest to the fastest repeat.",
-        )
-        for side, res in (("A", res_a), ("B", res_b))
+        throughput(res, n, f"Run {side}: {_throughput_caption(res, n)}")
+        for side, res, n in (("A", res_a, names[0]), ("B", res_b, names[1]))
     ]
     lines = [
         "---",
