@@ -72,12 +72,16 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
     SIGINT is set here too, not left as inherited: a shell starts background jobs with SIGINT
     ignored, and Python keeps an ignored SIGINT ignored, so `kill -INT` would do nothing.
+    An ignored SIGHUP stays ignored: that is `nohup`, asking the run to outlive its terminal.
     """
 
     def _raise(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
-    old = {s: signal.signal(s, _raise) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    wanted = [signal.SIGINT, signal.SIGTERM]
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        wanted.append(signal.SIGHUP)
+    old = {s: signal.signal(s, _raise) for s in wanted}
     try:
         yield
     finally:
