@@ -25,7 +25,7 @@ from bench import __version__
 from bench.allocators.registry import Allocator, resolve_spec
 from bench.allocators.verification import verify
 from bench.errors import EXIT_FAILED, EXIT_OK, UsageError
-from bench.experiments.harness import ExperimentError, Interrupted, core_plan
+from bench.experiments.harness import ExperimentError, Interrupted, RepeatFailed, core_plan
 from bench.measure import machine
 from bench.measure.groups import cgroup_support
 from bench.progress import Progress
@@ -343,6 +343,21 @@ def _rounds(spec: Spec, *, skip_service: bool, skip_control: bool) -> int:
     return max(counts)
 
 
+def _keep_service_repeat(
+    record: dict[str, Any], rows: dict[str, list[dict[str, Any]]], rep: Any, wall_s: float
+) -> None:
+    """Store one service repeat (a bench.experiments.service.ServiceRepeat) in rows and record."""
+    record["wall_s"]["service"].append(round(wall_s, 3))
+    rows["memory"] += rep.memory_rows
+    rows["requests"] += rep.request_rows
+    rows["summary"].append(rep.summary_row)
+    record["evidence"]["service"] += rep.evidence
+    record["phases"]["service"] += rep.phases
+    record["loadgen"].append(rep.loadgen)
+    record["sampler"].append(rep.sampler)
+    record["live_set"] += rep.live_set
+
+
 def _start_allocator(alloc: Allocator, record: dict[str, Any], progress: Progress) -> str:
     """Before an allocator's first repeat: skip it or verify it; its status."""
     record["started"] = _now()
@@ -387,16 +402,12 @@ def _run_round(
             if spec.machine.set_confounds:
                 manifest["confounds"]["page_cache_dropped"] = machine.drop_caches()
             t0 = time.monotonic()
-            rep = run_service_repeat(spec, alloc, repeat, cores=cores, progress=progress)
-            record["wall_s"]["service"].append(round(time.monotonic() - t0, 3))
-            rows["memory"] += rep.memory_rows
-            rows["requests"] += rep.request_rows
-            rows["summary"].append(rep.summary_row)
-            record["evidence"]["service"] += rep.evidence
-            record["phases"]["service"] += rep.phases
-            record["loadgen"].append(rep.loadgen)
-            record["sampler"].append(rep.sampler)
-            record["live_set"] += rep.live_set
+            try:
+                rep = run_service_repeat(spec, alloc, repeat, cores=cores, progress=progress)
+            except RepeatFailed as failed:  # measured until a worker died: kept, flagged
+                _keep_service_repeat(record, rows, failed.kept, time.monotonic() - t0)
+                raise
+            _keep_service_repeat(record, rows, rep, time.monotonic() - t0)
         if not skip_control and spec.control.enabled and repeat < spec.control.repeats:
             from bench.experiments.control import run_control_repeat
             from bench.experiments.control_build import build_control
