@@ -30,7 +30,8 @@ from bench.measure import machine
 from bench.measure.groups import cgroup_support
 from bench.progress import Progress
 from bench.results.manifest import MANIFEST_FORMAT, read_manifest, write_manifest
-from bench.results.rundir import find_resumable, new_run_dir, read_rows, set_latest, write_tables
+from bench.results.resume import run_to_resume
+from bench.results.rundir import new_run_dir, read_rows, set_latest, write_tables
 from bench.spec import Spec
 
 __all__ = ["method_record", "rotated", "run_study"]
@@ -204,7 +205,17 @@ def run_study(
             )
         allocs = [a for a in allocs if a.name in only]
 
-    run_dir = find_resumable(out, spec.name, spec.spec_hash) if resume else None
+    run_dir = (
+        run_to_resume(
+            out,
+            spec_name=spec.name,
+            spec_hash=spec.spec_hash,
+            spec=spec.model_dump(mode="json"),
+            spec_path=spec_path,
+        )
+        if resume
+        else None
+    )
     if resume and run_dir is None:
         print(
             f"allocstudy: nothing to resume for {spec.name} (no incomplete run with this "
@@ -289,11 +300,11 @@ def run_study(
                     )
                     if status == "failed":
                         exit_code = EXIT_FAILED
+                    elif status == "running" and r == rounds - 1:
+                        # done now, not at the end of the run: an interrupted run keeps it
+                        record.update(status="ok", finished=_now())
+                        progress.say(f"{name}: ok")
                     _save()
-            for name in (a.name for a in todo):
-                if records[name]["status"] in ("running", "pending"):
-                    records[name].update(status="ok", finished=_now())
-                    progress.say(f"{name}: ok")
             manifest["confounds"]["cpu_pressure"]["avg10_end"] = getattr(
                 machine.cpu_pressure(), "avg10", None
             )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import os
 import signal
@@ -351,34 +350,6 @@ def test_broken_allocator_fails_alone_and_exit_code_is_3(tmp_path: Path):
     assert {r["allocator"] for r in rows["summary"]} == {"glibc"} | (
         {"mimalloc-bun"} if status["mimalloc-bun"][0] == "ok" else set()
     )
-
-
-def test_resume_reuses_finished_allocators(tmp_path: Path):
-    spec = tmp_path / "r.yaml"
-    spec.write_text(TINY_SPEC.replace("load_s: 5", "load_s: 2"))
-    out = tmp_path / "results"
-    first = run_cli("run", str(spec), "--out", str(out), "--only", "glibc", "--no-control")
-    assert first.returncode == 0, first.stderr[-2000:]
-    run_dir = Path(first.stdout.strip().splitlines()[-1])
-    manifest = read_manifest(run_dir)
-    # make it look interrupted before jemalloc ran
-    import json
-
-    manifest["status"] = "incomplete"
-    manifest["allocators"].append({"name": "jemalloc", "status": "incomplete"})
-    (run_dir / "manifest.json").write_text(json.dumps(manifest))
-    glibc_rows = [r for r in read_rows(run_dir)["summary"] if r["allocator"] == "glibc"]
-    second = run_cli("run", str(spec), "--out", str(out), "--resume", "--no-control")
-    assert second.returncode == 0, second.stderr[-2000:]
-    assert Path(second.stdout.strip().splitlines()[-1]) == run_dir
-    assert "kept from the interrupted run" in second.stderr
-    rows = read_rows(run_dir)
-    assert [r for r in rows["summary"] if r["allocator"] == "glibc"] == glibc_rows
-    assert collections.Counter(r["allocator"] for r in rows["summary"]) == {
-        "glibc": 1,
-        "jemalloc": 1,
-    }
-    assert read_manifest(run_dir)["status"] == "complete"
 
 
 def test_only_with_an_unknown_name_is_a_usage_error(tiny_spec: Path, tmp_path: Path):
