@@ -29,9 +29,9 @@ from bench.experiments.harness import ExperimentError, Interrupted, RepeatFailed
 from bench.measure import machine
 from bench.measure.groups import cgroup_support
 from bench.progress import Progress
-from bench.results.manifest import MANIFEST_FORMAT, read_manifest, write_manifest
+from bench.results.manifest import MANIFEST_FORMAT, read_manifest
 from bench.results.resume import run_to_resume
-from bench.results.rundir import new_run_dir, read_rows, set_latest, write_tables
+from bench.results.rundir import new_run_dir, read_rows, save_run, set_latest
 from bench.spec import Spec
 
 __all__ = ["method_record", "rotated", "run_study"]
@@ -193,8 +193,10 @@ def run_study(
     skip_service: bool = False,
 ) -> tuple[Path, int]:
     """Run the study; return the run folder and the exit code (EXIT_OK, or EXIT_FAILED when a
-    resolved allocator failed). Raises UsageError for --only names the spec does not have, and
-    KeyboardInterrupt after recording an interrupted run."""
+    resolved allocator failed). Raises UsageError for --only names the spec does not have,
+    SpecChanged for a --resume whose run was made with another spec, RunFolderError when the
+    results folder cannot be written, and KeyboardInterrupt after recording an interrupted
+    run."""
     allocs = resolve_spec(spec)
     if only:
         unknown = sorted(set(only) - {a.name for a in allocs})
@@ -246,8 +248,7 @@ def run_study(
     exit_code = EXIT_OK
 
     def _save() -> None:
-        write_tables(run_dir, rows)
-        write_manifest(run_dir, manifest)
+        save_run(run_dir, rows, manifest)
 
     try:
         with (

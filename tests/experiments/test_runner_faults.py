@@ -1,19 +1,24 @@
-"""`allocstudy run` under faults produced for real: a worker killed under load."""
+"""`allocstudy run` under faults produced for real: a worker killed under load, a results
+folder that is read-only from the start, a disk that fills mid-run."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import resource
 import signal
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from studyrun import TINY_SPEC, BackgroundRun, our_processes, stray_cgroups
+from studyrun import TINY_SPEC, BackgroundRun, our_processes, run_cli, stray_cgroups
 
-from bench.results.manifest import read_manifest
+from bench.measure.machine import thp_mode
+from bench.results.manifest import ManifestError, read_manifest
 from bench.results.rundir import read_rows
 
 pytestmark = pytest.mark.slow
@@ -111,3 +116,101 @@ def test_a_worker_killed_under_load_fails_its_allocator_alone_and_keeps_what_it_
     assert sum(r["phase"] == "load" for r in requests) > 0
     (fine,) = [r for r in rows["summary"] if r["allocator"] == "jemalloc"]
     assert "killed" not in (fine["flags"] or "")
+
+
+@contextlib.contextmanager
+def _mounted_tmpfs(path: Path, options: str) -> Iterator[Path]:
+    """A real tmpfs at `path` (root only): a small disk, or a read-only one."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs (a small or read-only disk) needs root")
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "allocstudy-test", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "--lazy", str(path)], check=False)
+
+
+def test_a_read_only_results_folder_is_one_line_and_exit_1_before_anything_changes(
+    tiny_spec: Path, tmp_path: Path
+):
+    before = set(stray_cgroups())
+    thp = thp_mode()
+    with _mounted_tmpfs(tmp_path / "ro", "ro,size=1m") as ro:
+        proc = run_cli("run", str(tiny_spec), "--out", str(ro), env=_isolated(tmp_path))
+        assert list(ro.iterdir()) == []
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert proc.stderr.splitlines() == [
+        f"allocstudy: cannot write the results folder {ro / 'tiny'}: Read-only file system"
+    ]
+    assert proc.stdout == ""
+    assert set(stray_cgroups()) == before and thp_mode() == thp
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def _saved_as_done(out: Path, name: str, run: BackgroundRun, timeout: float = 90) -> bool:
+    """Wait until the run's manifest on disk says allocator `name` is ok."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and run.proc.poll() is None:
+        with contextlib.suppress(ManifestError, ValueError):
+            for run_dir in (out / "tiny").glob("*/"):
+                status = {a["name"]: a["status"] for a in read_manifest(run_dir)["allocators"]}
+                if status.get(name) == "ok":
+                    return True
+        time.sleep(0.2)
+    return False
+
+
+def test_a_disk_that_fills_mid_run_stops_it_with_one_line_and_leaves_nothing_behind(
+    tmp_path: Path,
+):
+    spec = tmp_path / "full.yaml"
+    spec.write_text(TINY_SPEC)
+    mark = f"{tmp_path.name}-full"
+    before = set(stray_cgroups())
+    env = _isolated(tmp_path)
+    with _mounted_tmpfs(tmp_path / "disk", "size=4m") as disk:
+        run = BackgroundRun(str(spec), "--out", str(disk), "--no-control", env_mark=mark, env=env)
+        try:
+            # glibc is done and its rows are on the disk; the disk fills under jemalloc's load
+            assert _saved_as_done(disk, "glibc", run), "".join(run.stderr)[-2000:]
+            assert run.wait_for("jemalloc service: load", timeout=60)
+            with contextlib.suppress(OSError), open(disk / "filler", "wb") as filler:
+                while True:
+                    filler.write(b"\0" * 65536)
+            code, stdout, stderr = run.finish(timeout=120)
+        finally:
+            run.kill()
+        (run_dir,) = (disk / "tiny").iterdir()
+        assert code == 1, stderr[-2000:]
+        assert "Traceback" not in stderr and stdout == ""
+        errors = [line for line in stderr.splitlines() if line.startswith("allocstudy:")]
+        assert errors == [
+            f"allocstudy: cannot write the results folder {run_dir}: No space left on device; "
+            "the run stopped; what it wrote before is kept (--resume continues it once the "
+            "folder can be written)"
+        ]
+        assert sorted(p.name for p in run_dir.iterdir()) == [  # no temporary file left
+            "control.arrow",
+            "manifest.json",
+            "memory.arrow",
+            "requests.arrow",
+            "summary.arrow",
+        ]
+        m = read_manifest(run_dir)  # the last manifest written, whole
+        assert [(a["name"], a["status"]) for a in m["allocators"]] == [
+            ("glibc", "ok"),
+            ("jemalloc", "running"),
+        ]
+        assert {r["allocator"] for r in read_rows(run_dir)["summary"]} == {"glibc"}
+    _nothing_left(mark, before, tmp_path)
+    thp = m["confounds"]["thp"]
+    assert thp_mode() == thp["before"]  # put back on the way out
+    assert json.loads((tmp_path / "journal.json").read_text()) == []  # and crossed out
