@@ -2,7 +2,8 @@
 
 It prints the run folder as its last line, also when interrupted (the partial run is kept,
 marked incomplete, and `--resume` continues it); exit codes are bench.errors': 0 when every
-allocator that resolved ran, 3 when one failed, 2 for bad arguments, 130 when interrupted.
+allocator that resolved ran, 3 when one failed, 1 when the results folder cannot be written,
+2 for bad arguments (or a --resume whose spec has changed), 130 when interrupted.
 """
 
 from __future__ import annotations

@@ -4,8 +4,10 @@ The pipeline: resolve the allocators, open a run folder (or the one to resume), 
 confounds, then run the repeats in rounds: round r runs repeat r of every allocator (its
 service repeat, then its control repeat), the allocators in an order rotated by r, so that no
 allocator always runs first on a cold machine or last on a warm one. An allocator is verified
-before its first repeat. Tables and manifest are written after every repeat so an
-interrupted or failed run keeps everything measured so far. `latest` moves only when the run
+before its first repeat, and is ok as soon as its last repeat is done. Tables and manifest are
+written after every repeat so an interrupted or failed run keeps everything measured so far
+(--resume keeps the allocators that were done and measures the rest). A repeat in which a
+worker died is kept, flagged, and fails its allocator. `latest` moves only when the run
 completes.
 """
 
