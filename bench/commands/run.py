@@ -16,7 +16,7 @@ from bench.errors import EXIT_INTERRUPTED
 from bench.experiments.runner import run_study
 from bench.measure import journal
 from bench.measure.runlock import machine_lock
-from bench.results.rundir import find_resumable
+from bench.results.rundir import check_writable, find_resumable
 from bench.spec import Spec
 
 __all__ = ["run_command"]
@@ -39,6 +39,7 @@ def run_command(
     time refuses to start (MachineBusy, exit 4), or with `wait` starts when the first ends.
     """
     started = time.monotonic()
+    check_writable(out / spec.name)  # before waiting for the machine, or measuring
     try:
         with machine_lock(
             wait=wait,

@@ -10,6 +10,7 @@ bench.results.manifest, the tables' in bench.results.tables.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import time
@@ -24,6 +25,7 @@ from bench.results.tables import TABLES, table_rows, to_table, write_table
 
 __all__ = [
     "RunFolderError",
+    "check_writable",
     "find_resumable",
     "new_run_dir",
     "read_rows",
@@ -48,6 +50,27 @@ def writing(folder: Path, consequence: str = "") -> Iterator[None]:
     except OSError as exc:
         text = f"cannot write the results folder {folder}: {exc.strerror or exc}"
         raise RunFolderError(text + (f"; {consequence}" if consequence else "")) from None
+
+
+def check_writable(folder: Path) -> None:
+    """RunFolderError now when `folder` could not be made or written, creating nothing.
+
+    Asked before the run waits for the machine or measures anything: a read-only folder found
+    after a wait for another run, or after the first allocator, would waste both. The nearest
+    folder that exists on the path decides; a full disk shows only when written to.
+    """
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        problem = errno.ENOTDIR
+    elif os.access(probe, os.W_OK | os.X_OK):
+        return
+    elif os.statvfs(probe).f_flag & os.ST_RDONLY:
+        problem = errno.EROFS
+    else:
+        problem = errno.EACCES
+    raise RunFolderError(f"cannot write the results folder {folder}: {os.strerror(problem)}")
 
 
 def new_run_dir(out: Path, spec_name: str) -> Path:
