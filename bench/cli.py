@@ -29,10 +29,13 @@ SERVE_EXITS = (
 )
 RUN_EXITS = (
     "exit codes: 0 every allocator that resolved ran (one that cannot be had here is recorded "
-    "as skipped, with the reason); 3 a resolved allocator failed (the others' data are kept); "
-    "2 a bad spec or arguments; 4 another run is measuring on this machine (pass --wait to "
-    "start after it); 130 interrupted (the partial run is kept, marked incomplete; --resume "
-    "continues it)"
+    "as skipped, with the reason); 3 a resolved allocator failed (the others' data are kept; "
+    "a repeat in which a worker died is kept too, flagged with the signal and the time); "
+    "1 the results folder cannot be written (read-only, full: the line names it; what a run "
+    "wrote before is kept); 2 a bad spec or arguments, or --resume of a run whose spec has "
+    "changed since (the line says what changed); 4 another run is measuring on this machine "
+    "(pass --wait to start after it); 130 interrupted by Ctrl-C, SIGTERM or SIGHUP (the "
+    "partial run is kept, marked incomplete; --resume continues it)"
 )
 COMPARE_EXITS = (
     "exit codes: 0 the runs were compared (whatever changed); 2 a path that names no run, "
@@ -156,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--resume",
         action="store_true",
-        help="reuse finished allocators of the latest incomplete run",
+        help="reuse finished allocators of the latest incomplete run (refused if the spec "
+        "has changed since)",
     )
     p.add_argument("--no-control", action="store_true", help="skip the C++ control")
     p.add_argument("--no-service", action="store_true", help="skip the service experiment")

@@ -11,9 +11,12 @@ keeps its traceback.
     ├── bench.spec.SpecError       exit 2: a spec that cannot be used (one line per problem)
     ├── bench.allocators.sourcebuild.BuildError
     ├── bench.experiments.harness.ExperimentError
+    │   └── bench.experiments.harness.RepeatFailed   what the repeat measured is kept, flagged
     ├── bench.experiments.control_program.ControlError (and its kinds)
     ├── bench.load.config.LoadgenError
     ├── bench.results.tables.TableError, bench.results.manifest.ManifestError
+    ├── bench.results.rundir.RunFolderError   exit 1: the results folder cannot be written
+    ├── bench.results.resume.SpecChanged      exit 2: --resume of a run made with another spec
     ├── bench.commands.serve.ServeError
     ├── bench.measure.runlock.MachineBusy   exit 4: another run holds the machine
     └── bench.report.errors.ReportError   (the MkDocs plugin turns it into a PluginError)
@@ -38,7 +41,8 @@ __all__ = [
 
 #: Everything asked for was done (a run: every allocator that resolved ran).
 EXIT_OK = 0
-#: `allocstudy doctor`: this machine cannot run the spec (the report says why).
+#: `allocstudy doctor`: this machine cannot run the spec (the report says why); `allocstudy run`:
+#: the results folder cannot be written (read-only, full, not a folder).
 EXIT_CANNOT_RUN = 1
 #: A bad spec or bad arguments.
 EXIT_USAGE = 2
@@ -46,7 +50,7 @@ EXIT_USAGE = 2
 EXIT_FAILED = 3
 #: Another run holds the machine (two runs at once measure each other); --wait waits.
 EXIT_BUSY = 4
-#: Ctrl-C or SIGTERM (a run keeps what it measured, marked incomplete).
+#: Ctrl-C, SIGTERM or SIGHUP (a run keeps what it measured, marked incomplete).
 EXIT_INTERRUPTED = 130
 
 

@@ -10,6 +10,7 @@ interpreter died at startup, a worker failed to start, workers keep dying, or ti
     service = start_service(python=sys.executable, workers=4, port=8000,
                             env=alloc.preload_env(), service_config=spec.service.model_dump())
     stats = service.stats_from_every_worker(timeout=10)   # {pid: /stats of that worker}
+    service.worker_exits()                                # workers that died since the start
     service.stop()
 
 The child's environment is this process's, minus inherited allocator settings (LD_PRELOAD,
@@ -38,6 +39,7 @@ from service.childenv import child_setup, without_allocator_env
 from service.config import CONFIG_ENV, ConfigError, ServiceConfig, config_to_env
 from service.proctree import children, process_tree
 from service.supervisor import EXIT_BIND, EXIT_WORKER_FAILED, HOST, MESSAGE_PREFIX
+from service.workerexits import WorkerExit, parse_exit_line
 
 __all__ = ["LaunchError", "ServiceProcess", "free_port", "start_service"]
 
@@ -160,6 +162,20 @@ class ServiceProcess:
     def log_tail(self, lines: int = 6) -> list[str]:
         """The last lines the supervisor and workers wrote (stdout and stderr)."""
         return _tail(self.log_path, lines)
+
+    def worker_exits(self) -> list[WorkerExit]:
+        """The workers that died while the service ran, as the supervisor reported them.
+
+        The supervisor replaces such a worker (its replacement starts with nothing), so the
+        count of running workers alone does not show it; the supervisor's log does.
+        """
+        try:
+            with open(self.log_path, encoding="utf-8", errors="replace") as handle:
+                lines = [line for line in handle if MESSAGE_PREFIX in line]
+        except OSError:
+            return []
+        found = (parse_exit_line(line.split(MESSAGE_PREFIX, 1)[1]) for line in lines)
+        return [gone for gone in found if gone is not None]
 
     def stats_from_every_worker(self, timeout: float = 10.0) -> dict[int, dict[str, Any]]:
         """/stats from each of the N workers, keyed by pid.

@@ -9,7 +9,9 @@ runs uvicorn's own `Multiprocess` supervisor with worker i serving socket i.
 
 The service listens on 127.0.0.1 only, never recycles a worker after some number of requests
 (recycling would hide the fragmentation being measured), and bounds a graceful shutdown to two
-seconds. SIGINT or SIGTERM stops the workers, then this process.
+seconds. SIGINT or SIGTERM stops the workers, then this process. A worker that dies while the
+service runs is replaced, as uvicorn does, and written down first: one line of the log
+(service.workerexits) with its pid, how it ended and when, which the runner reads back.
 
 Exit codes: 0 after a signal; 4 when the port cannot be bound (one line on stderr); 5 when a
 worker failed to start (its traceback is in the log above).
@@ -21,8 +23,11 @@ import argparse
 import errno
 import socket
 import sys
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+from service.workerexits import WorkerExit
 
 if TYPE_CHECKING:
     from uvicorn.config import Config
@@ -124,8 +129,13 @@ def worker_sockets(config: Config, workers: int) -> list[socket.socket]:
     return socks
 
 
+def _report_exit(gone: WorkerExit) -> None:
+    """Write a worker's death as one line of the log, for the launcher to read back."""
+    print(f"{MESSAGE_PREFIX} {gone.line()}", file=sys.stderr, flush=True)
+
+
 def _supervisor(config: Config, socks: list[socket.socket]) -> Any:
-    """uvicorn's Multiprocess, with worker i serving socks[i] alone."""
+    """uvicorn's Multiprocess, with worker i serving socks[i] alone, reporting worker deaths."""
     from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
     class PerWorkerSockets(Multiprocess):
@@ -134,6 +144,19 @@ def _supervisor(config: Config, socks: list[socket.socket]) -> Any:
                 process = Process(self.config, [sock])
                 process.start()
                 self.processes.append(process)
+
+        def keep_subprocess_alive(self) -> None:
+            """uvicorn's check (a dead or hung worker is replaced), each loss reported first."""
+            if self.should_exit.is_set():
+                return  # stopping: the workers end because they were told to
+            noticed = time.monotonic()
+            before = list(self.processes)
+            dead = [p for p in before if not p.process.is_alive()]  # reaps: exitcode is set
+            super().keep_subprocess_alive()
+            for p in before:
+                replaced = all(p is not q for q in self.processes)
+                if p in dead or replaced:  # replaced while alive: uvicorn killed it as hung
+                    _report_exit(WorkerExit(p.pid, p.exitcode, noticed, hung=p not in dead))
 
     # a worker uvicorn restarts later gets every socket, so no socket is left unserved
     return PerWorkerSockets(config, sockets=socks)

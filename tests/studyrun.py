@@ -1,4 +1,5 @@
-"""Helpers shared by the suite: the repository root, the tiny spec, the CLI in a subprocess.
+"""Helpers shared by the suite: the repository root, the tiny spec, the CLI in a subprocess,
+a run in the background, and what a run may leave behind (processes, cgroups).
 
 (A module of its own: every test folder has a conftest.py, so `from conftest import` would
 pick whichever was imported first.)
@@ -6,11 +7,23 @@ pick whichever was imported first.)
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["ROOT", "TINY_SPEC", "TINY_SPEC_B", "run_cli"]
+__all__ = [
+    "ROOT",
+    "TINY_SPEC",
+    "TINY_SPEC_B",
+    "BackgroundRun",
+    "our_processes",
+    "run_cli",
+    "stray_cgroups",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,3 +75,93 @@ def run_cli(
         stdin=subprocess.DEVNULL,
         env=env,
     )
+
+
+class BackgroundRun:
+    """`allocstudy run ARGS` in its own session, its output read as it comes.
+
+    `env_mark` is put in the environment of the run (and so of every process it starts), for
+    our_processes to find them all.
+    """
+
+    def __init__(
+        self,
+        *args: str,
+        env_mark: str,
+        env: dict[str, str] | None = None,
+        preexec_fn: Callable[[], None] | None = None,
+    ) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench", "run", *args],
+            cwd=ROOT,
+            env={**(env or os.environ), "ALLOCSTUDY_TEST_MARK": env_mark},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            preexec_fn=preexec_fn,
+        )
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self._readers = [
+            threading.Thread(target=self._read, args=(stream, into), daemon=True)
+            for stream, into in ((self.proc.stdout, self.stdout), (self.proc.stderr, self.stderr))
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _read(stream: object, into: list[str]) -> None:
+        for line in stream:  # type: ignore[attr-defined]
+            into.append(line)
+
+    def wait_for(self, text: str, timeout: float) -> bool:
+        """True once a line of stderr contains `text`; False after `timeout` s or an exit."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(text in line for line in self.stderr):
+                return True
+            if self.proc.poll() is not None:
+                return any(text in line for line in self.stderr)
+            time.sleep(0.1)
+        return False
+
+    def finish(self, timeout: float) -> tuple[int, str, str]:
+        """Wait for the run to end: its exit code, stdout and stderr."""
+        code = self.proc.wait(timeout=timeout)
+        for reader in self._readers:
+            reader.join(timeout=5)
+        return code, "".join(self.stdout), "".join(self.stderr)
+
+    def kill(self) -> None:
+        """SIGKILL the whole session, if it still runs (a safety net for failed tests)."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, 9)
+            self.proc.wait()
+
+
+def stray_cgroups() -> list[str]:
+    """The memory cgroups a run made (our prefix) that exist now."""
+    from bench.measure.groups import PREFIX, cgroup_support
+
+    support = cgroup_support()
+    if support.parent is None:
+        return []
+    return [p.name for p in support.parent.iterdir() if p.name.startswith(PREFIX)]
+
+
+def our_processes(mark: str) -> list[int]:
+    """The processes whose environment has ALLOCSTUDY_TEST_MARK=`mark` (a run and its own)."""
+    entry = f"ALLOCSTUDY_TEST_MARK={mark}".encode()
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            env = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        if entry in env.split(b"\0"):
+            found.append(int(pid))
+    return found

@@ -2,7 +2,8 @@
 
 It prints the run folder as its last line, also when interrupted (the partial run is kept,
 marked incomplete, and `--resume` continues it); exit codes are bench.errors': 0 when every
-allocator that resolved ran, 3 when one failed, 2 for bad arguments, 130 when interrupted.
+allocator that resolved ran, 3 when one failed, 1 when the results folder cannot be written,
+2 for bad arguments (or a --resume whose spec has changed), 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from bench.errors import EXIT_INTERRUPTED
 from bench.experiments.runner import run_study
 from bench.measure import journal
 from bench.measure.runlock import machine_lock
-from bench.results.rundir import find_resumable
+from bench.results.rundir import check_writable, find_resumable
 from bench.spec import Spec
 
 __all__ = ["run_command"]
@@ -38,6 +39,7 @@ def run_command(
     time refuses to start (MachineBusy, exit 4), or with `wait` starts when the first ends.
     """
     started = time.monotonic()
+    check_writable(out / spec.name)  # before waiting for the machine, or measuring
     try:
         with machine_lock(
             wait=wait,

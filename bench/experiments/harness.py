@@ -24,6 +24,7 @@ __all__ = [
     "PhaseLog",
     "ExperimentError",
     "Interrupted",
+    "RepeatFailed",
     "core_plan",
     "memory_rows",
     "preexec_for",
@@ -50,6 +51,19 @@ class Interrupted(KeyboardInterrupt):
 
 class ExperimentError(UserError):
     """One allocator's experiment failed; the message is the reason recorded in the manifest."""
+
+
+class RepeatFailed(ExperimentError):
+    """A repeat that failed part-way after measuring something (a worker died under load).
+
+    The allocator fails with the message as its reason, but what the repeat measured up to
+    the fault is evidence of it: `kept` (the experiment's repeat record, its summary flagged
+    with the fault) is stored like any repeat's.
+    """
+
+    def __init__(self, message: str, *, kept: Any) -> None:
+        super().__init__(message)
+        self.kept = kept
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,10 @@ The pipeline: resolve the allocators, open a run folder (or the one to resume), 
 confounds, then run the repeats in rounds: round r runs repeat r of every allocator (its
 service repeat, then its control repeat), the allocators in an order rotated by r, so that no
 allocator always runs first on a cold machine or last on a warm one. An allocator is verified
-before its first repeat. Tables and manifest are written after every repeat so an
-interrupted or failed run keeps everything measured so far. `latest` moves only when the run
+before its first repeat, and is ok as soon as its last repeat is done. Tables and manifest are
+written after every repeat so an interrupted or failed run keeps everything measured so far
+(--resume keeps the allocators that were done and measures the rest). A repeat in which a
+worker died is kept, flagged, and fails its allocator. `latest` moves only when the run
 completes.
 """
 
@@ -25,12 +27,13 @@ from bench import __version__
 from bench.allocators.registry import Allocator, resolve_spec
 from bench.allocators.verification import verify
 from bench.errors import EXIT_FAILED, EXIT_OK, UsageError
-from bench.experiments.harness import ExperimentError, Interrupted, core_plan
+from bench.experiments.harness import ExperimentError, Interrupted, RepeatFailed, core_plan
 from bench.measure import machine
 from bench.measure.groups import cgroup_support
 from bench.progress import Progress
-from bench.results.manifest import MANIFEST_FORMAT, read_manifest, write_manifest
-from bench.results.rundir import find_resumable, new_run_dir, read_rows, set_latest, write_tables
+from bench.results.manifest import MANIFEST_FORMAT, read_manifest
+from bench.results.resume import run_to_resume
+from bench.results.rundir import new_run_dir, read_rows, save_run, set_latest
 from bench.spec import Spec
 
 __all__ = ["method_record", "rotated", "run_study"]
@@ -72,12 +75,16 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
     SIGINT is set here too, not left as inherited: a shell starts background jobs with SIGINT
     ignored, and Python keeps an ignored SIGINT ignored, so `kill -INT` would do nothing.
+    An ignored SIGHUP stays ignored: that is `nohup`, asking the run to outlive its terminal.
     """
 
     def _raise(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
-    old = {s: signal.signal(s, _raise) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    wanted = [signal.SIGINT, signal.SIGTERM]
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        wanted.append(signal.SIGHUP)
+    old = {s: signal.signal(s, _raise) for s in wanted}
     try:
         yield
     finally:
@@ -189,8 +196,10 @@ def run_study(
     skip_service: bool = False,
 ) -> tuple[Path, int]:
     """Run the study; return the run folder and the exit code (EXIT_OK, or EXIT_FAILED when a
-    resolved allocator failed). Raises UsageError for --only names the spec does not have, and
-    KeyboardInterrupt after recording an interrupted run."""
+    resolved allocator failed). Raises UsageError for --only names the spec does not have,
+    SpecChanged for a --resume whose run was made with another spec, RunFolderError when the
+    results folder cannot be written, and KeyboardInterrupt after recording an interrupted
+    run."""
     allocs = resolve_spec(spec)
     if only:
         unknown = sorted(set(only) - {a.name for a in allocs})
@@ -201,7 +210,17 @@ def run_study(
             )
         allocs = [a for a in allocs if a.name in only]
 
-    run_dir = find_resumable(out, spec.name, spec.spec_hash) if resume else None
+    run_dir = (
+        run_to_resume(
+            out,
+            spec_name=spec.name,
+            spec_hash=spec.spec_hash,
+            spec=spec.model_dump(mode="json"),
+            spec_path=spec_path,
+        )
+        if resume
+        else None
+    )
     if resume and run_dir is None:
         print(
             f"allocstudy: nothing to resume for {spec.name} (no incomplete run with this "
@@ -232,8 +251,7 @@ def run_study(
     exit_code = EXIT_OK
 
     def _save() -> None:
-        write_tables(run_dir, rows)
-        write_manifest(run_dir, manifest)
+        save_run(run_dir, rows, manifest)
 
     try:
         with (
@@ -286,11 +304,11 @@ def run_study(
                     )
                     if status == "failed":
                         exit_code = EXIT_FAILED
+                    elif status == "running" and r == rounds - 1:
+                        # done now, not at the end of the run: an interrupted run keeps it
+                        record.update(status="ok", finished=_now())
+                        progress.say(f"{name}: ok")
                     _save()
-            for name in (a.name for a in todo):
-                if records[name]["status"] in ("running", "pending"):
-                    records[name].update(status="ok", finished=_now())
-                    progress.say(f"{name}: ok")
             manifest["confounds"]["cpu_pressure"]["avg10_end"] = getattr(
                 machine.cpu_pressure(), "avg10", None
             )
@@ -340,6 +358,21 @@ def _rounds(spec: Spec, *, skip_service: bool, skip_control: bool) -> int:
     return max(counts)
 
 
+def _keep_service_repeat(
+    record: dict[str, Any], rows: dict[str, list[dict[str, Any]]], rep: Any, wall_s: float
+) -> None:
+    """Store one service repeat (a bench.experiments.service.ServiceRepeat) in rows and record."""
+    record["wall_s"]["service"].append(round(wall_s, 3))
+    rows["memory"] += rep.memory_rows
+    rows["requests"] += rep.request_rows
+    rows["summary"].append(rep.summary_row)
+    record["evidence"]["service"] += rep.evidence
+    record["phases"]["service"] += rep.phases
+    record["loadgen"].append(rep.loadgen)
+    record["sampler"].append(rep.sampler)
+    record["live_set"] += rep.live_set
+
+
 def _start_allocator(alloc: Allocator, record: dict[str, Any], progress: Progress) -> str:
     """Before an allocator's first repeat: skip it or verify it; its status."""
     record["started"] = _now()
@@ -384,16 +417,12 @@ def _run_round(
             if spec.machine.set_confounds:
                 manifest["confounds"]["page_cache_dropped"] = machine.drop_caches()
             t0 = time.monotonic()
-            rep = run_service_repeat(spec, alloc, repeat, cores=cores, progress=progress)
-            record["wall_s"]["service"].append(round(time.monotonic() - t0, 3))
-            rows["memory"] += rep.memory_rows
-            rows["requests"] += rep.request_rows
-            rows["summary"].append(rep.summary_row)
-            record["evidence"]["service"] += rep.evidence
-            record["phases"]["service"] += rep.phases
-            record["loadgen"].append(rep.loadgen)
-            record["sampler"].append(rep.sampler)
-            record["live_set"] += rep.live_set
+            try:
+                rep = run_service_repeat(spec, alloc, repeat, cores=cores, progress=progress)
+            except RepeatFailed as failed:  # measured until a worker died: kept, flagged
+                _keep_service_repeat(record, rows, failed.kept, time.monotonic() - t0)
+                raise
+            _keep_service_repeat(record, rows, rep, time.monotonic() - t0)
         if not skip_control and spec.control.enabled and repeat < spec.control.repeats:
             from bench.experiments.control import run_control_repeat
             from bench.experiments.control_build import build_control

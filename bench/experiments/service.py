@@ -10,12 +10,19 @@ along from the moment the service is launched:
   live payload is asked for (/stats) as idle begins, never inside the settle window;
 - after the last idle sample: /stats again, then the forced reclaim where the memory group
   has one (cgroup v2 memory.reclaim) and a last sample; elsewhere no reclaim, recorded so.
+
+A worker that dies meanwhile (a signal, the OOM killer; the supervisor reports it) ends the
+repeat within a second: the load stops, what was measured up to then is summarised with the
+death as its first flag, and RepeatFailed carries it to the runner, which keeps it and fails
+the allocator. A replacement worker starts with nothing, so nothing after the death is
+comparable; and the run does not spend the rest of the phases measuring it.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -30,6 +37,7 @@ from bench.experiments.harness import (
     ExperimentError,
     Interrupted,
     PhaseLog,
+    RepeatFailed,
     memory_rows,
 )
 from bench.load.config import LoadConfig, LoadgenError
@@ -41,7 +49,7 @@ from bench.measure.sampler import Sampler
 from bench.progress import Progress
 from bench.results.tables import TableError, read_table
 from bench.spec import Spec
-from service.launcher import LaunchError, free_port, start_service
+from service.launcher import LaunchError, ServiceProcess, free_port, start_service
 from service.proctree import pin_tree
 
 __all__ = ["ServiceRepeat", "method_flags", "run_service_repeat"]
@@ -161,9 +169,32 @@ def _live_record(
     return {"repeat": repeat, "at": at, "t_s": round(t_s, 3), "live_bytes": total, "workers": rows}
 
 
-def _wait_until(deadline: float, progress_cb: Any = None) -> None:
+class _ServiceLost(Exception):
+    """A worker (or the supervisor) ended while the repeat ran; str() says which, how, when."""
+
+
+def _check_service(svc: ServiceProcess, origin: float, phase: str) -> None:
+    """Raise _ServiceLost when the supervisor reported a dead worker or is gone itself."""
+    if gone := svc.worker_exits():
+        raise _ServiceLost(
+            "; ".join(
+                f"worker {g.pid} {g.how()} {g.noticed - origin:.1f} s into the run ({phase})"
+                for g in gone
+            )
+        )
+    if (code := svc.poll()) is not None:
+        how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited ({code})"
+        raise _ServiceLost(
+            f"the service's supervisor {how} {time.monotonic() - origin:.1f} s into the run "
+            f"({phase})"
+        )
+
+
+def _wait_until(deadline: float, progress_cb: Any = None, watch: Any = None) -> None:
     while (left := deadline - time.monotonic()) > 0:
         time.sleep(min(left, 0.5))
+        if watch is not None:
+            watch()
         if progress_cb is not None:
             progress_cb(deadline - time.monotonic())
 
@@ -187,6 +218,8 @@ def run_service_repeat(
     meter = MachineMeter()
     ready = last = None
     reclaim_how = None
+    summary = None
+    fault: str | None = None
 
     def show(phase: str, left: float | None) -> None:
         if progress is None:
@@ -253,45 +286,62 @@ def run_service_repeat(
                 raise ExperimentError("could not reach every worker for the allocator's proof")
             evidence = _evidence(at_ready, svc, group, alloc, repeat, workers=s.workers)
             live_set.append(_live_record("ready", calls.spans[-1]["start_s"], at_ready, repeat))
-            t = start_at
-            for stage in config.stages:
-                _wait_until(t, lambda left: show("waiting", left))
-                sampler.phase = stage.phase
-                log.begin(stage.phase, t - origin)
-                if stage.phase == "idle":
-                    break
-                t += stage.duration_s
-                _wait_until(t, lambda left, p=stage.phase: show(p, left))
-            idle_start = t
-            if sampler.phase != "idle":  # a silent idle: no stage of the generator's
-                sampler.phase = "idle"
-                log.begin("idle", idle_start - origin)
-            at_load_end = calls.stats(svc, "load_end")
-            live_set.append(
-                _live_record("load_end", calls.spans[-1]["start_s"], at_load_end, repeat)
-            )
-            idle_end = idle_start + s.idle_s
-            _wait_until(idle_end, lambda left: show("idle", left))
+            running = svc  # the service, for the watch below (never None from here on)
+
+            def watch() -> None:
+                _check_service(running, origin, sampler.phase)
+
             try:
-                summary = wait_loadgen(loadgen, timeout=s.request_timeout_s + 30)
-            except LoadgenError as exc:
-                raise ExperimentError(f"load generator: {exc}") from None
-            request_rows = read_table(out, "requests").to_pylist()
-            log.end(time.monotonic() - origin)
-            # after the last idle sample: nothing of ours touched the settle window
-            at_idle_end = calls.stats(svc, "idle_end")
-            live_set.append(
-                _live_record("idle_end", calls.spans[-1]["start_s"], at_idle_end, repeat)
-            )
-            workers = live_set[-1]["workers"]
-            if group.can_reclaim:
-                sampler.phase = "reclaim"
-                log.begin("reclaim", time.monotonic() - origin)
-                reclaim_how = group.reclaim()  # synchronous: what it frees is gone on return
-                last = sampler.sample_now("reclaim")
+                t = start_at
+                for stage in config.stages:
+                    _wait_until(t, lambda left: show("waiting", left), watch)
+                    sampler.phase = stage.phase
+                    log.begin(stage.phase, t - origin)
+                    if stage.phase == "idle":
+                        break
+                    t += stage.duration_s
+                    _wait_until(t, lambda left, p=stage.phase: show(p, left), watch)
+                idle_start = t
+                if sampler.phase != "idle":  # a silent idle: no stage of the generator's
+                    sampler.phase = "idle"
+                    log.begin("idle", idle_start - origin)
+                at_load_end = calls.stats(svc, "load_end")
+                live_set.append(
+                    _live_record("load_end", calls.spans[-1]["start_s"], at_load_end, repeat)
+                )
+                idle_end = idle_start + s.idle_s
+                _wait_until(idle_end, lambda left: show("idle", left), watch)
+                try:
+                    summary = wait_loadgen(loadgen, timeout=s.request_timeout_s + 30)
+                except LoadgenError as exc:
+                    raise ExperimentError(f"load generator: {exc}") from None
+                request_rows = read_table(out, "requests").to_pylist()
                 log.end(time.monotonic() - origin)
-            else:
-                reclaim_how = group.reclaim()  # says why there is none
+                # after the last idle sample: nothing of ours touched the settle window
+                at_idle_end = calls.stats(svc, "idle_end")
+                live_set.append(
+                    _live_record("idle_end", calls.spans[-1]["start_s"], at_idle_end, repeat)
+                )
+                if group.can_reclaim:
+                    sampler.phase = "reclaim"
+                    log.begin("reclaim", time.monotonic() - origin)
+                    reclaim_how = group.reclaim()  # synchronous: what it frees is gone on return
+                    last = sampler.sample_now("reclaim")
+                    log.end(time.monotonic() - origin)
+                else:
+                    reclaim_how = group.reclaim()  # says why there is none
+                watch()  # a death in the last moments counts too
+            except _ServiceLost as lost:
+                fault = str(lost)
+                log.end(time.monotonic() - origin)
+                if summary is None:  # the load still runs: stop it, keep its rows so far
+                    loadgen.stop()
+                    try:
+                        summary = wait_loadgen(loadgen, timeout=s.request_timeout_s + 30)
+                    except LoadgenError as exc:
+                        raise ExperimentError(f"{fault}; load generator: {exc}") from None
+                    request_rows = read_table(out, "requests").to_pylist()
+            workers = live_set[-1]["workers"]
         finally:
             samples = sampler.stop()
             if loadgen is not None:
@@ -315,10 +365,11 @@ def run_service_repeat(
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
-    return _summarise(
+    done = _summarise(
         spec,
         alloc,
         repeat,
+        fault=fault,
         samples=samples,
         request_rows=request_rows,
         log=log,
@@ -334,6 +385,12 @@ def run_service_repeat(
         calls=calls.spans,
         teardown_s=teardown_s,
     )
+    if fault is not None:
+        raise RepeatFailed(
+            f"repeat {repeat + 1}: {fault}; what it measured until then is kept, flagged",
+            kept=done,
+        )
+    return done
 
 
 def _summarise(
@@ -341,6 +398,7 @@ def _summarise(
     alloc: Allocator,
     repeat: int,
     *,
+    fault: str | None,
     samples: list[Any],
     request_rows: list[dict[str, Any]],
     log: PhaseLog,
@@ -386,6 +444,8 @@ def _summarise(
         timeout_s=s.request_timeout_s,
         calls=calls,
     )
+    if fault is not None:  # first: every other flag may be its consequence
+        flags.insert(0, fault)
     live = {r["at"]: r["live_bytes"] for r in live_set}
     ready_anon = ready.anon_bytes if ready is not None else None
     row = {

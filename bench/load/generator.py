@@ -385,14 +385,20 @@ def run_process(config: LoadConfig, out: Path) -> LoadSummary:
     def early_stop(signum: int, _frame: Any) -> None:
         early.append(signal.Signals(signum).name)
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    # SIGHUP too: a lost terminal hangs up the runner's whole process group, this process
+    # included, and the runner keeps the rows of an interrupted repeat; unless it is ignored
+    # (the runner was started with nohup, asking to outlive its terminal).
+    stops = [signal.SIGTERM, signal.SIGINT]
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        stops.append(signal.SIGHUP)
+    for sig in stops:
         signal.signal(sig, early_stop)
     gc.collect()
     gc.freeze()  # set-up objects never need scanning again: shorter collections mid-run
 
     async def go() -> Record:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in stops:
             loop.add_signal_handler(sig, generator.stop, sig.name)
         if early:
             generator.stop(early[0])

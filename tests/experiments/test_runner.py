@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
-from studyrun import ROOT, TINY_SPEC, run_cli
+from studyrun import ROOT, TINY_SPEC, BackgroundRun, our_processes, run_cli, stray_cgroups
 
 from bench.experiments import runner
 from bench.measure import runstats
-from bench.measure.groups import PREFIX, cgroup_support, remove_cgroup
+from bench.measure.groups import cgroup_support, remove_cgroup
 from bench.measure.machine import thp_mode
 from bench.results.manifest import read_manifest
 from bench.results.rundir import read_rows
@@ -160,63 +158,49 @@ def test_summary_equals_values_recomputed_from_the_raw_tables(tiny_run: Path):
             assert row["peak_anon_bytes"] > 0.5 * SPEC.control_live_bytes
 
 
-def _stray_cgroups() -> list[str]:
-    support = cgroup_support()
-    if support.parent is None:
-        return []
-    return [p.name for p in support.parent.iterdir() if p.name.startswith(PREFIX)]
+def _dispositions(stop: signal.Signals) -> None:
+    """The signal dispositions of the child, set here, never inherited from whoever started
+    the suite: SIGINT ignored, as a shell does for a background job (so `run` must install its
+    own handler instead of trusting the one it inherited); SIGTERM and SIGHUP at their default,
+    which would kill the run without its clean-up."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
-def _our_processes(marker: str) -> list[int]:
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            env = Path(f"/proc/{pid}/environ").read_bytes()
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if marker.encode() in env or marker.encode() in cmd:
-            found.append(int(pid))
-    return found
-
-
-def test_ctrl_c_mid_run_leaves_no_process_cgroup_or_temp_file(tmp_path: Path):
+@pytest.mark.parametrize(
+    "stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name
+)
+def test_a_signal_mid_run_keeps_the_partial_run_and_leaves_no_process_cgroup_or_temp_file(
+    stop: signal.Signals, tmp_path: Path
+):
     spec = tmp_path / "long.yaml"
     spec.write_text(TINY_SPEC.replace("load_s: 5", "load_s: 60"))
     out = tmp_path / "results"
-    marker = f"ALLOCSTUDY_TEST_MARK={tmp_path.name}"
-    before = set(_stray_cgroups())
-    started = time.time()
-    env = {**os.environ, "ALLOCSTUDY_TEST_MARK": tmp_path.name}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench", "run", str(spec), "--out", str(out)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        # The child's SIGINT disposition is set here, never inherited from whoever started the
-        # suite; set to ignored, as a shell does for a background job, so this also shows that
-        # `run` installs its own handler instead of trusting the one it inherited.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    tmp = tmp_path / "tmp"  # the run's temporary files, and only its, land here
+    tmp.mkdir()
+    mark = f"{tmp_path.name}-{stop.name}"
+    before = set(stray_cgroups())
+    run = BackgroundRun(
+        str(spec),
+        "--out",
+        str(out),
+        env_mark=mark,
+        env={**os.environ, "TMPDIR": str(tmp)},
+        preexec_fn=lambda: _dispositions(stop),
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # wait until the load phase is under way
-        time.sleep(0.5)
-        manifests = list(out.glob("tiny/*/manifest.json"))
-        if manifests and len(_our_processes(marker)) > 3:
-            time.sleep(4)
-            break
-    os.killpg(proc.pid, signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=30)
-    assert proc.returncode == 130, stderr[-2000:]
+    try:
+        assert run.wait_for("glibc service: load", timeout=90), "".join(run.stderr)[-2000:]
+        time.sleep(2)
+        os.killpg(run.proc.pid, stop)
+        code, stdout, stderr = run.finish(timeout=30)
+    finally:
+        run.kill()
+    assert code == 130, stderr[-2000:]
     assert "interrupted" in stderr and "Traceback" not in stderr
     time.sleep(0.5)
-    assert _our_processes(marker) == []
-    assert set(_stray_cgroups()) == before
+    assert our_processes(mark) == []
+    assert set(stray_cgroups()) == before
     run_dir = Path(stdout.strip().splitlines()[-1])
     m = read_manifest(run_dir)
     assert m["status"] == "incomplete"
@@ -231,11 +215,18 @@ def test_ctrl_c_mid_run_leaves_no_process_cgroup_or_temp_file(tmp_path: Path):
     assert {p["phase"] for p in m["allocators"][0]["phases"]["service"]} >= {"warmup", "load"}
     assert not (out / "tiny" / "latest").exists()
     assert not [p for p in run_dir.iterdir() if p.name.startswith(".")]
-    for pattern in ("allocstudy-run-*", "allocstudy-loadgen-*", "allocstudy-service-*"):
-        fresh = [
-            p for p in Path(tempfile.gettempdir()).glob(pattern) if p.stat().st_mtime > started
-        ]
-        assert fresh == [], pattern
+    assert list(tmp.iterdir()) == []
+
+
+def test_an_ignored_sighup_stays_ignored_as_nohup_asks():
+    old = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with runner._sigterm_as_interrupt():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_IGN, signal.SIG_DFL)
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, old)
 
 
 def test_a_runner_killed_with_sigkill_leaves_no_service_generator_or_control(tmp_path: Path):
@@ -245,8 +236,8 @@ def test_a_runner_killed_with_sigkill_leaves_no_service_generator_or_control(tmp
         TINY_SPEC.replace("load_s: 5", "load_s: 60") + "machine: {set_confounds: false}\n"
     )
     out = tmp_path / "results"
-    marker = f"ALLOCSTUDY_TEST_MARK={tmp_path.name}-kill"
-    before = set(_stray_cgroups())
+    marker = f"{tmp_path.name}-kill"
+    before = set(stray_cgroups())
     env = {
         **os.environ,
         "ALLOCSTUDY_TEST_MARK": f"{tmp_path.name}-kill",
@@ -262,30 +253,30 @@ def test_a_runner_killed_with_sigkill_leaves_no_service_generator_or_control(tmp
     )
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(_our_processes(marker)) < 5:
+        while time.monotonic() < deadline and len(our_processes(marker)) < 5:
             time.sleep(0.5)  # the runner, its generator, the supervisor and its workers
-        assert len(_our_processes(marker)) >= 5, "the run never got under way"
+        assert len(our_processes(marker)) >= 5, "the run never got under way"
         time.sleep(2)
         proc.kill()  # SIGKILL: nothing of the runner's own clean-up runs
         proc.wait(timeout=10)
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and _our_processes(marker):
+        while time.monotonic() < deadline and our_processes(marker):
             time.sleep(0.25)
-        assert _our_processes(marker) == []  # all died with it, through the kernel
-        left = set(_stray_cgroups()) - before
+        assert our_processes(marker) == []  # all died with it, through the kernel
+        left = set(stray_cgroups()) - before
         assert left or cgroup_support().parent is None  # a killed run cannot remove its own
         doctor = run_cli("doctor", "--restore", env=env)  # the next run or doctor cleans up
         assert doctor.returncode == 0, doctor.stderr
-        assert set(_stray_cgroups()) - before == set()
+        assert set(stray_cgroups()) - before == set()
         assert all(
             f"removed the cgroup {cgroup_support().parent / n}" in doctor.stderr for n in left
         )
     finally:
-        for pid in _our_processes(marker):  # never leave a stray service behind a failure
+        for pid in our_processes(marker):  # never leave a stray service behind a failure
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         support = cgroup_support()
-        for name in set(_stray_cgroups()) - before:  # only if the doctor above did not
+        for name in set(stray_cgroups()) - before:  # only if the doctor above did not
             assert support.parent is not None
             remove_cgroup(support.parent / name, timeout=10)
 
@@ -359,34 +350,6 @@ def test_broken_allocator_fails_alone_and_exit_code_is_3(tmp_path: Path):
     assert {r["allocator"] for r in rows["summary"]} == {"glibc"} | (
         {"mimalloc-bun"} if status["mimalloc-bun"][0] == "ok" else set()
     )
-
-
-def test_resume_reuses_finished_allocators(tmp_path: Path):
-    spec = tmp_path / "r.yaml"
-    spec.write_text(TINY_SPEC.replace("load_s: 5", "load_s: 2"))
-    out = tmp_path / "results"
-    first = run_cli("run", str(spec), "--out", str(out), "--only", "glibc", "--no-control")
-    assert first.returncode == 0, first.stderr[-2000:]
-    run_dir = Path(first.stdout.strip().splitlines()[-1])
-    manifest = read_manifest(run_dir)
-    # make it look interrupted before jemalloc ran
-    import json
-
-    manifest["status"] = "incomplete"
-    manifest["allocators"].append({"name": "jemalloc", "status": "incomplete"})
-    (run_dir / "manifest.json").write_text(json.dumps(manifest))
-    glibc_rows = [r for r in read_rows(run_dir)["summary"] if r["allocator"] == "glibc"]
-    second = run_cli("run", str(spec), "--out", str(out), "--resume", "--no-control")
-    assert second.returncode == 0, second.stderr[-2000:]
-    assert Path(second.stdout.strip().splitlines()[-1]) == run_dir
-    assert "kept from the interrupted run" in second.stderr
-    rows = read_rows(run_dir)
-    assert [r for r in rows["summary"] if r["allocator"] == "glibc"] == glibc_rows
-    assert collections.Counter(r["allocator"] for r in rows["summary"]) == {
-        "glibc": 1,
-        "jemalloc": 1,
-    }
-    assert read_manifest(run_dir)["status"] == "complete"
 
 
 def test_only_with_an_unknown_name_is_a_usage_error(tiny_spec: Path, tmp_path: Path):

@@ -102,8 +102,9 @@ def test_a_server_killed_mid_run_turns_into_transport_errors(tmp_path: Path) -> 
     assert summary.errors == sum(r["status"] != 200 for r in rows)
 
 
-def test_sigterm_mid_run_writes_the_rows_so_far_and_exits_promptly(
-    slow_server: str, tmp_path: Path
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_sigterm_or_a_hangup_mid_run_writes_the_rows_so_far_and_exits_promptly(
+    stop: signal.Signals, slow_server: str, tmp_path: Path
 ) -> None:
     out = tmp_path / "r.arrow"
     # 2 s to start in: a busy machine may take more than one to import the generator
@@ -111,10 +112,10 @@ def test_sigterm_mid_run_writes_the_rows_so_far_and_exits_promptly(
     handle = start_loadgen(config, out)
     time.sleep(max(0.0, config.start_at + 1.0 - time.monotonic()))
     stopped = time.monotonic()
-    handle.stop()
+    handle.proc.send_signal(stop)  # handle.stop() sends SIGTERM; a lost terminal, SIGHUP
     summary = wait_loadgen(handle, timeout=30)
     assert time.monotonic() - stopped < 10  # not the 30 s planned
-    assert summary.stopped_by == "SIGTERM"
+    assert summary.stopped_by == stop.name
     rows = rows_of(out)
     elapsed = summary.stages[0].elapsed_s
     assert 0.5 < elapsed < 5  # about one second, not the 30 planned

@@ -1,13 +1,33 @@
-"""A run folder is publishable as it is: its files follow the umask, its spec is findable."""
+"""A run folder is publishable as it is: its files follow the umask, its spec is findable, and
+a write cut short leaves every file whole."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
+
+from studyrun import ROOT
 
 from bench.experiments.runner import PROJECT_ROOT, spec_file_record
 from bench.results.tables import atomic_write_bytes
+
+#: In a child: a first save that fits, then a file-size limit, then a save too large for it.
+CUT_SHORT = """
+import resource, sys
+from pathlib import Path
+from bench.results.rundir import RunFolderError, save_run
+run_dir = Path(sys.argv[1])
+save_run(run_dir, {}, {"format": "2", "n": 0})
+resource.setrlimit(resource.RLIMIT_FSIZE, (8192, 8192))  # writes past it fail with EFBIG
+try:
+    save_run(run_dir, {}, {"format": "2", "pad": "x" * 100_000})
+except RunFolderError as exc:
+    print(exc)
+"""
 
 
 def test_written_files_follow_the_umask_not_the_temporary_files_0600(tmp_path: Path) -> None:
@@ -32,3 +52,28 @@ def test_the_manifest_names_its_spec_absolutely_and_within_the_project(tmp_path:
     outside = spec_file_record(tmp_path / "mine.yaml")
     assert outside["spec_file_project"] is None
     assert outside["spec_file_absolute"] == str((tmp_path / "mine.yaml").resolve())
+
+
+def test_a_write_cut_short_leaves_the_last_manifest_whole_and_no_temporary_file(
+    tmp_path: Path,
+) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", CUT_SHORT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == (
+        f"cannot write the results folder {tmp_path}: File too large; the run stopped; what it "
+        "wrote before is kept (--resume continues it once the folder can be written)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "control.arrow",
+        "manifest.json",
+        "memory.arrow",
+        "requests.arrow",
+        "summary.arrow",
+    ]
+    assert json.loads((tmp_path / "manifest.json").read_text()) == {"format": "2", "n": 0}

@@ -6,6 +6,8 @@ Every test here but the socket ones starts real processes (marked slow).
 from __future__ import annotations
 
 import os
+import resource
+import signal
 import socket
 import time
 from pathlib import Path
@@ -296,6 +298,35 @@ def test_workers_that_keep_dying_are_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(LaunchError, match="workers keep dying"):
         start("glibc", env=env, ready_timeout=20)
     assert time.monotonic() - began < 15
+
+
+def _no_core_dumps() -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+@slow
+def test_a_worker_killed_by_a_signal_is_reported_with_its_signal_and_time(tmp_path: Path) -> None:
+    log = tmp_path / "service.log"  # kept after the stop, to show the stop added no death
+    service = start("glibc", workers=2, preexec=_no_core_dumps, log_path=log)
+    try:
+        assert service.worker_exits() == []
+        victim, other = service.worker_pids()
+        killed_at = time.monotonic()
+        os.kill(victim, signal.SIGSEGV)
+        deadline = time.monotonic() + 5
+        while not (exits := service.worker_exits()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (gone,) = exits
+        assert (gone.pid, gone.exitcode, gone.signal_name) == (victim, -signal.SIGSEGV, "SIGSEGV")
+        assert gone.how() == "was killed by SIGSEGV" and not gone.hung
+        assert killed_at <= gone.noticed <= killed_at + 1.5  # the supervisor looks every 0.5 s
+        deadline = time.monotonic() + 20  # uvicorn replaces it, as before
+        while len(service.worker_pids()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert other in service.worker_pids() and victim not in service.worker_pids()
+    finally:
+        service.stop()
+    assert [g.pid for g in service.worker_exits()] == [victim]  # a stop is not a death
 
 
 @slow
