@@ -170,7 +170,8 @@ def _check_overhead_and_method(
             assert values["leanest_overhead_settled.ratio"] == fmt_ratio(min(overheads.values()))
     for r in rows:
         if r.get("flagged"):
-            assert f"{r['allocator']}'s {r['experiment']} numbers are flagged" in sentences["flags"]
+            text = sentences["flags"]
+            assert r["allocator"] in text and f"{r['experiment']} numbers" in text, r
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
     method = manifest.get("method") or {}
     spec = table_rows(page, "spec-table")

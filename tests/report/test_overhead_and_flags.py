@@ -113,13 +113,16 @@ def test_an_unflagged_run_says_what_was_checked(tmp_path: Path):
     assert text.startswith("No repeat was flagged by the method checks (failed requests")
 
 
-def test_control_flags_are_grouped_over_repeats(tmp_path: Path):
+def test_control_flags_are_grouped_over_repeats_and_allocators(tmp_path: Path):
     m = material(tmp_path, control_threads=4, control_cpus=2, control_idle_s=5.0)
     text = m.say("flags")
     assert (
-        "glibc's control numbers are flagged (repeats 0, 1 and 2): rested 5 s, less than the "
-        "service's 30 s; 4 threads on 2 CPUs." in text
+        "The control numbers of glibc, jemalloc, tcmalloc and mimalloc-v3 are flagged "
+        "(repeats 0, 1 and 2): rested 5 s, less than the service's 30 s; 4 threads on 2 CPUs."
+        in text
     )
+    assert text.count("flagged (") == 1
+    assert "its flagged repeats stay in" in text and "service repeats are left out" not in text
 
 
 def test_an_allocator_without_service_data_is_named_in_every_ranking(tmp_path: Path):

@@ -59,12 +59,14 @@ def shown_interval(s: Sample) -> tuple[float, float] | None:
 def value_text(s: Sample, fmt: Fmt, *, share: bool = False) -> str:
     """'888 MB ±0.4%' with repeats (the half-width of the 95% interval), '888 MB' without.
 
-    A share near zero (`share`) shows its interval as a range, '1% (0% to 6%)': relative to
-    a value near zero, a half-width in percent says nothing.
+    A share near zero (`share`) shows its interval as a range, '1%, between 0% and 6%':
+    relative to a value near zero, a half-width in percent says nothing.
     """
     if share:
         iv = s.interval
-        return fmt(s.center) if iv is None else f"{fmt(s.center)} ({fmt(iv[0])} to {fmt(iv[1])})"
+        if iv is None:
+            return fmt(s.center)
+        return f"{fmt(s.center)}, between {fmt(iv[0])} and {fmt(iv[1])}"
     rel = s.half_width_rel
     return fmt(s.center) if rel is None else f"{fmt(s.center)} ±{pct_text(rel)}"
 
@@ -91,7 +93,8 @@ def noisy_text(items: Mapping[str, Sample], fmt: Fmt) -> str:
     for n in names:
         lo, hi = shown_interval(items[n]) or (items[n].low, items[n].high)
         parts.append(f"{md_safe(n)} ({fmt(items[n].center)}, 95% interval {fmt(lo)} to {fmt(hi)})")
-    return f"Too noisy to rank, its repeats disagreeing: {join_names(parts)}."
+    whose = "its" if len(parts) == 1 else "their"
+    return f"Too noisy to rank, {whose} repeats disagreeing: {join_names(parts)}."
 
 
 def aa_text(items: Mapping[str, Sample], aa_name: str | None) -> str:

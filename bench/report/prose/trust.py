@@ -240,26 +240,38 @@ def flags(res: Results) -> str:
             "window, a control that rested less than the service or ran more threads than "
             "CPUs)."
         )
-    groups: dict[tuple[str, str], list[tuple[int, str]]] = {}
+    per: dict[tuple[str, str], list[tuple[int, str]]] = {}
     for f in res.flagged:
-        groups.setdefault((f.allocator, f.experiment), []).append((f.repeat, f.flags))
+        per.setdefault((f.allocator, f.experiment), []).append((f.repeat, f.flags))
+    # allocators flagged alike (same experiment, repeats and reasons) share one sentence
+    alike: dict[tuple[str, tuple[int, ...], tuple[str, ...]], list[str]] = {}
+    for (name, experiment), items in per.items():
+        reps = tuple(sorted({r for r, _ in items}))
+        texts = tuple(dict.fromkeys(t for _, text in items for t in text.split("; ") if t))
+        alike.setdefault((experiment, reps, texts), []).append(name)
     out = []
-    for (name, experiment), items in groups.items():
-        reps = sorted({r for r, _ in items})
+    for (experiment, reps, texts), names in alike.items():
         which = (
             f"repeat {reps[0]}"
             if len(reps) == 1
             else "repeats " + join_names([str(r) for r in reps])
         )
-        texts = list(dict.fromkeys(t for _, text in items for t in text.split("; ") if t))
-        out.append(
-            f"{md_safe(name)}'s {md_safe(experiment)} numbers are flagged ({which}): "
-            f"{md_safe('; '.join(texts))}."
+        whose = (
+            f"{md_safe(names[0])}'s {md_safe(experiment)} numbers are"
+            if len(names) == 1
+            else f"The {md_safe(experiment)} numbers of {names_text(names)} are"
         )
-    out.append(
-        "Flagged repeats are left out of the means and intervals (kept when an allocator has "
-        "no other) and are marked in the full data table."
-    )
+        out.append(f"{whose} flagged ({which}): {md_safe('; '.join(texts))}.")
+    if any(f.experiment == "service" for f in res.flagged):
+        out.append(
+            "Flagged service repeats are left out of the means and intervals (kept when an "
+            "allocator has no other) and are marked in the full data table."
+        )
+    if any(f.experiment == "control" for f in res.flagged):
+        out.append(
+            "The control's flags describe how every repeat of it ran, not a disturbance of "
+            "one, so its flagged repeats stay in."
+        )
     return " ".join(out)
 
 
