@@ -4,6 +4,8 @@
 - `bench.measure.sampler`: the sampler thread, anonymous bytes on an absolute schedule.
 - `bench.measure.machine`: host facts, the confounds (THP, swap, governor, caches), and the
   CPU account of a measurement (`MachineMeter`).
+- `bench.measure.memlimit`: a memory limit on a group (v2 or v1) and the kernel's counters of
+  what it did (limit hits, OOM kills, the charged peak).
 - `bench.measure.journal`: what a run changed on the machine, undone by the next run or
   `doctor` when the run that changed it was killed.
 - `bench.measure.runlock`: one measurement at a time on a machine.
@@ -13,4 +15,4 @@
 Nothing is imported here (the load generator process imports runstats alone).
 """
 
-__all__ = ["groups", "journal", "machine", "runlock", "runstats", "sampler"]
+__all__ = ["groups", "journal", "machine", "memlimit", "runlock", "runstats", "sampler"]
