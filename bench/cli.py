@@ -30,9 +30,11 @@ SERVE_EXITS = (
 RUN_EXITS = (
     "exit codes: 0 every allocator that resolved ran (one that cannot be had here is recorded "
     "as skipped, with the reason); 3 a resolved allocator failed (the others' data are kept; "
-    "a repeat in which a worker died is kept too, flagged with the signal and the time); "
+    "a repeat in which a worker died is kept too, flagged with the signal and the time; a "
+    "worker killed at the spec's memory limit is a result, not a failure); "
     "1 the results folder cannot be written (read-only, full: the line names it; what a run "
-    "wrote before is kept); 2 a bad spec or arguments, or --resume of a run whose spec has "
+    "wrote before is kept), or the spec sets a memory limit and no writable memory cgroup "
+    "can hold it; 2 a bad spec or arguments, or --resume of a run whose spec has "
     "changed since (the line says what changed); 4 another run is measuring on this machine "
     "(pass --wait to start after it); 130 interrupted by Ctrl-C, SIGTERM or SIGHUP (the "
     "partial run is kept, marked incomplete; --resume continues it)"

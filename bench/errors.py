@@ -42,7 +42,8 @@ __all__ = [
 #: Everything asked for was done (a run: every allocator that resolved ran).
 EXIT_OK = 0
 #: `allocstudy doctor`: this machine cannot run the spec (the report says why); `allocstudy run`:
-#: the results folder cannot be written (read-only, full, not a folder).
+#: the results folder cannot be written (read-only, full, not a folder), or the spec's memory
+#: limit has no memory cgroup to hold it.
 EXIT_CANNOT_RUN = 1
 #: A bad spec or bad arguments.
 EXIT_USAGE = 2

@@ -18,6 +18,7 @@ from bench.allocators.verification import Verification, verify
 from bench.errors import EXIT_CANNOT_RUN, EXIT_OK
 from bench.measure import machine
 from bench.measure.groups import cgroup_support
+from bench.measure.memlimit import unavailable_reason
 from bench.spec import BUILTIN_ALLOCATORS, Spec
 
 __all__ = ["Problem", "diagnose", "run"]
@@ -74,8 +75,13 @@ def diagnose(spec: Spec | None) -> dict[str, Any]:
             Problem("no C++ compiler for the control", "apt-get install -y g++", blocking=True)
         )
     if cg.mode == "none":
-        problems.append(
-            Problem(cg.reason, "run as root on a machine with a memory cgroup", blocking=False)
+        limited = spec is not None and spec.service.memory_limit_mb is not None
+        problems.append(  # a spec's memory limit needs the cgroup: then it blocks the run
+            Problem(
+                (unavailable_reason(cg.mode, cg.reason) or cg.reason) if limited else cg.reason,
+                "run as root on a machine with a memory cgroup",
+                blocking=limited,
+            )
         )
     thp = machine.thp_mode()
     if thp not in (None, "never") and not machine.thp_writable():

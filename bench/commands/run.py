@@ -2,8 +2,9 @@
 
 It prints the run folder as its last line, also when interrupted (the partial run is kept,
 marked incomplete, and `--resume` continues it); exit codes are bench.errors': 0 when every
-allocator that resolved ran, 3 when one failed, 1 when the results folder cannot be written,
-2 for bad arguments (or a --resume whose spec has changed), 130 when interrupted.
+allocator that resolved ran, 3 when one failed, 1 when the results folder cannot be written
+or the machine cannot hold the spec's memory limit (no writable memory cgroup), 2 for bad
+arguments (or a --resume whose spec has changed), 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-from bench.errors import EXIT_INTERRUPTED
+from bench.errors import EXIT_CANNOT_RUN, EXIT_INTERRUPTED, UserError
 from bench.experiments.runner import run_study
 from bench.measure import journal
+from bench.measure.groups import cgroup_support
+from bench.measure.memlimit import unavailable_reason
 from bench.measure.runlock import machine_lock
 from bench.results.rundir import check_writable, find_resumable
 from bench.spec import Spec
@@ -40,6 +43,10 @@ def run_command(
     """
     started = time.monotonic()
     check_writable(out / spec.name)  # before waiting for the machine, or measuring
+    if spec.service.memory_limit_mb is not None and not skip_service:
+        support = cgroup_support()  # a limit needs a cgroup to hold it: refused, never dropped
+        if why := unavailable_reason(support.mode, support.reason):
+            raise UserError(why, exit_code=EXIT_CANNOT_RUN)
     try:
         with machine_lock(
             wait=wait,

@@ -7,8 +7,9 @@ allocator always runs first on a cold machine or last on a warm one. An allocato
 before its first repeat, and is ok as soon as its last repeat is done. Tables and manifest are
 written after every repeat so an interrupted or failed run keeps everything measured so far
 (--resume keeps the allocators that were done and measures the rest). A repeat in which a
-worker died is kept, flagged, and fails its allocator. `latest` moves only when the run
-completes.
+worker died is kept, flagged, and fails its allocator, unless the spec's memory limit killed
+it (then it is a result: the repeat goes on, bench.experiments.oomkills). `latest` moves only
+when the run completes.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from bench.errors import EXIT_FAILED, EXIT_OK, UsageError
 from bench.experiments.harness import ExperimentError, Interrupted, RepeatFailed, core_plan
 from bench.measure import machine
 from bench.measure.groups import cgroup_support
+from bench.measure.memlimit import limit_bytes
 from bench.progress import Progress
 from bench.results.manifest import MANIFEST_FORMAT, read_manifest
 from bench.results.resume import run_to_resume
@@ -176,6 +178,7 @@ def method_record(spec: Spec, *, can_reclaim: bool, reclaim_how: str) -> dict[st
         "memory_sampled_from": "service launch",
         "latency_failures": f"failed requests counted at {s.request_timeout_s:g} s or more",
         "live_set_fill_s": s.fill_s,
+        "memory_limit_bytes": limit_bytes(s.memory_limit_mb),  # the service cgroup's, or None
         "order": "rotated by repeat",
     }
 
@@ -371,6 +374,8 @@ def _keep_service_repeat(
     record["loadgen"].append(rep.loadgen)
     record["sampler"].append(rep.sampler)
     record["live_set"] += rep.live_set
+    if rep.memory_limit is not None:  # what the limit did: counters, the workers it killed
+        record.setdefault("memory_limit", []).append(rep.memory_limit)
 
 
 def _start_allocator(alloc: Allocator, record: dict[str, Any], progress: Progress) -> str:

@@ -16,6 +16,12 @@ repeat within a second: the load stops, what was measured up to then is summaris
 death as its first flag, and RepeatFailed carries it to the runner, which keeps it and fails
 the allocator. A replacement worker starts with nothing, so nothing after the death is
 comparable; and the run does not spend the rest of the phases measuring it.
+
+Under the spec's memory limit (`service.memory_limit_mb`, set on the fresh group before the
+service joins it) a worker the kernel kills at the limit is the result being measured, not a
+failure (bench.experiments.oomkills): it is recorded and flagged, the repeat goes on with
+uvicorn's replacement, which is proven on the allocator like the first workers, and the
+summary counts the kills.
 """
 
 from __future__ import annotations
@@ -40,11 +46,13 @@ from bench.experiments.harness import (
     RepeatFailed,
     memory_rows,
 )
+from bench.experiments.oomkills import LimitWatch
 from bench.load.config import LoadConfig, LoadgenError
 from bench.load.handle import start_loadgen, wait_loadgen
 from bench.measure import runstats
 from bench.measure.groups import ProcfsGroup, create_group
-from bench.measure.machine import MachineMeter
+from bench.measure.machine import MachineMeter, swap_bytes
+from bench.measure.memlimit import LimitUnavailable, apply_limit, limit_bytes
 from bench.measure.sampler import Sampler
 from bench.progress import Progress
 from bench.results.tables import TableError, read_table
@@ -65,6 +73,9 @@ class ServiceRepeat:
     loadgen: dict[str, Any]
     sampler: dict[str, Any]
     live_set: list[dict[str, Any]]
+    #: the memory limit's account of this repeat (None without a limit): what was set, the
+    #: group's counters at every phase boundary, the workers it killed
+    memory_limit: dict[str, Any] | None = None
 
 
 #: Seconds between telling the (started, ready) load generator its t0 and t0: time to open its
@@ -113,6 +124,54 @@ def _evidence(
         )
     if len(per_worker) < workers:
         raise ExperimentError(f"only {len(per_worker)} of {workers} workers answered")
+    return rows
+
+
+REPLACEMENT = "replacement worker"
+
+
+def _replacements(
+    answers: dict[int, dict[str, Any]],
+    svc: Any,
+    group: Any,
+    alloc: Allocator,
+    repeat: int,
+    proven: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Proof for workers that answered /stats and were not there before (uvicorn's
+    replacements of workers the memory limit killed): the same proof as the first workers'
+    (dladdr from inside, maps from outside); ExperimentError when one is not on the allocator."""
+    known = {r["pid"] for r in proven}
+    new = {pid: st for pid, st in answers.items() if pid not in known}
+    if not new:
+        return []
+    rows = [r for r in _evidence(new, svc, group, alloc, repeat, workers=0) if r["pid"] in new]
+    return [{**r, "role": REPLACEMENT} for r in rows]
+
+
+def _replacements_by_maps(
+    svc: Any, alloc: Allocator, repeat: int, proven: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """A running worker still without proof at the end (its /stats never answered in time):
+    the library in its maps, or ExperimentError when it is not there."""
+    known = {r["pid"] for r in proven}
+    expected = alloc.expected_library()
+    rows = []
+    for pid in svc.worker_pids():
+        if pid in known:
+            continue
+        mapped = library_mapped(pid, expected)
+        if mapped is False:
+            raise ExperimentError(f"pid {pid} ({REPLACEMENT}) is not on {alloc.name}")
+        rows.append(
+            {
+                "repeat": repeat,
+                "pid": pid,
+                "role": REPLACEMENT,
+                "malloc_library": None,
+                "mapped": mapped,
+            }
+        )
     return rows
 
 
@@ -173,9 +232,13 @@ class _ServiceLost(Exception):
     """A worker (or the supervisor) ended while the repeat ran; str() says which, how, when."""
 
 
-def _check_service(svc: ServiceProcess, origin: float, phase: str) -> None:
-    """Raise _ServiceLost when the supervisor reported a dead worker or is gone itself."""
-    if gone := svc.worker_exits():
+def _check_service(
+    svc: ServiceProcess, origin: float, phase: str, limit: LimitWatch | None = None
+) -> None:
+    """Raise _ServiceLost when the supervisor reported a dead worker or is gone itself
+    (under a memory limit, a worker the limit killed is recorded by `limit` instead)."""
+    exits = svc.worker_exits()
+    if gone := (limit.sort(exits, phase) if limit is not None else exits):
         raise _ServiceLost(
             "; ".join(
                 f"worker {g.pid} {g.how()} {g.noticed - origin:.1f} s into the run ({phase})"
@@ -205,8 +268,17 @@ def run_service_repeat(
     """Run one repeat; raise ExperimentError with the reason when it fails."""
     s = spec.service
     group = create_group(f"{alloc.name}-service-r{repeat}", mode=spec.machine.cgroup)
-    workdir = Path(tempfile.mkdtemp(prefix="allocstudy-run-"))
     origin = time.monotonic()
+    limit = LimitWatch(group.mode, group.path, limit_bytes(s.memory_limit_mb), origin)
+    applied = None
+    if limit.limit is not None:  # on the empty group: everything the service starts is held
+        try:
+            applied = apply_limit(group.mode, group.path, limit.limit, swap_bytes=swap_bytes)
+        except LimitUnavailable as exc:
+            group.close()
+            raise ExperimentError(str(exc)) from None
+    limit.snapshot("launch")
+    workdir = Path(tempfile.mkdtemp(prefix="allocstudy-run-"))
     log = PhaseLog(repeat)
     sampler = Sampler(
         read=group.anon_bytes, interval_s=s.sample_interval_s, origin=origin, phase="start"
@@ -272,7 +344,9 @@ def run_service_repeat(
                     on_spawn=on_spawn,
                 )
             except LaunchError as exc:
-                raise ExperimentError(f"service did not start: {exc}") from None
+                raise ExperimentError(
+                    f"service did not start: {exc}{limit.startup_note()}"
+                ) from None
             if cores.measured:  # start-up had every core; the measured phases get their own
                 pin_tree(svc.tree_pids(), cores.measured)
             ready = sampler.sample_now("start")  # the freshly started service
@@ -289,7 +363,7 @@ def run_service_repeat(
             running = svc  # the service, for the watch below (never None from here on)
 
             def watch() -> None:
-                _check_service(running, origin, sampler.phase)
+                _check_service(running, origin, sampler.phase, limit)
 
             try:
                 t = start_at
@@ -297,6 +371,7 @@ def run_service_repeat(
                     _wait_until(t, lambda left: show("waiting", left), watch)
                     sampler.phase = stage.phase
                     log.begin(stage.phase, t - origin)
+                    limit.snapshot(stage.phase)
                     if stage.phase == "idle":
                         break
                     t += stage.duration_s
@@ -305,7 +380,9 @@ def run_service_repeat(
                 if sampler.phase != "idle":  # a silent idle: no stage of the generator's
                     sampler.phase = "idle"
                     log.begin("idle", idle_start - origin)
+                    limit.snapshot("idle")
                 at_load_end = calls.stats(svc, "load_end")
+                evidence += _replacements(at_load_end, svc, group, alloc, repeat, evidence)
                 live_set.append(
                     _live_record("load_end", calls.spans[-1]["start_s"], at_load_end, repeat)
                 )
@@ -322,9 +399,13 @@ def run_service_repeat(
                 live_set.append(
                     _live_record("idle_end", calls.spans[-1]["start_s"], at_idle_end, repeat)
                 )
+                evidence += _replacements(at_idle_end, svc, group, alloc, repeat, evidence)
+                if limit.deaths:  # a replacement /stats never reached: its maps, at least
+                    evidence += _replacements_by_maps(svc, alloc, repeat, evidence)
                 if group.can_reclaim:
                     sampler.phase = "reclaim"
                     log.begin("reclaim", time.monotonic() - origin)
+                    limit.snapshot("reclaim")
                     reclaim_how = group.reclaim()  # synchronous: what it frees is gone on return
                     last = sampler.sample_now("reclaim")
                     log.end(time.monotonic() - origin)
@@ -344,6 +425,7 @@ def run_service_repeat(
             workers = live_set[-1]["workers"]
         finally:
             samples = sampler.stop()
+            limit.snapshot("end")
             if loadgen is not None:
                 loadgen.close()
             # A graceful stop, not a kill through the cgroup: the supervisor then reaps its
@@ -375,6 +457,8 @@ def run_service_repeat(
         log=log,
         evidence=evidence,
         summary=summary,
+        limit=limit,
+        applied=applied,
         sampler=sampler,
         reclaim_how=reclaim_how,
         ready=ready,
@@ -404,6 +488,8 @@ def _summarise(
     log: PhaseLog,
     evidence: list[dict[str, Any]],
     summary: Any,
+    limit: LimitWatch,
+    applied: dict[str, Any] | None,
     sampler: Sampler,
     reclaim_how: str | None,
     ready: Any,
@@ -444,6 +530,7 @@ def _summarise(
         timeout_s=s.request_timeout_s,
         calls=calls,
     )
+    flags[:0] = limit.flags()  # before the failed requests they may have caused
     if fault is not None:  # first: every other flag may be its consequence
         flags.insert(0, fault)
     live = {r["at"]: r["live_bytes"] for r in live_set}
@@ -476,6 +563,7 @@ def _summarise(
             settled, ready_anon, live.get("idle_end"), live.get("ready")
         ),
         "given_back_share": runstats.given_back_share(peak, settled),
+        **limit.summary(),
         "flagged": bool(flags),
         "flags": "; ".join(flags) if flags else None,
     }
@@ -511,6 +599,7 @@ def _summarise(
         loadgen_rec,
         sampler_rec,
         live_set,
+        limit.record(repeat, applied),
     )
 
 

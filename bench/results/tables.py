@@ -18,6 +18,7 @@ import pyarrow.feather as feather
 from bench.errors import UserError
 
 __all__ = [
+    "ADDED_COLUMNS",
     "FORMAT_VERSION",
     "SCHEMAS",
     "TABLES",
@@ -29,7 +30,8 @@ __all__ = [
     "write_table",
 ]
 
-#: Bumped whenever a column changes meaning or a required column is removed.
+#: Bumped whenever a column changes meaning or a required column is removed (a column added
+#: without either goes into ADDED_COLUMNS instead, so earlier files of the version still read).
 FORMAT_VERSION = "2"
 
 SCHEMAS: dict[str, pa.Schema] = {
@@ -118,6 +120,13 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("overhead_settled", pa.float64()),  # (settled - ready anon) / (idle-end - ready live)
             ("given_back_share", pa.float64()),  # (peak - settled) / peak
             ("allocs_per_cpu_s", pa.float64()),  # control: per CPU-second of the churn
+            # service under the spec's memory limit (null without one; peak_charged_bytes is
+            # recorded wherever a memory cgroup held the service)
+            ("memory_limit_bytes", pa.int64()),  # the limit on the service's cgroup
+            ("oom_kills", pa.int64()),  # workers the limit killed (OOM kills)
+            ("first_oom_s", pa.float64()),  # when the first was noticed, on the t_s clock
+            ("limit_hits", pa.int64()),  # charges that met the limit (v2 max events, v1 failcnt)
+            ("peak_charged_bytes", pa.int64()),  # highest charge of the cgroup (anon+cache+kernel)
             # method flags of the repeat ("; "-joined: failed requests, missing samples in a
             # window, oversubscribed control...), apart from machine disturbance
             ("flagged", pa.bool_()),
@@ -128,6 +137,14 @@ SCHEMAS: dict[str, pa.Schema] = {
 
 #: Every table of the data contract, in the order a run writes them.
 TABLES: tuple[str, ...] = tuple(SCHEMAS)
+
+#: Columns added within the current format version: a file written before them still reads,
+#: the column absent (null to every reader), since nothing it holds changed meaning.
+ADDED_COLUMNS: dict[str, frozenset[str]] = {
+    "summary": frozenset(
+        {"memory_limit_bytes", "oom_kills", "first_oom_s", "limit_hits", "peak_charged_bytes"}
+    ),
+}
 
 
 class TableError(UserError):
@@ -221,10 +238,13 @@ def read_table(path: Path, name: str) -> pa.Table:
             f"{path}: format version {version or '(none)'} is not the supported "
             f"{FORMAT_VERSION}; re-run the study with this version of allocstudy"
         )
-    missing = [f.name for f in SCHEMAS[name] if f.name not in columns]
+    added = ADDED_COLUMNS.get(name, frozenset())
+    missing = [f.name for f in SCHEMAS[name] if f.name not in columns and f.name not in added]
     if missing:
         raise TableError(f"{path}: missing columns {', '.join(missing)}")
     for want in SCHEMAS[name]:
+        if want.name not in columns:
+            continue
         got = table.schema.field(want.name).type
         if got != want.type:
             raise TableError(f"{path}: column {want.name} holds {got}, expected {want.type}")

@@ -40,6 +40,7 @@ __all__ = [
     "SourceAllocator",
     "SourceSpec",
     "Spec",
+    "UNHASHED_WHEN_NULL",
     "VariantAllocator",
 ]
 
@@ -57,6 +58,9 @@ NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 #: The A/A duplicate of allocator x is named x + AGAIN_SUFFIX.
 AGAIN_SUFFIX = "-again"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+#: Optional keys added to the format after runs were made, left out of the spec hash while
+#: null (Spec.canonical_json), so adding one does not make every earlier run stale.
+UNHASHED_WHEN_NULL: tuple[str, ...] = ("service.memory_limit_mb",)
 
 
 class _Model(BaseModel):
@@ -158,6 +162,15 @@ class ServiceSpec(_Model):
         "send (0: a silent idle, where nothing calls the allocator)",
     )
     request_timeout_s: float = Field(10.0, gt=0, le=300)
+    memory_limit_mb: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="a memory limit on the service's cgroup (supervisor and workers "
+        "together), MB of 10^6 bytes, above 0; it caps all the cgroup is charged (anonymous "
+        "memory, page cache, kernel memory), and a worker the kernel kills at it is recorded "
+        "as a result, not a failure (null: no limit; needs a writable memory cgroup)",
+    )
     mix: dict[Endpoint, float] = Field(default_factory=lambda: {"churn": 2, "json": 1, "xml": 1})
     churn: ChurnSpec = Field(default_factory=ChurnSpec)
     payload: PayloadSpec = Field(default_factory=PayloadSpec)
@@ -374,6 +387,17 @@ class Spec(_Model):
     control: ControlSpec = Field(default_factory=ControlSpec)
     machine: MachineSpec = Field(default_factory=MachineSpec)
 
+    @field_validator("machine")
+    @classmethod
+    def _limit_needs_a_cgroup(cls, machine: MachineSpec, info: ValidationInfo) -> MachineSpec:
+        service = info.data.get("service")
+        if machine.cgroup == "none" and service is not None and service.memory_limit_mb:
+            raise ValueError(
+                "cgroup: none cannot hold service.memory_limit_mb (a limit is set on the "
+                "service's memory cgroup): use cgroup: auto, or drop the limit"
+            )
+        return machine
+
     @field_validator("allocators")
     @classmethod
     def _allocators(cls, entries: list[Any]) -> list[Any]:
@@ -428,8 +452,21 @@ class Spec(_Model):
         return float(self.control.idle_s)
 
     def canonical_json(self) -> str:
-        """A stable text of the resolved spec (defaults filled), the input of spec_hash."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """A stable text of the resolved spec (defaults filled), the input of spec_hash.
+
+        Keys added after runs existed (UNHASHED_WHEN_NULL) are left out while null, their
+        value before they existed: a spec that does not use them keeps its hash, and its
+        earlier runs stay current rather than stale.
+        """
+        data = self.model_dump(mode="json")
+        for dotted in UNHASHED_WHEN_NULL:
+            *parents, key = dotted.split(".")
+            node = data
+            for part in parents:
+                node = node.get(part) or {}
+            if key in node and node[key] is None:
+                del node[key]
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @property
     def spec_hash(self) -> str:
