@@ -14,6 +14,7 @@ from pathlib import Path
 from bench.report import charts as ch
 from bench.report import experiment, fulltable, notes, prose, provenance
 from bench.report.aggregate import Results, aggregate
+from bench.report.limit import limit_run, limit_table
 from bench.report.live import LivePayload, live_payload
 from bench.report.run import Freshness, Run, Study, check_freshness, load_run
 from bench.report.values import named_values
@@ -75,6 +76,7 @@ class StudyView:
             "spec": lambda: experiment.spec_table(run, self.live),
             "allocators": lambda: experiment.allocators_table(run, res),
             "headline": lambda: experiment.headline_table(res),
+            "memory_limit": lambda: limit_table(limit_run(run)),
             "confounds": lambda: experiment.confounds_table(run),
             "provenance": lambda: provenance.provenance_table(run, self.freshness, self.values),
             "allocator_provenance": lambda: provenance.allocator_provenance_table(res),

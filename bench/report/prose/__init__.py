@@ -8,9 +8,9 @@ A sentence about a step of the method (the idle traffic, a forced reclaim) follo
 run recorded (bench.report.method), never what the study usually does.
 
 Families: rankings (the shared wording of ranks and ties), memory, procedure (idle, reclaim,
-sampling, load), latency, control, guidance, trust (what was not measured, noise,
-disturbance, evidence). `sentences` is the registry a page quotes as {{ say.<name> }}; the
-sentences themselves are imported from their family's module.
+sampling, load), latency, limit (the service under a memory limit), control, guidance, trust
+(what was not measured, noise, disturbance, evidence). `sentences` is the registry a page
+quotes as {{ say.<name> }}; the sentences themselves are imported from their family's module.
 """
 
 from __future__ import annotations
@@ -21,9 +21,19 @@ from typing import Any
 from bench.report import specview
 from bench.report.aggregate import Results
 from bench.report.compare import Sample, shed_fraction
+from bench.report.limit import limit_run
 from bench.report.live import LivePayload, live_payload
 from bench.report.method import method_of
-from bench.report.prose import control, guidance, latency, memory, procedure, rankings, trust
+from bench.report.prose import (
+    control,
+    guidance,
+    latency,
+    limit,
+    memory,
+    procedure,
+    rankings,
+    trust,
+)
 from bench.report.run import Run
 from bench.report.units import fmt_mb, fmt_pct, fmt_ratio, fmt_seconds
 
@@ -31,6 +41,7 @@ __all__ = [
     "control",
     "guidance",
     "latency",
+    "limit",
     "memory",
     "procedure",
     "rankings",
@@ -106,6 +117,12 @@ def sentences(
         "latency": lambda: latency.latency(res),
         "latency_median": lambda: latency.latency_median(res),
         "load": lambda: procedure.load_held(run, res),
+        "memory_limit": lambda: limit.memory_limit(
+            limit_run(run),
+            workers=int(specview.get(run.spec, "service.workers")),
+            ranked=res.names,
+            missing=missing,
+        ),
         "control_oversubscription": lambda: control.control_oversubscription(res),
         "control_throughput": lambda: control.control_throughput(res),
         "control_ranking": lambda: control.control_ranking(res, ctl_missing, aa_name),
