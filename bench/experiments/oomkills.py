@@ -46,13 +46,16 @@ def classify(gone: WorkerExit, *, unclaimed_oom_kills: int, at_limit: bool) -> C
 
     Only a SIGKILL can be: the OOM killer sends nothing else, and a crash (SIGSEGV, an exit
     code) stays the allocator's failure whatever the memory. A kill counted by the kernel
-    (`unclaimed_oom_kills` > 0) is an OOM kill; otherwise a SIGKILL while the group was at
-    its limit (the kernel may count no OOM kills, or the supervisor killed a worker that
-    stopped answering under the pressure) is put down to the limit too.
+    (`unclaimed_oom_kills` > 0) is an OOM kill, also when the supervisor reported the worker
+    as hung: a worker stalled in reclaim at the limit stops answering the supervisor's health
+    check, and the kernel's kill then lands while the supervisor waits for the answer (seen
+    on this project's machine). Otherwise a SIGKILL while the group was at its limit (the
+    kernel may count no OOM kills, or the supervisor killed a worker that stopped answering
+    under the pressure) is put down to the limit too.
     """
     if gone.exitcode != -signal.SIGKILL:
         return None
-    if unclaimed_oom_kills > 0 and not gone.hung:
+    if unclaimed_oom_kills > 0:
         return "oom_kill"
     if at_limit:
         return "at_limit"
@@ -141,7 +144,9 @@ class LimitWatch:
         claimed = sum(d.cause == "oom_kill" for d in self.deaths)
         base = self._first.oom_kills if self._first and self._first.oom_kills is not None else 0
         counted = now.oom_kills if now is not None and now.oom_kills is not None else base
-        for gone in sorted(new, key=lambda g: (g.hung, g.noticed)):  # kernel kills first
+        # the deaths seen dead first, then those replaced as hung: the kernel's count goes to
+        # the plain deaths before a hung one can claim it
+        for gone in sorted(new, key=lambda g: (g.hung, g.noticed)):
             self._seen.add((gone.pid, gone.noticed))
             cause = classify(
                 gone,

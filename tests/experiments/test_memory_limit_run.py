@@ -12,10 +12,12 @@ import pytest
 from studyrun import TINY_SPEC, BackgroundRun, our_processes, stray_cgroups
 
 from bench import cli
+from bench.commands import doctor
 from bench.commands import run as run_command
 from bench.measure.groups import CgroupSupport, cgroup_support
 from bench.results.manifest import read_manifest
 from bench.results.rundir import read_rows
+from bench.spec import parse_spec
 
 #: A tiny study whose workers outgrow the limit within a second or two of load: large pinned
 #: buffers (about 30 MB a second a worker), under a limit some 70 MB above what the freshly
@@ -124,3 +126,17 @@ def test_a_limit_with_no_cgroup_to_hold_it_refuses_the_run_in_one_line(
         "has none (procfs fallback: no writable memory cgroup); run as root, or drop the limit"
     ]
     assert not out.exists()  # refused before anything was measured or written
+
+
+def test_doctor_says_a_spec_with_a_limit_cannot_run_without_a_cgroup(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    none = CgroupSupport("none", None, "procfs fallback: no writable memory cgroup")
+    monkeypatch.setattr(doctor, "cgroup_support", lambda: none)
+    report = doctor.diagnose(parse_spec(LIMITED_SPEC))
+    assert report["can_run"] is False
+    assert any(
+        p["what"].startswith("service.memory_limit_mb needs a writable memory cgroup")
+        and p["blocking"]
+        for p in report["problems"]
+    ), report["problems"]

@@ -39,8 +39,22 @@ def test_a_sigkill_at_the_limit_is_the_limits_where_the_kernel_counts_no_kills()
 
 
 def test_a_worker_killed_for_hanging_at_the_limit_is_the_limits_but_no_oom_kill():
-    assert classify(_gone(hung=True), unclaimed_oom_kills=1, at_limit=True) == "at_limit"
-    assert classify(_gone(hung=True), unclaimed_oom_kills=1, at_limit=False) is None
+    assert classify(_gone(hung=True), unclaimed_oom_kills=0, at_limit=True) == "at_limit"
+    assert classify(_gone(hung=True), unclaimed_oom_kills=0, at_limit=False) is None
+
+
+def test_a_worker_reported_hung_whose_kill_the_kernel_counted_is_an_oom_kill():
+    # stalled in reclaim, it missed the supervisor's health check; the kernel killed it
+    assert classify(_gone(hung=True), unclaimed_oom_kills=1, at_limit=True) == "oom_kill"
+
+
+def test_a_plain_death_claims_the_counted_kill_before_a_hung_one(kernel: _Kernel):
+    watch = _watch()
+    kernel.set(oom_kills=1)  # one kill counted, the limit not met lately
+    now = time.monotonic()
+    hung, dead = _gone(21, hung=True, at=now - 0.1), _gone(22, at=now)
+    assert watch.sort([hung, dead], "load") == [hung]
+    assert [(d.pid, d.cause) for d in watch.deaths] == [(22, "oom_kill")]
 
 
 class _Kernel:
