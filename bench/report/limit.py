@@ -13,6 +13,7 @@ flag a repeat are the result, not a fault of the method.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,7 @@ from bench.report.prose.rankings import value_text
 from bench.report.run import Run
 from bench.report.units import fmt_count, fmt_mb, fmt_ms
 
-__all__ = ["LimitResult", "LimitRun", "limit_run", "limit_table"]
+__all__ = ["LimitResult", "LimitRun", "limit_run", "limit_table", "when_fmt"]
 
 
 @dataclass(frozen=True)
@@ -125,16 +126,25 @@ def limit_run(run: Run) -> LimitRun | None:
     )
 
 
-def fmt_into_load(s: float) -> str:
-    """'4.3 s into the load', or 'in the warm-up' for a kill before the load began."""
-    return f"{s:.1f} s into the load" if s >= 0 else "in the warm-up"
+def when_fmt(load_s: float) -> Callable[[float], str]:
+    """How a kill's time since the load began is said: '4.3 s into the load', '2.1 s into
+    the idle' once the load (`load_s` long) was over, 'in the warm-up' before it began."""
+
+    def fmt(s: float) -> str:
+        if s < 0:
+            return "in the warm-up"
+        if s > load_s:
+            return f"{s - load_s:.1f} s into the idle"
+        return f"{s:.1f} s into the load"
+
+    return fmt
 
 
-def _first_kill(r: LimitResult) -> Cell:
+def _first_kill(r: LimitResult, load_s: float) -> Cell:
     if r.first_kill_s is None:
         return Cell("none", sort=float("inf"))
     s = r.first_kill_s
-    text = fmt_into_load(s.center) if s.n == 1 else value_text(s, lambda x: f"{x:.1f} s")
+    text = when_fmt(load_s)(s.center) if s.n == 1 else value_text(s, lambda x: f"{x:.1f} s")
     return Cell(text, sort=s.center)
 
 
@@ -155,7 +165,7 @@ def limit_table(view: LimitRun | None) -> str:
                 name,
                 lived if r.repeats > 1 or r.lived else "no",
                 Cell(fmt_count(r.oom_kills), sort=r.oom_kills),
-                _first_kill(r),
+                _first_kill(r, view.load_s),
                 _sample(r.peak_charged, fmt_mb),
                 _sample(r.peak_anon, fmt_mb),
                 _sample(r.p99, fmt_ms),
@@ -167,7 +177,7 @@ def limit_table(view: LimitRun | None) -> str:
             Column("allocator"),
             Column("lived under it"),
             Column("OOM kills", numeric=True),
-            Column("first kill", numeric=True),
+            Column("first kill", numeric=True, abbr="seconds after the load began"),
             Column("charged peak", numeric=True, abbr="highest charge of the cgroup"),
             Column("anon peak", numeric=True, abbr="highest anonymous memory during load"),
             Column("p99", numeric=True),

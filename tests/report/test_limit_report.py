@@ -119,6 +119,13 @@ def test_a_kill_in_the_warm_up_and_a_partial_one_are_said_as_such():
     assert "no: 1 of 2 repeats" in table and "in the warm-up" in table
 
 
+def test_a_kill_after_the_load_is_said_to_be_in_the_idle_and_equal_counts_are_each():
+    run = _run([_row("jemalloc", kills=1, first=18.5), _row("tcmalloc", kills=1, first=10.0)])
+    text = memory_limit(limit_run(run), workers=4, ranked=["jemalloc", "tcmalloc"])
+    assert "tcmalloc (6.0 s into the load); jemalloc (2.5 s into the idle)." in text
+    assert "Kills in all: 1 each." in text
+
+
 def test_the_a_a_duplicate_is_in_the_table_but_not_in_the_sentences():
     run = _run([_row("glibc"), _row("glibc-again"), _row("jemalloc", kills=1, first=9.0)])
     view = limit_run(run)

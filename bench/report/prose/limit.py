@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bench.report.compare import Sample, latency_verdict
-from bench.report.limit import LimitResult, LimitRun, fmt_into_load
+from bench.report.limit import LimitResult, LimitRun, when_fmt
 from bench.report.prose.rankings import names_text, not_ranked, ranking_body, value_text
 from bench.report.units import fmt_count, fmt_mb, fmt_ms, fmt_seconds, join_names, md_safe
 
@@ -55,7 +55,12 @@ def _killed(view: LimitRun, names: list[str]) -> str:
     if not names:
         return ""
     results = view.results
-    kills = join_names([f"{md_safe(n)} {fmt_count(results[n].oom_kills)}" for n in names])
+    counts = {results[n].oom_kills for n in names}
+    if len(counts) == 1:
+        (count,) = counts
+        kills = f"{fmt_count(count)} each"
+    else:
+        kills = join_names([f"{md_safe(n)} {fmt_count(results[n].oom_kills)}" for n in names])
     partial = [
         f"{md_safe(n)} in {r.killed_repeats} of {r.repeats} repeats"
         for n in names
@@ -64,14 +69,15 @@ def _killed(view: LimitRun, names: list[str]) -> str:
     some = f" (only {join_names(partial)})" if partial else ""
     if len(names) == 1:
         r = results[names[0]]
-        first = fmt_into_load(r.first_kill_s.center) if r.first_kill_s else "at a time not recorded"
+        when = when_fmt(view.load_s)
+        first = when(r.first_kill_s.center) if r.first_kill_s else "at a time not recorded"
         return (
             f"The kernel killed workers of {md_safe(names[0])}{some}: the first {first}, "
             f"{fmt_count(r.oom_kills)} in all."
         )
     firsts: dict[str, Sample] = {n: s for n in names if (s := results[n].first_kill_s)}
     order = ranking_body(
-        firsts, fmt_into_load, "the first to lose a worker", "the last", descending=False
+        firsts, when_fmt(view.load_s), "the first to lose a worker", "the last", descending=False
     )
     return f"The kernel killed workers of {names_text(names)}{some}. {order} Kills in all: {kills}."
 
