@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.allocators import knobs
 from bench.allocators.registry import Allocator
 from bench.allocators.verification import library_mapped
 from bench.experiments.harness import (
@@ -81,8 +82,10 @@ def _evidence(
     *,
     workers: int,
 ) -> list[dict[str, Any]]:
-    """Proof from inside every process: /stats (dladdr) from each worker, maps for all."""
+    """Proof from inside every process: /stats (dladdr) from each worker, maps for all; and
+    in each worker, the read-back of the variant's settings (a worker's `knobs`)."""
     expected = alloc.expected_library()
+    asked = knobs.asked_settings(alloc.env)
     rows = []
     pids = set(group.pids()) | set(per_worker) | {svc.pid}
     for pid in sorted(pids):
@@ -99,6 +102,8 @@ def _evidence(
                 "mapped": library_mapped(pid, expected),
             }
         )
+        if asked and pid in per_worker:
+            rows[-1]["knobs"] = knobs.judge(asked, stats_.get("knobs"))
     bad = [
         r
         for r in rows
@@ -113,6 +118,9 @@ def _evidence(
         )
     if len(per_worker) < workers:
         raise ExperimentError(f"only {len(per_worker)} of {workers} workers answered")
+    for r in rows:
+        if mismatch := knobs.failure_reason(r.get("knobs", [])):
+            raise ExperimentError(f"pid {r['pid']} (worker): {mismatch}")
     return rows
 
 
@@ -265,7 +273,7 @@ def run_service_repeat(
                     python=sys.executable,
                     workers=s.workers,
                     port=port,
-                    env=alloc.preload_env(),
+                    env={**alloc.preload_env(), **knobs.probe_env(alloc.env)},
                     service_config=s.model_dump(mode="json"),
                     cgroup_procs=group.procs_file,
                     ready_timeout=60.0,
