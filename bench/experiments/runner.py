@@ -452,6 +452,8 @@ def _run_round(
             record["evidence"]["control"].append(crep.evidence)
             record["phases"]["control"] += crep.phases
     except ExperimentError as exc:
+        if worker_knobs := getattr(exc, "knobs", None):  # a worker's settings differed
+            record["knobs"] = knobs.merge(worker_knobs, record.get("knobs"))
         record.update(status="failed", reason=str(exc), finished=_now())
         progress.say(f"{alloc.name}: failed: {exc}")
         return "failed"

@@ -53,7 +53,7 @@ from bench.spec import Spec
 from service.launcher import LaunchError, ServiceProcess, free_port, start_service
 from service.proctree import pin_tree
 
-__all__ = ["ServiceRepeat", "method_flags", "run_service_repeat"]
+__all__ = ["ServiceRepeat", "SettingsMismatch", "method_flags", "run_service_repeat"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,15 @@ class ServiceRepeat:
 #: Seconds between telling the (started, ready) load generator its t0 and t0: time to open its
 #: keep-alive connections to every worker.
 LOADGEN_LEAD_S = 0.3
+
+
+class SettingsMismatch(ExperimentError):
+    """A worker read back a variant's setting otherwise than asked; `knobs` holds every
+    worker's judged read-back (bench.allocators.knobs.judge), for the manifest."""
+
+    def __init__(self, message: str, knobs: list[list[dict[str, Any]]]) -> None:
+        super().__init__(message)
+        self.knobs = knobs
 
 
 def _evidence(
@@ -118,9 +127,10 @@ def _evidence(
         )
     if len(per_worker) < workers:
         raise ExperimentError(f"only {len(per_worker)} of {workers} workers answered")
+    judged = [r["knobs"] for r in rows if "knobs" in r]
     for r in rows:
         if mismatch := knobs.failure_reason(r.get("knobs", [])):
-            raise ExperimentError(f"pid {r['pid']} (worker): {mismatch}")
+            raise SettingsMismatch(f"pid {r['pid']} (worker): {mismatch}", judged)
     return rows
 
 
