@@ -51,6 +51,8 @@ class Knob:
     `state` is "verified" (read back as asked), "mismatch" (read back otherwise: the variant
     did not run as the spec says), "unverifiable" (the allocator offers no way to read it
     back; `why` says so) or whatever newer state a runner records, shown as it is.
+    `processes` counts the processes that read it back; `control` says what was (or was not)
+    checked in the C++ control.
     """
 
     setting: str
@@ -59,6 +61,8 @@ class Knob:
     state: str
     how: str | None = None
     why: str | None = None
+    processes: int | None = None
+    control: str | None = None
 
 
 def _text(x: Any) -> str | None:
@@ -88,6 +92,8 @@ def knobs_of(entry: dict[str, Any]) -> tuple[Knob, ...]:
                 state=str(k.get("state") or "not recorded"),
                 how=_text(k.get("how")),
                 why=_text(k.get("why") or k.get("reason") or k.get("note")),
+                processes=k["processes"] if isinstance(k.get("processes"), int) else None,
+                control=_text(k.get("control")),
             )
         )
     return tuple(out)

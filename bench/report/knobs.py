@@ -35,13 +35,18 @@ __all__ = [
     "variant_reports",
 ]
 
-#: The measure keys compared, and how the table heads them.
+#: The measure keys compared: how the table heads them, with the unit, so the cells carry
+#: bare numbers (numeric headings and cells do not wrap: short ones keep the table within
+#: the column), and what each heading means in full, for its title.
 _HEADINGS = {
-    "peak": "peak",
-    "settled": "settled",
-    "p99": "p99 latency",
-    "allocs_per_s": "C++ control throughput",
-    "allocs_per_cpu_s": "C++ control throughput per CPU-second",
+    "peak": ("peak MB", "peak anonymous memory of the service, MB"),
+    "settled": ("settled MB", "settled anonymous memory of the service, MB"),
+    "p99": ("p99 ms", "p99 latency of the service, ms"),
+    "allocs_per_s": ("control M/s", "C++ control throughput, million allocations per second"),
+    "allocs_per_cpu_s": (
+        "control M/CPU-s",
+        "C++ control throughput, million allocations per CPU-second of its churn",
+    ),
 }
 
 
@@ -68,10 +73,13 @@ def knob_state(knobs: Sequence[Knob]) -> str:
 
 
 def knob_text(k: Knob) -> str:
-    """One read-back in words: 'dirty_decay_ms read back as 0 (mallctl opt.dirty_decay_ms)'."""
+    """One read-back in words: 'opt.dirty_decay_ms read back as 0 in 5 processes (jemalloc
+    mallctl)'."""
     how = f" ({k.how})" if k.how else ""
     if k.state == "verified":
-        return f"{k.setting} read back as {k.read_back or k.asked or 'asked'}{how}"
+        n = k.processes
+        where = f" in {n} process{'es' if n != 1 else ''}" if n else ""
+        return f"{k.setting} read back as {k.read_back or k.asked or 'asked'}{where}{how}"
     if k.state == "mismatch":
         got = k.read_back if k.read_back is not None else "nothing"
         return f"{k.setting} asked {k.asked or 'a value'}, read back {got}{how}"
@@ -150,15 +158,20 @@ def _esc(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def _setting(v: AllocatorInfo) -> Cell:
-    """The variant's environment as code, breakable after its commas (MALLOC_CONF lists)."""
-    if not v.env:
-        return Cell("none")
-    parts = [
-        "<code>" + _esc(f"{k}={val}").replace(",", ",<wbr>") + "</code>"
-        for k, val in sorted(v.env.items())
-    ]
-    return Cell("<br>".join(parts), html=True)
+def _breakable(text: str) -> str:
+    """Escaped text that may wrap after its commas, underscores, dots and equals signs:
+    settings and library names are long words that would otherwise widen the table."""
+    out = _esc(text)
+    for c in (",", "_", ".", "="):
+        out = out.replace(c, c + "<wbr>")
+    return out
+
+
+def _setting(v: AllocatorInfo) -> str:
+    """The variant's environment as code (MALLOC_CONF lists wrap after their commas)."""
+    return "<br>".join(
+        f"<code>{_breakable(f'{k}={val}')}</code>" for k, val in sorted(v.env.items())
+    )
 
 
 def _status(info: AllocatorInfo | None, name: str) -> str:
@@ -167,36 +180,63 @@ def _status(info: AllocatorInfo | None, name: str) -> str:
     return f"{info.status}: {info.reason}" if info.reason else info.status
 
 
+def _number(c: Change, s: Sample) -> str:
+    """A value in its column's unit (the heading gives it): '410', '4.1', '35.0'."""
+    if c.metric.experiment == "control":
+        return f"{s.center / 1e6:,.1f}"
+    return c.metric.fmt(s.center).partition(" ")[0]
+
+
 def _measure(c: Change | None, report: VariantReport) -> Cell:
-    """'220 MB against 250 MB', then '-12.0%, changed', the rule that decided as its title."""
-    if c is None:
+    """'410 → 395' (base → variant), '-3.7%', 'changed', one a line, with the rule that
+    decided as its title, in compare's words."""
+    if c is None or c.b is None:
         return Cell("not measured")
-    if c.b is None:
-        return Cell("not measured")
-    t = c.texts()
     if c.a is None:
-        return Cell(f"{t['b']}; {report.base_name} not measured", sort=c.b.center)
-    text = (
-        f'<span title="{_esc(c.rule_text)}">{_esc(t["b"])} against {_esc(t["a"])}<br>'
-        f"{_esc(t['change_pct'] or '0.0%')}, {_esc(c.verdict)}</span>"
+        return Cell(f"{_number(c, c.b)}; {report.base_name} not measured")
+    lines = (
+        f"{_number(c, c.a)} → {_number(c, c.b)}",
+        c.texts()["change_pct"] or "0.0%",
+        c.verdict,
     )
-    return Cell(text, sort=c.b.center, html=True)
+    text = f'<span title="{_esc(c.rule_text)}">' + "<br>".join(map(_esc, lines)) + "</span>"
+    return Cell(text, html=True)
 
 
-def _knob_cell(r: VariantReport) -> str:
-    """Verified, unverifiable (with why) or mismatch, with each setting; for a variant that
-    did not run, its status and reason first."""
-    knobs = "; ".join(knob_text(k) for k in r.variant.knobs)
-    state = r.state
+def _variant_cell(r: VariantReport) -> Cell:
+    """The variant and the stock allocator it changes, its setting, then whether the setting
+    read back: as asked (in how many processes), unverifiable (with why) or mismatch; for a
+    variant that did not run, its status and reason. How each setting was read is the
+    read-back's title. One cell, since Material gives every column a minimum width and the
+    four measures need theirs."""
+    how = "; ".join(f"{k.setting}: {k.how}" for k in r.variant.knobs if k.how)
+    title = f' title="{_esc(how)}"' if how else ""
+    lines = [_esc(f"{r.name} (variant of {r.base_name})"), _setting(r.variant)]
+
+    def cell(text: str) -> Cell:
+        said = f"<span{title}>{_breakable(text)}</span>"
+        return Cell("<br>".join([*(x for x in lines if x), said]), html=True)
+
     if r.variant.status != "ok" or not r.measured:
         head = _status(r.variant, r.name)
         if r.variant.status == "ok":
             head = "ran, but the run recorded no measurements for it"
         extra = unsaid_mismatch(r.variant.knobs, r.variant.reason)
-        return f"{head}; mismatch: {extra}" if extra else head
+        return cell(f"{head}; mismatch: {extra}" if extra else head)
+    knobs = r.variant.knobs
     if not knobs:
-        return "not recorded: the run holds no read-back of this setting"
-    return f"{state}: {knobs}"
+        return cell("no read-back recorded")
+    if r.state == "verified":
+        counts = {k.processes for k in knobs}
+        n = counts.pop() if len(counts) == 1 else None
+        return cell(f"read back as asked in {n} processes" if n else "read back as asked")
+    odd = [k for k in knobs if k.state != "verified"]
+    if len(knobs) == 1:  # the setting is right above: say why alone
+        (k,) = odd
+        detail = k.why or knob_text(k) if k.state == "unverifiable" else knob_text(k)
+    else:
+        detail = "; ".join(knob_text(k) for k in odd)
+    return cell(f"{r.state}: {detail}")
 
 
 def _rules_caption(reports: Sequence[VariantReport]) -> str:
@@ -229,42 +269,49 @@ def _rules_caption(reports: Sequence[VariantReport]) -> str:
     return " Verdicts by the noise rule of allocstudy compare: " + "; ".join(parts) + "."
 
 
+#: How the runner opens its note on the control (bench.allocators.knobs.CONTROL_NOTE).
+_NOT_IN_CONTROL = "not checked in the control"
+
+
+def _control_caption(reports: Sequence[VariantReport], metrics: Sequence[Metric]) -> str:
+    """The C++ control column's unit in full, and what the run says of the settings there,
+    once: its throughput is the knob's only if the control ran with the setting too."""
+    text = "".join(
+        f" {_HEADINGS[m.key][0]}: {_HEADINGS[m.key][1]}."
+        for m in metrics
+        if m.experiment == "control"
+    )
+    notes = list(dict.fromkeys(k.control for r in reports for k in r.variant.knobs if k.control))
+    for note in notes:
+        rest = note.removeprefix(_NOT_IN_CONTROL)
+        text += (
+            f" The settings were not checked in the C++ control{rest}."
+            if rest != note
+            else f" In the C++ control: {note}."
+        )
+    return text
+
+
 def knobs_table(res: Results) -> str:
-    """One row per variant: its setting, each measure against its base (both values, the
-    change, the verdict) and whether the setting read back as asked; "" without variants,
-    so a run that tried no knob shows no empty table (the sentence says why)."""
+    """One row per variant: each measure against its base (both values, the change, the
+    verdict) and whether its setting read back as asked; "" without variants, so a run that
+    tried no knob shows no empty table (the sentence says why)."""
     reports = variant_reports(res)
     if not reports:
         return ""
     metrics = knob_metrics(res)
-    rows: list[list[Cell | str]] = []
-    for r in reports:
-        rows.append(
-            [
-                f"{r.name} (variant of {r.base_name})",
-                _setting(r.variant),
-                *(_measure(r.change(m.key), r) for m in metrics),
-                _knob_cell(r),
-            ]
-        )
+    rows = [[_variant_cell(r), *(_measure(r.change(m.key), r) for m in metrics)] for r in reports]
     return html_table(
         [
-            Column("variant"),
-            Column("setting"),
-            *(
-                Column(_HEADINGS[m.key], True, f"the variant against its base: {m.label}")
-                for m in metrics
-            ),
-            Column(
-                "read back",
-                False,
-                "whether the setting was read back as asked, inside the measured process",
-            ),
+            Column("variant", False, "the variant, its setting and whether it read back as asked"),
+            *(Column(_HEADINGS[m.key][0], True, _HEADINGS[m.key][1]) for m in metrics),
         ],
         rows,
         table_id="knobs-table",
-        caption="Each variant against its own stock allocator: the variant's value against "
-        "the base's, the change as a share of the base's, and the verdict (point at it for the "
-        "rule that decided). Read back: whether each setting read back as asked inside the "
-        "measured process." + _rules_caption(reports),
+        caption="Each variant against its own stock allocator: the base's value → the "
+        "variant's, the change as a share of the base's, and the verdict (point at a cell for "
+        "the rule that decided). Under each variant, its setting and whether it read back as "
+        "asked inside the service's processes (point at it for how)."
+        + _control_caption(reports, metrics)
+        + _rules_caption(reports),
     )

@@ -103,18 +103,23 @@ def knob(
     read_back: str | None = None,
     how: str | None = "mallctl",
     why: str | None = None,
+    processes: int = 5,
 ) -> dict[str, Any]:
-    """One read-back record as the runner writes it under an allocator's `knobs`."""
-    record: dict[str, Any] = {
+    """One read-back record as the runner writes it under an allocator's `knobs`
+    (bench.allocators.knobs.merge: the reason says why a setting did not read back)."""
+    return {
+        "variable": "ENV",
+        "asked_as": asked,
         "setting": setting,
         "asked": asked,
         "read_back": (asked if state == "verified" else None) if read_back is None else read_back,
         "state": state,
         "how": how,
+        "processes": processes,
+        "reason": why,
+        "control": "not checked in the control: it runs the same library under the same "
+        "environment, but the C++ program has no read-back",
     }
-    if why is not None:
-        record["why"] = why
-    return record
 
 
 DEFAULT_ALLOCS = (

@@ -132,4 +132,5 @@ def sentences(
         "disturbed": lambda: trust.disturbed(full),
         "evidence": lambda: trust.evidence(full),
         "knobs": lambda: knobs.knobs(full),
+        "knobs_read_back": lambda: knobs.read_back(full),
     }

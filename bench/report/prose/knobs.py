@@ -1,11 +1,13 @@
 """Sentences about the variants: what each knob moved against its own stock allocator.
 
-One sentence per variant names what moved beyond the noise, by how much and which way
-("Against jemalloc, jemalloc-decay0 settled 12% lower, beyond the noise; its p99 latency did
-not move"), from the verdicts of bench.report.knobs (the noise rule of `allocstudy compare`);
-a variant that did not run is named with its reason. One closing sentence says whose settings
-read back as asked and whose could not be checked, and why. A run without variants is said to
-have none, so the section never stands empty.
+The verdicts are bench.report.knobs' (the noise rule of `allocstudy compare`). A single
+variant gets a sentence of its own ("Against jemalloc, jemalloc-decay0 settled 12% lower,
+beyond the noise; its p99 latency did not move"); several are summarised measure by measure
+("Against their own stock allocators, settled memory fell beyond the noise with a (27%) and
+b (12%), and rose with c (22%). ..."), which stays readable however many a spec tries. A
+variant that did not run is named with its reason. `read_back` says whose settings read back
+as asked and whose could not be checked, and why. A run without variants is said to have
+none, so the section never stands empty.
 """
 
 from __future__ import annotations
@@ -19,7 +21,16 @@ from bench.report.prose.rankings import pct_text
 from bench.report.runcompare import Change
 from bench.report.units import join_names, md_safe
 
-__all__ = ["NO_VARIANTS", "knobs", "moved_text", "read_back_text", "variant_sentence"]
+__all__ = [
+    "NO_VARIANTS",
+    "knobs",
+    "measure_sentence",
+    "moved_text",
+    "read_back",
+    "read_back_text",
+    "summary",
+    "variant_sentence",
+]
 
 #: How an unmoved measure is named after "its".
 _NOUNS = {
@@ -149,11 +160,90 @@ def read_back_text(reports: Sequence[VariantReport]) -> str:
     return " ".join(out)
 
 
+#: The order measures are summarised in (settled first, the headline's measure), and how
+#: each is the subject of a sentence.
+_SUBJECTS = {
+    "settled": "settled memory",
+    "peak": "the peak",
+    "p99": "the p99 latency",
+    "allocs_per_s": "the C++ control's throughput",
+    "allocs_per_cpu_s": "the C++ control's throughput per CPU-second",
+}
+
+
+def _listing(changes: Sequence[Change]) -> str:
+    """'a (27%), b (20%) and c (3.7%)': the variants, the largest change first."""
+    ordered = sorted(changes, key=lambda c: -abs(c.delta_rel or 0.0))
+    return join_names(
+        [
+            f"{md_safe(c.allocator)} ({pct_text(abs(c.delta_rel))})"
+            if c.delta_rel is not None
+            else md_safe(c.allocator)
+            for c in ordered
+        ]
+    )
+
+
+def measure_sentence(key: str, changes: Sequence[Change], *, lead: bool) -> str:
+    """'Settled memory fell with a (27%) and b (12%), and rose with c (22%).' over the
+    changes of one measure that moved beyond the noise; `lead` opens the paragraph, saying
+    what each variant is held against and by what rule."""
+    down = [c for c in changes if (c.delta or 0.0) < 0]
+    up = [c for c in changes if (c.delta or 0.0) > 0]
+    noise = " beyond the noise" if lead else ""
+    parts = [f"fell{noise} with {_listing(down)}"] if down else []
+    if up:
+        parts.append(f"rose{'' if down else noise} with {_listing(up)}")
+    subject = _SUBJECTS[key]
+    if lead:
+        return f"Against their own stock allocators, {subject} " + ", and ".join(parts) + "."
+    return f"{subject[0].upper()}{subject[1:]} " + ", and ".join(parts) + "."
+
+
+def summary(measured: Sequence[VariantReport]) -> str:
+    """The variants that ran, measure by measure: which moved it beyond the noise, which
+    way and how far; then the measures no variant moved and the variants that moved none."""
+    keys = [k for k in _SUBJECTS if any(r.change(k) for r in measured)]
+    out: list[str] = []
+    quiet: list[str] = []
+    for key in keys:
+        cs = [c for r in measured if (c := r.change(key)) and c.a and c.b and c.changed]
+        if cs:
+            out.append(measure_sentence(key, cs, lead=not out))
+        else:
+            quiet.append(_NOUNS[key])
+    if quiet:
+        out.append(f"No variant moved its {join_names(quiet, 'or')} beyond the noise.")
+    still = [md_safe(r.name) for r in measured if not any(c.changed for c in r.changes)]
+    if still and len(still) < len(measured):
+        out.append(f"{join_names(still)} moved nothing beyond the noise.")
+    shaky = [
+        f"the {_NOUNS[c.metric.key]} of {md_safe(r.name)}"
+        for r in measured
+        for c in r.changes
+        if c.a and c.b and not c.changed and (too_noisy(c.a) or too_noisy(c.b))
+    ]
+    if shaky:
+        out.append(f"Too noisy to tell: {join_names(shaky)}.")
+    return " ".join(out)
+
+
 def knobs(res: Results) -> str:
-    """Every variant against its base, then what the read-backs proved; or that the run had
-    no variants."""
+    """What the variants moved against their bases, and those that could not be compared and
+    why; or that the run had no variants (what their settings read back as is `read_back`).
+
+    One variant gets a sentence of its own (variant_sentence); several are summarised
+    measure by measure (summary), which stays readable however many a spec tries."""
     reports = variant_reports(res)
     if not reports:
         return NO_VARIANTS
-    said = [variant_sentence(r) for r in reports]
-    return " ".join(t for t in [*said, read_back_text(reports)] if t)
+    compared = [r for r in reports if r.variant.status == "ok" and r.measured and r.base_measured]
+    said = [summary(compared)] if len(compared) > 1 else []
+    said += [variant_sentence(r) for r in reports if r not in compared or len(compared) == 1]
+    return " ".join(t for t in said if t)
+
+
+def read_back(res: Results) -> str:
+    """What the read-backs proved of the variants that ran ('' without variants): a page
+    places it apart from `knobs`, after the table, so neither paragraph runs too long."""
+    return read_back_text(variant_reports(res))
