@@ -51,7 +51,8 @@ class Knob:
     `state` is "verified" (read back as asked), "mismatch" (read back otherwise: the variant
     did not run as the spec says), "unverifiable" (the allocator offers no way to read it
     back; `why` says so) or whatever newer state a runner records, shown as it is.
-    `processes` counts the processes that read it back; `control` says what was (or was not)
+    `processes` counts the processes that read it back; `effect` is what the runner saw the
+    setting do, where it looked (glibc's arenas formed); `control` says what was (or was not)
     checked in the C++ control.
     """
 
@@ -62,6 +63,7 @@ class Knob:
     how: str | None = None
     why: str | None = None
     processes: int | None = None
+    effect: str | None = None
     control: str | None = None
 
 
@@ -93,6 +95,7 @@ def knobs_of(entry: dict[str, Any]) -> tuple[Knob, ...]:
                 how=_text(k.get("how")),
                 why=_text(k.get("why") or k.get("reason") or k.get("note")),
                 processes=k["processes"] if isinstance(k.get("processes"), int) else None,
+                effect=_text(k.get("effect")),
                 control=_text(k.get("control")),
             )
         )

@@ -52,7 +52,7 @@ _HEADINGS = {
 
 def knob_metrics(res: Results) -> tuple[Metric, ...]:
     """Peak, settled and p99 of the service, and the control throughput the article ranks
-    by (per CPU-second when the control had more threads than CPUs, prose.control)."""
+    by (per CPU-second when the control had more threads than CPUs: control_measure)."""
     throughput = "allocs_per_cpu_s" if control_measure(res) == "cpu" else "allocs_per_s"
     wanted = (("service", "peak"), ("service", "settled"), ("service", "p99"))
     wanted += (("control", throughput),)
@@ -181,10 +181,22 @@ def _status(info: AllocatorInfo | None, name: str) -> str:
 
 
 def _number(c: Change, s: Sample) -> str:
-    """A value in its column's unit (the heading gives it): '410', '4.1', '35.0'."""
-    if c.metric.experiment == "control":
-        return f"{s.center / 1e6:,.1f}"
+    """A value in its column's unit (the heading gives it): '410', '4.1', '1.97'."""
     return c.metric.fmt(s.center).partition(" ")[0]
+
+
+def _share(rel: float | None) -> str:
+    """The change as a share of the base's value, as compare prints it ('-3.7%'), with a
+    second decimal below 0.1%, where a change can still be beyond a small A/A floor."""
+    if rel is None:
+        return ""
+    if rel != 0 and abs(rel) < 0.001:
+        return f"{rel * 100:+.2f}%"
+    return f"{rel * 100:+.1f}%"
+
+
+def _floor_text(x: float) -> str:
+    return f"{x * 100:.2f}%" if x < 0.001 else f"{x * 100:.1f}%"
 
 
 def _measure(c: Change | None, report: VariantReport) -> Cell:
@@ -196,7 +208,7 @@ def _measure(c: Change | None, report: VariantReport) -> Cell:
         return Cell(f"{_number(c, c.b)}; {report.base_name} not measured")
     lines = (
         f"{_number(c, c.a)} → {_number(c, c.b)}",
-        c.texts()["change_pct"] or "0.0%",
+        _share(c.delta_rel) or "0.0%",
         c.verdict,
     )
     text = f'<span title="{_esc(c.rule_text)}">' + "<br>".join(map(_esc, lines)) + "</span>"
@@ -207,9 +219,13 @@ def _variant_cell(r: VariantReport) -> Cell:
     """The variant and the stock allocator it changes, its setting, then whether the setting
     read back: as asked (in how many processes), unverifiable (with why) or mismatch; for a
     variant that did not run, its status and reason. How each setting was read is the
-    read-back's title. One cell, since Material gives every column a minimum width and the
-    four measures need theirs."""
-    how = "; ".join(f"{k.setting}: {k.how}" for k in r.variant.knobs if k.how)
+    read-back's title, with what the setting was seen to do. One cell, since Material gives
+    every column a minimum width and the four measures need theirs."""
+    how = "; ".join(
+        f"{k.setting}: {k.how}" + (f", and {k.effect}" if k.effect else "")
+        for k in r.variant.knobs
+        if k.how
+    )
     title = f' title="{_esc(how)}"' if how else ""
     lines = [_esc(f"{r.name} (variant of {r.base_name})"), _setting(r.variant)]
 
@@ -239,16 +255,27 @@ def _variant_cell(r: VariantReport) -> Cell:
     return cell(f"{r.state}: {detail}")
 
 
-def _rules_caption(reports: Sequence[VariantReport]) -> str:
+def _floors(reports: Sequence[VariantReport], metrics: Sequence[Metric]) -> str:
+    """'peak 0.44%, settled 0.03%, ...': the A/A floor of each measure of the table, since a
+    floor is one pair's difference and differs from measure to measure."""
+    out = []
+    for m in metrics:
+        floors = [
+            f
+            for r in reports
+            if (c := r.change(m.key))
+            for s in (c.a, c.b)
+            if s is not None and (f := s.floor_rel) is not None
+        ]
+        if floors:
+            out.append(f"{_HEADINGS[m.key][0].rsplit(' ', 1)[0]} {_floor_text(max(floors))}")
+    return ", ".join(out)
+
+
+def _rules_caption(reports: Sequence[VariantReport], metrics: Sequence[Metric]) -> str:
     """How the verdicts were decided, for the rules this table used."""
     rules = {c.rule for r in reports for c in r.changes}
-    floors = [
-        f
-        for r in reports
-        for c in r.changes
-        for s in (c.a, c.b)
-        if s is not None and (f := s.floor_rel) is not None
-    ]
+    floors = _floors(reports, metrics)
     parts = []
     if "intervals" in rules:
         parts.append("with repeats, changed when the two 95% intervals do not overlap")
@@ -257,7 +284,7 @@ def _rules_caption(reports: Sequence[VariantReport]) -> str:
     if "aa_floor" in rules:
         parts.append(
             "with a single value, changed when the difference exceeds the A/A pair's "
-            "difference on that measure" + (f" (up to {max(floors) * 100:.1f}%)" if floors else "")
+            "difference on that measure" + (f" ({floors})" if floors else "")
         )
     if "tie_rel" in rules:
         parts.append(
@@ -313,5 +340,5 @@ def knobs_table(res: Results) -> str:
         "the rule that decided). Under each variant, its setting and whether it read back as "
         "asked inside the service's processes (point at it for how)."
         + _control_caption(reports, metrics)
-        + _rules_caption(reports),
+        + _rules_caption(reports, metrics),
     )

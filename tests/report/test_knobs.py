@@ -391,3 +391,28 @@ def test_stock_allocators_keep_their_order_without_variants(tmp_path: Path):
     head = [r[0] for r in cells(m.table("headline"))[1:]]
     assert head[:4] == ["mimalloc-v3", "jemalloc", "tcmalloc", "glibc"]
     assert len(DEFAULT_ALLOCS) == len(head)
+
+
+def test_a_variant_whose_base_is_not_in_the_run_says_there_is_nothing_to_hold_it_against(
+    tmp_path: Path,
+):
+    alone = Alloc("jemalloc-decay0", 52, 350, 220, base="jemalloc")
+    m = material(tmp_path, allocs=(Alloc("glibc"),), variants=(alone,))
+    assert m.say("knobs") == (
+        "jemalloc-decay0 ran, but its base jemalloc was not measured (not in the run), so "
+        "there is nothing to hold it against."
+    )
+    assert "jemalloc-decay0" not in m.say("headline")
+    assert _rows(m)["jemalloc-decay0"]["settled MB"] == ["220; jemalloc not measured"]
+
+
+def test_a_change_below_a_tenth_of_a_percent_shows_its_digits_beside_the_floors(
+    tmp_path: Path,
+):
+    # one repeat, an A/A pair 0.03% apart: 0.05% is beyond that floor, and the cell says
+    # -0.05%, not a "-0.0%, changed" that would read as a contradiction
+    hair = Alloc("jemalloc-hair", 52, 360, 250 * 0.9995, 1.2, 4.0, 35.0, 175, base="jemalloc")
+    m = _with_variants(tmp_path, variants=(hair,), aa_pair="tcmalloc", aa_drift=0.0003)
+    assert _rows(m)["jemalloc-hair"]["settled MB"][1:] == ["-0.05%", "changed"]
+    caption = text_of(m.table("knobs"))
+    assert "(peak 0.03%, settled 0.03%, p99 0.00%, control" in caption

@@ -296,6 +296,7 @@ def staircase(run: Run, res: Results, names: Names, live: LivePayload | None = N
     labels = [names.label(n) for n in order]
     legend = alt.Legend(
         title="leanest settled first" + (", variants after their base" if res.variants else ""),
+        titleLimit=PLOT_WIDTH,  # Vega cuts a title at 180 px by default
         orient="top",
         direction="horizontal",
         columns=legend_columns(labels),
