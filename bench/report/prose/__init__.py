@@ -9,8 +9,9 @@ run recorded (bench.report.method), never what the study usually does.
 
 Families: rankings (the shared wording of ranks and ties), memory, procedure (idle, reclaim,
 sampling, load), latency, control, guidance, trust (what was not measured, noise,
-disturbance, evidence). `sentences` is the registry a page quotes as {{ say.<name> }}; the
-sentences themselves are imported from their family's module.
+disturbance, evidence), knobs (each variant against its own base). `sentences` is the
+registry a page quotes as {{ say.<name> }}; the sentences themselves are imported from their
+family's module.
 """
 
 from __future__ import annotations
@@ -23,13 +24,23 @@ from bench.report.aggregate import Results
 from bench.report.compare import Sample, shed_fraction
 from bench.report.live import LivePayload, live_payload
 from bench.report.method import method_of
-from bench.report.prose import control, guidance, latency, memory, procedure, rankings, trust
+from bench.report.prose import (
+    control,
+    guidance,
+    knobs,
+    latency,
+    memory,
+    procedure,
+    rankings,
+    trust,
+)
 from bench.report.run import Run
 from bench.report.units import fmt_mb, fmt_pct, fmt_ratio, fmt_seconds
 
 __all__ = [
     "control",
     "guidance",
+    "knobs",
     "latency",
     "memory",
     "procedure",
@@ -45,7 +56,8 @@ def sentences(
     """Every sentence a page can quote as {{ say.<name> }}, computed when first used.
 
     Rankings compare `res.ranked()`, the results without the A/A duplicate (one allocator is
-    not ranked against itself); the sentences about noise see the whole run.
+    not ranked against itself) and without the variants (tuned, they are held against their
+    own base in `knobs`); the sentences about noise and knobs see the whole run.
     """
     full, res = res, res.ranked()
     aa_name = full.aa.name if full.aa else None
@@ -113,10 +125,12 @@ def sentences(
         "spread_compare": lambda: control.spread_compare(res),
         "guidance": lambda: guidance.guidance(res),
         "guidance_costs": lambda: guidance.guidance_costs(res),
-        "not_measured": lambda: trust.not_measured(res),
+        "not_measured": lambda: trust.not_measured(res, full.variants),
         "not_measured_brief": lambda: trust.not_measured_brief(res),
         "noise": lambda: trust.noise(full),
         "aa": lambda: trust.aa(full),
         "disturbed": lambda: trust.disturbed(full),
         "evidence": lambda: trust.evidence(full),
+        "knobs": lambda: knobs.knobs(full),
+        "knobs_read_back": lambda: knobs.read_back(full),
     }
