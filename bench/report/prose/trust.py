@@ -9,7 +9,7 @@ import re
 from collections.abc import Sequence
 
 from bench.report.aggregate import AllocatorInfo, Results
-from bench.report.compare import NOISY_REL, TIE_REL
+from bench.report.compare import MIN_FLOOR_REL, NOISY_REL, TIE_REL
 from bench.report.prose.rankings import names_text, pct_text
 from bench.report.provenance import evidence_state
 from bench.report.units import fmt_pct, join_names, md_safe
@@ -118,7 +118,8 @@ def noise(res: Results) -> str:
     """The noise rule, stated once: how many repeats, what an interval is, when values tie."""
     n = max((r.settled.n + r.settled.excluded for r in res.service.values()), default=0)
     floor = (
-        f"the difference of the A/A pair ({md_safe(res.aa.name)} run twice, below)"
+        f"the difference of the A/A pair ({md_safe(res.aa.name)} run twice, below), and "
+        f"never under {fmt_pct(MIN_FLOOR_REL)}, since one pair can land close by chance"
         if res.aa
         else f"{fmt_pct(TIE_REL)} of the larger value, a stated threshold"
     )
