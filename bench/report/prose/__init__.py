@@ -9,8 +9,9 @@ run recorded (bench.report.method), never what the study usually does.
 
 Families: rankings (the shared wording of ranks and ties), memory, procedure (idle, reclaim,
 sampling, load), latency, limit (the service under a memory limit), control, guidance, trust
-(what was not measured, noise, disturbance, evidence). `sentences` is the registry a page
-quotes as {{ say.<name> }}; the sentences themselves are imported from their family's module.
+(what was not measured, noise, disturbance, evidence), knobs (each variant against its own
+base). `sentences` is the registry a page quotes as {{ say.<name> }}; the sentences themselves
+are imported from their family's module.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from bench.report.method import method_of
 from bench.report.prose import (
     control,
     guidance,
+    knobs,
     latency,
     limit,
     memory,
@@ -40,6 +42,7 @@ from bench.report.units import fmt_mb, fmt_pct, fmt_ratio, fmt_seconds
 __all__ = [
     "control",
     "guidance",
+    "knobs",
     "latency",
     "limit",
     "memory",
@@ -56,7 +59,8 @@ def sentences(
     """Every sentence a page can quote as {{ say.<name> }}, computed when first used.
 
     Rankings compare `res.ranked()`, the results without the A/A duplicate (one allocator is
-    not ranked against itself); the sentences about noise see the whole run.
+    not ranked against itself) and without the variants (tuned, they are held against their
+    own base in `knobs`); the sentences about noise and knobs see the whole run.
     """
     full, res = res, res.ranked()
     aa_name = full.aa.name if full.aa else None
@@ -130,10 +134,12 @@ def sentences(
         "spread_compare": lambda: control.spread_compare(res),
         "guidance": lambda: guidance.guidance(res),
         "guidance_costs": lambda: guidance.guidance_costs(res),
-        "not_measured": lambda: trust.not_measured(res),
+        "not_measured": lambda: trust.not_measured(res, full.variants),
         "not_measured_brief": lambda: trust.not_measured_brief(res),
         "noise": lambda: trust.noise(full),
         "aa": lambda: trust.aa(full),
         "disturbed": lambda: trust.disturbed(full),
         "evidence": lambda: trust.evidence(full),
+        "knobs": lambda: knobs.knobs(full),
+        "knobs_read_back": lambda: knobs.read_back(full),
     }
