@@ -16,6 +16,10 @@ repeat within a second: the load stops, what was measured up to then is summaris
 death as its first flag, and RepeatFailed carries it to the runner, which keeps it and fails
 the allocator. A replacement worker starts with nothing, so nothing after the death is
 comparable; and the run does not spend the rest of the phases measuring it.
+
+A worker recycled after its limit of requests (the allocator's `service.max_requests`) is no
+death but the feature under study: each restart becomes a row of the `restarts` table and its
+replacement is proven on the allocator (bench.experiments.restarts).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from bench.experiments.harness import (
     RepeatFailed,
     memory_rows,
 )
+from bench.experiments.restarts import RestartWatch, restart_rows
 from bench.load.config import LoadConfig, LoadgenError
 from bench.load.handle import start_loadgen, wait_loadgen
 from bench.measure import runstats
@@ -65,6 +70,7 @@ class ServiceRepeat:
     loadgen: dict[str, Any]
     sampler: dict[str, Any]
     live_set: list[dict[str, Any]]
+    restart_rows: list[dict[str, Any]]
 
 
 #: Seconds between telling the (started, ready) load generator its t0 and t0: time to open its
@@ -203,7 +209,7 @@ def run_service_repeat(
     spec: Spec, alloc: Allocator, repeat: int, *, cores: CorePlan, progress: Progress | None
 ) -> ServiceRepeat:
     """Run one repeat; raise ExperimentError with the reason when it fails."""
-    s = spec.service
+    s = spec.service_for(alloc.name)  # the spec's service, with this allocator's recycling
     group = create_group(f"{alloc.name}-service-r{repeat}", mode=spec.machine.cgroup)
     workdir = Path(tempfile.mkdtemp(prefix="allocstudy-run-"))
     origin = time.monotonic()
@@ -220,6 +226,8 @@ def run_service_repeat(
     reclaim_how = None
     summary = None
     fault: str | None = None
+    recycled = RestartWatch(alloc.expected_library(), repeat)
+    restarts: list[Any] = []
 
     def show(phase: str, left: float | None) -> None:
         if progress is None:
@@ -290,6 +298,8 @@ def run_service_repeat(
 
             def watch() -> None:
                 _check_service(running, origin, sampler.phase)
+                if problem := recycled.check(running.restarts()):
+                    raise _ServiceLost(problem)
 
             try:
                 t = start_at
@@ -351,6 +361,7 @@ def run_service_repeat(
             # account of the run (ours against other processes') stays right.
             t_stop = time.monotonic()
             if svc is not None:
+                restarts = svc.restarts()  # before the stop removes the service's log
                 svc.stop()
             group.close()
             teardown_s = time.monotonic() - t_stop
@@ -369,6 +380,14 @@ def run_service_repeat(
         spec,
         alloc,
         repeat,
+        restarts=restart_rows(
+            restarts,
+            origin=origin,
+            allocator=alloc.name,
+            repeat=repeat,
+            request_rows=request_rows,
+            phase_at=log.phase_at,
+        ),
         fault=fault,
         samples=samples,
         request_rows=request_rows,
@@ -384,6 +403,7 @@ def run_service_repeat(
         live_set=live_set,
         calls=calls.spans,
         teardown_s=teardown_s,
+        evidence_extra=recycled.evidence,
     )
     if fault is not None:
         raise RepeatFailed(
@@ -398,6 +418,7 @@ def _summarise(
     alloc: Allocator,
     repeat: int,
     *,
+    restarts: tuple[list[dict[str, Any]], int],
     fault: str | None,
     samples: list[Any],
     request_rows: list[dict[str, Any]],
@@ -413,8 +434,10 @@ def _summarise(
     live_set: list[dict[str, Any]],
     calls: list[dict[str, Any]],
     teardown_s: float,
+    evidence_extra: list[dict[str, Any]],
 ) -> ServiceRepeat:
-    s = spec.service
+    s = spec.service_for(alloc.name)
+    restart_table, during_restart = restarts
     times = [x.t_s for x in samples]
     values = [x.anon_bytes for x in samples]
     load = log.span("load")
@@ -478,6 +501,8 @@ def _summarise(
         "given_back_share": runstats.given_back_share(peak, settled),
         "flagged": bool(flags),
         "flags": "; ".join(flags) if flags else None,
+        "restarts": len(restart_table),
+        "requests_during_restart": during_restart,
     }
     loadgen_rec = {
         "repeat": repeat,
@@ -507,10 +532,11 @@ def _summarise(
         request_rows,
         row,
         log.entries,
-        evidence,
+        evidence + evidence_extra,
         loadgen_rec,
         sampler_rec,
         live_set,
+        restart_table,
     )
 
 

@@ -19,6 +19,7 @@ from bench.errors import UserError
 
 __all__ = [
     "FORMAT_VERSION",
+    "LATER_COLUMNS",
     "SCHEMAS",
     "TABLES",
     "TableError",
@@ -122,8 +123,34 @@ SCHEMAS: dict[str, pa.Schema] = {
             # window, oversubscribed control...), apart from machine disturbance
             ("flagged", pa.bool_()),
             ("flags", pa.string()),
+            # service: workers recycled after their limit of requests during the repeat (0
+            # without recycling), and the load requests that hit a restarting worker
+            ("restarts", pa.int64()),
+            ("requests_during_restart", pa.int64()),
         ]
     ),
+    # one row per recycled worker of the service (service.max_requests), with its replacement
+    "restarts": pa.schema(
+        [
+            ("allocator", pa.string()),
+            ("repeat", pa.int32()),
+            ("t_s", pa.float64()),  # when the old worker stopped accepting, at its limit
+            ("phase", pa.string()),  # the phase then
+            ("old_pid", pa.int32()),
+            ("new_pid", pa.int32()),
+            ("requests", pa.int64()),  # requests the old worker served
+            ("limit", pa.int64()),  # the limit it had drawn (max_requests + jitter)
+            ("replaced_s", pa.float64()),  # when the supervisor started the replacement
+            ("ready_s", pa.float64()),  # when the replacement served (null: not before the end)
+            ("requests_hit", pa.int64()),  # load requests that hit this restart
+        ]
+    ),
+}
+
+#: Columns added to a table after its format version was first written: a file written
+#: before them lacks them, and they read as null (the format's meaning did not change).
+LATER_COLUMNS: dict[str, frozenset[str]] = {
+    "summary": frozenset({"restarts", "requests_during_restart"}),
 }
 
 #: Every table of the data contract, in the order a run writes them.
@@ -221,10 +248,13 @@ def read_table(path: Path, name: str) -> pa.Table:
             f"{path}: format version {version or '(none)'} is not the supported "
             f"{FORMAT_VERSION}; re-run the study with this version of allocstudy"
         )
-    missing = [f.name for f in SCHEMAS[name] if f.name not in columns]
+    later = LATER_COLUMNS.get(name, frozenset())
+    missing = [f.name for f in SCHEMAS[name] if f.name not in columns and f.name not in later]
     if missing:
         raise TableError(f"{path}: missing columns {', '.join(missing)}")
     for want in SCHEMAS[name]:
+        if want.name not in columns:
+            continue  # a later column (LATER_COLUMNS): it reads as null
         got = table.schema.field(want.name).type
         if got != want.type:
             raise TableError(f"{path}: column {want.name} holds {got}, expected {want.type}")

@@ -24,6 +24,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from typing_extensions import TypedDict
 
 from service.churn import calls_to_fill, short_pool
 from service.config import ChurnConfig, churn_problems
@@ -36,6 +37,7 @@ __all__ = [
     "LibraryAllocator",
     "MachineSpec",
     "PayloadSpec",
+    "ServiceOverrides",
     "ServiceSpec",
     "SourceAllocator",
     "SourceSpec",
@@ -158,6 +160,19 @@ class ServiceSpec(_Model):
         "send (0: a silent idle, where nothing calls the allocator)",
     )
     request_timeout_s: float = Field(10.0, gt=0, le=300)
+    max_requests: int | None = Field(
+        None,
+        ge=1,
+        description="recycle each worker after this many requests, as gunicorn's max_requests "
+        "and uvicorn's limit_max_requests do: it finishes the requests in flight, exits and is "
+        "replaced by a fresh worker (null: never, the default; recycling hides fragmentation)",
+    )
+    max_requests_jitter: int = Field(
+        0,
+        ge=0,
+        description="each worker's limit is drawn uniformly from max_requests to max_requests "
+        "+ this (seeded), so workers do not all restart at once (ignored without max_requests)",
+    )
     mix: dict[Endpoint, float] = Field(default_factory=lambda: {"churn": 2, "json": 1, "xml": 1})
     churn: ChurnSpec = Field(default_factory=ChurnSpec)
     payload: PayloadSpec = Field(default_factory=PayloadSpec)
@@ -270,12 +285,31 @@ class MachineSpec(_Model):
     )
 
 
+class ServiceOverrides(TypedDict, total=False):
+    """The service keys one allocator may set for itself: worker recycling, nothing else.
+
+    Everything else in `service` is the experiment, the same for every allocator; recycling
+    differs per allocator so that one run compares an allocator with and without it.
+    """
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+
+    max_requests: Annotated[int | None, Field(ge=1)]
+    max_requests_jitter: Annotated[int, Field(ge=0)]
+
+
 class VariantAllocator(_Model):
-    """A built-in allocator with extra environment (e.g. jemalloc with background threads)."""
+    """A built-in allocator with extra environment (e.g. jemalloc with background threads)
+    or its own worker recycling (`service`: max_requests, max_requests_jitter)."""
 
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     base: str
     env: dict[Annotated[str, Field(pattern=ENV_NAME_PATTERN)], str] = Field(default_factory=dict)
+    service: ServiceOverrides = Field(
+        default_factory=lambda: ServiceOverrides(),
+        description="service keys this allocator runs with instead of the spec's: only "
+        "max_requests and max_requests_jitter (worker recycling)",
+    )
     description: str = ""
 
     @field_validator("base")
@@ -408,6 +442,16 @@ class Spec(_Model):
         its first run within a round, so the pair also spans the machine's drift)."""
         names = [e if isinstance(e, str) else e.name for e in self.allocators]
         return [*names, self.aa_again] if self.aa_again else names
+
+    def service_for(self, name: str) -> ServiceSpec:
+        """The service section as run under allocator `name`: the spec's, with the recycling
+        keys of that allocator's entry (the A/A duplicate runs as its pair does)."""
+        if self.aa_again is not None and name == self.aa_again and self.aa_pair is not None:
+            name = self.aa_pair
+        for entry in self.allocators:
+            if isinstance(entry, VariantAllocator) and entry.name == name and entry.service:
+                return self.service.model_copy(update=dict(entry.service))
+        return self.service
 
     @property
     def control_live_bytes(self) -> int:
