@@ -9,8 +9,9 @@ run recorded (bench.report.method), never what the study usually does.
 
 Families: rankings (the shared wording of ranks and ties), memory, procedure (idle, reclaim,
 sampling, load), latency, control, guidance, trust (what was not measured, noise,
-disturbance, evidence). `sentences` is the registry a page quotes as {{ say.<name> }}; the
-sentences themselves are imported from their family's module.
+disturbance, evidence), recycling (recycled allocators against themselves without it).
+`sentences` is the registry a page quotes as {{ say.<name> }}; the sentences themselves are
+imported from their family's module.
 """
 
 from __future__ import annotations
@@ -23,7 +24,16 @@ from bench.report.aggregate import Results
 from bench.report.compare import Sample, shed_fraction
 from bench.report.live import LivePayload, live_payload
 from bench.report.method import method_of
-from bench.report.prose import control, guidance, latency, memory, procedure, rankings, trust
+from bench.report.prose import (
+    control,
+    guidance,
+    latency,
+    memory,
+    procedure,
+    rankings,
+    recycling,
+    trust,
+)
 from bench.report.run import Run
 from bench.report.units import fmt_mb, fmt_pct, fmt_ratio, fmt_seconds
 
@@ -34,6 +44,7 @@ __all__ = [
     "memory",
     "procedure",
     "rankings",
+    "recycling",
     "sentences",
     "trust",
 ]
@@ -119,4 +130,5 @@ def sentences(
         "aa": lambda: trust.aa(full),
         "disturbed": lambda: trust.disturbed(full),
         "evidence": lambda: trust.evidence(full),
+        "recycling": lambda: recycling.recycling(run, full),  # variants against their base
     }
