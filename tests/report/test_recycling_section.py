@@ -30,7 +30,12 @@ RESTARTS = {"glibc-recycled": (12, 30), "jemalloc-recycled": (11, 25)}
 def _recycling_run(tmp_path: Path) -> Material:
     """A synthetic run whose -recycled variants recycle every 200-220 requests."""
     m = material(tmp_path, allocs=ALLOCS)
-    folder = m.view.study.current.path
+    _make_recycling(m.view.study.current.path)
+    return Material(StudyView(m.view.study, m.view.roots))  # read afresh: views cache
+
+
+def _make_recycling(folder: Path) -> None:
+    """Give a synthetic run's -recycled allocators their recycling and restart counts."""
     manifest = json.loads((folder / "manifest.json").read_text())
     for entry in [*manifest["spec"]["allocators"], *manifest["allocators"]]:
         name = entry if isinstance(entry, str) else entry["name"]
@@ -44,34 +49,43 @@ def _recycling_run(tmp_path: Path) -> Material:
         if r["experiment"] == "service":
             r["restarts"], r["requests_during_restart"] = RESTARTS.get(r["allocator"], (0, 0))
     write_table(folder / "summary.arrow", "summary", to_table("summary", rows))
-    return Material(StudyView(m.view.study, m.view.roots))  # read afresh: views cache
 
 
 def test_each_recycled_allocator_is_set_against_itself_without_recycling(tmp_path: Path):
     say = _recycling_run(tmp_path).say("recycling")
-    assert (
-        "glibc-recycled recycled each worker every 200-220 requests: workers restarted 12 "
-        "times and 30 load requests hit a restarting worker. Against glibc without recycling, "
-        "its peak was 300 MB against 420 MB without, 29% lower, settled 200 MB against 410 MB "
-        "without, 51% lower, p99 40 ms against 4.1 ms without, 9.8× as high." in say
+    assert say.startswith(
+        "Each recycled variant restarted every worker after 200-220 requests. glibc-recycled: "
+        "workers restarted 12 times, 30 load requests hit a restarting worker and 0 failed. "
+        "Against glibc without recycling: peak 300 MB against 420 MB without, 29% lower, "
+        "settled 200 MB against 410 MB without, 51% lower, p99 40 ms against 4.1 ms without, "
+        "9.8× as high. "
     )
 
 
 def test_differences_within_the_noise_are_called_tied(tmp_path: Path):
     say = _recycling_run(tmp_path).say("recycling")
-    assert "its peak was 355 MB against 360 MB without, tied, settled 248 MB" in say
+    assert "peak 355 MB against 360 MB without, tied, settled 248 MB" in say
     assert "against 250 MB without, tied" in say
 
 
 def test_the_cost_sentence_says_what_recycling_cost_and_bought(tmp_path: Path):
     say = _recycling_run(tmp_path).say("recycling")
-    assert (
-        "What recycling cost: p99 rose for glibc-recycled and jemalloc-recycled; 55 load "
-        "requests in all hit a restarting worker, and 0 failed with recycling against 0 "
-        "without. What it bought: settled memory fell for glibc-recycled and was tied for "
-        "jemalloc-recycled, and the peak fell for glibc-recycled and was tied for "
-        "jemalloc-recycled." in say
+    assert say.endswith(
+        "What recycling cost: p99 rose for both; 55 load requests in all hit a restarting "
+        "worker, and 0 failed with recycling against 0 without. What it bought: settled memory "
+        "fell for glibc-recycled and was tied for jemalloc-recycled, and the peak fell for "
+        "glibc-recycled and was tied for jemalloc-recycled."
     )
+
+
+def test_a_p99_made_of_failed_requests_is_said_to_be_their_charge(tmp_path: Path):
+    m = material(tmp_path, allocs=ALLOCS, failed_requests={"glibc-recycled": 5})
+    _make_recycling(m.view.study.current.path)
+    say = Material(StudyView(m.view.study, m.view.roots)).say("recycling")
+    assert "glibc-recycled: workers restarted 12 times, 30 load requests hit a restarting " in say
+    assert "worker and 5 failed." in say
+    assert "p99 10,000 ms against 4.1 ms without" in say
+    assert "that p99 is the 10 s charged to each failed request, more than 1% of them." in say
 
 
 def test_the_table_has_a_row_per_recycled_allocator(tmp_path: Path):
@@ -125,3 +139,20 @@ def test_recycling_is_read_per_allocator_from_the_resolved_spec():
     assert how["glibc"] is None and how["glibc-off"] is None
     assert how["glibc-r"] is not None and how["glibc-r"].text() == "every 50-55 requests"
     assert how["glibc-r-again"] == how["glibc-r"]
+
+
+def test_change_follows_the_noise_rule_of_the_rankings():
+    from bench.report.compare import summarize
+    from bench.report.recycling import change
+    from bench.report.units import fmt_mb
+
+    def mb(*values: float):
+        return summarize(v * 1e6 for v in values)
+
+    # three repeats each: overlapping 95% intervals tie, however far apart the means
+    assert change(mb(200, 260, 320), mb(280, 300, 320), fmt_mb).direction == 0
+    assert change(mb(200, 201, 202), mb(300, 301, 302), fmt_mb).direction == -1
+    # one repeat each: within 5% ties, beyond does not
+    assert change(mb(300), mb(310), fmt_mb).text == "300 MB against 310 MB without, tied"
+    assert change(mb(330), mb(300), fmt_mb).text == "330 MB against 300 MB without, 10% higher"
+    assert change(None, mb(300), fmt_mb).text == "not measured"

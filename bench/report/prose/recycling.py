@@ -8,10 +8,11 @@ A run without recycling gets one sentence saying so, so the section never reads 
 from __future__ import annotations
 
 from bench.report import recycling as rec
+from bench.report import specview
 from bench.report.aggregate import Results
 from bench.report.compare import Sample
 from bench.report.run import Run
-from bench.report.units import fmt_count, fmt_mb, fmt_ms, join_names, md_safe
+from bench.report.units import fmt_count, fmt_mb, fmt_ms, fmt_seconds, join_names, md_safe
 
 __all__ = ["recycling", "recycling_pair"]
 
@@ -24,8 +25,22 @@ NO_RECYCLING = (
 )
 
 
-def recycling_pair(p: rec.RecyclingPair) -> str:
-    """What one recycled allocator did, against the same allocator without recycling."""
+def recycling_pair(p: rec.RecyclingPair, *, timeout_s: float, say_how: bool = True) -> str:
+    """What one recycled allocator did, against the same allocator without recycling.
+
+    `say_how` names its recycling (left out when an opening sentence said it for all); a p99
+    that is the charge of failed requests (more than 1% failed, each counted at the request
+    timeout) is said to be one.
+    """
+    how = f" (every worker recycled {p.recycling.text()})" if say_how else ""
+    failed = p.recycled.errors
+    p99 = p.recycled.p99
+    charged = (
+        f"; that p99 is the {fmt_seconds(timeout_s)} charged to each failed request, more than "
+        "1% of them"
+        if failed and p99 is not None and p99.center >= timeout_s * 1000
+        else ""
+    )
     env = (
         f" It also sets {join_names([f'`{md_safe(k)}`' for k in sorted(p.env)])}, so the "
         "difference is not recycling's alone."
@@ -33,13 +48,12 @@ def recycling_pair(p: rec.RecyclingPair) -> str:
         else ""
     )
     return (
-        f"{md_safe(p.name)} recycled each worker {p.recycling.text()}: workers restarted "
-        f"{_per_repeat(p.restarts, 'time')} and {_per_repeat(p.hit, 'load request')} hit a "
-        f"restarting worker. Against "
-        f"{md_safe(p.plain)} without recycling, its peak was "
+        f"{md_safe(p.name)}{how}: workers restarted {_per_repeat(p.restarts, 'time')}, "
+        f"{_per_repeat(p.hit, 'load request')} hit a restarting worker and "
+        f"{fmt_count(failed)} failed. Against {md_safe(p.plain)} without recycling: peak "
         f"{rec.change(p.recycled.peak, p.without.peak, fmt_mb).text}, settled "
         f"{rec.change(p.recycled.settled, p.without.settled, fmt_mb).text}, p99 "
-        f"{rec.change(p.recycled.p99, p.without.p99, fmt_ms).text}.{env}"
+        f"{rec.change(p99, p.without.p99, fmt_ms).text}{charged}.{env}"
     )
 
 
@@ -52,12 +66,21 @@ def _per_repeat(s: Sample | None, noun: str) -> str:
     return f"{s.center:,.1f} {noun}s a repeat on average"
 
 
-def _ways(parts: dict[int, list[str]], verbs: tuple[str, str, str]) -> str:
-    """'fell for a and b, was tied for c': the names grouped by direction, lower first."""
+_ALL = {2: "both", 3: "all three", 4: "all four", 5: "all five", 6: "all six"}
+
+
+def _ways(parts: dict[int, list[str]], total: int) -> str:
+    """'fell for a and b and was tied for c', or 'fell for all five': names by direction."""
     out = []
-    for direction, verb in zip((-1, 1, 0), verbs, strict=True):
-        if parts.get(direction):
-            out.append(f"{verb} for {join_names([md_safe(n) for n in parts[direction]])}")
+    for direction, verb in zip((-1, 1, 0), ("fell", "rose", "was tied"), strict=True):
+        names = parts.get(direction) or []
+        if not names:
+            continue
+        if len(names) == total > 1:
+            who = _ALL.get(total, f"all {total}")
+        else:
+            who = join_names([md_safe(n) for n in names])
+        out.append(f"{verb} for {who}")
     return join_names(out)
 
 
@@ -71,13 +94,13 @@ def _cost(pairs: list[rec.RecyclingPair]) -> str:
     hit = sum(p.hit.center * p.hit.n for p in pairs if p.hit is not None)
     failed = sum(p.recycled.errors for p in pairs)
     failed_plain = sum(p.without.errors for p in pairs)
-    verbs_up = ("fell", "rose", "was tied")
+    n = len(pairs)
     return (
-        f"What recycling cost: p99 {_ways(by['p99'], verbs_up)}; {fmt_count(hit)} load "
+        f"What recycling cost: p99 {_ways(by['p99'], n)}; {fmt_count(hit)} load "
         f"request{'' if round(hit) == 1 else 's'} in all hit a restarting worker, and "
         f"{fmt_count(failed)} failed with recycling against {fmt_count(failed_plain)} "
-        f"without. What it bought: settled memory {_ways(by['settled'], verbs_up)}, and the "
-        f"peak {_ways(by['peak'], verbs_up)}."
+        f"without. What it bought: settled memory {_ways(by['settled'], n)}, and the peak "
+        f"{_ways(by['peak'], n)}."
     )
 
 
@@ -104,4 +127,15 @@ def recycling(run: Run, res: Results) -> str:
             "measured allocator of the same base ran without recycling beside them, so this "
             "run cannot say what recycling changed."
         )
-    return " ".join([*(recycling_pair(p) for p in pairs), _cost(pairs)])
+    timeout_s = float(specview.get(run.spec, "service.request_timeout_s"))
+    alike = len({p.recycling for p in pairs}) == 1
+    opening = (
+        [
+            f"{'Each' if len(pairs) > 1 else 'The'} recycled variant restarted every worker "
+            f"after {pairs[0].recycling.text().removeprefix('every ')}."
+        ]
+        if alike
+        else []
+    )
+    body = [recycling_pair(p, timeout_s=timeout_s, say_how=not alike) for p in pairs]
+    return " ".join([*opening, *body, _cost(pairs)])
