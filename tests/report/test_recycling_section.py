@@ -156,3 +156,44 @@ def test_change_follows_the_noise_rule_of_the_rankings():
     assert change(mb(300), mb(310), fmt_mb).text == "300 MB against 310 MB without, tied"
     assert change(mb(330), mb(300), fmt_mb).text == "330 MB against 300 MB without, 10% higher"
     assert change(None, mb(300), fmt_mb).text == "not measured"
+
+
+def test_a_recycled_workers_live_set_leaves_the_payload_when_it_is_replaced(tmp_path: Path):
+    from bench.report.live import live_payload
+    from bench.report.run import Run, RunRef
+
+    manifest = {
+        "allocators": [
+            {
+                "name": "a",
+                "live_set": [
+                    {
+                        "repeat": 0,
+                        "at": "ready",
+                        "t_s": 1.0,
+                        "workers": [{"pid": 10, "live_bytes": 100}, {"pid": 11, "live_bytes": 50}],
+                    }
+                ],
+                "phases": {"service": [{"repeat": 0, "phase": "idle", "start_s": 8, "end_s": 9}]},
+            }
+        ]
+    }
+    run = Run(
+        ref=RunRef("s", "r", tmp_path, "complete", None, None),
+        manifest=manifest,
+        memory=[],
+        control=[],
+        summary=[],
+        answers={("a", 0): [(2.0, 10, 300), (3.0, 11, 60), (5.5, 10, 320), (7.0, 12, 5)]},
+        restarts=[{"allocator": "a", "repeat": 0, "old_pid": 10, "new_pid": 12, "replaced_s": 6.0}],
+    )
+    line = live_payload(run, ["a"]).lines["a"]
+    assert line == [
+        (1.0, 150.0),
+        (2.0, 350.0),
+        (3.0, 360.0),
+        (5.5, 380.0),
+        (6.0, 60.0),  # worker 10 is gone, and its 320 bytes with it
+        (7.0, 65.0),  # its replacement starts afresh
+        (9.0, 65.0),
+    ]
