@@ -29,7 +29,9 @@ SERVE_EXITS = (
 )
 RUN_EXITS = (
     "exit codes: 0 every allocator that resolved ran (one that cannot be had here is recorded "
-    "as skipped, with the reason); 3 a resolved allocator failed (the others' data are kept; "
+    "as skipped, with the reason); 3 a resolved allocator failed (its library does not serve "
+    "malloc, a variant's setting does not read back as asked, a worker died: the others' data "
+    "are kept; "
     "a repeat in which a worker died is kept too, flagged with the signal and the time); "
     "1 the results folder cannot be written (read-only, full: the line names it; what a run "
     "wrote before is kept); 2 a bad spec or arguments, or --resume of a run whose spec has "

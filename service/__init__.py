@@ -7,6 +7,7 @@
 - `service.limits`: body size and content type checks.
 - `service.config`: the configuration handed to every worker.
 - `service.mallocinfo`: which library serves malloc, and anonymous memory (`python -m` prints it).
+- `service.knobprobe`: a variant's allocator settings, read back from the allocator itself.
 - `service.workerslot`: a stable index per worker.
 - `service.supervisor`: the process that binds the socket and runs the workers.
 - `service.launcher`: start_service() for `allocstudy serve` and the runner, and free_port().

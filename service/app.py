@@ -9,7 +9,9 @@ Endpoints (every response body is JSON unless said otherwise):
   answers its summary as JSON (see service.documents).
 - `POST /xml`: the same as XML (`application/xml` or `text/xml`); answers XML.
 - `GET /stats`: this worker's pid and index, the library serving malloc (dladdr), the
-  allocator's own version, the PYTHONMALLOC mode, the live set (`live_count`, `live_bytes`,
+  allocator's own version, the PYTHONMALLOC mode, the read-back of the allocator settings
+  ALLOCSTUDY_KNOBS asked for at start-up (`knobs`, service.knobprobe; null when none), the
+  live set (`live_count`, `live_bytes`,
   `long_count`, `short_count`, `churn_calls`), and this process's anonymous memory
   (`pss_anon_bytes` from smaps_rollup, `rss_anon_bytes` from status).
 - `GET /health`: `{"status": "ok", "pid"}`.
@@ -50,6 +52,7 @@ from service.childenv import die_with_parent
 from service.churn import LIVE_BYTES_HEADER, WORKER_HEADER, LiveSet, worker_rng
 from service.config import ServiceConfig, config_from_env
 from service.documents import parse_json, parse_xml, render_json, render_xml, summarize
+from service.knobprobe import read_knobs, requests_from_env
 from service.limits import (
     CHURN_BODY_LIMIT,
     DOCUMENT_BODY_LIMIT,
@@ -86,6 +89,7 @@ class _Worker:
         self.live: LiveSet | None = None
         self.malloc_library = ""
         self.allocator_version: str | None = None
+        self.knobs: dict[str, Any] | None = None
 
     def start(self) -> None:
         # Read the environment here, not in create_app: an error in the lifespan startup makes
@@ -96,6 +100,8 @@ class _Worker:
         self.slot = claim_worker_slot()
         self.malloc_library = malloc_library()
         self.allocator_version = allocator_version(self.malloc_library)
+        if requests := requests_from_env():  # a variant: its settings, read back here
+            self.knobs = read_knobs(requests)
         live = LiveSet(self.config.churn, worker_rng(self.config.churn.seed, self.slot.index))
         live.fill()
         self.live = live
@@ -221,6 +227,7 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
                 "malloc_library": worker.malloc_library,
                 "allocator_version": worker.allocator_version,
                 "pythonmalloc": python_malloc_mode(),
+                "knobs": worker.knobs,
                 "live_count": live.count,
                 "live_bytes": live.nbytes,
                 "long_count": live.long_count,

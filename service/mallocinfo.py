@@ -6,7 +6,8 @@ the dynamic linker names the shared object whose `malloc` this process calls. Th
 is then asked for its own version through the symbol it alone exports.
 
 `python -m service.mallocinfo` prints one JSON object
-`{"pid", "malloc_library", "version", "pythonmalloc"}`; the allocator registry runs it under
+`{"pid", "malloc_library", "version", "pythonmalloc"}` (and `"knobs"`, the read-back of
+service.knobprobe, when ALLOCSTUDY_KNOBS asks for one); the allocator registry runs it under
 a preload to verify the preload. It imports only ctypes, json, os and sys, so it is fast.
 """
 
@@ -170,6 +171,10 @@ def _main() -> int:
         "version": allocator_version(library),
         "pythonmalloc": python_malloc_mode(),
     }
+    if os.environ.get("ALLOCSTUDY_KNOBS"):  # a variant: read its settings back here too
+        from service.knobprobe import read_knobs, requests_from_env
+
+        report["knobs"] = read_knobs(requests_from_env())
     print(json.dumps(report))
     return 0
 

@@ -2,7 +2,9 @@
 
 ld.so ignores a failed preload with only a warning, so nothing short of asking is proof.
 `verify` starts the real interpreter with the preload and asks, through dladdr(malloc)
-(`python -m service.mallocinfo`), which library serves malloc; `library_mapped` checks a
+(`python -m service.mallocinfo`), which library serves malloc, and has it read back the
+settings a variant's environment asks for (bench.allocators.knobs): a variant whose settings
+do not read back as asked fails here, before it is measured. `library_mapped` checks a
 running process's memory map for the library (the runner checks every process of the service
 with both).
 """
@@ -13,8 +15,10 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
+from bench.allocators import knobs
 from bench.allocators.registry import Allocator
 from service.childenv import without_allocator_env
 
@@ -30,13 +34,20 @@ class Verification:
     version: str | None
     reason: str | None = None
     pid: int | None = None
+    #: each asked setting judged in the probe (bench.allocators.knobs.judge); empty when the
+    #: allocator's environment asks for none
+    knobs: list[dict[str, Any]] = field(default_factory=list)
 
 
 def verify(alloc: Allocator, *, python: str | None = None, timeout: float = 30.0) -> Verification:
     """Start the real interpreter under the allocator and check who serves malloc there."""
     if not alloc.available:
         return Verification(False, None, None, alloc.reason)
-    env = {**without_allocator_env(os.environ), **alloc.preload_env()}
+    env = {
+        **without_allocator_env(os.environ),
+        **alloc.preload_env(),
+        **knobs.probe_env(alloc.env),
+    }
     cmd = [python or sys.executable, "-m", "service.mallocinfo"]
     try:
         out = subprocess.run(
@@ -58,7 +69,10 @@ def verify(alloc: Allocator, *, python: str | None = None, timeout: float = 30.0
     expected = alloc.expected_library()
     ok = served is not None and os.path.realpath(served) == expected
     reason = None if ok else f"malloc is served by {served}, expected {expected}"
-    return Verification(ok, served, info.get("version"), reason, info.get("pid"))
+    judged = knobs.judge(knobs.asked_settings(alloc.env), info.get("knobs"))
+    if ok and (mismatch := knobs.failure_reason(judged)):
+        ok, reason = False, mismatch
+    return Verification(ok, served, info.get("version"), reason, info.get("pid"), judged)
 
 
 def library_mapped(pid: int, library: str) -> bool | None:

@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from bench.allocators import knobs
 from bench.allocators.buildcache import compilers
 from bench.allocators.registry import Allocator, resolve, resolve_spec
 from bench.allocators.verification import Verification, verify
@@ -42,6 +43,7 @@ def _allocator_row(alloc: Allocator, check: Verification) -> dict[str, Any]:
         "env": alloc.env,
         "reason": None if check.ok else (alloc.reason or check.reason),
         "fix": alloc.fix,
+        "knobs": check.knobs,
     }
 
 
@@ -59,9 +61,14 @@ def diagnose(spec: Spec | None) -> dict[str, Any]:
                 Problem(f"{row['name']}: unavailable: {row['reason']}", row["fix"], blocking=False)
             )
         elif not row["verified"]:
+            what = (
+                "found, but its settings do not read back as asked"
+                if row["knobs"] and row["reason"] == knobs.failure_reason(row["knobs"])
+                else "found but not serving malloc"
+            )
             problems.append(
                 Problem(
-                    f"{row['name']}: found but not serving malloc: {row['reason']}",
+                    f"{row['name']}: {what}: {row['reason']}",
                     None,
                     blocking=True,
                 )

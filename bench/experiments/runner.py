@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import __version__
+from bench.allocators import knobs
 from bench.allocators.registry import Allocator, resolve_spec
 from bench.allocators.verification import verify
 from bench.errors import EXIT_FAILED, EXIT_OK, UsageError
@@ -108,6 +109,7 @@ def _allocator_record(alloc: Allocator) -> dict[str, Any]:
         "reason": None,
         "fix": alloc.fix,
         "evidence": {"service": [], "control": []},
+        "knobs": [],  # the variant's settings, read back (bench.allocators.knobs.merge)
         "phases": {"service": [], "control": []},
         "loadgen": [],
         "sampler": [],
@@ -368,6 +370,9 @@ def _keep_service_repeat(
     rows["summary"].append(rep.summary_row)
     rows["restarts"] += rep.restart_rows
     record["evidence"]["service"] += rep.evidence
+    record["knobs"] = knobs.merge(
+        (e["knobs"] for e in rep.evidence if "knobs" in e), record.get("knobs")
+    )
     record["phases"]["service"] += rep.phases
     record["loadgen"].append(rep.loadgen)
     record["sampler"].append(rep.sampler)
@@ -383,6 +388,7 @@ def _start_allocator(alloc: Allocator, record: dict[str, Any], progress: Progres
         return "skipped"
     check = verify(alloc)
     record["version"] = check.version
+    record["knobs"] = knobs.merge([check.knobs])  # read back in the probe, before any repeat
     if not check.ok:
         record.update(status="failed", reason=f"verification: {check.reason}", finished=_now())
         progress.say(f"{alloc.name}: failed: {record['reason']}")
@@ -447,6 +453,8 @@ def _run_round(
             record["evidence"]["control"].append(crep.evidence)
             record["phases"]["control"] += crep.phases
     except ExperimentError as exc:
+        if worker_knobs := getattr(exc, "knobs", None):  # a worker's settings differed
+            record["knobs"] = knobs.merge(worker_knobs, record.get("knobs"))
         record.update(status="failed", reason=str(exc), finished=_now())
         progress.say(f"{alloc.name}: failed: {exc}")
         return "failed"

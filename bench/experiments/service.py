@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.allocators import knobs
 from bench.allocators.registry import Allocator
 from bench.allocators.verification import library_mapped
 from bench.experiments.harness import (
@@ -57,7 +58,7 @@ from bench.spec import Spec
 from service.launcher import LaunchError, ServiceProcess, free_port, start_service
 from service.proctree import pin_tree
 
-__all__ = ["ServiceRepeat", "method_flags", "run_service_repeat"]
+__all__ = ["ServiceRepeat", "SettingsMismatch", "method_flags", "run_service_repeat"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,15 @@ class ServiceRepeat:
 LOADGEN_LEAD_S = 0.3
 
 
+class SettingsMismatch(ExperimentError):
+    """A worker read back a variant's setting otherwise than asked; `knobs` holds every
+    worker's judged read-back (bench.allocators.knobs.judge), for the manifest."""
+
+    def __init__(self, message: str, knobs: list[list[dict[str, Any]]]) -> None:
+        super().__init__(message)
+        self.knobs = knobs
+
+
 def _evidence(
     per_worker: dict[int, dict[str, Any]],
     svc: Any,
@@ -87,8 +97,10 @@ def _evidence(
     *,
     workers: int,
 ) -> list[dict[str, Any]]:
-    """Proof from inside every process: /stats (dladdr) from each worker, maps for all."""
+    """Proof from inside every process: /stats (dladdr) from each worker, maps for all; and
+    in each worker, the read-back of the variant's settings (a worker's `knobs`)."""
     expected = alloc.expected_library()
+    asked = knobs.asked_settings(alloc.env)
     rows = []
     pids = set(group.pids()) | set(per_worker) | {svc.pid}
     for pid in sorted(pids):
@@ -105,6 +117,8 @@ def _evidence(
                 "mapped": library_mapped(pid, expected),
             }
         )
+        if asked and pid in per_worker:
+            rows[-1]["knobs"] = knobs.judge(asked, stats_.get("knobs"))
     bad = [
         r
         for r in rows
@@ -119,6 +133,10 @@ def _evidence(
         )
     if len(per_worker) < workers:
         raise ExperimentError(f"only {len(per_worker)} of {workers} workers answered")
+    judged = [r["knobs"] for r in rows if "knobs" in r]
+    for r in rows:
+        if mismatch := knobs.failure_reason(r.get("knobs", [])):
+            raise SettingsMismatch(f"pid {r['pid']} (worker): {mismatch}", judged)
     return rows
 
 
@@ -273,7 +291,7 @@ def run_service_repeat(
                     python=sys.executable,
                     workers=s.workers,
                     port=port,
-                    env=alloc.preload_env(),
+                    env={**alloc.preload_env(), **knobs.probe_env(alloc.env)},
                     service_config=s.model_dump(mode="json"),
                     cgroup_procs=group.procs_file,
                     ready_timeout=60.0,

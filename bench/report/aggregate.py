@@ -9,7 +9,11 @@ no clean repeat exists, and is listed, as are allocators without data, each with
 An A/A pair (the spec's `aa_pair`: one allocator run a second time as `<name>-again`) gives
 each measure a noise floor, the relative difference of the two; every Sample of that measure
 carries it (`floor_rel`), so a tie between single repeats is judged against this machine's
-own drift. `Results.ranked()` is the view the rankings use: the A/A duplicate left out.
+own drift. `Results.ranked()` is the view the rankings use: the A/A duplicate left out, and
+the variants too (a stock allocator with a setting changed, the spec's `{name, base, env}`),
+which the article holds against their own base alone (bench.report.knobs), never against the
+other stock allocators. Each variant carries the runner's read-back of its settings (`Knob`),
+when the run recorded one.
 """
 
 from __future__ import annotations
@@ -31,10 +35,71 @@ __all__ = [
     "ControlResult",
     "Disturbance",
     "Flag",
+    "Knob",
     "Results",
     "ServiceResult",
     "aggregate",
+    "control_measure",
+    "knobs_of",
 ]
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One setting a variant asked for, and what the runner read back inside the process.
+
+    `state` is "verified" (read back as asked), "mismatch" (read back otherwise: the variant
+    did not run as the spec says), "unverifiable" (the allocator offers no way to read it
+    back; `why` says so) or whatever newer state a runner records, shown as it is.
+    `processes` counts the processes that read it back; `effect` is what the runner saw the
+    setting do, where it looked (glibc's arenas formed); `control` says what was (or was not)
+    checked in the C++ control.
+    """
+
+    setting: str
+    asked: str | None
+    read_back: str | None
+    state: str
+    how: str | None = None
+    why: str | None = None
+    processes: int | None = None
+    effect: str | None = None
+    control: str | None = None
+
+
+def _text(x: Any) -> str | None:
+    """A manifest value as text (numbers and booleans as JSON writes them); None stays None."""
+    if x is None:
+        return None
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    return str(x)
+
+
+def knobs_of(entry: dict[str, Any]) -> tuple[Knob, ...]:
+    """The `knobs` records of one manifest entry; absent or malformed ones are skipped, so a
+    run made before the read-back existed reads as "not recorded", never as an error."""
+    raw = entry.get("knobs")
+    if not isinstance(raw, list):
+        return ()
+    out = []
+    for k in raw:
+        if not isinstance(k, dict) or not k.get("setting"):
+            continue
+        out.append(
+            Knob(
+                setting=str(k["setting"]),
+                asked=_text(k.get("asked")),
+                read_back=_text(k.get("read_back")),
+                state=str(k.get("state") or "not recorded"),
+                how=_text(k.get("how")),
+                why=_text(k.get("why") or k.get("reason") or k.get("note")),
+                processes=k["processes"] if isinstance(k.get("processes"), int) else None,
+                effect=_text(k.get("effect")),
+                control=_text(k.get("control")),
+            )
+        )
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -57,6 +122,8 @@ class AllocatorInfo:
     fix: str | None = None  # the runner's suggestion for making a failed allocator work
     expected_library: str | None = None  # the file that must serve malloc when it is loaded
     same_as: str | None = None  # set on the A/A duplicate: the allocator it runs again
+    knobs: tuple[Knob, ...] = ()  # a variant's settings as read back (none: not recorded)
+    description: str | None = None
 
 
 @dataclass(frozen=True)
@@ -159,21 +226,46 @@ class Results:
     def names(self) -> tuple[str, ...]:
         return tuple(a.name for a in self.allocators)
 
+    @property
+    def variants(self) -> tuple[AllocatorInfo, ...]:
+        """The variants (a stock allocator with a setting changed), in spec order."""
+        return tuple(a for a in self.allocators if a.base)
+
     def ranked(self) -> Results:
-        """These results without the A/A duplicate: what rankings and sentences compare.
+        """These results without the A/A duplicate and the variants: what rankings compare.
 
         The duplicate is the same allocator as its pair; ranking it beside the others would
-        count one allocator twice. Tables and charts keep it, labelled, so the drift shows.
+        count one allocator twice. A variant is tuned, and the stock defaults point different
+        ways (glibc and jemalloc keep, mimalloc purges on a timer), so tuned numbers are held
+        against their own base alone (bench.report.knobs). Tables and charts keep both,
+        labelled, so the drift and the knobs show.
         """
-        again = {a.name for a in self.allocators if a.same_as}
-        if not again:
+        apart = {a.name for a in self.allocators if a.same_as or a.base}
+        if not apart:
             return self
         return replace(
             self,
-            allocators=tuple(a for a in self.allocators if a.name not in again),
-            service={n: r for n, r in self.service.items() if n not in again},
-            control={n: c for n, c in self.control.items() if n not in again},
+            allocators=tuple(a for a in self.allocators if a.name not in apart),
+            service={n: r for n, r in self.service.items() if n not in apart},
+            control={n: c for n, c in self.control.items() if n not in apart},
         )
+
+    def grouped(self, order: Iterable[str]) -> list[str]:
+        """`order` (say, leanest first) with each allocator's family kept together: the
+        A/A duplicate beside its pair, then the variants of the base, each part in `order`'s
+        order; a family sits where its first stock member does (a variant whose base has no
+        place in `order` comes last).
+
+        Tables and charts list variants this way, so a variant is read against its base
+        beside it, never as a rival placed among the other stock allocators.
+        """
+        order = list(order)
+        parent = {a.name: a.base or a.same_as for a in self.allocators if a.base or a.same_as}
+        variant = {a.name for a in self.allocators if a.base}
+        families: dict[str, list[str]] = {}
+        for name in sorted(order, key=lambda n: (n in variant, order.index(n))):
+            families.setdefault(parent.get(name) or name, []).append(name)
+        return [n for members in families.values() for n in members]
 
     def missing(self, experiment: str, *, brief: bool = False) -> list[tuple[str, str]]:
         """(name, why) of every allocator with no data in one experiment, in spec order.
@@ -196,6 +288,18 @@ class Results:
                 why = f"it ran, but the run recorded no {experiment} measurements for it"
             out.append((a.name, why))
         return out
+
+
+def control_measure(res: Results) -> str:
+    """Which control throughput ranks the allocators: "wall" (allocations per second) as the
+    original study did, or "cpu" (per CPU-second) when the control had more threads than
+    CPUs, since its threads then took turns and the wall-clock rate counts their waiting.
+
+    Here, beside the results, so every part that reads the control (sentences, charts, the
+    knobs section) decides it alike; bench.report.prose.control re-exports it."""
+    over = any(c.oversubscribed for c in res.control.values())
+    has_cpu = any(c.allocs_per_cpu_s for c in res.control.values())
+    return "cpu" if over and has_cpu else "wall"
 
 
 def _info(entry: dict[str, Any]) -> AllocatorInfo:
@@ -222,6 +326,8 @@ def _info(entry: dict[str, Any]) -> AllocatorInfo:
         fix=entry.get("fix"),
         expected_library=entry.get("expected_library") or entry.get("library"),
         same_as=entry.get("same_as"),
+        knobs=knobs_of(entry),
+        description=entry.get("description") or None,
     )
 
 

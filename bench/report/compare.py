@@ -9,8 +9,9 @@ The noise rule, once: a measurement repeated n >= 2 times carries a 95% interval
 t around the mean of its clean repeats, `t_interval`), and two allocators tie when their
 intervals overlap. With one repeat there is no interval; two values then tie when they are
 closer than the run's noise floor: the relative difference of its A/A pair (one allocator run
-twice, `floor_rel`) when it had one, else the stated TIE_REL. A measurement whose interval is
-wider than NOISY_REL of its value on either side is too noisy to rank and is named apart.
+twice, `floor_rel`, never under MIN_FLOOR_REL) when it had one, else the stated TIE_REL. A
+measurement whose interval is wider than NOISY_REL of its value on either side is too noisy
+to rank and is named apart.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "FINGERPRINT_RETURN_FROM",
     "LATENCY_ABS_MS",
     "LATENCY_REL",
+    "MIN_FLOOR_REL",
     "NOISY_REL",
     "TIE_REL",
     "Fingerprint",
@@ -51,6 +53,10 @@ __all__ = [
 #: With a single repeat and no A/A pair there is no measured noise: values closer than this
 #: fraction of the larger one are called a tie (a stated threshold, printed in the article).
 TIE_REL = 0.05
+
+#: The A/A floor is one draw of the machine's drift and can land near zero by chance (two
+#: glibc runs settled 0.03% apart in one run, 0.19% in another): below this it is not trusted.
+MIN_FLOOR_REL = 0.01
 
 #: A 95% interval reaching further than this fraction of its value on either side says the
 #: repeats disagree too much to place the allocator in a ranking: it is named as too noisy.
@@ -179,8 +185,10 @@ def noisy(items: Mapping[str, Sample]) -> list[str]:
 
 
 def _floor(a: Sample, b: Sample, rel: float) -> float:
+    """The tie threshold of two single values: the A/A floor (never under MIN_FLOOR_REL),
+    else `rel`."""
     floors = [f for f in (a.floor_rel, b.floor_rel) if f is not None]
-    return max(floors) if floors else rel
+    return max(MIN_FLOOR_REL, *floors) if floors else rel
 
 
 def ties(a: Sample, b: Sample, rel: float = TIE_REL) -> bool:

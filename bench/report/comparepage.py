@@ -140,13 +140,16 @@ def _changes(cmp: RunComparison) -> str:
 
 def _names(a: Results, b: Results) -> tuple[Names, Names]:
     """Both runs' chart names over one palette: an allocator has one colour on the page, and
-    an A/A duplicate takes its pair's, as in the article (figure.Names.of)."""
+    an A/A duplicate takes its pair's and a variant its base's, as in the article
+    (figure.Names.of)."""
     na, nb = Names.of(a), Names.of(b)
     again = {**na.again, **nb.again}
-    palette = colours([n for n in dict.fromkeys([*a.names, *b.names]) if n not in again])
-    for name, first in again.items():
-        palette[name] = palette.get(first, OKABE_ITO[len(palette) % len(OKABE_ITO)])
-    return Names(palette, na.again), Names(palette, nb.again)
+    variant = {**na.variant, **nb.variant}
+    stock = [n for n in dict.fromkeys([*a.names, *b.names]) if n not in again and n not in variant]
+    palette = colours(stock)
+    for name, first in [*again.items(), *variant.items()]:
+        palette[name] = palette.get(first) or OKABE_ITO[len(palette) % len(OKABE_ITO)]
+    return Names(palette, na.again, na.variant), Names(palette, nb.again, nb.variant)
 
 
 def _memory_caption(res: Results, names: Names) -> str:
@@ -156,6 +159,7 @@ def _memory_caption(res: Results, names: Names) -> str:
         f"peak (faint bar) and settled (solid bar) anonymous memory of the service per "
         f"allocator ({reps}), leanest settled first."
         + names.aa_sentence(shown, "hollow with a dashed outline")
+        + names.variant_sentence(shown, "with a lighter fill")
     )
 
 
@@ -164,8 +168,10 @@ def _throughput_caption(res: Results, names: Names) -> str:
     what = "allocations per CPU-second" if key == "allocs_per_cpu_s" else "allocations per second"
     reps = repeats_phrase(((getattr(c, key),), c.excluded) for c in res.control.values())
     shown = [n for n in res.names if n in res.control]
-    return f"C++ control {what} per allocator ({reps})." + names.aa_sentence(
-        shown, "hollow with a dashed outline"
+    return (
+        f"C++ control {what} per allocator ({reps})."
+        + names.aa_sentence(shown, "hollow with a dashed outline")
+        + names.variant_sentence(shown, "with a lighter fill")
     )
 
 

@@ -33,6 +33,7 @@ from bench.report.versions import original_version
 
 __all__ = [
     "OVERHEAD_HELP",
+    "allocator_label",
     "allocators_table",
     "confounds_table",
     "headline_table",
@@ -229,10 +230,10 @@ def headline_table(res: Results) -> str:
 
     Leanest settled first; each value with the half-width of its 95% interval when the run
     had repeats. An allocator without service data is listed with its reason, the A/A
-    duplicate is labelled, and a flagged or left-out repeat is named in the last column.
+    duplicate and the variants are labelled and kept beside their stock allocator
+    (Results.grouped), and a flagged or left-out repeat is named in the last column.
     """
-    order = sorted(res.service, key=lambda n: (res.service[n].settled.center, n))
-    same_as = {a.name: a.same_as for a in res.allocators if a.same_as}
+    order = res.grouped(sorted(res.service, key=lambda n: (res.service[n].settled.center, n)))
     rows: list[list[Any]] = []
     for n in order:
         r = res.service[n]
@@ -242,7 +243,7 @@ def headline_table(res: Results) -> str:
             notes.append(f"{r.excluded} repeat{'s' if r.excluded > 1 else ''} left out")
         rows.append(
             [
-                f"{n} (A/A of {same_as[n]})" if n in same_as else n,
+                allocator_label(res, n),
                 value_text(r.peak, fmt_mb),
                 value_text(r.settled, fmt_mb),
                 ratio_text(r.overhead_peak),
@@ -252,7 +253,7 @@ def headline_table(res: Results) -> str:
             ]
         )
     for name, why in res.missing("service"):
-        rows.append([name, "not measured", "", "", "", "", why])
+        rows.append([allocator_label(res, name), "not measured", "", "", "", "", why])
     reps = max((r.settled.n + r.settled.excluded for r in res.service.values()), default=0)
     how = (
         f"mean of {reps} repeats ± the half-width of the 95% interval"
@@ -263,9 +264,21 @@ def headline_table(res: Results) -> str:
         [*MEMORY_COLUMNS, Column("flags")],
         rows,
         table_id="headline-table",
-        caption=f"Memory of the service per allocator ({how}), leanest settled first. "
-        "Overhead: memory grown since the service was ready per byte of live payload grown.",
+        caption=f"Memory of the service per allocator ({how}), leanest settled first"
+        + (", each variant after its stock allocator" if res.variants else "")
+        + ". Overhead: memory grown since the service was ready per byte of live payload grown.",
     )
+
+
+def allocator_label(res: Results, name: str) -> str:
+    """An allocator's name in a table: the A/A duplicate says which allocator it runs again,
+    a variant which stock allocator it changes ("jemalloc-decay0 (variant of jemalloc)")."""
+    info = next((a for a in res.allocators if a.name == name), None)
+    if info is not None and info.same_as:
+        return f"{name} (A/A of {info.same_as})"
+    if info is not None and info.base:
+        return f"{name} (variant of {info.base})"
+    return name
 
 
 def ratio_text(sample: Sample | None) -> str:

@@ -13,7 +13,7 @@ results, variants included, for both names of each pair.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bench.report import specview
@@ -36,6 +36,7 @@ __all__ = [
     "recycling_table",
     "recycling_text",
     "recycling_text_of",
+    "without_recycled",
 ]
 
 
@@ -235,4 +236,25 @@ def recycling_table(run: Run, res: Results) -> str:
         table_id="recycling",
         caption="Each recycled allocator against the same allocator without recycling, in "
         "the same run (tied: within the noise rule of the rankings).",
+    )
+
+
+def without_recycled(run: Run, res: Results) -> Results:
+    """`res` without the variants that only recycle their workers (a variant of no
+    environment of its own whose recycling differs from its base's): they turn no allocator
+    knob, so the knobs section (bench.report.knobs) leaves them to the recycling section."""
+    how = recycling_of(run.spec)
+    apart = {
+        a.name
+        for a in res.allocators
+        if a.base and not a.env and how.get(a.name) != how.get(a.base) and not a.same_as
+    }
+    apart |= {a.name for a in res.allocators if a.same_as in apart}
+    if not apart:
+        return res
+    return replace(
+        res,
+        allocators=tuple(a for a in res.allocators if a.name not in apart),
+        service={n: r for n, r in res.service.items() if n not in apart},
+        control={n: c for n, c in res.control.items() if n not in apart},
     )

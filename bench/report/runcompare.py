@@ -143,12 +143,17 @@ def _noise(s: Sample) -> str:
 
 @dataclass(frozen=True)
 class Change:
-    """One measure of one allocator in both runs: the values, the change, the verdict."""
+    """One measure of one allocator in both runs: the values, the change, the verdict.
+
+    `sides` names A and B in the rule's words: the runs by default; the article's knobs
+    section holds a variant (B) against its base (A) with their allocators' names.
+    """
 
     allocator: str
     metric: Metric
     a: Sample | None
     b: Sample | None
+    sides: tuple[str, str] = ("A", "B")
 
     @property
     def before(self) -> float | None:
@@ -205,16 +210,20 @@ class Change:
     def rule_text(self) -> str:
         """The rule that decided, in words, with the numbers it used."""
         a, b = self.a, self.b
+        name_a, name_b = self.sides
         if a is None or b is None:
-            return f"not measured in run {'A' if a is None else 'B'}"
+            missing = name_a if a is None else name_b
+            if self.sides == ("A", "B"):
+                return f"not measured in run {missing}"
+            return f"{missing} not measured"
         rule = self.rule
         if rule == "equal":
             return "identical"
         if rule == "intervals":
             apart = "apart" if self.changed else "overlap"
-            return f"95% intervals {apart} (A {_noise(a)}, B {_noise(b)})"
+            return f"95% intervals {apart} ({name_a} {_noise(a)}, {name_b} {_noise(b)})"
         if rule == "interval":
-            which, wide = ("A", a) if a.interval is not None else ("B", b)
+            which, wide = (name_a, a) if a.interval is not None else (name_b, b)
             return f"inside {which}'s 95% interval ({_noise(wide)})"
         side = "beyond" if self.changed else "within"
         if rule == "aa_floor":

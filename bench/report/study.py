@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 
 from bench.report import charts as ch
-from bench.report import experiment, fulltable, notes, prose, provenance, recycling
+from bench.report import experiment, fulltable, knobs, notes, prose, provenance, recycling
 from bench.report.aggregate import Results, aggregate
 from bench.report.live import LivePayload, live_payload
 from bench.report.run import Freshness, Run, Study, check_freshness, load_run
@@ -80,6 +80,7 @@ class StudyView:
             "allocator_provenance": lambda: provenance.allocator_provenance_table(res),
             "full": lambda: fulltable.full_table(run.summary),
             "downloads": lambda: fulltable.downloads(links, sizes),
+            "knobs": lambda: knobs.knobs_table(recycling.without_recycled(run, res)),
             "recycling": lambda: recycling.recycling_table(run, res),
         }
 

@@ -412,6 +412,11 @@ def _noise_values(res: Results) -> dict[str, str]:
         "allocators.count": str(len(res.ranked().allocators)),
         "allocators.measured": str(len(res.ranked().service)),
         "allocators.names": join_names(list(res.ranked().names)),
+        # variants (a stock allocator with a setting changed) are counted apart: the rankings
+        # and the counts above leave them out
+        "variants.count": str(len(res.variants)),
+        "variants.measured": str(sum(1 for v in res.variants if v.name in res.service)),
+        "variants.names": join_names([v.name for v in res.variants]) or "none",
         "disturbed.count": str(len(res.disturbed)),
         "flagged.count": str(len(res.flagged)),
         "flagged.allocators": join_names(list(dict.fromkeys(f.allocator for f in res.flagged)))

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import UsageError
-from bench.results.manifest import ManifestError, read_manifest
-from bench.results.rundir import find_resumable
+from bench.results.rundir import find_resumable, runs_newest_first
 
 __all__ = ["SpecChanged", "run_to_resume", "spec_changes"]
 
@@ -53,21 +52,6 @@ def spec_changes(old: Any, new: Any, where: str = "") -> list[str]:
     return [f"{where or 'the spec'} was {_show(old)}, now {_show(new)}"]
 
 
-def _newest_run(out: Path, spec_name: str) -> tuple[Path, dict[str, Any]] | None:
-    """The newest run folder of the spec with a readable manifest, and that manifest."""
-    parent = out / spec_name
-    if not parent.is_dir():
-        return None
-    for run_dir in sorted(
-        (p for p in parent.iterdir() if p.is_dir() and not p.is_symlink()), reverse=True
-    ):
-        try:
-            return run_dir, read_manifest(run_dir)
-        except ManifestError:
-            continue
-    return None
-
-
 def run_to_resume(
     out: Path, *, spec_name: str, spec_hash: str, spec: Mapping[str, Any], spec_path: Path
 ) -> Path | None:
@@ -79,7 +63,7 @@ def run_to_resume(
     `model_dump(mode="json")`).
     """
     same = find_resumable(out, spec_name, spec_hash)
-    newest = _newest_run(out, spec_name)
+    newest = next(runs_newest_first(out, spec_name), None)
     if same is not None or newest is None or newest[1].get("status") == "complete":
         return same
     run_dir, manifest = newest

@@ -27,6 +27,7 @@ __all__ = [
     "RunFolderError",
     "check_writable",
     "find_resumable",
+    "runs_newest_first",
     "new_run_dir",
     "read_rows",
     "save_run",
@@ -130,18 +131,23 @@ def set_latest(run_dir: Path) -> None:
             raise
 
 
-def find_resumable(out: Path, spec_name: str, spec_hash: str) -> Path | None:
-    """The newest incomplete run of this spec with the same spec hash, if any."""
+def runs_newest_first(out: Path, spec_name: str) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Every run folder of the spec with a readable manifest, newest first, with it."""
     parent = out / spec_name
     if not parent.is_dir():
-        return None
+        return
     for run_dir in sorted(
         (p for p in parent.iterdir() if p.is_dir() and not p.is_symlink()), reverse=True
     ):
         try:
-            manifest = read_manifest(run_dir)
+            yield run_dir, read_manifest(run_dir)
         except ManifestError:
             continue
+
+
+def find_resumable(out: Path, spec_name: str, spec_hash: str) -> Path | None:
+    """The newest incomplete run of this spec with the same spec hash, if any."""
+    for run_dir, manifest in runs_newest_first(out, spec_name):
         if manifest.get("status") != "complete" and manifest.get("spec_sha256") == spec_hash:
             return run_dir
     return None

@@ -48,8 +48,8 @@ def said(page: str) -> dict[str, str]:
     return out
 
 
-def table_rows(page: str, table_id: str) -> dict[str, dict[str, str]]:
-    """The rows of the page's table with that id, by first cell, as {column title: text}."""
+def body_rows(page: str, table_id: str) -> list[dict[str, str]]:
+    """Every body row of the page's table with that id, as {column title: text}."""
     m = re.search(rf'<table[^>]*id="{table_id}"[^>]*>(.*?)</table>', page, re.S)
     assert m, f"no table {table_id}"
     rows = [
@@ -59,8 +59,12 @@ def table_rows(page: str, table_id: str) -> dict[str, dict[str, str]]:
         ]
         for row in re.findall(r"<tr>(.*?)</tr>", m.group(1), re.S)
     ]
-    head = rows[0]
-    return {r[0]: dict(zip(head, r, strict=False)) for r in rows[1:]}
+    return [dict(zip(rows[0], r, strict=False)) for r in rows[1:]]
+
+
+def table_rows(page: str, table_id: str) -> dict[str, dict[str, str]]:
+    """The rows of the page's table with that id, by first cell, as {column title: text}."""
+    return {next(iter(r.values())): r for r in body_rows(page, table_id)}
 
 
 def external_refs(site: Path) -> list[str]:

@@ -7,7 +7,8 @@ reclaim; /churn answers that carry the answering worker and its live payload, wh
 traffic and plateaus late in load; health probes during idle; a C++ control with CPU time; a
 manifest with the method record, the rotated order, the workers' live sets, and one failed and
 one skipped allocator. Numbers are chosen per allocator, so a test can swap two allocators'
-numbers and watch the article follow.
+numbers and watch the article follow. Variants (an Alloc with a `base`, its `env` and the
+runner's `knobs` read-back records) are written as the runner writes them.
 
 One module although it passes 500 lines: every table of the contract is written here from one
 set of per-allocator numbers, and benchmarks/site_build.py loads this file by path; split, the
@@ -40,6 +41,7 @@ __all__ = [
     "START_S",
     "WORKERS",
     "build_site",
+    "knob",
     "live_at",
     "mkdocs_build",
     "swapped",
@@ -88,6 +90,36 @@ class Alloc:
     reason: str | None = None
     version: str | None = None  # None: the usual one for its name (VERSIONS)
     cpu_mops: float | None = None  # control allocations per CPU-second; None: derived from mops
+    base: str | None = None  # a variant: the stock allocator it changes
+    env: tuple[tuple[str, str], ...] = ()  # a variant's settings, as (name, value) pairs
+    knobs: tuple[dict[str, Any], ...] | None = None  # the read-back records; None: not recorded
+
+
+def knob(
+    setting: str,
+    asked: str,
+    state: str = "verified",
+    *,
+    read_back: str | None = None,
+    how: str | None = "mallctl",
+    why: str | None = None,
+    processes: int = 5,
+) -> dict[str, Any]:
+    """One read-back record as the runner writes it under an allocator's `knobs`
+    (bench.allocators.knobs.merge: the reason says why a setting did not read back)."""
+    return {
+        "variable": "ENV",
+        "asked_as": asked,
+        "setting": setting,
+        "asked": asked,
+        "read_back": (asked if state == "verified" else None) if read_back is None else read_back,
+        "state": state,
+        "how": how,
+        "processes": processes,
+        "reason": why,
+        "control": "not checked in the control: it runs the same library under the same "
+        "environment, but the C++ program has no read-back",
+    }
 
 
 DEFAULT_ALLOCS = (
@@ -122,11 +154,13 @@ def _spec_yaml(
     control_idle_s: float,
     aa_pair: str | None = None,
 ) -> str:
-    names = "\n".join(
-        f"  - {a.name}" if a.name in BUILTIN_ALLOCATORS else f"  - {{name: {a.name}, base: glibc}}"
-        for a in allocs
-        if not (aa_pair and a.name == f"{aa_pair}-again")
-    )
+    def entry(a: Alloc) -> str:
+        if a.name in BUILTIN_ALLOCATORS:
+            return f"  - {a.name}"
+        env = ", ".join(f"{k}: {json.dumps(v)}" for k, v in a.env)
+        return f"  - {{name: {a.name}, base: {a.base or 'glibc'}, env: {{{env}}}}}"
+
+    names = "\n".join(entry(a) for a in allocs if not (aa_pair and a.name == f"{aa_pair}-again"))
     return (
         f"name: {name}\ntitle: What an allocator costs ({name})\n"
         f"description: A synthetic study for tests.\nrepeats: {repeats}\n"
@@ -320,6 +354,7 @@ def write_run(
     control_idle_s: float | None = None,
     aa_pair: str | None = None,
     aa_drift: float = 0.01,
+    variants: tuple[Alloc, ...] = (),
 ) -> Path:
     """Write results/<spec>/<run id>/ and its `latest`; return the run folder.
 
@@ -330,9 +365,11 @@ def write_run(
     (`control_idle_s`, default the service's idle_s) is flagged too. `aa_pair` runs that
     allocator again as `<name>-again`, its memory and throughput `aa_drift` higher.
     `disturbed` names allocators whose service repeats are all disturbed, or "name#r" for
-    repeat r alone.
+    repeat r alone. `variants` (Allocs with a `base`) follow the stock allocators, before the
+    A/A duplicate, as a spec lists them.
     """
     failed_requests = dict(failed_requests or {})
+    allocs = (*allocs, *variants)
     if aa_pair:
         first = next(a for a in allocs if a.name == aa_pair)
         allocs = (
@@ -520,7 +557,7 @@ def write_run(
                     }
                 )
     for a in allocs:
-        lib_of = a.name.removesuffix("-again") if aa_pair else a.name
+        lib_of = a.base or (a.name.removesuffix("-again") if aa_pair else a.name)
         lib = None if lib_of == "glibc" else f"/usr/lib/x86_64-linux-gnu/lib{lib_of}.so.2"
         ok = a.status == "ok"
         phases = [
@@ -538,12 +575,13 @@ def write_run(
             {
                 "name": a.name,
                 "kind": "system",
-                "base": None,
+                "base": a.base,
                 "same_as": aa_pair if aa_pair and a.name == f"{aa_pair}-again" else None,
                 "library": lib,
-                "version": (a.version or VERSIONS.get(a.name, "1.0")) if ok else None,
+                "version": (a.version or VERSIONS.get(a.base or a.name, "1.0")) if ok else None,
                 "sha256": ("ab" * 32) if ok else None,
-                "env": {},
+                "env": dict(a.env),
+                **({} if a.knobs is None else {"knobs": list(a.knobs)}),
                 "status": a.status,
                 "reason": a.reason,
                 "evidence": {}

@@ -82,6 +82,9 @@ def test_single_runs_tie_within_the_stated_threshold():
 def test_single_runs_tie_within_the_aa_floor_when_the_run_had_a_pair():
     a, b = replace(one(100.0), floor_rel=0.01), replace(one(102.0), floor_rel=0.01)
     assert not ties(a, b)  # 2% apart, the A/A pair drifted 1%
+    near = replace(one(100.0), floor_rel=0.0003)  # a pair that landed close by chance
+    assert ties(near, replace(one(100.9), floor_rel=0.0003))  # the floor is at least 1%
+    assert not ties(near, replace(one(101.5), floor_rel=0.0003))
     wide = replace(one(100.0), floor_rel=0.08)
     assert ties(wide, replace(one(107.0), floor_rel=0.08))
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sitecheck import body_rows
 from studyrun import run_cli
 from synthetic_run import REPO, mkdocs_build, write_run
 
@@ -43,20 +44,6 @@ def _config(tmp_path: Path, compare: list[str]) -> Path:
         f"plugins:\n  - search\n  - offline\n  - allocstudy: {json.dumps(plugin)}\n"
     )
     return config
-
-
-def _rows(page: str, table_id: str) -> list[dict[str, str]]:
-    """Every body row of the page's table with that id, as {column title: text}."""
-    m = re.search(rf'<table[^>]*id="{table_id}"[^>]*>(.*?)</table>', page, re.S)
-    assert m, f"no table {table_id}"
-    rows = [
-        [
-            html.unescape(re.sub(r"<[^>]+>", "", c)).strip()
-            for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)
-        ]
-        for row in re.findall(r"<tr>(.*?)</tr>", m.group(1), re.S)
-    ]
-    return [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
 
 
 def _mean(run_dir: Path, allocator: str, measure: str) -> float | None:
@@ -96,7 +83,7 @@ def test_the_comparison_page_shows_both_runs_numbers_and_the_clis_verdicts(
     index = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
     assert 'href="compare.html"' in index  # the page is in the navigation
 
-    rows = _rows(page, "run-changes")
+    rows = body_rows(page, "run-changes")
     assert {r["allocator"] for r in rows} == {"glibc"}  # jemalloc ran in run A only
     assert "jemalloc (only in run A; the other run: not in the run)" in html.unescape(page)
     assert [r["measure"] for r in rows] == list(MEASURES)
@@ -109,7 +96,7 @@ def test_the_comparison_page_shows_both_runs_numbers_and_the_clis_verdicts(
         sign = "" if b == a else "+" if b > a else "-"
         assert r["change"] == sign + fmt(abs(b - a)), r
 
-    differences = {r["what"]: (r["run A"], r["run B"]) for r in _rows(page, "run-differences")}
+    differences = {r["what"]: (r["run A"], r["run B"]) for r in body_rows(page, "run-differences")}
     assert differences["spec service.rate"] == ("40.0", "50.0")
     assert list(differences)[0] == "spec hash"
 

@@ -197,3 +197,11 @@ def test_a_recycled_workers_live_set_leaves_the_payload_when_it_is_replaced(tmp_
         (7.0, 65.0),  # its replacement starts afresh
         (9.0, 65.0),
     ]
+
+
+def test_variants_that_only_recycle_are_left_out_of_the_knobs_section(tmp_path: Path):
+    from bench.report.prose.knobs import NO_VARIANTS
+
+    m = _recycling_run(tmp_path)
+    assert m.say("knobs") == NO_VARIANTS
+    assert "recycled" not in m.table("knobs")

@@ -73,19 +73,24 @@ def _captions(run: Run, res: Results, names: Names) -> dict[str, str]:
     control = [n for n in res.names if n in res.control]
     return {
         "peak_settled": f"Peak (faint bar) and settled (solid bar) anonymous memory of the "
-        f"service per allocator ({memory_reps}), leanest settled first."
-        + names.aa_sentence(service, "hollow with a dashed outline"),
+        f"service per allocator ({memory_reps}), leanest settled first"
+        + (", each variant after its stock allocator." if res.variants else ".")
+        + names.aa_sentence(service, "hollow with a dashed outline")
+        + names.variant_sentence(service, "with a lighter fill"),
         "dumbbell": "Settled anonymous memory per allocator: the C++ control as a hollow dot, "
         f"the Python service as a filled dot ({dumbbell_reps}); the label is the service "
         "minus the control."
         + memory.rest_caveat(run, res)
-        + names.aa_sentence(service, "its gap dashed"),
+        + names.aa_sentence(service, "its gap dashed")
+        + names.variant_sentence(service, "with a dotted gap and a lighter service dot"),
         "throughput": f"C++ control {what} ({control_reps}); the bar is the mean and the table "
         "beside it also gives the slowest and the fastest repeat."
-        + names.aa_sentence(control, "hollow with a dashed outline"),
+        + names.aa_sentence(control, "hollow with a dashed outline")
+        + names.variant_sentence(control, "with a lighter fill"),
         "latency": f"Request latency per allocator ({latency_reps}), counted from each "
         f"request's scheduled send time{failures}: circle p50, square p95, triangle p99."
-        + names.aa_sentence(service, "in hollow marks"),
+        + names.aa_sentence(service, "in hollow marks")
+        + names.variant_sentence(service, "with lighter marks"),
     }
 
 

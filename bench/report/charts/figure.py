@@ -5,8 +5,11 @@ Colours come from the Okabe-Ito palette, fixed per allocator in spec order so an
 its colour across charts; everything that is text or axis uses svg.INK and so follows the
 page's light or dark palette. The A/A duplicate (one allocator measured a second time) is
 labelled as that second run wherever a chart names it, so the drift between two identical runs
-is never read as a difference between allocators. Headline values carry their 95% interval as
-whiskers when the run has repeats, and none with a single repeat (there is no interval then).
+is never read as a difference between allocators. A variant (a stock allocator with a setting
+changed) takes its base's colour, a lighter or dotted mark and a label saying it is a variant,
+and sits beside its base (Results.grouped): it reads as that allocator tuned, not a rival.
+Headline values carry their 95% interval as whiskers when the run has repeats, and none with a
+single repeat (there is no interval then).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from bench.report.aggregate import Results
 from bench.report.compare import Sample
 from bench.report.datatable import Column, html_table
 from bench.report.svg import INK, figure_html, render_svg, theme_svg
-from bench.report.units import md_safe
+from bench.report.units import join_names, md_safe
 
 __all__ = [
     "AA_MARK",
@@ -30,8 +33,10 @@ __all__ = [
     "INTERVAL_LAYER",
     "MAX_ROWS",
     "OKABE_ITO",
+    "VARIANT_MARK",
     "WIDTH",
     "Names",
+    "by_kind",
     "bounds",
     "colours",
     "configure",
@@ -58,6 +63,9 @@ WIDTH = 600
 #: What a chart adds to the A/A duplicate's name (already "<pair>-again") on its axis or legend.
 AA_MARK = " (A/A)"
 
+#: What a chart adds to a variant's name on its axis or legend (tables say "variant of X").
+VARIANT_MARK = " (variant)"
+
 #: The name of every interval layer, so its marks can be found in the rendered SVG (tests).
 INTERVAL_LAYER = "interval"
 
@@ -76,36 +84,70 @@ def colours(names: Sequence[str]) -> dict[str, str]:
 class Names:
     """How the charts name and colour allocators.
 
-    `again` maps the A/A duplicate to the allocator it runs again. Charts key their series on
-    `label`, so the duplicate's axis label and legend entry say it is the second run of a
-    pair, and tables use `row`, which also says which allocator it repeats.
+    `again` maps the A/A duplicate to the allocator it runs again, `variant` a variant to the
+    stock allocator it changes. Charts key their series on `label`, so the duplicate's axis
+    label and legend entry say it is the second run of a pair and a variant's that it is a
+    variant, and tables use `row`, which also says which allocator it repeats or changes.
     """
 
     palette: dict[str, str]
     again: dict[str, str] = field(default_factory=dict)
+    variant: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, res: Results) -> Names:
-        """The duplicate takes its pair's colour (dashes and hollow marks tell them apart), so
-        the pair reads as one allocator twice and no palette slot goes to a look-alike."""
+        """The duplicate takes its pair's colour (dashes and hollow marks tell them apart),
+        and a variant its base's (a lighter or dotted mark tells it apart), so a family reads
+        as one allocator, and no palette slot goes to a look-alike."""
         again = {a.name: a.same_as for a in res.allocators if a.same_as}
-        palette = colours([n for n in res.names if n not in again])
-        for name, first in again.items():
-            palette[name] = palette.get(first, OKABE_ITO[len(palette) % len(OKABE_ITO)])
-        return cls(palette, again)
+        variant = {a.name: a.base for a in res.allocators if a.base and not a.same_as}
+        palette = colours([n for n in res.names if n not in again and n not in variant])
+        for name, first in [*again.items(), *variant.items()]:
+            palette[name] = palette.get(first) or OKABE_ITO[len(palette) % len(OKABE_ITO)]
+        return cls(palette, again, variant)
 
     def is_again(self, name: str) -> bool:
         return name in self.again
 
+    def is_variant(self, name: str) -> bool:
+        return name in self.variant
+
     def label(self, name: str) -> str:
-        return f"{name}{AA_MARK}" if name in self.again else name
+        if name in self.again:
+            return f"{name}{AA_MARK}"
+        if name in self.variant:
+            return f"{name}{VARIANT_MARK}"
+        return name
 
     def row(self, name: str) -> str:
-        """The name in a data table: the duplicate says which allocator it ran again, as the
-        article's headline table does."""
-        if name not in self.again:
-            return name
-        return f"{name} (A/A of {self.again[name]})"
+        """The name in a data table: the duplicate says which allocator it ran again, a
+        variant which one it changes, as the article's headline table does."""
+        if name in self.again:
+            return f"{name} (A/A of {self.again[name]})"
+        if name in self.variant:
+            return f"{name} (variant of {self.variant[name]})"
+        return name
+
+    def variant_sentence(self, shown: Sequence[str], drawn: str) -> str:
+        """Said in a caption when the chart shows variants ('' otherwise); `drawn` says how
+        the chart sets them apart ("with a lighter fill", "as a dotted line")."""
+        mine = [n for n in shown if n in self.variant]
+        if not mine:
+            return ""
+        if len(mine) == 1:
+            (n,) = mine
+            base = self.variant[n]
+            return (
+                f" {n}{VARIANT_MARK} is {base} with a setting changed, drawn in its colour {drawn}."
+            )
+        bases = list(dict.fromkeys(self.variant[n] for n in mine))
+        of = "; ".join(
+            f"{join_names([n for n in mine if self.variant[n] == b])} of {b}" for b in bases
+        )
+        return (
+            f" The variants ({of}) are that allocator with a setting changed, each drawn in "
+            f"its colour {drawn}."
+        )
 
     def scale(self, order: Sequence[str]) -> alt.Scale:
         """The colour scale over the labels of `order`."""
@@ -122,6 +164,18 @@ class Names:
             f"between the two is how far identical runs drift on this machine."
             for n, first in pairs
         )
+
+
+def by_kind(stock: Any, *, again: Any, variant: Any) -> dict[str, Any]:
+    """A channel's value by the row's kind ("again" and "variant" flags in the data): the
+    A/A duplicate's, a variant's, or a stock allocator's; a Vega-Lite condition."""
+    return {
+        "condition": [
+            {"test": "datum.again", "value": again},
+            {"test": "datum.variant", "value": variant},
+        ],
+        "value": stock,
+    }
 
 
 #: Room around the chart, wider at the sides than Vega needs: it measures text with its own

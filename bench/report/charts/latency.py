@@ -40,11 +40,15 @@ def _pct(r: ServiceResult, p: str) -> Sample:
     return s
 
 
+def _kind(point: dict[str, Any]) -> str:
+    return "again" if point["again"] else "variant" if point["variant"] else "stock"
+
+
 def latency(res: Results, names: Names, caption: str) -> str:
     items = {n: r for n, r in res.service.items() if r.p50 and r.p95 and r.p99}
     if not items:
         return no_chart("latency", "the run recorded no latency percentiles.")
-    order = sorted(items, key=lambda n: (_pct(items[n], "p99").center, n))
+    order = res.grouped(sorted(items, key=lambda n: (_pct(items[n], "p99").center, n)))
     points: list[dict[str, Any]] = []
     for n in order:
         for p in PERCENTILES:
@@ -58,6 +62,7 @@ def latency(res: Results, names: Names, caption: str) -> str:
                     "lo": iv[0] if iv else None,
                     "hi": iv[1] if iv else None,
                     "again": names.is_again(n),
+                    "variant": names.is_variant(n),
                 }
             )
     plot_width = WIDTH - 160
@@ -83,13 +88,15 @@ def latency(res: Results, names: Names, caption: str) -> str:
     layers: list[Any] = whiskers(
         points, y, title, xs, offset=offset, thickness=1.1, ticks={"size": 6}
     )
-    for again in (False, True):
-        mine = [p for p in points if p["again"] == again]
+    # the A/A duplicate hollow: the second run of its pair, not another allocator; a
+    # variant lighter, in its base's colour
+    styles = {"stock": (True, 1.0), "again": (False, 1.0), "variant": (True, 0.5)}
+    for kind, (filled, opacity) in styles.items():
+        mine = [p for p in points if _kind(p) == kind]
         if mine:
             layers.append(
                 alt.Chart(alt.Data(values=mine))
-                # the A/A duplicate hollow: the second run of its pair, not another allocator
-                .mark_point(filled=not again, size=80, opacity=1, strokeWidth=1.8)
+                .mark_point(filled=filled, size=80, opacity=opacity, strokeWidth=1.8)
                 .encode(y=y, yOffset=offset, x=x, color=color, shape=shape)
             )
     chart = alt.layer(*layers).properties(width=plot_width, height=max(60, 42 * len(order)))

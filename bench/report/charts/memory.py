@@ -2,7 +2,8 @@
 control's settled memory against the service's (with the caveat when the control rested less).
 
 Both show each value's 95% interval as a whisker when the run has repeats, and draw the A/A
-duplicate apart (hollow, dashed), so a reader sees how far two identical runs land.
+duplicate apart (hollow, dashed), so a reader sees how far two identical runs land, and a
+variant lighter (or its gap dotted) beside its base.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from bench.report.charts.figure import (
     WIDTH,
     Names,
     bounds,
+    by_kind,
     data_summary,
     data_table,
     finish,
@@ -39,10 +41,11 @@ __all__ = ["dumbbell", "peak_settled", "rest_caveat"]
 
 
 def _dashed_if_again() -> dict[str, Any]:
-    """The A/A duplicate's bars: hollow with a dashed outline, beside its pair's solid ones."""
+    """The A/A duplicate's bars: hollow with a dashed outline, beside its pair's solid ones;
+    a variant's: a lighter fill in its base's colour, the outline solid."""
     return {
-        "strokeDash": alt.condition("datum.again", alt.value([4, 2]), alt.value([1, 0])),
-        "fillOpacity": alt.condition("datum.again", alt.value(0.15), alt.value(1.0)),
+        "strokeDash": by_kind([1, 0], again=[4, 2], variant=[1, 0]),
+        "fillOpacity": by_kind(1.0, again=0.15, variant=0.45),
     }
 
 
@@ -50,13 +53,14 @@ def peak_settled(res: Results, names: Names, caption: str) -> str:
     """Peak (faint) and settled (solid) bars per allocator, each with its 95% whisker."""
     if not res.service:
         return no_chart("peak-settled", "the run recorded no service memory.")
-    order = sorted(res.service, key=lambda n: (res.service[n].settled.center, n))
+    order = res.grouped(sorted(res.service, key=lambda n: (res.service[n].settled.center, n)))
     rows, whisk = [], []
     for n in order:
         r = res.service[n]
         row = {
             "allocator": names.label(n),
             "again": names.is_again(n),
+            "variant": names.is_variant(n),
             "peak": r.peak.center / MB,
             "settled": r.settled.center / MB,
             "label": f"settled {fmt_mb(r.settled.center)} · peak {fmt_mb(r.peak.center)}",
@@ -147,7 +151,7 @@ def dumbbell(res: Results, names: Names, caption: str) -> str:
     shown = [n for n in res.names if n in res.service]
     if not shown:
         return no_chart("dumbbell", "the run recorded no service memory.")
-    order = sorted(shown, key=lambda n: (res.service[n].settled.center, n))
+    order = res.grouped(sorted(shown, key=lambda n: (res.service[n].settled.center, n)))
     rows, whisk = [], []
     for n in order:
         svc_s = res.service[n].settled
@@ -161,6 +165,7 @@ def dumbbell(res: Results, names: Names, caption: str) -> str:
                 "allocator": label,
                 "name": n,
                 "again": names.is_again(n),
+                "variant": names.is_variant(n),
                 "service": svc,
                 "control": ctl,
                 "gap": gap,
@@ -186,7 +191,7 @@ def dumbbell(res: Results, names: Names, caption: str) -> str:
                 y=y,
                 x=alt.X("control:Q", scale=xs, title=title),
                 x2="service:Q",
-                strokeDash=alt.condition("datum.again", alt.value([4, 3]), alt.value([1, 0])),
+                strokeDash=by_kind([1, 0], again=[4, 3], variant=[1.5, 2.5]),
             ),
             alt.Chart(cd)
             .mark_point(filled=False, size=110, strokeWidth=2.2)
@@ -196,8 +201,9 @@ def dumbbell(res: Results, names: Names, caption: str) -> str:
     sd = alt.Data(values=rows)
     layers += [
         alt.Chart(sd)
-        .mark_point(filled=True, size=110, opacity=1)
+        .mark_point(filled=True, size=110)
         .encode(
+            opacity=by_kind(1.0, again=1.0, variant=0.5),
             y=y,
             x=alt.X(
                 "service:Q",

@@ -65,6 +65,8 @@ ROW_PX = 14
 #: The A/A duplicate's line: dashed in its pair's colour (the live payload's dash is longer and
 #: in the text colour), so it reads as the second run of its pair.
 AGAIN_DASH = [4, 2]
+#: A variant's line: dotted in its base's colour, so it reads as that allocator tuned.
+VARIANT_DASH = [1.5, 2.5]
 
 
 def legend_columns(labels: Sequence[str]) -> int:
@@ -147,21 +149,25 @@ def _phase_layers(spans: Sequence[ser.PhaseSpan], tmax: float, k: float) -> list
 
 
 def _again_encoding(order: Sequence[str], names: Names, legend: alt.Legend) -> dict[str, Any]:
-    """The A/A duplicate's line dashed and a little heavier; nothing without a duplicate.
+    """The A/A duplicate's line dashed and a variant's dotted, both a little heavier;
+    nothing when the run has neither.
 
-    On the same field as the colour, so Vega-Lite draws one legend showing both."""
-    if not any(names.is_again(n) for n in order):
+    On the same field as the colour, so Vega-Lite draws one legend showing all three."""
+    if not any(names.is_again(n) or names.is_variant(n) for n in order):
         return {}
     labels = [names.label(n) for n in order]
 
-    def scale(again: Any, other: Any) -> alt.Scale:
-        return alt.Scale(
-            domain=labels, range=[again if names.is_again(n) else other for n in order]
-        )
+    def scale(again: Any, variant: Any, other: Any) -> alt.Scale:
+        def pick(n: str) -> Any:
+            return again if names.is_again(n) else variant if names.is_variant(n) else other
+
+        return alt.Scale(domain=labels, range=[pick(n) for n in order])
 
     return {
-        "strokeDash": alt.StrokeDash("allocator:N", scale=scale(AGAIN_DASH, [1, 0]), legend=legend),
-        "strokeWidth": alt.StrokeWidth("allocator:N", scale=scale(2.2, 1.6), legend=legend),
+        "strokeDash": alt.StrokeDash(
+            "allocator:N", scale=scale(AGAIN_DASH, VARIANT_DASH, [1, 0]), legend=legend
+        ),
+        "strokeWidth": alt.StrokeWidth("allocator:N", scale=scale(2.2, 2.0, 1.6), legend=legend),
     }
 
 
@@ -262,7 +268,7 @@ def staircase(run: Run, res: Results, names: Names, live: LivePayload | None = N
     if not lines:
         return no_chart("staircase", "the run recorded no service memory samples.")
     live = live if live is not None else live_payload(run, shown)
-    order = sorted(lines, key=lambda n: (res.service[n].settled.center, n))
+    order = res.grouped(sorted(lines, key=lambda n: (res.service[n].settled.center, n)))
     budget = max(50, min(600, (MAX_ROWS - 400) // len(lines)))
     tmax = max(p[-1][0] for p in lines.values())
     minutes = tmax > 300
@@ -289,7 +295,8 @@ def staircase(run: Run, res: Results, names: Names, live: LivePayload | None = N
     )
     labels = [names.label(n) for n in order]
     legend = alt.Legend(
-        title="leanest settled first",
+        title="leanest settled first" + (", variants after their base" if res.variants else ""),
+        titleLimit=PLOT_WIDTH,  # Vega cuts a title at 180 px by default
         orient="top",
         direction="horizontal",
         columns=legend_columns(labels),
@@ -344,7 +351,8 @@ def staircase(run: Run, res: Results, names: Names, live: LivePayload | None = N
         chart,
         label=label,
         caption=staircase_caption(spans, len(live.lines) if payload else 0)
-        + names.aa_sentence(order, "dashed in its pair's colour"),
+        + names.aa_sentence(order, "dashed in its pair's colour")
+        + names.variant_sentence(order, "as a dotted line"),
         table=table,
         summary="Data behind the staircase (first repeat of each allocator)",
     )

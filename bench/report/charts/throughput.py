@@ -16,6 +16,7 @@ from bench.report.charts.figure import (
     WIDTH,
     Names,
     bounds,
+    by_kind,
     data_summary,
     data_table,
     finish,
@@ -45,7 +46,7 @@ def throughput(res: Results, names: Names, caption: str) -> str:
     fmt = fmt_mops_cpu if measure == "cpu" else fmt_mops
     if not speed:
         return no_chart("throughput", "the C++ control was not run or recorded no throughput.")
-    order = sorted(speed, key=lambda n: (-speed[n].center, n))
+    order = res.grouped(sorted(speed, key=lambda n: (-speed[n].center, n)))
     rows = []
     for n in order:
         s = speed[n]
@@ -54,6 +55,7 @@ def throughput(res: Results, names: Names, caption: str) -> str:
             {
                 "allocator": names.label(n),
                 "again": names.is_again(n),
+                "variant": names.is_variant(n),
                 "mean": s.center / 1e6,
                 "lo": iv[0] if iv else None,
                 "hi": iv[1] if iv else None,
@@ -79,9 +81,10 @@ def throughput(res: Results, names: Names, caption: str) -> str:
             x=alt.X("mean:Q", scale=xs, axis=value_axis(title, PLOT_WIDTH)),
             color=colour,
             stroke=colour,
-            # the A/A duplicate: hollow with a dashed outline, beside its pair's solid bar
-            strokeDash=alt.condition("datum.again", alt.value([4, 2]), alt.value([1, 0])),
-            fillOpacity=alt.condition("datum.again", alt.value(0.15), alt.value(1.0)),
+            # the A/A duplicate: hollow with a dashed outline, beside its pair's solid bar;
+            # a variant: a lighter fill in its base's colour
+            strokeDash=by_kind([1, 0], again=[4, 2], variant=[1, 0]),
+            fillOpacity=by_kind(1.0, again=0.15, variant=0.45),
         ),
         *whiskers(rows, y, title, xs),
         base.mark_text(fill=INK, align="left", dx=7, fontSize=12).encode(

@@ -9,9 +9,10 @@ run recorded (bench.report.method), never what the study usually does.
 
 Families: rankings (the shared wording of ranks and ties), memory, procedure (idle, reclaim,
 sampling, load), latency, control, guidance, trust (what was not measured, noise,
-disturbance, evidence), recycling (recycled allocators against themselves without it).
-`sentences` is the registry a page quotes as {{ say.<name> }}; the sentences themselves are
-imported from their family's module.
+disturbance, evidence), knobs (each variant against its own base), recycling
+(recycled allocators against themselves without it). `sentences` is the registry a
+page quotes as {{ say.<name> }}; the sentences themselves are imported from their
+family's module.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from bench.report.method import method_of
 from bench.report.prose import (
     control,
     guidance,
+    knobs,
     latency,
     memory,
     procedure,
@@ -40,6 +42,7 @@ from bench.report.units import fmt_mb, fmt_pct, fmt_ratio, fmt_seconds
 __all__ = [
     "control",
     "guidance",
+    "knobs",
     "latency",
     "memory",
     "procedure",
@@ -56,9 +59,11 @@ def sentences(
     """Every sentence a page can quote as {{ say.<name> }}, computed when first used.
 
     Rankings compare `res.ranked()`, the results without the A/A duplicate (one allocator is
-    not ranked against itself); the sentences about noise see the whole run.
+    not ranked against itself) and without the variants (tuned, they are held against their
+    own base in `knobs`); the sentences about noise and knobs see the whole run.
     """
     full, res = res, res.ranked()
+    tuned = recycling.without_recycled(run, full)  # a variant that only recycles turns no knob
     aa_name = full.aa.name if full.aa else None
     idle_s = fmt_seconds(float(specview.get(run.spec, "service.idle_s")))
     method = method_of(run.manifest)
@@ -124,11 +129,13 @@ def sentences(
         "spread_compare": lambda: control.spread_compare(res),
         "guidance": lambda: guidance.guidance(res),
         "guidance_costs": lambda: guidance.guidance_costs(res),
-        "not_measured": lambda: trust.not_measured(res),
+        "not_measured": lambda: trust.not_measured(res, full.variants),
         "not_measured_brief": lambda: trust.not_measured_brief(res),
         "noise": lambda: trust.noise(full),
         "aa": lambda: trust.aa(full),
         "disturbed": lambda: trust.disturbed(full),
         "evidence": lambda: trust.evidence(full),
+        "knobs": lambda: knobs.knobs(tuned),
+        "knobs_read_back": lambda: knobs.read_back(tuned),
         "recycling": lambda: recycling.recycling(run, full),  # variants against their base
     }

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from bench.report.aggregate import Results
+from bench.report.aggregate import Results, control_measure
 from bench.report.compare import TIE_REL, Sample, extremes_ratio, rank
 from bench.report.prose.rankings import (
     Fmt,
@@ -29,15 +29,6 @@ __all__ = [
     "spread_compare",
     "throughputs_of",
 ]
-
-
-def control_measure(res: Results) -> str:
-    """Which control throughput ranks the allocators: "wall" (allocations per second) as the
-    original study did, or "cpu" (per CPU-second) when the control had more threads than
-    CPUs, since its threads then took turns and the wall-clock rate counts their waiting."""
-    over = any(c.oversubscribed for c in res.control.values())
-    has_cpu = any(c.allocs_per_cpu_s for c in res.control.values())
-    return "cpu" if over and has_cpu else "wall"
 
 
 def throughputs_of(res: Results, measure: str) -> tuple[dict[str, Sample], Fmt]:

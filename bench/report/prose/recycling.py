@@ -14,7 +14,7 @@ from bench.report.compare import Sample
 from bench.report.run import Run
 from bench.report.units import fmt_count, fmt_mb, fmt_ms, fmt_seconds, join_names, md_safe
 
-__all__ = ["recycling", "recycling_pair"]
+__all__ = ["recycling", "recycling_pair", "without_recycled"]
 
 NO_RECYCLING = (
     "This run had no recycling variants: every worker served from the start of its run to "
@@ -23,6 +23,12 @@ NO_RECYCLING = (
     "variant that sets `service: {max_requests: N}` for itself; specs/recycling.yaml does so "
     "for each allocator."
 )
+
+
+def without_recycled(run: Run, res: Results) -> Results:
+    """The results without the variants that only recycle their workers (no environment of
+    their own): they turn no allocator knob, so the knobs section leaves them to this one."""
+    return rec.without_recycled(run, res)
 
 
 def recycling_pair(p: rec.RecyclingPair, *, timeout_s: float, say_how: bool = True) -> str:

@@ -6,9 +6,10 @@ loaded, and version caveats.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from bench.report.aggregate import AllocatorInfo, Results
-from bench.report.compare import NOISY_REL, TIE_REL
+from bench.report.compare import MIN_FLOOR_REL, NOISY_REL, TIE_REL
 from bench.report.prose.rankings import names_text, pct_text
 from bench.report.provenance import evidence_state
 from bench.report.units import fmt_pct, join_names, md_safe
@@ -27,12 +28,27 @@ __all__ = [
 ]
 
 
-def not_measured(res: Results) -> str:
+def not_measured(res: Results, variants: Sequence[AllocatorInfo] = ()) -> str:
     """Every allocator without service data, with the reason: failed, skipped, or ran and
-    recorded nothing (so none is ever silently dropped from the comparisons)."""
+    recorded nothing (so none is ever silently dropped from the comparisons).
+
+    `res` is what the rankings compare (stock allocators); the run's `variants` are named too
+    when one did not run, pointing to the section that gives its reason."""
     missing = res.not_measured
     empty = [a for a in res.allocators if a.status == "ok" and a.name not in res.service]
+    lost = [v.name for v in variants if v.status != "ok"]
+    if lost:
+        which = "the variant" if len(lost) == 1 else "the variants"
+        verb = "was" if len(lost) == 1 else "were"
+        variant_note = (
+            f"{which.capitalize()} {names_text(lost)} {verb} not measured; "
+            "[What the knobs did](#what-the-knobs-did) says why."
+        )
+    else:
+        variant_note = ""
     if not missing and not empty:
+        if variants and lost:
+            return f"Every stock allocator the spec names was measured. {variant_note}"
         return "Every allocator the spec names was measured."
     items = [
         f"{md_safe(a.name)} ({md_safe(a.status)}: {md_safe(a.reason or 'no reason recorded')}"
@@ -49,6 +65,8 @@ def not_measured(res: Results) -> str:
             "measurements for " + ("it." if len(empty) == 1 else "them.")
         )
     out.append("The comparisons below name them and leave them out.")
+    if variant_note:
+        out.append(variant_note)
     return " ".join(out)
 
 
@@ -100,7 +118,8 @@ def noise(res: Results) -> str:
     """The noise rule, stated once: how many repeats, what an interval is, when values tie."""
     n = max((r.settled.n + r.settled.excluded for r in res.service.values()), default=0)
     floor = (
-        f"the difference of the A/A pair ({md_safe(res.aa.name)} run twice, below)"
+        f"the difference of the A/A pair ({md_safe(res.aa.name)} run twice, below), and "
+        f"never under {fmt_pct(MIN_FLOOR_REL)}, since one pair can land close by chance"
         if res.aa
         else f"{fmt_pct(TIE_REL)} of the larger value, a stated threshold"
     )
