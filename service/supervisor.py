@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import socket
 import sys
 import time
@@ -43,6 +44,7 @@ __all__ = [
     "BindError",
     "listening_socket",
     "main",
+    "report_line",
     "worker_sockets",
     "uvicorn_config",
 ]
@@ -133,9 +135,20 @@ def worker_sockets(config: Config, workers: int) -> list[socket.socket]:
     return socks
 
 
+def report_line(text: str) -> None:
+    """One line of the log for the launcher to read back, in one write.
+
+    The supervisor and every worker share the log, and under PYTHONUNBUFFERED print() writes
+    a line and its newline in two calls: two processes writing at once could splice their
+    lines into one that neither parser reads. One write of a whole short line to a file opened
+    for appending lands whole.
+    """
+    os.write(sys.stderr.fileno(), f"{MESSAGE_PREFIX} {text}\n".encode())
+
+
 def _report_exit(gone: WorkerExit) -> None:
     """Write a worker's death as one line of the log, for the launcher to read back."""
-    print(f"{MESSAGE_PREFIX} {gone.line()}", file=sys.stderr, flush=True)
+    report_line(gone.line())
 
 
 def _supervisor(
@@ -185,12 +198,7 @@ def _supervisor(
                 new = start(old.slot, old.generation + 1)
                 self.processes[idx] = new
                 if old.recycled:
-                    print(
-                        f"{MESSAGE_PREFIX} "
-                        f"{event_line(Recycled(old.pid, new.pid, old.exitcode, noticed))}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                    report_line(event_line(Recycled(old.pid, new.pid, old.exitcode, noticed)))
                 else:
                     _report_exit(WorkerExit(old.pid, old.exitcode, noticed, hung=hung))
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import pickle
 import socket
-import sys
 import time
 from functools import cached_property
 from multiprocessing.connection import wait
@@ -25,14 +24,14 @@ from uvicorn.server import Server
 from uvicorn.supervisors.multiprocess import Process
 
 from service.recycling import Event, Ready, Retired, event_line
-from service.supervisor import MESSAGE_PREFIX
+from service.supervisor import report_line
 
 __all__ = ["RecyclingServer", "WorkerProcess"]
 
 
 def _report(event: Event) -> None:
-    """One line of the service's log (the worker's stderr is the supervisor's)."""
-    print(f"{MESSAGE_PREFIX} {event_line(event)}", file=sys.stderr, flush=True)
+    """One line of the service's log (the worker's stderr is the supervisor's), in one write."""
+    report_line(event_line(event))
 
 
 class RecyclingServer(Server):

@@ -131,9 +131,13 @@ def _churn(port: int) -> dict[str, Any] | None:
         conn.close()
 
 
-def _wait_restarts(service: ServiceProcess, count: int, timeout: float = 10) -> None:
+def _wait_restarts(service: ServiceProcess, count: int, timeout: float = 30) -> None:
+    """Until `count` restarts are in the log and every replacement so far is ready."""
     deadline = time.monotonic() + timeout
-    while len(service.restarts()) < count and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        found = service.restarts()
+        if len(found) >= count and all(r.ready is not None for r in found):
+            return
         time.sleep(0.1)
 
 
