@@ -4,8 +4,9 @@ The launcher puts the spec's service section (`ServiceSpec.model_dump()`) as JSO
 environment variable; each worker's app factory reads it back here. The service does not
 import `bench` (its spec models pull in YAML and pydantic machinery a measured worker has no
 use for), so the few fields it needs are checked again here, with the same names and bounds.
-Keys the service does not use (rate, phases, mix...) are ignored. One key is the service's
-own, not a spec key: `body_timeout_s`, the seconds a request body may take to arrive
+Keys the service does not use (rate, phases, mix...) are ignored. The supervisor reads the
+recycling keys (`max_requests`, `max_requests_jitter`: service.recycling). One key is the
+service's own, not a spec key: `body_timeout_s`, the seconds a request body may take to arrive
 (service.limits; the tests shorten it).
 """
 
@@ -133,14 +134,28 @@ def churn_problems(churn: Any) -> list[str]:
     return problems
 
 
+def _recycling(data: Mapping[str, Any]) -> tuple[int | None, int]:
+    """max_requests (None or at least 1) and max_requests_jitter (0 or more) of a section."""
+    limit, jitter = data.get("max_requests"), data.get("max_requests_jitter", 0)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigError(f"max_requests must be null or an integer of 1 or more, not {limit!r}")
+    if isinstance(jitter, bool) or not isinstance(jitter, int) or jitter < 0:
+        raise ConfigError(f"max_requests_jitter must be an integer of 0 or more, not {jitter!r}")
+    return limit, jitter
+
+
 @dataclass(frozen=True)
 class ServiceConfig:
-    """What a worker needs to know: the churn bounds, the PYTHONMALLOC mode asked for, and how
-    long a request body may take to arrive."""
+    """What a worker needs to know: the churn bounds, the PYTHONMALLOC mode asked for, how
+    long a request body may take to arrive; and, for the supervisor, worker recycling."""
 
     churn: ChurnConfig = field(default_factory=ChurnConfig)
     python_malloc: str = "pymalloc"
     body_timeout_s: float = BODY_TIMEOUT_S
+    #: Requests after which a worker is replaced (None: never), as gunicorn's max_requests.
+    max_requests: int | None = None
+    #: Each worker's limit is drawn from max_requests .. max_requests + this, inclusive.
+    max_requests_jitter: int = 0
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ServiceConfig:
@@ -160,10 +175,13 @@ class ServiceConfig:
                 f"body_timeout_s must be a number of seconds above 0, at most 3600, "
                 f"not {body_timeout_s!r}"
             )
+        max_requests, jitter = _recycling(data)
         return cls(
             churn=ChurnConfig.from_dict(data.get("churn", {})),
             python_malloc=python_malloc,
             body_timeout_s=float(body_timeout_s),
+            max_requests=max_requests,
+            max_requests_jitter=jitter,
         )
 
     def to_dict(self) -> dict[str, Any]:

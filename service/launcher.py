@@ -11,6 +11,7 @@ interpreter died at startup, a worker failed to start, workers keep dying, or ti
                             env=alloc.preload_env(), service_config=spec.service.model_dump())
     stats = service.stats_from_every_worker(timeout=10)   # {pid: /stats of that worker}
     service.worker_exits()                                # workers that died since the start
+    service.restarts()                                    # workers recycled, and replacements
     service.stop()
 
 The child's environment is this process's, minus inherited allocator settings (LD_PRELOAD,
@@ -38,6 +39,7 @@ from typing import Any
 from service.childenv import child_setup, without_allocator_env
 from service.config import CONFIG_ENV, ConfigError, ServiceConfig, config_to_env
 from service.proctree import children, process_tree
+from service.recycling import Restart, parse_event, restarts
 from service.supervisor import EXIT_BIND, EXIT_WORKER_FAILED, HOST, MESSAGE_PREFIX
 from service.workerexits import WorkerExit, parse_exit_line
 
@@ -163,19 +165,29 @@ class ServiceProcess:
         """The last lines the supervisor and workers wrote (stdout and stderr)."""
         return _tail(self.log_path, lines)
 
+    def _messages(self) -> list[str]:
+        """The lines the supervisor and its workers wrote for us, prefix removed."""
+        try:
+            with open(self.log_path, encoding="utf-8", errors="replace") as handle:
+                return [
+                    line.split(MESSAGE_PREFIX, 1)[1] for line in handle if MESSAGE_PREFIX in line
+                ]
+        except OSError:
+            return []
+
     def worker_exits(self) -> list[WorkerExit]:
         """The workers that died while the service ran, as the supervisor reported them.
 
         The supervisor replaces such a worker (its replacement starts with nothing), so the
-        count of running workers alone does not show it; the supervisor's log does.
+        count of running workers alone does not show it; the supervisor's log does. A worker
+        recycled after its limit of requests (service.recycling) is not a death: restarts().
         """
-        try:
-            with open(self.log_path, encoding="utf-8", errors="replace") as handle:
-                lines = [line for line in handle if MESSAGE_PREFIX in line]
-        except OSError:
-            return []
-        found = (parse_exit_line(line.split(MESSAGE_PREFIX, 1)[1]) for line in lines)
+        found = (parse_exit_line(line) for line in self._messages())
         return [gone for gone in found if gone is not None]
+
+    def restarts(self) -> list[Restart]:
+        """The workers recycled after their limit of requests, each with its replacement."""
+        return restarts(e for line in self._messages() if (e := parse_event(line)) is not None)
 
     def stats_from_every_worker(self, timeout: float = 10.0) -> dict[int, dict[str, Any]]:
         """/stats from each of the N workers, keyed by pid.
@@ -232,7 +244,7 @@ class ServiceProcess:
                 raise LaunchError(self._exit_message())
             workers = self.worker_pids()
             self._seen_workers.update(workers)
-            if len(self._seen_workers) > self.workers:
+            if len(self._seen_workers) - len(self.restarts()) > self.workers:
                 detail = _why(self.log_tail(80))
                 raise LaunchError(
                     f"workers keep dying at startup ({len(self._seen_workers)} started for "

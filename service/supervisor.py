@@ -7,11 +7,13 @@ worker is awake accept the waiting connections, so keep-alive load lands unevenl
 one socket per worker with SO_REUSEPORT and TCP_NODELAY (accepted connections inherit it), and
 runs uvicorn's own `Multiprocess` supervisor with worker i serving socket i.
 
-The service listens on 127.0.0.1 only, never recycles a worker after some number of requests
-(recycling would hide the fragmentation being measured), and bounds a graceful shutdown to two
-seconds. SIGINT or SIGTERM stops the workers, then this process. A worker that dies while the
-service runs is replaced, as uvicorn does, and written down first: one line of the log
-(service.workerexits) with its pid, how it ended and when, which the runner reads back.
+The service listens on 127.0.0.1 only and bounds a graceful shutdown to two seconds. It
+recycles workers only when its config asks (`max_requests`: service.recycling; off by default,
+since recycling hides the fragmentation being measured); a recycled worker exits with code 0
+and is replaced on its socket, written down as a recycle. SIGINT or SIGTERM stops the
+workers, then this process. A worker that dies while the service runs is replaced, as uvicorn
+does (on its own socket), and written down first: one line of the log (service.workerexits)
+with its pid, how it ended and when, which the runner reads back.
 
 Exit codes: 0 after a signal; 4 when the port cannot be bound (one line on stderr); 5 when a
 worker failed to start (its traceback is in the log above).
@@ -21,12 +23,14 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import socket
 import sys
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from service.recycling import Recycled, event_line, request_limit
 from service.workerexits import WorkerExit
 
 if TYPE_CHECKING:
@@ -40,6 +44,7 @@ __all__ = [
     "BindError",
     "listening_socket",
     "main",
+    "report_line",
     "worker_sockets",
     "uvicorn_config",
 ]
@@ -72,7 +77,8 @@ def _bind_failure(port: int) -> str:
 
 
 def uvicorn_config(*, port: int, workers: int, log_level: str = "warning") -> Config:
-    """uvicorn's settings for the service: app factory, 127.0.0.1, no worker recycling."""
+    """uvicorn's settings for the service: app factory, 127.0.0.1, no request limit (each
+    worker's own, when recycling, is set by service.workerprocess)."""
     from uvicorn.config import Config
 
     return Config(
@@ -129,36 +135,73 @@ def worker_sockets(config: Config, workers: int) -> list[socket.socket]:
     return socks
 
 
+def report_line(text: str) -> None:
+    """One line of the log for the launcher to read back, in one write.
+
+    The supervisor and every worker share the log, and under PYTHONUNBUFFERED print() writes
+    a line and its newline in two calls: two processes writing at once could splice their
+    lines into one that neither parser reads. One write of a whole short line to a file opened
+    for appending lands whole.
+    """
+    os.write(sys.stderr.fileno(), f"{MESSAGE_PREFIX} {text}\n".encode())
+
+
 def _report_exit(gone: WorkerExit) -> None:
     """Write a worker's death as one line of the log, for the launcher to read back."""
-    print(f"{MESSAGE_PREFIX} {gone.line()}", file=sys.stderr, flush=True)
+    report_line(gone.line())
 
 
-def _supervisor(config: Config, socks: list[socket.socket]) -> Any:
-    """uvicorn's Multiprocess, with worker i serving socks[i] alone, reporting worker deaths."""
-    from uvicorn.supervisors.multiprocess import Multiprocess, Process
+def _supervisor(
+    config: Config, socks: list[socket.socket], recycling: tuple[int | None, int, int]
+) -> Any:
+    """uvicorn's Multiprocess, with worker i serving socks[i] alone, reporting worker deaths.
+
+    `recycling` is (max_requests, max_requests_jitter, seed): each worker gets its own limit
+    (service.recycling.request_limit), a replacement the next draw of its slot.
+    """
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors.multiprocess import Multiprocess
+
+    from service.workerprocess import WorkerProcess
+
+    max_requests, jitter, seed = recycling
+
+    def start(slot: int, generation: int) -> WorkerProcess:
+        limit = request_limit(max_requests, jitter, seed=seed, slot=slot, generation=generation)
+        process = WorkerProcess(
+            config, [socks[slot]], slot=slot, generation=generation, limit=limit
+        )
+        process.start()
+        return process
 
     class PerWorkerSockets(Multiprocess):
         def init_processes(self) -> None:
-            for sock in socks:
-                process = Process(self.config, [sock])
-                process.start()
-                self.processes.append(process)
+            self.processes.extend(start(slot, 0) for slot in range(len(socks)))
 
         def keep_subprocess_alive(self) -> None:
-            """uvicorn's check (a dead or hung worker is replaced), each loss reported first."""
+            """uvicorn's check (a dead or hung worker is replaced, on its own socket), each
+            loss reported first: a recycle as such, anything else as a death."""
             if self.should_exit.is_set():
                 return  # stopping: the workers end because they were told to
             noticed = time.monotonic()
-            before = list(self.processes)
-            dead = [p for p in before if not p.process.is_alive()]  # reaps: exitcode is set
-            super().keep_subprocess_alive()
-            for p in before:
-                replaced = all(p is not q for q in self.processes)
-                if p in dead or replaced:  # replaced while alive: uvicorn killed it as hung
-                    _report_exit(WorkerExit(p.pid, p.exitcode, noticed, hung=p not in dead))
+            timeout = self.config.timeout_worker_healthcheck
+            for idx, old in enumerate(list(self.processes)):
+                if old.process.is_alive() and old.answers(timeout):
+                    continue
+                hung = old.process.is_alive()  # reaps a dead one: exitcode is set
+                old.kill()
+                old.join()
+                if old.exitcode == STARTUP_FAILURE:
+                    _report_exit(WorkerExit(old.pid, old.exitcode, noticed))
+                    self.should_exit.set()  # broken app or socket: every restart would fail
+                    return
+                new = start(old.slot, old.generation + 1)
+                self.processes[idx] = new
+                if old.recycled:
+                    report_line(event_line(Recycled(old.pid, new.pid, old.exitcode, noticed)))
+                else:
+                    _report_exit(WorkerExit(old.pid, old.exitcode, noticed, hung=hung))
 
-    # a worker uvicorn restarts later gets every socket, so no socket is left unserved
     return PerWorkerSockets(config, sockets=socks)
 
 
@@ -174,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from uvicorn.config import STARTUP_FAILURE
 
+    from service.config import config_from_env
+
     config = uvicorn_config(port=args.port, workers=args.workers, log_level=args.log_level)
     try:
         socks = worker_sockets(config, args.workers)
@@ -181,7 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{MESSAGE_PREFIX} {exc}", file=sys.stderr)
         return EXIT_BIND
 
-    supervisor = _supervisor(config, socks)
+    service = config_from_env()  # the launcher checked it before starting this process
+    recycling = (service.max_requests, service.max_requests_jitter, service.churn.seed)
+    supervisor = _supervisor(config, socks, recycling)
     supervisor.run()
     for sock in socks:
         sock.close()

@@ -53,12 +53,13 @@ def serve_command(spec: Spec, allocator_name: str, *, port: int) -> int:
     service = None
     try:
         try:
+            section = spec.service_for(alloc.name)  # with the allocator's own recycling
             service = start_service(
                 python=sys.executable,
-                workers=spec.service.workers,
+                workers=section.workers,
                 port=port,
                 env=alloc.preload_env(),
-                service_config=spec.service.model_dump(mode="json"),
+                service_config=section.model_dump(mode="json"),
             )
             stats = service.stats_from_every_worker(timeout=15.0)
         except LaunchError as exc:

@@ -111,6 +111,14 @@ class PhaseLog:
         if self.entries and self.entries[-1]["end_s"] is None:
             self.entries[-1]["end_s"] = round(t_s, 6)
 
+    def phase_at(self, t_s: float) -> str | None:
+        """The phase under way at a time of the run's clock (None before the first began)."""
+        found = None
+        for e in self.entries:
+            if e["start_s"] <= t_s:
+                found = e["phase"]
+        return found
+
     def span(self, phase: str) -> tuple[float, float] | None:
         for e in self.entries:
             if e["phase"] == phase and e["end_s"] is not None:

@@ -240,7 +240,7 @@ def run_study(
     else:
         run_dir = new_run_dir(out, spec.name)
         manifest = _base_manifest(spec, spec_path, run_dir)
-        rows = {"memory": [], "requests": [], "control": [], "summary": []}
+        rows = {"memory": [], "requests": [], "control": [], "summary": [], "restarts": []}
         done = {}
     records = {a["name"]: a for a in manifest["allocators"]}
     for alloc in allocs:
@@ -371,6 +371,7 @@ def _keep_service_repeat(
     rows["memory"] += rep.memory_rows
     rows["requests"] += rep.request_rows
     rows["summary"].append(rep.summary_row)
+    rows["restarts"] += rep.restart_rows
     record["evidence"]["service"] += rep.evidence
     record["knobs"] = knobs.merge(
         (e["knobs"] for e in rep.evidence if "knobs" in e), record.get("knobs")

@@ -22,6 +22,10 @@ service joins it) a worker the kernel kills at the limit is the result being mea
 failure (bench.experiments.oomkills): it is recorded and flagged, the repeat goes on with
 uvicorn's replacement, which is proven on the allocator like the first workers, and the
 summary counts the kills.
+
+A worker recycled after its limit of requests (the allocator's `service.max_requests`) is no
+death but the feature under study: each restart becomes a row of the `restarts` table and its
+replacement is proven on the allocator (bench.experiments.restarts).
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from bench.experiments.harness import (
     memory_rows,
 )
 from bench.experiments.oomkills import LimitWatch
+from bench.experiments.restarts import RestartWatch, restart_rows
 from bench.load.config import LoadConfig, LoadgenError
 from bench.load.handle import start_loadgen, wait_loadgen
 from bench.measure import runstats
@@ -74,6 +79,7 @@ class ServiceRepeat:
     loadgen: dict[str, Any]
     sampler: dict[str, Any]
     live_set: list[dict[str, Any]]
+    restart_rows: list[dict[str, Any]]
     #: the memory limit's account of this repeat (None without a limit): what was set, the
     #: group's counters at every phase boundary, the workers it killed
     memory_limit: dict[str, Any] | None = None
@@ -284,7 +290,7 @@ def run_service_repeat(
     spec: Spec, alloc: Allocator, repeat: int, *, cores: CorePlan, progress: Progress | None
 ) -> ServiceRepeat:
     """Run one repeat; raise ExperimentError with the reason when it fails."""
-    s = spec.service
+    s = spec.service_for(alloc.name)  # the spec's service, with this allocator's recycling
     group = create_group(f"{alloc.name}-service-r{repeat}", mode=spec.machine.cgroup)
     origin = time.monotonic()
     limit = LimitWatch(group.mode, group.path, limit_bytes(s.memory_limit_mb), origin)
@@ -310,6 +316,8 @@ def run_service_repeat(
     reclaim_how = None
     summary = None
     fault: str | None = None
+    recycled = RestartWatch(alloc.expected_library(), repeat)
+    restarts: list[Any] = []
 
     def show(phase: str, left: float | None) -> None:
         if progress is None:
@@ -382,6 +390,8 @@ def run_service_repeat(
 
             def watch() -> None:
                 _check_service(running, origin, sampler.phase, limit)
+                if problem := recycled.check(running.restarts()):
+                    raise _ServiceLost(problem)
 
             try:
                 t = start_at
@@ -451,6 +461,7 @@ def run_service_repeat(
             # account of the run (ours against other processes') stays right.
             t_stop = time.monotonic()
             if svc is not None:
+                restarts = svc.restarts()  # before the stop removes the service's log
                 svc.stop()
             group.close()
             teardown_s = time.monotonic() - t_stop
@@ -469,6 +480,14 @@ def run_service_repeat(
         spec,
         alloc,
         repeat,
+        restarts=restart_rows(
+            restarts,
+            origin=origin,
+            allocator=alloc.name,
+            repeat=repeat,
+            request_rows=request_rows,
+            phase_at=log.phase_at,
+        ),
         fault=fault,
         samples=samples,
         request_rows=request_rows,
@@ -486,6 +505,7 @@ def run_service_repeat(
         live_set=live_set,
         calls=calls.spans,
         teardown_s=teardown_s,
+        evidence_extra=recycled.evidence,
     )
     if fault is not None:
         raise RepeatFailed(
@@ -500,6 +520,7 @@ def _summarise(
     alloc: Allocator,
     repeat: int,
     *,
+    restarts: tuple[list[dict[str, Any]], int],
     fault: str | None,
     samples: list[Any],
     request_rows: list[dict[str, Any]],
@@ -517,8 +538,10 @@ def _summarise(
     live_set: list[dict[str, Any]],
     calls: list[dict[str, Any]],
     teardown_s: float,
+    evidence_extra: list[dict[str, Any]],
 ) -> ServiceRepeat:
-    s = spec.service
+    s = spec.service_for(alloc.name)
+    restart_table, during_restart = restarts
     times = [x.t_s for x in samples]
     values = [x.anon_bytes for x in samples]
     load = log.span("load")
@@ -584,6 +607,8 @@ def _summarise(
         **limit.summary(),
         "flagged": bool(flags),
         "flags": "; ".join(flags) if flags else None,
+        "restarts": len(restart_table),
+        "requests_during_restart": during_restart,
     }
     loadgen_rec = {
         "repeat": repeat,
@@ -613,10 +638,11 @@ def _summarise(
         request_rows,
         row,
         log.entries,
-        evidence,
+        evidence + evidence_extra,
         loadgen_rec,
         sampler_rec,
         live_set,
+        restart_table,
         limit.record(repeat, applied),
     )
 

@@ -15,6 +15,7 @@ from bench.report.datatable import Column, html_table
 from bench.report.live import FILL_SHARE, LivePayload, fill_text, live_payload
 from bench.report.method import Method, method_of, reclaim_ran, reclaim_reason
 from bench.report.prose.rankings import value_text
+from bench.report.recycling import recycling_note
 from bench.report.run import Run
 from bench.report.units import (
     fmt_bytes_kb,
@@ -126,7 +127,7 @@ def spec_table(run: Run, live: LivePayload | None = None) -> str:
         [
             "Service processes",
             f"{g(s, 'service.workers')} uvicorn workers",
-            "no per-request worker recycling, which would hide fragmentation",
+            recycling_note(run.spec),
         ],
         [
             "Load",

@@ -32,6 +32,8 @@ _COLUMNS = [
     Column("achieved req/s", True),
     Column("requests", True),
     Column("errors", True),
+    Column("restarts", True, "workers recycled after their limit of requests (service)"),
+    Column("hit a restart", True, "load requests that hit a restarting worker (service)"),
     Column("million allocs/s", True, "C++ control allocations per second, millions"),
     Column(
         "million allocs/CPU-s",
@@ -82,6 +84,8 @@ def full_table(summary: list[dict[str, Any]]) -> str:
                 _num(r.get("achieved_rps"), lambda x: f"{x:,.1f}"),
                 _num(r.get("requests"), fmt_count),
                 _num(r.get("errors"), fmt_count),
+                _num(r.get("restarts"), fmt_count),
+                _num(r.get("requests_during_restart"), fmt_count),
                 _num(r.get("allocs_per_s"), fmt_mops),
                 _num(r.get("allocs_per_cpu_s"), fmt_mops),
                 _num(r.get("cpu_pressure_pct"), lambda x: f"{x:.1f}"),

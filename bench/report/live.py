@@ -3,7 +3,8 @@
 The overhead of an allocator is only visible against what the program holds. The live set is
 built by traffic, so that payload grows during load and then stays: rebuilt here from the
 service's answers (each names its worker and that worker's live bytes after the call), starting
-from the workers' own figures when the service was ready (the manifest's live_set). Every
+from the workers' own figures when the service was ready (the manifest's live_set); a worker
+recycled after its limit of requests leaves the sum when it is replaced. Every
 allocator runs the same seeded workload, so the article draws one line, the median across
 allocators, and says so.
 """
@@ -103,6 +104,19 @@ def _readings(records: dict[str, dict[str, Any]]) -> list[tuple[float, int, int]
     return out
 
 
+def _retired(run: Run, name: str, repeat: int) -> list[tuple[float, int, int]]:
+    """A recycled worker's live set is gone with it: an answer of 0 bytes from its pid when the
+    supervisor found it gone (after its last answer), so the sum forgets it."""
+    return [
+        (float(r["replaced_s"]), int(r["old_pid"]), 0)
+        for r in run.restarts
+        if r.get("allocator") == name
+        and int(r.get("repeat") or 0) == repeat
+        and r.get("replaced_s") is not None
+        and r.get("old_pid") is not None
+    ]
+
+
 def fill_time(points: Sequence[Point], load: tuple[float, float] | None) -> float | None:
     """Seconds into load when a payload line first reached FILL_SHARE of its end-of-load value."""
     if load is None or not points:
@@ -127,7 +141,7 @@ def live_payload(run: Run, names: Sequence[str]) -> LivePayload:
         ready, ready_s = ready_workers(run.manifest, name, rep)
         records = live_records(run.manifest, name, rep)
         end_s = _end_s(run, name, rep, records)
-        answers = [*run.answers[(name, rep)], *_readings(records)]
+        answers = [*run.answers[(name, rep)], *_readings(records), *_retired(run, name, rep)]
         line = ser.live_payload(answers, ready, ready_s, end_s)
         if not line:
             continue

@@ -94,6 +94,8 @@ class Run:
     answers: dict[tuple[str, int], list[Answer]] = field(default_factory=dict)
     #: idle-phase requests by allocator, all repeats together
     idle: dict[str, IdleTraffic] = field(default_factory=dict)
+    #: workers recycled after their limit of requests (none without recycling, or before it)
+    restarts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -271,7 +273,8 @@ def load_run(ref: RunRef) -> Run:
     """Read a run's manifest and the tables the article is computed from.
 
     requests.arrow is read only for the answers' live payload and the idle traffic
-    (see _requests_digest). The control table may be absent when a spec disables the control.
+    (see _requests_digest). The control table may be absent when a spec disables the control,
+    the restarts table in a run made before recycling existed.
     """
     manifest = _read_manifest(ref.path)
     files = {
@@ -284,6 +287,7 @@ def load_run(ref: RunRef) -> Run:
         memory=_rows(ref.path / "memory.arrow", "memory", required=True),
         control=_rows(ref.path / "control.arrow", "control", required=False),
         summary=_rows(ref.path / "summary.arrow", "summary", required=True),
+        restarts=_rows(ref.path / "restarts.arrow", "restarts", required=False),
         files=files,
         answers=answers,
         idle=idle,

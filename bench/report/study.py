@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 
 from bench.report import charts as ch
-from bench.report import experiment, fulltable, knobs, notes, prose, provenance
+from bench.report import experiment, fulltable, knobs, notes, prose, provenance, recycling
 from bench.report.aggregate import Results, aggregate
 from bench.report.limit import limit_run, limit_table
 from bench.report.live import LivePayload, live_payload
@@ -82,7 +82,8 @@ class StudyView:
             "allocator_provenance": lambda: provenance.allocator_provenance_table(res),
             "full": lambda: fulltable.full_table(run.summary),
             "downloads": lambda: fulltable.downloads(links, sizes),
-            "knobs": lambda: knobs.knobs_table(res),
+            "knobs": lambda: knobs.knobs_table(recycling.without_recycled(run, res)),
+            "recycling": lambda: recycling.recycling_table(run, res),
         }
 
     def banners(self, runs_used: Sequence[str] = ()) -> list[str]:

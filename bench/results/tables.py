@@ -131,6 +131,26 @@ SCHEMAS: dict[str, pa.Schema] = {
             # window, oversubscribed control...), apart from machine disturbance
             ("flagged", pa.bool_()),
             ("flags", pa.string()),
+            # service: workers recycled after their limit of requests during the repeat (0
+            # without recycling), and the load requests that hit a restarting worker
+            ("restarts", pa.int64()),
+            ("requests_during_restart", pa.int64()),
+        ]
+    ),
+    # one row per recycled worker of the service (service.max_requests), with its replacement
+    "restarts": pa.schema(
+        [
+            ("allocator", pa.string()),
+            ("repeat", pa.int32()),
+            ("t_s", pa.float64()),  # when the old worker stopped accepting, at its limit
+            ("phase", pa.string()),  # the phase then
+            ("old_pid", pa.int32()),
+            ("new_pid", pa.int32()),
+            ("requests", pa.int64()),  # requests the old worker served
+            ("limit", pa.int64()),  # the limit it had drawn (max_requests + jitter)
+            ("replaced_s", pa.float64()),  # when the supervisor started the replacement
+            ("ready_s", pa.float64()),  # when the replacement served (null: not before the end)
+            ("requests_hit", pa.int64()),  # load requests that hit this restart
         ]
     ),
 }
@@ -142,7 +162,15 @@ TABLES: tuple[str, ...] = tuple(SCHEMAS)
 #: the column absent (null to every reader), since nothing it holds changed meaning.
 ADDED_COLUMNS: dict[str, frozenset[str]] = {
     "summary": frozenset(
-        {"memory_limit_bytes", "oom_kills", "first_oom_s", "limit_hits", "peak_charged_bytes"}
+        {
+            "memory_limit_bytes",
+            "oom_kills",
+            "first_oom_s",
+            "limit_hits",
+            "peak_charged_bytes",
+            "restarts",
+            "requests_during_restart",
+        }
     ),
 }
 

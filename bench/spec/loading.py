@@ -105,6 +105,16 @@ _MESSAGE_REWRITES = (
 
 
 def _message(err: dict[str, Any]) -> str:
+    loc = tuple(err["loc"])
+    if (
+        err["type"] == "extra_forbidden"
+        and loc[:1] == ("allocators",)
+        and loc[-2:-1] == ("service",)
+    ):
+        return (
+            "unknown key: an allocator may set only max_requests and max_requests_jitter for "
+            "itself (the rest of service is the same for every allocator)"
+        )
     if err["type"] == "extra_forbidden":
         return "unknown key"
     if err["loc"] and err["loc"][-1] == "[key]":

@@ -24,6 +24,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from typing_extensions import TypedDict
 
 from service.churn import calls_to_fill, short_pool
 from service.config import ChurnConfig, churn_problems
@@ -36,6 +37,7 @@ __all__ = [
     "LibraryAllocator",
     "MachineSpec",
     "PayloadSpec",
+    "ServiceOverrides",
     "ServiceSpec",
     "SourceAllocator",
     "SourceSpec",
@@ -58,9 +60,15 @@ NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 #: The A/A duplicate of allocator x is named x + AGAIN_SUFFIX.
 AGAIN_SUFFIX = "-again"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-#: Optional keys added to the format after runs were made, left out of the spec hash while
-#: null (Spec.canonical_json), so adding one does not make every earlier run stale.
-UNHASHED_WHEN_NULL: tuple[str, ...] = ("service.memory_limit_mb",)
+#: Optional keys added to the format after runs were made, with the value that means "as
+#: before they existed": left out of the spec hash at that value (Spec.canonical_json), so
+#: adding one does not make every earlier run stale.
+UNHASHED_WHEN_NULL: dict[str, object] = {
+    "aa_pair": None,
+    "service.memory_limit_mb": None,
+    "service.max_requests": None,
+    "service.max_requests_jitter": 0,
+}
 
 
 class _Model(BaseModel):
@@ -170,6 +178,19 @@ class ServiceSpec(_Model):
         "together), MB of 10^6 bytes, above 0; it caps all the cgroup is charged (anonymous "
         "memory, page cache, kernel memory), and a worker the kernel kills at it is recorded "
         "as a result, not a failure (null: no limit; needs a writable memory cgroup)",
+    )
+    max_requests: int | None = Field(
+        None,
+        ge=1,
+        description="recycle each worker after this many requests, as gunicorn's max_requests "
+        "and uvicorn's limit_max_requests do: it finishes the requests in flight, exits and is "
+        "replaced by a fresh worker (null: never, the default; recycling hides fragmentation)",
+    )
+    max_requests_jitter: int = Field(
+        0,
+        ge=0,
+        description="each worker's limit is drawn uniformly from max_requests to max_requests "
+        "+ this (seeded), so workers do not all restart at once (ignored without max_requests)",
     )
     mix: dict[Endpoint, float] = Field(default_factory=lambda: {"churn": 2, "json": 1, "xml": 1})
     churn: ChurnSpec = Field(default_factory=ChurnSpec)
@@ -283,12 +304,31 @@ class MachineSpec(_Model):
     )
 
 
+class ServiceOverrides(TypedDict, total=False):
+    """The service keys one allocator may set for itself: worker recycling, nothing else.
+
+    Everything else in `service` is the experiment, the same for every allocator; recycling
+    differs per allocator so that one run compares an allocator with and without it.
+    """
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+
+    max_requests: Annotated[int | None, Field(ge=1)]
+    max_requests_jitter: Annotated[int, Field(ge=0)]
+
+
 class VariantAllocator(_Model):
-    """A built-in allocator with extra environment (e.g. jemalloc with background threads)."""
+    """A built-in allocator with extra environment (e.g. jemalloc with background threads)
+    or its own worker recycling (`service`: max_requests, max_requests_jitter)."""
 
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     base: str
     env: dict[Annotated[str, Field(pattern=ENV_NAME_PATTERN)], str] = Field(default_factory=dict)
+    service: ServiceOverrides = Field(
+        default_factory=lambda: ServiceOverrides(),
+        description="service keys this allocator runs with instead of the spec's: only "
+        "max_requests and max_requests_jitter (worker recycling)",
+    )
     description: str = ""
 
     @field_validator("base")
@@ -433,6 +473,16 @@ class Spec(_Model):
         names = [e if isinstance(e, str) else e.name for e in self.allocators]
         return [*names, self.aa_again] if self.aa_again else names
 
+    def service_for(self, name: str) -> ServiceSpec:
+        """The service section as run under allocator `name`: the spec's, with the recycling
+        keys of that allocator's entry (the A/A duplicate runs as its pair does)."""
+        if self.aa_again is not None and name == self.aa_again and self.aa_pair is not None:
+            name = self.aa_pair
+        for entry in self.allocators:
+            if isinstance(entry, VariantAllocator) and entry.name == name and entry.service:
+                return self.service.model_copy(update=dict(entry.service))
+        return self.service
+
     @property
     def control_live_bytes(self) -> int:
         """The C++ control's live set: the service's, or the byte count the spec gives."""
@@ -454,17 +504,17 @@ class Spec(_Model):
     def canonical_json(self) -> str:
         """A stable text of the resolved spec (defaults filled), the input of spec_hash.
 
-        Keys added after runs existed (UNHASHED_WHEN_NULL) are left out while null, their
-        value before they existed: a spec that does not use them keeps its hash, and its
+        Keys added after runs existed (UNHASHED_WHEN_NULL) are left out at the value that
+        means "as before they existed": a spec that does not use them keeps its hash, and its
         earlier runs stay current rather than stale.
         """
         data = self.model_dump(mode="json")
-        for dotted in UNHASHED_WHEN_NULL:
+        for dotted, before in UNHASHED_WHEN_NULL.items():
             *parents, key = dotted.split(".")
             node = data
             for part in parents:
                 node = node.get(part) or {}
-            if key in node and node[key] is None:
+            if key in node and node[key] == before:
                 del node[key]
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 

@@ -133,3 +133,57 @@ def test_cpu_of_reaped_grandchildren_is_ours_not_other_work():
     # so foreign_pct alone cannot say where the grandchild's 0.8 s went on a shared machine).
     assert own_cpu_s() - account.own_s >= 0.75
     assert account.foreign_pct() is not None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["auto", "none"])
+def test_the_group_follows_the_workers_that_replace_recycled_ones(mode: str):
+    """A recycled worker's replacement is charged to the group (cgroup) or found in the tree
+    (procfs) from its start: the memory series covers every generation of workers."""
+    import http.client
+
+    from service_support import SMALL_CONFIG, free_port
+
+    from service.launcher import start_service
+
+    group = create_group("test-recycling", mode=mode)
+    config = dict(SMALL_CONFIG, workers=2, max_requests=40)
+
+    def on_spawn(pid: int) -> None:
+        if isinstance(group, ProcfsGroup):
+            group.root_pid = pid
+
+    service = None
+    try:
+        service = start_service(
+            python=sys.executable,
+            workers=2,
+            port=free_port(),
+            env={},
+            service_config=config,
+            cgroup_procs=group.procs_file,
+            on_spawn=on_spawn,
+        )
+        deadline = time.monotonic() + 30
+        while len(service.restarts()) < 3 and time.monotonic() < deadline:
+            conn = http.client.HTTPConnection("127.0.0.1", service.port, timeout=10)
+            try:
+                conn.request("GET", "/health", headers={"Connection": "close"})
+                conn.getresponse().read()
+            except OSError:
+                pass
+            finally:
+                conn.close()
+            time.sleep(0.02)
+        replacements = {r.new_pid for r in service.restarts()}
+        deadline = time.monotonic() + 10
+        while not (now := set(service.worker_pids())) <= replacements or len(now) < 2:
+            assert time.monotonic() < deadline, (now, replacements)
+            time.sleep(0.1)
+        time.sleep(0.5)  # the replacements are ready and hold their start-up buffers
+        assert now <= set(group.pids())
+        assert group.anon_bytes() >= sum(pss_anon(pid) for pid in now) > 0
+    finally:
+        if service is not None:
+            service.stop()
+        group.close()

@@ -74,6 +74,7 @@ def test_a_write_cut_short_leaves_the_last_manifest_whole_and_no_temporary_file(
         "manifest.json",
         "memory.arrow",
         "requests.arrow",
+        "restarts.arrow",
         "summary.arrow",
     ]
     assert json.loads((tmp_path / "manifest.json").read_text()) == {"format": "2", "n": 0}

@@ -92,3 +92,20 @@ def test_a_table_without_metadata_is_not_taken_for_one_of_ours(tmp_path: Path) -
     feather.write_feather(pa.table({"x": [1, 2]}), path)
     with pytest.raises(TableError, match="holds table '\\(unnamed\\)', expected 'requests'"):
         table_rows(path, "requests")
+
+
+def test_a_summary_written_before_the_restart_columns_reads_them_as_null(tmp_path: Path) -> None:
+    """Columns added later (ADDED_COLUMNS) are optional in files of the same format version."""
+    path = tmp_path / "summary.arrow"
+    row = {"experiment": "service", "allocator": "glibc", "repeat": 0, "peak_anon_bytes": 5}
+    table = to_table("summary", [row])
+    write_table(path, "summary", table)
+    older = feather.read_table(path).drop_columns(["restarts", "requests_during_restart"])
+    feather.write_feather(older, path)  # the schema metadata (name, version) is kept
+    (read,) = table_rows(path, "summary")
+    assert read["peak_anon_bytes"] == 5
+    assert read.get("restarts") is None and read.get("requests_during_restart") is None
+    other = feather.read_table(path).drop_columns(["flags"])  # not a later column: refused
+    feather.write_feather(other, path)
+    with pytest.raises(TableError, match="missing columns flags"):
+        read_table(path, "summary")

@@ -10,8 +10,9 @@ run recorded (bench.report.method), never what the study usually does.
 Families: rankings (the shared wording of ranks and ties), memory, procedure (idle, reclaim,
 sampling, load), latency, limit (the service under a memory limit), control, guidance, trust
 (what was not measured, noise, disturbance, evidence), knobs (each variant against its own
-base). `sentences` is the registry a page quotes as {{ say.<name> }}; the sentences themselves
-are imported from their family's module.
+base), recycling (recycled allocators against themselves without it). `sentences` is the
+registry a page quotes as {{ say.<name> }}; the sentences themselves are imported from their
+family's module.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from bench.report.prose import (
     memory,
     procedure,
     rankings,
+    recycling,
     trust,
 )
 from bench.report.run import Run
@@ -48,6 +50,7 @@ __all__ = [
     "memory",
     "procedure",
     "rankings",
+    "recycling",
     "sentences",
     "trust",
 ]
@@ -63,6 +66,7 @@ def sentences(
     own base in `knobs`); the sentences about noise and knobs see the whole run.
     """
     full, res = res, res.ranked()
+    tuned = recycling.without_recycled(run, full)  # a variant that only recycles turns no knob
     aa_name = full.aa.name if full.aa else None
     idle_s = fmt_seconds(float(specview.get(run.spec, "service.idle_s")))
     method = method_of(run.manifest)
@@ -140,6 +144,7 @@ def sentences(
         "aa": lambda: trust.aa(full),
         "disturbed": lambda: trust.disturbed(full),
         "evidence": lambda: trust.evidence(full),
-        "knobs": lambda: knobs.knobs(full),
-        "knobs_read_back": lambda: knobs.read_back(full),
+        "knobs": lambda: knobs.knobs(tuned),
+        "knobs_read_back": lambda: knobs.read_back(tuned),
+        "recycling": lambda: recycling.recycling(run, full),  # variants against their base
     }
