@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.report.aggregate import AllocatorInfo, Knob, Results, control_measure
-from bench.report.compare import TIE_REL, Sample
+from bench.report.compare import MIN_FLOOR_REL, TIE_REL, Sample
 from bench.report.datatable import Cell, Column, html_table
 from bench.report.runcompare import METRICS, Change, Metric
 from bench.report.units import fmt_pct
@@ -284,7 +284,9 @@ def _rules_caption(reports: Sequence[VariantReport], metrics: Sequence[Metric]) 
     if "aa_floor" in rules:
         parts.append(
             "with a single value, changed when the difference exceeds the A/A pair's "
-            "difference on that measure" + (f" ({floors})" if floors else "")
+            "difference on that measure"
+            + (f" ({floors})" if floors else "")
+            + f", or {fmt_pct(MIN_FLOOR_REL)} where that is smaller"
         )
     if "tie_rel" in rules:
         parts.append(

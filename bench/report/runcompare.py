@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bench.report.aggregate import Results, aggregate
-from bench.report.compare import TIE_REL, Sample, ties, too_noisy
+from bench.report.compare import MIN_FLOOR_REL, TIE_REL, Sample, ties, too_noisy
 from bench.report.run import Run
 from bench.report.units import fmt_mb, fmt_mops, fmt_mops_cpu, fmt_ms, fmt_pct, fmt_ratio
 
@@ -55,7 +55,8 @@ RULES: dict[str, str] = {
     "interval": "one run repeated it: unchanged when the other run's single value lies "
     "inside its 95% interval",
     "aa_floor": "a single value on a side: changed when the difference exceeds the A/A noise "
-    "floor (one allocator run twice) of either run, the larger when both have one",
+    "floor (one allocator run twice) of either run, the larger when both have one, and "
+    f"never less than {fmt_pct(MIN_FLOOR_REL)}",
     "tie_rel": f"a single value on a side and no A/A pair in either run: changed when the "
     f"difference exceeds the stated {fmt_pct(TIE_REL)} of the larger value",
 }
@@ -124,8 +125,9 @@ def decide(a: Sample, b: Sample) -> tuple[bool, Rule]:
 
 
 def _floor(a: Sample, b: Sample) -> float | None:
+    """The A/A floor the verdict used: the larger of the runs', never under MIN_FLOOR_REL."""
     floors = [f for f in (a.floor_rel, b.floor_rel) if f is not None]
-    return max(floors) if floors else None
+    return max(MIN_FLOOR_REL, *floors) if floors else None
 
 
 def _fmt_floor(x: float | None) -> str:
