@@ -43,6 +43,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from service.mallocinfo import allocator_version, malloc_library
+from service.mallocinfo import mallctl as mallctl_of
 
 __all__ = [
     "KNOBS_ENV",
@@ -159,23 +160,10 @@ def requests_from_env(environ: Mapping[str, str] | None = None) -> list[dict[str
 # --- jemalloc ------------------------------------------------------------------------------
 
 
-def _mallctl(lib: ctypes.CDLL) -> Any:
-    fn = lib.mallctl
-    fn.restype = ctypes.c_int
-    fn.argtypes = [
-        ctypes.c_char_p,
-        ctypes.c_void_p,
-        ctypes.POINTER(ctypes.c_size_t),
-        ctypes.c_void_p,
-        ctypes.c_size_t,
-    ]
-    return fn
-
-
 def _jemalloc_read(lib: ctypes.CDLL, name: str) -> Reading:
     """One opt.* value: its size found by asking with 8 bytes (jemalloc answers EINVAL and
     the true size for a smaller type), its meaning from the type table of jemalloc 5.3."""
-    mallctl = _mallctl(lib)
+    mallctl = mallctl_of(lib)
     buf = ctypes.create_string_buffer(8)
     size = ctypes.c_size_t(8)
     how = f"jemalloc mallctl {name}"

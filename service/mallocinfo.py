@@ -17,11 +17,13 @@ import ctypes
 import json
 import os
 import sys
+from typing import Any
 
 __all__ = [
     "allocator_version",
     "anon_bytes",
     "malloc_library",
+    "mallctl",
     "python_malloc_mode",
     "rss_anon_bytes",
 ]
@@ -65,7 +67,8 @@ def _mimalloc_version(lib: ctypes.CDLL) -> str:
     return f"{code // 100}.{code // 10 % 10}.{code % 10}"
 
 
-def _jemalloc_version(lib: ctypes.CDLL) -> str:
+def mallctl(lib: ctypes.CDLL) -> Any:
+    """jemalloc's mallctl(name, oldp, oldlenp, newp, newlen), typed for ctypes."""
     fn = lib.mallctl
     fn.restype = ctypes.c_int
     fn.argtypes = [
@@ -75,6 +78,11 @@ def _jemalloc_version(lib: ctypes.CDLL) -> str:
         ctypes.c_void_p,
         ctypes.c_size_t,
     ]
+    return fn
+
+
+def _jemalloc_version(lib: ctypes.CDLL) -> str:
+    fn = mallctl(lib)
     text = ctypes.c_char_p()
     size = ctypes.c_size_t(ctypes.sizeof(text))
     if fn(b"version", ctypes.byref(text), ctypes.byref(size), None, 0) != 0 or not text.value:
