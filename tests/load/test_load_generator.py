@@ -109,7 +109,13 @@ def test_sigterm_or_a_hangup_mid_run_writes_the_rows_so_far_and_exits_promptly(
     out = tmp_path / "r.arrow"
     # 2 s to start in: a busy machine may take more than one to import the generator
     config = load_config(slow_server, 50, 30, start_at=time.monotonic() + 2.0)
-    handle = start_loadgen(config, out)
+    # the child inherits an ignored signal (a suite started under nohup ignores SIGHUP, and
+    # the generator rightly keeps it ignored): give it the default disposition explicitly
+    before = signal.signal(stop, signal.SIG_DFL)
+    try:
+        handle = start_loadgen(config, out)
+    finally:
+        signal.signal(stop, before)
     time.sleep(max(0.0, config.start_at + 1.0 - time.monotonic()))
     stopped = time.monotonic()
     handle.proc.send_signal(stop)  # handle.stop() sends SIGTERM; a lost terminal, SIGHUP
