@@ -240,14 +240,17 @@ class Results:
         against their own base alone (bench.report.knobs). Tables and charts keep both,
         labelled, so the drift and the knobs show.
         """
-        apart = {a.name for a in self.allocators if a.same_as or a.base}
-        if not apart:
+        return self.without({a.name for a in self.allocators if a.same_as or a.base})
+
+    def without(self, names: set[str]) -> Results:
+        """These results with the named allocators left out of every part."""
+        if not names:
             return self
         return replace(
             self,
-            allocators=tuple(a for a in self.allocators if a.name not in apart),
-            service={n: r for n, r in self.service.items() if n not in apart},
-            control={n: c for n, c in self.control.items() if n not in apart},
+            allocators=tuple(a for a in self.allocators if a.name not in names),
+            service={n: r for n, r in self.service.items() if n not in names},
+            control={n: c for n, c in self.control.items() if n not in names},
         )
 
     def grouped(self, order: Iterable[str]) -> list[str]:

@@ -13,7 +13,7 @@ results, variants included, for both names of each pair.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from bench.report import specview
@@ -250,11 +250,4 @@ def without_recycled(run: Run, res: Results) -> Results:
         if a.base and not a.env and how.get(a.name) != how.get(a.base) and not a.same_as
     }
     apart |= {a.name for a in res.allocators if a.same_as in apart}
-    if not apart:
-        return res
-    return replace(
-        res,
-        allocators=tuple(a for a in res.allocators if a.name not in apart),
-        service={n: r for n, r in res.service.items() if n not in apart},
-        control={n: c for n, c in res.control.items() if n not in apart},
-    )
+    return res.without(apart)
