@@ -22,6 +22,9 @@ from service.limits import BODY_TIMEOUT_S
 
 __all__ = [
     "CONFIG_ENV",
+    "HOSTED_HEALTH_PATH",
+    "HOSTED_PREFIX",
+    "HOSTED_STATS_PATH",
     "ChurnConfig",
     "churn_problems",
     "start_buffers",
@@ -33,6 +36,12 @@ __all__ = [
 
 #: Environment variable holding the JSON of the spec's service section.
 CONFIG_ENV = "ALLOCSTUDY_SERVICE_CONFIG"
+
+#: Where a hosted app (the spec's `service.app`, service.hosted) answers the harness itself:
+#: under a prefix no real app uses, so the app's own routes stay the app's.
+HOSTED_PREFIX = "/__allocstudy__"
+HOSTED_STATS_PATH = f"{HOSTED_PREFIX}/stats"
+HOSTED_HEALTH_PATH = f"{HOSTED_PREFIX}/health"
 
 
 class ConfigError(ValueError):
