@@ -66,7 +66,15 @@ from bench.spec import Spec
 from service.launcher import LaunchError, ServiceProcess, free_port, start_service
 from service.proctree import pin_tree
 
-__all__ = ["ServiceRepeat", "SettingsMismatch", "method_flags", "run_service_repeat"]
+__all__ = [
+    "ServiceRepeat",
+    "SettingsMismatch",
+    "broken_app",
+    "method_flags",
+    "run_service_repeat",
+    "server_errors",
+    "service_error_flag",
+]
 
 
 @dataclass(frozen=True)
@@ -243,13 +251,46 @@ class _Calls:
         return answers
 
 
+#: What each worker's `heap` (service.heap) reports: the program's own live heap.
+_HEAP_KEYS = ("malloc_in_use_bytes", "malloc_source", "python_blocks", "gc_objects", "gc_counts")
+
+
+def _total(rows: list[dict[str, Any]], key: str) -> int | None:
+    """The sum of one count over the workers; None unless every worker reported it (a sum
+    over some of them would pass for the service's)."""
+    values = [r.get(key) for r in rows]
+    if not values or any(v is None for v in values):
+        return None
+    return int(sum(values))
+
+
 def _live_record(
     at: str, t_s: float, per_worker: dict[int, dict[str, Any]], repeat: int
 ) -> dict[str, Any]:
-    """The workers' live sets at one moment: per worker, and the service's total."""
-    rows = [{"pid": pid, **{k: st.get(k) for k in _LIVE_KEYS}} for pid, st in per_worker.items()]
-    total = sum(r["live_bytes"] or 0 for r in rows) if rows else None
-    return {"repeat": repeat, "at": at, "t_s": round(t_s, 3), "live_bytes": total, "workers": rows}
+    """The workers' live sets and live heaps at one moment: per worker, and the totals.
+
+    `live_bytes` is the synthetic service's live payload (None from a hosted app, which has
+    none); `heap_bytes` and `py_blocks` are every program's own live heap (service.heap).
+    """
+    rows = [
+        {
+            "pid": pid,
+            **{k: st.get(k) for k in _LIVE_KEYS},
+            **{k: (st.get("heap") or {}).get(k) for k in _HEAP_KEYS},
+        }
+        for pid, st in per_worker.items()
+    ]
+    sources = {r["malloc_source"] for r in rows if r["malloc_source"]}
+    return {
+        "repeat": repeat,
+        "at": at,
+        "t_s": round(t_s, 3),
+        "live_bytes": _total(rows, "live_bytes"),
+        "heap_bytes": _total(rows, "malloc_in_use_bytes"),
+        "heap_source": ", ".join(sorted(sources)) or None,
+        "py_blocks": _total(rows, "python_blocks"),
+        "workers": rows,
+    }
 
 
 class _ServiceLost(Exception):
@@ -287,9 +328,19 @@ def _wait_until(deadline: float, progress_cb: Any = None, watch: Any = None) -> 
 
 
 def run_service_repeat(
-    spec: Spec, alloc: Allocator, repeat: int, *, cores: CorePlan, progress: Progress | None
+    spec: Spec,
+    alloc: Allocator,
+    repeat: int,
+    *,
+    cores: CorePlan,
+    progress: Progress | None,
+    log_dir: Path | None = None,
 ) -> ServiceRepeat:
-    """Run one repeat; raise ExperimentError with the reason when it fails."""
+    """Run one repeat; raise ExperimentError with the reason when it fails.
+
+    `log_dir`: where each worker's own output goes (a hosted app's prints and tracebacks),
+    one file per worker, kept with the run; None keeps it in the service's temporary log.
+    """
     s = spec.service_for(alloc.name)  # the spec's service, with this allocator's recycling
     group = create_group(f"{alloc.name}-service-r{repeat}", mode=spec.machine.cgroup)
     origin = time.monotonic()
@@ -318,6 +369,7 @@ def run_service_repeat(
     fault: str | None = None
     recycled = RestartWatch(alloc.expected_library(), repeat)
     restarts: list[Any] = []
+    app_errors: list[str] = []
 
     def show(phase: str, left: float | None) -> None:
         if progress is None:
@@ -367,6 +419,7 @@ def run_service_repeat(
                     service_config=s.model_dump(mode="json"),
                     cgroup_procs=group.procs_file,
                     ready_timeout=60.0,
+                    **({"worker_log_dir": log_dir} if log_dir is not None else {}),  # TODO merge
                     on_spawn=on_spawn,
                 )
             except LaunchError as exc:
@@ -462,6 +515,7 @@ def run_service_repeat(
             t_stop = time.monotonic()
             if svc is not None:
                 restarts = svc.restarts()  # before the stop removes the service's log
+                app_errors = svc.app_errors(limit=4) if hasattr(svc, "app_errors") else []
                 svc.stop()
             group.close()
             teardown_s = time.monotonic() - t_stop
@@ -506,13 +560,48 @@ def run_service_repeat(
         calls=calls.spans,
         teardown_s=teardown_s,
         evidence_extra=recycled.evidence,
+        app_errors=app_errors,
     )
     if fault is not None:
         raise RepeatFailed(
             f"repeat {repeat + 1}: {fault}; what it measured until then is kept, flagged",
             kept=done,
         )
+    if broken := broken_app(request_rows, app_errors):
+        raise RepeatFailed(f"repeat {repeat + 1}: {broken}", kept=done)
     return done
+
+
+def server_errors(request_rows: list[dict[str, Any]]) -> tuple[int, int]:
+    """(load requests the service answered with a 5xx, load requests)."""
+    in_load = [r for r in request_rows if r["phase"] == "load"]
+    return sum(1 for r in in_load if (r.get("status") or 0) >= 500), len(in_load)
+
+
+def _first_error(app_errors: list[str]) -> str:
+    return f": {' | '.join(app_errors)}" if app_errors else ""
+
+
+def broken_app(request_rows: list[dict[str, Any]], app_errors: list[str]) -> str | None:
+    """Why the service cannot be studied, when it answered most of its load with 5xx.
+
+    A service that fails most requests measures its error path, not the work it was meant to
+    do, so its allocator fails with the app's own first error lines; a few 5xx answers only
+    flag the repeat (service_error_flag).
+    """
+    errors, requests = server_errors(request_rows)
+    if requests == 0 or errors * 2 < requests:
+        return None
+    first = _first_error(app_errors)
+    return f"the app answered {errors} of {requests} load requests with 5xx{first}"
+
+
+def service_error_flag(request_rows: list[dict[str, Any]], app_errors: list[str]) -> str | None:
+    """The flag of a repeat in which the service answered some load requests with 5xx."""
+    errors, requests = server_errors(request_rows)
+    if not errors:
+        return None
+    return f"{errors} of {requests} load requests answered 5xx{_first_error(app_errors)}"
 
 
 def _summarise(
@@ -539,6 +628,7 @@ def _summarise(
     calls: list[dict[str, Any]],
     teardown_s: float,
     evidence_extra: list[dict[str, Any]],
+    app_errors: list[str],
 ) -> ServiceRepeat:
     s = spec.service_for(alloc.name)
     restart_table, during_restart = restarts
@@ -571,11 +661,16 @@ def _summarise(
         timeout_s=s.request_timeout_s,
         calls=calls,
     )
+    if server := service_error_flag(request_rows, app_errors):
+        flags.insert(0, server)  # says why those requests failed
     flags[:0] = limit.flags()  # before the failed requests they may have caused
     if fault is not None:  # first: every other flag may be its consequence
         flags.insert(0, fault)
     live = {r["at"]: r["live_bytes"] for r in live_set}
+    heap = {r["at"]: r.get("heap_bytes") for r in live_set}
+    blocks = {r["at"]: r.get("py_blocks") for r in live_set}
     ready_anon = ready.anon_bytes if ready is not None else None
+    in_load_samples = [x.anon_bytes for x in samples if x.phase == "load"]
     row = {
         "experiment": "service",
         "allocator": alloc.name,
@@ -609,6 +704,14 @@ def _summarise(
         "flags": "; ".join(flags) if flags else None,
         "restarts": len(restart_table),
         "requests_during_restart": during_restart,
+        "heap_source": next((r["heap_source"] for r in live_set if r.get("heap_source")), None),
+        "ready_heap_bytes": heap.get("ready"),
+        "load_end_heap_bytes": heap.get("load_end"),
+        "idle_end_heap_bytes": heap.get("idle_end"),
+        "ready_py_blocks": blocks.get("ready"),
+        "load_end_py_blocks": blocks.get("load_end"),
+        "idle_end_py_blocks": blocks.get("idle_end"),
+        "load_end_anon_bytes": in_load_samples[-1] if in_load_samples else None,
     }
     loadgen_rec = {
         "repeat": repeat,

@@ -39,6 +39,7 @@ __all__ = [
     "Results",
     "ServiceResult",
     "aggregate",
+    "clean_repeats",
     "control_measure",
     "knobs_of",
 ]
@@ -338,7 +339,9 @@ def _col(rows: Iterable[dict[str, Any]], key: str) -> list[Any]:
     return [r.get(key) for r in rows]
 
 
-def _clean(rows: list[dict[str, Any]], *, method_flags: bool) -> tuple[list[dict[str, Any]], int]:
+def clean_repeats(
+    rows: list[dict[str, Any]], *, method_flags: bool
+) -> tuple[list[dict[str, Any]], int]:
     """The repeats the means are built from, and how many were left out.
 
     Disturbed repeats (and, for the service, method-flagged ones) are left out unless
@@ -362,7 +365,7 @@ def _given_back(rows: list[dict[str, Any]]) -> Sample | None:
 
 
 def _service(rows: list[dict[str, Any]]) -> ServiceResult | None:
-    used, excluded = _clean(rows, method_flags=True)
+    used, excluded = clean_repeats(rows, method_flags=True)
     summarize = partial(_summarize, excluded=excluded)
     peak = summarize(_col(used, "peak_anon_bytes"))
     settled = summarize(_col(used, "settled_anon_bytes"))
@@ -392,7 +395,7 @@ def _service(rows: list[dict[str, Any]]) -> ServiceResult | None:
 def _control(rows: list[dict[str, Any]], runs: list[dict[str, Any]]) -> ControlResult | None:
     """Summary rows of the control, with the control table's own rows (`runs`) beside them
     for what only they hold: the threads, the rest as run, oversubscription."""
-    used, excluded = _clean(rows, method_flags=False)
+    used, excluded = clean_repeats(rows, method_flags=False)
     summarize = partial(_summarize, excluded=excluded)
     kept = {int(r.get("repeat") or 0) for r in used}
     runs_used = [r for r in runs if int(r.get("repeat") or 0) in kept] or runs

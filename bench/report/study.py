@@ -14,6 +14,7 @@ from pathlib import Path
 from bench.report import charts as ch
 from bench.report import experiment, fulltable, knobs, notes, prose, provenance, recycling
 from bench.report.aggregate import Results, aggregate
+from bench.report.leak import leak_results, leak_table
 from bench.report.limit import limit_run, limit_table
 from bench.report.live import LivePayload, live_payload
 from bench.report.run import Freshness, Run, Study, check_freshness, load_run
@@ -84,6 +85,7 @@ class StudyView:
             "downloads": lambda: fulltable.downloads(links, sizes),
             "knobs": lambda: knobs.knobs_table(recycling.without_recycled(run, res)),
             "recycling": lambda: recycling.recycling_table(run, res),
+            "leak": lambda: leak_table(leak_results(run, list(res.names))),
         }
 
     def banners(self, runs_used: Sequence[str] = ()) -> list[str]:

@@ -135,6 +135,18 @@ SCHEMAS: dict[str, pa.Schema] = {
             # without recycling), and the load requests that hit a restarting worker
             ("restarts", pa.int64()),
             ("requests_during_restart", pa.int64()),
+            # service: the program's own live heap beside its anonymous memory (leak or
+            # retention?), summed over the workers at ready, end of load and end of idle: the
+            # bytes malloc counts as in use (null where the allocator offers no count, or a
+            # worker did not answer) and CPython's allocated blocks
+            ("heap_source", pa.string()),  # which count: mallinfo2, jemalloc stats.allocated...
+            ("ready_heap_bytes", pa.int64()),
+            ("load_end_heap_bytes", pa.int64()),
+            ("idle_end_heap_bytes", pa.int64()),
+            ("ready_py_blocks", pa.int64()),
+            ("load_end_py_blocks", pa.int64()),
+            ("idle_end_py_blocks", pa.int64()),
+            ("load_end_anon_bytes", pa.int64()),  # the last sample of the load
         ]
     ),
     # one row per recycled worker of the service (service.max_requests), with its replacement
@@ -170,6 +182,14 @@ ADDED_COLUMNS: dict[str, frozenset[str]] = {
             "peak_charged_bytes",
             "restarts",
             "requests_during_restart",
+            "heap_source",
+            "ready_heap_bytes",
+            "load_end_heap_bytes",
+            "idle_end_heap_bytes",
+            "ready_py_blocks",
+            "load_end_py_blocks",
+            "idle_end_py_blocks",
+            "load_end_anon_bytes",
         }
     ),
 }

@@ -23,6 +23,7 @@ from typing import Any
 from bench.report import specview
 from bench.report.aggregate import Results
 from bench.report.compare import Sample, shed_fraction
+from bench.report.leak import leak_results
 from bench.report.limit import limit_run
 from bench.report.live import LivePayload, live_payload
 from bench.report.method import method_of
@@ -31,6 +32,7 @@ from bench.report.prose import (
     guidance,
     knobs,
     latency,
+    leak,
     limit,
     memory,
     procedure,
@@ -46,6 +48,7 @@ __all__ = [
     "guidance",
     "knobs",
     "latency",
+    "leak",
     "limit",
     "memory",
     "procedure",
@@ -147,4 +150,5 @@ def sentences(
         "knobs": lambda: knobs.knobs(tuned),
         "knobs_read_back": lambda: knobs.read_back(tuned),
         "recycling": lambda: recycling.recycling(run, full),  # variants against their base
+        "leak": lambda: leak.leak_or_retention(leak_results(run, list(full.names))),
     }
