@@ -39,6 +39,7 @@ from bench.report.prose import (
     rankings,
     recycling,
     trust,
+    workload,
 )
 from bench.report.run import Run
 from bench.report.units import fmt_mb, fmt_pct, fmt_ratio, fmt_seconds
@@ -56,6 +57,7 @@ __all__ = [
     "recycling",
     "sentences",
     "trust",
+    "workload",
 ]
 
 
@@ -151,4 +153,6 @@ def sentences(
         "knobs_read_back": lambda: knobs.read_back(tuned),
         "recycling": lambda: recycling.recycling(run, full),  # variants against their base
         "leak": lambda: leak.leak_or_retention(leak_results(run, list(full.names))),
+        "workload": lambda: workload.workload(run),
+        "subject": lambda: workload.subject(run),
     }

@@ -1,0 +1,98 @@
+"""What was studied: the synthetic service's churn, or the user's own app and request mix.
+
+The article's method sections describe the workload. For the built-in service that is the
+`/churn` live set and the JSON and XML traffic; for a spec that points `service.app` at an
+application of its own, the same paragraphs must name that app and its request mix instead,
+or the article would describe a workload that never ran. The request mix is read from the
+manifest (`workload`, written by the runner from the request file), never from the file
+itself, which the machine building the site may not have.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.report import specview
+from bench.report.run import Run
+from bench.report.units import join_names, md_safe
+
+__all__ = ["SYNTHETIC", "hosted_app", "subject", "workload"]
+
+#: The built-in service's workload, as the article has always described it.
+SYNTHETIC = (
+    "The experiment builds that situation on purpose, the way a real service builds it: with "
+    "traffic. Each worker starts with the few buffers it allocates at start-up, and every call "
+    "to a `/churn` endpoint allocates a batch more. Most of them live a few seconds, as "
+    "request-scoped state and sessions do, and are freed by the worker's next request once "
+    "their time is up; a few live on as pins, the way cached values and pooled objects do, "
+    "until the live set reaches its bound, after which random pins are replaced. New buffers "
+    "land in the holes the dead ones left, so pins spread over the whole heap, while ordinary "
+    "JSON and XML endpoints supply the short-lived allocations of a real service."
+)
+
+#: How many requests of the mix the sentence names before summing up the rest.
+_NAMED = 6
+
+
+def hosted_app(run: Run) -> str | None:
+    """The app the run studied ("module:attr"), or None for the built-in service."""
+    app = specview.get(run.spec, "service.app")
+    return str(app) if app else None
+
+
+def _interface(run: Run) -> str:
+    workload = run.manifest.get("workload") or {}
+    kind = workload.get("interface") or specview.get(run.spec, "service.interface") or "auto"
+    return {"asgi": "ASGI", "wsgi": "WSGI"}.get(str(kind), "ASGI or WSGI, detected")
+
+
+def _mix(requests: list[dict[str, Any]]) -> str:
+    """'GET /notes/{id} (40%), POST /notes (30%) and 3 more (30%)' by weight, largest first."""
+    total = sum(float(r.get("weight") or 0) for r in requests) or 1.0
+    ranked = sorted(requests, key=lambda r: -float(r.get("weight") or 0))
+    parts = [
+        f"`{md_safe(str(r.get('method', '')))} {md_safe(str(r.get('path', '')))}` "
+        f"({float(r.get('weight') or 0) / total:.0%})"
+        for r in ranked[:_NAMED]
+    ]
+    if rest := ranked[_NAMED:]:
+        share = sum(float(r.get("weight") or 0) for r in rest) / total
+        parts.append(f"{len(rest)} more ({share:.0%})")
+    return join_names(parts)
+
+
+def workload(run: Run) -> str:
+    """The paragraph that says what traffic built the memory the article measures."""
+    app = hosted_app(run)
+    if app is None:
+        return SYNTHETIC
+    workload = run.manifest.get("workload") or {}
+    requests = workload.get("requests") or []
+    source = workload.get("requests_file") or specview.get(run.spec, "service.requests")
+    name = md_safe(str(source).rsplit("/", 1)[-1]) if source else "its request file"
+    mix = (
+        f" {len(requests)} kinds of request, drawn at random with their weights: {_mix(requests)}."
+        if requests
+        else ""
+    )
+    converted = (
+        f" The mix was converted from a browser's HAR export ({md_safe(str(workload['har']))})."
+        if workload.get("har")
+        else ""
+    )
+    return (
+        f"This run studies an application of its own rather than the built-in service: "
+        f"`{md_safe(app)}` ({_interface(run)}), served by the same supervisor and workers, "
+        f"with the traffic of `{name}`.{mix}{converted} Whether it builds a staircase depends "
+        "on what it keeps between requests; the sections below say what it did under each "
+        "allocator, and [Leak or retention?](#leak-or-retention) whether its growth was its "
+        "own or the allocator's."
+    )
+
+
+def subject(run: Run) -> str:
+    """The first sentence of the experiment's description: which application ran."""
+    app = hosted_app(run)
+    if app is None:
+        return "One FastAPI application runs under each allocator in turn."
+    return f"The application `{md_safe(app)}` runs under each allocator in turn."
