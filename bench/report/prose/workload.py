@@ -34,6 +34,11 @@ SYNTHETIC = (
 _NAMED = 6
 
 
+def _code(text: str) -> str:
+    """Text as a Markdown code span (where escapes would show literally: no md_safe)."""
+    return "`" + text.replace("`", "'").replace("\n", " ") + "`"
+
+
 def hosted_app(run: Run) -> str | None:
     """The app the run studied ("module:attr"), or None for the built-in service."""
     app = specview.get(run.spec, "service.app")
@@ -50,11 +55,10 @@ def _mix(requests: list[dict[str, Any]]) -> str:
     """'GET /notes/{id} (40%), POST /notes (30%) and 3 more (30%)' by weight, largest first."""
     total = sum(float(r.get("weight") or 0) for r in requests) or 1.0
     ranked = sorted(requests, key=lambda r: -float(r.get("weight") or 0))
-    parts = [
-        f"`{md_safe(str(r.get('method', '')))} {md_safe(str(r.get('path', '')))}` "
-        f"({float(r.get('weight') or 0) / total:.0%})"
-        for r in ranked[:_NAMED]
-    ]
+    parts = []
+    for r in ranked[:_NAMED]:
+        call = _code(f"{r.get('method', '')} {r.get('path', '')}")
+        parts.append(f"{call} ({float(r.get('weight') or 0) / total:.0%})")
     if rest := ranked[_NAMED:]:
         share = sum(float(r.get("weight") or 0) for r in rest) / total
         parts.append(f"{len(rest)} more ({share:.0%})")
@@ -69,7 +73,7 @@ def workload(run: Run) -> str:
     workload = run.manifest.get("workload") or {}
     requests = workload.get("requests") or []
     source = workload.get("requests_file") or specview.get(run.spec, "service.requests")
-    name = md_safe(str(source).rsplit("/", 1)[-1]) if source else "its request file"
+    name = str(source).rsplit("/", 1)[-1] if source else "its request file"
     mix = (
         f" {len(requests)} kinds of request, drawn at random with their weights: {_mix(requests)}."
         if requests
@@ -82,8 +86,8 @@ def workload(run: Run) -> str:
     )
     return (
         f"This run studies an application of its own rather than the built-in service: "
-        f"`{md_safe(app)}` ({_interface(run)}), served by the same supervisor and workers, "
-        f"with the traffic of `{name}`.{mix}{converted} Whether it builds a staircase depends "
+        f"{_code(app)} ({_interface(run)}), served by the same supervisor and workers, "
+        f"with the traffic of {_code(name)}.{mix}{converted} Whether it builds a staircase depends "
         "on what it keeps between requests; the sections below say what it did under each "
         "allocator, and [Leak or retention?](#leak-or-retention) whether its growth was its "
         "own or the allocator's."
@@ -95,4 +99,4 @@ def subject(run: Run) -> str:
     app = hosted_app(run)
     if app is None:
         return "One FastAPI application runs under each allocator in turn."
-    return f"The application `{md_safe(app)}` runs under each allocator in turn."
+    return f"The application {_code(app)} runs under each allocator in turn."
