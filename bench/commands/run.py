@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.errors import EXIT_CANNOT_RUN, EXIT_INTERRUPTED, UserError
+from bench.errors import EXIT_CANNOT_RUN, EXIT_INTERRUPTED, UsageError, UserError
 from bench.experiments.runner import run_study
 from bench.measure import journal
 from bench.measure.groups import cgroup_support
@@ -42,6 +42,12 @@ def run_command(
     time refuses to start (MachineBusy, exit 4), or with `wait` starts when the first ends.
     """
     started = time.monotonic()
+    if only and (unknown := sorted(set(only) - set(spec.allocator_names))):
+        # a typo is the user's to fix now, not after waiting for another run to finish
+        raise UsageError(
+            f"--only names allocators the spec does not have: {', '.join(unknown)} "
+            f"(spec has {', '.join(spec.allocator_names)})"
+        )
     check_writable(out / spec.name)  # before waiting for the machine, or measuring
     if spec.service.memory_limit_mb is not None and not skip_service:
         support = cgroup_support()  # a limit needs a cgroup to hold it: refused, never dropped

@@ -30,7 +30,6 @@ replacement is proven on the allocator (bench.experiments.restarts).
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import sys
@@ -42,7 +41,6 @@ from typing import Any
 
 from bench.allocators import knobs
 from bench.allocators.registry import Allocator
-from bench.allocators.verification import library_mapped
 from bench.experiments.harness import (
     CorePlan,
     ExperimentError,
@@ -52,10 +50,21 @@ from bench.experiments.harness import (
     memory_rows,
 )
 from bench.experiments.oomkills import LimitWatch
+from bench.experiments.proof import (
+    SettingsMismatch,
+    prove_by_maps,
+    prove_replacements,
+    prove_workers,
+)
+from bench.experiments.repeat_summary import (
+    ServiceRepeat,
+    broken_app,
+    method_flags,
+    summarise_repeat,
+)
 from bench.experiments.restarts import RestartWatch, restart_rows
 from bench.load.config import LoadConfig, LoadgenError
 from bench.load.handle import start_loadgen, wait_loadgen
-from bench.measure import runstats
 from bench.measure.groups import ProcfsGroup, create_group
 from bench.measure.machine import MachineMeter, swap_bytes
 from bench.measure.memlimit import LimitUnavailable, apply_limit, limit_bytes
@@ -66,145 +75,12 @@ from bench.spec import Spec
 from service.launcher import LaunchError, ServiceProcess, free_port, start_service
 from service.proctree import pin_tree
 
-__all__ = [
-    "ServiceRepeat",
-    "SettingsMismatch",
-    "broken_app",
-    "method_flags",
-    "run_service_repeat",
-    "server_errors",
-    "service_error_flag",
-]
-
-
-@dataclass(frozen=True)
-class ServiceRepeat:
-    memory_rows: list[dict[str, Any]]
-    request_rows: list[dict[str, Any]]
-    summary_row: dict[str, Any]
-    phases: list[dict[str, Any]]
-    evidence: list[dict[str, Any]]
-    loadgen: dict[str, Any]
-    sampler: dict[str, Any]
-    live_set: list[dict[str, Any]]
-    restart_rows: list[dict[str, Any]]
-    #: the memory limit's account of this repeat (None without a limit): what was set, the
-    #: group's counters at every phase boundary, the workers it killed
-    memory_limit: dict[str, Any] | None = None
+__all__ = ["ServiceRepeat", "SettingsMismatch", "method_flags", "run_service_repeat"]
 
 
 #: Seconds between telling the (started, ready) load generator its t0 and t0: time to open its
 #: keep-alive connections to every worker.
 LOADGEN_LEAD_S = 0.3
-
-
-class SettingsMismatch(ExperimentError):
-    """A worker read back a variant's setting otherwise than asked; `knobs` holds every
-    worker's judged read-back (bench.allocators.knobs.judge), for the manifest."""
-
-    def __init__(self, message: str, knobs: list[list[dict[str, Any]]]) -> None:
-        super().__init__(message)
-        self.knobs = knobs
-
-
-def _evidence(
-    per_worker: dict[int, dict[str, Any]],
-    svc: Any,
-    group: Any,
-    alloc: Allocator,
-    repeat: int,
-    *,
-    workers: int,
-) -> list[dict[str, Any]]:
-    """Proof from inside every process: /stats (dladdr) from each worker, maps for all; and
-    in each worker, the read-back of the variant's settings (a worker's `knobs`)."""
-    expected = alloc.expected_library()
-    asked = knobs.asked_settings(alloc.env)
-    rows = []
-    pids = set(group.pids()) | set(per_worker) | {svc.pid}
-    for pid in sorted(pids):
-        stats_ = per_worker.get(pid, {})
-        served = stats_.get("malloc_library")
-        rows.append(
-            {
-                "repeat": repeat,
-                "pid": pid,
-                "role": "supervisor"
-                if pid == svc.pid
-                else ("worker" if pid in per_worker else "helper"),
-                "malloc_library": served,
-                "mapped": library_mapped(pid, expected),
-            }
-        )
-        if asked and pid in per_worker:
-            rows[-1]["knobs"] = knobs.judge(asked, stats_.get("knobs"))
-    bad = [
-        r
-        for r in rows
-        if (r["malloc_library"] and os.path.realpath(r["malloc_library"]) != expected)
-        or r["mapped"] is False
-    ]
-    if bad:
-        r = bad[0]
-        raise ExperimentError(
-            f"pid {r['pid']} ({r['role']}) is not on {alloc.name}: malloc "
-            f"served by {r['malloc_library']}, {expected} mapped: {r['mapped']}"
-        )
-    if len(per_worker) < workers:
-        raise ExperimentError(f"only {len(per_worker)} of {workers} workers answered")
-    judged = [r["knobs"] for r in rows if "knobs" in r]
-    for r in rows:
-        if mismatch := knobs.failure_reason(r.get("knobs", [])):
-            raise SettingsMismatch(f"pid {r['pid']} (worker): {mismatch}", judged)
-    return rows
-
-
-REPLACEMENT = "replacement worker"
-
-
-def _replacements(
-    answers: dict[int, dict[str, Any]],
-    svc: Any,
-    group: Any,
-    alloc: Allocator,
-    repeat: int,
-    proven: list[dict[str, Any]],
-) -> list[dict[str, Any]]:
-    """Proof for workers that answered /stats and were not there before (uvicorn's
-    replacements of workers the memory limit killed): the same proof as the first workers'
-    (dladdr from inside, maps from outside); ExperimentError when one is not on the allocator."""
-    known = {r["pid"] for r in proven}
-    new = {pid: st for pid, st in answers.items() if pid not in known}
-    if not new:
-        return []
-    rows = [r for r in _evidence(new, svc, group, alloc, repeat, workers=0) if r["pid"] in new]
-    return [{**r, "role": REPLACEMENT} for r in rows]
-
-
-def _replacements_by_maps(
-    svc: Any, alloc: Allocator, repeat: int, proven: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """A running worker still without proof at the end (its /stats never answered in time):
-    the library in its maps, or ExperimentError when it is not there."""
-    known = {r["pid"] for r in proven}
-    expected = alloc.expected_library()
-    rows = []
-    for pid in svc.worker_pids():
-        if pid in known:
-            continue
-        mapped = library_mapped(pid, expected)
-        if mapped is False:
-            raise ExperimentError(f"pid {pid} ({REPLACEMENT}) is not on {alloc.name}")
-        rows.append(
-            {
-                "repeat": repeat,
-                "pid": pid,
-                "role": REPLACEMENT,
-                "malloc_library": None,
-                "mapped": mapped,
-            }
-        )
-    return rows
 
 
 def _rows_so_far(out: Path) -> list[dict[str, Any]]:
@@ -437,7 +313,7 @@ def run_service_repeat(
             at_ready = calls.stats(svc, "ready", timeout=30.0)
             if not at_ready:
                 raise ExperimentError("could not reach every worker for the allocator's proof")
-            evidence = _evidence(at_ready, svc, group, alloc, repeat, workers=s.workers)
+            evidence = prove_workers(at_ready, svc, group, alloc, repeat, workers=s.workers)
             live_set.append(_live_record("ready", calls.spans[-1]["start_s"], at_ready, repeat))
             running = svc  # the service, for the watch below (never None from here on)
 
@@ -463,7 +339,7 @@ def run_service_repeat(
                     log.begin("idle", idle_start - origin)
                     limit.snapshot("idle")
                 at_load_end = calls.stats(svc, "load_end")
-                evidence += _replacements(at_load_end, svc, group, alloc, repeat, evidence)
+                evidence += prove_replacements(at_load_end, svc, group, alloc, repeat, evidence)
                 live_set.append(
                     _live_record("load_end", calls.spans[-1]["start_s"], at_load_end, repeat)
                 )
@@ -480,9 +356,9 @@ def run_service_repeat(
                 live_set.append(
                     _live_record("idle_end", calls.spans[-1]["start_s"], at_idle_end, repeat)
                 )
-                evidence += _replacements(at_idle_end, svc, group, alloc, repeat, evidence)
+                evidence += prove_replacements(at_idle_end, svc, group, alloc, repeat, evidence)
                 if limit.deaths:  # a replacement /stats never reached: its maps, at least
-                    evidence += _replacements_by_maps(svc, alloc, repeat, evidence)
+                    evidence += prove_by_maps(svc, alloc, repeat, evidence)
                 if group.can_reclaim:
                     sampler.phase = "reclaim"
                     log.begin("reclaim", time.monotonic() - origin)
@@ -530,7 +406,7 @@ def run_service_repeat(
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
-    done = _summarise(
+    done = summarise_repeat(
         spec,
         alloc,
         repeat,
@@ -570,217 +446,3 @@ def run_service_repeat(
     if broken := broken_app(request_rows, app_errors):
         raise RepeatFailed(f"repeat {repeat + 1}: {broken}", kept=done)
     return done
-
-
-def server_errors(request_rows: list[dict[str, Any]]) -> tuple[int, int]:
-    """(load requests the service answered with a 5xx, load requests)."""
-    in_load = [r for r in request_rows if r["phase"] == "load"]
-    return sum(1 for r in in_load if (r.get("status") or 0) >= 500), len(in_load)
-
-
-def _first_error(app_errors: list[str]) -> str:
-    return f": {' | '.join(app_errors)}" if app_errors else ""
-
-
-def broken_app(request_rows: list[dict[str, Any]], app_errors: list[str]) -> str | None:
-    """Why the service cannot be studied, when it answered most of its load with 5xx.
-
-    A service that fails most requests measures its error path, not the work it was meant to
-    do, so its allocator fails with the app's own first error lines; a few 5xx answers only
-    flag the repeat (service_error_flag).
-    """
-    errors, requests = server_errors(request_rows)
-    if requests == 0 or errors * 2 < requests:
-        return None
-    first = _first_error(app_errors)
-    return f"the app answered {errors} of {requests} load requests with 5xx{first}"
-
-
-def service_error_flag(request_rows: list[dict[str, Any]], app_errors: list[str]) -> str | None:
-    """The flag of a repeat in which the service answered some load requests with 5xx."""
-    errors, requests = server_errors(request_rows)
-    if not errors:
-        return None
-    return f"{errors} of {requests} load requests answered 5xx{_first_error(app_errors)}"
-
-
-def _summarise(
-    spec: Spec,
-    alloc: Allocator,
-    repeat: int,
-    *,
-    restarts: tuple[list[dict[str, Any]], int],
-    fault: str | None,
-    samples: list[Any],
-    request_rows: list[dict[str, Any]],
-    log: PhaseLog,
-    evidence: list[dict[str, Any]],
-    summary: Any,
-    limit: LimitWatch,
-    applied: dict[str, Any] | None,
-    sampler: Sampler,
-    reclaim_how: str | None,
-    ready: Any,
-    last: Any,
-    cpu: dict[str, float | None],
-    workers: list[dict[str, Any]],
-    live_set: list[dict[str, Any]],
-    calls: list[dict[str, Any]],
-    teardown_s: float,
-    evidence_extra: list[dict[str, Any]],
-    app_errors: list[str],
-) -> ServiceRepeat:
-    s = spec.service_for(alloc.name)
-    restart_table, during_restart = restarts
-    times = [x.t_s for x in samples]
-    values = [x.anon_bytes for x in samples]
-    load = log.span("load")
-    idle = log.span("idle")
-    peak = runstats.peak(times, values, *load) if load else None
-    settled = runstats.settled(times, values, idle[1], s.settle_window_s) if idle else None
-    in_load = [r for r in request_rows if r["phase"] == "load"]
-    lat_ms, failed = runstats.charged_latencies_ms(in_load, s.request_timeout_s)
-    late_ms = [(r["sent_s"] - r["intended_s"]) * 1000 for r in in_load if r["sent_s"] is not None]
-    late_p99 = runstats.percentile(late_ms, 99)
-    sample_late = max((x.late_s for x in samples), default=None)
-    reason = runstats.disturbance(
-        send_late_p99_ms=late_p99,
-        foreign_cpu_pct=cpu["foreign_cpu_pct"],
-        sample_late_max_s=sample_late,
-        sample_interval_s=s.sample_interval_s,
-        start_late_s=summary.start_late_s,
-    )
-    flags = method_flags(
-        times=times,
-        load=load,
-        idle=idle,
-        settle_window_s=s.settle_window_s,
-        interval_s=s.sample_interval_s,
-        failed=failed,
-        requests=len(in_load),
-        timeout_s=s.request_timeout_s,
-        calls=calls,
-    )
-    if server := service_error_flag(request_rows, app_errors):
-        flags.insert(0, server)  # says why those requests failed
-    flags[:0] = limit.flags()  # before the failed requests they may have caused
-    if fault is not None:  # first: every other flag may be its consequence
-        flags.insert(0, fault)
-    live = {r["at"]: r["live_bytes"] for r in live_set}
-    heap = {r["at"]: r.get("heap_bytes") for r in live_set}
-    blocks = {r["at"]: r.get("py_blocks") for r in live_set}
-    ready_anon = ready.anon_bytes if ready is not None else None
-    in_load_samples = [x.anon_bytes for x in samples if x.phase == "load"]
-    row = {
-        "experiment": "service",
-        "allocator": alloc.name,
-        "repeat": repeat,
-        "peak_anon_bytes": peak,
-        "settled_anon_bytes": settled,
-        "reclaimed_anon_bytes": last.anon_bytes if last else None,
-        "p50_ms": runstats.percentile(lat_ms, 50),
-        "p95_ms": runstats.percentile(lat_ms, 95),
-        "p99_ms": runstats.percentile(lat_ms, 99),
-        "achieved_rps": (len(in_load) - failed) / s.load_s,
-        "requests": len(in_load),
-        "errors": failed,
-        **cpu,
-        "send_late_p99_ms": late_p99,
-        "disturbed": reason is not None,
-        "disturbed_reason": reason,
-        "ready_anon_bytes": ready_anon,
-        "ready_live_bytes": live.get("ready"),
-        "load_end_live_bytes": live.get("load_end"),
-        "idle_end_live_bytes": live.get("idle_end"),
-        "overhead_peak": runstats.overhead_ratio(
-            peak, ready_anon, live.get("load_end"), live.get("ready")
-        ),
-        "overhead_settled": runstats.overhead_ratio(
-            settled, ready_anon, live.get("idle_end"), live.get("ready")
-        ),
-        "given_back_share": runstats.given_back_share(peak, settled),
-        **limit.summary(),
-        "flagged": bool(flags),
-        "flags": "; ".join(flags) if flags else None,
-        "restarts": len(restart_table),
-        "requests_during_restart": during_restart,
-        "heap_source": next((r["heap_source"] for r in live_set if r.get("heap_source")), None),
-        "ready_heap_bytes": heap.get("ready"),
-        "load_end_heap_bytes": heap.get("load_end"),
-        "idle_end_heap_bytes": heap.get("idle_end"),
-        "ready_py_blocks": blocks.get("ready"),
-        "load_end_py_blocks": blocks.get("load_end"),
-        "idle_end_py_blocks": blocks.get("idle_end"),
-        "load_end_anon_bytes": in_load_samples[-1] if in_load_samples else None,
-    }
-    loadgen_rec = {
-        "repeat": repeat,
-        "per_worker": workers,
-        "send_late_p99_ms": late_p99,
-        "cpu_pct": summary.cpu_pct,
-        "cpu_s": summary.cpu_s,
-        "start_late_s": summary.start_late_s,
-        "error_kinds": summary.error_kinds,
-        "loop": summary.loop,
-        "cpus": summary.cpus,
-        "stages": [st.model_dump() for st in summary.stages],
-    }
-    sampler_rec = {
-        "repeat": repeat,
-        "samples": len(samples),
-        "cpu_s": sampler.cpu_s,
-        "late_max_s": sample_late,
-        "errors": sampler.errors[:10],
-        "reclaim": reclaim_how,
-        "reclaim_ran": last is not None,
-        "stats_calls": calls,
-        "teardown_s": round(teardown_s, 3),
-    }
-    return ServiceRepeat(
-        memory_rows(samples, experiment="service", allocator=alloc.name, repeat=repeat),
-        request_rows,
-        row,
-        log.entries,
-        evidence + evidence_extra,
-        loadgen_rec,
-        sampler_rec,
-        live_set,
-        restart_table,
-        limit.record(repeat, applied),
-    )
-
-
-def method_flags(
-    *,
-    times: list[float],
-    load: tuple[float, float] | None,
-    idle: tuple[float, float] | None,
-    settle_window_s: float,
-    interval_s: float,
-    failed: int,
-    requests: int,
-    timeout_s: float,
-    calls: list[dict[str, Any]],
-) -> list[str]:
-    """What makes this repeat's numbers doubtful by the method itself (not machine noise)."""
-    flags = []
-    if failed:
-        flags.append(
-            f"{failed} of {requests} load requests failed (counted at {timeout_s:g} s or more)"
-        )
-    if load is None:
-        flags.append("no load phase was recorded")
-    elif gap := runstats.sampling_gap(times, *load, interval_s, what="peak"):
-        flags.append(gap)
-    if idle is None:
-        flags.append("no idle phase was recorded")
-    else:
-        window = (idle[1] - settle_window_s, idle[1])
-        if gap := runstats.sampling_gap(times, *window, interval_s, what="settle"):
-            flags.append(gap)
-        inside = [c["at"] for c in calls if c["end_s"] > window[0] and c["start_s"] < window[1]]
-        if inside:
-            flags.append(
-                f"the runner's /stats call ({', '.join(inside)}) fell in the settle window"
-            )
-    return flags

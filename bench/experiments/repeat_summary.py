@@ -1,0 +1,257 @@
+"""One service repeat reduced to its summary row and records: peak, settled, latency, flags.
+
+The runner (bench.experiments.service) measures; this turns what it measured into the row of
+the summary table and the records of the manifest, and says what makes the repeat doubtful
+by the method itself (method_flags) or what makes the service unfit to study (broken_app).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bench.allocators.registry import Allocator
+from bench.experiments.harness import PhaseLog, memory_rows
+from bench.experiments.oomkills import LimitWatch
+from bench.measure import runstats
+from bench.measure.sampler import Sampler
+from bench.spec import Spec
+
+__all__ = [
+    "ServiceRepeat",
+    "broken_app",
+    "method_flags",
+    "server_errors",
+    "service_error_flag",
+    "summarise_repeat",
+]
+
+
+@dataclass(frozen=True)
+class ServiceRepeat:
+    memory_rows: list[dict[str, Any]]
+    request_rows: list[dict[str, Any]]
+    summary_row: dict[str, Any]
+    phases: list[dict[str, Any]]
+    evidence: list[dict[str, Any]]
+    loadgen: dict[str, Any]
+    sampler: dict[str, Any]
+    live_set: list[dict[str, Any]]
+    restart_rows: list[dict[str, Any]]
+    #: the memory limit's account of this repeat (None without a limit): what was set, the
+    #: group's counters at every phase boundary, the workers it killed
+    memory_limit: dict[str, Any] | None = None
+
+
+def server_errors(request_rows: list[dict[str, Any]]) -> tuple[int, int]:
+    """(load requests the service answered with a 5xx, load requests)."""
+    in_load = [r for r in request_rows if r["phase"] == "load"]
+    return sum(1 for r in in_load if (r.get("status") or 0) >= 500), len(in_load)
+
+
+def _first_error(app_errors: list[str]) -> str:
+    return f": {' | '.join(app_errors)}" if app_errors else ""
+
+
+def broken_app(request_rows: list[dict[str, Any]], app_errors: list[str]) -> str | None:
+    """Why the service cannot be studied, when it answered most of its load with 5xx.
+
+    A service that fails most requests measures its error path, not the work it was meant to
+    do, so its allocator fails with the app's own first error lines; a few 5xx answers only
+    flag the repeat (service_error_flag).
+    """
+    errors, requests = server_errors(request_rows)
+    if requests == 0 or errors * 2 < requests:
+        return None
+    first = _first_error(app_errors)
+    return f"the app answered {errors} of {requests} load requests with 5xx{first}"
+
+
+def service_error_flag(request_rows: list[dict[str, Any]], app_errors: list[str]) -> str | None:
+    """The flag of a repeat in which the service answered some load requests with 5xx."""
+    errors, requests = server_errors(request_rows)
+    if not errors:
+        return None
+    return f"{errors} of {requests} load requests answered 5xx{_first_error(app_errors)}"
+
+
+def summarise_repeat(
+    spec: Spec,
+    alloc: Allocator,
+    repeat: int,
+    *,
+    restarts: tuple[list[dict[str, Any]], int],
+    fault: str | None,
+    samples: list[Any],
+    request_rows: list[dict[str, Any]],
+    log: PhaseLog,
+    evidence: list[dict[str, Any]],
+    summary: Any,
+    limit: LimitWatch,
+    applied: dict[str, Any] | None,
+    sampler: Sampler,
+    reclaim_how: str | None,
+    ready: Any,
+    last: Any,
+    cpu: dict[str, float | None],
+    workers: list[dict[str, Any]],
+    live_set: list[dict[str, Any]],
+    calls: list[dict[str, Any]],
+    teardown_s: float,
+    evidence_extra: list[dict[str, Any]],
+    app_errors: list[str],
+) -> ServiceRepeat:
+    s = spec.service_for(alloc.name)
+    restart_table, during_restart = restarts
+    times = [x.t_s for x in samples]
+    values = [x.anon_bytes for x in samples]
+    load = log.span("load")
+    idle = log.span("idle")
+    peak = runstats.peak(times, values, *load) if load else None
+    settled = runstats.settled(times, values, idle[1], s.settle_window_s) if idle else None
+    in_load = [r for r in request_rows if r["phase"] == "load"]
+    lat_ms, failed = runstats.charged_latencies_ms(in_load, s.request_timeout_s)
+    late_ms = [(r["sent_s"] - r["intended_s"]) * 1000 for r in in_load if r["sent_s"] is not None]
+    late_p99 = runstats.percentile(late_ms, 99)
+    sample_late = max((x.late_s for x in samples), default=None)
+    reason = runstats.disturbance(
+        send_late_p99_ms=late_p99,
+        foreign_cpu_pct=cpu["foreign_cpu_pct"],
+        sample_late_max_s=sample_late,
+        sample_interval_s=s.sample_interval_s,
+        start_late_s=summary.start_late_s,
+    )
+    flags = method_flags(
+        times=times,
+        load=load,
+        idle=idle,
+        settle_window_s=s.settle_window_s,
+        interval_s=s.sample_interval_s,
+        failed=failed,
+        requests=len(in_load),
+        timeout_s=s.request_timeout_s,
+        calls=calls,
+    )
+    if server := service_error_flag(request_rows, app_errors):
+        flags.insert(0, server)  # says why those requests failed
+    flags[:0] = limit.flags()  # before the failed requests they may have caused
+    if fault is not None:  # first: every other flag may be its consequence
+        flags.insert(0, fault)
+    live = {r["at"]: r["live_bytes"] for r in live_set}
+    heap = {r["at"]: r.get("heap_bytes") for r in live_set}
+    blocks = {r["at"]: r.get("py_blocks") for r in live_set}
+    ready_anon = ready.anon_bytes if ready is not None else None
+    in_load_samples = [x.anon_bytes for x in samples if x.phase == "load"]
+    row = {
+        "experiment": "service",
+        "allocator": alloc.name,
+        "repeat": repeat,
+        "peak_anon_bytes": peak,
+        "settled_anon_bytes": settled,
+        "reclaimed_anon_bytes": last.anon_bytes if last else None,
+        "p50_ms": runstats.percentile(lat_ms, 50),
+        "p95_ms": runstats.percentile(lat_ms, 95),
+        "p99_ms": runstats.percentile(lat_ms, 99),
+        "achieved_rps": (len(in_load) - failed) / s.load_s,
+        "requests": len(in_load),
+        "errors": failed,
+        **cpu,
+        "send_late_p99_ms": late_p99,
+        "disturbed": reason is not None,
+        "disturbed_reason": reason,
+        "ready_anon_bytes": ready_anon,
+        "ready_live_bytes": live.get("ready"),
+        "load_end_live_bytes": live.get("load_end"),
+        "idle_end_live_bytes": live.get("idle_end"),
+        "overhead_peak": runstats.overhead_ratio(
+            peak, ready_anon, live.get("load_end"), live.get("ready")
+        ),
+        "overhead_settled": runstats.overhead_ratio(
+            settled, ready_anon, live.get("idle_end"), live.get("ready")
+        ),
+        "given_back_share": runstats.given_back_share(peak, settled),
+        **limit.summary(),
+        "flagged": bool(flags),
+        "flags": "; ".join(flags) if flags else None,
+        "restarts": len(restart_table),
+        "requests_during_restart": during_restart,
+        "heap_source": next((r["heap_source"] for r in live_set if r.get("heap_source")), None),
+        "ready_heap_bytes": heap.get("ready"),
+        "load_end_heap_bytes": heap.get("load_end"),
+        "idle_end_heap_bytes": heap.get("idle_end"),
+        "ready_py_blocks": blocks.get("ready"),
+        "load_end_py_blocks": blocks.get("load_end"),
+        "idle_end_py_blocks": blocks.get("idle_end"),
+        "load_end_anon_bytes": in_load_samples[-1] if in_load_samples else None,
+    }
+    loadgen_rec = {
+        "repeat": repeat,
+        "per_worker": workers,
+        "send_late_p99_ms": late_p99,
+        "cpu_pct": summary.cpu_pct,
+        "cpu_s": summary.cpu_s,
+        "start_late_s": summary.start_late_s,
+        "error_kinds": summary.error_kinds,
+        "loop": summary.loop,
+        "cpus": summary.cpus,
+        "stages": [st.model_dump() for st in summary.stages],
+    }
+    sampler_rec = {
+        "repeat": repeat,
+        "samples": len(samples),
+        "cpu_s": sampler.cpu_s,
+        "late_max_s": sample_late,
+        "errors": sampler.errors[:10],
+        "reclaim": reclaim_how,
+        "reclaim_ran": last is not None,
+        "stats_calls": calls,
+        "teardown_s": round(teardown_s, 3),
+    }
+    return ServiceRepeat(
+        memory_rows(samples, experiment="service", allocator=alloc.name, repeat=repeat),
+        request_rows,
+        row,
+        log.entries,
+        evidence + evidence_extra,
+        loadgen_rec,
+        sampler_rec,
+        live_set,
+        restart_table,
+        limit.record(repeat, applied),
+    )
+
+
+def method_flags(
+    *,
+    times: list[float],
+    load: tuple[float, float] | None,
+    idle: tuple[float, float] | None,
+    settle_window_s: float,
+    interval_s: float,
+    failed: int,
+    requests: int,
+    timeout_s: float,
+    calls: list[dict[str, Any]],
+) -> list[str]:
+    """What makes this repeat's numbers doubtful by the method itself (not machine noise)."""
+    flags = []
+    if failed:
+        flags.append(
+            f"{failed} of {requests} load requests failed (counted at {timeout_s:g} s or more)"
+        )
+    if load is None:
+        flags.append("no load phase was recorded")
+    elif gap := runstats.sampling_gap(times, *load, interval_s, what="peak"):
+        flags.append(gap)
+    if idle is None:
+        flags.append("no idle phase was recorded")
+    else:
+        window = (idle[1] - settle_window_s, idle[1])
+        if gap := runstats.sampling_gap(times, *window, interval_s, what="settle"):
+            flags.append(gap)
+        inside = [c["at"] for c in calls if c["end_s"] > window[0] and c["start_s"] < window[1]]
+        if inside:
+            flags.append(
+                f"the runner's /stats call ({', '.join(inside)}) fell in the settle window"
+            )
+    return flags
