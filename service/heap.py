@@ -16,6 +16,10 @@ keeps freed memory. This module reports what the program itself holds, counted t
   build, another struct layout) gives None rather than a wrong number.
 - `python_blocks` (`sys.getallocatedblocks()`), `gc_objects` (`len(gc.get_objects())`),
   `gc_counts` (`gc.get_count()`): the interpreter's own view, whatever the allocator.
+  `python_blocks` counts pymalloc's blocks (and the large ones it passes on to malloc): under
+  PYTHONMALLOC=malloc it is always 0, and `gc_objects` is the interpreter's count left.
+  `gc_objects` includes garbage not yet collected: no collection is forced here, since freeing
+  it would change the memory being measured.
 
 The allocator is found by the library that really serves malloc (service.mallocinfo), never by
 what is merely loaded: a second allocator loaded for another reason must not answer.

@@ -38,7 +38,7 @@ def parse_tracebacks(text: str) -> list[LoggedTraceback]:
     current: LoggedTraceback | None = None
     lines = text.splitlines()
     for i, line in enumerate(lines):
-        if line.strip() == _START:
+        if line.rstrip().endswith(_START):  # also "ERROR:    Traceback ..." (a logged message)
             current = LoggedTraceback()
             found.append(current)
             continue

@@ -12,12 +12,23 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 LEAK_BYTES = 32 * 1024
 
+
+@dataclass
+class Visit:
+    """What the app keeps of a request (an object the garbage collector tracks)."""
+
+    path: str
+    at: float
+    payload: bytes
+
+
 #: Never emptied: the leak.
-history: list[dict[str, Any]] = []
+history: list[Visit] = []
 
 
 async def app(
@@ -36,9 +47,9 @@ async def app(
         # Distinct bytes per record, so nothing is shared or interned.
         stamp = f"{scope['method']} {scope['path']} {time.time()} ".encode()
         payload = (stamp * (LEAK_BYTES // len(stamp) + 1))[:LEAK_BYTES]
-        history.append({"path": scope["path"], "at": time.time(), "payload": payload})
+        history.append(Visit(scope["path"], time.time(), payload))
     body = json.dumps(
-        {"requests": len(history), "held_bytes": sum(len(r["payload"]) for r in history)}
+        {"requests": len(history), "held_bytes": sum(len(v.payload) for v in history)}
     ).encode()
     await send(
         {
