@@ -12,8 +12,9 @@ keeps freed memory. This module reports what the program itself holds, counted t
   main heap, shared by every thread; mimalloc 2 has only per-thread heaps and visits the
   calling thread's (the event loop's, where an ASGI app allocates: a WSGI app's worker threads
   are missed, and `malloc_source` says "this thread"). The mimalloc count is checked once per
-  process against 4 MiB allocated on purpose; a library whose count does not follow (another
-  build, another struct layout) gives None rather than a wrong number.
+  process against 4 MiB allocated on purpose (at worker start-up, service.workerstart, before
+  any other thread allocates); a library whose count does not follow (another build, another
+  struct layout) gives None rather than a wrong number.
 - `python_blocks` (`sys.getallocatedblocks()`), `gc_objects` (`len(gc.get_objects())`),
   `gc_counts` (`gc.get_count()`): the interpreter's own view, whatever the allocator.
   `python_blocks` counts pymalloc's blocks (and the large ones it passes on to malloc): under

@@ -82,7 +82,8 @@ def condensed(tb: LoggedTraceback, limit: int = 4) -> list[str]:
     frames = (own or tb.frames)[-(limit - 1) :] if limit > 1 else []
     lines = [tb.exception]
     for path, line, func, source in frames:
-        lines.append(f"{path}:{line} in {func}" + (f": {source}" if source else ""))
+        where = f"{path}:{line}" + (f" in {func}" if func else "")  # a SyntaxError has none
+        lines.append(where + (f": {source}" if source else ""))
     return lines
 
 

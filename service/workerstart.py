@@ -1,7 +1,8 @@
 """What every worker does first, the synthetic app's and a hosted app's alike.
 
 A worker ties its life to the supervisor's, claims its slot, and proves which allocator serves
-it (the library, the allocator's own version, the settings a variant asked for, read back).
+it (the library, the allocator's own version, the settings a variant asked for, read back), and
+finds the allocator's count of bytes in use (service.heap).
 Both apps call `start_worker` from their lifespan startup, never from the app factory: an error
 in the lifespan startup makes uvicorn stop with its startup-failure code, where an error in the
 factory would make the supervisor restart the worker forever. Kept apart from service.app so a
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.childenv import die_with_parent
+from service.heap import malloc_counter
 from service.knobprobe import read_knobs, requests_from_env
 from service.mallocinfo import allocator_version, malloc_library
 from service.workerslot import WorkerSlot, claim_worker_slot
@@ -58,6 +60,10 @@ def start_worker(*, supervised: bool) -> WorkerIdentity:
         die_with_supervisor()
     slot = claim_worker_slot()
     library = malloc_library()
+    # The allocator's byte counter is found (and mimalloc's checked against a known
+    # allocation) now, while nothing else in the worker allocates: a WSGI app's threads
+    # allocating during the check would fail it for the life of the worker.
+    malloc_counter()
     requests = requests_from_env()
     return WorkerIdentity(
         slot=slot,

@@ -123,3 +123,21 @@ def test_the_synthetic_stats_carry_the_heap_record():
     heap = stats["heap"]
     assert heap["malloc_in_use_bytes"] > stats["live_bytes"]  # the live set is in it
     assert heap["python_blocks"] > 0 and heap["gc_objects"] > 0
+
+
+def test_mimalloc_2_counts_the_calling_threads_heap_only_and_says_so():
+    preload = preload_env("mimalloc-v2")
+    code = """
+import json, threading
+from service.heap import heap_record
+before = heap_record()
+held = []
+worker = threading.Thread(target=lambda: held.extend(bytearray(50_000) for _ in range(400)))
+worker.start(); worker.join()
+after = heap_record()
+print(json.dumps({"rise": after["malloc_in_use_bytes"] - before["malloc_in_use_bytes"],
+                  "source": after["malloc_source"]}))
+"""
+    seen = _run(code, preload)
+    assert seen["source"].endswith("(this thread's heap)")
+    assert abs(seen["rise"]) < 2 * MB  # another thread's 20 MB are not in this thread's heap
