@@ -213,6 +213,13 @@ class ServiceProcess:
                 return condensed(found, limit)
         return []
 
+    def _logged_cause(self) -> str:
+        """The first traceback the workers logged, in one line ("" when none)."""
+        if not (logged := self.app_errors(limit=4)):
+            return ""
+        cause, *frames = logged
+        return cause + (f" (at {'; '.join(frames)})" if frames else "")
+
     def worker_exits(self) -> list[WorkerExit]:
         """The workers that died while the service ran, as the supervisor reported them.
 
@@ -273,9 +280,8 @@ class ServiceProcess:
         else:
             how = f"exited with code {code}"
         detail = _why(lines)
-        if code == EXIT_WORKER_FAILED and (logged := self.app_errors(limit=4)):
-            cause, *frames = logged
-            detail = cause + (f" (at {'; '.join(frames)})" if frames else "")
+        if code == EXIT_WORKER_FAILED:
+            detail = self._logged_cause() or detail
         return f"the service {how} before it was ready" + (f": {detail}" if detail else "")
 
     def _wait_ready(self, ready_timeout: float) -> None:
@@ -286,7 +292,7 @@ class ServiceProcess:
             workers = self.worker_pids()
             self._seen_workers.update(workers)
             if len(self._seen_workers) - len(self.restarts()) > self.workers:
-                detail = _why(self.log_tail(80))
+                detail = self._logged_cause() or _why(self.log_tail(80))
                 raise LaunchError(
                     f"workers keep dying at startup ({len(self._seen_workers)} started for "
                     f"{self.workers})" + (f": {detail}" if detail else "")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import subprocess
 import sys
 import textwrap
 import time
@@ -123,6 +124,19 @@ def test_asgi_and_wsgi_apps_are_told_apart() -> None:
         detect_interface(lambda scope: None, "x:app")
     with pytest.raises(AppLoadError, match="is not callable"):
         detect_interface(42, "x:app")
+
+
+def test_a_hosted_worker_carries_none_of_the_synthetic_apps_weight() -> None:
+    # What the worker imports is in the memory measured: the app's own, not FastAPI's.
+    code = (
+        "import sys, service.hosted, service.supervisor, service.workerprocess; "
+        "print(sorted(sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30
+    )
+    for heavy in ("fastapi", "starlette", "pydantic", "bench", "service.app", "service.documents"):
+        assert f"'{heavy}'" not in done.stdout
 
 
 @pytest.fixture()
@@ -272,6 +286,23 @@ def test_an_app_that_fails_to_import_is_one_line_with_its_traceback(tmp_path: Pa
     assert "RuntimeError: NOTES_DATABASE_URL is not set: the notes app has no database" in message
     assert f"{APPS / 'broken.py'}:13 in _database_url: raise RuntimeError(" in message
     assert "hosted.py" not in message and "importlib" not in message
+    assert _group_left(spawned[0]) == []
+
+
+@slow
+def test_an_app_that_crashes_its_worker_at_import_is_one_line(tmp_path: Path) -> None:
+    ref = _write_app(tmp_path, "crashes", "import ctypes\nctypes.string_at(0)  # SIGSEGV\n")
+    spawned: list[int] = []
+    with pytest.raises(LaunchError) as caught:
+        start(
+            "glibc",
+            service_config=_config(ref, tmp_path),
+            worker_log_dir=tmp_path / "w",
+            on_spawn=spawned.append,
+            ready_timeout=20,
+        )
+    assert "\n" not in str(caught.value)
+    assert str(caught.value).startswith("workers keep dying at startup")
     assert _group_left(spawned[0]) == []
 
 
