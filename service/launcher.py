@@ -292,7 +292,9 @@ class ServiceProcess:
             workers = self.worker_pids()
             self._seen_workers.update(workers)
             if len(self._seen_workers) - len(self.restarts()) > self.workers:
-                detail = self._logged_cause() or _why(self.log_tail(80))
+                exits = self.worker_exits()
+                died = f"the last, pid {exits[-1].pid}, {exits[-1].how()}" if exits else ""
+                detail = self._logged_cause() or died or _why(self.log_tail(80))
                 raise LaunchError(
                     f"workers keep dying at startup ({len(self._seen_workers)} started for "
                     f"{self.workers})" + (f": {detail}" if detail else "")

@@ -303,6 +303,7 @@ def test_an_app_that_crashes_its_worker_at_import_is_one_line(tmp_path: Path) ->
         )
     assert "\n" not in str(caught.value)
     assert str(caught.value).startswith("workers keep dying at startup")
+    assert str(caught.value).endswith("was killed by SIGSEGV")
     assert _group_left(spawned[0]) == []
 
 
