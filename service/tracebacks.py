@@ -4,14 +4,16 @@ A hosted app that fails to import, fails its startup or raises in a handler leav
 in its worker's log (uvicorn logs "Exception in 'lifespan' protocol" or "Exception in ASGI
 application" with it). The runner reports such an app in one line per allocator, so the
 traceback is condensed: the exception line first ("RuntimeError: no database"), then the frames
-in the app's own code as `file:line in function: source`, innermost last. Frames of the
-interpreter, of installed packages and of this harness are dropped when the app has frames of
-its own (they are the same for every app); when it has none, the innermost frames are kept.
-Only the standard library is imported.
+in the app's own code as `file:line in function: source` (the file relative to the current
+directory when it is under it), innermost last. Frames of the interpreter, of installed
+packages and of this harness are dropped when the app has frames of its own (they are the same
+for every app); when it has none, the innermost frames are kept. Only the standard library is
+imported.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sysconfig
 from dataclasses import dataclass, field
@@ -73,6 +75,15 @@ def _is_the_apps(path: str, installed: tuple[str, ...]) -> bool:
     return not path.startswith(installed) and "/site-packages/" not in path
 
 
+def _shown(path: str) -> str:
+    """A path as a reader wants it in one line: relative when under the current directory."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if relative.startswith("..") else relative
+
+
 def condensed(tb: LoggedTraceback, limit: int = 4) -> list[str]:
     """At most `limit` lines: the exception line, then the app's frames (see the module doc)."""
     if limit < 1:
@@ -82,7 +93,7 @@ def condensed(tb: LoggedTraceback, limit: int = 4) -> list[str]:
     frames = (own or tb.frames)[-(limit - 1) :] if limit > 1 else []
     lines = [tb.exception]
     for path, line, func, source in frames:
-        where = f"{path}:{line}" + (f" in {func}" if func else "")  # a SyntaxError has none
+        where = f"{_shown(path)}:{line}" + (f" in {func}" if func else "")  # a SyntaxError has none
         lines.append(where + (f": {source}" if source else ""))
     return lines
 
