@@ -1,6 +1,10 @@
 """The Python service under test, and what starts it.
 
 - `service.app`: the FastAPI app (create_app), one per uvicorn worker.
+- `service.hosted`: a user's own ASGI or WSGI app served in its place (the config's `app`).
+- `service.workerstart`: what every worker does first (slot, allocator proof), both apps alike.
+- `service.heap`: the program's own live heap (the allocator's count, Python's blocks).
+- `service.tracebacks`: tracebacks read back from a worker's log, condensed to one line.
 - `service.churn`: the fragmentation engine behind /churn.
 - `service.documents`: the JSON and XML work behind /json and /xml.
 - `service.payloads`: the request bodies, deterministic by seed (the load generator uses them).

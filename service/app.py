@@ -13,7 +13,9 @@ Endpoints (every response body is JSON unless said otherwise):
   ALLOCSTUDY_KNOBS asked for at start-up (`knobs`, service.knobprobe; null when none), the
   live set (`live_count`, `live_bytes`,
   `long_count`, `short_count`, `churn_calls`), and this process's anonymous memory
-  (`pss_anon_bytes` from smaps_rollup, `rss_anon_bytes` from status).
+  (`pss_anon_bytes` from smaps_rollup, `rss_anon_bytes` from status), and the program's own
+  live heap beside it (`heap`: service.heap, the allocator's count of bytes in use and the
+  interpreter's block and object counts).
 - `GET /health`: `{"status": "ok", "pid"}`.
 Every answer of /churn, /json, /xml and /health names the worker and its live payload after
 the request in the headers X-Worker-Pid and X-Live-Bytes, so the load generator records the
@@ -38,7 +40,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -48,11 +49,10 @@ from fastapi import FastAPI, Request, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from service.childenv import die_with_parent
 from service.churn import LIVE_BYTES_HEADER, WORKER_HEADER, LiveSet, worker_rng
 from service.config import ServiceConfig, config_from_env
 from service.documents import parse_json, parse_xml, render_json, render_xml, summarize
-from service.knobprobe import read_knobs, requests_from_env
+from service.heap import heap_record
 from service.limits import (
     CHURN_BODY_LIMIT,
     DOCUMENT_BODY_LIMIT,
@@ -60,14 +60,8 @@ from service.limits import (
     check_content_type,
     read_bounded,
 )
-from service.mallocinfo import (
-    allocator_version,
-    anon_bytes,
-    malloc_library,
-    python_malloc_mode,
-    rss_anon_bytes,
-)
-from service.workerslot import WorkerSlot, claim_worker_slot
+from service.mallocinfo import anon_bytes, python_malloc_mode, rss_anon_bytes
+from service.workerstart import WorkerIdentity, start_worker
 
 __all__ = ["create_app"]
 
@@ -85,7 +79,7 @@ class _Worker:
     def __init__(self, config: ServiceConfig | None) -> None:
         self._given = config
         self.config = config or ServiceConfig()
-        self.slot: WorkerSlot | None = None
+        self.identity: WorkerIdentity | None = None
         self.live: LiveSet | None = None
         self.malloc_library = ""
         self.allocator_version: str | None = None
@@ -95,22 +89,20 @@ class _Worker:
         # Read the environment here, not in create_app: an error in the lifespan startup makes
         # uvicorn stop with its startup-failure code instead of restarting the worker forever.
         self.config = self._given or config_from_env()
-        if self._given is None:  # a real worker under the supervisor, not an in-process test
-            die_with_supervisor()
-        self.slot = claim_worker_slot()
-        self.malloc_library = malloc_library()
-        self.allocator_version = allocator_version(self.malloc_library)
-        if requests := requests_from_env():  # a variant: its settings, read back here
-            self.knobs = read_knobs(requests)
-        live = LiveSet(self.config.churn, worker_rng(self.config.churn.seed, self.slot.index))
+        # A real worker under the supervisor, unless a test gave the config in-process.
+        self.identity = start_worker(supervised=self._given is None)
+        self.malloc_library = self.identity.malloc_library
+        self.allocator_version = self.identity.allocator_version
+        self.knobs = self.identity.knobs
+        live = LiveSet(self.config.churn, worker_rng(self.config.churn.seed, self.index))
         live.fill()
         self.live = live
 
     def stop(self) -> None:
         if self.live is not None:
             self.live.clear()
-        if self.slot is not None:
-            self.slot.release()
+        if self.identity is not None:
+            self.identity.release()
 
     @property
     def live_set(self) -> LiveSet:
@@ -120,17 +112,7 @@ class _Worker:
 
     @property
     def index(self) -> int:
-        return self.slot.index if self.slot is not None else -1
-
-
-def die_with_supervisor() -> None:
-    """End this worker (SIGTERM: uvicorn's graceful stop) when its supervisor dies, and at
-    once if it already has: the supervisor itself dies with the runner (service.childenv),
-    so no worker outlives a killed study."""
-    parent = os.getppid()
-    die_with_parent(signal.SIGTERM)
-    if os.getppid() != parent or parent == 1:
-        os.kill(os.getpid(), signal.SIGTERM)
+        return self.identity.index if self.identity is not None else -1
 
 
 def _with_live(response: Response, live_bytes: int) -> Response:
@@ -235,6 +217,7 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
                 "churn_calls": live.calls,
                 "pss_anon_bytes": anon_bytes(),
                 "rss_anon_bytes": rss_anon_bytes(),
+                "heap": heap_record(),
                 "config": worker.config.to_dict(),
             }
         )

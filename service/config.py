@@ -8,16 +8,24 @@ Keys the service does not use (rate, phases, mix...) are ignored. The supervisor
 recycling keys (`max_requests`, `max_requests_jitter`: service.recycling). One key is the
 service's own, not a spec key: `body_timeout_s`, the seconds a request body may take to arrive
 (service.limits; the tests shorten it).
+
+With `app` set ("module:attr", an ASGI app or a WSGI callable) the workers serve that app
+instead of the synthetic one (service.hosted): `app_dir` goes first on their import path,
+`env` into their environment (the launcher adds it), `interface` says ASGI or WSGI when
+detection is not wanted. Such an app keeps its own routes; the harness answers under
+HOSTED_PREFIX (`stats_path`, `health_path`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from service.childenv import ALLOCATOR_PREFIXES, ALLOCATOR_VARIABLES
 from service.limits import BODY_TIMEOUT_S
 
 __all__ = [
@@ -25,6 +33,7 @@ __all__ = [
     "HOSTED_HEALTH_PATH",
     "HOSTED_PREFIX",
     "HOSTED_STATS_PATH",
+    "INTERFACES",
     "ChurnConfig",
     "churn_problems",
     "start_buffers",
@@ -42,6 +51,12 @@ CONFIG_ENV = "ALLOCSTUDY_SERVICE_CONFIG"
 HOSTED_PREFIX = "/__allocstudy__"
 HOSTED_STATS_PATH = f"{HOSTED_PREFIX}/stats"
 HOSTED_HEALTH_PATH = f"{HOSTED_PREFIX}/health"
+
+#: How a hosted app is served: detected, or as the spec says.
+INTERFACES = ("auto", "asgi", "wsgi")
+
+# "package.module:attr.attr", as uvicorn's own import strings.
+_APP_REF = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
 
 
 class ConfigError(ValueError):
@@ -153,6 +168,26 @@ def _recycling(data: Mapping[str, Any]) -> tuple[int | None, int]:
     return limit, jitter
 
 
+def _hosted(data: Mapping[str, Any]) -> tuple[str | None, str | None, dict[str, str], str]:
+    """app, app_dir, env and interface of a section, checked (None/empty: the synthetic app)."""
+    app, app_dir = data.get("app"), data.get("app_dir")
+    env, interface = data.get("env") or {}, data.get("interface") or "auto"
+    if app is not None and (not isinstance(app, str) or not _APP_REF.match(app)):
+        raise ConfigError(f"app must be 'module:attribute', not {app!r}")
+    if app_dir is not None and not isinstance(app_dir, str | os.PathLike):
+        raise ConfigError(f"app_dir must be a path, not {app_dir!r}")
+    if interface not in INTERFACES:
+        raise ConfigError(f"interface must be one of {', '.join(INTERFACES)}, not {interface!r}")
+    if not isinstance(env, Mapping):
+        raise ConfigError(f"env must be a mapping of names to strings, not {env!r}")
+    for key, value in env.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise ConfigError(f"env must map names to strings, not {key!r}: {value!r}")
+        if key in ALLOCATOR_VARIABLES or key.startswith(ALLOCATOR_PREFIXES + ("ALLOCSTUDY_",)):
+            raise ConfigError(f"env: {key} is the harness's to set, not the app's")
+    return app, None if app_dir is None else os.fspath(app_dir), dict(env), interface
+
+
 @dataclass(frozen=True)
 class ServiceConfig:
     """What a worker needs to know: the churn bounds, the PYTHONMALLOC mode asked for, how
@@ -165,6 +200,29 @@ class ServiceConfig:
     max_requests: int | None = None
     #: Each worker's limit is drawn from max_requests .. max_requests + this, inclusive.
     max_requests_jitter: int = 0
+    #: The hosted app, "module:attr" (None: the synthetic service, service.app).
+    app: str | None = None
+    #: Put first on the workers' import path (absolute: the spec resolves it).
+    app_dir: str | None = None
+    #: Extra environment of the service (the launcher adds it; no allocator variable).
+    env: dict[str, str] = field(default_factory=dict)
+    #: "auto" (detected), "asgi" or "wsgi".
+    interface: str = "auto"
+
+    @property
+    def hosted(self) -> bool:
+        """Whether the workers serve a user's app (service.hosted) instead of service.app."""
+        return self.app is not None
+
+    @property
+    def stats_path(self) -> str:
+        """Where each worker answers its stats: /stats, or HOSTED_STATS_PATH for a hosted app."""
+        return HOSTED_STATS_PATH if self.hosted else "/stats"
+
+    @property
+    def health_path(self) -> str:
+        """Where a worker answers that it serves: /health, or HOSTED_HEALTH_PATH."""
+        return HOSTED_HEALTH_PATH if self.hosted else "/health"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ServiceConfig:
@@ -185,12 +243,17 @@ class ServiceConfig:
                 f"not {body_timeout_s!r}"
             )
         max_requests, jitter = _recycling(data)
+        app, app_dir, env, interface = _hosted(data)
         return cls(
             churn=ChurnConfig.from_dict(data.get("churn", {})),
             python_malloc=python_malloc,
             body_timeout_s=float(body_timeout_s),
             max_requests=max_requests,
             max_requests_jitter=jitter,
+            app=app,
+            app_dir=app_dir,
+            env=env,
+            interface=interface,
         )
 
     def to_dict(self) -> dict[str, Any]:

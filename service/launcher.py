@@ -5,18 +5,24 @@ session (so the whole tree can be killed), optionally inside a cgroup (the child
 pid into `cgroup.procs` before exec, so nothing it allocates is charged elsewhere) and pinned
 to some CPUs. It returns once /health answers and every one of the N workers has answered
 /stats, or raises `LaunchError` with one line that says why: the port is in use, the
-interpreter died at startup, a worker failed to start, workers keep dying, or time ran out.
+interpreter died at startup, a worker failed to start (with the exception and the first lines
+of its traceback), workers keep dying, or time ran out. A hosted app (the config's `app`) is
+asked for readiness and stats on its harness paths (ServiceConfig.health_path, stats_path).
 
     service = start_service(python=sys.executable, workers=4, port=8000,
                             env=alloc.preload_env(), service_config=spec.service.model_dump())
     stats = service.stats_from_every_worker(timeout=10)   # {pid: /stats of that worker}
     service.worker_exits()                                # workers that died since the start
     service.restarts()                                    # workers recycled, and replacements
+    service.app_errors(limit=4)                           # the first traceback the app logged
     service.stop()
 
 The child's environment is this process's, minus inherited allocator settings (LD_PRELOAD,
-PYTHONMALLOC, MALLOC_CONF, MIMALLOC_*, TCMALLOC_*, ...), plus `env`, plus the launcher's own
-variables (the service config, and PYTHONMALLOC=malloc when the config asks for it).
+PYTHONMALLOC, MALLOC_CONF, MIMALLOC_*, TCMALLOC_*, ...), plus the config's own `env` (a hosted
+app's settings), plus `env`, plus the launcher's own variables (the service config, and
+PYTHONMALLOC=malloc when the config asks for it). With `worker_log_dir`, each worker's own
+output goes to a file there (worker-<slot>-<generation>.log, service.workerprocess); the
+supervisor's log keeps the lines written for the launcher.
 This module does not import bench: the runner and `allocstudy serve` both use it.
 """
 
@@ -41,6 +47,7 @@ from service.config import CONFIG_ENV, ConfigError, ServiceConfig, config_to_env
 from service.proctree import children, process_tree
 from service.recycling import Restart, parse_event, restarts
 from service.supervisor import EXIT_BIND, EXIT_WORKER_FAILED, HOST, MESSAGE_PREFIX
+from service.tracebacks import condensed, first_traceback
 from service.workerexits import WorkerExit, parse_exit_line
 
 __all__ = ["LaunchError", "ServiceProcess", "free_port", "start_service"]
@@ -121,6 +128,7 @@ def _why(lines: list[str]) -> str:
 
 def _child_env(env: Mapping[str, str], config: ServiceConfig, config_json: str) -> dict[str, str]:
     child = without_allocator_env(os.environ)  # inherited settings go; `env` may set them again
+    child.update(config.env)  # the app's settings (the config refuses allocator variables)
     child.update(env)
     child[CONFIG_ENV] = config_json
     if config.python_malloc == "malloc":
@@ -138,6 +146,11 @@ class ServiceProcess:
     workers: int
     log_path: Path
     _own_log: bool = False
+    #: Where each worker's own output goes (None: into the supervisor's log).
+    worker_log_dir: Path | None = None
+    #: Where a worker answers its stats and its health (ServiceConfig.stats_path, health_path).
+    stats_path: str = "/stats"
+    health_path: str = "/health"
     _seen_workers: set[int] = field(default_factory=set)
 
     @property
@@ -175,6 +188,38 @@ class ServiceProcess:
         except OSError:
             return []
 
+    def _worker_logs(self) -> list[Path]:
+        """The logs the workers' own output went to, oldest first (the supervisor's log when
+        they have none of their own)."""
+        if self.worker_log_dir is None:
+            return [self.log_path]
+        try:
+            logs = list(self.worker_log_dir.glob("worker-*-*.log"))
+        except OSError:
+            return []
+        return sorted(logs, key=lambda path: (path.stat().st_mtime, path.name))
+
+    def app_errors(self, limit: int = 4) -> list[str]:
+        """The first traceback the workers logged, condensed to at most `limit` lines: its
+        exception line, then the frames in the app's own code (service.tracebacks); [] when
+        none was logged. An app answering 5xx leaves one: uvicorn logs "Exception in ASGI
+        application" with the traceback."""
+        for path in self._worker_logs():
+            try:
+                text = path.read_text(errors="replace")
+            except OSError:
+                continue
+            if (found := first_traceback(text)) is not None:
+                return condensed(found, limit)
+        return []
+
+    def _logged_cause(self) -> str:
+        """The first traceback the workers logged, in one line ("" when none)."""
+        if not (logged := self.app_errors(limit=4)):
+            return ""
+        cause, *frames = logged
+        return cause + (f" (at {'; '.join(frames)})" if frames else "")
+
     def worker_exits(self) -> list[WorkerExit]:
         """The workers that died while the service ran, as the supervisor reported them.
 
@@ -190,7 +235,7 @@ class ServiceProcess:
         return restarts(e for line in self._messages() if (e := parse_event(line)) is not None)
 
     def stats_from_every_worker(self, timeout: float = 10.0) -> dict[int, dict[str, Any]]:
-        """/stats from each of the N workers, keyed by pid.
+        """The stats (/stats, or a hosted app's stats_path) of each of the N workers, by pid.
 
         The kernel hands each new connection to whichever worker accepts first, so this asks on
         fresh connections until every running worker has answered, or raises LaunchError when
@@ -208,11 +253,11 @@ class ServiceProcess:
             if time.monotonic() > deadline:
                 missing = len(running - answers.keys()) if running else self.workers
                 raise LaunchError(
-                    f"{missing} of {self.workers} workers did not answer /stats within "
+                    f"{missing} of {self.workers} workers did not answer {self.stats_path} within "
                     f"{timeout:g} s ({len(running)} running)"
                 )
             try:
-                status, body = _get(self.port, "/stats", timeout=min(2.0, timeout))
+                status, body = _get(self.port, self.stats_path, timeout=min(2.0, timeout))
                 if status == 200:
                     stats = json.loads(body)
                     answers[int(stats["pid"])] = stats
@@ -235,6 +280,8 @@ class ServiceProcess:
         else:
             how = f"exited with code {code}"
         detail = _why(lines)
+        if code == EXIT_WORKER_FAILED:
+            detail = self._logged_cause() or detail
         return f"the service {how} before it was ready" + (f": {detail}" if detail else "")
 
     def _wait_ready(self, ready_timeout: float) -> None:
@@ -245,14 +292,16 @@ class ServiceProcess:
             workers = self.worker_pids()
             self._seen_workers.update(workers)
             if len(self._seen_workers) - len(self.restarts()) > self.workers:
-                detail = _why(self.log_tail(80))
+                exits = self.worker_exits()
+                died = f"the last, pid {exits[-1].pid}, {exits[-1].how()}" if exits else ""
+                detail = self._logged_cause() or died or _why(self.log_tail(80))
                 raise LaunchError(
                     f"workers keep dying at startup ({len(self._seen_workers)} started for "
                     f"{self.workers})" + (f": {detail}" if detail else "")
                 )
             if len(workers) == self.workers:
                 try:
-                    status, _ = _get(self.port, "/health", timeout=2.0)
+                    status, _ = _get(self.port, self.health_path, timeout=2.0)
                 except (OSError, http.client.HTTPException):
                     status = 0
                 if status == 200:
@@ -323,6 +372,7 @@ def start_service(
     ready_timeout: float = 30.0,
     log_path: Path | None = None,
     on_spawn: Callable[[int], None] | None = None,
+    worker_log_dir: Path | None = None,
 ) -> ServiceProcess:
     """Start the supervisor and its workers; return once all of them serve.
 
@@ -333,8 +383,9 @@ def start_service(
     (after those two; plain system calls only). `log_path` receives the service's stdout and
     stderr (default: a temporary file removed by stop()). `on_spawn(pid)` is called with the
     supervisor's pid as soon as it exists, before the wait for readiness (a sampler that
-    follows the process tree needs the root from the start). Raises LaunchError, after stopping
-    whatever started, when the service cannot be ready.
+    follows the process tree needs the root from the start). `worker_log_dir` (created if
+    missing) receives each worker's own stdout and stderr, worker-<slot>-<generation>.log.
+    Raises LaunchError, after stopping whatever started, when the service cannot be ready.
     """
     if workers < 1:
         raise LaunchError("the service needs at least one worker")
@@ -354,6 +405,12 @@ def start_service(
         os.close(handle)
         log_path = Path(name)
     command = [python, "-m", "service.supervisor", "--port", str(port), "--workers", str(workers)]
+    if worker_log_dir is not None:
+        try:
+            worker_log_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LaunchError(f"cannot create {worker_log_dir}: {exc.strerror or exc}") from None
+        command += ["--worker-log-dir", str(worker_log_dir.resolve())]
     try:
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
@@ -372,7 +429,16 @@ def start_service(
             f" (cgroup {cgroup_procs}, cpus {sorted(cpus or [])})" if cgroup_procs or cpus else ""
         )
         raise LaunchError(f"cannot start {python}{where}: {exc}") from None
-    service = ServiceProcess(process, port, workers, log_path, _own_log=own_log)
+    service = ServiceProcess(
+        process,
+        port,
+        workers,
+        log_path,
+        _own_log=own_log,
+        worker_log_dir=worker_log_dir,
+        stats_path=config.stats_path,
+        health_path=config.health_path,
+    )
     try:
         if on_spawn is not None:
             on_spawn(process.pid)

@@ -15,6 +15,11 @@ workers, then this process. A worker that dies while the service runs is replace
 does (on its own socket), and written down first: one line of the log (service.workerexits)
 with its pid, how it ended and when, which the runner reads back.
 
+The app is the synthetic one (service.app) unless the config names a user's app, then the
+hosted one (service.hosted). With `--worker-log-dir DIR` each worker writes its own stdout and
+stderr (the app's output, uvicorn's error log) to DIR/worker-<slot>-<generation>.log, and only
+the lines for the launcher (MESSAGE_PREFIX) still reach this process's log.
+
 Exit codes: 0 after a signal; 4 when the port cannot be bound (one line on stderr); 5 when a
 worker failed to start (its traceback is in the log above).
 """
@@ -45,12 +50,16 @@ __all__ = [
     "listening_socket",
     "main",
     "report_line",
+    "set_report_fd",
+    "worker_log_name",
     "worker_sockets",
     "uvicorn_config",
 ]
 
 HOST = "127.0.0.1"
 APP = "service.app:create_app"
+#: The factory serving a user's app (the config's `app`).
+HOSTED_APP = "service.hosted:create_app"
 EXIT_BIND = 4
 EXIT_WORKER_FAILED = 5
 #: Lines this process writes for the launcher to quote start with this.
@@ -76,13 +85,15 @@ def _bind_failure(port: int) -> str:
     return f"cannot listen on {HOST}:{port}"
 
 
-def uvicorn_config(*, port: int, workers: int, log_level: str = "warning") -> Config:
-    """uvicorn's settings for the service: app factory, 127.0.0.1, no request limit (each
-    worker's own, when recycling, is set by service.workerprocess)."""
+def uvicorn_config(
+    *, port: int, workers: int, log_level: str = "warning", app: str = APP
+) -> Config:
+    """uvicorn's settings for the service: app factory (`app`: APP or HOSTED_APP), 127.0.0.1,
+    no request limit (each worker's own, when recycling, is set by service.workerprocess)."""
     from uvicorn.config import Config
 
     return Config(
-        APP,
+        app,
         factory=True,
         host=HOST,
         port=port,
@@ -135,6 +146,22 @@ def worker_sockets(config: Config, workers: int) -> list[socket.socket]:
     return socks
 
 
+# Where report_line writes: stderr, unless a worker moved its stderr to a log of its own.
+_report_fd: int | None = None
+
+
+def set_report_fd(fd: int) -> None:
+    """Send this process's report lines to `fd` (a worker's copy of the supervisor's stderr,
+    kept before its own output went to its worker log)."""
+    global _report_fd
+    _report_fd = fd
+
+
+def worker_log_name(slot: int, generation: int) -> str:
+    """The file name of a worker's own log in the worker log directory."""
+    return f"worker-{slot}-{generation}.log"
+
+
 def report_line(text: str) -> None:
     """One line of the log for the launcher to read back, in one write.
 
@@ -143,7 +170,8 @@ def report_line(text: str) -> None:
     lines into one that neither parser reads. One write of a whole short line to a file opened
     for appending lands whole.
     """
-    os.write(sys.stderr.fileno(), f"{MESSAGE_PREFIX} {text}\n".encode())
+    fd = sys.stderr.fileno() if _report_fd is None else _report_fd
+    os.write(fd, f"{MESSAGE_PREFIX} {text}\n".encode())
 
 
 def _report_exit(gone: WorkerExit) -> None:
@@ -152,12 +180,16 @@ def _report_exit(gone: WorkerExit) -> None:
 
 
 def _supervisor(
-    config: Config, socks: list[socket.socket], recycling: tuple[int | None, int, int]
+    config: Config,
+    socks: list[socket.socket],
+    recycling: tuple[int | None, int, int],
+    log_dir: str | None = None,
 ) -> Any:
     """uvicorn's Multiprocess, with worker i serving socks[i] alone, reporting worker deaths.
 
     `recycling` is (max_requests, max_requests_jitter, seed): each worker gets its own limit
-    (service.recycling.request_limit), a replacement the next draw of its slot.
+    (service.recycling.request_limit), a replacement the next draw of its slot. `log_dir`:
+    where each worker writes its own output (None: into this process's log).
     """
     from uvicorn.config import STARTUP_FAILURE
     from uvicorn.supervisors.multiprocess import Multiprocess
@@ -169,7 +201,12 @@ def _supervisor(
     def start(slot: int, generation: int) -> WorkerProcess:
         limit = request_limit(max_requests, jitter, seed=seed, slot=slot, generation=generation)
         process = WorkerProcess(
-            config, [socks[slot]], slot=slot, generation=generation, limit=limit
+            config,
+            [socks[slot]],
+            slot=slot,
+            generation=generation,
+            limit=limit,
+            log_dir=log_dir,
         )
         process.start()
         return process
@@ -210,6 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, required=True)
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--worker-log-dir", default=None)
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536 or args.workers < 1:
         print(f"{MESSAGE_PREFIX} need a port in 1..65535 and at least one worker", file=sys.stderr)
@@ -219,16 +257,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from service.config import config_from_env
 
-    config = uvicorn_config(port=args.port, workers=args.workers, log_level=args.log_level)
+    service = config_from_env()  # the launcher checked it before starting this process
+    config = uvicorn_config(
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        app=HOSTED_APP if service.hosted else APP,
+    )
     try:
         socks = worker_sockets(config, args.workers)
     except BindError as exc:
         print(f"{MESSAGE_PREFIX} {exc}", file=sys.stderr)
         return EXIT_BIND
 
-    service = config_from_env()  # the launcher checked it before starting this process
     recycling = (service.max_requests, service.max_requests_jitter, service.churn.seed)
-    supervisor = _supervisor(config, socks, recycling)
+    supervisor = _supervisor(config, socks, recycling, args.worker_log_dir)
     supervisor.run()
     for sock in socks:
         sock.close()

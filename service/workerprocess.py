@@ -8,6 +8,11 @@ subclass carries the slot, the generation and the limit into the child (the obje
 into the spawned process), and serves with `RecyclingServer`, uvicorn's own `Server` with the
 limit set: uvicorn then stops the worker gracefully at its limit (no new connections, the
 requests in flight finish, the app's shutdown runs) and the process exits with code 0.
+
+Given a log directory, the worker first moves its own stdout and stderr there
+(`worker-<slot>-<generation>.log`): a user's app prints and logs what it likes, and a run must
+keep it, per worker, apart from the supervisor's log. The report lines still go to the
+supervisor's log, through a copy of the stderr the worker was started with.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import os
 import pickle
 import socket
+import sys
 import time
 from functools import cached_property
 from multiprocessing.connection import wait
@@ -24,7 +30,7 @@ from uvicorn.server import Server
 from uvicorn.supervisors.multiprocess import Process
 
 from service.recycling import Event, Ready, Retired, event_line
-from service.supervisor import report_line
+from service.supervisor import report_line, set_report_fd, worker_log_name
 
 __all__ = ["RecyclingServer", "WorkerProcess"]
 
@@ -77,10 +83,12 @@ class WorkerProcess(Process):
         slot: int,
         generation: int = 0,
         limit: int | None = None,
+        log_dir: str | None = None,
     ) -> None:
         self.slot = slot
         self.generation = generation
         self.limit = limit
+        self.log_dir = log_dir
         super().__init__(config, sockets)
 
     @property
@@ -116,7 +124,22 @@ class WorkerProcess(Process):
         """
         return self.limit is not None and self.exitcode == 0
 
+    def _own_log(self) -> None:
+        """In the child: stdout and stderr to this worker's log, report lines unchanged."""
+        if self.log_dir is None:
+            return
+        path = os.path.join(self.log_dir, worker_log_name(self.slot, self.generation))
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        set_report_fd(os.dup(2))  # the supervisor's log (not inherited by anything started)
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+
     def target(self, sockets: list[socket.socket] | None = None) -> None:  # pragma: no cover
+        self._own_log()
         super().target(sockets)  # returns only after a graceful stop (a signal re-raises)
         server = self.server
         if isinstance(server, RecyclingServer) and server.retired_at is not None:
