@@ -306,6 +306,7 @@ def run_study(
                         skip_control=skip_control,
                         skip_service=skip_service,
                         save=_save,
+                        logs=run_dir / "logs",
                     )
                     if status == "failed":
                         exit_code = EXIT_FAILED
@@ -415,8 +416,10 @@ def _run_round(
     skip_control: bool,
     skip_service: bool,
     save: Any,
+    logs: Path,
 ) -> str:
-    """Repeat `repeat` of one allocator, service then control; its status afterwards."""
+    """Repeat `repeat` of one allocator, service then control; its status afterwards.
+    The service's workers write their own output under `logs` (one folder per repeat)."""
     if record["status"] == "pending":
         status = _start_allocator(alloc, record, progress)
         if status != "running":
@@ -430,7 +433,14 @@ def _run_round(
                 manifest["confounds"]["page_cache_dropped"] = machine.drop_caches()
             t0 = time.monotonic()
             try:
-                rep = run_service_repeat(spec, alloc, repeat, cores=cores, progress=progress)
+                rep = run_service_repeat(
+                    spec,
+                    alloc,
+                    repeat,
+                    cores=cores,
+                    progress=progress,
+                    log_dir=logs / f"{alloc.name}-r{repeat}",
+                )
             except RepeatFailed as failed:  # measured until a worker died: kept, flagged
                 _keep_service_repeat(record, rows, failed.kept, time.monotonic() - t0)
                 raise

@@ -295,7 +295,7 @@ def run_service_repeat(
                     service_config=s.model_dump(mode="json"),
                     cgroup_procs=group.procs_file,
                     ready_timeout=60.0,
-                    **({"worker_log_dir": log_dir} if log_dir is not None else {}),  # TODO merge
+                    worker_log_dir=log_dir,
                     on_spawn=on_spawn,
                 )
             except LaunchError as exc:
@@ -391,7 +391,7 @@ def run_service_repeat(
             t_stop = time.monotonic()
             if svc is not None:
                 restarts = svc.restarts()  # before the stop removes the service's log
-                app_errors = svc.app_errors(limit=4) if hasattr(svc, "app_errors") else []
+                app_errors = svc.app_errors(limit=4)
                 svc.stop()
             group.close()
             teardown_s = time.monotonic() - t_stop
