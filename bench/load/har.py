@@ -16,7 +16,7 @@ to the app under study, so conversion keeps, per entry:
 and drops responses, timings, cookies, cache and page data. Entries to other hosts than the
 most frequent one (fonts, CDNs, analytics), WebSocket entries and non-HTTP URLs (data:, blob:,
 chrome-extension:) are dropped. Identical (method, path, body) entries merge into one request
-whose weight is how often it was seen. Bodies and paths are taken literally: a `{{` in them is
+whose weight is how often it was seen. Bodies and paths are taken literally: a `${` in them is
 escaped, never read as a template field.
 """
 
@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from bench.load.requestfile import RequestFileError, RequestIssue
+from bench.load.templates import escape
 
 __all__ = ["DROPPED_HEADERS", "convert_har"]
 
@@ -69,11 +70,6 @@ def _entry_lines(text: str, count: int) -> list[int]:
         except json.JSONDecodeError:
             return lines + [lines[-1]] * (count - len(lines))
     return lines
-
-
-def _literal(text: str) -> str:
-    """Text taken as it is: a `{{` is escaped so templates never read it as a field."""
-    return text.replace("{{", "{{open}}")
 
 
 def _headers(raw: Any) -> dict[str, str]:
@@ -176,11 +172,11 @@ def convert_har(text: str, file: str) -> tuple[list[tuple[int, dict[str, Any]]],
         if key in merged:
             merged[key]["weight"] += 1
             continue
-        request_obj: dict[str, Any] = {"method": method, "path": _literal(path), "weight": 1}
+        request_obj: dict[str, Any] = {"method": method, "path": escape(path), "weight": 1}
         if headers:
             request_obj["headers"] = headers
         if body is not None:
-            request_obj["body"] = _literal(body)
+            request_obj["body"] = escape(body)
         merged[key], lines_of[key] = request_obj, line
     out = [(lines_of[key], obj) for key, obj in merged.items()]
     repeats = sum(obj["weight"] for obj in merged.values()) - len(merged)

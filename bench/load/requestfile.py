@@ -2,8 +2,8 @@
 
 JSON lines, one request a line; blank lines and lines starting with `#` are skipped:
 
-    {"name": "list notes", "method": "GET", "path": "/notes?limit={{int:1:50}}", "weight": 5}
-    {"method": "POST", "path": "/notes", "json": {"title": "t{{hex:8}}"}, "weight": 2}
+    {"name": "list notes", "method": "GET", "path": "/notes?limit=${int:1:50}", "weight": 5}
+    {"method": "POST", "path": "/notes", "json": {"title": "t${hex:8}"}, "weight": 2}
     {"method": "PUT", "path": "/blob", "body_file": "blob.txt", "headers": {"X-Tag": "a"}}
 
 Keys: `method` and `path` (required), `name`, `headers`, one of `body` (text), `json` (any JSON
@@ -384,7 +384,7 @@ def load_requests(path: Path) -> RequestMix:
         digest.update(b"\0" + str(body_file.name).encode() + b"\0" + body_file.read_bytes())
     total = sum(r.weight for r in requests)
     summary = account or (
-        f"{path.name}: {len(requests)} requests, "
+        f"{file}: {len(requests)} requests, "
         + ", ".join(f"{r.name} {r.weight / total:.0%}" for r in requests[:6])
         + (", ..." if len(requests) > 6 else "")
     )

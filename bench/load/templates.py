@@ -1,18 +1,20 @@
 """Seeded random fields in request paths and bodies, so a cache cannot answer every request.
 
-A template is text with fields in double braces; everything else is sent as written:
+A template is text with fields written `${...}`; everything else is sent as written:
 
-- `{{int:LO:HI}}`     an integer from LO to HI, both included (LO <= HI)
-- `{{hex:N}}`         N lowercase hexadecimal digits (1 to 1024)
-- `{{alnum:N}}`       N letters and digits (1 to 1024)
-- `{{choice:a|b|c}}`  one of the options, equally likely
-- `{{uuid}}`          a random UUID (version 4 layout)
-- `{{open}}`          a literal `{{` (the only way to write one)
+- `${int:LO:HI}`     an integer from LO to HI, both included (LO <= HI)
+- `${hex:N}`         N lowercase hexadecimal digits (1 to 1024)
+- `${alnum:N}`       N letters and digits (1 to 1024)
+- `${choice:a|b|c}`  one of the options, equally likely
+- `${uuid}`          a random UUID (version 4 layout)
+- `$${`              a literal `${` (the only way to write one)
 
-Any other `{{...}}` is an error, found when the request file is read, never mid-run. In a
-`json` body a string that is exactly one `{{int:...}}` field becomes a JSON number; fields
-inside longer strings render as text. Rendering draws from a `random.Random` the caller seeds,
-so the same seed gives the same variants on every run and under every allocator.
+Any other `${...}`, or a `${` never closed, is an error found when the request file is read,
+never mid-run. (Not `{{...}}`: the site renders `{{ }}` as its own placeholders, so the guide
+could not show that syntax, and JSON bodies are full of braces.) In a `json` body a string
+that is exactly one `${int:...}` field becomes a JSON number; fields inside longer strings
+render as text. Rendering draws from a `random.Random` the caller seeds, so the same seed
+gives the same variants on every run and under every allocator.
 """
 
 from __future__ import annotations
@@ -30,11 +32,12 @@ __all__ = [
     "TemplateError",
     "check_json",
     "compile_template",
+    "escape",
     "has_fields",
     "render_json",
 ]
 
-_FIELD = re.compile(r"\{\{(.*?)\}\}")
+_FIELD = re.compile(r"\$\$\{|\$\{(?P<inside>[^{}$]*)\}")
 _MAX_LEN = 1024
 _ALNUM = string.ascii_letters + string.digits
 
@@ -48,9 +51,7 @@ Piece = str | Callable[[random.Random], str]
 
 def _count(text: str, raw: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= _MAX_LEN:
-        raise TemplateError(
-            f"{{{{{raw}}}}}: the length must be a whole number from 1 to {_MAX_LEN}"
-        )
+        raise TemplateError(f"${{{raw}}}: the length must be a whole number from 1 to {_MAX_LEN}")
     return int(text)
 
 
@@ -58,23 +59,21 @@ def _integer(text: str, raw: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise TemplateError(f"{{{{{raw}}}}}: {text!r} is not a whole number") from None
+        raise TemplateError(f"${{{raw}}}: {text!r} is not a whole number") from None
 
 
 def _field(raw: str) -> Piece:
     """The renderer of one field's inside text (between the braces)."""
     kind, _, args = raw.partition(":")
-    if kind == "open" and not args:
-        return "{{"
     if kind == "uuid" and not args:
         return lambda rng: str(uuid.UUID(int=rng.getrandbits(128), version=4))
     if kind == "int":
         bounds = args.split(":")
         if len(bounds) != 2:
-            raise TemplateError(f"{{{{{raw}}}}}: write {{{{int:LO:HI}}}}")
+            raise TemplateError(f"${{{raw}}}: write ${{int:LO:HI}}")
         lo, hi = (_integer(b, raw) for b in bounds)
         if lo > hi:
-            raise TemplateError(f"{{{{{raw}}}}}: LO ({lo}) must not exceed HI ({hi})")
+            raise TemplateError(f"${{{raw}}}: LO ({lo}) must not exceed HI ({hi})")
         return lambda rng: str(rng.randint(lo, hi))
     if kind == "hex":
         n = _count(args, raw)
@@ -85,10 +84,10 @@ def _field(raw: str) -> Piece:
     if kind == "choice":
         options = args.split("|")
         if not args or any(not o for o in options):
-            raise TemplateError(f"{{{{{raw}}}}}: write {{{{choice:a|b|c}}}} with no empty option")
+            raise TemplateError(f"${{{raw}}}: write ${{choice:a|b|c}} with no empty option")
         return lambda rng: rng.choice(options)
     raise TemplateError(
-        f"unknown field {{{{{raw}}}}} (known: int:LO:HI, hex:N, alnum:N, choice:a|b, uuid, open)"
+        f"unknown field ${{{raw}}} (known: int:LO:HI, hex:N, alnum:N, choice:a|b, uuid)"
     )
 
 
@@ -113,17 +112,33 @@ def compile_template(text: str) -> Template:
     at = 0
     for match in _FIELD.finditer(text):
         if match.start() > at:
-            pieces.append(text[at : match.start()])
-        pieces.append(_field(match.group(1).strip()))
+            pieces.append(_literal(text[at : match.start()]))
+        inside = match.group("inside")
+        pieces.append("${" if inside is None else _field(inside.strip()))
         at = match.end()
     if at < len(text):
-        pieces.append(text[at:])
+        pieces.append(_literal(text[at:]))
     return Template(tuple(pieces))
 
 
+def _literal(text: str) -> str:
+    """Text between fields; a `${` left in it was never closed."""
+    if "${" in text:
+        start = text.index("${")
+        raise TemplateError(
+            f"unclosed field {text[start : start + 20]!r}... (write $${{ for a literal ${{)"
+        )
+    return text
+
+
+def escape(text: str) -> str:
+    """Text sent exactly as it is: every `${` escaped, so no field is read in it."""
+    return text.replace("${", "$${")
+
+
 def has_fields(text: str) -> bool:
-    """Whether a text holds any `{{...}}` (so it needs rendering)."""
-    return _FIELD.search(text) is not None
+    """Whether a text holds any field or escape (so it needs rendering)."""
+    return "${" in text
 
 
 def check_json(value: Any) -> None:
@@ -139,7 +154,7 @@ def check_json(value: Any) -> None:
             check_json(item)
 
 
-_WHOLE_INT = re.compile(r"^\{\{\s*int:[^{}]*\}\}$")
+_WHOLE_INT = re.compile(r"^\$\{\s*int:[^{}$]*\}$")
 
 
 def render_json(value: Any, rng: random.Random) -> Any:
