@@ -34,7 +34,7 @@ from bench.load.templates import (
     TemplateError,
     check_json,
     compile_template,
-    has_fields,
+    json_fixed,
     render_json,
 )
 
@@ -125,12 +125,11 @@ class HttpRequest(BaseModel):
     @property
     def fixed(self) -> bool:
         """True when path and body hold no random field (one variant is enough)."""
-        texts = [self.path]
+        if not compile_template(self.path).fixed:
+            return False
         if self.body_kind == "text" and self.body is not None:
-            texts.append(self.body)
-        if self.body_kind == "json":
-            texts.append(json.dumps(self.json_value))
-        return not any(has_fields(t) for t in texts)
+            return compile_template(self.body).fixed
+        return self.body_kind != "json" or json_fixed(self.json_value)
 
 
 @dataclass(frozen=True)

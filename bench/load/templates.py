@@ -34,6 +34,7 @@ __all__ = [
     "compile_template",
     "escape",
     "has_fields",
+    "json_fixed",
     "render_json",
 ]
 
@@ -152,6 +153,17 @@ def check_json(value: Any) -> None:
         for key, item in value.items():
             compile_template(key)
             check_json(item)
+
+
+def json_fixed(value: Any) -> bool:
+    """Whether a JSON value holds no random field (its text never changes)."""
+    if isinstance(value, str):
+        return compile_template(value).fixed
+    if isinstance(value, list):
+        return all(json_fixed(v) for v in value)
+    if isinstance(value, dict):
+        return all(json_fixed(k) and json_fixed(v) for k, v in value.items())
+    return True
 
 
 _WHOLE_INT = re.compile(r"^\$\{\s*int:[^{}$]*\}$")
