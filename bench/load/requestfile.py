@@ -37,6 +37,7 @@ from bench.load.templates import (
     json_fixed,
     render_json,
 )
+from service.config import HOSTED_PREFIX  # the harness's paths inside a hosted app
 
 __all__ = [
     "HEALTH_NAME",
@@ -197,6 +198,8 @@ class _Checker:
             self.bad(line, "path", f"must start with one / (no scheme, no host), not {path!r}")
         elif re.search(r"[\s\x00-\x1f\x7f#]", path):
             self.bad(line, "path", "must not hold spaces, control characters or a #fragment")
+        elif path.startswith(HOSTED_PREFIX):
+            self.bad(line, "path", f"{HOSTED_PREFIX} is the harness's own (stats, probes)")
         elif self.template(line, "path", path):
             out["path"] = path
         if "name" in raw:

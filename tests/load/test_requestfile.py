@@ -106,6 +106,7 @@ def test_every_problem_is_one_line_with_file_line_and_field(tmp_path: Path) -> N
             '{"method": "GET", "path": "/a", "json": {"k": "${int:3:1}"}}',  # 16
             '["not", "an", "object"]',  # 17
             '{"method": "GET", "path": "/a", "weight": true}',  # 18
+            '{"method": "GET", "path": "/__allocstudy__/stats"}',  # 19
         ]
     )
     lines = problems(tmp_path, text)
@@ -127,6 +128,7 @@ def test_every_problem_is_one_line_with_file_line_and_field(tmp_path: Path) -> N
         "traffic.jsonl:16: json: ${int:3:1}: LO (3) must not exceed HI (1)",
         "traffic.jsonl:17: a request must be a JSON object",
         "traffic.jsonl:18: weight: must be a number above 0",
+        "traffic.jsonl:19: path: /__allocstudy__ is the harness's own",
     ]
     assert len(lines) == len(expected), lines
     for line, start in zip(lines, expected, strict=True):
