@@ -341,7 +341,8 @@ def check_requests(
 
 
 def parse_request_lines(text: str, file: str) -> Iterable[tuple[int, Any]]:
-    """(line, decoded object) of every request line; RequestIssue-worthy JSON errors raise."""
+    """(line, decoded object) of every request line; RequestFileError lists the lines that
+    are not JSON (all of them, not just the first)."""
     issues: list[RequestIssue] = []
     out: list[tuple[int, Any]] = []
     for number, line in enumerate(text.splitlines(), 1):
