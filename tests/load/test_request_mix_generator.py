@@ -9,10 +9,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from loadgen_support import run_loadgen
+import pytest
+from loadgen_support import free_port, run_loadgen
 
 from bench.load.config import LoadConfig
 from bench.load.requestfile import load_requests
+from bench.spec import parse_spec
 from service.config import HOSTED_HEALTH_PATH
 
 SERVER = Path(__file__).with_name("requestlog_server.py")
@@ -96,3 +98,49 @@ def test_a_request_file_mix_is_sent_rendered_and_recorded_by_name(tmp_path: Path
     assert all(s["path"] in ("/notes/1", "/notes/2", "/notes/3") for s in uploads)
     assert all(s["body"].startswith("text ") and len(s["body"]) == 10 for s in uploads)
     assert len(lists) + len(creates) + len(uploads) == 200
+
+
+def test_a_request_file_drives_the_synthetic_service_too(tmp_path: Path) -> None:
+    """`requests` without `app`: a custom mix against /churn, /json and /xml, all answered."""
+    pytest.importorskip("service.launcher")
+    from service import launcher, payloads
+
+    stream = payloads.PayloadStream(3, 4, 20, "uniform")
+    (tmp_path / "order.json").write_bytes(bytes(stream.body("json")))
+    (tmp_path / "order.xml").write_bytes(bytes(stream.body("xml")))
+    lines = [
+        {"name": "churn", "method": "POST", "path": "/churn?n=${int:1:9}", "weight": 3},
+        {"method": "POST", "path": "/json", "body_file": "order.json"},
+        {
+            "method": "POST",
+            "path": "/xml",
+            "body_file": "order.xml",
+            "headers": {"Content-Type": "application/xml"},
+        },
+    ]
+    (tmp_path / "traffic.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    spec = parse_spec(
+        "name: t\ntitle: T\nallocators: [glibc]\nservice:\n  workers: 1\n  rate: 60\n"
+        "  warmup_s: 0\n  load_s: 1\n  idle_s: 0\n  requests: traffic.jsonl\n"
+        "  churn: {live_buffers: 200, min_bytes: 4096, max_bytes: 16384, alloc_per_call: 4}\n",
+        base_dir=tmp_path,
+    )
+    port = free_port()
+    service = launcher.start_service(
+        python=sys.executable,
+        workers=1,
+        port=port,
+        env={},
+        service_config=spec.service.model_dump(mode="json"),
+    )
+    try:
+        config = LoadConfig.from_service_spec(
+            spec.service, base_url=f"http://127.0.0.1:{port}", origin=time.monotonic()
+        )
+        summary, rows = run_loadgen(config, tmp_path / "r.arrow")
+    finally:
+        service.stop()
+    assert len(rows) == 60
+    assert all(r["status"] == 200 for r in rows), summary.error_kinds
+    assert {r["endpoint"] for r in rows} == {"churn", "POST /json", "POST /xml"}
+    assert all(r["live_bytes"] is not None for r in rows)  # the synthetic service says it
