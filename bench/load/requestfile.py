@@ -161,6 +161,9 @@ def shown(path: Path) -> str:
 
 @dataclass
 class _Checker:
+    """Checks raw requests one key at a time, collecting every problem rather than stopping
+    at the first: a user fixing a file sees all its mistakes in one go."""
+
     file: str
     base_dir: Path
     issues: list[RequestIssue] = field(default_factory=list)
