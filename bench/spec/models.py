@@ -29,12 +29,14 @@ from pydantic import (
 from typing_extensions import TypedDict
 
 from bench.load.requestfile import RequestMix, load_requests
+from service.childenv import ALLOCATOR_PREFIXES, ALLOCATOR_VARIABLES
 from service.churn import calls_to_fill, short_pool
 from service.config import ChurnConfig, churn_problems
 
 __all__ = [
     "AGAIN_SUFFIX",
-    "ALLOCATOR_ENV",
+    "ALLOCATOR_ENV_NAMES",
+    "ALLOCATOR_ENV_PREFIXES",
     "BUILTIN_ALLOCATORS",
     "ChurnSpec",
     "ControlSpec",
@@ -80,20 +82,21 @@ UNHASHED_WHEN_NULL: dict[str, object] = {
 }
 #: Environment a spec's `service.env` may not set: the harness sets these per allocator (the
 #: preload, its knobs, Python's allocator, the service's own config), and a copy in the app's
-#: environment would silently change what is measured.
-ALLOCATOR_ENV = re.compile(
-    r"^(LD_PRELOAD|MALLOC_CONF|PYTHONMALLOC|(MIMALLOC|TCMALLOC|ALLOCSTUDY)_.*)$"
-)
+#: environment would silently change what is measured. The same list the service refuses
+#: (service.childenv), so a spec that loads is never refused at start-up.
+ALLOCATOR_ENV_NAMES: tuple[str, ...] = ALLOCATOR_VARIABLES
+ALLOCATOR_ENV_PREFIXES: tuple[str, ...] = (*ALLOCATOR_PREFIXES, "ALLOCSTUDY_")
 APP_PATTERN = r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$"
 
 
 def _app_env_name(name: str) -> str:
     if not re.match(ENV_NAME_PATTERN, name):
         raise ValueError("not a valid environment variable name")
-    if ALLOCATOR_ENV.match(name):
+    if name in ALLOCATOR_ENV_NAMES or name.startswith(ALLOCATOR_ENV_PREFIXES):
         raise ValueError(
             f"{name} is the harness's to set (per allocator): an app's env may not set "
-            "LD_PRELOAD, MALLOC_CONF, PYTHONMALLOC, MIMALLOC_*, TCMALLOC_* or ALLOCSTUDY_*"
+            f"{', '.join(ALLOCATOR_ENV_NAMES)} or "
+            f"{', '.join(p + '*' for p in ALLOCATOR_ENV_PREFIXES)}"
         )
     return name
 
@@ -235,9 +238,9 @@ class ServiceSpec(_Model):
     )
     env: dict[Annotated[str, AfterValidator(_app_env_name)], str] = Field(
         default_factory=dict,
-        description="extra environment for the service's processes; allocator variables "
-        "(LD_PRELOAD, MALLOC_CONF, PYTHONMALLOC, MIMALLOC_*, TCMALLOC_*, ALLOCSTUDY_*) are "
-        "refused",
+        description="extra environment for the service's processes; the harness's variables "
+        "(LD_PRELOAD, PYTHONMALLOC, MALLOC_CONF, GLIBC_TUNABLES, MALLOC_*, MIMALLOC_*, "
+        "TCMALLOC_*, JEMALLOC_*, _RJEM_*, HEAPPROFILE*, ALLOCSTUDY_*) are refused",
     )
     interface: Literal["auto", "asgi", "wsgi"] = Field(
         "auto", description="how `app` is called: auto (detected), asgi or wsgi"

@@ -36,13 +36,16 @@ def har(*entries: dict) -> str:
 def test_the_example_har_keeps_the_apps_requests_and_says_what_it_dropped() -> None:
     mix = load_requests(ROOT / "examples" / "browser.har")
     assert mix.weights == {
-        "GET /": 1.0,
         "GET /notes": 3.0,
+        "GET /report": 1.0,
         "POST /notes": 1.0,
-        "GET /notes/1": 1.0,
+        "POST /orders": 1.0,
         "POST /notes #2": 1.0,
-        "GET /search": 2.0,
+        "GET /notes #2": 2.0,
     }
+    assert next(r for r in mix.requests if r.name == "GET /notes #2").path == (
+        "/notes?tag=work&limit=20"
+    )
     summary = mix.summary
     assert "12 HAR entries -> 6 requests to localhost:8000 (3 repeats merged" in summary
     assert "1 WebSocket, 1 data: URL, 1 other host" in summary
@@ -53,7 +56,11 @@ def test_the_example_har_keeps_the_apps_requests_and_says_what_it_dropped() -> N
         assert not any(h.startswith(":") for h in names)
         assert "user-agent" in names
     post = next(r for r in mix.requests if r.name == "POST /notes")
-    assert json.loads(post.body or "") == {"title": "groceries", "body": "milk, eggs, bread"}
+    assert json.loads(post.body or "") == {
+        "title": "groceries",
+        "body": "milk, eggs, bread",
+        "tags": ["home"],
+    }
     assert post.content_type == "application/json"
 
 

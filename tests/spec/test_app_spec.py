@@ -152,9 +152,12 @@ def test_keep_churn_with_an_app_it_sizes_the_control(project: Path):
     [
         "LD_PRELOAD",
         "MALLOC_CONF",
+        "MALLOC_ARENA_MAX",
+        "GLIBC_TUNABLES",
         "PYTHONMALLOC",
         "MIMALLOC_PURGE_DELAY",
         "TCMALLOC_X",
+        "JEMALLOC_X",
         "ALLOCSTUDY_SERVICE_CONFIG",
     ],
 )
