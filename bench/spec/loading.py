@@ -181,13 +181,14 @@ def parse_spec(text: str, file: str = "<spec>", *, base_dir: Path | None = None)
         spec = Spec.model_validate(_anchor_paths(plain, base_dir) if base_dir else plain)
     except ValidationError as exc:
         raise SpecError(_issues_from(exc, data, file)) from None
-    _check_requests(spec)
+    _check_requests(spec, data, file)
     return spec
 
 
-def _check_requests(spec: Spec) -> None:
+def _check_requests(spec: Spec, data: Any, file: str) -> None:
     """Read the request file now, so a bad line stops the run before anything starts; its
-    problems are located in the request file itself."""
+    problems are located in the request file itself. On the synthetic service the file's
+    requests to /churn must leave the live set room, as the built-in mix must."""
     try:
         _ = spec.service.request_mix
     except RequestFileError as exc:
@@ -195,6 +196,11 @@ def _check_requests(spec: Spec) -> None:
         if len(exc.issues) > 20:
             issues.append(SpecIssue(issues[0].file, None, "", f"... {len(exc.issues) - 20} more"))
         raise SpecError(issues) from None
+    if spec.service.requests is not None and not spec.service.hosted:
+        problem = spec.service.short_pool_problem()
+        if problem:
+            line, path = _locate(data, ("service", "requests"))
+            raise SpecError([SpecIssue(file, line, path, problem)])
 
 
 def _plain(node: Any) -> Any:

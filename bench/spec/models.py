@@ -297,15 +297,26 @@ class ServiceSpec(_Model):
     @model_validator(mode="after")
     def _short_pool_fits(self) -> ServiceSpec:
         if self.requests is not None:
-            return self  # the request file's share of /churn is known only once it is read
-        room = self.churn.live_buffers - self.churn.config().start_buffers
-        if self.short_pool > 0.9 * room:
-            raise ValueError(
-                f"at this rate the short-lived buffers alone (about {self.short_pool:,.0f} a "
-                f"worker) would fill churn.live_buffers ({self.churn.live_buffers}): raise "
-                "live_buffers, or lower churn.alloc_per_call or churn.short_lifetime_s"
-            )
+            return self  # the file's share of /churn is known once it is read (the loader)
+        problem = self.short_pool_problem()
+        if problem:
+            raise ValueError(problem)
         return self
+
+    def short_pool_problem(self) -> str | None:
+        """Why the short-lived buffers alone would fill the live set at this load, or None.
+
+        bench.spec.loading asks again once a request file is read, since the file's requests
+        to /churn decide the share.
+        """
+        room = self.churn.live_buffers - self.churn.config().start_buffers
+        if self.short_pool <= 0.9 * room:
+            return None
+        return (
+            f"at this rate the short-lived buffers alone (about {self.short_pool:,.0f} a "
+            f"worker) would fill churn.live_buffers ({self.churn.live_buffers}): raise "
+            "live_buffers, or lower churn.alloc_per_call or churn.short_lifetime_s"
+        )
 
     @model_validator(mode="after")
     def _window(self) -> ServiceSpec:

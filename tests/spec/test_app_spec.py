@@ -235,3 +235,14 @@ def test_the_synthetic_services_load_config_is_unchanged():
     assert config.requests is None and config.health_path == "/health"
     assert config.mix == {"churn": 2, "json": 1, "xml": 1}
     assert config.endpoint_names == ("churn", "health", "json", "xml")
+
+
+def test_a_request_file_that_floods_churn_is_refused_like_the_built_in_mix(project: Path):
+    (project / "traffic.jsonl").write_text(
+        '{"method": "POST", "path": "/churn"}\n', encoding="utf-8"
+    )
+    path = spec_file(
+        project, "  requests: traffic.jsonl\n  rate: 2000\n  churn: {live_buffers: 500}\n"
+    )
+    (line,) = errors(path)
+    assert line.startswith(f"{path}:5: service.requests: at this rate the short-lived buffers")
