@@ -122,7 +122,8 @@ def test_a_request_file_drives_the_synthetic_service_too(tmp_path: Path) -> None
     spec = parse_spec(
         "name: t\ntitle: T\nallocators: [glibc]\nservice:\n  workers: 1\n  rate: 60\n"
         "  warmup_s: 0\n  load_s: 1\n  idle_s: 0\n  requests: traffic.jsonl\n"
-        "  churn: {live_buffers: 200, min_bytes: 4096, max_bytes: 16384, alloc_per_call: 4}\n",
+        "  churn: {live_buffers: 200, max_bytes: 16384, alloc_per_call: 4,\n"
+        "          short_lifetime_s: 0.2}\n",
         base_dir=tmp_path,
     )
     port = free_port()
