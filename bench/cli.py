@@ -62,6 +62,10 @@ def cmd_check(args: argparse.Namespace) -> int:
             if fill is not None and fill <= spec.service.load_s
             else f"live set still growing at the end of its {spec.service.load_s:g} s load"
         )
+        mix = spec.service.request_mix
+        if mix is not None:  # a request file: say what is sent (and to what)
+            sent = f"{len(mix.requests)} requests from {mix.file.name}"
+            full = f"app {spec.service.app}, {sent}" if spec.service.hosted else f"{full}, {sent}"
         print(
             f"{path}: ok ({spec.name}: {len(spec.allocators)} allocators, {full}, "
             f"spec {spec.spec_hash[:12]})"

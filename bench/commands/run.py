@@ -49,6 +49,9 @@ def run_command(
             f"(spec has {', '.join(spec.allocator_names)})"
         )
     check_writable(out / spec.name)  # before waiting for the machine, or measuring
+    mix = spec.service.request_mix  # read and checked when the spec loaded
+    if mix is not None and not skip_service:
+        print(f"allocstudy: requests: {mix.summary}", file=sys.stderr, flush=True)
     if spec.service.memory_limit_mb is not None and not skip_service:
         support = cgroup_support()  # a limit needs a cgroup to hold it: refused, never dropped
         if why := unavailable_reason(support.mode, support.reason):

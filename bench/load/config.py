@@ -8,15 +8,24 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bench.errors import UserError
 from bench.load.plan import Stage
+from bench.load.requestfile import HEALTH_NAME, HttpRequest, render_variants
 
 __all__ = [
     "ENDPOINTS",
@@ -28,6 +37,7 @@ __all__ = [
     "body_pools",
     "check_loopback",
     "load_config",
+    "request_variants",
 ]
 
 
@@ -46,6 +56,7 @@ class EndpointCall:
     method: str
     path: str
     content_type: str | None = None  # None: the request carries no body
+    headers: Mapping[str, str] = field(default_factory=dict)  # beside the content type
 
 
 #: The service's endpoints (service/app.py). /health is not in the study's mix; it is here for
@@ -86,10 +97,8 @@ class _Model(BaseModel):
 
 
 def _check_mix(mix: dict[str, float]) -> dict[str, float]:
-    """A mix of known endpoints with finite weights, at least one above 0."""
-    unknown = sorted(set(mix) - set(ENDPOINTS))
-    if unknown:
-        raise ValueError(f"unknown endpoints {unknown} (known: {', '.join(ENDPOINTS)})")
+    """A mix with finite weights, at least one above 0 (its names are checked by LoadConfig,
+    which knows the request file's names)."""
     if any(not (w >= 0 and math.isfinite(w)) for w in mix.values()):
         raise ValueError("weights must be finite and 0 or more")
     if sum(mix.values()) <= 0:
@@ -160,6 +169,47 @@ class LoadConfig(_Model):
     progress_path: Path | None = None
     progress_interval_s: float = Field(1.0, gt=0)
     loop: Literal["asyncio", "uvloop"] = "asyncio"
+    requests: list[HttpRequest] | None = Field(
+        None,
+        description="the request file's requests, by name in `mix` (None: the service's own "
+        "endpoints /churn, /json, /xml)",
+    )
+    health_path: str = Field(
+        "/health",
+        pattern=r"^/",
+        description="what the warm-up connections and the idle stage's probes ('health') GET: "
+        "/health of the synthetic service, service.config.HOSTED_HEALTH_PATH of a hosted app",
+    )
+
+    @model_validator(mode="after")
+    def _known_names(self) -> LoadConfig:
+        known = set(self.calls())
+        names = set(self.mix)
+        for stage in self.stages:
+            names |= set(stage.mix or {})
+        unknown = sorted(names - known)
+        if unknown:
+            raise ValueError(f"unknown endpoints {unknown} (known: {', '.join(sorted(known))})")
+        return self
+
+    @field_validator("requests")
+    @classmethod
+    def _unique(cls, requests: list[HttpRequest] | None) -> list[HttpRequest] | None:
+        names = [r.name for r in requests or []]
+        if len(set(names)) != len(names) or HEALTH_NAME in names:
+            raise ValueError(f"request names must be unique and not {HEALTH_NAME!r}")
+        return requests
+
+    def calls(self) -> dict[str, EndpointCall]:
+        """Every endpoint this config can call, by name: the request file's requests (with
+        the probe), or the service's own endpoints; 'health' GETs `health_path`."""
+        health = EndpointCall("GET", self.health_path)
+        if self.requests is None:
+            return {**ENDPOINTS, HEALTH_NAME: health}
+        out = {
+            r.name: EndpointCall(r.method, r.path, r.content_type, r.headers) for r in self.requests
+        }
+        return {**out, HEALTH_NAME: health}
 
     @field_validator("base_url")
     @classmethod
@@ -212,7 +262,10 @@ class LoadConfig(_Model):
 
         A warm-up rate left unset in the spec is a tenth of the load rate; a zero-length
         warm-up is left out. The idle stage exists only when the spec asks for idle traffic
-        (`idle_rate` above 0): GET /health at that rate, as a deployment's probes would send.
+        (`idle_rate` above 0): GET /health at that rate, as a deployment's probes would send
+        (a hosted app's probe path is service.config.HOSTED_HEALTH_PATH, so the app's own
+        routes are never the probe). A spec with a request file (`service.requests`) sends its
+        requests, named as the file names them, instead of the built-in mix.
         64 connections per worker are opened before t0: the service's
         workers each listen on their own SO_REUSEPORT socket, the kernel hashes connections
         over them, and many connections reused in turn even out the load each worker serves
@@ -236,12 +289,23 @@ class LoadConfig(_Model):
             stages.insert(
                 0, {"phase": "warmup", "rate": warmup_rate, "duration_s": service.warmup_s}
             )
+        from service.config import HOSTED_HEALTH_PATH  # late: only study runs need it
+
+        mix: dict[str, float] = dict(service.mix)
+        requests: list[dict[str, Any]] | None = None
+        request_mix = getattr(service, "request_mix", None)
+        if request_mix is not None:  # the spec's request file replaces the built-in mix
+            mix = request_mix.weights
+            requests = [r.model_dump(mode="json") for r in request_mix.requests]
+        hosted = getattr(service, "app", None) is not None
         return cls.model_validate(
             {
                 "base_url": base_url,
                 "warm_connections": 64 * service.workers,
                 "stages": stages,
-                "mix": dict(service.mix),
+                "mix": mix,
+                "requests": requests,
+                "health_path": HOSTED_HEALTH_PATH if hosted else "/health",
                 "payload": service.payload.model_dump(),
                 "timeout_s": service.request_timeout_s,
                 **extra,
@@ -292,10 +356,30 @@ def body_pools(config: LoadConfig) -> dict[str, list[bytes]]:
         for name, weight in (stage.mix or {}).items():
             weights[name] = max(weight, weights.get(name, 0.0))
     for name in sorted(weights):
-        if ENDPOINTS[name].content_type is None or weights[name] <= 0:
+        call = ENDPOINTS.get(name)  # a request file's requests have variants instead
+        if call is None or call.content_type is None or weights[name] <= 0:
             continue
         if config.payload.kind == "minimal":
             pools[name] = [_MINIMAL_BODIES.get(name, b"")]
         else:
             pools[name] = _service_bodies(name, config.payload, config.pool_size)
     return pools
+
+
+def request_variants(config: LoadConfig) -> dict[str, list[tuple[str, bytes | None]]]:
+    """(path, body) variants of every request of the file that any stage sends, rendered
+    before t0 and then used round-robin, as the built-in bodies are.
+
+    `pool_size` variants of a request with random fields, one of a fixed request; seeded by
+    `payload.seed` and the request's name, so every repeat and every allocator sends the same
+    variants (the endpoint sequence, seeded per repeat, decides which comes when).
+    """
+    weights = dict(config.mix)
+    for stage in config.stages:
+        for name, weight in (stage.mix or {}).items():
+            weights[name] = max(weight, weights.get(name, 0.0))
+    return {
+        r.name: render_variants(r, config.pool_size, config.payload.seed)
+        for r in config.requests or []
+        if weights.get(r.name, 0.0) > 0
+    }

@@ -38,7 +38,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import EXIT_OK, EXIT_USAGE
-from bench.load.config import ENDPOINTS, LoadConfig, LoadgenError, body_pools, load_config
+from bench.load.config import (
+    EndpointCall,
+    LoadConfig,
+    LoadgenError,
+    body_pools,
+    load_config,
+    request_variants,
+)
 from bench.load.plan import iter_endpoints, iter_slots
 from bench.load.progressfile import LoadProgress, write_progress
 from bench.load.record import LatencyHistogram, LoadSummary, Record, summarize
@@ -59,6 +66,14 @@ def write_rows(path: Path, record: Record, origin: float, config: LoadConfig) ->
 
 # ---------------------------------------------------------------------------------------------
 # The engine
+
+
+def _headers(call: EndpointCall) -> dict[str, str] | None:
+    """The headers of every request to an endpoint: its own, and its body's content type."""
+    headers = dict(call.headers)
+    if call.content_type and not any(k.lower() == "content-type" for k in headers):
+        headers["Content-Type"] = call.content_type
+    return headers or None
 
 
 def _cpu_seconds() -> float:
@@ -83,6 +98,7 @@ class LoadGenerator:
         self.endpoint_names = config.endpoint_names
         self.record = Record(self.endpoint_names, tuple(s.phase for s in self.stages))
         self.pools = {name: list(bodies) for name, bodies in pools.items()}
+        self.variants = request_variants(config)  # a request file's, rendered before t0
         self.t0 = math.nan
         self.end = math.nan
         self.start_late_s = 0.0
@@ -179,7 +195,8 @@ class LoadGenerator:
     # -- sending -------------------------------------------------------------------------------
 
     async def _warm_connections(self, session: Any) -> None:
-        """Open `warm_connections` keep-alive connections before t0 with concurrent GET /health.
+        """Open `warm_connections` keep-alive connections before t0 with concurrent GETs of
+        the probe path (`health_path`: a hosted app's harness path, not one of its routes).
 
         aiohttp reuses idle connections first in, first out, so requests spread evenly over
         every open connection; the service's workers each serve the connections they
@@ -190,7 +207,7 @@ class LoadGenerator:
             return
 
         async def one() -> None:
-            async with session.get(self.config.base_url + "/health") as response:
+            async with session.get(self.config.base_url + self.config.health_path) as response:
                 await response.read()
 
         results = await asyncio.gather(*(one() for _ in range(n)), return_exceptions=True)
@@ -206,12 +223,18 @@ class LoadGenerator:
         monotonic = time.monotonic
         base = config.base_url
         codes = {name: code for code, name in enumerate(self.endpoint_names)}
-        calls = [ENDPOINTS[name] for name in self.endpoint_names]
-        urls = [URL(base + call.path) for call in calls]
-        headers = [
-            {"Content-Type": call.content_type} if call.content_type else None for call in calls
-        ]
-        pools = [self.pools.get(name) for name in self.endpoint_names]
+        known = config.calls()
+        calls = [known[name] for name in self.endpoint_names]
+        headers = [_headers(call) for call in calls]
+        # every endpoint as a rotation of (URL, body): a request file's rendered variants, or
+        # the fixed path with the built-in body pool (None: no body)
+        pools: list[list[tuple[Any, bytes | None]]] = []
+        for name, call in zip(self.endpoint_names, calls, strict=True):
+            if name in self.variants:
+                pools.append([(URL(base + p), b) for p, b in self.variants[name]])
+            else:
+                url = URL(base + call.path)
+                pools.append([(url, b) for b in self.pools.get(name) or [None]])
         uses = [0] * len(calls)
         # one seeded sequence per distinct mix: the load's sequence is the same whether or not
         # an idle stage with a mix of its own follows it
@@ -240,13 +263,12 @@ class LoadGenerator:
                 record.finish(i, 0, "overload", monotonic())
                 self.errors += 1
                 continue
-            pool, body = pools[code], None
-            if pool:
-                body = pool[uses[code] % len(pool)]
-                uses[code] += 1
+            pool = pools[code]
+            url, body = pool[uses[code] % len(pool)]
+            uses[code] += 1
             self.in_flight += 1
             task = loop.create_task(
-                self._send(session, i, calls[code].method, urls[code], headers[code], body)
+                self._send(session, i, calls[code].method, url, headers[code], body)
             )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -276,11 +298,13 @@ class LoadGenerator:
                 status = response.status
                 if status >= 400:
                     error = f"HTTP {status}: {response.reason}"
-                live = response.headers.get(LIVE_BYTES_HEADER)
-                if live is not None:  # which worker answered, and the live payload it holds
-                    worker = response.headers.get(WORKER_HEADER, "")
+                # which worker answered, and the live payload it holds (a hosted app names
+                # only its worker)
+                worker = response.headers.get(WORKER_HEADER)
+                if worker is not None:
+                    live = response.headers.get(LIVE_BYTES_HEADER)
                     with contextlib.suppress(ValueError):
-                        record.report(i, int(worker), int(live))
+                        record.report(i, int(worker), -1 if live is None else int(live))
         except asyncio.CancelledError:
             self.in_flight -= 1
             record.finish(i, 0, self._cancel_reason)

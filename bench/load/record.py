@@ -159,7 +159,8 @@ class Record:
             self.errors[i] = error
 
     def report(self, i: int, worker: int, live_bytes: int) -> None:
-        """What the worker answering request i said of itself: its pid and live bytes."""
+        """What the worker answering request i said of itself: its pid and live bytes (-1: not
+        said; a hosted app's answers name only their worker)."""
         self.worker[i] = worker
         self.live[i] = live_bytes
 

@@ -1,8 +1,9 @@
 """Reading a spec file: YAML in, a validated Spec out, or every problem located in the file.
 
 Every validation error is reported as one line naming the file, the line, the field path and
-what is wrong, so a user editing a spec never sees a traceback. Relative allocator paths mean:
-beside the spec file.
+what is wrong, so a user editing a spec never sees a traceback. Relative paths (allocator
+libraries and sources, service.app_dir, service.requests) mean: beside the spec file. The
+request file is read here too, its problems located in it (`traffic.jsonl:3: path: ...`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from bench.errors import EXIT_USAGE, UserError
+from bench.load.requestfile import RequestFileError
 from bench.spec.models import Spec
 
 __all__ = ["SpecError", "SpecIssue", "load_spec", "parse_spec"]
@@ -117,6 +119,8 @@ def _message(err: dict[str, Any]) -> str:
         )
     if err["type"] == "extra_forbidden":
         return "unknown key"
+    if err["loc"] and err["loc"][-1] == "[key]" and err["type"] == "value_error":
+        return str(err["msg"]).removeprefix("Value error, ")  # a refused key (service.env)
     if err["loc"] and err["loc"][-1] == "[key]":
         return f"unknown key ({str(err['msg']).replace('Input should be ', 'expected ')})"
     msg = str(err["msg"])
@@ -138,7 +142,14 @@ def _issues_from(error: ValidationError, data: Any, file: str) -> list[SpecIssue
 
 
 def _anchor_paths(data: dict[str, Any], base_dir: Path) -> dict[str, Any]:
-    """Relative library and source paths of allocator entries mean: beside the spec file."""
+    """Relative paths mean: beside the spec file (allocator libraries and sources, the
+    service's app_dir and request file); the spec keeps them absolute."""
+    service = data.get("service")
+    if isinstance(service, dict):
+        for key in ("app_dir", "requests"):
+            value = service.get(key)
+            if isinstance(value, str) and value and not Path(value).is_absolute():
+                service[key] = str((base_dir / value).resolve())
     for entry in data.get("allocators") or []:
         if not isinstance(entry, dict):
             continue
@@ -154,7 +165,7 @@ def _anchor_paths(data: dict[str, Any], base_dir: Path) -> dict[str, Any]:
 def parse_spec(text: str, file: str = "<spec>", *, base_dir: Path | None = None) -> Spec:
     """Parse and validate YAML text; raise SpecError naming file, line and field.
 
-    Relative allocator paths are taken from `base_dir` (the spec's folder) when given.
+    Relative paths are taken from `base_dir` (the spec's folder) when given.
     """
     yaml = YAML(typ="rt")
     try:
@@ -167,9 +178,29 @@ def parse_spec(text: str, file: str = "<spec>", *, base_dir: Path | None = None)
         raise SpecError([SpecIssue(file, 1, "", "a spec must be a mapping of keys to values")])
     try:
         plain = _plain(data)
-        return Spec.model_validate(_anchor_paths(plain, base_dir) if base_dir else plain)
+        spec = Spec.model_validate(_anchor_paths(plain, base_dir) if base_dir else plain)
     except ValidationError as exc:
         raise SpecError(_issues_from(exc, data, file)) from None
+    _check_requests(spec, data, file)
+    return spec
+
+
+def _check_requests(spec: Spec, data: Any, file: str) -> None:
+    """Read the request file now, so a bad line stops the run before anything starts; its
+    problems are located in the request file itself. On the synthetic service the file's
+    requests to /churn must leave the live set room, as the built-in mix must."""
+    try:
+        _ = spec.service.request_mix
+    except RequestFileError as exc:
+        issues = [SpecIssue(i.file, i.line, i.field, i.message) for i in exc.issues[:20]]
+        if len(exc.issues) > 20:
+            issues.append(SpecIssue(issues[0].file, None, "", f"... {len(exc.issues) - 20} more"))
+        raise SpecError(issues) from None
+    if spec.service.requests is not None and not spec.service.hosted:
+        problem = spec.service.short_pool_problem()
+        if problem:
+            line, path = _locate(data, ("service", "requests"))
+            raise SpecError([SpecIssue(file, line, path, problem)])
 
 
 def _plain(node: Any) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -19,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     Tag,
     ValidationInfo,
     field_validator,
@@ -26,11 +28,15 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
+from bench.load.requestfile import RequestMix, load_requests
+from service.childenv import ALLOCATOR_PREFIXES, ALLOCATOR_VARIABLES
 from service.churn import calls_to_fill, short_pool
 from service.config import ChurnConfig, churn_problems
 
 __all__ = [
     "AGAIN_SUFFIX",
+    "ALLOCATOR_ENV_NAMES",
+    "ALLOCATOR_ENV_PREFIXES",
     "BUILTIN_ALLOCATORS",
     "ChurnSpec",
     "ControlSpec",
@@ -68,7 +74,31 @@ UNHASHED_WHEN_NULL: dict[str, object] = {
     "service.memory_limit_mb": None,
     "service.max_requests": None,
     "service.max_requests_jitter": 0,
+    "service.app": None,
+    "service.app_dir": None,
+    "service.env": {},
+    "service.interface": "auto",
+    "service.requests": None,
 }
+#: Environment a spec's `service.env` may not set: the harness sets these per allocator (the
+#: preload, its knobs, Python's allocator, the service's own config), and a copy in the app's
+#: environment would silently change what is measured. The same list the service refuses
+#: (service.childenv), so a spec that loads is never refused at start-up.
+ALLOCATOR_ENV_NAMES: tuple[str, ...] = ALLOCATOR_VARIABLES
+ALLOCATOR_ENV_PREFIXES: tuple[str, ...] = (*ALLOCATOR_PREFIXES, "ALLOCSTUDY_")
+APP_PATTERN = r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$"
+
+
+def _app_env_name(name: str) -> str:
+    if not re.match(ENV_NAME_PATTERN, name):
+        raise ValueError("not a valid environment variable name")
+    if name in ALLOCATOR_ENV_NAMES or name.startswith(ALLOCATOR_ENV_PREFIXES):
+        raise ValueError(
+            f"{name} is the harness's to set (per allocator): an app's env may not set "
+            f"{', '.join(ALLOCATOR_ENV_NAMES)} or "
+            f"{', '.join(p + '*' for p in ALLOCATOR_ENV_PREFIXES)}"
+        )
+    return name
 
 
 class _Model(BaseModel):
@@ -195,6 +225,33 @@ class ServiceSpec(_Model):
     mix: dict[Endpoint, float] = Field(default_factory=lambda: {"churn": 2, "json": 1, "xml": 1})
     churn: ChurnSpec = Field(default_factory=ChurnSpec)
     payload: PayloadSpec = Field(default_factory=PayloadSpec)
+    app: Annotated[str, Field(pattern=APP_PATTERN)] | None = Field(
+        None,
+        description="your own service, 'module:attribute' naming an ASGI app or a WSGI "
+        "callable (null: the synthetic service); needs `requests`; `mix` and `payload` do not "
+        "apply and may not be given",
+    )
+    app_dir: Path | None = Field(
+        None,
+        description="a folder added to every worker's import path, relative to the spec file "
+        "(null: none)",
+    )
+    env: dict[Annotated[str, AfterValidator(_app_env_name)], str] = Field(
+        default_factory=dict,
+        description="extra environment for the service's processes; the harness's variables "
+        "(LD_PRELOAD, PYTHONMALLOC, MALLOC_CONF, GLIBC_TUNABLES, MALLOC_*, MIMALLOC_*, "
+        "TCMALLOC_*, JEMALLOC_*, _RJEM_*, HEAPPROFILE*, ALLOCSTUDY_*) are refused",
+    )
+    interface: Literal["auto", "asgi", "wsgi"] = Field(
+        "auto", description="how `app` is called: auto (detected), asgi or wsgi"
+    )
+    requests: Path | None = Field(
+        None,
+        description="the request mix: a JSON-lines request file or a browser's .har export, "
+        "relative to the spec file (null: the built-in mix of /churn, /json, /xml); required "
+        "with `app`; replaces `mix` and `payload`",
+    )
+    _request_mix: RequestMix | None = PrivateAttr(None)
 
     @field_validator("mix")
     @classmethod
@@ -205,16 +262,61 @@ class ServiceSpec(_Model):
             raise ValueError("at least one endpoint needs a weight above 0")
         return mix
 
+    @field_validator("app_dir")
+    @classmethod
+    def _app_dir(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_dir():
+            raise ValueError(f"no such folder: {path}")
+        return path
+
+    @field_validator("requests")
+    @classmethod
+    def _requests_file(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_file():
+            raise ValueError(f"no such file: {path}")
+        return path
+
+    @model_validator(mode="after")
+    def _app_needs_requests(self) -> ServiceSpec:
+        if self.app is not None and self.requests is None:
+            raise ValueError(
+                "app needs requests: a request file (JSON lines) or a .har export of the "
+                "traffic to send it"
+            )
+        if self.app is None and (self.app_dir is not None or self.interface != "auto"):
+            raise ValueError("app_dir and interface belong to an app: set app, or drop them")
+        if self.requests is not None:
+            given = sorted({"mix", "payload"} & self.model_fields_set)
+            if given:
+                raise ValueError(
+                    f"{' and '.join(given)} cannot be given with requests: the request file "
+                    "is the traffic (drop them)"
+                )
+        return self
+
     @model_validator(mode="after")
     def _short_pool_fits(self) -> ServiceSpec:
-        room = self.churn.live_buffers - self.churn.config().start_buffers
-        if self.short_pool > 0.9 * room:
-            raise ValueError(
-                f"at this rate the short-lived buffers alone (about {self.short_pool:,.0f} a "
-                f"worker) would fill churn.live_buffers ({self.churn.live_buffers}): raise "
-                "live_buffers, or lower churn.alloc_per_call or churn.short_lifetime_s"
-            )
+        if self.requests is not None:
+            return self  # the file's share of /churn is known once it is read (the loader)
+        problem = self.short_pool_problem()
+        if problem:
+            raise ValueError(problem)
         return self
+
+    def short_pool_problem(self) -> str | None:
+        """Why the short-lived buffers alone would fill the live set at this load, or None.
+
+        bench.spec.loading asks again once a request file is read, since the file's requests
+        to /churn decide the share.
+        """
+        room = self.churn.live_buffers - self.churn.config().start_buffers
+        if self.short_pool <= 0.9 * room:
+            return None
+        return (
+            f"at this rate the short-lived buffers alone (about {self.short_pool:,.0f} a "
+            f"worker) would fill churn.live_buffers ({self.churn.live_buffers}): raise "
+            "live_buffers, or lower churn.alloc_per_call or churn.short_lifetime_s"
+        )
 
     @model_validator(mode="after")
     def _window(self) -> ServiceSpec:
@@ -230,9 +332,36 @@ class ServiceSpec(_Model):
         return int(self.workers * self.churn.live_buffers * self.churn.mean_bytes)
 
     @property
+    def hosted(self) -> bool:
+        """True when the service under study is the user's app, not the synthetic one."""
+        return self.app is not None
+
+    @property
+    def request_mix(self) -> RequestMix | None:
+        """The request file, read and checked once (None: the built-in mix).
+
+        Raises bench.load.requestfile.RequestFileError (every problem with its line);
+        bench.spec.loading reads it while loading the spec, so a run never starts on a bad one.
+        """
+        if self.requests is None:
+            return None
+        if self._request_mix is None:
+            self._request_mix = load_requests(self.requests)
+        return self._request_mix
+
+    @property
     def churn_rate_per_worker(self) -> float:
-        """/churn calls a worker serves per second of load, on average."""
-        share = self.mix.get("churn", 0.0) / sum(self.mix.values())
+        """/churn calls a worker serves per second of load, on average (0 for a hosted app;
+        a request file's share is its requests to /churn)."""
+        if self.hosted:
+            return 0.0
+        mix: dict[str, float] = dict(self.mix)
+        if self.request_mix is not None:
+            churn = sum(
+                r.weight for r in self.request_mix.requests if r.path.split("?")[0] == "/churn"
+            )
+            mix = {"churn": churn, "other": sum(self.request_mix.weights.values()) - churn}
+        share = mix.get("churn", 0.0) / sum(mix.values())
         return self.rate * share / self.workers
 
     @property
@@ -516,6 +645,9 @@ class Spec(_Model):
                 node = node.get(part) or {}
             if key in node and node[key] == before:
                 del node[key]
+        mix = self.service.request_mix
+        if mix is not None:  # the traffic itself, so editing the request file changes the hash
+            data["service"]["requests_sha256"] = mix.sha256
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @property

@@ -1,0 +1,422 @@
+"""A request file: the traffic a spec's `service.requests` sends, read and checked before a run.
+
+JSON lines, one request a line; blank lines and lines starting with `#` are skipped:
+
+    {"name": "list notes", "method": "GET", "path": "/notes?limit=${int:1:50}", "weight": 5}
+    {"method": "POST", "path": "/notes", "json": {"title": "t${hex:8}"}, "weight": 2}
+    {"method": "PUT", "path": "/blob", "body_file": "blob.txt", "headers": {"X-Tag": "a"}}
+
+Keys: `method` and `path` (required), `name`, `headers`, one of `body` (text), `json` (any JSON
+value) or `body_file` (a UTF-8 file, relative to the request file), and `weight` (above 0,
+default 1). Paths and bodies may hold seeded random fields (bench.load.templates). A `.har`
+file is converted first (bench.load.har). Every problem is one line, `<file>:<line>: <field>:
+<message>`, and all of them are found before anything starts; the runner's spec loading turns
+them into spec errors (exit 2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import mimetypes
+import random
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bench.errors import EXIT_USAGE, UserError
+from bench.load.templates import (
+    TemplateError,
+    check_json,
+    compile_template,
+    json_fixed,
+    render_json,
+)
+from service.config import HOSTED_PREFIX  # the harness's paths inside a hosted app
+
+__all__ = [
+    "HEALTH_NAME",
+    "HttpRequest",
+    "RequestFileError",
+    "RequestIssue",
+    "RequestMix",
+    "check_requests",
+    "load_requests",
+    "parse_request_lines",
+    "render_variants",
+    "shown",
+]
+
+#: The endpoint name of the harness's own probes (idle stage, warm-up): no request may take it.
+HEALTH_NAME = "health"
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+KEYS = ("name", "method", "path", "headers", "body", "json", "body_file", "weight")
+#: Headers the HTTP client sets itself, per connection or per body: a request may not set them.
+MANAGED_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "upgrade",
+    }
+)
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_MAX_ISSUES = 20
+_MAX_BODY_FILE = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RequestIssue:
+    """One problem of a request file, located: printed as `file:line: field: message`."""
+
+    file: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}"
+        return (
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        )
+
+
+class RequestFileError(UserError):
+    """A request file that cannot be used; one line per problem (exit 2, like a bad spec)."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, issues: list[RequestIssue]):
+        self.issues = issues
+        lines = [str(i) for i in issues[:_MAX_ISSUES]]
+        if len(issues) > _MAX_ISSUES:
+            lines.append(f"{issues[0].file}: ... and {len(issues) - _MAX_ISSUES} more problems")
+        super().__init__("\n".join(lines))
+
+
+class HttpRequest(BaseModel):
+    """One request of the mix as the load generator receives it (inside its LoadConfig).
+
+    `path` and the body are templates, rendered into `pool_size` variants before t0;
+    `body_kind` says which body there is: none, `text` (`body`) or `json` (`json_value`).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+    path: str = Field(pattern=r"^/")
+    headers: dict[str, str] = Field(default_factory=dict)
+    content_type: str | None = None
+    body_kind: Literal["none", "text", "json"] = "none"
+    body: str | None = None
+    json_value: Any = None
+    weight: float = Field(1.0, gt=0)
+
+    @property
+    def fixed(self) -> bool:
+        """True when path and body hold no random field (one variant is enough)."""
+        if not compile_template(self.path).fixed:
+            return False
+        if self.body_kind == "text" and self.body is not None:
+            return compile_template(self.body).fixed
+        return self.body_kind != "json" or json_fixed(self.json_value)
+
+
+@dataclass(frozen=True)
+class RequestMix:
+    """The requests of a file, its digest (for the spec hash) and a one-line account."""
+
+    file: Path
+    requests: tuple[HttpRequest, ...]
+    sha256: str
+    summary: str
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {r.name: r.weight for r in self.requests}
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking raw requests (from JSON lines or a converted HAR)
+
+
+def shown(path: Path) -> str:
+    """A path as errors show it: relative to the working folder when it lies inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+@dataclass
+class _Checker:
+    """Checks raw requests one key at a time, collecting every problem rather than stopping
+    at the first: a user fixing a file sees all its mistakes in one go."""
+
+    file: str
+    base_dir: Path
+    issues: list[RequestIssue] = field(default_factory=list)
+    body_files: list[Path] = field(default_factory=list)
+
+    def bad(self, line: int, key: str, message: str) -> None:
+        self.issues.append(RequestIssue(self.file, line, key, message))
+
+    def template(self, line: int, key: str, text: str) -> bool:
+        try:
+            compile_template(text)
+        except TemplateError as exc:
+            self.bad(line, key, str(exc))
+            return False
+        return True
+
+    def request(self, line: int, raw: dict[str, Any]) -> dict[str, Any] | None:
+        """A checked request as HttpRequest keys (name still optional), or None."""
+        before = len(self.issues)
+        for key in raw:
+            if key not in KEYS:
+                self.bad(line, str(key), f"unknown key (known: {', '.join(KEYS)})")
+        out: dict[str, Any] = {}
+        method = raw.get("method")
+        if method is None:
+            self.bad(line, "method", "is required")
+        elif not isinstance(method, str) or method.upper() not in METHODS:
+            self.bad(line, "method", f"must be one of {', '.join(METHODS)}, not {method!r}")
+        else:
+            out["method"] = method.upper()
+        path = raw.get("path")
+        if path is None:
+            self.bad(line, "path", "is required")
+        elif not isinstance(path, str) or not path.startswith("/") or path.startswith("//"):
+            self.bad(line, "path", f"must start with one / (no scheme, no host), not {path!r}")
+        elif re.search(r"[\s\x00-\x1f\x7f#]", path):
+            self.bad(line, "path", "must not hold spaces, control characters or a #fragment")
+        elif path.startswith(HOSTED_PREFIX):
+            self.bad(line, "path", f"{HOSTED_PREFIX} is the harness's own (stats, probes)")
+        elif self.template(line, "path", path):
+            out["path"] = path
+        if "name" in raw:
+            name = raw["name"]
+            if not isinstance(name, str) or not name.strip() or len(name) > 200:
+                self.bad(line, "name", "must be a non-empty text of at most 200 characters")
+            elif name == HEALTH_NAME:
+                self.bad(line, "name", f"{HEALTH_NAME!r} is the harness's own probe: pick another")
+            else:
+                out["name"] = name
+        headers = self.headers(line, raw.get("headers", {}))
+        out["headers"] = headers
+        self.body(line, raw, headers, out)
+        weight = raw.get("weight", 1)
+        if (
+            isinstance(weight, bool)
+            or not isinstance(weight, int | float)
+            or not (math.isfinite(weight) and weight > 0)
+        ):
+            self.bad(line, "weight", f"must be a number above 0, not {weight!r}")
+        else:
+            out["weight"] = float(weight)
+        return out if len(self.issues) == before else None
+
+    def headers(self, line: int, headers: Any) -> dict[str, str]:
+        if not isinstance(headers, dict):
+            self.bad(line, "headers", "must be an object of header names to text values")
+            return {}
+        out: dict[str, str] = {}
+        for name, value in headers.items():
+            where = f"headers.{name}"
+            if not _TOKEN.match(name):
+                self.bad(line, where, "not a valid header name")
+            elif name.lower() in MANAGED_HEADERS:
+                self.bad(line, where, "set by the HTTP client itself: leave it out")
+            elif not isinstance(value, str) or re.search(r"[\r\n\x00]", value):
+                self.bad(line, where, "must be text on one line")
+            else:
+                out[name] = value
+        return out
+
+    def body(self, line: int, raw: dict[str, Any], headers: dict[str, str], out: dict) -> None:
+        given = [k for k in ("body", "json", "body_file") if k in raw]
+        if len(given) > 1:
+            self.bad(line, given[1], f"give one of body, json or body_file, not {given}")
+            return
+        typed = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
+        if not given:
+            return
+        key = given[0]
+        value = raw[key]
+        if key == "body":
+            if not isinstance(value, str):
+                self.bad(line, "body", "must be text (use json for a JSON value)")
+            elif self.template(line, "body", value):
+                out.update(body_kind="text", body=value)
+                out["content_type"] = typed or "text/plain; charset=utf-8"
+        elif key == "json":
+            try:
+                check_json(value)
+            except TemplateError as exc:
+                self.bad(line, "json", str(exc))
+            else:
+                out.update(body_kind="json", json_value=value)
+                out["content_type"] = typed or "application/json"
+        else:
+            self.body_file(line, value, typed, out)
+
+    def body_file(self, line: int, value: Any, typed: str | None, out: dict) -> None:
+        if not isinstance(value, str) or not value:
+            self.bad(line, "body_file", "must be a file name, relative to the request file")
+            return
+        path = Path(value) if Path(value).is_absolute() else self.base_dir / value
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            self.bad(line, "body_file", f"cannot read {value!r}: {exc.strerror or exc}")
+            return
+        if len(data) > _MAX_BODY_FILE:
+            self.bad(line, "body_file", f"{value!r} is larger than 16 MiB")
+            return
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            self.bad(line, "body_file", f"{value!r} is not UTF-8 text (binary bodies: not yet)")
+            return
+        if self.template(line, "body_file", text):
+            self.body_files.append(path)
+            guessed = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            out.update(body_kind="text", body=text, content_type=typed or guessed)
+
+
+def _default_name(method: str, path: str) -> str:
+    return f"{method} {path.split('?', 1)[0]}"
+
+
+def _named(checked: list[tuple[int, dict[str, Any]]], checker: _Checker) -> list[HttpRequest]:
+    """Give every request a unique name: explicit names must differ, default ones get #2..."""
+    taken: dict[str, int] = {}
+    for line, req in checked:
+        if "name" in req:
+            if req["name"] in taken:
+                first = taken[req["name"]]
+                checker.bad(line, "name", f"{req['name']!r} is already the name on line {first}")
+            taken.setdefault(req["name"], line)
+    out: list[HttpRequest] = []
+    for line, req in checked:
+        if "name" not in req:
+            base = _default_name(req["method"], req["path"])
+            name, n = base, 1
+            while name in taken or name == HEALTH_NAME:
+                n += 1
+                name = f"{base} #{n}"
+            taken[name] = line
+            req = {**req, "name": name}
+        out.append(HttpRequest.model_validate(req))
+    return out
+
+
+def check_requests(
+    raw: Iterable[tuple[int, Any]], *, file: str, base_dir: Path
+) -> tuple[list[HttpRequest], list[Path], list[RequestIssue]]:
+    """Check raw requests (line, object): the requests, the body files read, the problems."""
+    checker = _Checker(file, base_dir)
+    checked: list[tuple[int, dict[str, Any]]] = []
+    count = 0
+    for line, obj in raw:
+        count += 1
+        if not isinstance(obj, dict):
+            checker.bad(line, "", "a request must be a JSON object")
+            continue
+        req = checker.request(line, obj)
+        if req is not None:
+            checked.append((line, req))
+    if count == 0:
+        checker.bad(1, "", "no requests: write one JSON object a line")
+    requests = _named(checked, checker)
+    return requests, checker.body_files, checker.issues
+
+
+def parse_request_lines(text: str, file: str) -> Iterable[tuple[int, Any]]:
+    """(line, decoded object) of every request line; RequestFileError lists the lines that
+    are not JSON (all of them, not just the first)."""
+    issues: list[RequestIssue] = []
+    out: list[tuple[int, Any]] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        try:
+            out.append((number, json.loads(stripped)))
+        except json.JSONDecodeError as exc:
+            issues.append(
+                RequestIssue(file, number, "", f"not valid JSON: {exc.msg} (column {exc.colno})")
+            )
+    if issues:
+        raise RequestFileError(issues)
+    return out
+
+
+def load_requests(path: Path) -> RequestMix:
+    """Read a request file (JSON lines, or a HAR by its .har suffix); RequestFileError lists
+    every problem with its line."""
+    from bench.load.har import convert_har  # a HAR is rare: its rules load only for one
+
+    file = shown(path)
+    try:
+        data = path.read_bytes()
+        text = data.decode("utf-8-sig")
+    except OSError as exc:
+        raise RequestFileError(
+            [RequestIssue(file, 1, "", f"cannot read: {exc.strerror}")]
+        ) from None
+    except UnicodeDecodeError:
+        raise RequestFileError([RequestIssue(file, 1, "", "not UTF-8 text")]) from None
+    if path.suffix.lower() == ".har":
+        raw, account = convert_har(text, file)
+    else:
+        raw, account = parse_request_lines(text, file), None
+    requests, body_files, issues = check_requests(raw, file=file, base_dir=path.parent)
+    if issues:
+        raise RequestFileError(sorted(issues, key=lambda i: i.line))
+    digest = hashlib.sha256(data)
+    for body_file in body_files:
+        digest.update(b"\0" + str(body_file.name).encode() + b"\0" + body_file.read_bytes())
+    total = sum(r.weight for r in requests)
+    summary = account or (
+        f"{file}: {len(requests)} requests, "
+        + ", ".join(f"{r.name} {r.weight / total:.0%}" for r in requests[:6])
+        + (", ..." if len(requests) > 6 else "")
+    )
+    return RequestMix(path, tuple(requests), digest.hexdigest(), summary)
+
+
+# ---------------------------------------------------------------------------------------------
+# Variants: the rendered requests the generator sends
+
+
+def render_variants(request: HttpRequest, count: int, seed: int) -> list[tuple[str, bytes | None]]:
+    """`count` (path, body) variants of a request, or one when it has no random field.
+
+    Seeded by the seed and the request's name (a text seed hashes the same in every process),
+    so every run and every allocator sends the same variants in the same order.
+    """
+    rng = random.Random(f"{seed}:{request.name}")
+    path = compile_template(request.path)
+    text = compile_template(request.body) if request.body_kind == "text" and request.body else None
+    out: list[tuple[str, bytes | None]] = []
+    for _ in range(1 if request.fixed else count):
+        rendered_path = path.render(rng)
+        body: bytes | None = None
+        if request.body_kind == "text":
+            body = (text.render(rng) if text else "").encode()
+        elif request.body_kind == "json":
+            body = json.dumps(render_json(request.json_value, rng)).encode()
+        out.append((rendered_path, body))
+    return out

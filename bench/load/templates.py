@@ -1,0 +1,183 @@
+"""Seeded random fields in request paths and bodies, so a cache cannot answer every request.
+
+A template is text with fields written `${...}`; everything else is sent as written:
+
+- `${int:LO:HI}`     an integer from LO to HI, both included (LO <= HI)
+- `${hex:N}`         N lowercase hexadecimal digits (1 to 1024)
+- `${alnum:N}`       N letters and digits (1 to 1024)
+- `${choice:a|b|c}`  one of the options, equally likely
+- `${uuid}`          a random UUID (version 4 layout)
+- `$${`              a literal `${` (the only way to write one)
+
+Any other `${...}`, or a `${` never closed, is an error found when the request file is read,
+never mid-run. (Not `{{...}}`: the site renders `{{ }}` as its own placeholders, so the guide
+could not show that syntax, and JSON bodies are full of braces.) In a `json` body a string
+that is exactly one `${int:...}` field becomes a JSON number; fields inside longer strings
+render as text. Rendering draws from a `random.Random` the caller seeds, so the same seed
+gives the same variants on every run and under every allocator.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import string
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "Template",
+    "TemplateError",
+    "check_json",
+    "compile_template",
+    "escape",
+    "has_fields",
+    "json_fixed",
+    "render_json",
+]
+
+_FIELD = re.compile(r"\$\$\{|\$\{(?P<inside>[^{}$]*)\}")
+_MAX_LEN = 1024
+_ALNUM = string.ascii_letters + string.digits
+
+
+class TemplateError(ValueError):
+    """A field the syntax does not know, or with bad arguments; the message quotes it."""
+
+
+Piece = str | Callable[[random.Random], str]
+
+
+def _count(text: str, raw: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= _MAX_LEN:
+        raise TemplateError(f"${{{raw}}}: the length must be a whole number from 1 to {_MAX_LEN}")
+    return int(text)
+
+
+def _integer(text: str, raw: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise TemplateError(f"${{{raw}}}: {text!r} is not a whole number") from None
+
+
+def _field(raw: str) -> Piece:
+    """The renderer of one field's inside text (between the braces)."""
+    kind, _, args = raw.partition(":")
+    if kind == "uuid" and not args:
+        return lambda rng: str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    if kind == "int":
+        bounds = args.split(":")
+        if len(bounds) != 2:
+            raise TemplateError(f"${{{raw}}}: write ${{int:LO:HI}}")
+        lo, hi = (_integer(b, raw) for b in bounds)
+        if lo > hi:
+            raise TemplateError(f"${{{raw}}}: LO ({lo}) must not exceed HI ({hi})")
+        return lambda rng: str(rng.randint(lo, hi))
+    if kind == "hex":
+        n = _count(args, raw)
+        return lambda rng: f"{rng.getrandbits(4 * n):0{n}x}"
+    if kind == "alnum":
+        n = _count(args, raw)
+        return lambda rng: "".join(rng.choices(_ALNUM, k=n))
+    if kind == "choice":
+        options = args.split("|")
+        if not args or any(not o for o in options):
+            raise TemplateError(f"${{{raw}}}: write ${{choice:a|b|c}} with no empty option")
+        return lambda rng: rng.choice(options)
+    raise TemplateError(
+        f"unknown field ${{{raw}}} (known: int:LO:HI, hex:N, alnum:N, choice:a|b, uuid)"
+    )
+
+
+@dataclass(frozen=True)
+class Template:
+    """Compiled text: literal pieces and field renderers, in order."""
+
+    pieces: tuple[Piece, ...]
+
+    @property
+    def fixed(self) -> bool:
+        """True when there is no random field: every variant is the same text."""
+        return all(isinstance(p, str) for p in self.pieces)
+
+    def render(self, rng: random.Random) -> str:
+        return "".join(p if isinstance(p, str) else p(rng) for p in self.pieces)
+
+
+def compile_template(text: str) -> Template:
+    """Check and compile a template; TemplateError names the first bad field."""
+    pieces: list[Piece] = []
+    at = 0
+    for match in _FIELD.finditer(text):
+        if match.start() > at:
+            pieces.append(_literal(text[at : match.start()]))
+        inside = match.group("inside")
+        pieces.append("${" if inside is None else _field(inside.strip()))
+        at = match.end()
+    if at < len(text):
+        pieces.append(_literal(text[at:]))
+    return Template(tuple(pieces))
+
+
+def _literal(text: str) -> str:
+    """Text between fields; a `${` left in it was never closed."""
+    if "${" in text:
+        start = text.index("${")
+        raise TemplateError(
+            f"unclosed field {text[start : start + 20]!r}... (write $${{ for a literal ${{)"
+        )
+    return text
+
+
+def escape(text: str) -> str:
+    """Text sent exactly as it is: every `${` escaped, so no field is read in it."""
+    return text.replace("${", "$${")
+
+
+def has_fields(text: str) -> bool:
+    """Whether a text holds any field or escape (so it needs rendering)."""
+    return "${" in text
+
+
+def check_json(value: Any) -> None:
+    """Compile every string of a JSON value (TemplateError for the first bad field)."""
+    if isinstance(value, str):
+        compile_template(value)
+    elif isinstance(value, list):
+        for item in value:
+            check_json(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            compile_template(key)
+            check_json(item)
+
+
+def json_fixed(value: Any) -> bool:
+    """Whether a JSON value holds no random field (its text never changes)."""
+    if isinstance(value, str):
+        return compile_template(value).fixed
+    if isinstance(value, list):
+        return all(json_fixed(v) for v in value)
+    if isinstance(value, dict):
+        return all(json_fixed(k) and json_fixed(v) for k, v in value.items())
+    return True
+
+
+_WHOLE_INT = re.compile(r"^\$\{\s*int:[^{}$]*\}$")
+
+
+def render_json(value: Any, rng: random.Random) -> Any:
+    """A JSON value with every template string rendered; a lone int field becomes a number."""
+    if isinstance(value, str):
+        if not has_fields(value):
+            return value
+        rendered = compile_template(value).render(rng)
+        return int(rendered) if _WHOLE_INT.match(value) else rendered
+    if isinstance(value, list):
+        return [render_json(v, rng) for v in value]
+    if isinstance(value, dict):
+        return {compile_template(k).render(rng): render_json(v, rng) for k, v in value.items()}
+    return value
