@@ -38,6 +38,7 @@ from bench.results.manifest import MANIFEST_FORMAT, read_manifest
 from bench.results.resume import run_to_resume
 from bench.results.rundir import new_run_dir, read_rows, save_run, set_latest
 from bench.spec import Spec
+from service.config import HOSTED_HEALTH_PATH
 
 __all__ = ["method_record", "rotated", "run_study"]
 
@@ -136,6 +137,30 @@ def spec_file_record(spec_path: Path, project: Path = PROJECT_ROOT) -> dict[str,
     return {"spec_file_absolute": str(absolute), "spec_file_project": relative}
 
 
+def workload_record(spec: Spec) -> dict[str, Any] | None:
+    """What the service ran and what drove it, when it is not the built-in service's own mix:
+    the app (a hosted app: service.hosted) and the request file's mix (None: neither)."""
+    s = spec.service
+    mix = s.request_mix
+    if s.app is None and mix is None:
+        return None
+    return {
+        "app": s.app,
+        "interface": s.interface if s.app else None,
+        "app_dir": str(s.app_dir) if s.app_dir else None,
+        **(mix.record() if mix is not None else {}),
+    }
+
+
+def spec_record(spec: Spec) -> dict[str, Any]:
+    """The resolved spec as the manifest stores it, with the request file's digest, so that
+    --resume can say it was the traffic that changed."""
+    data = spec.model_dump(mode="json")
+    if (mix := spec.service.request_mix) is not None:
+        data["service"]["requests_sha256"] = mix.sha256
+    return data
+
+
 def _base_manifest(spec: Spec, spec_path: Path, run_dir: Path) -> dict[str, Any]:
     return {
         "format": MANIFEST_FORMAT,
@@ -145,7 +170,8 @@ def _base_manifest(spec: Spec, spec_path: Path, run_dir: Path) -> dict[str, Any]
         "spec_file": str(spec_path),
         **spec_file_record(spec_path),
         "spec_sha256": spec.spec_hash,
-        "spec": spec.model_dump(mode="json"),
+        "spec": spec_record(spec),
+        "workload": workload_record(spec),
         "status": "running",
         "started": _now(),
         "finished": None,
@@ -171,7 +197,8 @@ def method_record(spec: Spec, *, can_reclaim: bool, reclaim_how: str) -> dict[st
     return {
         "idle_rate": s.idle_rate,
         "idle_traffic": (
-            f"GET /health at {s.idle_rate:g} request{'' if s.idle_rate == 1 else 's'}/s"
+            f"GET {HOSTED_HEALTH_PATH if s.app else '/health'} at {s.idle_rate:g} "
+            f"request{'' if s.idle_rate == 1 else 's'}/s"
             if s.idle_rate > 0
             else "none (a silent idle: nothing calls the allocator)"
         ),
@@ -220,7 +247,7 @@ def run_study(
             out,
             spec_name=spec.name,
             spec_hash=spec.spec_hash,
-            spec=spec.model_dump(mode="json"),
+            spec=spec_record(spec),
             spec_path=spec_path,
         )
         if resume

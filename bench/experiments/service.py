@@ -98,6 +98,7 @@ _LIVE_KEYS = (
     "long_count",
     "short_count",
     "pss_anon_bytes",
+    "interface",  # a hosted app's, as the worker detected it (asgi or wsgi)
 )
 
 

@@ -146,6 +146,20 @@ class RequestMix:
     def weights(self) -> dict[str, float]:
         return {r.name: r.weight for r in self.requests}
 
+    def record(self) -> dict[str, Any]:
+        """The mix as the manifest keeps it: enough for the article to name the traffic on a
+        machine that does not have the request file."""
+        return {
+            "requests_file": self.file.name,
+            "requests_sha256": self.sha256,
+            "summary": self.summary,
+            "har": self.file.name if self.file.suffix.lower() == ".har" else None,
+            "requests": [
+                {"name": r.name, "method": r.method, "path": r.path, "weight": r.weight}
+                for r in self.requests
+            ],
+        }
+
 
 # ---------------------------------------------------------------------------------------------
 # Checking raw requests (from JSON lines or a converted HAR)

@@ -34,10 +34,18 @@ def test_a_hosted_app_is_named_with_its_request_mix_by_weight() -> None:
         {"interface": "asgi", "requests_file": "myapp.jsonl", "requests": requests},
     )
     text = workload(run)
-    assert "`notes_asgi:app` (ASGI)" in text
+    assert "`notes_asgi:app` (ASGI)" in text  # as the spec said, not detected
     assert "`myapp.jsonl`" in text
     assert "7 kinds of request" in text
-    assert text.index("`GET /p1` (40%)") < text.index("`GET /p0` (10%)")  # largest first
+    assert text.index("`GET /p1` (r1, 40%)") < text.index("`GET /p0` (r0, 10%)")  # largest first
     assert "1 more (10%)" in text
     assert "/churn" not in text
     assert "`notes_asgi:app`" in subject(run)
+
+
+def test_an_interface_left_to_detection_is_named_as_the_workers_detected_it() -> None:
+    run = _run({"service": {"app": "notes_wsgi:app", "interface": "auto"}}, {"interface": None})
+    run.manifest["allocators"] = [
+        {"name": "glibc", "live_set": [{"at": "ready", "workers": [{"interface": "wsgi"}]}]}
+    ]
+    assert "`notes_wsgi:app` (WSGI, detected)" in workload(run)

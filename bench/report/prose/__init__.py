@@ -75,6 +75,7 @@ def sentences(
     aa_name = full.aa.name if full.aa else None
     idle_s = fmt_seconds(float(specview.get(run.spec, "service.idle_s")))
     method = method_of(run.manifest)
+    hosted = workload.hosted_app(run) is not None
     svc: dict[str, Any] = res.service
     settled = {n: r.settled for n, r in svc.items()}
     peak = {n: r.peak for n, r in svc.items()}
@@ -109,7 +110,8 @@ def sentences(
             missing=missing,
             share=True,
         ),
-        "overhead": lambda: memory.overhead(res),
+        "overhead": lambda: memory.overhead(res, hosted=hosted),
+        "payload": lambda: memory.payload(res, hosted=hosted),
         "overhead_ranking": lambda: rankings.ranking(
             overhead_settled,
             fmt_ratio,

@@ -14,6 +14,7 @@ from bench.report.compare import (
     FINGERPRINT_KEEP_BELOW,
     FINGERPRINT_RETURN_FROM,
     TIE_REL,
+    Sample,
     classify_fingerprint,
     rank,
 )
@@ -137,7 +138,35 @@ def fingerprints(res: Results, idle: str) -> str:
     return " ".join(f"{labels[k]}: {names_text(v)}." for k, v in groups.items() if v)
 
 
-def overhead(res: Results) -> str:
+def payload(res: Results, *, hosted: bool) -> str:
+    """What the live payload was, the measure the overhead ratio divides by; a hosted app has
+    none the harness can count, and the leak section stands in for it."""
+    if hosted:
+        return (
+            "Memory alone does not say how much of it the program asked for. The built-in "
+            "service counts the payload it holds and divides its memory's growth by it (the "
+            "overhead ratio); an application of its own has no such count, so no ratio is "
+            "computed here, and [Leak or retention?](#leak-or-retention) sets the program's "
+            "own heap beside its memory instead."
+        )
+
+    def mb(samples: list[Sample | None]) -> str:
+        centers = [s.center for s in samples if s is not None]
+        return fmt_mb(statistics.median(centers)) if centers else "not measured"
+
+    svc = res.service.values()
+    return (
+        "Memory alone does not say how much of it the program asked for. The live payload "
+        f"does: at the end of load the workers held {mb([r.live_load_end for r in svc])} of "
+        f"buffers between them, against {mb([r.live_ready for r in svc])} when the service "
+        "was ready. The overhead ratio divides how much the service's anonymous memory grew "
+        "after it was ready by how much its live payload grew over the same time. An "
+        "allocator that added exactly the payload would score one; everything above that is "
+        "kept free memory, fragmentation and the transient allocations of the requests."
+    )
+
+
+def overhead(res: Results, *, hosted: bool = False) -> str:
     """Which allocator costs the most memory per byte the program holds, at rest and at peak.
 
     The overhead ratio is the memory grown since the service was ready over the live payload
@@ -151,6 +180,8 @@ def overhead(res: Results) -> str:
         if n not in settled
     ]
     note = not_ranked(missing)
+    if not settled and hosted:
+        return ""  # the payload sentence said why there is none
     if not settled:
         return (
             "The run recorded no overhead ratio: it needs the workers' live payload when the "

@@ -12,6 +12,7 @@ from bench.report import specview
 from bench.report.aggregate import Results
 from bench.report.method import Method, idle_stats_calls, reclaim_reason
 from bench.report.prose.rankings import names_text
+from bench.report.prose.workload import hosted_app
 from bench.report.run import Run
 from bench.report.units import fmt_count, fmt_mb, fmt_seconds, join_names, md_safe
 
@@ -30,7 +31,7 @@ def idle(run: Run, res: Results, method: Method) -> str:
     recorded = sum(t.requests for t in run.idle.values())
     failed = sum(t.failed for t in run.idle.values())
     runner = (
-        "the runner asked every worker for its live set once as idle began"
+        "the runner asked every worker for its live set and heap once as idle began"
         if idle_stats_calls(run.manifest)
         else ""
     )
@@ -50,10 +51,16 @@ def idle(run: Run, res: Results, method: Method) -> str:
     count = statistics.median(per) if per else 0
     broke = f", {fmt_count(failed)} of them failed" if failed else ""
     also = f", and {runner}" if runner else ""
+    effect = (
+        "each of those calls (answered by the harness, not the app) wakes the worker it "
+        "reaches and calls the allocator"
+        if hosted_app(run)
+        else "each of those calls frees what has expired in the worker it reaches and calls "
+        "the allocator"
+    )
     return (
         f"During the {idle_s} idle phase the service received {what} (about "
-        f"{fmt_count(count)} requests per allocator and repeat{broke}){also}: each of those "
-        "calls frees what has expired in the worker it reaches and calls the allocator, so a "
+        f"{fmt_count(count)} requests per allocator and repeat{broke}){also}: {effect}, so a "
         "purge that waits for allocator activity had its chance."
     )
 

@@ -45,10 +45,23 @@ def hosted_app(run: Run) -> str | None:
     return str(app) if app else None
 
 
+def _detected(run: Run) -> str | None:
+    """The interface the workers served the app by, as the first of them reported it."""
+    for entry in run.manifest.get("allocators") or []:
+        for record in entry.get("live_set") or []:
+            for worker in record.get("workers") or []:
+                if worker.get("interface"):
+                    return str(worker["interface"])
+    return None
+
+
 def _interface(run: Run) -> str:
+    """'ASGI', 'WSGI, detected', ...: what the spec said, or what the workers detected."""
     workload = run.manifest.get("workload") or {}
-    kind = workload.get("interface") or specview.get(run.spec, "service.interface") or "auto"
-    return {"asgi": "ASGI", "wsgi": "WSGI"}.get(str(kind), "ASGI or WSGI, detected")
+    asked = workload.get("interface") or specview.get(run.spec, "service.interface") or "auto"
+    kind = asked if asked != "auto" else _detected(run)
+    name = {"asgi": "ASGI", "wsgi": "WSGI"}.get(str(kind), "ASGI or WSGI")
+    return f"{name}, detected" if asked == "auto" else name
 
 
 def _mix(requests: list[dict[str, Any]]) -> str:
@@ -57,8 +70,11 @@ def _mix(requests: list[dict[str, Any]]) -> str:
     ranked = sorted(requests, key=lambda r: -float(r.get("weight") or 0))
     parts = []
     for r in ranked[:_NAMED]:
-        call = _code(f"{r.get('method', '')} {r.get('path', '')}")
-        parts.append(f"{call} ({float(r.get('weight') or 0) / total:.0%})")
+        path = str(r.get("path", "")).split("?", 1)[0]  # the query holds the random fields
+        call = _code(f"{r.get('method', '')} {path}")
+        name = str(r.get("name") or "")
+        named = f"{md_safe(name)}, " if name and not name.startswith(f"{r.get('method')} ") else ""
+        parts.append(f"{call} ({named}{float(r.get('weight') or 0) / total:.0%})")
     if rest := ranked[_NAMED:]:
         share = sum(float(r.get("weight") or 0) for r in rest) / total
         parts.append(f"{len(rest)} more ({share:.0%})")
