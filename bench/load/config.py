@@ -166,6 +166,14 @@ class LoadConfig(_Model):
     warm_connections: int = Field(
         0, ge=0, le=1024, description="connections opened (GET /health) before t0"
     )
+    probe_workers: int = Field(
+        0,
+        ge=0,
+        le=1024,
+        description="workers the probes of a stage with its own mix (the idle stage) rotate "
+        "over, one kept-alive connection each (0: they share the load's connection pool, where "
+        "a slow sequential stream ends up on one worker)",
+    )
     progress_path: Path | None = None
     progress_interval_s: float = Field(1.0, gt=0)
     loop: Literal["asyncio", "uvloop"] = "asyncio"
@@ -269,14 +277,18 @@ class LoadConfig(_Model):
         64 connections per worker are opened before t0: the service's
         workers each listen on their own SO_REUSEPORT socket, the kernel hashes connections
         over them, and many connections reused in turn even out the load each worker serves
-        (see `_warm_connections`). `extra` fills the remaining keys
-        (origin, cpus, allocator, ...) and may override any of these.
+        (see `_warm_connections`). The idle stage's probes rotate over one connection per
+        worker instead (`probe_workers`): at a probe rate of a few a second, the shared pool
+        hands them all to one worker, and the others never free their expired buffers.
+        `extra` fills the remaining keys (origin, cpus, allocator, ...) and may override any
+        of these.
         """
         warmup_rate = service.warmup_rate or service.rate / 10
         stages: list[dict[str, Any]] = [
             {"phase": "load", "rate": service.rate, "duration_s": service.load_s}
         ]
-        if service.idle_rate > 0 and service.idle_s > 0:
+        idle = service.idle_rate > 0 and service.idle_s > 0
+        if idle:
             stages.append(
                 {
                     "phase": "idle",
@@ -302,6 +314,7 @@ class LoadConfig(_Model):
             {
                 "base_url": base_url,
                 "warm_connections": 64 * service.workers,
+                "probe_workers": service.workers if idle else 0,
                 "stages": stages,
                 "mix": mix,
                 "requests": requests,

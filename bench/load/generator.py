@@ -5,7 +5,9 @@ stage, see bench.load.plan) and is sent then whatever earlier responses did; its
 from that due time, so a slow service shows up as latency instead of as a lower offered rate
 (no coordinated omission). One asyncio task per due request, an aiohttp connector without a
 connection cap, and a safety valve on in-flight requests far above rate x timeout whose drops
-are rows with error "overload", never silent.
+are rows with error "overload", never silent. The idle stage's probes, a few a second, go over
+one kept-alive connection per service worker in turn instead (`WorkerPins`), so that every
+worker gets its share.
 
 Three layers, processes at the edges:
 - `LoadConfig` (validated, JSON on disk; bench.load.config), the pure plan (bench.load.plan)
@@ -46,12 +48,25 @@ from bench.load.config import (
     load_config,
     request_variants,
 )
-from bench.load.plan import iter_endpoints, iter_slots
+from bench.load.plan import iter_endpoints, iter_slots, stage_starts
 from bench.load.progressfile import LoadProgress, write_progress
 from bench.load.record import LatencyHistogram, LoadSummary, Record, summarize
 from service.churn import LIVE_BYTES_HEADER, WORKER_HEADER
 
-__all__ = ["LoadGenerator", "main", "run_process", "write_rows"]
+__all__ = ["LoadGenerator", "WorkerPins", "main", "run_process", "write_rows"]
+
+#: Connection attempts per worker before `WorkerPins` gives up on the workers it has not reached:
+#: each new connection lands on a worker the kernel picks, so covering n workers takes about
+#: n x (1 + 1/2 + ... + 1/n) attempts on average (8 for 4 workers, 37 for 12); 30 x n miss one
+#: with a chance of n x (1 - 1/n)^(30 n) at most, about n x e^-30: below 1e-11 to 100 workers.
+PIN_ATTEMPTS_PER_WORKER = 30
+
+#: Seconds before the first probe stage the per-worker probe connections are opened, when that
+#: stage starts later than this after t0 (before t0 otherwise). Opened at the start, they would
+#: sit unused through the whole load, and the service closes a connection idle for 60 s
+#: (uvicorn's timeout_keep_alive, service/supervisor.py): the probes would then reconnect to
+#: workers the kernel picks, pinned to nothing.
+PIN_LEAD_S = 5.0
 
 
 def write_rows(path: Path, record: Record, origin: float, config: LoadConfig) -> None:
@@ -62,6 +77,121 @@ def write_rows(path: Path, record: Record, origin: float, config: LoadConfig) ->
 
     columns = record.rows(origin, config.allocator, config.repeat)
     write_table(path, "requests", pa.Table.from_pydict(columns, schema=SCHEMAS["requests"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Probe connections pinned to workers
+
+
+class WorkerPins:
+    """One kept-alive connection per service worker, for the probes of the idle stage.
+
+    Why: the service's workers each accept connections on their own SO_REUSEPORT socket and
+    serve only those, so the connection a request goes over decides its worker. The shared
+    pool hands out idle connections first in, first out, and they come back in bursts by
+    worker (a worker answers the requests it holds one after another); a slow sequential
+    stream, a few probes a second, walks through one worker's connections and reaches no other
+    (measured: 14 of 14 idle probes on one of 4 workers). The synthetic service frees a
+    worker's expired buffers at its next request, so the other workers would never free
+    anything while idle. Here every worker gets its own connection, and the probes take them
+    in turn, as an orchestrator probing each replica would: each worker sees rate / n probes a
+    second.
+
+    Each connection is a ClientSession of its own with a one-connection connector, so it never
+    opens a second connection to some other worker. New connections are opened until `wanted`
+    distinct workers (their X-Worker-Pid) are covered, duplicates closed, at most
+    `PIN_ATTEMPTS_PER_WORKER` x `wanted` attempts; a worker not reached is said on stderr and
+    the probes rotate over those that were. A pinned connection the service closes (its
+    worker recycled or killed, a failed request, or more than 60 s between two of its probes)
+    is reopened by aiohttp on its next probe, to whichever worker the kernel picks then: the
+    rotation goes on, and the `worker` column of the rows shows where each probe went.
+    """
+
+    def __init__(self, config: LoadConfig) -> None:
+        self.config = config
+        self.sessions: list[Any] = []  # one per worker reached, in the order reached
+        self.pids: list[int] = []
+        self._opened: list[Any] = []  # every session not closed yet, for `close`
+        self._turn = 0
+
+    def __len__(self) -> int:
+        return len(self.sessions)
+
+    def _session(self) -> Any:
+        import aiohttp
+
+        config = self.config
+        session = aiohttp.ClientSession(
+            # the client would drop an idle connection after 15 s by default: keep it the
+            # whole run (the service's own keep-alive timeout still applies, see the class)
+            connector=aiohttp.TCPConnector(
+                limit=1, keepalive_timeout=config.planned_s + config.timeout_s + 60.0
+            ),
+            timeout=aiohttp.ClientTimeout(total=config.timeout_s),
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+        self._opened.append(session)
+        return session
+
+    async def _worker_of(self, session: Any) -> int | None:
+        """The pid of the worker that answers a probe over `session`; None: no answer, an
+        error status, or an answer that does not name its worker."""
+        import aiohttp
+
+        url = self.config.base_url + self.config.health_path
+        try:
+            async with session.get(url) as response:
+                await response.read()
+                if response.status >= 400:
+                    return None
+                return int(response.headers[WORKER_HEADER])
+        except (aiohttp.ClientError, OSError, TimeoutError, KeyError, ValueError):
+            return None
+
+    async def _discard(self, session: Any) -> None:
+        self._opened.remove(session)
+        await session.close()
+
+    async def open(self, wanted: int) -> None:
+        """Open connections until `wanted` distinct workers hold one (see the class).
+
+        Opened `wanted - reached` at a time, concurrently. A round in which no attempt got an
+        answer ends it early: a service that does not answer, or answers without naming its
+        worker, would not start doing so for more attempts.
+        """
+        budget = PIN_ATTEMPTS_PER_WORKER * wanted
+        while len(self.sessions) < wanted and budget > 0:
+            batch = [self._session() for _ in range(min(wanted - len(self.sessions), budget))]
+            budget -= len(batch)
+            pids = await asyncio.gather(*(self._worker_of(s) for s in batch))
+            for session, pid in zip(batch, pids, strict=True):
+                if pid is None or pid in self.pids:
+                    await self._discard(session)
+                else:
+                    self.sessions.append(session)
+                    self.pids.append(pid)
+            if all(pid is None for pid in pids):
+                break
+        if len(self.sessions) < wanted:
+            fallback = "" if self.sessions else "; they share the load's connections instead"
+            print(
+                f"loadgen: idle probes pinned to {len(self.sessions)} of {wanted} workers: "
+                f"no connection reached the others within {PIN_ATTEMPTS_PER_WORKER * wanted} "
+                f"attempts{fallback}",
+                file=sys.stderr,
+            )
+
+    def next(self) -> Any:
+        """The session of the next worker in turn."""
+        session = self.sessions[self._turn % len(self.sessions)]
+        self._turn += 1
+        return session
+
+    async def close(self) -> None:
+        """Close every session opened (pinned or still being tried)."""
+        opened, self._opened = self._opened, []
+        for session in opened:
+            await session.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -113,6 +243,13 @@ class LoadGenerator:
         self.lateness = LatencyHistogram()
         self._tasks: set[asyncio.Task[None]] = set()
         self._main: asyncio.Task[Any] | None = None
+        # the stages whose requests rotate over per-worker connections: those with a mix of
+        # their own (the idle stage's probes), when the config asks for it
+        self.pinned_stages = [
+            config.probe_workers > 0 and stage.mix is not None for stage in self.stages
+        ]
+        self.pins = WorkerPins(config)
+        self._pinning: asyncio.Task[None] | None = None  # opening them mid-schedule
 
     # -- control -------------------------------------------------------------------------------
 
@@ -142,10 +279,15 @@ class LoadGenerator:
                 start_at = await self._wait_for_go()
             if self.stopped_by is None:
                 await self._warm_connections(session)
+            pin_at = self._pin_offset()
+            if pin_at is not None and pin_at <= 0 and self.stopped_by is None:
+                await self.pins.open(config.probe_workers)
             now = time.monotonic()
             start_at = start_at if start_at is not None else now + 0.05
             self.t0 = self.record.t0 = max(start_at, now)
             self.start_late_s = self.t0 - start_at
+            if pin_at is not None and pin_at > 0 and self.stopped_by is None:
+                self._pinning = asyncio.create_task(self._pin_later(self.t0 + pin_at))
             progress = asyncio.create_task(self._progress_loop())
             cpu_start = _cpu_seconds()
             if self.stopped_by is None:
@@ -173,8 +315,27 @@ class LoadGenerator:
                 with contextlib.suppress(asyncio.CancelledError):
                     await progress
             self._write_progress(finished=True)
+            if self._pinning is not None:
+                self._pinning.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._pinning
+            await self.pins.close()
             await session.close()
         return self.record
+
+    def _pin_offset(self) -> float | None:
+        """When, in s after t0, to open the per-worker probe connections (at or below 0:
+        before t0); None when no stage's requests are pinned."""
+        if not any(self.pinned_stages):
+            return None
+        first = self.pinned_stages.index(True)
+        return stage_starts(self.stages)[first] - PIN_LEAD_S
+
+    async def _pin_later(self, at: float) -> None:
+        """Open the per-worker probe connections at `at` (a time.monotonic() value)."""
+        while (delay := at - time.monotonic()) > 0:
+            await asyncio.sleep(delay)
+        await self.pins.open(self.config.probe_workers)
 
     async def _wait_for_go(self) -> float | None:
         """t0 from the first line on stdin; an empty stdin (closed) stops the run unstarted."""
@@ -246,8 +407,14 @@ class LoadGenerator:
         ]
         cap, t0 = config.in_flight_cap, self.t0
         behind = 0
+        pinned = self.pinned_stages
 
         for stage, offset in iter_slots(self.stages):
+            if pinned[stage] and self._pinning is not None:
+                # its connections are opened PIN_LEAD_S ahead; should that take longer (a
+                # service slow to answer), the probes wait, and their send lateness says so
+                await self._pinning
+                self._pinning = None
             due = t0 + offset
             if due > monotonic():
                 behind = 0
@@ -267,8 +434,9 @@ class LoadGenerator:
             url, body = pool[uses[code] % len(pool)]
             uses[code] += 1
             self.in_flight += 1
+            via = self.pins.next() if pinned[stage] and self.pins.sessions else session
             task = loop.create_task(
-                self._send(session, i, calls[code].method, url, headers[code], body)
+                self._send(via, i, calls[code].method, url, headers[code], body)
             )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -445,6 +613,7 @@ def run_process(config: LoadConfig, out: Path) -> LoadSummary:
         stopped_by=generator.stopped_by,
         loop=config.loop,
         cpus=cpus,
+        probe_workers_pinned=len(generator.pins),
     )
     return summary.model_copy(update={"out": str(out)})
 
@@ -458,9 +627,11 @@ def _human(summary: LoadSummary) -> str:
     )
     late = "n/a" if summary.late_ms_p99 is None else f"{summary.late_ms_p99:.2f} ms"
     stop = f", stopped by {summary.stopped_by}" if summary.stopped_by else ""
+    pinned = summary.probe_workers_pinned
+    probes = f"; idle probes rotate over {pinned} workers" if pinned else ""
     return (
         f"loadgen: {summary.requests} due, {summary.sent} sent, {summary.ok} ok, "
-        f"{summary.errors} errors; {rates}; send lateness p99 {late}; "
+        f"{summary.errors} errors; {rates}; send lateness p99 {late}{probes}; "
         f"CPU {summary.cpu_pct:.1f}% of a core{stop}"
     )
 

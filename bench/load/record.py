@@ -245,6 +245,10 @@ class LoadSummary(_Model):
     stopped_by: str | None  # signal name when stopped early
     loop: str
     cpus: list[int]
+    # workers the probes of a stage with its own mix (the idle stage) rotated over, one
+    # kept-alive connection each; 0: they went over the shared pool (not asked, or no worker
+    # could be reached)
+    probe_workers_pinned: int = 0
     out: str | None = None
 
 
@@ -263,6 +267,7 @@ def summarize(
     stopped_by: str | None = None,
     loop: str = "asyncio",
     cpus: Sequence[int] = (),
+    probe_workers_pinned: int = 0,
 ) -> LoadSummary:
     """The summary of a finished record; pure, so its arithmetic has tests of its own.
 
@@ -334,6 +339,7 @@ def summarize(
         stopped_by=stopped_by,
         loop=loop,
         cpus=list(cpus),
+        probe_workers_pinned=probe_workers_pinned,
     )
 
 
