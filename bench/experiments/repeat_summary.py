@@ -132,6 +132,10 @@ def summarise_repeat(
         timeout_s=s.request_timeout_s,
         calls=calls,
     )
+    pinned = summary.probe_workers_pinned
+    if fault is None and idle and s.idle_rate > 0 and s.idle_s > 0 and pinned < s.workers:
+        # the idle probes reached only some workers: the others' expired buffers stayed
+        flags.append(f"the idle probes reached {pinned} of {s.workers} workers")
     if server := service_error_flag(request_rows, app_errors):
         flags.insert(0, server)  # says why those requests failed
     flags[:0] = limit.flags()  # before the failed requests they may have caused
@@ -193,6 +197,7 @@ def summarise_repeat(
         "start_late_s": summary.start_late_s,
         "error_kinds": summary.error_kinds,
         "loop": summary.loop,
+        "probe_workers_pinned": summary.probe_workers_pinned,
         "cpus": summary.cpus,
         "stages": [st.model_dump() for st in summary.stages],
     }

@@ -202,6 +202,9 @@ def method_record(spec: Spec, *, can_reclaim: bool, reclaim_how: str) -> dict[st
             if s.idle_rate > 0
             else "none (a silent idle: nothing calls the allocator)"
         ),
+        "idle_probes": (
+            "rotated over one kept-alive connection per worker" if s.idle_rate > 0 else None
+        ),
         "settle_window_s": s.settle_window_s,
         "reclaim": {"possible": can_reclaim, "how": reclaim_how},
         "memory_sampled_from": "service launch",
