@@ -99,6 +99,9 @@ def test_the_example_app_is_studied_end_to_end_and_its_article_names_it(tmp_path
     site = tmp_path / "site"
     build = mkdocs_build(site, tmp_path / "results")
     assert build.returncode == 0, build.stderr[-3000:]
+    page = next(p for p in site.rglob("*.html") if 'id="chart-leak"' in p.read_text())
+    figure = page.read_text().split('id="chart-leak"')[1].split("</figure>")[0]
+    assert "<svg" in figure and "held by the program" in figure  # the chart, drawn
     text = _article_text(site)
     assert "notes_asgi:app (ASGI or WSGI, detected" not in text  # the workers said which
     assert "notes_asgi:app (ASGI, detected)" in text

@@ -1,12 +1,12 @@
 """The article's charts as Vega-Lite specs (vega-altair), rendered to inline SVG at build time.
 
-Five charts, each a function from the aggregated results to a finished <figure> block, one
-module per chart family: `staircase` (memory over time), `memory` (peak beside settled, and
-the dumbbell of control against service), `throughput` (the control), `latency`
-(percentiles). What they share (the Okabe-Ito palette, fixed per allocator in spec order; the
-theme that follows the page's light or dark palette; how the A/A duplicate is named; the 95%
-interval whiskers; the figure around the SVG) is `figure`.
-`charts` is the registry a page places as {{ chart.<name> }}.
+Six charts, each a function from the aggregated results to a finished <figure> block, one
+module per chart family: `staircase` (memory over time), `memory` (peak beside settled, and the
+dumbbell of control against service), `throughput` (the control), `latency` (percentiles),
+`leak` (the growth the program holds against what the allocator keeps). What they share (the
+Okabe-Ito palette, fixed per allocator in spec order; the theme that follows the page's light
+or dark palette; how the A/A duplicate is named; the 95% interval whiskers; the figure around
+the SVG) is `figure`. `charts` is the registry a page places as {{ chart.<name> }}.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 from bench.report.aggregate import Results
-from bench.report.charts import latency, memory, staircase, throughput
+from bench.report.charts import latency, leak, memory, staircase, throughput
 from bench.report.charts.figure import MAX_ROWS, OKABE_ITO, Names, colours
 from bench.report.compare import Sample
+from bench.report.leak import leak_results
 from bench.report.live import LivePayload
 from bench.report.method import method_of
 from bench.report.prose.control import control_measure
@@ -87,6 +88,10 @@ def _captions(run: Run, res: Results, names: Names) -> dict[str, str]:
         "beside it also gives the slowest and the fastest repeat."
         + names.aa_sentence(control, "hollow with a dashed outline")
         + names.variant_sentence(control, "with a lighter fill"),
+        "leak": "What the service's anonymous memory grew by from the ready service to the "
+        "end of idle, per allocator (mean of the clean repeats): in blue the growth of the "
+        "program's own heap, the bytes malloc counts as in use; in orange the rest, memory the "
+        "allocator keeps resident for what the program freed.",
         "latency": f"Request latency per allocator ({latency_reps}), counted from each "
         f"request's scheduled send time{failures}: circle p50, square p95, triangle p99."
         + names.aa_sentence(service, "in hollow marks")
@@ -104,4 +109,5 @@ def charts(run: Run, res: Results, live: LivePayload | None = None) -> dict[str,
         "dumbbell": lambda: memory.dumbbell(res, names, cap["dumbbell"]),
         "throughput": lambda: throughput.throughput(res, names, cap["throughput"]),
         "latency": lambda: latency.latency(res, names, cap["latency"]),
+        "leak": lambda: leak.leak(leak_results(run, list(res.names)), names, cap["leak"]),
     }
