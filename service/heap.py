@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from service.mallocinfo import mallctl, malloc_library
+from service.mallocinfo import Mallinfo2, mallctl, malloc_library
 
 __all__ = ["MallocCounter", "heap_record", "malloc_counter"]
 
@@ -49,29 +49,11 @@ class MallocCounter:
     read: Callable[[], int | None]
 
 
-class _Mallinfo2(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in (
-            "arena",
-            "ordblks",
-            "smblks",
-            "hblks",
-            "hblkhd",
-            "usmblks",
-            "fsmblks",
-            "uordblks",
-            "fordblks",
-            "keepcost",
-        )
-    ]
-
-
 def _glibc(lib: ctypes.CDLL) -> MallocCounter | None:
     if not hasattr(lib, "mallinfo2"):  # glibc before 2.33: mallinfo's ints wrap at 2 GiB
         return None
     fn = lib.mallinfo2
-    fn.restype = _Mallinfo2
+    fn.restype = Mallinfo2
     fn.argtypes = []
 
     def read() -> int:

@@ -42,7 +42,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from service.mallocinfo import allocator_version, malloc_library
+from service.mallocinfo import Mallinfo2, allocator_version, malloc_library
 from service.mallocinfo import mallctl as mallctl_of
 
 __all__ = [
@@ -432,30 +432,12 @@ def _arenas_with_threads(threads: int) -> dict[str, Any]:
     return {"arenas": arenas, "threads": threads}
 
 
-class _Mallinfo2(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in (
-            "arena",
-            "ordblks",
-            "smblks",
-            "hblks",
-            "hblkhd",
-            "usmblks",
-            "fsmblks",
-            "uordblks",
-            "fordblks",
-            "keepcost",
-        )
-    ]
-
-
 def _mmap_threshold_moves() -> dict[str, Any]:
     """In the fork: free a 24 MiB mmapped block, then ask for 16 MiB. glibc's dynamic mmap
     threshold rises to the freed size, so 16 MiB then comes from the heap; once a trim or
     mmap parameter is set the threshold is fixed and 16 MiB is mmapped again."""
     libc = _libc()
-    libc.mallinfo2.restype = _Mallinfo2
+    libc.mallinfo2.restype = Mallinfo2
     libc.mallinfo2.argtypes = []
     first = libc.malloc(24 << 20)
     libc.free(first)

@@ -20,6 +20,7 @@ import sys
 from typing import Any
 
 __all__ = [
+    "Mallinfo2",
     "allocator_version",
     "anon_bytes",
     "malloc_library",
@@ -27,6 +28,26 @@ __all__ = [
     "python_malloc_mode",
     "rss_anon_bytes",
 ]
+
+
+class Mallinfo2(ctypes.Structure):
+    """glibc's `struct mallinfo2` (2.33 and later): every field a size_t."""
+
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
 
 
 class _DlInfo(ctypes.Structure):
