@@ -17,7 +17,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -29,7 +28,8 @@ from bench.allocators import knobs
 from bench.allocators.registry import Allocator, resolve_spec
 from bench.allocators.verification import verify
 from bench.errors import EXIT_FAILED, EXIT_OK, UsageError
-from bench.experiments.harness import ExperimentError, Interrupted, RepeatFailed, core_plan
+from bench.experiments.cell import Cell, cell_record, host_name, merge_cell, run_cell, stamp_host
+from bench.experiments.harness import Interrupted, core_plan
 from bench.measure import machine
 from bench.measure.groups import cgroup_support
 from bench.measure.memlimit import limit_bytes
@@ -40,7 +40,20 @@ from bench.results.rundir import new_run_dir, read_rows, save_run, set_latest
 from bench.spec import Spec
 from service.config import HOSTED_HEALTH_PATH
 
-__all__ = ["method_record", "rotated", "run_study"]
+__all__ = [
+    "FINISHED",
+    "allocator_record",
+    "base_manifest",
+    "confound_record",
+    "method_record",
+    "reclaim_support",
+    "rotated",
+    "round_cells",
+    "round_count",
+    "run_study",
+    "sigterm_as_interrupt",
+    "start_allocator",
+]
 
 FINISHED = ("ok", "failed", "skipped")
 
@@ -74,7 +87,7 @@ def _tool_record() -> dict[str, Any]:
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def sigterm_as_interrupt() -> Iterator[None]:
     """SIGINT, SIGTERM and SIGHUP unwind like Ctrl-C, so every finally-block cleans up.
 
     SIGINT is set here too, not left as inherited: a shell starts background jobs with SIGINT
@@ -96,7 +109,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
             signal.signal(s, h)
 
 
-def _allocator_record(alloc: Allocator) -> dict[str, Any]:
+def allocator_record(alloc: Allocator) -> dict[str, Any]:
     return {
         "name": alloc.name,
         "kind": alloc.kind,
@@ -161,7 +174,7 @@ def spec_record(spec: Spec) -> dict[str, Any]:
     return data
 
 
-def _base_manifest(spec: Spec, spec_path: Path, run_dir: Path) -> dict[str, Any]:
+def base_manifest(spec: Spec, spec_path: Path, run_dir: Path) -> dict[str, Any]:
     return {
         "format": MANIFEST_FORMAT,
         "tool": _tool_record(),
@@ -269,14 +282,14 @@ def run_study(
         manifest["status"] = "running"
     else:
         run_dir = new_run_dir(out, spec.name)
-        manifest = _base_manifest(spec, spec_path, run_dir)
+        manifest = base_manifest(spec, spec_path, run_dir)
         rows = {"memory": [], "requests": [], "control": [], "summary": [], "restarts": []}
         done = {}
     records = {a["name"]: a for a in manifest["allocators"]}
     for alloc in allocs:
         if alloc.name not in done:
             _drop_rows(rows, alloc.name)  # partial rows of an interrupted allocator
-            records[alloc.name] = _allocator_record(alloc)
+            records[alloc.name] = allocator_record(alloc)
     manifest["allocators"] = [records[a.name] for a in allocs] + [
         r for n, r in records.items() if n not in {a.name for a in allocs}
     ]
@@ -290,30 +303,19 @@ def run_study(
 
     try:
         with (
-            _sigterm_as_interrupt(),
+            sigterm_as_interrupt(),
             machine.thp_disabled(spec.machine.set_confounds) as thp,
             Progress(total=len(allocs)) as progress,
         ):
-            manifest["confounds"] = {
-                "thp": thp,
-                "swap_bytes": machine.swap_bytes(),
-                "governor": machine.governor(),
-                "cgroup_mode": cg.mode if cg else "none",
-                "cgroup": cg.reason if cg else "procfs (spec machine.cgroup: none)",
-                "pinning": cores.as_record(),
-                "python_malloc": spec.service.python_malloc,
-                "page_cache_dropped": False,
-                "root": machine.is_root(),
-                "cpu_pressure": {"avg10_start": getattr(machine.cpu_pressure(), "avg10", None)},
-            }
-            manifest["method"] = method_record(spec, **_reclaim_support(cg))
+            manifest["confounds"] = confound_record(spec, thp=thp, cg=cg, cores=cores)
+            manifest["method"] = method_record(spec, **reclaim_support(cg))
             _save()
             todo = [a for a in allocs if a.name not in done]
             for a in allocs:
                 if a.name in done:
                     kept = done[a.name]["status"]
                     progress.say(f"{a.name}: kept from the interrupted run ({kept})")
-            rounds = _rounds(spec, skip_service=skip_service, skip_control=skip_control)
+            rounds = round_count(spec, skip_service=skip_service, skip_control=skip_control)
             by_name = {a.name: a for a in todo}
             progress.total = rounds * len(todo)
             for r in range(rounds):
@@ -353,6 +355,8 @@ def run_study(
         for rec in manifest["allocators"]:
             if rec["status"] == "running" and isinstance(exc, Interrupted):
                 # the interrupted repeat's samples and requests are kept, marked by the status
+                partial = {"memory": exc.memory, "requests": exc.requests}
+                stamp_host(partial, host_name())
                 rows["memory"] += exc.memory
                 rows["requests"] += exc.requests
                 rec["phases"][exc.experiment] += exc.phases
@@ -370,7 +374,25 @@ def run_study(
     return run_dir, exit_code
 
 
-def _reclaim_support(cg: Any) -> dict[str, Any]:
+def confound_record(spec: Spec, *, thp: dict[str, Any], cg: Any, cores: Any) -> dict[str, Any]:
+    """The confounds this machine holds for a run (or a cluster cell), as the manifest keeps
+    them: THP (bench.measure.machine.thp_disabled's record), swap, governor, memory groups,
+    pinning, the Python allocator, root, and the CPU pressure at the start."""
+    return {
+        "thp": thp,
+        "swap_bytes": machine.swap_bytes(),
+        "governor": machine.governor(),
+        "cgroup_mode": cg.mode if cg else "none",
+        "cgroup": cg.reason if cg else "procfs (spec machine.cgroup: none)",
+        "pinning": cores.as_record(),
+        "python_malloc": spec.service.python_malloc,
+        "page_cache_dropped": False,
+        "root": machine.is_root(),
+        "cpu_pressure": {"avg10_start": getattr(machine.cpu_pressure(), "avg10", None)},
+    }
+
+
+def reclaim_support(cg: Any) -> dict[str, Any]:
     """Whether this machine's memory groups can force a reclaim, and how (or why not)."""
     mode = cg.mode if cg else "none"
     if mode == "v2":
@@ -383,7 +405,7 @@ def _reclaim_support(cg: Any) -> dict[str, Any]:
     return {"can_reclaim": False, "reclaim_how": "none: no memory cgroup (procfs sampling)"}
 
 
-def _rounds(spec: Spec, *, skip_service: bool, skip_control: bool) -> int:
+def round_count(spec: Spec, *, skip_service: bool, skip_control: bool) -> int:
     """How many rounds: the larger of the service and the control repeat counts (at least 1,
     so that an allocator with nothing to run is still verified)."""
     counts = [1]
@@ -394,28 +416,7 @@ def _rounds(spec: Spec, *, skip_service: bool, skip_control: bool) -> int:
     return max(counts)
 
 
-def _keep_service_repeat(
-    record: dict[str, Any], rows: dict[str, list[dict[str, Any]]], rep: Any, wall_s: float
-) -> None:
-    """Store one service repeat (a bench.experiments.service.ServiceRepeat) in rows and record."""
-    record["wall_s"]["service"].append(round(wall_s, 3))
-    rows["memory"] += rep.memory_rows
-    rows["requests"] += rep.request_rows
-    rows["summary"].append(rep.summary_row)
-    rows["restarts"] += rep.restart_rows
-    record["evidence"]["service"] += rep.evidence
-    record["knobs"] = knobs.merge(
-        (e["knobs"] for e in rep.evidence if "knobs" in e), record.get("knobs")
-    )
-    record["phases"]["service"] += rep.phases
-    record["loadgen"].append(rep.loadgen)
-    record["sampler"].append(rep.sampler)
-    record["live_set"] += rep.live_set
-    if rep.memory_limit is not None:  # what the limit did: counters, the workers it killed
-        record.setdefault("memory_limit", []).append(rep.memory_limit)
-
-
-def _start_allocator(alloc: Allocator, record: dict[str, Any], progress: Progress) -> str:
+def start_allocator(alloc: Allocator, record: dict[str, Any], progress: Progress) -> str:
     """Before an allocator's first repeat: skip it or verify it; its status."""
     record["started"] = _now()
     if not alloc.available:
@@ -448,63 +449,38 @@ def _run_round(
     save: Any,
     logs: Path,
 ) -> str:
-    """Repeat `repeat` of one allocator, service then control; its status afterwards.
-    The service's workers write their own output under `logs` (one folder per repeat)."""
+    """Repeat `repeat` of one allocator, its service cell then its control cell; its status
+    afterwards. A cell that fails ends the allocator's round (and its run). The service's
+    workers write their own output under `logs` (one folder per repeat)."""
     if record["status"] == "pending":
-        status = _start_allocator(alloc, record, progress)
+        status = start_allocator(alloc, record, progress)
         if status != "running":
             return status
         save()
-    try:
-        if not skip_service and repeat < spec.repeats:
-            from bench.experiments.service import run_service_repeat
-
-            if spec.machine.set_confounds:
-                manifest["confounds"]["page_cache_dropped"] = machine.drop_caches()
-            t0 = time.monotonic()
-            try:
-                rep = run_service_repeat(
-                    spec,
-                    alloc,
-                    repeat,
-                    cores=cores,
-                    progress=progress,
-                    log_dir=logs / f"{alloc.name}-r{repeat}",
-                )
-            except RepeatFailed as failed:  # measured until a worker died: kept, flagged
-                _keep_service_repeat(record, rows, failed.kept, time.monotonic() - t0)
-                raise
-            _keep_service_repeat(record, rows, rep, time.monotonic() - t0)
-        if not skip_control and spec.control.enabled and repeat < spec.control.repeats:
-            from bench.experiments.control import run_control_repeat
-            from bench.experiments.control_build import build_control
-
-            binary = build_control()
-            if spec.machine.set_confounds:
-                machine.drop_caches()
-            progress.update(
-                allocator=alloc.name,
-                experiment="control",
-                phase=f"repeat {repeat + 1}/{spec.control.repeats}",
-                left_s=None,
-                anon_bytes=None,
-            )
-            t0 = time.monotonic()
-            crep = run_control_repeat(spec, alloc, repeat, binary=binary)
-            record["wall_s"]["control"].append(round(time.monotonic() - t0, 3))
-            rows["memory"] += crep.memory_rows
-            rows["control"].append(crep.control_row)
-            rows["summary"].append(crep.summary_row)
-            record["evidence"]["control"].append(crep.evidence)
-            record["phases"]["control"] += crep.phases
-    except ExperimentError as exc:
-        if worker_knobs := getattr(exc, "knobs", None):  # a worker's settings differed
-            record["knobs"] = knobs.merge(worker_knobs, record.get("knobs"))
-        record.update(status="failed", reason=str(exc), finished=_now())
-        progress.say(f"{alloc.name}: failed: {exc}")
-        return "failed"
-    except Exception as exc:  # a bug or a machine fault in one allocator must not lose the rest
-        record.update(status="failed", reason=f"{type(exc).__name__}: {exc}", finished=_now())
-        progress.say(f"{alloc.name}: failed: {record['reason']}")
-        return "failed"
+    for cell in round_cells(spec, alloc.name, repeat, skip_service=skip_service,
+                            skip_control=skip_control):  # fmt: skip
+        result = run_cell(
+            spec, alloc, cell, cores=cores, progress=progress,
+            log_dir=logs / f"{alloc.name}-r{repeat}",
+        )  # fmt: skip
+        if result.page_cache_dropped is not None:
+            manifest["confounds"]["page_cache_dropped"] = result.page_cache_dropped
+        merge_cell(record, rows, result)
+        manifest.setdefault("cells", []).append(cell_record(result))
+        if result.status == "failed":
+            progress.say(f"{alloc.name}: failed: {result.reason}")
+            return "failed"
     return "running"
+
+
+def round_cells(
+    spec: Spec, allocator: str, repeat: int, *, skip_service: bool, skip_control: bool
+) -> list[Cell]:
+    """The cells of one allocator in round `repeat`: its service repeat, then its control
+    repeat, each only if the spec (and the --no-* options) has that many."""
+    cells = []
+    if not skip_service and repeat < spec.repeats:
+        cells.append(Cell(allocator, "service", repeat))
+    if not skip_control and spec.control.enabled and repeat < spec.control.repeats:
+        cells.append(Cell(allocator, "control", repeat))
+    return cells

@@ -20,7 +20,9 @@ from bench.errors import UserError
 __all__ = [
     "ADDED_COLUMNS",
     "FORMAT_VERSION",
+    "HOST_COLUMN",
     "SCHEMAS",
+    "STORED_SCHEMAS",
     "TABLES",
     "TableError",
     "atomic_write_bytes",
@@ -167,8 +169,19 @@ SCHEMAS: dict[str, pa.Schema] = {
     ),
 }
 
+#: The column the run folder adds to every table: the host (its hostname) whose cell measured
+#: the row, so a run spread over several hosts (bench.cluster) says where each number came
+#: from. The producers of rows (the experiments, the load generator) never set it; the writer
+#: adds it (null where a row has none), and a file written before it existed reads as null.
+HOST_COLUMN = "host"
+
 #: Every table of the data contract, in the order a run writes them.
 TABLES: tuple[str, ...] = tuple(SCHEMAS)
+
+#: The schema of each table as stored in a run folder: the producers' columns, then the host.
+STORED_SCHEMAS: dict[str, pa.Schema] = {
+    name: schema.append(pa.field(HOST_COLUMN, pa.string())) for name, schema in SCHEMAS.items()
+}
 
 #: Columns added within the current format version: a file written before them still reads,
 #: the column absent (null to every reader), since nothing it holds changed meaning.
@@ -190,8 +203,13 @@ ADDED_COLUMNS: dict[str, frozenset[str]] = {
             "load_end_py_blocks",
             "idle_end_py_blocks",
             "load_end_anon_bytes",
+            HOST_COLUMN,
         }
     ),
+    "memory": frozenset({HOST_COLUMN}),
+    "requests": frozenset({HOST_COLUMN}),
+    "control": frozenset({HOST_COLUMN}),
+    "restarts": frozenset({HOST_COLUMN}),
 }
 
 
@@ -200,8 +218,8 @@ class TableError(UserError):
 
 
 def to_table(name: str, rows: Iterable[Mapping[str, Any]]) -> pa.Table:
-    """Rows (dicts) to a table of the named schema; absent optional columns become null."""
-    schema = SCHEMAS[name]
+    """Rows (dicts) to a table of the named stored schema; absent columns become null."""
+    schema = STORED_SCHEMAS[name]
     rows = list(rows)
     columns = {f.name: [r.get(f.name) for r in rows] for f in schema}
     return pa.Table.from_pydict(columns, schema=schema)
@@ -245,7 +263,9 @@ def write_table(path: Path, name: str, table: pa.Table) -> None:
     """Write an Arrow IPC (Feather v2) file atomically: readers never see half a file."""
     if name not in SCHEMAS:
         raise ValueError(f"unknown table {name!r}")
-    table = _with_metadata(name, table.cast(SCHEMAS[name]))
+    if HOST_COLUMN not in table.column_names:  # a producer's table: the host is not known here
+        table = table.append_column(HOST_COLUMN, pa.nulls(table.num_rows, pa.string()))
+    table = _with_metadata(name, table.cast(STORED_SCHEMAS[name]))
     sink = pa.BufferOutputStream()
     feather.write_feather(table, sink, compression="zstd")
     atomic_write_bytes(path, sink.getvalue().to_pybytes())
@@ -287,10 +307,11 @@ def read_table(path: Path, name: str) -> pa.Table:
             f"{FORMAT_VERSION}; re-run the study with this version of allocstudy"
         )
     added = ADDED_COLUMNS.get(name, frozenset())
-    missing = [f.name for f in SCHEMAS[name] if f.name not in columns and f.name not in added]
+    stored = STORED_SCHEMAS[name]
+    missing = [f.name for f in stored if f.name not in columns and f.name not in added]
     if missing:
         raise TableError(f"{path}: missing columns {', '.join(missing)}")
-    for want in SCHEMAS[name]:
+    for want in stored:
         if want.name not in columns:
             continue
         got = table.schema.field(want.name).type
@@ -308,7 +329,7 @@ def table_rows(path: Path, name: str, *, required: bool = True) -> list[dict[str
     if not required and not path.exists():
         return []
     table = read_table(path, name)
-    keep = [f.name for f in SCHEMAS[name] if f.name in table.column_names]
+    keep = [f.name for f in STORED_SCHEMAS[name] if f.name in table.column_names]
     try:
         return table.select(keep).to_pylist()
     except (pa.ArrowException, ValueError) as exc:  # a value of a type the schema does not say

@@ -221,7 +221,7 @@ def test_a_signal_mid_run_keeps_the_partial_run_and_leaves_no_process_cgroup_or_
 def test_an_ignored_sighup_stays_ignored_as_nohup_asks():
     old = signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
-        with runner._sigterm_as_interrupt():
+        with runner.sigterm_as_interrupt():
             assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
             assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_IGN, signal.SIG_DFL)
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
