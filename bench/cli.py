@@ -38,7 +38,9 @@ RUN_EXITS = (
     "wrote before is kept), or the spec sets a memory limit and no writable memory cgroup "
     "can hold it; 2 a bad spec or arguments, or --resume of a run whose spec has "
     "changed since (the line says what changed); 4 another run is measuring on this machine "
-    "(pass --wait to start after it); 130 interrupted by Ctrl-C, SIGTERM or SIGHUP (the "
+    "(pass --wait to start after it); with --cluster: 2 also when Dask is not installed, 1 "
+    "when the scheduler cannot be reached or no worker offers what the cells need; "
+    "130 interrupted by Ctrl-C, SIGTERM or SIGHUP (the "
     "partial run is kept, marked incomplete; --resume continues it)"
 )
 COMPARE_EXITS = (
@@ -109,6 +111,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         skip_control=args.no_control,
         skip_service=args.no_service,
         wait=args.wait,
+        cluster=args.cluster,
+        require=args.require,
     )
 
 
@@ -175,7 +179,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--wait",
         action="store_true",
-        help="if another run is measuring on this machine, start when it has finished",
+        help="if another run is measuring on this machine, start when it has finished "
+        "(with --cluster: on each host)",
+    )
+    p.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run every cell on a Dask cluster, one benchmark host per cell: a scheduler "
+        "address (tcp://host:8786) or `local` (a LocalCluster on this machine); needs "
+        'pip install "allocstudy[cluster]" (docs/guide/cluster.md)',
+    )
+    p.add_argument(
+        "--require",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="with --cluster: run cells only on hosts whose worker advertises the resource "
+        "KEY:VALUE (e.g. arch=arm64); repeatable, added to the spec's hosts:",
     )
     p.set_defaults(func=cmd_run)
 

@@ -42,14 +42,23 @@ _verified: set[tuple[str, str]] = set()  # (run id, allocator) verified on this 
 _lock = threading.Lock()
 
 
-def _forward(topic: str | None, key: str, line: str) -> None:
-    """One line of a cell's output to the client, through the scheduler (best effort)."""
-    if not topic:
-        return
-    with contextlib.suppress(Exception):  # no worker (a direct call), a closing scheduler
+def _this_worker() -> Any:
+    """The Dask worker running this task (None outside one). Asked in the task's own thread:
+    Dask knows its worker per executing thread, not in a thread the task starts."""
+    try:
         from distributed import get_worker
 
-        get_worker().log_event(topic, {"cell": key, "host": host_name(), "line": line})
+        return get_worker()
+    except Exception:
+        return None
+
+
+def _forward(worker: Any, topic: str | None, key: str, line: str) -> None:
+    """One line of a cell's output to the client, through the scheduler (best effort)."""
+    if worker is None or not topic:
+        return
+    with contextlib.suppress(Exception):  # a closing scheduler
+        worker.log_event(topic, {"cell": key, "host": host_name(), "line": line})
 
 
 def _stop_requested(name: str | None) -> bool:
@@ -79,6 +88,8 @@ def run_cell_task(request: dict[str, Any]) -> dict[str, Any]:
     for this host's run lock, the run's event topic and stop event names.
     """
     cell = Cell.from_record(request["cell"])
+    worker = _this_worker()
+    address = str(worker.address) if worker is not None else None  # for a retry elsewhere
     mine = (str(request["run_id"]), cell.allocator)
     with _lock:
         verify = mine not in _verified
@@ -98,7 +109,7 @@ def run_cell_task(request: dict[str, Any]) -> dict[str, Any]:
             assert proc.stderr is not None
             for line in proc.stderr:
                 tail.append(line.rstrip("\n"))
-                _forward(request.get("topic"), cell.key, line.rstrip("\n"))
+                _forward(worker, request.get("topic"), cell.key, line.rstrip("\n"))
 
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
@@ -121,9 +132,9 @@ def run_cell_task(request: dict[str, Any]) -> dict[str, Any]:
         reader.join(timeout=5)
         payload = read_payload(folder / "out")
     if payload is None:
-        return _died(cell, started, proc.returncode, tail)
+        return {**_died(cell, started, proc.returncode, tail), "worker": address}
     meta = json.loads(payload["meta"])
     if meta.get("status") == "ok":
         with _lock:
             _verified.add(mine)
-    return payload
+    return {**payload, "worker": address}

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from bench.cluster.engine import require_dask
+from bench.cluster.study import run_cluster_study
 from bench.errors import EXIT_CANNOT_RUN, EXIT_INTERRUPTED, UsageError, UserError
 from bench.experiments.runner import run_study
 from bench.measure import journal
@@ -35,11 +38,15 @@ def run_command(
     skip_control: bool = False,
     skip_service: bool = False,
     wait: bool = False,
+    cluster: str | None = None,
+    require: list[str] | None = None,
 ) -> int:
     """The CLI's `run`: prints the run folder as its last line (also when interrupted).
 
     The whole run holds the machine lock (bench.measure.runlock): a second run at the same
     time refuses to start (MachineBusy, exit 4), or with `wait` starts when the first ends.
+    With `cluster` (a scheduler address, or `local`) the cells run on the cluster's hosts
+    instead (bench.cluster); each cell holds its own host's lock, this machine's is not taken.
     """
     started = time.monotonic()
     if only and (unknown := sorted(set(only) - set(spec.allocator_names))):
@@ -48,22 +55,45 @@ def run_command(
             f"--only names allocators the spec does not have: {', '.join(unknown)} "
             f"(spec has {', '.join(spec.allocator_names)})"
         )
+    if require and cluster is None:
+        raise UsageError("--require routes the cells of a cluster run: use it with --cluster")
+    if cluster is not None:
+        require_dask()  # one line and exit 2 before anything is made
     check_writable(out / spec.name)  # before waiting for the machine, or measuring
     mix = spec.service.request_mix  # read and checked when the spec loaded
     if mix is not None and not skip_service:
         print(f"allocstudy: requests: {mix.summary}", file=sys.stderr, flush=True)
+    if cluster is not None:
+        return _finish(
+            spec,
+            out,
+            started,
+            lambda: run_cluster_study(
+                spec,
+                spec_path=spec_path,
+                out=out,
+                address=cluster,
+                only=only,
+                resume=resume,
+                skip_control=skip_control,
+                skip_service=skip_service,
+                require=require or [],
+                wait=wait,
+            ),
+        )
     if spec.service.memory_limit_mb is not None and not skip_service:
         support = cgroup_support()  # a limit needs a cgroup to hold it: refused, never dropped
         if why := unavailable_reason(support.mode, support.reason):
             raise UserError(why, exit_code=EXIT_CANNOT_RUN)
-    try:
+
+    def local() -> tuple[Path, int]:
         with machine_lock(
             wait=wait,
             on_wait=lambda text: print(f"allocstudy: {text}", file=sys.stderr, flush=True),
         ):
             for line in journal.recover():  # what a killed run left changed, put back first
                 print(f"allocstudy: {line}", file=sys.stderr, flush=True)
-            run_dir, code = run_study(
+            return run_study(
                 spec,
                 spec_path=spec_path,
                 out=out,
@@ -72,6 +102,14 @@ def run_command(
                 skip_control=skip_control,
                 skip_service=skip_service,
             )
+
+    return _finish(spec, out, started, local)
+
+
+def _finish(spec: Spec, out: Path, started: float, run: Callable[[], tuple[Path, int]]) -> int:
+    """Run the study; print the run folder last (also when interrupted), return the code."""
+    try:
+        run_dir, code = run()
     except KeyboardInterrupt:
         print(
             "allocstudy: interrupted; the partial run is kept and marked incomplete "

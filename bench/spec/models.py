@@ -71,6 +71,7 @@ ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 #: adding one does not make every earlier run stale.
 UNHASHED_WHEN_NULL: dict[str, object] = {
     "aa_pair": None,
+    "hosts": [],
     "service.memory_limit_mb": None,
     "service.max_requests": None,
     "service.max_requests_jitter": 0,
@@ -539,6 +540,10 @@ AllocatorEntry = Annotated[
 ]
 
 
+#: A key or value of a `hosts:` requirement: it becomes part of a Dask resource name.
+HostFact = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=64)]
+
+
 class Spec(_Model):
     """One experiment: which allocators, what service load, what control."""
 
@@ -555,6 +560,12 @@ class Spec(_Model):
     service: ServiceSpec = Field(default_factory=ServiceSpec)
     control: ControlSpec = Field(default_factory=ControlSpec)
     machine: MachineSpec = Field(default_factory=MachineSpec)
+    hosts: list[dict[HostFact, HostFact]] = Field(
+        default_factory=list,
+        description="cluster runs only (--cluster): the kinds of host to run every cell on, "
+        "each a mapping of facts a host advertises as Dask worker resources (e.g. "
+        "[{arch: x86_64}, {arch: arm64}] runs the whole matrix on both); empty: any host",
+    )
 
     @field_validator("machine")
     @classmethod

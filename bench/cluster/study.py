@@ -1,0 +1,455 @@
+"""The study on a Dask cluster: every cell a task on a benchmark host of its own.
+
+The pipeline mirrors the local runner's (bench.experiments.runner): open a run folder (or the
+one to resume), plan the cells in the same rotated rounds, then submit them all at once, in
+that order of priority, each asking for one `bench_host` (one per host: no host runs two
+cells at once) plus the resources of its host kind. Each host runs its cell as a local run
+does (bench.cluster.task, bench.cluster.cellproc) and sends back its rows and manifest entry
+(bench.cluster.wire); this client merges them into the one run folder as they arrive
+(bench.experiments.cell.merge_cell, the local runner's fold) and saves after each, so an
+interrupted run keeps everything that finished.
+
+Failures: a cell that fails (its experiment failed, its host could not have the allocator,
+its host died, its task raised) is submitted once more, to another host offering the same
+kind when there is one; a second failure fails (or skips) its allocator with the reason, and
+the allocator's other cells are cancelled; every other allocator goes on. Every attempt is a
+line of the manifest's `cells`, with its host and wall-clock start and end. Ctrl-C (SIGTERM,
+SIGHUP) sets the run's stop event, which each running cell's task turns into a SIGTERM of
+its cell; the client waits for them to stop, cancels the rest, marks the run incomplete and
+closes the cluster. `--resume` of a cluster run submits only the cells not yet done.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from bench.allocators.registry import resolve_spec
+from bench.cluster.engine import connect, hosts_offering, wait_for_hosts
+from bench.cluster.hosts import kind_label, parse_requirement, resources_for
+from bench.cluster.task import run_cell_task
+from bench.cluster.wire import Delivery, WireError, decode
+from bench.errors import EXIT_FAILED, EXIT_OK, UsageError
+from bench.experiments.cell import Cell, CellResult, cell_record, merge_cell, wall_clock
+from bench.experiments.runner import (
+    FINISHED,
+    allocator_record,
+    base_manifest,
+    method_record,
+    reclaim_support,
+    rotated,
+    round_cells,
+    round_count,
+    sigterm_as_interrupt,
+)
+from bench.results.manifest import read_manifest
+from bench.results.resume import run_to_resume
+from bench.results.rundir import new_run_dir, read_rows, save_run, set_latest
+from bench.spec import Spec
+
+__all__ = ["ATTEMPTS", "STOP_WAIT_S", "host_kinds", "plan_cells", "run_cluster_study"]
+
+#: How many times a cell is tried: once, and once more elsewhere.
+ATTEMPTS = 2
+#: How long an interrupted run waits for its running cells to stop and clean up.
+STOP_WAIT_S = 90.0
+
+
+def host_kinds(spec: Spec, require: list[str]) -> list[dict[str, str]]:
+    """The kinds of host every cell runs on: the spec's `hosts:` (one entry each), or one kind
+    of any host; every `--require KEY=VALUE` is added to each."""
+    extra = dict(parse_requirement(text) for text in require)
+    kinds = [dict(kind) for kind in spec.hosts] or [{}]
+    return [{**kind, **extra} for kind in kinds]
+
+
+def plan_cells(
+    spec: Spec,
+    names: list[str],
+    *,
+    kinds: int,
+    skip_service: bool,
+    skip_control: bool,
+) -> tuple[list[Cell], list[dict[str, Any]]]:
+    """Every cell in submission order, and the rounds as the manifest records them: round r
+    holds repeat r of every allocator in the order rotated by r, as a local run's does."""
+    cells: list[Cell] = []
+    order: list[dict[str, Any]] = []
+    for r in range(round_count(spec, skip_service=skip_service, skip_control=skip_control)):
+        names_r = rotated(names, r)
+        order.append({"round": r, "allocators": names_r})
+        for kind in range(kinds):
+            for name in names_r:
+                for cell in round_cells(
+                    spec, name, r, skip_service=skip_service, skip_control=skip_control
+                ):
+                    cells.append(replace(cell, kind=kind))
+    return cells, order
+
+
+@dataclass
+class _Attempt:
+    cell: Cell
+    attempt: int
+
+
+def _key(cell: Cell) -> tuple[str, str, int, int]:
+    return (cell.allocator, cell.experiment, cell.repeat, cell.kind)
+
+
+def _say(text: str) -> None:
+    print(f"allocstudy: {text}", file=sys.stderr, flush=True)
+
+
+class _Session:
+    """One cluster run's state: the manifest, rows, futures in flight, and what is done."""
+
+    def __init__(
+        self,
+        spec: Spec,
+        client: Any,
+        run_dir: Path,
+        manifest: dict[str, Any],
+        rows: dict[str, list[dict[str, Any]]],
+        kinds: list[dict[str, str]],
+        *,
+        wait: bool,
+        address: str,
+    ) -> None:
+        self.spec, self.client, self.run_dir = spec, client, run_dir
+        self.manifest, self.rows, self.kinds = manifest, rows, kinds
+        self.records = {a["name"]: a for a in manifest["allocators"]}
+        self.wait, self.address = wait, address
+        self.futures: dict[Any, _Attempt] = {}
+        self.remaining: dict[str, set[tuple[str, str, int, int]]] = {}
+        self.exit_code = EXIT_OK
+        self.submitted = 0
+        run_id = run_dir.name
+        self.topic = f"allocstudy-{run_id}"
+        self.stop_name = f"allocstudy-stop-{run_id}"
+
+    def save(self) -> None:
+        save_run(self.run_dir, self.rows, self.manifest)
+
+    def request(self, cell: Cell) -> dict[str, Any]:
+        return {
+            "spec": self.spec.model_dump(mode="json"),
+            "spec_hash": self.spec.spec_hash,
+            "cell": cell.as_record(),
+            "run_id": self.run_dir.name,
+            "wait": self.wait,
+            "topic": self.topic,
+            "stop_event": self.stop_name,
+        }
+
+    def submit(self, cell: Cell, attempt: int, *, avoid: str | None = None) -> Any:
+        """Submit one cell; a retry goes to another host of its kind when there is one."""
+        wanted = resources_for(self.kinds[cell.kind])
+        others = [w for w in hosts_offering(self.client, wanted) if w != avoid]
+        self.submitted += 1
+        future = self.client.submit(
+            run_cell_task,
+            self.request(cell),
+            key=f"allocstudy-{self.run_dir.name}-{cell.key.replace('/', '-')}-a{attempt}",
+            resources=wanted,
+            workers=others if avoid and others else None,
+            allow_other_workers=False,
+            pure=False,
+            priority=-self.submitted if attempt == 1 else 1_000_000,
+        )
+        self.futures[future] = _Attempt(cell, attempt)
+        return future
+
+    def collect(self, future: Any, cell: Cell) -> tuple[Delivery | None, str | None, str | None]:
+        """A finished future's delivery, or the reason it has none, and the worker it ran on."""
+        try:
+            payload = future.result()
+        except Exception as exc:
+            worker = getattr(getattr(exc, "last_worker", None), "address", None)
+            if type(exc).__name__ == "KilledWorker":
+                return None, f"the host running it died ({worker or 'unknown worker'})", worker
+            return None, f"{type(exc).__name__}: {exc}", worker
+        worker = payload.get("worker") if isinstance(payload, dict) else None
+        try:
+            return decode(payload), None, worker
+        except WireError as exc:
+            return None, str(exc), worker
+
+    def on_host(self, delivery: Delivery) -> None:
+        """Record the host a delivery came from: its fingerprint, kind and confounds."""
+        host = delivery.result.host
+        hosts = self.manifest.setdefault("hosts", {})
+        entry = hosts.setdefault(host, {"cells": 0})
+        entry["cells"] += 1
+        if delivery.fingerprint:
+            entry["fingerprint"] = delivery.fingerprint
+            entry["kind"] = kind_label(delivery.fingerprint)
+        if delivery.confounds:
+            entry["confounds"] = delivery.confounds
+            if not self.manifest.get("confounds"):  # the run's headline: its first host's
+                self.manifest["confounds"] = delivery.confounds
+                mode = delivery.confounds.get("cgroup_mode")
+                support = reclaim_support(_Mode(mode) if mode and mode != "none" else None)
+                self.manifest["method"] = method_record(self.spec, **support)
+        busiest = max(hosts.items(), key=lambda kv: kv[1]["cells"])
+        if "fingerprint" in busiest[1]:
+            self.manifest["host"] = busiest[1]["fingerprint"]
+        self.manifest["host_kinds"] = sorted(
+            {h["kind"] for h in hosts.values() if "kind" in h}
+        )  # more than one: the article shows them apart
+
+    def settle(self, future: Any) -> None:
+        """Take one finished future into the run: merge it, retry it, or fail its allocator."""
+        att = self.futures.pop(future)
+        cell, record = att.cell, self.records[att.cell.allocator]
+        if record["status"] in FINISHED:
+            return  # its allocator failed or was skipped meanwhile: nothing more is taken
+        delivery, why, worker = self.collect(future, cell)
+        if delivery is not None:
+            result = delivery.result
+            self.on_host(delivery)
+        else:
+            now = time.time()
+            result = CellResult(
+                cell=cell, status="failed", host=worker or "unknown", started=now,
+                finished=now, reason=why,
+            )  # fmt: skip
+        if result.status == "interrupted":
+            self.manifest.setdefault("cells", []).append(cell_record(result, attempt=att.attempt))
+            return
+        if result.page_cache_dropped is not None:
+            self.manifest.setdefault("confounds", {})["page_cache_dropped"] = (
+                result.page_cache_dropped
+            )
+        line = cell_record(result, attempt=att.attempt, worker=worker)
+        self.manifest.setdefault("cells", []).append(line)
+        took = result.finished - result.started
+        if result.status != "ok" and att.attempt < ATTEMPTS:
+            _say(
+                f"{cell.key}: {result.status} on {result.host} ({result.reason}); "
+                "trying it once more elsewhere"
+            )
+            self.submit(cell, att.attempt + 1, avoid=worker)
+            return
+        if record["started"] is None:
+            record["started"] = wall_clock(result.started)
+        if record["status"] == "pending":
+            record["status"] = "running"
+        merge_cell(record, self.rows, result)
+        if result.status == "ok":
+            _say(f"{cell.key}: ok on {result.host} ({took:.0f} s)")
+            self.remaining[cell.allocator].discard(_key(cell))
+            if not self.remaining[cell.allocator]:
+                record.update(status="ok", finished=wall_clock(time.time()))
+                _say(f"{cell.allocator}: ok")
+        else:
+            _say(f"{cell.allocator}: {result.status}: {result.reason}")
+            if result.status == "failed":
+                self.exit_code = EXIT_FAILED
+            self.cancel_allocator(cell.allocator)
+        self.save()
+
+    def cancel_allocator(self, name: str) -> None:
+        """Cancel an allocator's cells still queued (its run has ended)."""
+        for future, att in list(self.futures.items()):
+            if att.cell.allocator == name:
+                future.cancel()
+                del self.futures[future]
+
+    def stop(self) -> None:
+        """Ctrl-C: stop the running cells (they clean up on their hosts), cancel the rest."""
+        from distributed import Event, wait
+
+        try:
+            Event(self.stop_name, client=self.client).set()
+            running = {key for keys in self.client.processing().values() for key in keys}
+        except Exception:
+            running = set()
+        waiting = [f for f in self.futures if f.key in running]
+        for future in [f for f in self.futures if f.key not in running]:
+            future.cancel()
+        if waiting:
+            _say(f"stopping {len(waiting)} running cell(s)")
+            try:
+                wait(waiting, timeout=STOP_WAIT_S)
+            except Exception:
+                pass
+        for future in waiting:
+            if future.done():
+                self.settle(future)
+
+
+@dataclass(frozen=True)
+class _Mode:
+    """The one attribute of a cgroup support record that reclaim_support reads."""
+
+    mode: str
+
+
+def _print_line(event: Any) -> None:
+    """A line a cell printed on its host, shown here as `host: line`."""
+    _, msg = event
+    if isinstance(msg, Mapping):
+        print(f"{msg.get('host')}: {msg.get('line')}", file=sys.stderr, flush=True)
+
+
+def run_cluster_study(
+    spec: Spec,
+    *,
+    spec_path: Path,
+    out: Path,
+    address: str,
+    only: list[str] | None = None,
+    resume: bool = False,
+    skip_control: bool = False,
+    skip_service: bool = False,
+    require: list[str] | None = None,
+    wait: bool = False,
+) -> tuple[Path, int]:
+    """Run the study's cells on the cluster at `address` (`local`: a LocalCluster here);
+    the run folder and the exit code, as bench.experiments.runner.run_study returns them."""
+    kinds = host_kinds(spec, require or [])
+    allocs = resolve_spec(spec, build=False)  # names and descriptions: hosts resolve their own
+    if only:
+        unknown = sorted(set(only) - {a.name for a in allocs})
+        if unknown:
+            raise UsageError(
+                f"--only names allocators the spec does not have: "
+                f"{', '.join(unknown)} (spec has {', '.join(spec.allocator_names)})"
+            )
+        allocs = [a for a in allocs if a.name in only]
+    with connect(address) as client:
+        for kind in kinds:
+            wait_for_hosts(client, resources_for(kind), address)
+        run_dir, manifest, rows, done_cells = _open_run(spec, spec_path, out, resume=resume)
+        records = {a["name"]: a for a in manifest["allocators"]}
+        for alloc in allocs:
+            if alloc.name not in records or records[alloc.name]["status"] not in FINISHED:
+                if alloc.name not in records or not done_cells.get(alloc.name):
+                    records[alloc.name] = _cluster_record(alloc)
+                else:
+                    records[alloc.name]["status"] = "running"
+                    records[alloc.name]["reason"] = None
+        names = [a.name for a in allocs]
+        manifest["allocators"] = [records[n] for n in names] + [
+            r for n, r in records.items() if n not in names
+        ]
+        manifest["cluster"] = {
+            "address": address,
+            "scheduler": client.scheduler.address,
+            "workers": len(client.scheduler_info(n_workers=-1)["workers"]),
+            "host_kinds": kinds,
+            "attempts": ATTEMPTS,
+        }
+        todo = [n for n in names if records[n]["status"] not in FINISHED]
+        cells, order = plan_cells(
+            spec, todo, kinds=len(kinds), skip_service=skip_service, skip_control=skip_control
+        )
+        manifest["order"] = order
+        session = _Session(spec, client, run_dir, manifest, rows, kinds, wait=wait, address=address)
+        for name in todo:
+            session.remaining[name] = {
+                _key(c) for c in cells if c.allocator == name
+            } - done_cells.get(name, set())
+        for name in names:
+            if name not in todo:
+                _say(f"{name}: kept from the interrupted run ({records[name]['status']})")
+        session.save()
+        try:
+            with sigterm_as_interrupt():
+                client.subscribe_topic(session.topic, _print_line)
+                fresh = [c for c in cells if _key(c) in session.remaining[c.allocator]]
+                hosts = len(hosts_offering(client, resources_for({})))
+                _say(f"{len(fresh)} cells on {hosts} host(s) of {address}")
+                for name in todo:
+                    if not session.remaining[name]:  # every cell kept from before
+                        records[name].update(status="ok", finished=wall_clock(time.time()))
+                for cell in fresh:
+                    session.submit(cell, 1)
+                _drain(session)
+        except KeyboardInterrupt:
+            session.stop()
+            for rec in manifest["allocators"]:
+                if rec["status"] in ("pending", "running"):
+                    rec["status"] = "incomplete"
+                    rec["reason"] = "interrupted"
+            manifest["status"] = "incomplete"
+            manifest["finished"] = wall_clock(time.time())
+            session.save()
+            raise
+    manifest["status"] = "complete"
+    manifest["finished"] = wall_clock(time.time())
+    session.save()
+    set_latest(run_dir)
+    return run_dir, session.exit_code
+
+
+def _drain(session: _Session) -> None:
+    """Take futures as they finish until none is in flight (retries join as they go)."""
+    from distributed import wait
+
+    while session.futures:
+        done = wait(list(session.futures), return_when="FIRST_COMPLETED").done
+        for future in done:
+            if future in session.futures:
+                session.settle(future)
+
+
+def _cluster_record(alloc: Any) -> dict[str, Any]:
+    """An allocator's manifest record before any host has resolved it: what the spec says
+    of it; the library, its checksum and version are the hosts' (bench.experiments.cell)."""
+    record = allocator_record(alloc)
+    record.update(library=None, expected_library=None, sha256=None, version=None, fix=None)
+    return record
+
+
+def _open_run(
+    spec: Spec, spec_path: Path, out: Path, *, resume: bool
+) -> tuple[Path, dict[str, Any], dict[str, list[dict[str, Any]]], dict[str, set[Any]]]:
+    """The run folder, its manifest and rows, and the cells done in it, per allocator.
+
+    A resumed cluster run keeps every cell that finished ok (its rows and record are whole:
+    a cluster run merges nothing of a cell that did not finish); a resumed local run keeps
+    only its finished allocators, as the local runner does.
+    """
+    run_dir = (
+        run_to_resume(
+            out,
+            spec_name=spec.name,
+            spec_hash=spec.spec_hash,
+            spec=spec.model_dump(mode="json"),
+            spec_path=spec_path,
+        )
+        if resume
+        else None
+    )
+    if resume and run_dir is None:
+        _say(
+            f"nothing to resume for {spec.name} (no incomplete run with this spec hash); "
+            "starting a new run"
+        )
+    if run_dir is None:
+        run_dir = new_run_dir(out, spec.name)
+        manifest = base_manifest(spec, spec_path, run_dir)
+        manifest["host"] = {}
+        rows: dict[str, list[dict[str, Any]]] = {
+            "memory": [], "requests": [], "control": [], "summary": [], "restarts": [],
+        }  # fmt: skip
+        return run_dir, manifest, rows, {}
+    manifest = read_manifest(run_dir)
+    rows = read_rows(run_dir)
+    manifest["status"] = "running"
+    finished = {a["name"] for a in manifest["allocators"] if a["status"] in FINISHED}
+    done: dict[str, set[Any]] = {}
+    if "cluster" in manifest:
+        for line in manifest.get("cells", []):
+            if line.get("status") == "ok" and line["allocator"] not in finished:
+                done.setdefault(line["allocator"], set()).add(_key(Cell.from_record(line)))
+    for name in {a["name"] for a in manifest["allocators"]} - finished - set(done):
+        for table in rows:  # partial rows of an allocator measured again from the start
+            rows[table] = [r for r in rows[table] if r.get("allocator") != name]
+    return run_dir, manifest, rows, done
