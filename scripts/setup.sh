@@ -46,7 +46,7 @@ if [[ ! -f $STAMP || $(cat "$STAMP") != "$want" ]]; then
     echo "setup: installing allocstudy and its dependencies into $VENV"
     log="$VENV/pip-install.log"
     if ! { "$VENV/bin/python" -m pip install -q --upgrade pip &&
-           "$VENV/bin/python" -m pip install -q -e '.[dev]'; } >"$log" 2>&1; then
+           "$VENV/bin/python" -m pip install -q -e '.[dev,cluster]'; } >"$log" 2>&1; then
         grep -v '^WARNING: Location' "$log" | tail -n 25 >&2
         echo "setup: pip could not install the project (full log: $log)" >&2
         exit 1

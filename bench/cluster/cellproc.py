@@ -119,6 +119,7 @@ def read_payload(folder: Path) -> dict[str, Any] | None:
 
 def main(argv: list[str]) -> int:
     request_file, out = Path(argv[0]), Path(argv[1])
+    began = time.time()
     die_with_parent(signal.SIGTERM)  # a host's worker that dies takes its cell down, cleanly
     request = json.loads(request_file.read_text(encoding="utf-8"))
     code = EXIT_OK
@@ -127,10 +128,9 @@ def main(argv: list[str]) -> int:
             result, confounds = run_request(request)
     except KeyboardInterrupt:  # stopped: the client cancelled the run; nothing is kept
         cell = Cell.from_record(request["cell"])
-        now = time.time()
         result = CellResult(
-            cell=cell, status="interrupted", host=host_name(), started=now, finished=now,
-            reason="interrupted",
+            cell=cell, status="interrupted", host=host_name(), started=began,
+            finished=time.time(), reason="interrupted",
         )  # fmt: skip
         confounds = {}
         code = EXIT_INTERRUPTED

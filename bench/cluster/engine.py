@@ -77,10 +77,13 @@ def connect(address: str) -> Iterator[Any]:
     import dask
     from distributed import Client, LocalCluster
 
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        scratch = None
+    config: dict[str, Any] = {"distributed.scheduler.allowed-failures": 0}
+    scratch = None
+    if address == "local":  # every file the cluster writes goes here, removed with it
+        scratch = tempfile.mkdtemp(prefix="allocstudy-dask-")
+        config["temporary-directory"] = scratch
+    with dask.config.set(config):
         if address == "local":
-            scratch = tempfile.mkdtemp(prefix="allocstudy-dask-")  # removed with the cluster
             old = signal.signal(signal.SIGINT, signal.SIG_IGN)
             try:
                 cluster = LocalCluster(

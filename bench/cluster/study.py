@@ -218,8 +218,9 @@ class _Session:
                 cell=cell, status="failed", host=worker or "unknown", started=now,
                 finished=now, reason=why,
             )  # fmt: skip
-        if result.status == "interrupted":
-            self.manifest.setdefault("cells", []).append(cell_record(result, attempt=att.attempt))
+        if result.status == "interrupted":  # stopped by Ctrl-C: recorded, nothing merged
+            line = cell_record(result, attempt=att.attempt, worker=worker)
+            self.manifest.setdefault("cells", []).append(line)
             return
         if result.page_cache_dropped is not None:
             self.manifest.setdefault("confounds", {})["page_cache_dropped"] = (

@@ -1,11 +1,15 @@
 """The Dask task of one cell, as it runs inside a benchmark host's worker.
 
-It starts the cell in a fresh process (bench.cluster.cellproc) and waits for it, forwarding
-each line the cell prints to the client (a Dask event on the run's topic, so the terminal
-shows what every host is doing) and watching the run's stop event: when the client is
-interrupted it sets the event, and the task sends SIGTERM to its cell, which unwinds through
-its clean-ups (service, cgroups, THP) as a local run does on Ctrl-C. A cell process that dies
-without a payload becomes a failed cell whose reason is the last line it printed.
+It starts the cell in a fresh process (bench.cluster.cellproc), in a session of its own, and
+waits for it, forwarding each line the cell prints to the client (a Dask event on the run's
+topic, so the terminal shows what every host is doing) and watching the run's stop event:
+when the client is interrupted it sets the event, and the task sends SIGTERM to its cell,
+which unwinds through its clean-ups (service, cgroups, THP) as a local run does on Ctrl-C.
+That SIGTERM is the only signal it gets: in a session of its own, a Ctrl-C typed where the
+worker (or a local cluster's client) runs does not reach it as well, which would interrupt
+its clean-up half-way. A worker that dies takes its cell down the same way (the kernel's
+parent-death signal, SIGTERM). A cell process that ends without a payload becomes a failed
+cell whose reason is the last line it printed.
 
 Which allocators this host has verified in this run is remembered here, in the worker, which
 lives for the whole run: the first cell of an allocator on a host verifies it there.
@@ -102,7 +106,8 @@ def run_cell_task(request: dict[str, Any]) -> dict[str, Any]:
             [sys.executable, "-m", "bench.cluster.cellproc", str(folder / "request.json"),
              str(folder / "out")],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True, preexec_fn=lambda: die_with_parent(signal.SIGTERM),
+            text=True, start_new_session=True,
+            preexec_fn=lambda: die_with_parent(signal.SIGTERM),
         )  # fmt: skip
 
         def read() -> None:

@@ -10,6 +10,7 @@ import html
 from collections.abc import Iterable
 
 from bench.report.aggregate import Results
+from bench.report.hostkinds import host_kind_note
 from bench.report.run import Freshness, Run, Study
 from bench.report.units import join_names
 
@@ -65,6 +66,8 @@ def banners(
                 "machines and moments differ between runs, so compare them with care.",
             )
         )
+    if kinds := host_kind_note(run.manifest, run.summary):  # a cluster run over unlike hosts
+        out.append(kinds)
     if res.disturbed:
         n = len(res.disturbed)
         out.append(

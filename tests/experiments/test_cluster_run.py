@@ -183,7 +183,7 @@ def test_ctrl_c_keeps_what_finished_leaves_no_process_and_resume_submits_the_res
     thp = m["confounds"]["thp"]
     assert thp_mode() == thp["before"]
     assert {r["allocator"] for r in read_rows(run_dir)["summary"]} == {"glibc"}
-    assert not (out / "stop" / "latest").exists()
+    assert not (out / "tiny" / "latest").exists()
 
     resumed = run_cli(
         "run", str(spec), "--out", str(out), "--no-control", "--cluster", "local", "--wait",
