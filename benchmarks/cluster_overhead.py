@@ -23,6 +23,7 @@ wall time around the command:
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -33,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.measure.runlock import machine_lock  # noqa: E402
 from bench.results.manifest import read_manifest  # noqa: E402
 
 SPEC = """\
@@ -55,13 +57,13 @@ control: {threads: 2, seconds: 1, idle_s: 1, repeats: 2}
 """
 
 
-def one_run(spec: Path, out: Path, cluster: bool) -> dict[str, float]:
+def one_run(spec: Path, out: Path, cluster: bool, env: dict[str, str]) -> dict[str, float]:
     """Run the study once; its timings (seconds)."""
     cmd = [sys.executable, "-m", "bench", "run", str(spec), "--out", str(out), "--wait"]
     if cluster:
         cmd += ["--cluster", "local"]
     began = time.time()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False, env=env)
     ended = time.time()
     if proc.returncode != 0:
         raise SystemExit(f"run failed ({proc.returncode}): {proc.stderr[-2000:]}")
@@ -83,12 +85,19 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     runs: dict[bool, list[dict[str, float]]] = {False: [], True: []}
-    with tempfile.TemporaryDirectory(prefix="allocstudy-cluster-overhead-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="allocstudy-cluster-overhead-") as tmp,
+        machine_lock(wait=True, on_wait=lambda text: print(text, file=sys.stderr, flush=True)),
+    ):
+        # The benchmark holds the machine's run lock throughout, so no other run measures
+        # between (or during) its runs, and no wait for one lands in its timings; its own
+        # runs take a private lock instead (they would wait for the benchmark otherwise).
+        env = {**os.environ, "ALLOCSTUDY_LOCK": str(Path(tmp) / "runs.lock")}
         spec = Path(tmp) / "overhead.yaml"
         spec.write_text(SPEC)
         for r in range(args.rounds):
             for cluster in (False, True):  # interleaved: the machine drifts for both alike
-                t = one_run(spec, Path(tmp) / "results", cluster)
+                t = one_run(spec, Path(tmp) / "results", cluster, env)
                 runs[cluster].append(t)
                 kind = "cluster" if cluster else "local"
                 print(f"round {r + 1} {kind}: {t['wall']:.1f} s", file=sys.stderr, flush=True)

@@ -53,6 +53,13 @@ from bench.spec import Spec
 
 __all__ = ["ATTEMPTS", "STOP_WAIT_S", "host_kinds", "plan_cells", "run_cluster_study"]
 
+#: The keys of a local run's `host` (bench.measure.machine.host_info): a cluster run's headline
+#: host, the one that ran most cells, is recorded with these, so runs compare key for key.
+HOST_KEYS = (
+    "hostname", "cpu_model", "cores", "usable_cores", "memory_bytes", "kernel", "glibc",
+    "python", "machine",
+)  # fmt: skip
+
 #: How many times a cell is tried: once, and once more elsewhere.
 ATTEMPTS = 2
 #: How long an interrupted run waits for its running cells to stop and clean up.
@@ -128,6 +135,7 @@ class _Session:
         self.remaining: dict[str, set[tuple[str, str, int, int]]] = {}
         self.exit_code = EXIT_OK
         self.submitted = 0
+        self.stopping = False  # set by stop(): cells that come back interrupted are expected
         run_id = run_dir.name
         self.topic = f"allocstudy-{run_id}"
         self.stop_name = f"allocstudy-stop-{run_id}"
@@ -196,8 +204,9 @@ class _Session:
                 support = reclaim_support(_Mode(mode) if mode and mode != "none" else None)
                 self.manifest["method"] = method_record(self.spec, **support)
         busiest = max(hosts.items(), key=lambda kv: kv[1]["cells"])
-        if "fingerprint" in busiest[1]:
-            self.manifest["host"] = busiest[1]["fingerprint"]
+        if "fingerprint" in busiest[1]:  # the headline host, in a local run's terms
+            fp = busiest[1]["fingerprint"]
+            self.manifest["host"] = {k: fp[k] for k in HOST_KEYS if k in fp}
         self.manifest["host_kinds"] = sorted(
             {h["kind"] for h in hosts.values() if "kind" in h}
         )  # more than one: the article shows them apart
@@ -218,10 +227,13 @@ class _Session:
                 cell=cell, status="failed", host=worker or "unknown", started=now,
                 finished=now, reason=why,
             )  # fmt: skip
-        if result.status == "interrupted":  # stopped by Ctrl-C: recorded, nothing merged
+        if result.status == "interrupted" and self.stopping:  # our Ctrl-C: recorded, not merged
             line = cell_record(result, attempt=att.attempt, worker=worker)
             self.manifest.setdefault("cells", []).append(line)
             return
+        if result.status == "interrupted":  # stopped on its host by someone else: a failure
+            result.status = "failed"
+            result.reason = f"stopped on {result.host} by a signal while it ran"
         if result.page_cache_dropped is not None:
             self.manifest.setdefault("confounds", {})["page_cache_dropped"] = (
                 result.page_cache_dropped
@@ -265,6 +277,7 @@ class _Session:
         """Ctrl-C: stop the running cells (they clean up on their hosts), cancel the rest."""
         from distributed import Event, wait
 
+        self.stopping = True
         try:
             Event(self.stop_name, client=self.client).set()
             running = {key for keys in self.client.processing().values() for key in keys}
