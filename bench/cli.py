@@ -39,8 +39,9 @@ RUN_EXITS = (
     "can hold it; 2 a bad spec or arguments, or --resume of a run whose spec has "
     "changed since (the line says what changed); 4 another run is measuring on this machine "
     "(pass --wait to start after it); with --cluster: 2 also when Dask is not installed, 1 "
-    "when the scheduler cannot be reached or no worker offers what the cells need; "
-    "130 interrupted by Ctrl-C, SIGTERM or SIGHUP (the "
+    "when the scheduler cannot be reached or no worker offers what the cells need; a cell "
+    "whose host another run holds fails and is tried once more elsewhere (--wait waits "
+    "instead); 130 interrupted by Ctrl-C, SIGTERM or SIGHUP (the "
     "partial run is kept, marked incomplete; --resume continues it)"
 )
 COMPARE_EXITS = (
@@ -162,7 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the service experiment and the C++ control for every allocator of "
         "SPEC and write results/<spec>/<run id>/ (manifest.json and Arrow tables). Repeats "
         "run in rounds, the allocators in an order rotated each round; the order, the idle "
-        "traffic and whether a forced reclaim was possible are recorded in the manifest.",
+        "traffic and whether a forced reclaim was possible are recorded in the manifest. With "
+        "--cluster every repeat (a cell) runs on a benchmark host of its own and the client "
+        "merges them into the one run folder.",
         epilog=RUN_EXITS,
     )
     p.add_argument("spec", metavar="SPEC")
@@ -172,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         action="store_true",
         help="reuse finished allocators of the latest incomplete run (refused if the spec "
-        "has changed since)",
+        "has changed since); with --cluster, every cell that finished",
     )
     p.add_argument("--no-control", action="store_true", help="skip the C++ control")
     p.add_argument("--no-service", action="store_true", help="skip the service experiment")
