@@ -21,9 +21,11 @@ closes the cluster. `--resume` of a cluster run submits only the cells not yet d
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -386,20 +388,35 @@ def run_cluster_study(
                     session.submit(cell, 1)
                 _drain(session)
         except KeyboardInterrupt:
-            session.stop()
-            for rec in manifest["allocators"]:
-                if rec["status"] in ("pending", "running"):
-                    rec["status"] = "incomplete"
-                    rec["reason"] = "interrupted"
-            manifest["status"] = "incomplete"
-            manifest["finished"] = wall_clock(time.time())
-            session.save()
+            with _signals_held():  # a second signal must not cut the stop short
+                session.stop()
+                for rec in manifest["allocators"]:
+                    if rec["status"] in ("pending", "running"):
+                        rec["status"] = "incomplete"
+                        rec["reason"] = "interrupted"
+                manifest["status"] = "incomplete"
+                manifest["finished"] = wall_clock(time.time())
+                session.save()
             raise
     manifest["status"] = "complete"
     manifest["finished"] = wall_clock(time.time())
     session.save()
     set_latest(run_dir)
     return run_dir, session.exit_code
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP ignored while an interrupted run stops its cells and saves
+    (at most STOP_WAIT_S): a second Ctrl-C, or a supervisor signalling the whole process group
+    as well as the run, would otherwise leave the run folder saying it still runs."""
+    wanted = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    old = {s: signal.signal(s, signal.SIG_IGN) for s in wanted}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
 
 
 def _drain(session: _Session) -> None:
