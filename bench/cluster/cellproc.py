@@ -42,8 +42,11 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def run_request(request: dict[str, Any]) -> tuple[CellResult, dict[str, Any]]:
-    """Run the cell a request names; its result and this host's confounds during it."""
+def run_request(
+    request: dict[str, Any], log_dir: Path | None = None
+) -> tuple[CellResult, dict[str, Any]]:
+    """Run the cell a request names; its result and this host's confounds during it. The
+    service's workers write their own output into `log_dir` (sent back with the payload)."""
     cell = Cell.from_record(request["cell"])
     started = time.time()
 
@@ -87,7 +90,9 @@ def run_request(request: dict[str, Any]) -> tuple[CellResult, dict[str, Any]]:
                         return result, confounds
                 with Progress(total=1, interactive=False) as progress:
                     progress.index = 1
-                    result = run_cell(spec, alloc, cell, cores=cores, progress=progress)
+                    result = run_cell(
+                        spec, alloc, cell, cores=cores, progress=progress, log_dir=log_dir
+                    )
                 result.verified = verified
                 confounds["cpu_pressure"]["avg10_end"] = getattr(
                     machine.cpu_pressure(), "avg10", None
@@ -98,7 +103,8 @@ def run_request(request: dict[str, Any]) -> tuple[CellResult, dict[str, Any]]:
 
 
 def write_payload(folder: Path, payload: dict[str, Any]) -> None:
-    """The payload as files: meta.json, and one Arrow IPC stream per table."""
+    """The payload as files: meta.json, one Arrow IPC stream per table (and the workers' logs
+    already in `logs/`, where the cell wrote them)."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, data in payload["tables"].items():
         (folder / f"{name}.arrows").write_bytes(data)
@@ -112,9 +118,14 @@ def read_payload(folder: Path) -> dict[str, Any] | None:
         fmt = (folder / "format").read_text()
         meta = (folder / "meta.json").read_bytes()
         tables = {p.stem: p.read_bytes() for p in folder.glob("*.arrows")}
+        logs = {
+            str(p.relative_to(folder / "logs")): p.read_bytes()
+            for p in sorted((folder / "logs").rglob("*"))
+            if p.is_file()
+        }
     except OSError:
         return None
-    return {"format": fmt, "meta": meta, "tables": tables}
+    return {"format": fmt, "meta": meta, "tables": tables, "logs": logs}
 
 
 def main(argv: list[str]) -> int:
@@ -125,7 +136,7 @@ def main(argv: list[str]) -> int:
     code = EXIT_OK
     try:
         with sigterm_as_interrupt():
-            result, confounds = run_request(request)
+            result, confounds = run_request(request, log_dir=out / "logs")
     except KeyboardInterrupt:  # stopped: the client cancelled the run; nothing is kept
         cell = Cell.from_record(request["cell"])
         result = CellResult(

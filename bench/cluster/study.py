@@ -47,10 +47,12 @@ from bench.experiments.runner import (
     round_cells,
     round_count,
     sigterm_as_interrupt,
+    spec_record,
 )
 from bench.results.manifest import read_manifest
 from bench.results.resume import run_to_resume
-from bench.results.rundir import new_run_dir, read_rows, save_run, set_latest
+from bench.results.rundir import new_run_dir, read_rows, save_run, set_latest, writing
+from bench.results.tables import atomic_write_bytes
 from bench.spec import Spec
 
 __all__ = ["ATTEMPTS", "STOP_WAIT_S", "host_kinds", "plan_cells", "run_cluster_study"]
@@ -174,8 +176,9 @@ class _Session:
         self.futures[future] = _Attempt(cell, attempt)
         return future
 
-    def collect(self, future: Any, cell: Cell) -> tuple[Delivery | None, str | None, str | None]:
-        """A finished future's delivery, or the reason it has none, and the worker it ran on."""
+    def collect(self, future: Any) -> tuple[Delivery | None, str | None, str | None]:
+        """A finished future's delivery, or the reason it has none, and the worker it ran on.
+        The service workers' logs the payload carries are attached to the delivery."""
         try:
             payload = future.result()
         except Exception as exc:
@@ -185,9 +188,11 @@ class _Session:
             return None, f"{type(exc).__name__}: {exc}", worker
         worker = payload.get("worker") if isinstance(payload, dict) else None
         try:
-            return decode(payload), None, worker
+            delivery = decode(payload)
         except WireError as exc:
             return None, str(exc), worker
+        delivery.logs_files = dict(payload.get("logs") or {})
+        return delivery, None, worker
 
     def on_host(self, delivery: Delivery) -> None:
         """Record the host a delivery came from: its fingerprint, kind and confounds."""
@@ -219,10 +224,11 @@ class _Session:
         cell, record = att.cell, self.records[att.cell.allocator]
         if record["status"] in FINISHED:
             return  # its allocator failed or was skipped meanwhile: nothing more is taken
-        delivery, why, worker = self.collect(future, cell)
+        delivery, why, worker = self.collect(future)
         if delivery is not None:
             result = delivery.result
             self.on_host(delivery)
+            self.keep_logs(cell, delivery.logs_files)
         else:
             now = time.time()
             result = CellResult(
@@ -267,6 +273,13 @@ class _Session:
                 self.exit_code = EXIT_FAILED
             self.cancel_allocator(cell.allocator)
         self.save()
+
+    def keep_logs(self, cell: Cell, logs: Mapping[str, bytes]) -> None:
+        """The service workers' own output, where a local run keeps it: logs/<alloc>-r<n>/."""
+        folder = f"{cell.allocator}-r{cell.repeat}" + (f"-k{cell.kind}" if cell.kind else "")
+        with writing(self.run_dir):
+            for name, data in logs.items():
+                atomic_write_bytes(self.run_dir / "logs" / folder / name, data)
 
     def cancel_allocator(self, name: str) -> None:
         """Cancel an allocator's cells still queued (its run has ended)."""
@@ -452,7 +465,7 @@ def _open_run(
             out,
             spec_name=spec.name,
             spec_hash=spec.spec_hash,
-            spec=spec.model_dump(mode="json"),
+            spec=spec_record(spec),
             spec_path=spec_path,
         )
         if resume

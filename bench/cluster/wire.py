@@ -38,6 +38,8 @@ class Delivery:
     fingerprint: dict[str, Any] = field(default_factory=dict)
     confounds: dict[str, Any] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
+    #: the service workers' own output files, by path under the repeat's log folder
+    logs_files: dict[str, bytes] = field(default_factory=dict)
 
 
 def _table_bytes(name: str, rows: list[dict[str, Any]]) -> bytes:

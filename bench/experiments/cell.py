@@ -174,8 +174,9 @@ def run_cell(
     Never raises for a failure of the experiment (an ExperimentError, or any exception: a
     bug or a machine fault in one allocator must not lose the rest); a repeat in which a
     worker died keeps what it measured. A service cell's workers write their own output into
-    `log_dir` (bench.experiments.service; None: the service's temporary log). Ctrl-C (KeyboardInterrupt, Interrupted with the rows
-    measured so far) rises to the caller, which knows what to keep.
+    `log_dir` (bench.experiments.service; None: the service's temporary log). Ctrl-C
+    (KeyboardInterrupt, Interrupted with the rows measured so far) rises to the caller, which
+    knows what to keep.
     """
     host = host_name()
     started = time.time()

@@ -87,6 +87,11 @@ def test_a_local_cluster_run_has_the_tables_and_provenance_of_a_local_run(
     assert cm["cluster"]["address"] == "local" and cm["cluster"]["workers"] == 1
     assert (cluster_run.parent / "latest").resolve() == cluster_run.resolve()
 
+    def log_folders(run: Path) -> set[str]:  # the workers' own output, one folder a repeat
+        return {p.parent.relative_to(run).as_posix() for p in run.glob("logs/*/*")}
+
+    assert log_folders(cluster_run) == log_folders(tiny_run)
+
 
 def test_cells_never_overlap_in_time_on_one_host(cluster_run: Path):
     m = read_manifest(cluster_run)
