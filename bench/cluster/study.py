@@ -250,9 +250,12 @@ class _Session:
         self.manifest.setdefault("cells", []).append(line)
         took = result.finished - result.started
         if result.status != "ok" and att.attempt < ATTEMPTS:
+            wanted = resources_for(self.kinds[cell.kind])
+            elsewhere = any(w != worker for w in hosts_offering(self.client, wanted))
+            where = "on another host" if elsewhere else "(no other host offers its kind)"
             _say(
                 f"{cell.key}: {result.status} on {result.host} ({result.reason}); "
-                "trying it once more elsewhere"
+                f"trying it once more {where}"
             )
             self.submit(cell, att.attempt + 1, avoid=worker)
             return
