@@ -28,6 +28,7 @@ BENCHMARKS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("staircase", ("--spec", "specs/quick.yaml")),
     ("idle_traffic", ("--spec", "specs/quick.yaml")),
     ("noise", ("--spec", "specs/quick.yaml")),
+    ("cluster_overhead", ("--rounds", "3")),  # needs the cluster extra (make setup has it)
 )
 
 
