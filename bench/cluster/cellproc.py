@@ -14,6 +14,8 @@ then says `interrupted` and carries no rows).
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import signal
 import sys
 import time
@@ -131,6 +133,7 @@ def read_payload(folder: Path) -> dict[str, Any] | None:
 def main(argv: list[str]) -> int:
     request_file, out = Path(argv[0]), Path(argv[1])
     began = time.time()
+    parent = os.getppid()
     die_with_parent(signal.SIGTERM)  # a host's worker that dies takes its cell down, cleanly
     request = json.loads(request_file.read_text(encoding="utf-8"))
     code = EXIT_OK
@@ -145,6 +148,11 @@ def main(argv: list[str]) -> int:
         )  # fmt: skip
         confounds = {}
         code = EXIT_INTERRUPTED
+    for line in journal.recover():  # anything of this cell's a cut-short clean-up left
+        _say(line)
+    if os.getppid() != parent:  # the worker died: nobody will read the payload or tidy up
+        shutil.rmtree(out.parent, ignore_errors=True)  # the task's folder, this cell's files
+        return code
     write_payload(out, encode(result, fingerprint=fingerprint(), confounds=confounds))
     return code
 

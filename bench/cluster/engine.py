@@ -93,7 +93,7 @@ def connect(address: str) -> Iterator[Any]:
                     processes=True,
                     resources=local_resources(),
                     dashboard_address=None,
-                    silence_logs=logging.ERROR,
+                    silence_logs=logging.CRITICAL,  # our own lines say what failed
                 )
             finally:
                 signal.signal(signal.SIGINT, old)

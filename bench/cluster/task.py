@@ -8,8 +8,10 @@ which unwinds through its clean-ups (service, cgroups, THP) as a local run does 
 That SIGTERM is the only signal it gets: in a session of its own, a Ctrl-C typed where the
 worker (or a local cluster's client) runs does not reach it as well, which would interrupt
 its clean-up half-way. A worker that dies takes its cell down the same way (the kernel's
-parent-death signal, SIGTERM). A cell process that ends without a payload becomes a failed
-cell whose reason is the last line it printed.
+parent-death signal, SIGTERM); the cell writes its output to a file this task follows, never
+to a pipe, which would break with the worker and fail the cell's clean-up at its next line.
+A cell process that ends without a payload becomes a failed cell whose reason is the last
+line it printed.
 
 Which allocators this host has verified in this run is remembered here, in the worker, which
 lives for the whole run: the first cell of an allocator on a host verifies it there.
@@ -102,19 +104,31 @@ def run_cell_task(request: dict[str, Any]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="allocstudy-cell-") as tmp:
         folder = Path(tmp)
         (folder / "request.json").write_text(json.dumps({**request, "verify": verify}))
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.cluster.cellproc", str(folder / "request.json"),
-             str(folder / "out")],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True, start_new_session=True,
-            preexec_fn=lambda: die_with_parent(signal.SIGTERM),
-        )  # fmt: skip
+        log = folder / "cell.log"
+        with log.open("wb") as sink:  # a file, not a pipe: the cell outlives a dying worker
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "bench.cluster.cellproc", str(folder / "request.json"),
+                 str(folder / "out")],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=sink,
+                start_new_session=True, preexec_fn=lambda: die_with_parent(signal.SIGTERM),
+            )  # fmt: skip
 
         def read() -> None:
-            assert proc.stderr is not None
-            for line in proc.stderr:
-                tail.append(line.rstrip("\n"))
-                _forward(worker, request.get("topic"), cell.key, line.rstrip("\n"))
+            """Follow the cell's output file until the cell has ended and it is read."""
+            with log.open("r", encoding="utf-8", errors="replace") as source:
+                pending = ""
+                while True:
+                    ended = proc.poll() is not None
+                    chunk = source.read()
+                    pending += chunk
+                    *lines, pending = pending.split("\n")
+                    for line in lines:
+                        tail.append(line)
+                        _forward(worker, request.get("topic"), cell.key, line)
+                    if ended and not chunk:
+                        break
+                    if not chunk:
+                        time.sleep(0.2)
 
         reader = threading.Thread(target=read, daemon=True)
         reader.start()

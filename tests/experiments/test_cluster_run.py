@@ -228,3 +228,44 @@ def test_without_dask_cluster_says_how_to_get_it(tmp_path: Path, tiny_spec: Path
         "allocstudy: --cluster needs Dask distributed: install it with pip install "
         '"allocstudy[cluster]" (make setup does)'
     )
+
+
+def test_a_host_that_dies_under_a_cell_costs_it_one_attempt_and_the_retry_completes(
+    tmp_path: Path,
+):
+    spec = tmp_path / "dies.yaml"
+    spec.write_text(
+        TINY_SPEC.replace("allocators: [glibc, jemalloc]", "allocators: [jemalloc]").replace(
+            "load_s: 5", "load_s: 8"
+        )
+    )
+    mark = f"{tmp_path.name}-cluster-dies"
+    before = set(stray_cgroups())
+    run = BackgroundRun(
+        str(spec), "--out", str(tmp_path / "results"), "--no-control", "--cluster", "local",
+        "--wait", env_mark=mark, env=_isolated(tmp_path),
+    )  # fmt: skip
+    try:
+        assert run.wait_for("jemalloc service: load", timeout=90), "".join(run.stderr)[-2000:]
+        (cell,) = [
+            pid
+            for pid in our_processes(mark)
+            if b"bench.cluster.cellproc" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        worker = int(Path(f"/proc/{cell}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        os.kill(worker, signal.SIGKILL)  # the host's worker dies under its cell
+        code, stdout, stderr = run.finish(timeout=120)
+    finally:
+        run.kill()
+    assert code == 0, stderr[-2000:]
+    assert "Traceback" not in stderr
+    m = read_manifest(Path(stdout.strip().splitlines()[-1]))
+    attempts = [(c["attempt"], c["status"], c["reason"]) for c in m["cells"]]
+    assert attempts[0][:2] == (1, "failed") and "died" in attempts[0][2]
+    assert attempts[1:] == [(2, "ok", None)]
+    assert m["allocators"][0]["status"] == "ok" and m["status"] == "complete"
+    deadline = time.monotonic() + 10
+    while (our_processes(mark) or set(stray_cgroups()) != before) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert our_processes(mark) == []
+    assert set(stray_cgroups()) == before  # the dying cell cleaned up after itself
