@@ -216,6 +216,7 @@ def test_a_disk_that_fills_mid_run_stops_it_with_one_line_and_leaves_nothing_beh
         ]
         assert sorted(p.name for p in run_dir.iterdir()) == [  # no temporary file left
             "control.arrow",
+            "logs",  # the workers' own output, per repeat
             "manifest.json",
             "memory.arrow",
             "requests.arrow",

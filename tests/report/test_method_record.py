@@ -60,12 +60,13 @@ def test_idle_sentence_says_what_the_idle_phase_contained(tmp_path: Path):
     assert probes.startswith(
         "During the 30 s idle phase the service received GET /health at 1 request/s (about "
         "30 requests per allocator and repeat), and the runner asked every worker for its live "
-        "set once as idle began:"
+        "set and heap once as idle began:"
     )
     silent = material(tmp_path / "silent", idle_rate=0.0)
     assert silent.say("idle").startswith(
         "During the 30 s idle phase no traffic was sent (a silent idle); the runner asked every "
-        "worker for its live set once as idle began, and nothing called the service after that"
+        "worker for its live set and heap once as idle began, and nothing called the service "
+        "after that"
     )
     assert "GET /health" not in silent.say("idle")
 

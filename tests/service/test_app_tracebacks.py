@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import sysconfig
+from pathlib import Path
+
+import pytest
 
 from service.tracebacks import condensed, first_traceback, parse_tracebacks
 
@@ -44,7 +47,10 @@ def test_an_import_failure_condenses_to_its_exception_and_the_apps_frames():
     assert condensed(tb, limit=0) == []
 
 
-def test_a_traceback_logged_as_a_message_and_a_chained_one_are_both_read():
+def test_a_traceback_logged_as_a_message_and_a_chained_one_are_both_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.chdir(tmp_path)  # the installed files lie outside it: shown absolute
     log = f"""\
 ERROR:    Traceback (most recent call last):
   File "{SITE}/starlette/routing.py", line 661, in lifespan
