@@ -17,7 +17,6 @@ from bench.report.charts.figure import (
     OKABE_ITO,
     WIDTH,
     Names,
-    data_summary,
     data_table,
     finish,
     no_chart,
@@ -123,5 +122,13 @@ def leak(results: dict[str, LeakResult], names: Names, caption: str) -> str:
         label=label,
         caption=caption,
         table=table,
-        summary=data_summary("the leak-or-retention chart", False),
+        summary=(
+            "Data behind the leak-or-retention chart ("
+            + (
+                "mean of the clean repeats"
+                if any(r.repeats > 1 for r in results.values())
+                else "a single repeat"
+            )
+            + ")"
+        ),
     )
