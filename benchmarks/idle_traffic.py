@@ -35,6 +35,9 @@ def _variant(spec: Path, rate: float, folder: Path) -> Path:
     data = yaml.load(spec.read_text())
     data["name"] = f"{data['name']}-idle{rate:g}".replace(".", "p")
     data["service"]["idle_rate"] = rate
+    # one repeat, no A/A pair: the comparison reads repeat 0 of each allocator only
+    data["repeats"] = 1
+    data.pop("aa_pair", None)
     out = folder / f"{data['name']}.yaml"
     with out.open("w") as fh:
         yaml.dump(data, fh)
