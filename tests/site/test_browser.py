@@ -45,7 +45,7 @@ def test_article_loads_with_no_foreign_request_and_charts_show(page, http_url, s
     url = http_url if where == "http" else (site_dir / "index.html").as_uri()
     _open(page, url)
     charts = page.locator("figure.as-chart svg")
-    assert charts.count() == 5
+    assert charts.count() == 6  # staircase, peak-settled, latency, leak, throughput, dumbbell
     for i in range(charts.count()):
         assert charts.nth(i).is_visible()
         box = charts.nth(i).bounding_box()
