@@ -43,14 +43,13 @@ from bench.experiments.runner import (
     base_manifest,
     method_record,
     reclaim_support,
+    resumable_run,
     rotated,
     round_cells,
     round_count,
     sigterm_as_interrupt,
-    spec_record,
 )
 from bench.results.manifest import read_manifest
-from bench.results.resume import run_to_resume
 from bench.results.rundir import new_run_dir, read_rows, save_run, set_latest, writing
 from bench.results.tables import atomic_write_bytes
 from bench.spec import Spec
@@ -463,22 +462,7 @@ def _open_run(
     a cluster run merges nothing of a cell that did not finish); a resumed local run keeps
     only its finished allocators, as the local runner does.
     """
-    run_dir = (
-        run_to_resume(
-            out,
-            spec_name=spec.name,
-            spec_hash=spec.spec_hash,
-            spec=spec_record(spec),
-            spec_path=spec_path,
-        )
-        if resume
-        else None
-    )
-    if resume and run_dir is None:
-        _say(
-            f"nothing to resume for {spec.name} (no incomplete run with this spec hash); "
-            "starting a new run"
-        )
+    run_dir = resumable_run(spec, spec_path=spec_path, out=out) if resume else None
     if run_dir is None:
         run_dir = new_run_dir(out, spec.name)
         manifest = base_manifest(spec, spec_path, run_dir)

@@ -47,12 +47,15 @@ __all__ = [
     "confound_record",
     "method_record",
     "reclaim_support",
+    "resumable_run",
     "rotated",
     "round_cells",
     "round_count",
     "run_study",
     "sigterm_as_interrupt",
+    "spec_record",
     "start_allocator",
+    "workload_record",
 ]
 
 FINISHED = ("ok", "failed", "skipped")
@@ -233,6 +236,26 @@ def _drop_rows(rows: dict[str, list[dict[str, Any]]], allocator: str) -> None:
         rows[name] = [r for r in rows[name] if r.get("allocator") != allocator]
 
 
+def resumable_run(spec: Spec, *, spec_path: Path, out: Path) -> Path | None:
+    """The incomplete run of this spec that --resume continues, or None (said on stderr: the
+    run then starts anew). SpecChanged when the newest incomplete run had another spec."""
+    run_dir = run_to_resume(
+        out,
+        spec_name=spec.name,
+        spec_hash=spec.spec_hash,
+        spec=spec_record(spec),
+        spec_path=spec_path,
+    )
+    if run_dir is None:
+        print(
+            f"allocstudy: nothing to resume for {spec.name} (no incomplete run with this "
+            "spec hash); starting a new run",
+            file=sys.stderr,
+            flush=True,
+        )
+    return run_dir
+
+
 def run_study(
     spec: Spec,
     *,
@@ -258,23 +281,7 @@ def run_study(
             )
         allocs = [a for a in allocs if a.name in only]
 
-    run_dir = (
-        run_to_resume(
-            out,
-            spec_name=spec.name,
-            spec_hash=spec.spec_hash,
-            spec=spec_record(spec),
-            spec_path=spec_path,
-        )
-        if resume
-        else None
-    )
-    if resume and run_dir is None:
-        print(
-            f"allocstudy: nothing to resume for {spec.name} (no incomplete run with this "
-            "spec hash); starting a new run",
-            file=sys.stderr,
-        )
+    run_dir = resumable_run(spec, spec_path=spec_path, out=out) if resume else None
     if run_dir is not None:
         manifest = read_manifest(run_dir)
         rows = read_rows(run_dir)
