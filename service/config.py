@@ -33,6 +33,7 @@ __all__ = [
     "HOSTED_HEALTH_PATH",
     "HOSTED_PREFIX",
     "HOSTED_STATS_PATH",
+    "health_path",
     "INTERFACES",
     "ChurnConfig",
     "churn_problems",
@@ -51,6 +52,13 @@ CONFIG_ENV = "ALLOCSTUDY_SERVICE_CONFIG"
 HOSTED_PREFIX = "/__allocstudy__"
 HOSTED_STATS_PATH = f"{HOSTED_PREFIX}/stats"
 HOSTED_HEALTH_PATH = f"{HOSTED_PREFIX}/health"
+
+
+def health_path(app: str | None) -> str:
+    """The health check of a service serving `app` (None: the built-in service's /health):
+    where the launcher waits for readiness and the load generator sends its probes."""
+    return HOSTED_HEALTH_PATH if app is not None else "/health"
+
 
 #: How a hosted app is served: detected, or as the spec says.
 INTERFACES = ("auto", "asgi", "wsgi")
@@ -222,7 +230,7 @@ class ServiceConfig:
     @property
     def health_path(self) -> str:
         """Where a worker answers that it serves: /health, or HOSTED_HEALTH_PATH."""
-        return HOSTED_HEALTH_PATH if self.hosted else "/health"
+        return health_path(self.app)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ServiceConfig:

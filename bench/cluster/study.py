@@ -35,13 +35,14 @@ from bench.cluster.engine import connect, hosts_offering, wait_for_hosts
 from bench.cluster.hosts import kind_label, parse_requirement, resources_for
 from bench.cluster.task import run_cell_task
 from bench.cluster.wire import Delivery, WireError, decode
-from bench.errors import EXIT_FAILED, EXIT_OK, UsageError
+from bench.errors import EXIT_FAILED, EXIT_OK
 from bench.experiments.cell import Cell, CellResult, cell_record, merge_cell, wall_clock
 from bench.experiments.runner import (
     FINISHED,
     allocator_record,
     base_manifest,
     method_record,
+    only_allocators,
     reclaim_support,
     resumable_run,
     rotated,
@@ -344,15 +345,8 @@ def run_cluster_study(
     """Run the study's cells on the cluster at `address` (`local`: a LocalCluster here);
     the run folder and the exit code, as bench.experiments.runner.run_study returns them."""
     kinds = host_kinds(spec, require or [])
-    allocs = resolve_spec(spec, build=False)  # names and descriptions: hosts resolve their own
-    if only:
-        unknown = sorted(set(only) - {a.name for a in allocs})
-        if unknown:
-            raise UsageError(
-                f"--only names allocators the spec does not have: "
-                f"{', '.join(unknown)} (spec has {', '.join(spec.allocator_names)})"
-            )
-        allocs = [a for a in allocs if a.name in only]
+    # names and descriptions only: each host resolves its own
+    allocs = only_allocators(resolve_spec(spec, build=False), spec, only)
     with connect(address) as client:
         for kind in kinds:
             wait_for_hosts(client, resources_for(kind), address)

@@ -17,7 +17,7 @@ from pathlib import Path
 from bench.cluster.engine import require_dask
 from bench.cluster.study import run_cluster_study
 from bench.errors import EXIT_CANNOT_RUN, EXIT_INTERRUPTED, UsageError, UserError
-from bench.experiments.runner import run_study
+from bench.experiments.runner import check_only, run_study
 from bench.measure import journal
 from bench.measure.groups import cgroup_support
 from bench.measure.memlimit import unavailable_reason
@@ -49,12 +49,7 @@ def run_command(
     instead (bench.cluster); each cell holds its own host's lock, this machine's is not taken.
     """
     started = time.monotonic()
-    if only and (unknown := sorted(set(only) - set(spec.allocator_names))):
-        # a typo is the user's to fix now, not after waiting for another run to finish
-        raise UsageError(
-            f"--only names allocators the spec does not have: {', '.join(unknown)} "
-            f"(spec has {', '.join(spec.allocator_names)})"
-        )
+    check_only(spec, only)  # a typo is the user's to fix now, not after waiting for the machine
     if require and cluster is None:
         raise UsageError("--require routes the cells of a cluster run: use it with --cluster")
     if cluster is not None:

@@ -38,14 +38,16 @@ from bench.results.manifest import MANIFEST_FORMAT, read_manifest
 from bench.results.resume import run_to_resume
 from bench.results.rundir import new_run_dir, read_rows, save_run, set_latest
 from bench.spec import Spec
-from service.config import HOSTED_HEALTH_PATH
+from service.config import health_path
 
 __all__ = [
     "FINISHED",
     "allocator_record",
     "base_manifest",
+    "check_only",
     "confound_record",
     "method_record",
+    "only_allocators",
     "reclaim_support",
     "resumable_run",
     "rotated",
@@ -213,7 +215,7 @@ def method_record(spec: Spec, *, can_reclaim: bool, reclaim_how: str) -> dict[st
     return {
         "idle_rate": s.idle_rate,
         "idle_traffic": (
-            f"GET {HOSTED_HEALTH_PATH if s.app else '/health'} at {s.idle_rate:g} "
+            f"GET {health_path(s.app)} at {s.idle_rate:g} "
             f"request{'' if s.idle_rate == 1 else 's'}/s"
             if s.idle_rate > 0
             else "none (a silent idle: nothing calls the allocator)"
@@ -234,6 +236,22 @@ def method_record(spec: Spec, *, can_reclaim: bool, reclaim_how: str) -> dict[st
 def _drop_rows(rows: dict[str, list[dict[str, Any]]], allocator: str) -> None:
     for name in rows:
         rows[name] = [r for r in rows[name] if r.get("allocator") != allocator]
+
+
+def check_only(spec: Spec, only: list[str] | None) -> None:
+    """UsageError when --only names an allocator the spec does not have (the A/A duplicate
+    counts as one it has)."""
+    if only and (unknown := sorted(set(only) - set(spec.allocator_names))):
+        raise UsageError(
+            f"--only names allocators the spec does not have: {', '.join(unknown)} "
+            f"(spec has {', '.join(spec.allocator_names)})"
+        )
+
+
+def only_allocators(allocs: list[Allocator], spec: Spec, only: list[str] | None) -> list[Allocator]:
+    """The spec's resolved allocators that --only keeps (all without it), checked first."""
+    check_only(spec, only)
+    return [a for a in allocs if a.name in only] if only else allocs
 
 
 def resumable_run(spec: Spec, *, spec_path: Path, out: Path) -> Path | None:
@@ -271,15 +289,7 @@ def run_study(
     SpecChanged for a --resume whose run was made with another spec, RunFolderError when the
     results folder cannot be written, and KeyboardInterrupt after recording an interrupted
     run."""
-    allocs = resolve_spec(spec)
-    if only:
-        unknown = sorted(set(only) - {a.name for a in allocs})
-        if unknown:
-            raise UsageError(
-                f"--only names allocators the spec does not have: "
-                f"{', '.join(unknown)} (spec has {', '.join(spec.allocator_names)})"
-            )
-        allocs = [a for a in allocs if a.name in only]
+    allocs = only_allocators(resolve_spec(spec), spec, only)
 
     run_dir = resumable_run(spec, spec_path=spec_path, out=out) if resume else None
     if run_dir is not None:

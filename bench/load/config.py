@@ -301,7 +301,7 @@ class LoadConfig(_Model):
             stages.insert(
                 0, {"phase": "warmup", "rate": warmup_rate, "duration_s": service.warmup_s}
             )
-        from service.config import HOSTED_HEALTH_PATH  # late: only study runs need it
+        from service.config import health_path  # late: only study runs need it
 
         mix: dict[str, float] = dict(service.mix)
         requests: list[dict[str, Any]] | None = None
@@ -309,7 +309,6 @@ class LoadConfig(_Model):
         if request_mix is not None:  # the spec's request file replaces the built-in mix
             mix = request_mix.weights
             requests = [r.model_dump(mode="json") for r in request_mix.requests]
-        hosted = getattr(service, "app", None) is not None
         return cls.model_validate(
             {
                 "base_url": base_url,
@@ -318,7 +317,7 @@ class LoadConfig(_Model):
                 "stages": stages,
                 "mix": mix,
                 "requests": requests,
-                "health_path": HOSTED_HEALTH_PATH if hosted else "/health",
+                "health_path": health_path(getattr(service, "app", None)),
                 "payload": service.payload.model_dump(),
                 "timeout_s": service.request_timeout_s,
                 **extra,

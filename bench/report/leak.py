@@ -41,6 +41,7 @@ __all__ = [
     "Growth",
     "LeakResult",
     "Verdict",
+    "growth_text",
     "judge",
     "leak_results",
     "leak_table",
@@ -214,10 +215,16 @@ def verdict_text(verdict: Verdict) -> str:
     return _VERDICT_TEXT[verdict]
 
 
-def _growth_cell(x: float | None) -> Cell:
+def growth_text(x: float | None) -> str:
+    """A growth in bytes as the section says it, signed: '+8.7 MB', '−1.2 MB', 'not counted'
+    (None: the allocator offered no count)."""
     if x is None:
-        return Cell("not counted")
-    return Cell(("+" if x >= 0 else "−") + fmt_mb(abs(x)), sort=x)
+        return "not counted"
+    return ("+" if x >= 0 else "−") + fmt_mb(abs(x))
+
+
+def _growth_cell(x: float | None) -> Cell:
+    return Cell(growth_text(x), sort=x)
 
 
 def leak_table(results: dict[str, LeakResult]) -> str:

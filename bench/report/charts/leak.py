@@ -17,26 +17,19 @@ from bench.report.charts.figure import (
     OKABE_ITO,
     WIDTH,
     Names,
-    data_table,
     finish,
     no_chart,
     value_axis,
 )
-from bench.report.datatable import Column
-from bench.report.leak import LeakResult, verdict_text
+from bench.report.datatable import Column, html_table
+from bench.report.leak import LeakResult, growth_text, verdict_text
 from bench.report.svg import INK
-from bench.report.units import MB, fmt_mb
+from bench.report.units import MB
 
 __all__ = ["PARTS", "leak"]
 
 #: The two parts of a bar, in stacking order, and their colours (not the allocators').
 PARTS = {"held by the program": OKABE_ITO[0], "kept by the allocator": OKABE_ITO[1]}
-
-
-def _signed(x: float | None) -> str:
-    if x is None:
-        return "not counted"
-    return ("+" if x >= 0 else "−") + fmt_mb(abs(x))
 
 
 def leak(results: dict[str, LeakResult], names: Names, caption: str) -> str:
@@ -55,7 +48,7 @@ def leak(results: dict[str, LeakResult], names: Names, caption: str) -> str:
             (("held by the program", held), ("kept by the allocator", grew - held))
         ):
             rows.append({"allocator": label, "part": part, "mb": mb / MB, "rank": rank})
-        text = f"{_signed(g.anon)}: {verdict_text(g.verdict)}"
+        text = f"{growth_text(g.anon)}: {verdict_text(g.verdict)}"
         rows.append({"allocator": label, "part": "label", "mb": grew / MB, "text": text})
     bars = [r for r in rows if r["part"] != "label"]
     texts = [r for r in rows if r["part"] == "label"]
@@ -88,7 +81,7 @@ def leak(results: dict[str, LeakResult], names: Names, caption: str) -> str:
         .mark_text(fill=INK, align="left", dx=7, fontSize=12)
         .encode(y=y, x=alt.X("mb:Q", scale=xs), text="text:N"),
     ).properties(width=plot_width, height=max(60, 34 * len(order)))
-    table = data_table(
+    table = html_table(  # no interval columns: the verdicts use the means
         [
             Column("allocator"),
             Column("anon grew", True),
@@ -99,16 +92,13 @@ def leak(results: dict[str, LeakResult], names: Names, caption: str) -> str:
         [
             [
                 names.row(n),
-                _signed(results[n].at_rest.anon),
-                _signed(results[n].at_rest.heap),
-                _signed(results[n].at_rest.kept),
+                growth_text(results[n].at_rest.anon),
+                growth_text(results[n].at_rest.heap),
+                growth_text(results[n].at_rest.kept),
                 verdict_text(results[n].at_rest.verdict),
             ]
             for n in order
         ],
-        [],
-        [[] for _ in order],
-        drawn=False,
     )
     label = (
         "Stacked bar chart: for each allocator, how much the service's anonymous memory grew "

@@ -7,7 +7,7 @@ growth from the ready service to the end of idle, as in the table beside.
 
 from __future__ import annotations
 
-from bench.report.leak import NO_GROWTH_REL, LeakResult
+from bench.report.leak import NO_GROWTH_REL, LeakResult, growth_text
 from bench.report.prose.rankings import names_text, pct_text
 from bench.report.units import fmt_mb, join_names, md_safe
 
@@ -20,17 +20,13 @@ NOT_RECORDED = (
 )
 
 
-def _mb(x: float) -> str:
-    return ("+" if x >= 0 else "−") + fmt_mb(abs(x))
-
-
 def _each(results: list[LeakResult], say: str) -> str:
     """'glibc (anon +120 MB, heap +8 MB)' for each, joined."""
     parts = []
     for r in results:
         g = r.at_rest
-        heap = "" if g.heap is None else f", {say} {_mb(g.heap)}"
-        parts.append(f"{md_safe(r.name)} (anonymous memory {_mb(g.anon)}{heap})")
+        heap = "" if g.heap is None else f", {say} {growth_text(g.heap)}"
+        parts.append(f"{md_safe(r.name)} (anonymous memory {growth_text(g.anon)}{heap})")
     return join_names(parts)
 
 
