@@ -1,19 +1,32 @@
-"""Session-wide fixtures and rules: one real tiny study, strict mode, a derandomized CI.
+"""Session-wide fixtures and rules: one real tiny study, strict mode, a derandomized CI, and a
+run lock of the suite's own.
 
 The run uses real uvicorn workers, real preloaded allocators, the real memory cgroup (or the
 procfs fallback) and the real C++ control: a few seconds per phase, two allocators.
 
-Strict mode (`ALLOCSTUDY_STRICT=1`, set by .ci/run) turns every skip into a failure that
-keeps the skip's reason: a test that skips because chromium, a writable cgroup, a packaged
-allocator or a compiler is missing has not exercised the real part, and CI must not be green
-without it. Outside strict mode the skips stay, with their reasons in the summary (-ra).
+Strict mode (`ALLOCSTUDY_STRICT=1`, `true` or `yes`; .ci/run sets it) turns every skip into a
+failure that keeps the skip's reason: a skip inside a test, and a skip at collection (a
+module-level `pytest.importorskip`, which would otherwise remove a whole module silently). A
+test that skips because chromium, a writable cgroup, Dask, a packaged allocator or a compiler
+is missing, or because its premise does not hold here (studyrun.premise), has not exercised
+the real part, and CI must not be green without it. `0`, `false`, `no` or nothing leave it
+off; any other value is refused in one line, so a typo never decides what CI checks. Outside
+strict mode the skips stay, with their reasons in the summary (-ra).
+
 With CI set, Hypothesis runs derandomized: the same examples every run, so a red CI is
 reproducible and never a matter of luck.
+
+The runs the suite starts hold a lock of their own ($ALLOCSTUDY_LOCK, set here for the
+session): a study measuring on the machine neither makes them wait nor turns them away with
+exit 4, and the lock tests see only the suite's runs. When a study holds the machine's lock
+the suite says so in one line as it starts, since each then disturbs the other's timings.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,11 +34,56 @@ import pytest
 from hypothesis import settings
 from studyrun import TINY_SPEC, TINY_SPEC_B, run_cli
 
-STRICT = os.environ.get("ALLOCSTUDY_STRICT", "") not in ("", "0")
+from bench.measure.runlock import held_by, lock_path
+
+STRICT_ON, STRICT_OFF = ("1", "true", "yes"), ("", "0", "false", "no")
+_STRICT_RAW = os.environ.get("ALLOCSTUDY_STRICT", "")
+STRICT = _STRICT_RAW.strip().lower() in STRICT_ON
 
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+#: The lock the machine's own runs hold, read before the session points runs at its own.
+MACHINE_LOCK = lock_path()
+_LOCK_FOLDER = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse an ALLOCSTUDY_STRICT that is neither on nor off; give the suite its run lock."""
+    if _STRICT_RAW.strip().lower() not in STRICT_ON + STRICT_OFF:
+        raise pytest.UsageError(
+            f"ALLOCSTUDY_STRICT={_STRICT_RAW!r} is neither on (1, true, yes) nor off "
+            "(0, false, no, or unset)"
+        )
+    folder = tempfile.mkdtemp(prefix="allocstudy-suite-")
+    config.stash[_LOCK_FOLDER] = folder
+    os.environ["ALLOCSTUDY_LOCK"] = str(Path(folder) / "run.lock")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    folder = config.stash.get(_LOCK_FOLDER, None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """One line when a study holds the machine: the suite's runs will share the CPU with it."""
+    holder = held_by(MACHINE_LOCK)
+    if holder is not None:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        line = (
+            f"allocstudy: a run holds this machine ({MACHINE_LOCK}: {holder}); the suite's "
+            "runs take their own lock and do not wait for it, but each disturbs the other's "
+            "timings"
+        )
+        if reporter is not None:
+            reporter.write_line(line, yellow=True)
+
+
+def _strict_reason(longrepr: object) -> object:
+    """The reason of a skip report (its longrepr is (path, line, reason))."""
+    return longrepr[2] if isinstance(longrepr, tuple) else longrepr
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -34,9 +92,24 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     outcome = yield
     report = outcome.get_result()
     if STRICT and report.skipped and not hasattr(report, "wasxfail"):
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        reason = _strict_reason(report.longrepr)
         report.outcome = "failed"
-        report.longrepr = f"strict mode (ALLOCSTUDY_STRICT=1): the test skipped: {reason}"
+        report.longrepr = f"strict mode (ALLOCSTUDY_STRICT): the test skipped: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    """In strict mode a module skipped at collection (a module-level importorskip) fails,
+    named with its reason: otherwise its tests vanish and the run still exits 0."""
+    outcome = yield
+    report = outcome.get_result()
+    if STRICT and report.skipped:
+        reason = _strict_reason(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = (
+            f"strict mode (ALLOCSTUDY_STRICT): {collector.nodeid} was skipped at collection, "
+            f"none of its tests ran: {reason}"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -48,13 +121,9 @@ def tiny_spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_run(tiny_spec: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The folder of a complete real run of TINY_SPEC (service and control, two allocators).
-
-    With --wait: on a shared machine another run may hold it, and this run starts after it
-    rather than failing the session (the run lock's exit 4).
-    """
+    """The folder of a complete real run of TINY_SPEC (service and control, two allocators)."""
     out = tmp_path_factory.mktemp("results")
-    proc = run_cli("run", str(tiny_spec), "--out", str(out), "--wait")
+    proc = run_cli("run", str(tiny_spec), "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     run_dir = Path(proc.stdout.strip().splitlines()[-1])
     assert run_dir.is_dir() and run_dir.parent == out / "tiny"
@@ -68,7 +137,7 @@ def tiny_run_b(tmp_path_factory: pytest.TempPathFactory) -> Path:
     spec = tmp_path_factory.mktemp("spec_b") / "tiny.yaml"
     spec.write_text(TINY_SPEC_B)
     out = tmp_path_factory.mktemp("results_b")
-    proc = run_cli("run", str(spec), "--out", str(out), "--wait")
+    proc = run_cli("run", str(spec), "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     run_dir = Path(proc.stdout.strip().splitlines()[-1])
     assert run_dir.is_dir() and run_dir.parent == out / "tiny"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench.errors import EXIT_BUSY, UserError
 
-__all__ = ["MachineBusy", "lock_path", "machine_lock"]
+__all__ = ["MachineBusy", "held_by", "lock_path", "machine_lock"]
 
 
 class MachineBusy(UserError):
@@ -30,6 +30,27 @@ class MachineBusy(UserError):
 def lock_path() -> Path:
     """Where the lock lives: $ALLOCSTUDY_LOCK, else /tmp/allocstudy-run.lock (machine-wide)."""
     return Path(os.environ.get("ALLOCSTUDY_LOCK") or "/tmp/allocstudy-run.lock")
+
+
+def held_by(path: Path | None = None) -> str | None:
+    """Who holds the run lock at `path` (default lock_path()) now, or None when nobody does.
+
+    Read from /proc/locks, never by taking the lock: a probe that held it even for an instant
+    could turn away a run starting at that instant (exit 4).
+    """
+    path = path or lock_path()
+    try:
+        st = path.stat()
+        locks = Path("/proc/locks").read_text()
+    except OSError:
+        return None
+    file_id = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    for line in locks.splitlines():
+        fields = line.split()
+        # "1: FLOCK ADVISORY WRITE <pid> <maj:min:inode> 0 EOF"; "1: -> FLOCK ..." waits for it
+        if len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == file_id:
+            return _holder(path)
+    return None
 
 
 def _holder(path: Path) -> str:

@@ -162,7 +162,8 @@ def test_warm_connections_are_open_before_the_schedule_starts() -> None:
 
 def test_the_real_service_accepts_every_request(tmp_path: Path) -> None:
     """The service's own bodies, content types and paths: every request answered 200."""
-    launcher = pytest.importorskip("service.launcher")
+    from service import launcher  # first-party: a broken launcher fails, never skips
+
     churn = {"live_buffers": 200, "min_bytes": 4096, "max_bytes": 16384, "alloc_per_call": 25}
     port = free_port()
     service = launcher.start_service(

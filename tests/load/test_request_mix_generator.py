@@ -9,7 +9,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
 from loadgen_support import free_port, run_loadgen
 
 from bench.load.config import LoadConfig
@@ -102,7 +101,6 @@ def test_a_request_file_mix_is_sent_rendered_and_recorded_by_name(tmp_path: Path
 
 def test_a_request_file_drives_the_synthetic_service_too(tmp_path: Path) -> None:
     """`requests` without `app`: a custom mix against /churn, /json and /xml, all answered."""
-    pytest.importorskip("service.launcher")
     from service import launcher, payloads
 
     stream = payloads.PayloadStream(3, 4, 20, "uniform")
