@@ -32,9 +32,9 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
-from studyrun import TINY_SPEC, TINY_SPEC_B, run_cli
+from studyrun import MACHINE_LOCK, TINY_SPEC, TINY_SPEC_B, run_cli
 
-from bench.measure.runlock import held_by, lock_path
+from bench.measure.runlock import held_by
 
 STRICT_ON, STRICT_OFF = ("1", "true", "yes"), ("", "0", "false", "no")
 _STRICT_RAW = os.environ.get("ALLOCSTUDY_STRICT", "")
@@ -44,8 +44,6 @@ settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
-#: The lock the machine's own runs hold, read before the session points runs at its own.
-MACHINE_LOCK = lock_path()
 _LOCK_FOLDER = pytest.StashKey[str]()
 
 

@@ -15,17 +15,27 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.measure.runlock import lock_path
+
 __all__ = [
+    "MACHINE_LOCK",
     "ROOT",
     "TINY_SPEC",
     "TINY_SPEC_B",
     "BackgroundRun",
     "our_processes",
+    "premise",
+    "premise_cgroups",
+    "premise_thp_was_changed",
     "run_cli",
     "stray_cgroups",
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
+
+#: The machine's run lock, as it was before the suite pointed its own runs elsewhere
+#: (conftest sets $ALLOCSTUDY_LOCK for the session; this module is imported first).
+MACHINE_LOCK = lock_path()
 
 TINY_SPEC = """\
 name: tiny
@@ -141,14 +151,70 @@ class BackgroundRun:
             self.proc.wait()
 
 
+def premise(holds: bool, reason: str) -> None:
+    """Stop a test whose premise does not hold on this machine, saying which.
+
+    A check like `if during != before: ...` or `all()` over an empty set passes without
+    checking anything when THP is already `never` or there are no cgroups. Such a test skips
+    here with the reason instead, and strict mode (conftest) turns that skip into a failure:
+    CI cannot pass a check it never made.
+    """
+    if not holds:
+        import pytest
+
+        pytest.skip(f"the test's premise does not hold here: {reason}")
+
+
+def premise_thp_was_changed(before: str | None) -> None:
+    """The premise of a check that a run put THP back: THP was, when the run started, a mode
+    the run changes (to `never`). Not so while another study runs (it holds THP at `never`),
+    or where THP is not writable; the reason says which (see premise)."""
+    from bench.measure.machine import thp_writable
+    from bench.measure.runlock import held_by
+
+    if before not in (None, "never") and thp_writable():
+        return
+    holder = held_by(MACHINE_LOCK)
+    why = f"; a run holds this machine ({holder}) and keeps it there" if holder else ""
+    premise(
+        False,
+        f"THP was {before!r} (writable: {thp_writable()}) when the run started{why}: the run "
+        "left it alone, so whether a run puts it back cannot be checked",
+    )
+
+
+def premise_cgroups() -> None:
+    """The premise of a check that a run removes (or leaves) its memory cgroups."""
+    from bench.measure.groups import cgroup_support
+
+    premise(
+        cgroup_support().parent is not None,
+        "no writable memory cgroup here: whether a run removes its cgroups cannot be checked",
+    )
+
+
 def stray_cgroups() -> list[str]:
-    """The memory cgroups a run made (our prefix) that exist now."""
+    """The memory cgroups a run made (our prefix) that exist now and whose maker is gone.
+
+    A cgroup is named allocstudy-<pid of its maker>-<label>-<hex>. The machine is shared:
+    another study (a developer's, in another checkout) makes and removes its own while a test
+    runs, and comparing every cgroup before and after would count those. Cgroups whose maker
+    still runs are left out; the test's own runs have ended when it looks.
+    """
     from bench.measure.groups import PREFIX, cgroup_support
 
     support = cgroup_support()
     if support.parent is None:
         return []
-    return [p.name for p in support.parent.iterdir() if p.name.startswith(PREFIX)]
+    found = []
+    for path in support.parent.iterdir():
+        if not path.name.startswith(PREFIX):
+            continue
+        maker = path.name[len(PREFIX) :].split("-", 1)[0]
+        if maker.isdigit() and Path(f"/proc/{maker}").exists():
+            continue  # a run that still runs: its own business
+        found.append(path.name)
+    return found
 
 
 def our_processes(mark: str) -> list[int]:

@@ -92,7 +92,10 @@ def connect(address: str) -> Iterator[Any]:
                     threads_per_worker=1,
                     processes=True,
                     resources=local_resources(),
-                    dashboard_address=None,
+                    # the scheduler's HTTP server starts whatever this says; None means
+                    # port 8787, taken by any other Dask on the machine (a warning on
+                    # stderr): a free loopback port instead
+                    dashboard_address="127.0.0.1:0",
                     silence_logs=logging.CRITICAL,  # our own lines say what failed
                 )
             finally:

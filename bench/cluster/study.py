@@ -383,6 +383,8 @@ def run_cluster_study(
         for name in names:
             if name not in todo:
                 _say(f"{name}: kept from the interrupted run ({records[name]['status']})")
+                if records[name]["status"] == "failed":  # still the run's result: exit 3
+                    session.exit_code = EXIT_FAILED
         session.save()
         try:
             with sigterm_as_interrupt():

@@ -332,6 +332,8 @@ def run_study(
                 if a.name in done:
                     kept = done[a.name]["status"]
                     progress.say(f"{a.name}: kept from the interrupted run ({kept})")
+                    if kept == "failed":  # the run's result holds a failed allocator: exit 3
+                        exit_code = EXIT_FAILED
             rounds = round_count(spec, skip_service=skip_service, skip_control=skip_control)
             by_name = {a.name: a for a in todo}
             progress.total = rounds * len(todo)

@@ -152,7 +152,10 @@ class _Cgroup:
     anon_key: str
 
     def __init__(self, parent: Path, label: str):
-        self.path: Path | None = parent / f"{PREFIX}{label}-{uuid.uuid4().hex[:8]}"
+        # the creator's pid first: on a machine shared by several runs, whose cgroup this is
+        # (and whether its run is gone) can be told from its name alone
+        name = f"{PREFIX}{os.getpid()}-{label}-{uuid.uuid4().hex[:8]}"
+        self.path: Path | None = parent / name
         journal.add("cgroup", str(self.path))  # a killed run's cgroup is removed later
         self.path.mkdir()
 

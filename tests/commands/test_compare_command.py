@@ -9,7 +9,27 @@ from pathlib import Path
 import pytest
 from studyrun import run_cli
 
+from bench.report.compare import MIN_FLOOR_REL, TIE_REL
 from bench.report.runcompare import METRICS
+
+
+def _verdict_the_numbers_support(c: dict) -> str:
+    """The verdict on one measure, from the values, intervals and floors `--json` printed:
+    overlapping 95% intervals, a single value inside the other's interval, or a difference
+    within the floor (the A/A floor, else the stated tie) are unchanged."""
+    a, b = c["a"], c["b"]
+    if a["value"] == b["value"]:
+        return "unchanged"
+    ia, ib = a["interval"], b["interval"]
+    if ia and ib:
+        return "unchanged" if ia[0] <= ib[1] and ib[0] <= ia[1] else "changed"
+    one, single = (ia, b) if ia else (ib, a)
+    if one and one[0] <= single["value"] <= one[1]:
+        return "unchanged"
+    floors = [f for f in (a["floor_rel"], b["floor_rel"]) if f is not None]
+    floor = max(MIN_FLOOR_REL, *floors) if floors else TIE_REL
+    within = abs(b["value"] - a["value"]) <= floor * max(abs(a["value"]), abs(b["value"]))
+    return "unchanged" if within else "changed"
 
 
 def _json(*args: str) -> dict:
@@ -51,13 +71,14 @@ def test_two_runs_of_different_specs_print_the_differences_first(tiny_run: Path,
     glibc = [c for c in data["changes"] if c["allocator"] == "glibc"]
     assert len(glibc) == len(METRICS)
     for c in glibc:
-        assert c["verdict"] in ("changed", "unchanged"), c
+        # which way each measure goes depends on the runs; the rule is unit-tested in
+        # test_runcompare. Here: the verdict is the one the printed numbers support
+        assert c["verdict"] == _verdict_the_numbers_support(c), c
         assert c["rule"] in ("equal", "intervals", "interval", "aa_floor", "tie_rel"), c
         # the change is B minus A, as printed
         assert c["change"] == pytest.approx(c["b"]["value"] - c["a"]["value"])
         if c["a"]["n"] >= 2 and c["b"]["n"] >= 2 and c["change"] != 0:
             assert c["rule"] == "intervals", c  # repeated on both sides: the intervals decide
-    assert any(c["a"]["n"] >= 2 for c in glibc if c["experiment"] == "control")
 
 
 @pytest.mark.parametrize("bad", ["no/such/run", "."])

@@ -54,9 +54,9 @@ def test_rate_times_duration_requests_on_an_exact_schedule(
     assert {(r["allocator"], r["repeat"], r["phase"]) for r in rows} == {("jemalloc", 1, "load")}
     assert {r["endpoint"] for r in rows} == {"churn", "json", "xml"}
     assert summary.stages[0].achieved_rps == pytest.approx(100, rel=0.01)
-    # on schedule; how closely is benchmarks/loadgen_fidelity.py's to measure (a shared
-    # 2-core machine delays a woken process by milliseconds)
-    assert summary.late_ms_p50 is not None and summary.late_ms_p50 < 50
+    # on schedule, by a margin no busy machine breaks (a broken schedule is seconds late);
+    # how closely is benchmarks/loadgen_fidelity.py's to measure, on a quiet machine
+    assert summary.late_ms_p50 is not None and summary.late_ms_p50 < 1000
     assert progress is not None and progress.sent > 0 and progress.phase == "load"
     assert not handle.workdir.exists()  # config, log and progress are cleaned up
 
@@ -65,9 +65,11 @@ def test_slow_responses_do_not_delay_the_sends(slow_server: str, tmp_path: Path)
     summary, rows = run_loadgen(load_config(slow_server, 50, 2), tmp_path / "r.arrow")
     assert len(rows) == 100 and all(r["status"] == 200 for r in rows)
     assert all(r["done_s"] - r["intended_s"] >= 0.3 for r in rows)
-    # a closed loop would send each request 0.3 s late, after the previous answer
+    # a closed loop would send each request after the previous answer: the n-th 0.3 s x n
+    # late, the last about 30 s; open, the lateness does not add up (margins no busy 2-core
+    # machine breaks: how late the sends are is benchmarks/loadgen_fidelity.py's to measure)
     late = lateness(rows)
-    assert percentile(late, 50) < 0.05 and max(late) < 0.25
+    assert percentile(late, 50) < 1.0 and max(late) < 5.0
     # open loop: while the first response was still pending, the next ones went out
     assert sum(r["sent_s"] < rows[0]["done_s"] for r in rows) >= 5
     assert summary.stages[0].achieved_rps == pytest.approx(50, rel=0.01)
