@@ -158,7 +158,6 @@ def mimalloc_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 CMAKE = ["-DMI_BUILD_TESTS=OFF", "-DMI_BUILD_STATIC=OFF", "-DMI_BUILD_OBJECT=OFF"]
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not installed")
 def test_source_build_resolves_verifies_and_is_reused_from_the_cache(
     mimalloc_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -38,7 +38,6 @@ def _json(*args: str) -> dict:
     return json.loads(proc.stdout)
 
 
-@pytest.mark.slow
 def test_a_run_against_itself_is_unchanged_in_every_measure(tiny_run: Path):
     data = _json(str(tiny_run), str(tiny_run))
     assert data["differences"] == [] and data["only"] == []
@@ -52,7 +51,7 @@ def test_a_run_against_itself_is_unchanged_in_every_measure(tiny_run: Path):
     assert f"{2 * len(METRICS)} unchanged" in proc.stdout
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # 18 s (a second real run); compare: the run against itself, test_runcompare
 def test_two_runs_of_different_specs_print_the_differences_first(tiny_run: Path, tiny_run_b: Path):
     latest = tiny_run.parent / "latest"  # a study's `latest` names a run too
     proc = run_cli("compare", str(latest), str(tiny_run_b), env={**os.environ, "COLUMNS": "200"})

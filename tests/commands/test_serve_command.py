@@ -14,8 +14,6 @@ from pathlib import Path
 import pytest
 from service_support import expected_library, free_port, library_or_skip, running, wait_gone
 
-pytestmark = pytest.mark.slow
-
 SPEC = """\
 name: serve-test
 title: serve test

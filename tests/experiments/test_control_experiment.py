@@ -17,8 +17,6 @@ from bench.experiments.control import ControlRepeat, run_control_repeat
 from bench.measure import runstats
 from bench.spec import Spec, parse_spec
 
-pytestmark = pytest.mark.slow
-
 CPUS = len(os.sched_getaffinity(0))
 
 SPEC = """\

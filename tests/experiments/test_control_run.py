@@ -25,8 +25,6 @@ from bench.experiments.control_program import (
 )
 from bench.experiments.control_run import run_control_once
 
-pytestmark = pytest.mark.slow
-
 MiB = 1 << 20
 LIVE = 64 * MiB
 THREADS = 4

@@ -43,7 +43,7 @@ def _isolated(tmp_path: Path) -> dict[str, str]:
     return {**os.environ, "TMPDIR": str(tmp), "ALLOCSTUDY_JOURNAL": str(tmp_path / "j.json")}
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # 10 s; the OOM kill recorded: test_oomkills, test_service_limits
 def test_a_worker_killed_at_the_limit_is_recorded_and_the_run_completes(tmp_path: Path):
     support = cgroup_support()
     if support.mode == "none":

@@ -29,7 +29,6 @@ from bench.results.manifest import read_manifest
 from bench.results.rundir import read_rows
 from bench.spec import parse_spec
 
-pytestmark = pytest.mark.slow
 SPEC = parse_spec(TINY_SPEC)
 
 
@@ -300,6 +299,7 @@ def test_a_second_run_refuses_to_start_while_one_measures_unless_told_to_wait(tm
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
+@pytest.mark.slow  # 8 s; an allocator failing alone: test_runner_faults
 def test_broken_allocator_fails_alone_and_exit_code_is_3(tmp_path: Path):
     broken = tmp_path / "libbroken.so"
     broken.write_bytes(b"not an ELF file")

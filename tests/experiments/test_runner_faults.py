@@ -33,8 +33,6 @@ from bench.measure.machine import THP_ENABLED, thp_mode
 from bench.results.manifest import ManifestError, read_manifest
 from bench.results.rundir import read_rows
 
-pytestmark = pytest.mark.slow
-
 
 def _no_core_dumps() -> None:
     """A worker killed by SIGSEGV would dump core into the project folder on some machines."""

@@ -19,7 +19,10 @@ from bench.results.manifest import read_manifest
 from bench.results.rundir import read_rows
 from bench.spec import parse_spec
 
+#: 16 s (one real run of variants); the settings read back in the probe and a worker:
+#: tests/allocators/test_knobs.py
 pytestmark = pytest.mark.slow
+
 
 ALLOCATORS = """allocators:
   - name: jemalloc-decay0

@@ -14,8 +14,6 @@ from bench.allocators.registry import libc_path
 from bench.results.manifest import read_manifest
 from bench.results.rundir import read_rows
 
-pytestmark = pytest.mark.slow
-
 #: TINY_SPEC's service (2 workers, 40 requests/s, 5 s of load) under glibc, as it is and
 #: recycled every 30-35 requests: a worker serves about 100 requests of load, so about three
 #: generations each.
@@ -29,6 +27,7 @@ RECYCLING_SPEC = TINY_SPEC.replace(
 ).replace("name: tiny", "name: tiny-recycling")
 
 
+@pytest.mark.slow  # 23 s; restarts recorded: test_service_recycling, test_restarts
 def test_a_recycling_run_records_every_restart_and_keeps_every_request(tmp_path: Path):
     spec = tmp_path / "recycling.yaml"
     spec.write_text(RECYCLING_SPEC)

@@ -17,8 +17,6 @@ from bench.results.manifest import ManifestError, read_manifest
 from bench.results.resume import spec_changes
 from bench.results.rundir import read_rows
 
-pytestmark = pytest.mark.slow
-
 #: What identifies a row of each table: no two rows of a run may share it.
 ROW_KEYS = {
     "memory": ("experiment", "allocator", "repeat", "t_s"),
@@ -53,6 +51,7 @@ def _rows_of(rows: dict[str, list[dict[str, Any]]], allocator: str) -> dict[str,
     return {name: [r for r in table if r["allocator"] == allocator] for name, table in rows.items()}
 
 
+@pytest.mark.slow  # 22 s; --resume of a killed run: test_runner_faults
 def test_resume_after_a_real_interrupt_keeps_the_finished_allocator_and_measures_the_rest(
     tmp_path: Path,
 ):

@@ -26,8 +26,6 @@ from bench.load.generator import PIN_LEAD_S, LoadGenerator
 from bench.spec import ServiceSpec
 from service.launcher import ServiceProcess
 
-pytestmark = pytest.mark.slow
-
 WORKERS = 4
 REQUEST_LOG_SERVER = Path(__file__).with_name("requestlog_server.py")
 
@@ -68,6 +66,7 @@ def probe_workers(rows: list[dict[str, Any]]) -> Counter[int]:
     return Counter(r["worker"] for r in probes)
 
 
+@pytest.mark.slow  # 10 s; pinned probes: the tests below on the same service
 def test_probes_after_a_load_rotate_over_every_worker(
     service: ServiceProcess, tmp_path: Path
 ) -> None:

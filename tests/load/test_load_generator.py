@@ -18,8 +18,6 @@ from bench.load.generator import LoadGenerator
 from bench.load.handle import start_loadgen, wait_loadgen
 from bench.measure.runstats import percentile
 
-pytestmark = pytest.mark.slow
-
 
 def lateness(rows: list[dict]) -> list[float]:
     return [r["sent_s"] - r["intended_s"] for r in rows if r["sent_s"] is not None]

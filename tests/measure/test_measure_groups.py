@@ -135,8 +135,10 @@ def test_cpu_of_reaped_grandchildren_is_ours_not_other_work():
     assert account.foreign_pct() is not None
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("mode", ["auto", "none"])
+@pytest.mark.parametrize(
+    "mode",
+    ["auto", pytest.param("none", marks=pytest.mark.slow)],  # none: 7 s, as auto
+)
 def test_the_group_follows_the_workers_that_replace_recycled_ones(mode: str):
     """A recycled worker's replacement is charged to the group (cgroup) or found in the tree
     (procfs) from its start: the memory series covers every generation of workers."""

@@ -71,7 +71,7 @@ def _mean(run_dir: Path, allocator: str, measure: str) -> float | None:
     return statistics.fmean(xs) if xs else None
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # the second real run; the page: the synthetic tests here
 def test_the_comparison_page_shows_both_runs_numbers_and_the_clis_verdicts(
     tiny_run: Path, tiny_run_b: Path, tmp_path: Path
 ):

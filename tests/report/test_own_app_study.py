@@ -80,7 +80,10 @@ def _article_text(site: Path) -> str:
 
 
 def test_the_example_app_is_studied_end_to_end_and_its_article_names_it(tmp_path: Path) -> None:
-    spec = _spec(tmp_path, "myapp.yaml", ["glibc", "jemalloc"])
+    # phases shorter still than TINY's: what this test reads does not need a staircase
+    spec = _spec(
+        tmp_path, "myapp.yaml", ["glibc", "jemalloc"], load_s=3, idle_s=2, settle_window_s=1
+    )
     run_dir = _run(spec, tmp_path / "results")
     manifest = read_manifest(run_dir)
     assert [a["status"] for a in manifest["allocators"]] == ["ok", "ok"]
@@ -127,6 +130,7 @@ def test_the_example_app_is_studied_end_to_end_and_its_article_names_it(tmp_path
     assert said == verdicts, (said, verdicts)
 
 
+@pytest.mark.slow  # 10 s; WSGI and HAR: test_hosted_app, test_har
 def test_a_wsgi_app_replays_a_browsers_har_recording(tmp_path: Path) -> None:
     spec = _spec(tmp_path, "har.yaml", ["glibc"], app="notes_wsgi:app")
     run_dir = _run(spec, tmp_path / "results")
@@ -169,6 +173,7 @@ def test_an_app_that_fails_to_import_fails_each_allocator_in_one_line(tmp_path: 
     assert _pids_of(str(tmp_path)) == []
 
 
+@pytest.mark.slow  # 20 s; an app failing its allocator: the import failure below
 def test_an_app_that_answers_its_load_with_5xx_fails_with_its_first_error(tmp_path: Path) -> None:
     apps = tmp_path / "apps"
     apps.mkdir()
@@ -199,6 +204,7 @@ def test_an_app_that_answers_its_load_with_5xx_fails_with_its_first_error(tmp_pa
     assert len(summary) == 2 and all("answered 5xx" in (r["flags"] or "") for r in summary)
 
 
+@pytest.mark.slow  # 23 s; the rule: test_leak_section; a real article: the example app above
 @pytest.mark.parametrize(
     ("example", "service", "verdict"),
     [

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from sitecheck import build_and_check
 
 
-@pytest.mark.slow
 def test_site_from_a_real_run_quotes_the_runs_own_numbers(tiny_run: Path, tmp_path: Path):
     build_and_check(tiny_run.parent.parent, tmp_path / "site")
     index = (tmp_path / "site" / "index.html").read_text()

@@ -1,4 +1,4 @@
-"""Fixtures of the service tests: real services, started once per session (slow tests only)."""
+"""Fixtures of the service tests: real services, started once per session."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """service.hosted: a user's ASGI or WSGI app served, proven and measured like the synthetic one.
 
-The in-process tests drive service.hosted.HostedApp through Starlette's test client; the slow
-ones start the example apps (examples/apps) under the real launcher, supervisor and preloads.
+The in-process tests drive service.hosted.HostedApp through Starlette's test client; the
+others start the example apps (examples/apps) under the real launcher, supervisor and preloads.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ with warnings.catch_warnings():  # starlette would rather have httpx2; httpx is 
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     from starlette.testclient import TestClient
 
-slow = pytest.mark.slow
 APPS = Path(__file__).resolve().parents[2] / "examples" / "apps"
 STATS_KEYS = {
     "pid",
@@ -234,7 +233,6 @@ def test_a_raw_asgi_app_without_lifespan_support_still_serves(tmp_path: Path) ->
 # The example apps under the real launcher
 
 
-@slow
 @pytest.mark.parametrize(
     ("ref", "allocator", "interface"),
     [("notes_asgi:app", "glibc", "asgi"), ("notes_wsgi:app", "jemalloc", "wsgi")],
@@ -270,7 +268,6 @@ def test_an_example_app_serves_its_routes_from_two_proven_workers(
     assert sorted(p.name for p in logs.iterdir()) == ["worker-0-0.log", "worker-1-0.log"]
 
 
-@slow
 def test_an_app_that_fails_to_import_is_one_line_with_its_traceback(tmp_path: Path) -> None:
     spawned: list[int] = []
     with pytest.raises(LaunchError) as caught:
@@ -290,7 +287,6 @@ def test_an_app_that_fails_to_import_is_one_line_with_its_traceback(tmp_path: Pa
     assert _group_left(spawned[0]) == []
 
 
-@slow
 def test_an_app_that_crashes_its_worker_at_import_is_one_line(tmp_path: Path) -> None:
     ref = _write_app(tmp_path, "crashes", "import ctypes\nctypes.string_at(0)  # SIGSEGV\n")
     spawned: list[int] = []
@@ -308,7 +304,6 @@ def test_an_app_that_crashes_its_worker_at_import_is_one_line(tmp_path: Path) ->
     assert _group_left(spawned[0]) == []
 
 
-@slow
 def test_an_app_whose_startup_fails_stops_the_service_with_its_exception(
     tmp_path: Path,
 ) -> None:
@@ -331,7 +326,6 @@ def test_an_app_whose_startup_fails_stops_the_service_with_its_exception(
         start("glibc", service_config=_config(ref, tmp_path), worker_log_dir=tmp_path / "w")
 
 
-@slow
 def test_the_apps_output_goes_to_its_worker_log_and_reports_to_the_supervisors(
     tmp_path: Path,
 ) -> None:
@@ -377,7 +371,6 @@ def test_the_apps_output_goes_to_its_worker_log_and_reports_to_the_supervisors(
     assert "imported in" not in supervisor_log and "KeyError" not in supervisor_log
 
 
-@slow
 @pytest.mark.parametrize("allocator", list(LIBRARIES))
 def test_the_leaky_apps_heap_grows_with_its_requests(allocator: str) -> None:
     with start(allocator, workers=1, service_config=_config("leaky:app", workers=1)) as service:

@@ -1,6 +1,6 @@
 """service.launcher and service.supervisor against the real thing: uvicorn workers under LD_PRELOAD.
 
-Every test here but the socket ones starts real processes (marked slow).
+Every test here but the socket ones starts real processes.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from service.launcher import LaunchError, ServiceProcess, start_service
 from service.payloads import CONTENT_TYPES, PayloadStream
 from service.supervisor import BindError, listening_socket, uvicorn_config, worker_sockets
 
-slow = pytest.mark.slow
 LIVE = SMALL_CONFIG["churn"]
 
 
@@ -95,7 +94,6 @@ def test_a_port_in_use_is_refused_even_though_workers_share_theirs() -> None:
 # Real services
 
 
-@slow
 def test_new_connections_spread_over_every_worker(jemalloc_service: ServiceProcess) -> None:
     """With a socket per worker the kernel, not whoever is awake, picks the worker."""
     import http.client
@@ -115,7 +113,6 @@ def test_new_connections_spread_over_every_worker(jemalloc_service: ServiceProce
     assert counts[0] >= 5, counts  # 20 expected each; fewer than 5 is a 1-in-10^4 hash draw
 
 
-@slow
 @pytest.mark.parametrize("fixture", ["glibc_service", "jemalloc_service"])
 def test_every_worker_runs_on_the_intended_allocator(
     fixture: str, request: pytest.FixtureRequest
@@ -126,7 +123,6 @@ def test_every_worker_runs_on_the_intended_allocator(
     assert set(service.worker_pids()) < set(service.tree_pids())
 
 
-@slow
 def test_tcmalloc_workers_and_a_stop_that_leaves_no_process() -> None:
     service = start("tcmalloc", workers=2)
     try:
@@ -141,7 +137,6 @@ def test_tcmalloc_workers_and_a_stop_that_leaves_no_process() -> None:
     assert service.poll() is not None
 
 
-@slow
 def test_the_live_set_stays_bounded_over_many_churns(jemalloc_service: ServiceProcess) -> None:
     before = sum(s["churn_calls"] for s in jemalloc_service.stats_from_every_worker(15).values())
     with httpx.Client(base_url=jemalloc_service.base_url, timeout=10) as client:
@@ -158,7 +153,6 @@ def test_the_live_set_stays_bounded_over_many_churns(jemalloc_service: ServicePr
         assert worker["pss_anon_bytes"] > worker["live_bytes"]
 
 
-@slow
 def test_keep_alive_requests_are_not_delayed(jemalloc_service: ServiceProcess) -> None:
     body = PayloadStream(4).body("json")
     times = []
@@ -209,7 +203,6 @@ HOSTILE = [
 ]
 
 
-@slow
 def test_hostile_requests_get_a_fast_json_4xx_and_no_worker_dies(
     glibc_service: ServiceProcess,
 ) -> None:
@@ -241,7 +234,6 @@ _HTTP_BODIES = st.one_of(
 )
 
 
-@slow
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(kind=st.sampled_from(["json", "xml"]), body=_HTTP_BODIES)
 def test_fuzzed_bodies_over_http_never_get_a_5xx(
@@ -256,7 +248,6 @@ def test_fuzzed_bodies_over_http_never_get_a_5xx(
         assert list(response.json()) == ["error"]
 
 
-@slow
 def test_a_port_in_use_is_a_one_line_launch_error() -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
@@ -267,7 +258,6 @@ def test_a_port_in_use_is_a_one_line_launch_error() -> None:
     assert str(caught.value) == f"port {port} on 127.0.0.1 is already in use"
 
 
-@slow
 def test_an_interpreter_that_cannot_start_is_a_clear_error() -> None:
     began = time.monotonic()
     with pytest.raises(LaunchError, match="exited with code 1 before it was ready.*PYTHONMALLOC"):
@@ -283,7 +273,6 @@ def _sitecustomize(tmp_path: Path, worker_code: str) -> dict[str, str]:
     return {"PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
 
 
-@slow
 def test_a_worker_that_fails_at_startup_is_a_clear_error(tmp_path: Path) -> None:
     env = _sitecustomize(tmp_path, f"os.environ[{CONFIG_ENV!r}] = '{{broken'")
     why = "a worker failed to start before it was ready: .*ConfigError: .* is not valid JSON"
@@ -291,7 +280,6 @@ def test_a_worker_that_fails_at_startup_is_a_clear_error(tmp_path: Path) -> None
         start("glibc", env=env)
 
 
-@slow
 def test_workers_that_keep_dying_are_a_clear_error(tmp_path: Path) -> None:
     env = _sitecustomize(tmp_path, "time.sleep(0.3); os._exit(1)")
     began = time.monotonic()
@@ -304,7 +292,6 @@ def _no_core_dumps() -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-@slow
 def test_a_worker_killed_by_a_signal_is_reported_with_its_signal_and_time(tmp_path: Path) -> None:
     log = tmp_path / "service.log"  # kept after the stop, to show the stop added no death
     service = start("glibc", workers=2, preexec=_no_core_dumps, log_path=log)
@@ -329,7 +316,6 @@ def test_a_worker_killed_by_a_signal_is_reported_with_its_signal_and_time(tmp_pa
     assert [g.pid for g in service.worker_exits()] == [victim]  # a stop is not a death
 
 
-@slow
 def test_the_child_joins_its_cgroup_and_cpus_before_exec(tmp_path: Path) -> None:
     procs = tmp_path / "cgroup.procs"  # a stand-in file: the launcher only writes the pid
     procs.write_text("")
@@ -355,7 +341,6 @@ def test_the_child_joins_its_cgroup_and_cpus_before_exec(tmp_path: Path) -> None
         service.stop()
 
 
-@slow
 def test_stats_from_every_worker_reports_a_missing_worker(jemalloc_service: ServiceProcess) -> None:
     lonely = ServiceProcess(
         jemalloc_service.process, jemalloc_service.port, 5, jemalloc_service.log_path

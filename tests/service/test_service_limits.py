@@ -25,8 +25,6 @@ from service.limits import BODY_TIMEOUT_S as DEFAULT_BODY_TIMEOUT_S
 from service.limits import DOCUMENT_BODY_LIMIT, RequestRejected, read_bounded
 from service.payloads import PayloadStream
 
-slow = pytest.mark.slow
-
 #: The body deadline of the service these tests start (the default is 10 s).
 BODY_TIMEOUT_S = 2.0
 MIB = 1 << 20
@@ -111,7 +109,6 @@ def _read_until_closed(conn: socket.socket, limit_s: float) -> bytes:
     raise AssertionError(f"the connection is still open after {limit_s} s: {received[:200]!r}")
 
 
-@slow
 @pytest.mark.parametrize("length", [b"ten", b"-5", b"1e3", b"12, 13"])
 def test_a_malformed_content_length_is_a_400_and_the_connection_closes(
     service: ServiceProcess, length: bytes
@@ -135,7 +132,6 @@ def _health_answers(service: ServiceProcess, times: int) -> list[float]:
     return took
 
 
-@slow
 @pytest.mark.parametrize("sender", ["drip", "stall"])
 def test_a_slow_body_is_cut_off_with_a_408_and_the_workers_serve_meanwhile(
     service: ServiceProcess, sender: str
@@ -205,7 +201,6 @@ async def _stream(total: int, chunk: bytes) -> AsyncIterator[bytes]:
         yield chunk
 
 
-@slow
 def test_32_concurrent_bodies_at_the_limit_keep_every_worker_bounded(
     service: ServiceProcess,
 ) -> None:

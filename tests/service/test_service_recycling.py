@@ -27,9 +27,6 @@ from service.recycling import (
     restarts,
 )
 
-slow = pytest.mark.slow
-
-
 # ------------------------------------------------------------------------------ the limit
 
 
@@ -141,7 +138,6 @@ def _wait_restarts(service: ServiceProcess, count: int, timeout: float = 30) -> 
         time.sleep(0.1)
 
 
-@slow
 def test_workers_are_replaced_after_their_limit_and_each_restart_is_recorded(tmp_path: Path):
     # the start-up checks (/health, /stats until every worker answered) count too
     config = dict(SMALL_CONFIG, workers=2, max_requests=40, max_requests_jitter=5)
@@ -185,7 +181,6 @@ def test_workers_are_replaced_after_their_limit_and_each_restart_is_recorded(tmp
     assert service.worker_exits() == [] and service.restarts() == found  # the stop added none
 
 
-@slow
 def test_a_worker_killed_in_a_recycling_service_is_still_a_death(tmp_path: Path):
     config = dict(SMALL_CONFIG, workers=2, max_requests=1000)
     service = start("glibc", workers=2, service_config=config, log_path=tmp_path / "log")

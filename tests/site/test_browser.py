@@ -40,7 +40,9 @@ def _open(pg, url: str) -> None:
     pg.wait_for_load_state("networkidle")
 
 
-@pytest.mark.parametrize("where", ["http", "file"])
+@pytest.mark.parametrize(
+    "where", ["http", pytest.param("file", marks=pytest.mark.slow)]
+)  # file: as http, 3 s
 def test_article_loads_with_no_foreign_request_and_charts_show(page, http_url, site_dir, where):
     url = http_url if where == "http" else (site_dir / "index.html").as_uri()
     _open(page, url)
@@ -66,7 +68,9 @@ def test_theme_toggle_recolours_the_charts(page, http_url):
     assert before != after
 
 
-@pytest.mark.parametrize("where", ["http", "file"])
+@pytest.mark.parametrize(
+    "where", ["http", pytest.param("file", marks=pytest.mark.slow)]
+)  # file: as http, 3 s
 def test_search_finds_the_article(page, http_url, site_dir, where):
     url = http_url if where == "http" else (site_dir / "index.html").as_uri()
     _open(page, url)
@@ -95,7 +99,14 @@ def test_full_data_table_sorts(page, http_url):
     assert header.get_attribute("aria-sort") == "descending"
 
 
-@pytest.mark.parametrize("path", ["index.html", "studies/quick.html", "runs.html"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "index.html",  # the article; the other pages share its theme and tables
+        pytest.param("studies/quick.html", marks=pytest.mark.slow),
+        pytest.param("runs.html", marks=pytest.mark.slow),
+    ],
+)
 def test_no_serious_accessibility_issue_in_the_article(page, http_url, path):
     from axe_playwright_python.sync_playwright import Axe
 
@@ -110,7 +121,9 @@ def test_no_serious_accessibility_issue_in_the_article(page, http_url, path):
     assert bad == []
 
 
-@pytest.mark.parametrize("path", ["index.html", "studies/quick.html"])
+@pytest.mark.parametrize(
+    "path", ["index.html", pytest.param("studies/quick.html", marks=pytest.mark.slow)]
+)
 def test_tables_too_wide_for_the_window_are_keyboard_scrollable_regions(browser, http_url, path):
     # A phone-width window makes the article's tables overflow whatever the run's numbers are,
     # so this checks the overflow case every time (a wide window might hide it).
@@ -180,7 +193,9 @@ def test_the_staircase_fills_the_content_column(browser, http_url, width: int):
         context.close()
 
 
-@pytest.mark.parametrize("path", ["index.html", "studies/quick.html"])
+@pytest.mark.parametrize(
+    "path", ["index.html", pytest.param("studies/quick.html", marks=pytest.mark.slow)]
+)
 def test_no_two_axis_labels_overlap_in_the_browsers_own_font(page, http_url, path):
     # Vega measures labels with its own font when the SVG is made; the reader's sans-serif
     # can be wider, so the check is of the boxes the browser actually drew.
