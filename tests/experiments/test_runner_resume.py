@@ -17,6 +17,8 @@ from bench.results.manifest import ManifestError, read_manifest
 from bench.results.resume import spec_changes
 from bench.results.rundir import read_rows
 
+pytestmark = pytest.mark.real_run
+
 #: What identifies a row of each table: no two rows of a run may share it.
 ROW_KEYS = {
     "memory": ("experiment", "allocator", "repeat", "t_s"),

@@ -20,6 +20,8 @@ from bench.report.comparepage import COMPARE_PAGE
 from bench.report.units import fmt_mb, fmt_mops, fmt_mops_cpu, fmt_ms, fmt_ratio
 from bench.results.tables import read_table
 
+pytestmark = pytest.mark.real_run
+
 #: Each measure of the page's table: its experiment, its summary column, its formatter.
 MEASURES: dict[str, tuple[str, str, Callable[[float | None], str]]] = {
     "service peak": ("service", "peak_anon_bytes", fmt_mb),

@@ -21,6 +21,8 @@ from bench.report.run import load_run, run_at
 from bench.results.manifest import read_manifest
 from bench.results.rundir import read_rows
 
+pytestmark = pytest.mark.real_run
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 #: How the leak section's sentence for each verdict begins (bench.report.prose.leak).

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sitecheck import build_and_check
+
+pytestmark = pytest.mark.real_run
 
 
 def test_site_from_a_real_run_quotes_the_runs_own_numbers(tiny_run: Path, tmp_path: Path):
