@@ -64,9 +64,15 @@ class LoadgenProcess:
             self.proc.stdin = None
 
     def stop(self) -> None:
-        """Ask the generator to stop early; it still writes the rows it has."""
-        self._close_stdin()  # a generator still waiting for its go stops unstarted
-        if self.proc.poll() is None:
+        """Ask the generator to stop early; it still writes the rows it has.
+
+        One still waiting for its go is told by the end of its stdin alone, and stops
+        unstarted: a SIGTERM could reach it before it has set up its handlers (it may still
+        be importing, on a busy machine), and kill it outright.
+        """
+        waiting = self.proc.stdin is not None  # started with start_on_stdin, never told to go
+        self._close_stdin()
+        if not waiting and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
 
     def close(self, timeout: float = 5.0) -> None:
