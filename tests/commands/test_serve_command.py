@@ -78,7 +78,9 @@ def _supervisors(port: int) -> list[int]:
     return found
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize(
+    "stop_signal", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)]
+)  # one handler for both
 def test_serve_prints_every_worker_and_stops_cleanly_on_a_signal(
     spec: Path, stop_signal: signal.Signals
 ) -> None:

@@ -102,7 +102,11 @@ def test_a_server_killed_mid_run_turns_into_transport_errors(tmp_path: Path) -> 
     assert summary.errors == sum(r["status"] != 200 for r in rows)
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "stop",
+    [signal.SIGTERM, pytest.param(signal.SIGHUP, marks=pytest.mark.slow)],  # the same path
+    ids=lambda s: s.name,
+)
 def test_sigterm_or_a_hangup_mid_run_writes_the_rows_so_far_and_exits_promptly(
     stop: signal.Signals, slow_server: str, tmp_path: Path
 ) -> None:
