@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.commands.idlecheck import idle_warnings
 from bench.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError
 from bench.spec import Spec, SpecError, load_spec
 
@@ -73,6 +74,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             f"{path}: ok ({spec.name}: {len(spec.allocators)} allocators, {full}, "
             f"spec {spec.spec_hash[:12]})"
         )
+        for line in idle_warnings(spec):
+            print(f"{path}: {line}", file=sys.stderr)
     return status
 
 
@@ -132,7 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("check", help="validate spec files (one line per problem, exit 2)")
+    p = sub.add_parser(
+        "check",
+        help="validate spec files (one line per problem, exit 2); warn when an idle is "
+        "shorter than an allocator's return timers, read back",
+    )
     p.add_argument("specs", nargs="+", metavar="SPEC")
     p.set_defaults(func=cmd_check)
 

@@ -100,7 +100,10 @@ def summarise_repeat(
     teardown_s: float,
     evidence_extra: list[dict[str, Any]],
     app_errors: list[str],
+    idle_least_s: float | None = None,
 ) -> ServiceRepeat:
+    """The repeat's summary row and records. `idle_least_s`: the least idle of an idle that
+    ends once memory has settled (None: a fixed idle), recorded with the sampler's account."""
     s = spec.service_for(alloc.name)
     restart_table, during_restart = restarts
     times = [x.t_s for x in samples]
@@ -108,7 +111,12 @@ def summarise_repeat(
     load = log.span("load")
     idle = log.span("idle")
     peak = runstats.peak(times, values, *load) if load else None
-    settled = runstats.settled(times, values, idle[1], s.settle_window_s) if idle else None
+    fit = (
+        runstats.settling(times, values, idle[0], idle[1], s.settle_window_s)
+        if idle
+        else runstats.Settling(None, None, None)
+    )
+    settled = fit.settled
     in_load = [r for r in request_rows if r["phase"] == "load"]
     lat_ms, failed = runstats.charged_latencies_ms(in_load, s.request_timeout_s)
     late_ms = [(r["sent_s"] - r["intended_s"]) * 1000 for r in in_load if r["sent_s"] is not None]
@@ -132,6 +140,8 @@ def summarise_repeat(
         timeout_s=s.request_timeout_s,
         calls=calls,
     )
+    if fault is None and idle and fit.still_falling:
+        flags.append(f"still returning memory when idle ended after {idle[1] - idle[0]:.0f} s")
     pinned = summary.probe_workers_pinned
     if fault is None and idle and s.idle_rate > 0 and s.idle_s > 0 and pinned < s.workers:
         # the idle probes reached only some workers: the others' expired buffers stayed
@@ -174,6 +184,9 @@ def summarise_repeat(
             settled, ready_anon, live.get("idle_end"), live.get("ready")
         ),
         "given_back_share": runstats.given_back_share(peak, settled),
+        "idle_run_s": round(idle[1] - idle[0], 3) if idle else None,
+        "settle_time_s": fit.settle_time_s,
+        "still_falling": fit.still_falling,
         **limit.summary(),
         "flagged": bool(flags),
         "flags": "; ".join(flags) if flags else None,
@@ -211,6 +224,12 @@ def summarise_repeat(
         "reclaim_ran": last is not None,
         "stats_calls": calls,
         "teardown_s": round(teardown_s, 3),
+        "idle": {
+            "ends": s.idle_ends,
+            "least_s": idle_least_s,
+            "most_s": s.idle_s,
+            "ran_s": round(idle[1] - idle[0], 3) if idle else None,
+        },
     }
     return ServiceRepeat(
         memory_rows(samples, experiment="service", allocator=alloc.name, repeat=repeat),

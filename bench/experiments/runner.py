@@ -14,17 +14,18 @@ when the run completes.
 
 from __future__ import annotations
 
+import random
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench import __version__
-from bench.allocators import knobs
+from bench.allocators import knobs, timers
 from bench.allocators.registry import Allocator, resolve_spec
 from bench.allocators.verification import verify
 from bench.errors import EXIT_FAILED, EXIT_OK, UsageError
@@ -51,6 +52,8 @@ __all__ = [
     "reclaim_support",
     "resumable_run",
     "rotated",
+    "round_order",
+    "spec_twins",
     "round_cells",
     "round_count",
     "run_study",
@@ -131,6 +134,7 @@ def allocator_record(alloc: Allocator) -> dict[str, Any]:
         "fix": alloc.fix,
         "evidence": {"service": [], "control": []},
         "knobs": [],  # the variant's settings, read back (bench.allocators.knobs.merge)
+        "timers": [],  # its return timers, read back (bench.allocators.timers)
         "phases": {"service": [], "control": []},
         "loadgen": [],
         "sampler": [],
@@ -209,6 +213,34 @@ def rotated(names: list[str], round_index: int) -> list[str]:
     return names[k:] + names[:k]
 
 
+def round_order(
+    names: list[str], round_index: int, *, twins: Mapping[str, str] | None = None, seed: int = 0
+) -> list[str]:
+    """The allocators of one round: the others rotated by the round, and each A/A duplicate
+    (`twins`: duplicate -> the allocator it runs again) at a place drawn from `seed` and the
+    round, never directly before or after its twin.
+
+    A duplicate always run last, or beside its twin, would share its twin's moment of the
+    machine (or always the end of a round) and measure less drift than two allocators placed
+    anywhere do; a drawn place, recorded in the manifest's order, gives the pair the same
+    exposure as any other two. With nothing else to put between them they stay adjacent.
+    """
+    twins = twins or {}
+    order = rotated([n for n in names if n not in twins], round_index)
+    rng = random.Random(f"{seed}:{round_index}")
+    for duplicate, twin in twins.items():
+        if duplicate not in names:
+            continue
+        spots = [i for i in range(len(order) + 1) if twin not in order[max(0, i - 1) : i + 1]]
+        order.insert(rng.choice(spots) if spots else len(order), duplicate)
+    return order
+
+
+def spec_twins(spec: Spec) -> dict[str, str]:
+    """The spec's A/A duplicate and its twin ({} without an A/A pair)."""
+    return {spec.aa_again: spec.aa_pair} if spec.aa_pair and spec.aa_again else {}
+
+
 def method_record(spec: Spec, *, can_reclaim: bool, reclaim_how: str) -> dict[str, Any]:
     """The choices of method a reader needs to read the numbers (the article quotes them)."""
     s = spec.service
@@ -229,7 +261,13 @@ def method_record(spec: Spec, *, can_reclaim: bool, reclaim_how: str) -> dict[st
         "latency_failures": f"failed requests counted at {s.request_timeout_s:g} s or more",
         "live_set_fill_s": s.fill_s,
         "memory_limit_bytes": limit_bytes(s.memory_limit_mb),  # the service cgroup's, or None
-        "order": "rotated by repeat",
+        "order": "rotated by repeat"
+        + (
+            "; the A/A duplicate at a place drawn from the churn seed and the round, never "
+            "beside its twin"
+            if spec_twins(spec)
+            else ""
+        ),
     }
 
 
@@ -336,7 +374,9 @@ def run_study(
             by_name = {a.name: a for a in todo}
             progress.total = rounds * len(todo)
             for r in range(rounds):
-                order = rotated([a.name for a in todo], r)
+                order = round_order(
+                    [a.name for a in todo], r, twins=spec_twins(spec), seed=spec.service.churn.seed
+                )
                 manifest["order"].append({"round": r, "allocators": order})
                 for name in order:
                     progress.index += 1
@@ -443,6 +483,7 @@ def start_allocator(alloc: Allocator, record: dict[str, Any], progress: Progress
     check = verify(alloc)
     record["version"] = check.version
     record["knobs"] = knobs.merge([check.knobs])  # read back in the probe, before any repeat
+    record["timers"] = timers.to_records(check.timers)  # when it gives memory back on its own
     if not check.ok:
         record.update(status="failed", reason=f"verification: {check.reason}", finished=_now())
         progress.say(f"{alloc.name}: failed: {record['reason']}")

@@ -153,6 +153,13 @@ class ServiceResult:
     given_back: Sample | None = None
     #: repeats left out of the means as disturbed or flagged (all kept when none was clean)
     excluded: int = 0
+    #: seconds from the start of idle until memory stayed within the settle band of its
+    #: settled value (bench.measure.runstats.settling); None in runs made before it existed
+    settle_time: Sample | None = None
+    #: the idle as it ran (it may end once memory has settled)
+    idle_run: Sample | None = None
+    #: repeats whose memory was still falling when idle ended (kept or left out)
+    falling: int = 0
 
 
 @dataclass(frozen=True)
@@ -364,21 +371,39 @@ def _given_back(rows: list[dict[str, Any]]) -> Sample | None:
     return _summarize(values)
 
 
+def _falling_after(rows: list[dict[str, Any]]) -> float | None:
+    """The longest idle of these repeats when every one of them ended still falling (its
+    settled value is then no settled value), else None."""
+    if not rows or not all(r.get("still_falling") is True for r in rows):
+        return None
+    idles = [float(r["idle_run_s"]) for r in rows if r.get("idle_run_s") is not None]
+    return max(idles) if idles else None
+
+
 def _service(rows: list[dict[str, Any]]) -> ServiceResult | None:
+    """Memory from the repeats neither disturbed nor flagged by the method (a hole in the
+    samples, a call in the settle window, memory still falling when idle ended: each makes
+    the memory doubtful); latency from every repeat not disturbed, since a repeat flagged
+    for failed requests or a dead worker charges those failures at the timeout by design,
+    and leaving it out would undo the charge."""
     used, excluded = clean_repeats(rows, method_flags=True)
     summarize = partial(_summarize, excluded=excluded)
+    timed, late_out = clean_repeats(rows, method_flags=False)
+    latency = partial(_summarize, excluded=late_out)
     peak = summarize(_col(used, "peak_anon_bytes"))
     settled = summarize(_col(used, "settled_anon_bytes"))
     if peak is None or settled is None:
         return None
+    if (after := _falling_after(used)) is not None:
+        settled = replace(settled, falling_after_s=after)
     return ServiceResult(
         peak=peak,
         settled=settled,
         reclaimed=summarize(_col(used, "reclaimed_anon_bytes")),
-        p50=summarize(_col(used, "p50_ms")),
-        p95=summarize(_col(used, "p95_ms")),
-        p99=summarize(_col(used, "p99_ms")),
-        rps=summarize(_col(used, "achieved_rps")),
+        p50=latency(_col(timed, "p50_ms")),
+        p95=latency(_col(timed, "p95_ms")),
+        p99=latency(_col(timed, "p99_ms")),
+        rps=latency(_col(timed, "achieved_rps")),
         requests=int(sum(r.get("requests") or 0 for r in rows)),
         errors=int(sum(r.get("errors") or 0 for r in rows)),
         ready=summarize(_col(used, "ready_anon_bytes")),
@@ -389,6 +414,9 @@ def _service(rows: list[dict[str, Any]]) -> ServiceResult | None:
         overhead_settled=summarize(_col(used, "overhead_settled")),
         given_back=_given_back(used),
         excluded=excluded,
+        settle_time=summarize(_col(used, "settle_time_s")),
+        idle_run=summarize(_col(used, "idle_run_s")),
+        falling=sum(1 for r in rows if r.get("still_falling") is True),
     )
 
 

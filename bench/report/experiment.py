@@ -110,6 +110,18 @@ def order_text(method: Method) -> str:
     return f"{method.order_rule}: {rounds}" if method.order_rule else rounds
 
 
+def threads_text(threads: Any) -> str:
+    """The control's threads as the spec asked: '4 threads', or one per CPU."""
+    if threads == "cores":
+        return "one thread per CPU of the machine"
+    return f"{threads} thread{'' if threads == 1 else 's'}"
+
+
+def warmup_text(warmup_s: Any) -> str:
+    """'2 s of warm-up (not counted), ' or '' without one."""
+    return f"{fmt_seconds(float(warmup_s))} of warm-up (not counted), " if warmup_s else ""
+
+
 def spec_table(run: Run, live: LivePayload | None = None) -> str:
     """The method as a table: the spec as run, and the choices the run recorded."""
     s, g = run.spec, specview.get
@@ -209,9 +221,10 @@ def spec_table(run: Run, live: LivePayload | None = None) -> str:
         rows.append(
             [
                 "C++ control",
-                f"{g(s, 'control.threads')} threads, live set "
+                f"{threads_text(g(s, 'control.threads'))}, live set "
                 f"{fmt_mb(specview.control_live_bytes(s))}",
-                f"{fmt_seconds(g(s, 'control.seconds'))} of churn, "
+                warmup_text(g(s, "control.warmup_s"))
+                + f"{fmt_seconds(g(s, 'control.seconds'))} of churn, "
                 f"{fmt_seconds(specview.control_idle_s(s))} of rest, "
                 f"{g(s, 'control.repeats')} repeats",
             ]

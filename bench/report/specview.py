@@ -81,9 +81,13 @@ def mix_shares(spec: dict[str, Any]) -> list[tuple[str, float]]:
 
 
 def control_idle_s(spec: dict[str, Any]) -> float:
-    """The control's rest as the spec asked for it ("match-service": the service's idle)."""
+    """The control's rest as the spec asked for it ("match-service": the service's idle, or
+    its least idle when the idle ends once memory has settled; Spec.control_idle_s)."""
     value = get(spec, "control.idle_s")
     if value == "match-service" or value is None:
+        if get(spec, "service.idle_ends") == "settled":
+            floor = get(spec, "service.idle_min_s")
+            return float(floor if floor is not None else get(spec, "service.settle_window_s"))
         return float(get(spec, "service.idle_s"))
     return float(value)
 

@@ -12,7 +12,16 @@ from functools import cached_property
 from pathlib import Path
 
 from bench.report import charts as ch
-from bench.report import experiment, fulltable, knobs, notes, prose, provenance, recycling
+from bench.report import (
+    experiment,
+    fulltable,
+    knobs,
+    notes,
+    prose,
+    provenance,
+    recycling,
+    settling,
+)
 from bench.report.aggregate import Results, aggregate
 from bench.report.leak import leak_results, leak_table
 from bench.report.limit import limit_run, limit_table
@@ -86,6 +95,7 @@ class StudyView:
             "knobs": lambda: knobs.knobs_table(recycling.without_recycled(run, res)),
             "recycling": lambda: recycling.recycling_table(run, res),
             "leak": lambda: leak_table(leak_results(run, list(res.names))),
+            "timers": lambda: settling.timers_table(run, res),
         }
 
     def banners(self, runs_used: Sequence[str] = ()) -> list[str]:

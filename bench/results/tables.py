@@ -121,6 +121,13 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("overhead_peak", pa.float64()),  # (peak - ready anon) / (load-end - ready live)
             ("overhead_settled", pa.float64()),  # (settled - ready anon) / (idle-end - ready live)
             ("given_back_share", pa.float64()),  # (peak - settled) / peak
+            # service: how memory settled over the idle (bench.measure.runstats.settling):
+            # the idle as run (it may end once memory has settled), the seconds from its start
+            # until memory stayed within the settle band of the settled value, and whether it
+            # was still falling across the settle window when idle ended
+            ("idle_run_s", pa.float64()),
+            ("settle_time_s", pa.float64()),
+            ("still_falling", pa.bool_()),
             ("allocs_per_cpu_s", pa.float64()),  # control: per CPU-second of the churn
             # service under the spec's memory limit (null without one; peak_charged_bytes is
             # recorded wherever a memory cgroup held the service)
@@ -203,6 +210,9 @@ ADDED_COLUMNS: dict[str, frozenset[str]] = {
             "load_end_py_blocks",
             "idle_end_py_blocks",
             "load_end_anon_bytes",
+            "idle_run_s",
+            "settle_time_s",
+            "still_falling",
             HOST_COLUMN,
         }
     ),

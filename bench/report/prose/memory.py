@@ -125,15 +125,24 @@ def peak_vs_settled(res: Results) -> str:
 def fingerprints(res: Results, idle: str) -> str:
     if not res.service:
         return "No allocator produced service measurements, so there is no fingerprint."
-    groups: dict[str, list[str]] = {"keeps": [], "returns some": [], "returns most": []}
+    groups: dict[str, list[str]] = {
+        "keeps": [],
+        "returns some": [],
+        "returns most": [],
+        "still returning": [],
+    }
     for n, r in res.service.items():
-        groups[classify_fingerprint(r.peak.center, r.settled.center)].append(n)
+        if r.settled.falling_after_s is not None:  # where it would stop is not known
+            groups["still returning"].append(n)
+        else:
+            groups[classify_fingerprint(r.peak.center, r.settled.center)].append(n)
     keep, most = fmt_pct(FINGERPRINT_KEEP_BELOW), fmt_pct(FINGERPRINT_RETURN_FROM)
+    over = "over the idle" if idle == "the idle" else f"over {idle} of idle"
     labels = {
-        "keeps": f"Kept what they reached (less than {keep} of the peak given back over "
-        f"{idle} of idle)",
+        "keeps": f"Kept what they reached (less than {keep} of the peak given back {over})",
         "returns some": f"Gave back part of the peak (between {keep} and {most})",
         "returns most": f"Gave back most of the peak ({most} or more)",
+        "still returning": "Still returning memory when idle ended, so not classified",
     }
     return " ".join(f"{labels[k]}: {names_text(v)}." for k, v in groups.items() if v)
 

@@ -1,0 +1,94 @@
+"""Settling over time in the article: settle times, still-falling values never ranked, the
+timers as read back, and the idle held against them (synthetic runs whose answer is known)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from synthetic_run import DEFAULT_ALLOCS, Alloc, write_run
+
+from bench.report.aggregate import aggregate
+from bench.report.prose import sentences
+from bench.report.run import find_studies, load_run
+from bench.report.settling import timers_table
+
+ALLOCS = (
+    Alloc("glibc", 48, 420, 410, settle_s=0.0),
+    Alloc("jemalloc", 52, 360, 250, settle_s=22.0),
+    Alloc("tcmalloc", 50, 340, 330, settle_s=0.0),
+    Alloc("mimalloc-v3", 46, 310, 300, settle_s=0.5),
+)
+
+
+def _load(tmp_path: Path, allocs=ALLOCS, **kw):
+    r = tmp_path / "results"
+    write_run(r, allocs=allocs, **kw)
+    (study,) = find_studies(r)
+    run = load_run(study.current)
+    return run, aggregate(run)
+
+
+def say(tmp_path: Path, allocs=ALLOCS, **kw) -> dict[str, str]:
+    run, res = _load(tmp_path, allocs, **kw)
+    return {k: f() for k, f in sentences(run, res).items()}
+
+
+def test_settle_times_follow_the_data(tmp_path: Path):
+    text = say(tmp_path)["settling"]
+    assert "jemalloc gave back 31% of its peak and settled 22 s into the idle" in text
+    assert "glibc, tcmalloc and mimalloc-v3 were within 1% of its settled value" in text
+
+
+def test_swapping_settle_times_swaps_the_sentence(tmp_path: Path):
+    allocs = (
+        replace(ALLOCS[0], settle_s=22.0),
+        replace(ALLOCS[1], settle_s=0.0),
+        *ALLOCS[2:],
+    )
+    text = say(tmp_path, allocs)["settling"]
+    assert "glibc gave back 2% of its peak and settled 22 s into the idle" in text
+    assert "jemalloc, tcmalloc and mimalloc-v3 were within 1%" in text
+
+
+def test_a_value_still_falling_is_never_ranked_as_settled(tmp_path: Path):
+    # jemalloc is the lowest settled value, but its memory was still falling: not the leanest
+    allocs = (ALLOCS[0], replace(ALLOCS[1], falling=True), *ALLOCS[2:])
+    s = say(tmp_path, allocs, idle_s=30.0)
+    assert "jemalloc" not in s["headline"].split("Not ranked as settled")[0]
+    assert "mimalloc-v3 is the leanest at 300 MB" in s["headline"]
+    assert (
+        "Not ranked as settled: jemalloc was still returning memory when idle ended after 30 s"
+        in s["settled_ranking"]
+    )
+    assert "jemalloc was still returning memory when idle ended after 30 s" in s["settling"]
+    assert "Still returning memory when idle ended, so not classified: jemalloc" in s[
+        "fingerprints"
+    ]
+    # the peak is no settled value: it stays ranked
+    assert "jemalloc (360 MB)" in s["peak_ranking"]
+
+
+def test_a_falling_repeat_is_left_out_when_settled_ones_exist(tmp_path: Path):
+    run, res = _load(tmp_path, repeats=3)
+    assert res.service["jemalloc"].settled.falling_after_s is None
+    assert res.service["jemalloc"].falling == 0
+
+
+def test_timers_are_listed_as_read_back_and_held_against_the_idle(tmp_path: Path):
+    run, res = _load(tmp_path, idle_s=8.0)
+    table = timers_table(run, res)
+    assert "opt.dirty_decay_ms" in table and "10000 ms" in table and "purge_delay" in table
+    text = {k: f() for k, f in sentences(run, res).items()}["timers"]
+    assert "The longest return timer here is jemalloc's: up to 10 s after the last free" in text
+    assert "That idle (8 s) ended before jemalloc's timer ran out" in text
+    long_idle = {k: f() for k, f in sentences(*_load(tmp_path / "b", idle_s=60.0)).items()}
+    assert "ended before" not in long_idle["timers"]
+
+
+def test_a_run_without_timers_or_settle_times_says_so(tmp_path: Path):
+    allocs = tuple(replace(a, timers=False) for a in DEFAULT_ALLOCS)
+    run, res = _load(tmp_path, allocs)
+    assert timers_table(run, res) == ""
+    text = {k: f() for k, f in sentences(run, res).items()}["timers"]
+    assert "recorded no allocator's return timers" in text
