@@ -25,11 +25,12 @@ from functools import partial
 from typing import Any, TypeVar
 
 from bench.measure.runstats import given_back_share
-from bench.report.compare import Sample, relative_difference
+from bench.report.compare import Sample, relative_difference, ties
 from bench.report.compare import summarize as _summarize
 from bench.report.run import Run
 
 __all__ = [
+    "AA_MEASURES",
     "AAPair",
     "AllocatorInfo",
     "ControlResult",
@@ -38,6 +39,7 @@ __all__ = [
     "Knob",
     "Results",
     "ServiceResult",
+    "aa_untied",
     "aggregate",
     "clean_repeats",
     "control_measure",
@@ -581,3 +583,31 @@ def aggregate(run: Run) -> Results:
     )
     repeats = max((len(v) for v in by.values()), default=0)
     return Results(tuple(final), service, control, disturbed, repeats, flagged, aa)
+
+
+#: The measures the A/A pair is judged on, as (experiment, field, label).
+AA_MEASURES = (
+    ("service", "settled", "settled memory"),
+    ("service", "peak", "peak memory"),
+    ("service", "p50", "p50 latency"),
+    ("service", "p99", "p99 latency"),
+    ("control", "allocs_per_s", "control throughput"),
+)
+
+
+def aa_untied(res: Results) -> tuple[list[str], list[str]]:
+    """(measures the A/A pair could be judged on, those on which it did not tie) by the
+    page's own rule (compare.ties). A pair that does not tie says the rule is too tight for
+    this machine's drift, and every ranking drawn with it is provisional."""
+    if res.aa is None:
+        return [], []
+    judged, apart = [], []
+    for experiment, key, label in AA_MEASURES:
+        group = res.service if experiment == "service" else res.control
+        a, b = group.get(res.aa.name), group.get(res.aa.again)
+        x, y = getattr(a, key, None), getattr(b, key, None)
+        if isinstance(x, Sample) and isinstance(y, Sample):
+            judged.append(label)
+            if not ties(x, y):
+                apart.append(label)
+    return judged, apart

@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 
-from bench.report.aggregate import Results
+from bench.report.aggregate import Results, aa_untied
 from bench.report.hostkinds import host_kind_note
 from bench.report.run import Freshness, Run, Study
 from bench.report.units import join_names
@@ -68,6 +68,18 @@ def banners(
         )
     if kinds := host_kind_note(run.manifest, run.summary):  # a cluster run over unlike hosts
         out.append(kinds)
+    _, apart = aa_untied(res)
+    if apart:
+        out.append(
+            banner(
+                "Provisional rankings",
+                f"The A/A pair ({html.escape(res.aa.name if res.aa else '')} run twice) did not "
+                f"tie on {html.escape(join_names(apart))} under this page's own noise rule: "
+                "two runs of one allocator differed more than the rule allows, so read every "
+                "ranking below as provisional, and re-run on a quieter machine or with more "
+                "repeats.",
+            )
+        )
     if res.disturbed:
         n = len(res.disturbed)
         out.append(

@@ -92,3 +92,36 @@ def test_a_run_without_timers_or_settle_times_says_so(tmp_path: Path):
     assert timers_table(run, res) == ""
     text = {k: f() for k, f in sentences(run, res).items()}["timers"]
     assert "recorded no allocator's return timers" in text
+
+
+def test_an_aa_pair_that_ties_says_so_and_one_that_does_not_turns_rankings_provisional(
+    tmp_path: Path,
+):
+    from bench.report.notes import banners
+    from bench.report.run import check_freshness
+
+    run, res = _load(tmp_path, aa_pair="glibc", aa_drift=0.001, repeats=3)
+    text = {k: f() for k, f in sentences(run, res).items()}["aa"]
+    assert "they tied on every measure" in text
+    (study,) = find_studies(tmp_path / "results")
+    fresh = check_freshness(run.manifest, [])
+    assert not any("Provisional" in b for b in banners(study, run, fresh, res))
+
+    run, res = _load(tmp_path / "b", aa_pair="glibc", aa_drift=0.3, repeats=3)
+    text = {k: f() for k, f in sentences(run, res).items()}["aa"]
+    assert "they did not tie on settled memory, peak memory" in text
+    assert "the rankings on this page are provisional" in text
+    (study,) = find_studies(tmp_path / "b" / "results")
+    assert any(
+        "Provisional rankings" in b
+        for b in banners(study, run, check_freshness(run.manifest, []), res)
+    )
+
+
+def test_a_single_clean_repeat_is_never_ranked_against_intervals(tmp_path: Path):
+    # two of jemalloc's three repeats disturbed: one clean repeat left, the lowest value
+    s = say(tmp_path, repeats=3, disturbed=("jemalloc#0", "jemalloc#1"))
+    lead, _, apart = s["headline"].partition("Not ranked:")
+    assert "jemalloc" not in lead and "mimalloc-v3 is the leanest" in lead
+    assert "jemalloc (" in apart and "has a single clean repeat left" in apart
+    assert "has a single clean repeat left" in s["settled_ranking"]

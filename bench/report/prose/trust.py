@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from bench.report.aggregate import AllocatorInfo, Results
+from bench.report.aggregate import AllocatorInfo, Results, aa_untied
 from bench.report.compare import MIN_FLOOR_REL, NOISY_REL, TIE_REL, t_quantile
 from bench.report.prose.rankings import names_text, pct_text
 from bench.report.provenance import evidence_state
@@ -174,9 +174,22 @@ def aa(res: Results) -> str:
     )
     if not parts:
         return head + " The pair recorded no measure both runs share."
-    return (
+    drift = (
         f"{head} The two differed by {join_names(parts)}: gaps between different allocators "
         "no larger than that are this machine's drift, not the allocator."
+    )
+    judged, apart = aa_untied(res)
+    if not judged:
+        return drift
+    if not apart:
+        return (
+            f"{drift} Under the rule that decides every tie on this page they tied on every "
+            f"measure ({join_names(judged)}), as two runs of one allocator should."
+        )
+    return (
+        f"{drift} Yet under the rule that decides every tie on this page they did not tie on "
+        f"{join_names(apart)}: two runs of one allocator came out further apart than the rule "
+        "allows, so the rankings on this page are provisional."
     )
 
 
