@@ -362,6 +362,17 @@ def clean_repeats(
     return clean, len(rows) - len(clean)
 
 
+def all_busy(rows: list[dict[str, Any]]) -> bool:
+    """Whether every repeat ran on a busy machine (then none could be left out)."""
+    return bool(rows) and all(r.get("disturbed") for r in rows)
+
+
+def _summary(values: Iterable[Any], *, excluded: int, busy: bool) -> Sample | None:
+    """compare.summarize, with the repeats' disturbance carried on the Sample."""
+    s = _summarize(values, excluded=excluded)
+    return replace(s, busy=True) if s is not None and busy else s
+
+
 def _given_back(rows: list[dict[str, Any]]) -> Sample | None:
     """The recorded share given back per repeat; computed from peak and settled where absent."""
     values = []
@@ -389,9 +400,10 @@ def _service(rows: list[dict[str, Any]]) -> ServiceResult | None:
     for failed requests or a dead worker charges those failures at the timeout by design,
     and leaving it out would undo the charge."""
     used, excluded = clean_repeats(rows, method_flags=True)
-    summarize = partial(_summarize, excluded=excluded)
+    busy = all_busy(rows)
+    summarize = partial(_summary, excluded=excluded, busy=busy)
     timed, late_out = clean_repeats(rows, method_flags=False)
-    latency = partial(_summarize, excluded=late_out)
+    latency = partial(_summary, excluded=late_out, busy=busy)
     peak = summarize(_col(used, "peak_anon_bytes"))
     settled = summarize(_col(used, "settled_anon_bytes"))
     if peak is None or settled is None:
@@ -426,7 +438,7 @@ def _control(rows: list[dict[str, Any]], runs: list[dict[str, Any]]) -> ControlR
     """Summary rows of the control, with the control table's own rows (`runs`) beside them
     for what only they hold: the threads, the rest as run, oversubscription."""
     used, excluded = clean_repeats(rows, method_flags=False)
-    summarize = partial(_summarize, excluded=excluded)
+    summarize = partial(_summary, excluded=excluded, busy=all_busy(rows))
     kept = {int(r.get("repeat") or 0) for r in used}
     runs_used = [r for r in runs if int(r.get("repeat") or 0) in kept] or runs
     per_cpu = _col(used, "allocs_per_cpu_s")

@@ -128,6 +128,9 @@ class Sample:
     #: a settled value whose memory was still falling when the idle ended, in every repeat
     #: kept: the idle's length in s (None: it had settled). Never ranked as settled.
     falling_after_s: float | None = None
+    #: every repeat behind it ran while the machine was busy (none was clean, so none could
+    #: be left out): its place in a ranking is provisional, and the sentences say so
+    busy: bool = False
 
     @property
     def n(self) -> int:

@@ -62,9 +62,9 @@ def test_a_value_still_falling_is_never_ranked_as_settled(tmp_path: Path):
         in s["settled_ranking"]
     )
     assert "jemalloc was still returning memory when idle ended after 30 s" in s["settling"]
-    assert "Still returning memory when idle ended, so not classified: jemalloc" in s[
-        "fingerprints"
-    ]
+    assert (
+        "Still returning memory when idle ended, so not classified: jemalloc" in s["fingerprints"]
+    )
     # the peak is no settled value: it stays ranked
     assert "jemalloc (360 MB)" in s["peak_ranking"]
 
@@ -125,3 +125,36 @@ def test_a_single_clean_repeat_is_never_ranked_against_intervals(tmp_path: Path)
     assert "jemalloc" not in lead and "mimalloc-v3 is the leanest" in lead
     assert "jemalloc (" in apart and "has a single clean repeat left" in apart
     assert "has a single clean repeat left" in s["settled_ranking"]
+
+
+def test_a_ranking_of_repeats_all_disturbed_says_so_and_latency_keeps_failed_repeats(
+    tmp_path: Path,
+):
+    s = say(tmp_path, repeats=3, disturbed=("jemalloc",))
+    assert "Every repeat of jemalloc ran while the machine was busy" in s["settled_ranking"]
+    assert "ran while the machine was busy" not in say(tmp_path / "b", repeats=3)["settled_ranking"]
+
+
+def test_a_repeat_flagged_for_failures_stays_in_latency_and_leaves_memory():
+    from bench.report.aggregate import _service
+
+    def row(repeat: int, p99: float, flags: str | None) -> dict:
+        return {
+            "repeat": repeat,
+            "peak_anon_bytes": 400e6,
+            "settled_anon_bytes": 380e6 + repeat * 1e6,
+            "p50_ms": 1.0,
+            "p95_ms": 2.0,
+            "p99_ms": p99,
+            "achieved_rps": 200.0,
+            "flagged": flags is not None,
+            "flags": flags,
+            "disturbed": False,
+        }
+
+    r = _service(
+        [row(0, 4.0, None), row(1, 10_000.0, "5 of 2400 load requests failed"), row(2, 4.2, None)]
+    )
+    assert r is not None
+    assert r.settled.n == 2 and r.excluded == 1  # memory: the flagged repeat left out
+    assert r.p99 is not None and r.p99.n == 3 and max(r.p99.values) == 10_000.0  # charged

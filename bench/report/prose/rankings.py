@@ -18,6 +18,7 @@ from bench.report.units import join_names, md_safe
 __all__ = [
     "Fmt",
     "aa_text",
+    "busy_text",
     "falling_text",
     "lead_text",
     "named_value",
@@ -194,7 +195,19 @@ def ranking_body(
         body = "; ".join(tier_text(t, items, fmt, share=share) for t in tiers)
         head = f"From {low_word} to {high_word}: {body}."
     shaky = "" if share else noisy_text(items, fmt)
-    return " ".join(t for t in (head, shaky) if t)
+    return " ".join(t for t in (head, shaky, busy_text(items)) if t)
+
+
+def busy_text(items: Mapping[str, Sample]) -> str:
+    """'Every repeat of a and b ran while the machine was busy: ...' ('' when none did)."""
+    busy = [n for n in items if items[n].busy]
+    if not busy:
+        return ""
+    whose = "its place" if len(busy) == 1 else "their places"
+    return (
+        f"Every repeat of {names_text(busy)} ran while the machine was busy, none clean, so "
+        f"{whose} in this ranking {'is' if len(busy) == 1 else 'are'} provisional."
+    )
 
 
 def lead_text(tier: tuple[str, ...], word: str, items: Mapping[str, Sample], fmt: Fmt) -> str:
