@@ -101,9 +101,12 @@ def summarise_repeat(
     evidence_extra: list[dict[str, Any]],
     app_errors: list[str],
     idle_least_s: float | None = None,
+    peak_reset: str | None = None,
 ) -> ServiceRepeat:
     """The repeat's summary row and records. `idle_least_s`: the least idle of an idle that
-    ends once memory has settled (None: a fixed idle), recorded with the sampler's account."""
+    ends once memory has settled (None: a fixed idle), recorded with the sampler's account;
+    `peak_reset`: the group file whose high-water mark restarted as load began (None: the
+    mark counts from the group's creation, or there is none)."""
     s = spec.service_for(alloc.name)
     restart_table, during_restart = restarts
     times = [x.t_s for x in samples]
@@ -200,6 +203,7 @@ def summarise_repeat(
         "load_end_py_blocks": blocks.get("load_end"),
         "idle_end_py_blocks": blocks.get("idle_end"),
         "load_end_anon_bytes": in_load_samples[-1] if in_load_samples else None,
+        **load_charge(limit.snapshots, peak_reset),
     }
     loadgen_rec = {
         "repeat": repeat,
@@ -243,6 +247,20 @@ def summarise_repeat(
         restart_table,
         limit.record(repeat, applied),
     )
+
+
+def load_charge(snapshots: list[dict[str, Any]], peak_reset: str | None) -> dict[str, Any]:
+    """The kernel's account of the load: the group's highest charge during it (the high-water
+    mark read as idle began, restarted as load began where `peak_reset` says so) and its
+    charge as load ended. Both count anonymous memory, page cache and kernel memory; they
+    catch a peak briefer than the sampler's interval, which the sampled anonymous peak may
+    miss. Null where the service ran in no memory group."""
+    at_idle = next((s for s in snapshots if s.get("at") == "idle"), None)
+    return {
+        "load_peak_charged_bytes": at_idle.get("peak_bytes") if at_idle else None,
+        "load_end_charged_bytes": at_idle.get("usage_bytes") if at_idle else None,
+        "load_peak_source": peak_reset if at_idle else None,
+    }
 
 
 def method_flags(

@@ -292,6 +292,7 @@ def run_service_repeat(
     meter = MachineMeter()
     ready = last = None
     least: float | None = None  # the least idle, when the idle ends once memory has settled
+    peak_reset: str | None = None  # the kernel high-water mark restarted as load began
     reclaim_how = None
     summary = None
     fault: str | None = None
@@ -380,6 +381,8 @@ def run_service_repeat(
                     _wait_until(t, lambda left: show("waiting", left), watch)
                     sampler.phase = stage.phase
                     log.begin(stage.phase, t - origin)
+                    if stage.phase == "load":  # the kernel's high-water mark: from here on
+                        peak_reset = group.reset_peak()
                     limit.snapshot(stage.phase)
                     if stage.phase == "idle":
                         break
@@ -505,6 +508,7 @@ def run_service_repeat(
         evidence_extra=recycled.evidence,
         app_errors=app_errors,
         idle_least_s=least,
+        peak_reset=peak_reset,
     )
     if fault is not None:
         raise RepeatFailed(

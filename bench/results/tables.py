@@ -128,6 +128,13 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("idle_run_s", pa.float64()),
             ("settle_time_s", pa.float64()),
             ("still_falling", pa.bool_()),
+            # service in a memory cgroup: the kernel's high-water mark of the group's charge
+            # during load (anon + page cache + kernel; v1 memory.max_usage_in_bytes or v2
+            # memory.peak, restarted as load began where `load_peak_source` names the file,
+            # else counted from the group's creation) and the charge as load ended
+            ("load_peak_charged_bytes", pa.int64()),
+            ("load_end_charged_bytes", pa.int64()),
+            ("load_peak_source", pa.string()),
             ("allocs_per_cpu_s", pa.float64()),  # control: per CPU-second of the churn
             # service under the spec's memory limit (null without one; peak_charged_bytes is
             # recorded wherever a memory cgroup held the service)
@@ -213,6 +220,9 @@ ADDED_COLUMNS: dict[str, frozenset[str]] = {
             "idle_run_s",
             "settle_time_s",
             "still_falling",
+            "load_peak_charged_bytes",
+            "load_end_charged_bytes",
+            "load_peak_source",
             HOST_COLUMN,
         }
     ),

@@ -158,3 +158,13 @@ def test_a_repeat_flagged_for_failures_stays_in_latency_and_leaves_memory():
     assert r is not None
     assert r.settled.n == 2 and r.excluded == 1  # memory: the flagged repeat left out
     assert r.p99 is not None and r.p99.n == 3 and max(r.p99.values) == 10_000.0  # charged
+
+
+def test_the_kernel_high_water_mark_says_whether_the_samples_caught_the_peak(tmp_path: Path):
+    s = say(tmp_path)
+    assert "the samples caught the peak" in s["peak_caught"]
+    assert "memory.max_usage_in_bytes" in s["peak_caught"]
+    allocs = (ALLOCS[0], replace(ALLOCS[1], missed_mb=40.0), *ALLOCS[2:])
+    s = say(tmp_path / "b", allocs)
+    assert "It rose above what the samples saw for jemalloc (by 40 MB)" in s["peak_caught"]
+    assert "caught the peak" not in s["peak_caught"]
