@@ -1,0 +1,44 @@
+"""An idle that ends once memory has settled, for real: each allocator idles as long as its
+own return timers (read back in its processes) ask, and every repeat records how it settled."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from studyrun import TINY_SPEC, run_cli
+
+from bench.results.tables import read_table
+
+SETTLED_SPEC = (
+    TINY_SPEC.replace("allocators: [glibc, jemalloc]", "allocators: [glibc, mimalloc-v3]")
+    .replace("  idle_s: 3\n", "  idle_ends: settled\n  idle_min_s: 1.5\n  idle_s: 20\n")
+    .replace("  idle_s: 1\n  repeats: 2\n", "  idle_s: match-service\n  repeats: 1\n")
+)
+
+
+def test_each_allocator_idles_until_settled_after_its_own_timers(tmp_path: Path):
+    assert "idle_ends: settled" in SETTLED_SPEC and "mimalloc-v3" in SETTLED_SPEC
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(SETTLED_SPEC)
+    proc = run_cli("run", str(spec), "--out", str(tmp_path / "results"), "--no-control", "--wait")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = Path(proc.stdout.strip().splitlines()[-1])
+    manifest = json.loads((run / "manifest.json").read_text())
+    by_name = {a["name"]: a for a in manifest["allocators"]}
+    # the timers as read back: glibc has none, mimalloc v3 purges after a delay
+    assert [t["setting"] for t in by_name["glibc"]["timers"]] == ["M_TRIM_THRESHOLD"]
+    (purge,) = [t for t in by_name["mimalloc-v3"]["timers"] if t["setting"] == "purge_delay"]
+    assert purge["seconds"] and purge["seconds"] > 0
+    least = {n: by_name[n]["sampler"][0]["idle"]["least_s"] for n in by_name}
+    assert least["glibc"] == 1.5
+    assert least["mimalloc-v3"] == max(1.5, 3 * purge["seconds"])
+    rows = {r["allocator"]: r for r in read_table(run / "summary.arrow", "summary").to_pylist()}
+    for name, r in rows.items():
+        # ended once settled: after its least idle, long before the 20 s most
+        assert least[name] - 0.1 <= r["idle_run_s"] < 15, (name, r["idle_run_s"])
+        assert r["still_falling"] is False and r["settle_time_s"] is not None
+        assert r["settle_time_s"] <= r["idle_run_s"]
+    # the kernel's high-water mark of the load, where a memory cgroup held the service
+    if manifest["confounds"].get("cgroup_mode") in ("v1", "v2"):
+        assert all(r["load_peak_charged_bytes"] for r in rows.values())
