@@ -11,7 +11,9 @@ intervals overlap. With one repeat there is no interval; two values then tie whe
 closer than the run's noise floor: the relative difference of its A/A pair (one allocator run
 twice, `floor_rel`, never under MIN_FLOOR_REL) when it had one, else the stated TIE_REL. A
 measurement whose interval is wider than NOISY_REL of its value on either side is too noisy
-to rank and is named apart.
+to rank and is named apart, as are a value left with one repeat among values with intervals
+(`lone`) and a settled value still falling when the idle ended (`falling`). The whole rule,
+for readers: docs/guide/data-format.md.
 """
 
 from __future__ import annotations
