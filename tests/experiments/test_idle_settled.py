@@ -42,3 +42,46 @@ def test_each_allocator_idles_until_settled_after_its_own_timers(tmp_path: Path)
     # the kernel's high-water mark of the load, where a memory cgroup held the service
     if manifest["confounds"].get("cgroup_mode") in ("v1", "v2"):
         assert all(r["load_peak_charged_bytes"] for r in rows.values())
+
+
+def test_the_idle_waits_out_a_fall_and_stops_once_flat():
+    """The stop rule on a real sampler: memory falls for 0.6 s, then holds; the idle may end
+    only after its least and once a whole window is flat, and it ends well before its most."""
+    import time
+
+    from bench.experiments.service import wait_settled
+    from bench.measure.sampler import Sampler
+
+    start = time.monotonic()
+
+    def memory() -> int:
+        elapsed = time.monotonic() - start
+        return int(500e6 - 100e6 * min(elapsed, 0.6) / 0.6)  # 500 MB falling to 400, held
+
+    sampler = Sampler(read=memory, interval_s=0.05, origin=start, phase="idle").start()
+    try:
+        took = wait_settled(sampler, start, start, least_s=0.2, most_s=20.0, window_s=0.3)
+    finally:
+        sampler.stop()
+    assert took >= 0.6 + 0.3  # the fall, then one flat window
+    assert took < 10.0  # ended by the rule, not by the most
+
+
+def test_the_idle_ends_at_its_most_while_memory_still_falls():
+    import time
+
+    from bench.experiments.service import wait_settled
+    from bench.measure.sampler import Sampler
+
+    start = time.monotonic()
+    sampler = Sampler(
+        read=lambda: int(500e6 - 50e6 * (time.monotonic() - start)),  # 10% a second, on
+        interval_s=0.05,
+        origin=start,
+        phase="idle",
+    ).start()
+    try:
+        took = wait_settled(sampler, start, start, least_s=0.2, most_s=1.5, window_s=0.3)
+    finally:
+        sampler.stop()
+    assert 1.5 <= took < 3.0
