@@ -412,7 +412,7 @@ def run_service_repeat(
                         show=lambda left: show("idle", left),
                         watch=watch,
                     )
-                    loadgen.stop()  # the probes end with the idle; their rows so far are kept
+                    loadgen.finish()  # the probes end with the idle; in-flight ones complete
                 else:
                     _wait_until(idle_start + s.idle_s, lambda left: show("idle", left), watch)
                 try:

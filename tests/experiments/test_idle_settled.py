@@ -39,6 +39,13 @@ def test_each_allocator_idles_until_settled_after_its_own_timers(tmp_path: Path)
         assert least[name] - 0.1 <= r["idle_run_s"] < 15, (name, r["idle_run_s"])
         assert r["still_falling"] is False and r["settle_time_s"] is not None
         assert r["settle_time_s"] <= r["idle_run_s"]
+    # the probes end with the idle: those in flight are answered, none is cut short
+    idle = [
+        r
+        for r in read_table(run / "requests.arrow", "requests").to_pylist()
+        if r["phase"] == "idle"
+    ]
+    assert idle and all(r["status"] == 200 and r["error"] is None for r in idle)
     # the kernel's high-water mark of the load, where a memory cgroup held the service
     if manifest["confounds"].get("cgroup_mode") in ("v1", "v2"):
         assert all(r["load_peak_charged_bytes"] for r in rows.values())
