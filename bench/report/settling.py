@@ -111,10 +111,12 @@ def idle_rule(run: Run) -> str:
     )
 
 
-def band_text() -> str:
-    """The settle band in words: '1% of its settled value (at least 1 MiB)'."""
+def band_text(whose: str = "its") -> str:
+    """The settle band in words: '1% of its settled value (at least 1 MiB)'; `whose`
+    'their' for several allocators."""
     floor_mib = SETTLE_BAND_MIN_BYTES >> 20
-    return f"{fmt_pct(SETTLE_BAND_REL)} of its settled value (at least {floor_mib} MiB)"
+    value = "value" if whose == "its" else "values"
+    return f"{fmt_pct(SETTLE_BAND_REL)} of {whose} settled {value} (at least {floor_mib} MiB)"
 
 
 def timers_sentence(run: Run, res: Results) -> str:
@@ -164,7 +166,6 @@ def settling_sentence(res: Results) -> str:
             "The run recorded no settle times (it predates them), so how long each allocator "
             "took to settle is not known."
         )
-    band = band_text()
     still = [n for n, r in timed.items() if r.settled.falling_after_s is not None]
     flat = [
         n for n, r in timed.items() if n not in still and r.settle_time.center < FLAT_FROM_START_S
@@ -175,10 +176,11 @@ def settling_sentence(res: Results) -> str:
     )
     parts = []
     if flat:
-        verb = "was" if len(flat) == 1 else "were"
+        one = len(flat) == 1
         parts.append(
-            f"{names_text(flat)} {verb} within {band} from the first second of idle: nothing "
-            "of theirs came back later"
+            f"{names_text(flat)} {'was' if one else 'were'} within "
+            f"{band_text('its' if one else 'their')} from the first second of idle: nothing "
+            f"of {'its' if one else 'theirs'} came back later"
         )
     for n in later:
         r = timed[n]
