@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bench.cluster.engine import require_dask
 from bench.cluster.study import run_cluster_study
+from bench.commands.runs import print_summary
 from bench.errors import EXIT_CANNOT_RUN, EXIT_INTERRUPTED, UsageError, UserError
 from bench.experiments.runner import check_only, run_study
 from bench.measure import journal
@@ -116,5 +117,7 @@ def _finish(spec: Spec, out: Path, started: float, run: Callable[[], tuple[Path,
             print(latest)
         return EXIT_INTERRUPTED
     print(f"allocstudy: run finished in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    print_summary(run_dir)  # the article's numbers, before the folder (scripts read it last)
+    sys.stdout.flush()
     print(run_dir)
     return code

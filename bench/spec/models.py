@@ -547,6 +547,8 @@ HostFact = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=64)]
 class Spec(_Model):
     """One experiment: which allocators, what service load, what control."""
 
+    _overrides: tuple[str, ...] = PrivateAttr(())
+
     name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
     title: str = Field(min_length=1)
     description: str = ""
@@ -664,3 +666,10 @@ class Spec(_Model):
     @property
     def spec_hash(self) -> str:
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+    @property
+    def overrides(self) -> tuple[str, ...]:
+        """The `--set KEY=VALUE` changes this spec was loaded with, as typed (none: the file
+        as it is). They are already in every field, so in spec_hash too; the manifest keeps
+        the list so the article and `compare` can say the run differs from its file."""
+        return self._overrides
