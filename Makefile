@@ -6,6 +6,8 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 SPEC ?= specs/quick.yaml
+# mkdocs-material prints a 10-line notice about "MkDocs 2.0" on every build unless this is set
+export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: setup study run site test check lint bench clean
 

@@ -53,19 +53,24 @@ class HeadlineRow:
 
 
 def _flags(res: Results, name: str) -> str:
-    """What the reader must know before trusting a row: flagged or left-out repeats."""
+    """What the reader must know before trusting a row: flagged, disturbed or left-out
+    repeats, each flag once with the repeats it applies to ("control repeats 0, 1: ...")."""
+    by_flag: dict[tuple[str, str], list[int]] = {}
+    for f in res.flagged:
+        if f.allocator == name:
+            by_flag.setdefault((f.experiment, f.flags), []).append(f.repeat)
+    for d in res.disturbed:
+        if d.allocator == name:
+            by_flag.setdefault((d.experiment, "disturbed"), []).append(d.repeat)
     notes = [
-        f"{f.experiment} repeat {f.repeat}: {f.flags}" for f in res.flagged if f.allocator == name
+        f"{exp} repeat{'s' if len(reps) > 1 else ''} {', '.join(map(str, sorted(set(reps))))}: "
+        f"{text}"
+        for (exp, text), reps in by_flag.items()
     ]
     r = res.service.get(name)
     if r is not None and r.excluded:
-        notes.append(f"{r.excluded} repeat{'s' if r.excluded > 1 else ''} left out")
-    notes += [
-        f"disturbed {d.experiment} repeat {d.repeat}"
-        for d in res.disturbed
-        if d.allocator == name and d.experiment == "service"
-    ]
-    return "; ".join(dict.fromkeys(notes)) or "none"
+        notes.append(f"{r.excluded} service repeat{'s' if r.excluded > 1 else ''} left out")
+    return "; ".join(notes) or "none"
 
 
 def headline_rows(res: Results) -> list[HeadlineRow]:
