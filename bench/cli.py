@@ -265,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="with --cluster: run cells only on hosts whose worker advertises the resource "
-        "KEY:VALUE (e.g. arch=arm64); repeatable, added to the spec's hosts:",
+        "KEY:VALUE (e.g. arch=aarch64); repeatable, added to the spec's hosts:",
     )
     p.set_defaults(func=cmd_run)
 

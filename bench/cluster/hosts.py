@@ -3,8 +3,8 @@
 Every benchmark host runs one Dask worker with one thread that advertises the resource
 `bench_host=1`; a cell asks for one unit of it, so a host never runs two cells at once.
 A host may advertise more resources that say what it is, one per fact, named `key:value`
-(`arch:arm64=1`, `instance:c7g.xlarge=1`); a requirement `arch=arm64` (from the spec's `hosts:`
-or `--require`) becomes a request for one unit of `arch:arm64`, which routes the cell to such
+(`arch:aarch64=1`, `instance:c7g.xlarge=1`); a requirement `arch=aarch64` (from the spec's `hosts:`
+or `--require`) becomes a request for one unit of `arch:aarch64`, which routes the cell to such
 hosts. (Dask's own `--resources` syntax takes `name=amount`, so the name cannot hold `=`.)
 
 The fingerprint is what a reader needs to tell hosts apart, and the kind is the part of it
@@ -88,20 +88,20 @@ def kind_label(fp: Mapping[str, Any]) -> str:
 
 
 def parse_requirement(text: str) -> tuple[str, str]:
-    """`arch=arm64` as (`arch`, `arm64`); UsageError for anything else."""
+    """`arch=aarch64` as (`arch`, `aarch64`); UsageError for anything else."""
     key, sep, value = text.partition("=")
     key, value = key.strip(), value.strip()
     bad = [c for c in " ,=:" if c in key or c in value]
     if not sep or not key or not value or bad:
         raise UsageError(
             f"--require {text!r}: expected KEY=VALUE without spaces, commas or colons, "
-            "e.g. --require arch=arm64"
+            "e.g. --require arch=aarch64"
         )
     return key, value
 
 
 def resource_name(key: str, value: str) -> str:
-    """The worker resource a host of that kind advertises: `arch:arm64`."""
+    """The worker resource a host of that kind advertises: `arch:aarch64`."""
     return f"{key}:{value}"
 
 

@@ -566,7 +566,7 @@ class Spec(_Model):
         default_factory=list,
         description="cluster runs only (--cluster): the kinds of host to run every cell on, "
         "each a mapping of facts a host advertises as Dask worker resources (e.g. "
-        "[{arch: x86_64}, {arch: arm64}] runs the whole matrix on both); empty: any host",
+        "[{arch: x86_64}, {arch: aarch64}] runs the whole matrix on both); empty: any host",
     )
 
     @field_validator("machine")
