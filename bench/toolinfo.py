@@ -7,12 +7,31 @@ measurement core; the runner records the same `tool_record()` in every manifest.
 from __future__ import annotations
 
 import subprocess
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from bench import __version__
 
-__all__ = ["git", "tool_record", "version_text"]
+__all__ = ["LIBRARIES", "git", "library_versions", "tool_record", "version_text"]
+
+#: Python distributions whose versions a run records: the service under test (FastAPI and
+#: the stack under it), the load generator, the tables, the cluster. Each shapes what is
+#: measured, so the article holds them against constraints.txt (bench.report.lockcheck).
+LIBRARIES = (
+    "allocstudy",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "pydantic",
+    "pydantic-core",
+    "pyarrow",
+    "aiohttp",
+    "dask",
+    "distributed",
+)
 
 
 def git(*args: str) -> str | None:
@@ -51,3 +70,14 @@ def version_text() -> str:
         else "not from a git checkout"
     )
     return f"allocstudy {rec['version']} ({where})"
+
+
+def library_versions() -> dict[str, str | None]:
+    """The installed version of each of LIBRARIES (None: not installed here)."""
+    out: dict[str, str | None] = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out

@@ -17,16 +17,15 @@ from __future__ import annotations
 import os
 import platform
 from collections.abc import Mapping
-from importlib import metadata
 from typing import Any
 
 from bench.errors import UsageError
 from bench.measure import machine
 from bench.measure.groups import cgroup_support
+from bench.toolinfo import library_versions
 
 __all__ = [
     "BENCH_HOST",
-    "LIBRARIES",
     "fingerprint",
     "kind_label",
     "local_resources",
@@ -37,25 +36,6 @@ __all__ = [
 
 #: The resource every benchmark host advertises once, and every cell asks one of.
 BENCH_HOST = "bench_host"
-
-#: Python distributions whose versions the fingerprint records (they shape what a cell does).
-LIBRARIES = (
-    "allocstudy",
-    "fastapi",
-    "uvicorn",
-    "pyarrow",
-    "aiohttp",
-    "pydantic",
-    "dask",
-    "distributed",
-)
-
-
-def _version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def fingerprint() -> dict[str, Any]:
@@ -68,7 +48,7 @@ def fingerprint() -> dict[str, Any]:
         cgroup_mode=support.mode,
         thp=machine.thp_mode(),
         python_implementation=platform.python_implementation(),
-        libraries={name: _version(name) for name in LIBRARIES},
+        libraries=library_versions(),
     )
     return info
 

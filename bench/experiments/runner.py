@@ -36,7 +36,7 @@ from bench.results.manifest import MANIFEST_FORMAT, read_manifest
 from bench.results.resume import run_to_resume
 from bench.results.rundir import new_run_dir, read_rows, save_run, set_latest
 from bench.spec import Spec
-from bench.toolinfo import tool_record
+from bench.toolinfo import library_versions, tool_record
 from service.config import health_path
 
 __all__ = [
@@ -171,6 +171,8 @@ def base_manifest(spec: Spec, spec_path: Path, run_dir: Path) -> dict[str, Any]:
         "started": _now(),
         "finished": None,
         "host": machine.host_info(),
+        # the Python packages that shape what is measured (held against constraints.txt)
+        "libraries": library_versions(),
         "confounds": {},
         "method": {},
         "order": [],
