@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from studyrun import run_cli
 
+from bench.progress import Progress
 from bench.report.aggregate import aggregate
 from bench.report.headline import headline_rows
 from bench.report.run import load_run, run_at
@@ -29,17 +31,17 @@ SETS = ("--set", "allocators=[glibc]", "--set", "service.load_s=2", "--set", "se
 
 
 @pytest.fixture(scope="module")
-def set_run(tiny_spec: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A real run of the tiny spec changed with --set: (its folder, its stdout)."""
+def set_run(tiny_spec: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    """A real run of the tiny spec changed with --set: (its folder, its stdout, its stderr)."""
     out = tmp_path_factory.mktemp("set_results")
     proc = run_cli("run", str(tiny_spec), *SETS, "--no-control", "--out", str(out), "--wait")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return Path(proc.stdout.strip().splitlines()[-1]), proc.stdout
+    return Path(proc.stdout.strip().splitlines()[-1]), proc.stdout, proc.stderr
 
 
 @pytest.mark.slow
-def test_run_prints_the_articles_headline_before_the_run_folder(set_run: tuple[Path, str]):
-    run_dir, stdout = set_run
+def test_run_prints_the_articles_headline_before_the_run_folder(set_run: tuple[Path, str, str]):
+    run_dir, stdout, _ = set_run
     assert run_dir.is_dir()
     lines = stdout.strip().splitlines()
     assert lines[-1] == str(run_dir)  # scripts read the folder from the last line
@@ -55,9 +57,9 @@ def test_run_prints_the_articles_headline_before_the_run_folder(set_run: tuple[P
 
 @pytest.mark.slow
 def test_set_changes_the_run_and_is_recorded_with_the_spec_hash(
-    set_run: tuple[Path, str], tiny_spec: Path
+    set_run: tuple[Path, str, str], tiny_spec: Path
 ):
-    run_dir, _ = set_run
+    run_dir, _, _ = set_run
     m = read_manifest(run_dir)
     assert m["spec_overrides"] == ["allocators=[glibc]", "service.load_s=2", "service.rate=30"]
     assert m["spec"]["service"]["rate"] == 30 and m["spec"]["service"]["load_s"] == 2
@@ -67,6 +69,29 @@ def test_set_changes_the_run_and_is_recorded_with_the_spec_hash(
     shown = json.loads(run_cli("show", str(run_dir), "--json").stdout)
     assert shown["overrides"] == m["spec_overrides"]
     assert "--set service.rate=30" in run_cli("show", str(run_dir)).stdout
+
+
+@pytest.mark.slow
+def test_the_live_display_counts_down_the_whole_run(set_run: tuple[Path, str, str]):
+    _, _, stderr = set_run
+    lefts = [
+        int(m.group(1)) * 60 + int(m.group(2))
+        for m in re.finditer(r"run: about (\d+):(\d\d) left", stderr)
+    ]
+    assert len(lefts) >= 3, stderr[-2000:]
+    assert lefts[0] >= 8  # start 2 + warm-up 1 + load 2 + idle 3 of one service cell
+    assert lefts[-1] <= lefts[0] - 3  # and it went down as the run went on
+
+
+def test_time_left_sums_this_step_and_every_later_one():
+    p = Progress(total=3, interactive=False, steps_s=[10.0, 20.0, 30.0])
+    p.index = 1
+    assert p.run_left_s(100.0) == 60.0
+    assert p.run_left_s(104.0) == 56.0
+    p.index = 2
+    assert p.run_left_s(107.0) == 50.0
+    assert p.run_left_s(200.0) == 30.0  # a step past its estimate counts as done
+    assert Progress(total=1, interactive=False).run_left_s(0.0) is None
 
 
 def test_a_bad_set_is_one_line_naming_the_key(tiny_spec: Path):
