@@ -173,6 +173,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     return export_command(Path(args.run), fmt=args.format, table=args.table, out=dest)
 
 
+def _json_option(p: argparse.ArgumentParser, instead: str = "tables") -> None:
+    p.add_argument(
+        "--json", action="store_true", help=f"print one JSON object instead of {instead}"
+    )
+
+
 def _set_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--set",
@@ -321,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="also estimate the run on a cluster of N hosts (repeatable)",
     )
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    _json_option(p, "a table")
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser(
@@ -331,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
         "cannot be read",
     )
     p.add_argument("--out", default="results", help="results folder (default results/)")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    _json_option(p, "a table")
     p.set_defaults(func=cmd_runs)
 
     run_help = "a run folder, results/<spec>/latest, or a study folder (its current run)"
@@ -341,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit codes: 0 shown; 2 a path that names no run, or a run that cannot be read",
     )
     p.add_argument("run", metavar="RUN", help=run_help)
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    _json_option(p, "a table")
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser(

@@ -29,7 +29,6 @@ from bench.results.compact import compact_run  # noqa: E402
 from bench.results.manifest import ManifestError  # noqa: E402
 from bench.results.tables import TableError  # noqa: E402
 
-
 README = ROOT / "README.md"
 START, END = "<!-- reference-headline:start -->", "<!-- reference-headline:end -->"
 
