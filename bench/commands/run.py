@@ -1,6 +1,7 @@
 """`allocstudy run`: the study of a spec (bench.experiments.runner), as the terminal sees it.
 
-It prints the run folder as its last line, also when interrupted (the partial run is kept,
+It ends with the run's headline table (bench.commands.runs.print_summary: the article's own
+numbers) and prints the run folder as its last line, also when interrupted (the partial run is kept,
 marked incomplete, and `--resume` continues it); exit codes are bench.errors': 0 when every
 allocator that resolved ran, 3 when one failed, 1 when the results folder cannot be written
 or the machine cannot hold the spec's memory limit (no writable memory cgroup), 2 for bad
