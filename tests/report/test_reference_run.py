@@ -110,3 +110,18 @@ def test_compaction_keeps_every_number_the_article_reads(tiny_run: Path, tmp_pat
     )
     assert bad.returncode == 2 and bad.stderr.startswith("make_reference: ")
     assert "Traceback" not in bad.stderr
+
+
+def test_make_site_builds_without_materials_mkdocs_2_notice():
+    proc = subprocess.run(
+        ["make", "--no-print-directory", "site"],
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k != "NO_MKDOCS_2_WARNING"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "end of life" not in proc.stdout + proc.stderr  # the notice's first line
+    assert "NO_MKDOCS_2_WARNING" not in proc.stdout + proc.stderr
+    assert (ROOT / "site" / "index.html").is_file()
