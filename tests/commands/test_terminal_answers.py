@@ -23,7 +23,7 @@ from studyrun import run_cli
 from bench.progress import Progress
 from bench.report.aggregate import aggregate
 from bench.report.headline import headline_rows
-from bench.report.run import load_run, run_at
+from bench.report.run import check_freshness, load_run, run_at
 from bench.results.manifest import read_manifest
 from bench.results.tables import read_table, write_table
 
@@ -69,6 +69,25 @@ def test_set_changes_the_run_and_is_recorded_with_the_spec_hash(
     shown = json.loads(run_cli("show", str(run_dir), "--json").stdout)
     assert shown["overrides"] == m["spec_overrides"]
     assert "--set service.rate=30" in run_cli("show", str(run_dir)).stdout
+    # the article's provenance: the data match the file as changed for this run, not stale
+    fresh = check_freshness(m, [tiny_spec.parent])
+    assert fresh.state == "current", fresh.detail
+    assert "with --set allocators=[glibc], service.load_s=2, service.rate=30" in fresh.detail
+
+
+@pytest.mark.slow
+def test_compare_names_the_set_among_the_differences(set_run: tuple[Path, str, str], tiny_run):
+    run_dir, _, _ = set_run
+    data = json.loads(run_cli("compare", "--json", str(tiny_run), str(run_dir)).stdout)
+    sets = [d for d in data["differences"] if d["key"] == "--set"]
+    assert sets == [
+        {
+            "section": "spec",
+            "key": "--set",
+            "a": None,
+            "b": "allocators=[glibc], service.load_s=2, service.rate=30",
+        }
+    ]
 
 
 @pytest.mark.slow
