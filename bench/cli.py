@@ -50,8 +50,9 @@ RUN_EXITS = (
     "partial run is kept, marked incomplete; --resume continues it)"
 )
 COMPARE_EXITS = (
-    "exit codes: 0 the runs were compared (whatever changed); 2 a path that names no run, "
-    "or a run that cannot be read"
+    "exit codes: 0 the runs were compared (whatever changed, unless --fail-on names it); 1 "
+    "with --fail-on, a measure of a named group moved beyond the noise in its bad direction; "
+    "2 a path that names no run, a run that cannot be read, or an unknown --fail-on group"
 )
 
 
