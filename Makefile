@@ -1,13 +1,16 @@
 # allocstudy: two commands on a fresh machine.
 #   make study   set up, run specs/quick.yaml, build the site into site/
 #   make test    set up, run the whole test suite
+#   make lock    renew constraints.txt, the exact versions make setup installs
 # Both call `make setup`, which is idempotent.
 
 VENV := .venv
 PY := $(VENV)/bin/python
 SPEC ?= specs/quick.yaml
+# mkdocs-material prints a 10-line notice about "MkDocs 2.0" on every build unless this is set
+export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: setup study run site test check lint bench clean
+.PHONY: setup study run site test check lint bench clean lock picture
 
 setup:
 	@bash scripts/setup.sh
@@ -33,6 +36,14 @@ lint: setup
 
 bench: setup
 	$(PY) benchmarks/run_all.py
+
+# renew constraints.txt (exact versions of every package) from the newest releases pyproject allows
+lock:
+	@bash scripts/lock.sh
+
+# the README's picture of the article, from the built site (needs chromium)
+picture: setup
+	$(PY) scripts/readme_picture.py
 
 clean:
 	rm -rf site .pytest_cache .ruff_cache

@@ -1,6 +1,7 @@
 """`allocstudy run`: the study of a spec (bench.experiments.runner), as the terminal sees it.
 
-It prints the run folder as its last line, also when interrupted (the partial run is kept,
+It ends with the run's headline table (bench.commands.runs.print_summary: the article's own
+numbers) and prints the run folder as its last line, also when interrupted (the partial run is kept,
 marked incomplete, and `--resume` continues it); exit codes are bench.errors': 0 when every
 allocator that resolved ran, 3 when one failed, 1 when the results folder cannot be written
 or the machine cannot hold the spec's memory limit (no writable memory cgroup), 2 for bad
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from bench.cluster.engine import require_dask
 from bench.cluster.study import run_cluster_study
+from bench.commands.runs import print_summary
 from bench.errors import EXIT_CANNOT_RUN, EXIT_INTERRUPTED, UsageError, UserError
 from bench.experiments.runner import check_only, run_study
 from bench.measure import journal
@@ -116,5 +118,7 @@ def _finish(spec: Spec, out: Path, started: float, run: Callable[[], tuple[Path,
             print(latest)
         return EXIT_INTERRUPTED
     print(f"allocstudy: run finished in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    print_summary(run_dir)  # the article's numbers, before the folder (scripts read it last)
+    sys.stdout.flush()
     print(run_dir)
     return code

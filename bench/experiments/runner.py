@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import random
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -24,7 +23,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import __version__
 from bench.allocators import knobs, timers
 from bench.allocators.registry import Allocator, resolve_spec
 from bench.allocators.verification import verify
@@ -39,6 +37,7 @@ from bench.results.manifest import MANIFEST_FORMAT, read_manifest
 from bench.results.resume import run_to_resume
 from bench.results.rundir import new_run_dir, read_rows, save_run, set_latest
 from bench.spec import Spec
+from bench.toolinfo import library_versions, tool_record
 from service.config import health_path
 
 __all__ = [
@@ -68,30 +67,6 @@ FINISHED = ("ok", "failed", "skipped")
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _git(*args: str) -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", *args],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            cwd=Path(__file__).resolve().parent,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
-def _tool_record() -> dict[str, Any]:
-    return {
-        "name": "allocstudy",
-        "version": __version__,
-        "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
-    }
 
 
 @contextmanager
@@ -186,18 +161,22 @@ def spec_record(spec: Spec) -> dict[str, Any]:
 def base_manifest(spec: Spec, spec_path: Path, run_dir: Path) -> dict[str, Any]:
     return {
         "format": MANIFEST_FORMAT,
-        "tool": _tool_record(),
+        "tool": tool_record(),
         "run_id": run_dir.name,
         "spec_name": spec.name,
         "spec_file": str(spec_path),
         **spec_file_record(spec_path),
         "spec_sha256": spec.spec_hash,
+        # `--set KEY=VALUE` changes made for this run only (the hash above includes them)
+        "spec_overrides": list(spec.overrides),
         "spec": spec_record(spec),
         "workload": workload_record(spec),
         "status": "running",
         "started": _now(),
         "finished": None,
         "host": machine.host_info(),
+        # the Python packages that shape what is measured (held against constraints.txt)
+        "libraries": library_versions(),
         "confounds": {},
         "method": {},
         "order": [],
@@ -373,6 +352,15 @@ def run_study(
             rounds = round_count(spec, skip_service=skip_service, skip_control=skip_control)
             by_name = {a.name: a for a in todo}
             progress.total = rounds * len(todo)
+            from bench.experiments.plan import unit_seconds  # plan builds on this module
+
+            progress.steps_s = unit_seconds(
+                spec,
+                [a.name for a in todo],
+                rounds,
+                skip_service=skip_service,
+                skip_control=skip_control,
+            )
             for r in range(rounds):
                 order = round_order(
                     [a.name for a in todo], r, twins=spec_twins(spec), seed=spec.service.churn.seed

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from bench.report.aggregate import Results, aa_untied
 from bench.report.hostkinds import host_kind_note
+from bench.report.reference import reference_banner
 from bench.report.run import Freshness, Run, Study
 from bench.report.units import join_names
 
@@ -35,6 +36,8 @@ def banners(
     """Every banner that applies to a page showing this run."""
     out = []
     spec_file = str(run.manifest.get("spec_file") or f"specs/{study.name}.yaml")
+    if (body := reference_banner(run.manifest, spec_file)) is not None:
+        out.append(banner("Reference run", body, "info"))
     if run.ref.status != "complete":
         out.append(
             banner(

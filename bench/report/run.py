@@ -323,8 +323,9 @@ def check_freshness(manifest: dict[str, Any], roots: Sequence[Path]) -> Freshnes
     found = next((p for p in candidates if p.is_file()), None)
     if found is None:
         return Freshness("unknown", recorded, f"the spec file {recorded} no longer exists")
+    overrides = [str(o) for o in manifest.get("spec_overrides") or []]
     try:
-        now = load_spec(found).spec_hash
+        now = load_spec(found, overrides).spec_hash
     except SpecError as exc:
         first = str(exc).splitlines()[0]
         return Freshness("unknown", recorded, f"the spec file {recorded} does not load ({first})")
@@ -337,4 +338,7 @@ def check_freshness(manifest: dict[str, Any], roots: Sequence[Path]) -> Freshnes
         )
     if not want:
         return Freshness("unknown", recorded, "the manifest records no spec hash")
-    return Freshness("current", recorded, f"the data matches {recorded} (spec hash {now[:12]})")
+    changed = f" with --set {', '.join(overrides)}" if overrides else ""
+    return Freshness(
+        "current", recorded, f"the data matches {recorded}{changed} (spec hash {now[:12]})"
+    )

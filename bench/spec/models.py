@@ -604,6 +604,8 @@ HostFact = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=64)]
 class Spec(_Model):
     """One experiment: which allocators, what service load, what control."""
 
+    _overrides: tuple[str, ...] = PrivateAttr(())
+
     name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
     title: str = Field(min_length=1)
     description: str = ""
@@ -621,7 +623,7 @@ class Spec(_Model):
         default_factory=list,
         description="cluster runs only (--cluster): the kinds of host to run every cell on, "
         "each a mapping of facts a host advertises as Dask worker resources (e.g. "
-        "[{arch: x86_64}, {arch: arm64}] runs the whole matrix on both); empty: any host",
+        "[{arch: x86_64}, {arch: aarch64}] runs the whole matrix on both); empty: any host",
     )
 
     @field_validator("machine")
@@ -730,3 +732,10 @@ class Spec(_Model):
     @property
     def spec_hash(self) -> str:
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+    @property
+    def overrides(self) -> tuple[str, ...]:
+        """The `--set KEY=VALUE` changes this spec was loaded with, as typed (none: the file
+        as it is). They are already in every field, so in spec_hash too; the manifest keeps
+        the list so the article and `compare` can say the run differs from its file."""
+        return self._overrides

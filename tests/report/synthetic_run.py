@@ -781,6 +781,7 @@ def mkdocs_build(
         **os.environ,
         "ALLOCSTUDY_RESULTS": str(results),
         "PYTHONPATH": path,
+        "NO_MKDOCS_2_WARNING": "1",  # as the Makefile sets it: no 10-line notice per build
         **(extra_env or {}),
     }
     mkdocs = Path(sys.executable).with_name("mkdocs")

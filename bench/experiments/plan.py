@@ -1,0 +1,110 @@
+"""How long a spec will take: its cells in the order a run takes them, and each one's phases.
+
+Pure arithmetic over the spec (no clocks, no allocators resolved): `allocstudy plan` prints it,
+and the live display counts the whole run's time left from it. A cell's length is its
+phases as the spec sets them plus a start-up allowance measured here (uvicorn's workers
+starting and the allocator's proof, the control's process start); on a cluster the cells
+are spread over the hosts in submission order, each to the host that frees first, as Dask
+hands them out, plus the client's per-cell overhead (docs/guide/cluster.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.experiments.cell import Cell
+from bench.experiments.runner import rotated, round_cells, round_count
+from bench.spec import Spec
+
+__all__ = [
+    "CLUSTER_CELL_S",
+    "CONTROL_START_S",
+    "SERVICE_START_S",
+    "CellPlan",
+    "cluster_total",
+    "plan_cells",
+    "unit_seconds",
+]
+
+#: Seconds a service cell spends outside its phases: workers started and proven on their
+#: allocator, the service stopped (about 1.5 s a cell in a quick run on 2 cores; rounded up).
+SERVICE_START_S = 2.0
+#: Seconds a control repeat spends outside its churn and rest (process start, one binary).
+CONTROL_START_S = 0.5
+#: Seconds a cluster cell adds (0.48 s a cell measured by benchmarks/cluster_overhead.py).
+CLUSTER_CELL_S = 0.5
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    """One cell and its phases, in seconds, in the order they run."""
+
+    cell: Cell
+    phases: tuple[tuple[str, float], ...]
+
+    @property
+    def seconds(self) -> float:
+        return sum(s for _, s in self.phases)
+
+
+def _phases(spec: Spec, cell: Cell) -> tuple[tuple[str, float], ...]:
+    if cell.experiment == "service":
+        s = spec.service
+        return (
+            ("start", SERVICE_START_S),
+            ("warmup", s.warmup_s),
+            ("load", s.load_s),
+            ("idle", s.idle_s),
+        )
+    return (
+        ("start", CONTROL_START_S),
+        ("churn", spec.control.seconds),
+        ("rest", spec.control_idle_s),
+    )
+
+
+def plan_cells(
+    spec: Spec,
+    names: list[str] | None = None,
+    *,
+    skip_service: bool = False,
+    skip_control: bool = False,
+) -> list[CellPlan]:
+    """Every cell in run order: round r holds repeat r of each allocator, rotated by r."""
+    names = spec.allocator_names if names is None else names
+    out = []
+    for r in range(round_count(spec, skip_service=skip_service, skip_control=skip_control)):
+        for name in rotated(names, r):
+            for cell in round_cells(
+                spec, name, r, skip_service=skip_service, skip_control=skip_control
+            ):
+                out.append(CellPlan(cell, _phases(spec, cell)))
+    return out
+
+
+def cluster_total(cells: list[CellPlan], hosts: int) -> float:
+    """The estimated wall time on `hosts` hosts: each cell to the host that frees first."""
+    if hosts < 1:
+        raise ValueError("hosts must be 1 or more")
+    free = [0.0] * hosts
+    for c in cells:
+        i = min(range(hosts), key=free.__getitem__)
+        free[i] += c.seconds + CLUSTER_CELL_S
+    return max(free, default=0.0)
+
+
+def unit_seconds(
+    spec: Spec, names: list[str], rounds: int, *, skip_service: bool, skip_control: bool
+) -> list[float]:
+    """The estimated seconds of each (round, allocator) step a local run counts, in order:
+    what the live display sums for the whole run's time left."""
+    return [
+        sum(
+            CellPlan(cell, _phases(spec, cell)).seconds
+            for cell in round_cells(
+                spec, name, r, skip_service=skip_service, skip_control=skip_control
+            )
+        )
+        for r in range(rounds)
+        for name in rotated(names, r)
+    ]
