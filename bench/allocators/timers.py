@@ -29,6 +29,7 @@ from typing import Any
 
 __all__ = [
     "HORIZON_FACTOR",
+    "KNOWN_HORIZON_S",
     "REQUEST_PREFIX",
     "Timer",
     "from_report",
@@ -100,6 +101,19 @@ class Timer:
     meaning: str
     how: str | None = None
     why: str | None = None
+
+
+#: The return horizon (`horizon_s`) the stock allocators read back on this project's
+#: machines (jemalloc 5.3.0: a 10 s dirty decay, no muzzy decay; mimalloc 3.4.3: a 1 s purge
+#: delay; mimalloc 2.0.9: 25 ms; gperftools and glibc: no timer). Only for estimates made
+#: before anything runs (`allocstudy plan`); a run always reads its own.
+KNOWN_HORIZON_S: dict[str, float] = {
+    "glibc": 0.0,
+    "jemalloc": 10.0,
+    "tcmalloc": 0.0,
+    "mimalloc-v2": 0.025,
+    "mimalloc-v3": 1.0,
+}
 
 
 def requests() -> list[dict[str, Any]]:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench.allocators import timers
 from bench.experiments.cell import Cell
-from bench.experiments.runner import rotated, round_cells, round_count
+from bench.experiments.runner import round_cells, round_count, round_order, spec_twins
 from bench.spec import Spec
+from bench.spec.models import AGAIN_SUFFIX
 
 __all__ = [
     "CLUSTER_CELL_S",
@@ -22,6 +24,7 @@ __all__ = [
     "SERVICE_START_S",
     "CellPlan",
     "cluster_total",
+    "idle_estimate",
     "plan_cells",
     "unit_seconds",
 ]
@@ -47,17 +50,38 @@ class CellPlan:
         return sum(s for _, s in self.phases)
 
 
+#: Seconds an idle that ends once settled runs past its least, for an allocator that is flat
+#: by then: one settle window's samples, read every half second (6.3 s for a 6 s least here).
+SETTLED_EXTRA_S = 0.5
+
+
+def idle_estimate(spec: Spec, name: str) -> float:
+    """The idle an allocator is expected to run: idle_s when fixed; when it ends once
+    settled, its least idle (three times its return timers as the stock allocators read them
+    back here, timers.KNOWN_HORIZON_S; a variant or an unknown allocator gets the most)."""
+    s = spec.service_for(name)
+    if s.idle_ends == "fixed":
+        return s.idle_s
+    base = name.removesuffix(AGAIN_SUFFIX)
+    horizon = timers.KNOWN_HORIZON_S.get(base)
+    if horizon is None:
+        return s.idle_s
+    least = max(s.idle_floor_s, timers.HORIZON_FACTOR * horizon)
+    return min(s.idle_s, least + SETTLED_EXTRA_S)
+
+
 def _phases(spec: Spec, cell: Cell) -> tuple[tuple[str, float], ...]:
     if cell.experiment == "service":
-        s = spec.service
+        s = spec.service_for(cell.allocator)
         return (
             ("start", SERVICE_START_S),
             ("warmup", s.warmup_s),
             ("load", s.load_s),
-            ("idle", s.idle_s),
+            ("idle", round(idle_estimate(spec, cell.allocator), 1)),
         )
     return (
         ("start", CONTROL_START_S),
+        *((("warm-up", spec.control.warmup_s),) if spec.control.warmup_s else ()),
         ("churn", spec.control.seconds),
         ("rest", spec.control_idle_s),
     )
@@ -70,11 +94,12 @@ def plan_cells(
     skip_service: bool = False,
     skip_control: bool = False,
 ) -> list[CellPlan]:
-    """Every cell in run order: round r holds repeat r of each allocator, rotated by r."""
+    """Every cell in run order: round r holds repeat r of each allocator in the order of
+    runner.round_order (rotated by r, the A/A duplicate at its drawn place)."""
     names = spec.allocator_names if names is None else names
     out = []
     for r in range(round_count(spec, skip_service=skip_service, skip_control=skip_control)):
-        for name in rotated(names, r):
+        for name in _order(spec, names, r):
             for cell in round_cells(
                 spec, name, r, skip_service=skip_service, skip_control=skip_control
             ):
@@ -106,5 +131,9 @@ def unit_seconds(
             )
         )
         for r in range(rounds)
-        for name in rotated(names, r)
+        for name in _order(spec, names, r)
     ]
+
+
+def _order(spec: Spec, names: list[str], r: int) -> list[str]:
+    return round_order(names, r, twins=spec_twins(spec), seed=spec.service.churn.seed)

@@ -92,3 +92,23 @@ def test_the_idle_ends_at_its_most_while_memory_still_falls():
     finally:
         sampler.stop()
     assert 1.5 <= took < 3.0
+
+
+def test_the_plan_estimates_each_allocators_idle_from_its_timers():
+    from bench.experiments.plan import plan_cells
+    from bench.spec import load_spec
+    from studyrun import ROOT
+
+    spec = load_spec(ROOT / "specs" / "quick.yaml")
+    cells = plan_cells(spec)
+    idle = {
+        c.cell.allocator: dict(c.phases)["idle"] for c in cells if c.cell.experiment == "service"
+    }
+    assert idle["jemalloc"] == 30.5  # three times its 10 s decay, then one flat window
+    assert idle["glibc"] == idle["tcmalloc"] == 6.5  # the spec's least: no timer
+    assert idle["mimalloc-bun"] == 60  # never read back here: the most
+    for r in range(spec.repeats):
+        order = [
+            c.cell.allocator for c in cells if c.cell.repeat == r and c.cell.experiment == "service"
+        ]
+        assert abs(order.index("glibc") - order.index("glibc-again")) > 1
