@@ -95,9 +95,10 @@ def test_the_idle_ends_at_its_most_while_memory_still_falls():
 
 
 def test_the_plan_estimates_each_allocators_idle_from_its_timers():
+    from studyrun import ROOT
+
     from bench.experiments.plan import plan_cells
     from bench.spec import load_spec
-    from studyrun import ROOT
 
     spec = load_spec(ROOT / "specs" / "quick.yaml")
     cells = plan_cells(spec)
