@@ -75,7 +75,13 @@ def _phases(s: dict[str, Any], method: Method) -> str:
         f"start-up (launch until every worker is ready), "
         f"warm-up {fmt_seconds(g(s, 'service.warmup_s'))}, "
         f"load {fmt_seconds(g(s, 'service.load_s'))}, "
-        f"idle {fmt_seconds(g(s, 'service.idle_s'))}"
+        + (
+            f"idle until memory has settled ({fmt_seconds(specview.idle_floor_s(s))} at least, "
+            f"three times the allocator's return timers, {fmt_seconds(g(s, 'service.idle_s'))} "
+            "at most)"
+            if g(s, "service.idle_ends") == "settled"
+            else f"idle {fmt_seconds(g(s, 'service.idle_s'))}"
+        )
     )
     if method.reclaim_possible:
         return text + ", then a forced reclaim"
@@ -147,7 +153,14 @@ def spec_table(run: Run, live: LivePayload | None = None) -> str:
             f"sent on a fixed schedule; latency counted from the scheduled time (warm-up at "
             f"{warm} requests/s)",
         ],
-        ["Phases", _phases(s, method), "the same timeline for every allocator"],
+        [
+            "Phases",
+            _phases(s, method),
+            "the same timeline for every allocator"
+            if g(s, "service.idle_ends") != "settled"
+            else "the same timeline for every allocator until idle; each idles as long as its "
+            "own timers and memory ask",
+        ],
         [
             "Memory sampling",
             f"every {fmt_seconds(g(s, 'service.sample_interval_s'))}, from the {sampled}",

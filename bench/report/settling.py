@@ -100,9 +100,8 @@ def idle_rule(run: Run) -> str:
     most = float(specview.get(run.spec, "service.idle_s"))
     if specview.get(run.spec, "service.idle_ends") != "settled":
         return f"the idle lasted {fmt_seconds(most)} for every allocator"
-    floor = specview.get(run.spec, "service.idle_min_s")
     window = float(specview.get(run.spec, "service.settle_window_s"))
-    least = float(floor) if floor is not None else window
+    least = specview.idle_floor_s(run.spec)
     return (
         f"the idle ended once memory had stayed within {band_text()} for {fmt_seconds(window)} "
         f"and did not fall, after at least {fmt_seconds(least)} and "
