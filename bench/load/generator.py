@@ -416,7 +416,7 @@ class LoadGenerator:
         behind = 0
         pinned = self.pinned_stages
 
-        for stage, offset in iter_slots(self.stages):
+        for stage, offset in iter_slots(self.stages, config.seed):
             if pinned[stage] and self._pinning is not None:
                 # its connections are opened PIN_LEAD_S ahead; should that take longer (a
                 # service slow to answer), the probes wait, and their send lateness says so

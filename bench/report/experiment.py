@@ -149,7 +149,12 @@ def spec_table(run: Run, live: LivePayload | None = None) -> str:
         ],
         [
             "Load",
-            f"{g(s, 'service.rate'):g} requests/s, open loop",
+            f"{g(s, 'service.rate'):g} requests/s, open loop"
+            + (
+                ", Poisson arrivals (seeded exponential gaps)"
+                if g(s, "service.arrivals") == "poisson"
+                else ""
+            ),
             f"sent on a fixed schedule; latency counted from the scheduled time (warm-up at "
             f"{warm} requests/s)",
         ],

@@ -84,6 +84,7 @@ UNHASHED_WHEN_NULL: dict[str, object] = {
     "service.idle_ends": "fixed",
     "service.idle_min_s": None,
     "control.warmup_s": 0.0,
+    "service.arrivals": "uniform",
 }
 #: Environment a spec's `service.env` may not set: the harness sets these per allocator (the
 #: preload, its knobs, Python's allocator, the service's own config), and a copy in the app's
@@ -189,6 +190,12 @@ class ServiceSpec(_Model):
     rate: float = Field(200.0, gt=0, le=100_000, description="requests per second, open loop")
     warmup_s: float = Field(30.0, ge=0)
     load_s: float = Field(600.0, gt=0)
+    arrivals: Literal["uniform", "poisson"] = Field(
+        "uniform",
+        description="how the load's requests arrive: uniform (evenly spaced at 1/rate) or "
+        "poisson (exponential gaps of mean 1/rate, seeded: the same schedule on every "
+        "allocator and run); open loop either way, latency from the intended send time",
+    )
     idle_s: float = Field(
         120.0,
         ge=0,
