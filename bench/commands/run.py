@@ -18,13 +18,21 @@ from pathlib import Path
 from bench.cluster.engine import require_dask
 from bench.cluster.study import run_cluster_study
 from bench.commands.runs import print_summary
-from bench.errors import EXIT_CANNOT_RUN, EXIT_INTERRUPTED, UsageError, UserError
+from bench.errors import (
+    EXIT_CANNOT_RUN,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SATURATED,
+    UsageError,
+    UserError,
+)
 from bench.experiments.runner import check_only, run_study
 from bench.measure import journal
 from bench.measure.groups import cgroup_support
 from bench.measure.memlimit import unavailable_reason
 from bench.measure.runlock import machine_lock
 from bench.results.rundir import check_writable, find_resumable
+from bench.results.tables import TableError, read_table
 from bench.spec import Spec
 
 __all__ = ["run_command"]
@@ -119,6 +127,24 @@ def _finish(spec: Spec, out: Path, started: float, run: Callable[[], tuple[Path,
         return EXIT_INTERRUPTED
     print(f"allocstudy: run finished in {time.monotonic() - started:.0f} s", file=sys.stderr)
     print_summary(run_dir)  # the article's numbers, before the folder (scripts read it last)
+    if saturated := saturated_allocators(run_dir):
+        print(
+            f"allocstudy: the service could not keep up with the asked rate under "
+            f"{', '.join(saturated)}: those repeats are not ranked; lower service.rate (or "
+            "give the app more workers) and run again",
+            file=sys.stderr,
+        )
+        if code == EXIT_OK:
+            code = EXIT_SATURATED
     sys.stdout.flush()
     print(run_dir)
     return code
+
+
+def saturated_allocators(run_dir: Path) -> list[str]:
+    """The allocators with a saturated service repeat in a finished run (none: [])."""
+    try:
+        rows = read_table(run_dir / "summary.arrow", "summary").to_pylist()
+    except TableError:
+        return []
+    return sorted({str(r["allocator"]) for r in rows if r.get("saturated")})

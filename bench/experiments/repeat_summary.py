@@ -143,6 +143,10 @@ def summarise_repeat(
         timeout_s=s.request_timeout_s,
         calls=calls,
     )
+    achieved = (len(in_load) - failed) / s.load_s
+    saturated = runstats.saturation(achieved, s.rate, failed, len(in_load)) if load else None
+    if saturated:  # first of the method's flags: the failures below follow from it
+        flags.insert(0, saturated)
     if fault is None and idle and fit.still_falling:
         flags.append(f"still returning memory when idle ended after {idle[1] - idle[0]:.0f} s")
     pinned = summary.probe_workers_pinned
@@ -169,7 +173,8 @@ def summarise_repeat(
         "p50_ms": runstats.percentile(lat_ms, 50),
         "p95_ms": runstats.percentile(lat_ms, 95),
         "p99_ms": runstats.percentile(lat_ms, 99),
-        "achieved_rps": (len(in_load) - failed) / s.load_s,
+        "achieved_rps": achieved,
+        "saturated": saturated is not None,
         "requests": len(in_load),
         "errors": failed,
         **cpu,

@@ -17,6 +17,9 @@ __all__ = [
     "given_back_share",
     "overhead_ratio",
     "sampling_gap",
+    "saturation",
+    "SATURATED_FAILED_SHARE",
+    "SATURATED_RATE_SHARE",
     "max_min_spread_pct",
     "mean",
     "median",
@@ -205,6 +208,27 @@ def given_back_share(peak_bytes: int | None, settled_bytes: int | None) -> float
     if peak_bytes is None or settled_bytes is None or peak_bytes <= 0:
         return None
     return (peak_bytes - settled_bytes) / peak_bytes
+
+
+#: A repeat is saturated when the service answered fewer than this share of the asked rate
+#: within the request timeout, or failed more than SATURATED_FAILED_SHARE of its load: the
+#: app could not keep up, and its memory was measured with a queue, not a load.
+SATURATED_RATE_SHARE = 0.9
+SATURATED_FAILED_SHARE = 0.05
+
+
+def saturation(achieved_rps: float, asked_rps: float, failed: int, requests: int) -> str | None:
+    """Why a repeat's service could not keep up with its open-loop load, or None."""
+    if asked_rps <= 0 or requests <= 0:
+        return None
+    low = achieved_rps < SATURATED_RATE_SHARE * asked_rps
+    failing = failed > SATURATED_FAILED_SHARE * requests
+    if not (low or failing):
+        return None
+    return (
+        f"saturated: the app served {achieved_rps:.0f} of {asked_rps:g} requests a second "
+        f"({failed} of {requests} load requests failed)"
+    )
 
 
 #: A run is flagged disturbed above these (hyperfine-style: warn, say how to get a cleaner one).

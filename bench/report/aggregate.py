@@ -162,6 +162,8 @@ class ServiceResult:
     idle_run: Sample | None = None
     #: repeats whose memory was still falling when idle ended (kept or left out)
     falling: int = 0
+    #: the saturation flag when every repeat used was saturated (the app could not keep up)
+    saturated: str | None = None
 
 
 @dataclass(frozen=True)
@@ -367,10 +369,26 @@ def all_busy(rows: list[dict[str, Any]]) -> bool:
     return bool(rows) and all(r.get("disturbed") for r in rows)
 
 
-def _summary(values: Iterable[Any], *, excluded: int, busy: bool) -> Sample | None:
-    """compare.summarize, with the repeats' disturbance carried on the Sample."""
+def _summary(
+    values: Iterable[Any], *, excluded: int, busy: bool, saturated: bool = False
+) -> Sample | None:
+    """compare.summarize, with the repeats' disturbance and saturation carried on the
+    Sample."""
     s = _summarize(values, excluded=excluded)
-    return replace(s, busy=True) if s is not None and busy else s
+    if s is None or not (busy or saturated):
+        return s
+    return replace(s, busy=busy, saturated=saturated)
+
+
+def saturation_of(rows: list[dict[str, Any]]) -> str | None:
+    """The first saturation flag when every one of these repeats was saturated, else None."""
+    if not rows or not all(r.get("saturated") for r in rows):
+        return None
+    for r in rows:
+        for flag in str(r.get("flags") or "").split("; "):
+            if flag.startswith("saturated"):
+                return flag
+    return "saturated"
 
 
 def _given_back(rows: list[dict[str, Any]]) -> Sample | None:
@@ -401,9 +419,12 @@ def _service(rows: list[dict[str, Any]]) -> ServiceResult | None:
     and leaving it out would undo the charge."""
     used, excluded = clean_repeats(rows, method_flags=True)
     busy = all_busy(rows)
-    summarize = partial(_summary, excluded=excluded, busy=busy)
+    saturated = saturation_of(used)
+    summarize = partial(_summary, excluded=excluded, busy=busy, saturated=bool(saturated))
     timed, late_out = clean_repeats(rows, method_flags=False)
-    latency = partial(_summary, excluded=late_out, busy=busy)
+    latency = partial(
+        _summary, excluded=late_out, busy=busy, saturated=saturation_of(timed) is not None
+    )
     peak = summarize(_col(used, "peak_anon_bytes"))
     settled = summarize(_col(used, "settled_anon_bytes"))
     if peak is None or settled is None:
@@ -431,6 +452,7 @@ def _service(rows: list[dict[str, Any]]) -> ServiceResult | None:
         settle_time=summarize(_col(used, "settle_time_s")),
         idle_run=summarize(_col(used, "idle_run_s")),
         falling=sum(1 for r in rows if r.get("still_falling") is True),
+        saturated=saturated,
     )
 
 

@@ -133,6 +133,9 @@ class Sample:
     #: every repeat behind it ran while the machine was busy (none was clean, so none could
     #: be left out): its place in a ranking is provisional, and the sentences say so
     busy: bool = False
+    #: every repeat behind it was saturated (the app could not keep up with the asked rate):
+    #: a measurement of a queue, never ranked
+    saturated: bool = False
 
     @property
     def n(self) -> int:
@@ -256,8 +259,8 @@ def rank(
     transitive; anchoring on the leader keeps a long chain of near-equals from merging the
     best and the worst). Equal centres are ordered by name, so the result is deterministic.
     A measurement too noisy to rank (`noisy`), a settled value still falling when the idle
-    ended (`falling`), or a single repeat among repeated values (`lone`) is in no tier: the
-    sentences name it apart.
+    ended (`falling`), a single repeat among repeated values (`lone`) or a measurement made in
+    saturation (`Sample.saturated`) is in no tier: the sentences name it apart.
     `judge_noise=False` keeps every name, for shares near zero, whose interval relative to the
     value says nothing (their ties still follow the intervals).
     """
@@ -268,6 +271,7 @@ def rank(
             for n in items
             if not (judge_noise and too_noisy(items[n]))
             and items[n].falling_after_s is None
+            and not items[n].saturated
             and n not in lone(items)
         ),
         key=lambda n: (sign * items[n].center, n),

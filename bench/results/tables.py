@@ -135,6 +135,9 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("load_peak_charged_bytes", pa.int64()),
             ("load_end_charged_bytes", pa.int64()),
             ("load_peak_source", pa.string()),
+            # service: the app could not keep up with the asked rate (bench.measure.runstats
+            # .saturation); such a repeat is never ranked, and the run exits 5
+            ("saturated", pa.bool_()),
             ("allocs_per_cpu_s", pa.float64()),  # control: per CPU-second of the churn
             # service under the spec's memory limit (null without one; peak_charged_bytes is
             # recorded wherever a memory cgroup held the service)
@@ -223,6 +226,7 @@ ADDED_COLUMNS: dict[str, frozenset[str]] = {
             "load_peak_charged_bytes",
             "load_end_charged_bytes",
             "load_peak_source",
+            "saturated",
             HOST_COLUMN,
         }
     ),

@@ -97,6 +97,7 @@ class Alloc:
     falling: bool = False  # memory still falling when idle ended (every repeat)
     timers: bool = True  # the manifest records the allocator's return timers
     missed_mb: float = 0.0  # a load peak between samples that only the kernel's mark saw
+    saturated: bool = False  # the app could not keep up in every repeat
 
 
 #: The return timers each family reports (bench.allocators.timers records), as read here.
@@ -494,6 +495,8 @@ def write_run(
                 f"{failed} of {requests_per_alloc} load requests failed "
                 f"(counted at {timeout_s:g} s or more)"
             ][: 1 if failed else 0]
+            if a.saturated:
+                flags.insert(0, "saturated: the app served 17 of 60 requests a second (0 failed)")
             if a.falling:
                 idle_len = clock.idle_end - clock.idle_start
                 flags.append(f"still returning memory when idle ended after {idle_len:.0f} s")
@@ -533,6 +536,7 @@ def write_run(
                     "idle_run_s": clock.idle_end - clock.idle_start,
                     "settle_time_s": a.settle_s,
                     "still_falling": a.falling,
+                    "saturated": a.saturated,
                     "flagged": bool(flags),
                     "flags": "; ".join(flags) or None,
                     # the program's own heap: the live payload on the interpreter's own

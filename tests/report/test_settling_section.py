@@ -168,3 +168,17 @@ def test_the_kernel_high_water_mark_says_whether_the_samples_caught_the_peak(tmp
     s = say(tmp_path / "b", allocs)
     assert "It rose above what the samples saw for jemalloc (by 40 MB)" in s["peak_caught"]
     assert "caught the peak" not in s["peak_caught"]
+
+
+def test_a_saturated_allocator_is_never_ranked_and_the_lead_says_why(tmp_path: Path):
+    allocs = (*ALLOCS[:3], replace(ALLOCS[3], settled_mb=100))  # mimalloc-v3 lowest, saturated
+    s = say(tmp_path, (*allocs[:3], replace(allocs[3], saturated=True)))
+    assert s["headline"].startswith(
+        "**The app could not keep up** under mimalloc-v3: the app served 17 of 60 requests a second"
+    )
+    assert "jemalloc is the leanest" in s["headline"]  # the next one leads
+    assert (
+        "Not ranked: mimalloc-v3, whose every repeat was measured while the app could not keep"
+        in s["settled_ranking"]
+    )
+    assert "mimalloc-v3 is the leanest" in say(tmp_path / "b", allocs)["headline"]

@@ -51,6 +51,22 @@ __all__ = [
 
 
 def headline(res: Results) -> str:
+    """The lead: who is leanest and heaviest once rested, after what made the run's service
+    unfit to compare (saturation) where that happened."""
+    lead = _headline(res)
+    queued = {n: r.saturated for n, r in res.service.items() if r.saturated}
+    if not queued:
+        return lead
+    first = next(iter(queued.values())) or "saturated"
+    served = first.removeprefix("saturated: ")
+    return (
+        f"**The app could not keep up** under {names_text(list(queued))}: {served}. Memory "
+        "measured that way is a queue's, not the load's, so those allocators are not ranked; "
+        "lower `service.rate` (or give the app more workers) and run again. " + lead
+    )
+
+
+def _headline(res: Results) -> str:
     settled = {n: r.settled for n, r in res.service.items()}
     if not settled:
         return "No allocator produced service measurements in this run."
@@ -63,6 +79,8 @@ def headline(res: Results) -> str:
         )
     tiers = rank(settled)
     shaky = noisy_text(settled, fmt_mb)
+    if not tiers and any(s.saturated or s.falling_after_s is not None for s in settled.values()):
+        return shaky  # it names why each one is not ranked
     if not tiers:
         return f"Settled memory varied too much between repeats to rank any allocator. {shaky}"
     if len(tiers) == 1:

@@ -89,7 +89,7 @@ def tier_text(
 def noisy_text(items: Mapping[str, Sample], fmt: Fmt) -> str:
     """'Too noisy to rank: x (4.86 million/s, 95% interval 2.83–6.89).', then the settled
     values still falling when idle ended, which no ranking places ('' when neither)."""
-    names = [n for n in noisy(items) if items[n].falling_after_s is None]
+    names = [n for n in noisy(items) if items[n].falling_after_s is None and not items[n].saturated]
     out = []
     if names:
         parts = []
@@ -100,9 +100,17 @@ def noisy_text(items: Mapping[str, Sample], fmt: Fmt) -> str:
             )
         whose = "its" if len(parts) == 1 else "their"
         out.append(f"Too noisy to rank, {whose} repeats disagreeing: {join_names(parts)}.")
-    if still := falling(items):
+    if still := [n for n in falling(items) if not items[n].saturated]:
         out.append(falling_text(still, items, fmt))
-    if single := [n for n in lone(items) if items[n].falling_after_s is None]:
+    if queued := [n for n in items if items[n].saturated]:
+        verb = "was" if len(queued) == 1 else "were"
+        out.append(
+            f"Not ranked: {names_text(queued)}, whose every repeat {verb} measured while the "
+            "app could not keep up with the asked rate (a queue, not the load)."
+        )
+    if single := [
+        n for n in lone(items) if items[n].falling_after_s is None and not items[n].saturated
+    ]:
         parts = [named_value(n, items, fmt) for n in single]
         verb = "has" if len(parts) == 1 else "have"
         out.append(
