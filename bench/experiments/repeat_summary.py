@@ -144,7 +144,13 @@ def summarise_repeat(
         calls=calls,
     )
     achieved = (len(in_load) - failed) / s.load_s
-    saturated = runstats.saturation(achieved, s.rate, failed, len(in_load)) if load else None
+    # failures a dead, killed or recycled worker explains are not the app's pace
+    explained = fault is not None or bool(limit.deaths) or bool(restart_table)
+    saturated = (
+        runstats.saturation(achieved, s.rate, failed, len(in_load))
+        if load and not explained
+        else None
+    )
     if saturated:  # first of the method's flags: the failures below follow from it
         flags.insert(0, saturated)
     if fault is None and idle and fit.still_falling:
