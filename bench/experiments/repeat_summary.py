@@ -146,8 +146,13 @@ def summarise_repeat(
     achieved = (len(in_load) - failed) / s.load_s
     # failures a dead, killed or recycled worker explains are not the app's pace
     explained = fault is not None or bool(limit.deaths) or bool(restart_table)
+    # the pace is what was answered at all: an app that answers 5xx fast keeps up (its
+    # errors are flagged apart); one that leaves requests unanswered until the timeout does not
+    unanswered = sum(1 for r in in_load if not r.get("status"))
     saturated = (
-        runstats.saturation(achieved, s.rate, failed, len(in_load))
+        runstats.saturation(
+            (len(in_load) - unanswered) / s.load_s, s.rate, unanswered, len(in_load)
+        )
         if load and not explained
         else None
     )

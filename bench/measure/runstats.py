@@ -218,7 +218,10 @@ SATURATED_FAILED_SHARE = 0.05
 
 
 def saturation(achieved_rps: float, asked_rps: float, failed: int, requests: int) -> str | None:
-    """Why a repeat's service could not keep up with its open-loop load, or None."""
+    """Why a repeat's service could not keep up with its open-loop load, or None.
+
+    `achieved_rps`: requests answered (any status) per second of load; `failed`: those never
+    answered (timed out, refused, cut off)."""
     if asked_rps <= 0 or requests <= 0:
         return None
     low = achieved_rps < SATURATED_RATE_SHARE * asked_rps
@@ -227,7 +230,7 @@ def saturation(achieved_rps: float, asked_rps: float, failed: int, requests: int
         return None
     return (
         f"saturated: the app served {achieved_rps:.0f} of {asked_rps:g} requests a second "
-        f"({failed} of {requests} load requests failed)"
+        f"({failed} of {requests} load requests went unanswered)"
     )
 
 

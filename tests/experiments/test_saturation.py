@@ -16,7 +16,8 @@ def test_a_repeat_is_saturated_below_nine_tenths_of_the_rate_or_over_a_twentieth
     assert saturation(199.0, 200.0, 0, 2400) is None
     assert saturation(185.0, 200.0, 100, 2400) is None  # 92.5% of the rate, 4% failed
     assert saturation(170.0, 200.0, 0, 2400) == (
-        "saturated: the app served 170 of 200 requests a second (0 of 2400 load requests failed)"
+        "saturated: the app served 170 of 200 requests a second "
+        "(0 of 2400 load requests went unanswered)"
     )
     assert saturation(195.0, 200.0, 200, 2400) is not None  # 8% failed
     assert saturation(0.0, 200.0, 0, 0) is None  # no load at all says nothing
