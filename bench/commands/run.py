@@ -62,6 +62,11 @@ def run_command(
     check_only(spec, only)  # a typo is the user's to fix now, not after waiting for the machine
     if require and cluster is None:
         raise UsageError("--require routes the cells of a cluster run: use it with --cluster")
+    if cluster is not None and spec.service.calibrate is not None:
+        raise UsageError(
+            "service.calibrate finds the app's rate on this machine: run it without --cluster "
+            "(or give service.rate and drop calibrate)"
+        )
     if cluster is not None:
         require_dask()  # one line and exit 2 before anything is made
     check_writable(out / spec.name)  # before waiting for the machine, or measuring

@@ -26,9 +26,9 @@ from typing import Any
 from bench.allocators import knobs, timers
 from bench.allocators.registry import Allocator, resolve_spec
 from bench.allocators.verification import verify
-from bench.errors import EXIT_FAILED, EXIT_OK, UsageError
+from bench.errors import EXIT_FAILED, EXIT_OK, EXIT_SATURATED, UsageError, UserError
 from bench.experiments.cell import Cell, cell_record, host_name, merge_cell, run_cell, stamp_host
-from bench.experiments.harness import Interrupted, core_plan
+from bench.experiments.harness import ExperimentError, Interrupted, core_plan
 from bench.measure import machine
 from bench.measure.groups import cgroup_support
 from bench.measure.memlimit import limit_bytes
@@ -42,7 +42,9 @@ from service.config import health_path
 
 __all__ = [
     "FINISHED",
+    "CalibrationFailed",
     "allocator_record",
+    "calibrated",
     "base_manifest",
     "check_only",
     "confound_record",
@@ -250,6 +252,52 @@ def method_record(spec: Spec, *, can_reclaim: bool, reclaim_how: str) -> dict[st
     }
 
 
+class CalibrationFailed(UserError):
+    """The app did not hold even the ramp's lowest step: nothing can be measured at a rate
+    it holds. Exit 5, as a saturated run; `record` is the ramp as measured."""
+
+    exit_code = EXIT_SATURATED
+
+    def __init__(self, message: str, record: dict[str, Any] | None) -> None:
+        super().__init__(message)
+        self.record = record
+
+
+def calibrated(
+    spec: Spec,
+    manifest: dict[str, Any],
+    allocs: list[Allocator],
+    cores: Any,
+    progress: Progress,
+) -> Spec:
+    """The spec at the rate its calibration found (bench.experiments.calibrate), measured
+    now on the first allocator that can be had, or taken from the manifest on --resume, so
+    every repeat of a run is measured at one rate. The manifest's `calibration` records it."""
+    from bench.experiments.calibrate import Calibration, calibrate, with_rate
+
+    record = manifest.get("calibration")
+    if not record or record.get("rate") is None:
+        first = next((a for a in allocs if a.available), None)
+        if first is None:
+            return spec  # nothing to measure here: every allocator will be skipped
+        cal = spec.service.calibrate
+        assert cal is not None
+        progress.say(
+            f"calibrating on {first.name}: {cal.steps} steps of {cal.step_s:g} s up to "
+            f"{spec.service.rate:g} requests/s"
+        )
+        try:
+            record = calibrate(spec, first, cores)
+        except Calibration as failed:
+            raise CalibrationFailed(str(failed), failed.record) from None
+        manifest["calibration"] = record
+        progress.say(
+            f"calibration: held {record['found_rps']:g} requests/s; the study runs at "
+            f"{record['rate']:g} ({record['fraction']:g} of it)"
+        )
+    return with_rate(spec, float(record["rate"]))
+
+
 def _drop_rows(rows: dict[str, list[dict[str, Any]]], allocator: str) -> None:
     for name in rows:
         rows[name] = [r for r in rows[name] if r.get("allocator") != allocator]
@@ -345,6 +393,16 @@ def run_study(
             manifest["method"] = method_record(spec, **reclaim_support(cg))
             _save()
             todo = [a for a in allocs if a.name not in done]
+            if spec.service.calibrate is not None and not skip_service:
+                try:
+                    spec = calibrated(spec, manifest, todo, cores, progress)
+                except (CalibrationFailed, ExperimentError) as failed:
+                    manifest.update(status="incomplete", finished=_now())
+                    if (record := getattr(failed, "record", None)) is not None:
+                        manifest["calibration"] = record
+                    _save()
+                    raise
+                _save()
             for a in allocs:
                 if a.name in done:
                     kept = done[a.name]["status"]

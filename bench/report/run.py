@@ -99,7 +99,13 @@ class Run:
 
     @property
     def spec(self) -> dict[str, Any]:
-        return self.manifest.get("spec") or {}
+        """The spec as run: the manifest's, with the rate a calibration found in place of the
+        ramp's top (`service.calibrate`), since that is the rate every repeat was measured at."""
+        spec = self.manifest.get("spec") or {}
+        rate = (self.manifest.get("calibration") or {}).get("rate")
+        if rate is None or not isinstance(spec.get("service"), dict):
+            return spec
+        return {**spec, "service": {**spec["service"], "rate": rate}}
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from service.config import ChurnConfig, churn_problems
 
 __all__ = [
     "AGAIN_SUFFIX",
+    "CalibrateSpec",
     "ALLOCATOR_ENV_NAMES",
     "ALLOCATOR_ENV_PREFIXES",
     "BUILTIN_ALLOCATORS",
@@ -85,6 +86,7 @@ UNHASHED_WHEN_NULL: dict[str, object] = {
     "service.idle_min_s": None,
     "control.warmup_s": 0.0,
     "service.arrivals": "uniform",
+    "service.calibrate": None,
 }
 #: Environment a spec's `service.env` may not set: the harness sets these per allocator (the
 #: preload, its knobs, Python's allocator, the service's own config), and a copy in the app's
@@ -182,6 +184,21 @@ class PayloadSpec(_Model):
 Endpoint = Literal["churn", "json", "xml"]
 
 
+class CalibrateSpec(_Model):
+    """Find the rate the app holds before measuring (bench.experiments.calibrate)."""
+
+    fraction: float = Field(
+        0.7, gt=0, le=1, description="the share of the rate found that the study runs at"
+    )
+    steps: int = Field(
+        6, ge=2, le=12, description="steps of the ramp, doubling up to service.rate, its top"
+    )
+    step_s: float = Field(5.0, ge=1, le=120, description="seconds of each step")
+    p99_bound_ms: float = Field(
+        1000.0, gt=0, description="a step holds only with its p99 latency under this"
+    )
+
+
 class ServiceSpec(_Model):
     """The Python service experiment: workers, open-loop rate, phases and traffic mix."""
 
@@ -190,6 +207,12 @@ class ServiceSpec(_Model):
     rate: float = Field(200.0, gt=0, le=100_000, description="requests per second, open loop")
     warmup_s: float = Field(30.0, ge=0)
     load_s: float = Field(600.0, gt=0)
+    calibrate: CalibrateSpec | None = Field(
+        None,
+        description="before measuring, ramp the load on the first allocator up to `rate` in "
+        "doubling steps, find the highest step the app holds (answered at 95% of the rate, "
+        "p99 under the bound), and run the study at `fraction` of it (null: run at `rate`)",
+    )
     arrivals: Literal["uniform", "poisson"] = Field(
         "uniform",
         description="how the load's requests arrive: uniform (evenly spaced at 1/rate) or "

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bench.report import peakcheck, settling, specview
+from bench.report import calibration, peakcheck, settling, specview
 from bench.report.aggregate import Results
 from bench.report.compare import Sample, shed_fraction
 from bench.report.leak import leak_results
@@ -130,6 +130,7 @@ def sentences(
             t for t in (settling.settling_sentence(res), settling.idle_sentence(res)) if t
         ),
         "timers": lambda: settling.timers_sentence(run, res),
+        "calibration": lambda: calibration.calibration_sentence(run.manifest),
         "peak_caught": lambda: peakcheck.peak_caught_sentence(run.summary, res.names),
         "idle": lambda: procedure.idle(run, res, method),
         "reclaim": lambda: procedure.reclaim(run, res, method),
