@@ -7,6 +7,9 @@ A template is text with fields written `${...}`; everything else is sent as writ
 - `${alnum:N}`       N letters and digits (1 to 1024)
 - `${choice:a|b|c}`  one of the options, equally likely
 - `${uuid}`          a random UUID (version 4 layout)
+- `${env:NAME}`      the value of the environment variable NAME where the load is generated
+                     (a token or a password: the request file, and so the manifest, holds only
+                     its name; a variable that is not set is an error when the file is read)
 - `$${`              a literal `${` (the only way to write one)
 
 Any other `${...}`, or a `${` never closed, is an error found when the request file is read,
@@ -19,6 +22,7 @@ gives the same variants on every run and under every allocator.
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import string
@@ -82,13 +86,22 @@ def _field(raw: str) -> Piece:
     if kind == "alnum":
         n = _count(args, raw)
         return lambda rng: "".join(rng.choices(_ALNUM, k=n))
+    if kind == "env":
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", args):
+            raise TemplateError(f"${{{raw}}}: write ${{env:NAME}} with a variable's name")
+        if args not in os.environ:
+            raise TemplateError(
+                f"${{{raw}}}: the environment variable {args} is not set (export it before "
+                "the run: its value is sent, never recorded)"
+            )
+        return lambda _rng: os.environ.get(args, "")
     if kind == "choice":
         options = args.split("|")
         if not args or any(not o for o in options):
             raise TemplateError(f"${{{raw}}}: write ${{choice:a|b|c}} with no empty option")
         return lambda rng: rng.choice(options)
     raise TemplateError(
-        f"unknown field ${{{raw}}} (known: int:LO:HI, hex:N, alnum:N, choice:a|b, uuid)"
+        f"unknown field ${{{raw}}} (known: int:LO:HI, hex:N, alnum:N, choice:a|b, uuid, env:NAME)"
     )
 
 
