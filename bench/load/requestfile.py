@@ -35,7 +35,9 @@ from bench.load.templates import (
     check_json,
     compile_template,
     json_fixed,
+    one_row_per_feed,
     render_json,
+    resolve_feeds,
 )
 from service.config import HOSTED_PREFIX  # the harness's paths inside a hosted app
 
@@ -186,6 +188,22 @@ class _Checker:
     def bad(self, line: int, key: str, message: str) -> None:
         self.issues.append(RequestIssue(self.file, line, key, message))
 
+    def feeds(self, text: str) -> str:
+        """The text with its feed files made absolute (the generator renders from another
+        folder); the files join the body files, hashed into the spec."""
+        text, files = resolve_feeds(text, self.base_dir)
+        self.body_files += [f for f in files if f not in self.body_files]
+        return text
+
+    def feeds_json(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.feeds(value)
+        if isinstance(value, list):
+            return [self.feeds_json(v) for v in value]
+        if isinstance(value, dict):
+            return {self.feeds(k): self.feeds_json(v) for k, v in value.items()}
+        return value
+
     def template(self, line: int, key: str, text: str) -> bool:
         try:
             compile_template(text)
@@ -217,7 +235,7 @@ class _Checker:
             self.bad(line, "path", "must not hold spaces, control characters or a #fragment")
         elif path.startswith(HOSTED_PREFIX):
             self.bad(line, "path", f"{HOSTED_PREFIX} is the harness's own (stats, probes)")
-        elif self.template(line, "path", path):
+        elif self.template(line, "path", path := self.feeds(path)):
             out["path"] = path
         if "name" in raw:
             name = raw["name"]
@@ -271,10 +289,11 @@ class _Checker:
         if key == "body":
             if not isinstance(value, str):
                 self.bad(line, "body", "must be text (use json for a JSON value)")
-            elif self.template(line, "body", value):
+            elif self.template(line, "body", value := self.feeds(value)):
                 out.update(body_kind="text", body=value)
                 out["content_type"] = typed or "text/plain; charset=utf-8"
         elif key == "json":
+            value = self.feeds_json(value)
             try:
                 check_json(value)
             except TemplateError as exc:
@@ -303,7 +322,7 @@ class _Checker:
         except UnicodeDecodeError:
             self.bad(line, "body_file", f"{value!r} is not UTF-8 text (binary bodies: not yet)")
             return
-        if self.template(line, "body_file", text):
+        if self.template(line, "body_file", text := self.feeds(text)):
             self.body_files.append(path)
             guessed = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
             out.update(body_kind="text", body=text, content_type=typed or guessed)
@@ -339,7 +358,8 @@ def _named(checked: list[tuple[int, dict[str, Any]]], checker: _Checker) -> list
 def check_requests(
     raw: Iterable[tuple[int, Any]], *, file: str, base_dir: Path
 ) -> tuple[list[HttpRequest], list[Path], list[RequestIssue]]:
-    """Check raw requests (line, object): the requests, the body files read, the problems."""
+    """Check raw requests (line, object): the requests, the body and feed files read (hashed
+    into the spec), the problems."""
     checker = _Checker(file, base_dir)
     checked: list[tuple[int, dict[str, Any]]] = []
     count = 0
@@ -426,11 +446,12 @@ def render_variants(request: HttpRequest, count: int, seed: int) -> list[tuple[s
     text = compile_template(request.body) if request.body_kind == "text" and request.body else None
     out: list[tuple[str, bytes | None]] = []
     for _ in range(1 if request.fixed else count):
-        rendered_path = path.render(rng)
-        body: bytes | None = None
-        if request.body_kind == "text":
-            body = (text.render(rng) if text else "").encode()
-        elif request.body_kind == "json":
-            body = json.dumps(render_json(request.json_value, rng)).encode()
+        with one_row_per_feed():  # an id and its name come from one row of their feed
+            rendered_path = path.render(rng)
+            body: bytes | None = None
+            if request.body_kind == "text":
+                body = (text.render(rng) if text else "").encode()
+            elif request.body_kind == "json":
+                body = json.dumps(render_json(request.json_value, rng)).encode()
         out.append((rendered_path, body))
     return out

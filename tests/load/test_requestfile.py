@@ -213,3 +213,46 @@ def test_a_load_config_refuses_a_mix_naming_no_request(good: Path) -> None:
                 "requests": [r.model_dump(mode="json") for r in mix.requests],
             }
         )
+
+
+def test_a_feed_draws_rows_seeded_and_keeps_each_variant_on_one_row(tmp_path: Path) -> None:
+    from bench.load.requestfile import load_requests, render_variants
+
+    (tmp_path / "users.csv").write_text("id,name\n1,ada\n2,bob\n3,cy\n", encoding="utf-8")
+    line = {
+        "name": "profile",
+        "method": "POST",
+        "path": "/users/${feed:users.csv:id}",
+        "json": {"id": "${feed:users.csv:id}", "name": "${feed:users.csv:name}"},
+    }
+    (tmp_path / "t.jsonl").write_text(json.dumps(line) + "\n", encoding="utf-8")
+    mix = load_requests(tmp_path / "t.jsonl")
+    (request,) = mix.requests
+    variants = render_variants(request, 32, seed=5)
+    pairs = {("1", "ada"), ("2", "bob"), ("3", "cy")}
+    for path, body in variants:
+        doc = json.loads(body or b"{}")
+        assert (doc["id"], doc["name"]) in pairs  # one row per variant
+        assert path == f"/users/{doc['id']}"
+    assert {json.loads(b or b"{}")["id"] for _, b in variants} == {"1", "2", "3"}
+    assert variants == render_variants(request, 32, seed=5)  # seeded
+    # the feed is hashed into the spec like a body file: a changed row is a changed study
+    before = mix.sha256
+    (tmp_path / "users.csv").write_text("id,name\n1,ada\n2,bob\n3,cyd\n", encoding="utf-8")
+    assert load_requests(tmp_path / "t.jsonl").sha256 != before
+
+
+def test_a_feed_that_cannot_serve_is_refused_at_its_line(tmp_path: Path) -> None:
+    from bench.load.requestfile import RequestFileError, load_requests
+
+    (tmp_path / "users.jsonl").write_text('{"id": 1}\n{"id": 2}\n', encoding="utf-8")
+    lines = [
+        {"method": "GET", "path": "/a/${feed:users.jsonl:uid}"},
+        {"method": "GET", "path": "/b/${feed:missing.csv:id}"},
+    ]
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    with pytest.raises(RequestFileError) as caught:
+        load_requests(tmp_path / "t.jsonl")
+    text = str(caught.value)
+    assert "t.jsonl:1: path:" in text and "has no column 'uid' (it has id)" in text
+    assert "t.jsonl:2: path:" in text and "missing.csv: cannot read it" in text
