@@ -16,6 +16,7 @@ them into spec errors (exit 2).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
@@ -110,7 +111,9 @@ class HttpRequest(BaseModel):
     """One request of the mix as the load generator receives it (inside its LoadConfig).
 
     `path` and the body are templates, rendered into `pool_size` variants before t0;
-    `body_kind` says which body there is: none, `text` (`body`) or `json` (`json_value`).
+    `body_kind` says which body there is: none, `text` (`body`), `json` (`json_value`) or
+    `binary` (`body`, the bytes of a body file that is not UTF-8 text, base64: sent as they
+    are, no field read in them).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -120,7 +123,7 @@ class HttpRequest(BaseModel):
     path: str = Field(pattern=r"^/")
     headers: dict[str, str] = Field(default_factory=dict)
     content_type: str | None = None
-    body_kind: Literal["none", "text", "json"] = "none"
+    body_kind: Literal["none", "text", "json", "binary"] = "none"
     body: str | None = None
     json_value: Any = None
     weight: float = Field(1.0, gt=0)
@@ -319,8 +322,14 @@ class _Checker:
             return
         try:
             text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            self.bad(line, "body_file", f"{value!r} is not UTF-8 text (binary bodies: not yet)")
+        except UnicodeDecodeError:  # an image, an archive, a protobuf: sent byte for byte
+            self.body_files.append(path)
+            guessed = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            out.update(
+                body_kind="binary",
+                body=base64.b64encode(data).decode("ascii"),
+                content_type=typed or guessed,
+            )
             return
         if self.template(line, "body_file", text := self.feeds(text)):
             self.body_files.append(path)
@@ -453,5 +462,7 @@ def render_variants(request: HttpRequest, count: int, seed: int) -> list[tuple[s
                 body = (text.render(rng) if text else "").encode()
             elif request.body_kind == "json":
                 body = json.dumps(render_json(request.json_value, rng)).encode()
+            elif request.body_kind == "binary":
+                body = base64.b64decode(request.body or "")
         out.append((rendered_path, body))
     return out

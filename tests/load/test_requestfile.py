@@ -147,12 +147,18 @@ def test_an_empty_file_says_it_has_no_requests(tmp_path: Path) -> None:
     ]
 
 
-def test_a_binary_body_file_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "blob.bin").write_bytes(b"\xff\xfe\x00")
-    lines = problems(tmp_path, '{"method": "POST", "path": "/a", "body_file": "blob.bin"}')
-    assert lines == [
-        "traffic.jsonl:1: body_file: 'blob.bin' is not UTF-8 text (binary bodies: not yet)"
-    ]
+def test_a_binary_body_file_is_sent_byte_for_byte_with_its_content_type(tmp_path: Path) -> None:
+    from bench.load.requestfile import render_variants
+
+    png = b"\x89PNG\r\n\x1a\n\x00\xff${not a field}"
+    (tmp_path / "logo.png").write_bytes(png)
+    (tmp_path / "t.jsonl").write_text(
+        '{"name": "upload", "method": "PUT", "path": "/logo", "body_file": "logo.png"}\n'
+    )
+    (request,) = load_requests(tmp_path / "t.jsonl").requests
+    assert request.body_kind == "binary" and request.content_type == "image/png"
+    assert request.fixed
+    assert render_variants(request, 8, seed=1) == [("/logo", png)]  # one variant, as it is
 
 
 def test_the_digest_follows_the_request_file_and_its_body_files(good: Path) -> None:
