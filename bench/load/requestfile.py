@@ -58,7 +58,7 @@ __all__ = [
 #: The endpoint name of the harness's own probes (idle stage, warm-up): no request may take it.
 HEALTH_NAME = "health"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
-KEYS = ("name", "method", "path", "headers", "body", "json", "body_file", "weight")
+KEYS = ("name", "method", "path", "headers", "body", "json", "body_file", "form", "weight")
 #: Headers the HTTP client sets itself, per connection or per body: a request may not set them.
 MANAGED_HEADERS = frozenset(
     {
@@ -123,9 +123,12 @@ class HttpRequest(BaseModel):
     path: str = Field(pattern=r"^/")
     headers: dict[str, str] = Field(default_factory=dict)
     content_type: str | None = None
-    body_kind: Literal["none", "text", "json", "binary"] = "none"
+    body_kind: Literal["none", "text", "json", "binary", "form"] = "none"
     body: str | None = None
     json_value: Any = None
+    #: a form's parts: {"name", "text"} (a template) or {"name", "filename",
+    #: "content_type", "data"} (a file, base64)
+    form: list[dict[str, str]] | None = None
     weight: float = Field(1.0, gt=0)
 
     @property
@@ -135,6 +138,8 @@ class HttpRequest(BaseModel):
             return False
         if self.body_kind == "text" and self.body is not None:
             return compile_template(self.body).fixed
+        if self.body_kind == "form":
+            return all(compile_template(p["text"]).fixed for p in self.form or [] if "text" in p)
         return self.body_kind != "json" or json_fixed(self.json_value)
 
 
@@ -280,9 +285,9 @@ class _Checker:
         return out
 
     def body(self, line: int, raw: dict[str, Any], headers: dict[str, str], out: dict) -> None:
-        given = [k for k in ("body", "json", "body_file") if k in raw]
+        given = [k for k in ("body", "json", "body_file", "form") if k in raw]
         if len(given) > 1:
-            self.bad(line, given[1], f"give one of body, json or body_file, not {given}")
+            self.bad(line, given[1], f"give one of body, json, body_file or form, not {given}")
             return
         typed = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
         if not given:
@@ -304,8 +309,64 @@ class _Checker:
             else:
                 out.update(body_kind="json", json_value=value)
                 out["content_type"] = typed or "application/json"
+        elif key == "form":
+            self.form(line, value, typed, out)
         else:
             self.body_file(line, value, typed, out)
+
+    def form(self, line: int, value: Any, typed: str | None, out: dict) -> None:
+        """A multipart/form-data body from a declarative form: `{"title": "note ${int:1:9}",
+        "attachment": {"file": "logo.png"}}`; text fields may hold fields, files are sent as
+        they are with their content type."""
+        if typed is not None:
+            self.bad(line, "headers.Content-Type", "a form sets its own multipart type")
+            return
+        if not isinstance(value, dict) or not value:
+            self.bad(line, "form", "must be an object of field names to text or {file: NAME}")
+            return
+        parts: list[dict[str, Any]] = []
+        for name, field_value in value.items():
+            where = f"form.{name}"
+            if not name or re.search(r'["\r\n]', name):
+                self.bad(line, where, "a field name without quotes or line breaks")
+            elif isinstance(field_value, str):
+                field_value = self.feeds(field_value)
+                if self.template(line, where, field_value):
+                    parts.append({"name": name, "text": field_value})
+            elif isinstance(field_value, dict) and isinstance(field_value.get("file"), str):
+                extra = set(field_value) - {"file", "content_type"}
+                if extra:
+                    self.bad(line, where, f"unknown key {sorted(extra)[0]!r} (file, content_type)")
+                    continue
+                path = self.base_dir / field_value["file"]
+                try:
+                    data = path.read_bytes()
+                except OSError as exc:
+                    self.bad(line, where, f"cannot read {field_value['file']!r}: {exc.strerror}")
+                    continue
+                if len(data) > _MAX_BODY_FILE:
+                    self.bad(line, where, f"{field_value['file']!r} is larger than 16 MiB")
+                    continue
+                self.body_files.append(path)
+                kind = field_value.get("content_type") or (
+                    mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+                )
+                parts.append(
+                    {
+                        "name": name,
+                        "filename": path.name,
+                        "content_type": kind,
+                        "data": base64.b64encode(data).decode("ascii"),
+                    }
+                )
+            else:
+                self.bad(line, where, 'must be text or {"file": NAME}')
+        if len(parts) == len(value):
+            # a boundary of the form's own digest: one no file of it holds by chance
+            sep = "allocstudy-" + hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
+            out.update(
+                body_kind="form", form=parts, content_type=f"multipart/form-data; boundary={sep}"
+            )
 
     def body_file(self, line: int, value: Any, typed: str | None, out: dict) -> None:
         if not isinstance(value, str) or not value:
@@ -444,6 +505,25 @@ def load_requests(path: Path) -> RequestMix:
 # Variants: the rendered requests the generator sends
 
 
+def multipart_body(parts: list[dict[str, str]], rng: random.Random, sep: str) -> bytes:
+    """A multipart/form-data body (RFC 7578): text fields rendered, files as they are."""
+    out = bytearray()
+    for part in parts:
+        out += f"--{sep}\r\n".encode()
+        if "text" in part:
+            out += f'Content-Disposition: form-data; name="{part["name"]}"\r\n\r\n'.encode()
+            out += compile_template(part["text"]).render(rng).encode()
+        else:
+            out += (
+                f'Content-Disposition: form-data; name="{part["name"]}"; '
+                f'filename="{part["filename"]}"\r\nContent-Type: {part["content_type"]}\r\n\r\n'
+            ).encode()
+            out += base64.b64decode(part["data"])
+        out += b"\r\n"
+    out += f"--{sep}--\r\n".encode()
+    return bytes(out)
+
+
 def render_variants(request: HttpRequest, count: int, seed: int) -> list[tuple[str, bytes | None]]:
     """`count` (path, body) variants of a request, or one when it has no random field.
 
@@ -464,5 +544,8 @@ def render_variants(request: HttpRequest, count: int, seed: int) -> list[tuple[s
                 body = json.dumps(render_json(request.json_value, rng)).encode()
             elif request.body_kind == "binary":
                 body = base64.b64decode(request.body or "")
+            elif request.body_kind == "form":
+                sep = (request.content_type or "").partition("boundary=")[2]
+                body = multipart_body(request.form or [], rng, sep)
         out.append((rendered_path, body))
     return out

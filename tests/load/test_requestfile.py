@@ -118,7 +118,7 @@ def test_every_problem_is_one_line_with_file_line_and_field(tmp_path: Path) -> N
         "traffic.jsonl:5: path: unknown field ${number:1:2}",
         "traffic.jsonl:6: weight: must be a number above 0",
         "traffic.jsonl:7: colour: unknown key",
-        "traffic.jsonl:8: json: give one of body, json or body_file",
+        "traffic.jsonl:8: json: give one of body, json, body_file or form",
         "traffic.jsonl:9: body: must be text",
         "traffic.jsonl:10: body_file: cannot read 'missing.txt'",
         "traffic.jsonl:11: headers.Host: set by the HTTP client itself",
@@ -262,3 +262,41 @@ def test_a_feed_that_cannot_serve_is_refused_at_its_line(tmp_path: Path) -> None
     text = str(caught.value)
     assert "t.jsonl:1: path:" in text and "has no column 'uid' (it has id)" in text
     assert "t.jsonl:2: path:" in text and "missing.csv: cannot read it" in text
+
+
+def test_a_form_is_sent_as_multipart_that_a_real_parser_reads(tmp_path: Path) -> None:
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    from bench.load.requestfile import render_variants
+
+    png = b"\x89PNG\r\n\x1a\n\x00\xff"
+    (tmp_path / "logo.png").write_bytes(png)
+    line = {
+        "name": "new note",
+        "method": "POST",
+        "path": "/notes",
+        "form": {"title": "note ${int:1:9}", "attachment": {"file": "logo.png"}},
+    }
+    (tmp_path / "t.jsonl").write_text(json.dumps(line) + "\n")
+    (request,) = load_requests(tmp_path / "t.jsonl").requests
+    assert request.content_type and request.content_type.startswith("multipart/form-data")
+    assert not request.fixed  # the title varies
+    for _, body in render_variants(request, 4, seed=2):
+        head = f"Content-Type: {request.content_type}\r\n\r\n".encode()
+        message = BytesParser(policy=HTTP).parsebytes(head + (body or b""))
+        parts = {p.get_param("name", header="content-disposition"): p for p in message.iter_parts()}
+        assert parts["title"].get_content().startswith("note ")
+        assert parts["attachment"].get_filename() == "logo.png"
+        assert parts["attachment"].get_content_type() == "image/png"
+        assert parts["attachment"].get_payload(decode=True) == png
+
+
+def test_a_form_that_cannot_be_built_is_refused_at_its_line(tmp_path: Path) -> None:
+    lines = problems(
+        tmp_path,
+        '{"method": "POST", "path": "/a", "form": {"f": {"file": "missing.bin"}}}\n'
+        '{"method": "POST", "path": "/b", "form": {"n": 3}}\n',
+    )
+    assert lines[0].startswith("traffic.jsonl:1: form.f: cannot read 'missing.bin'")
+    assert lines[1] == 'traffic.jsonl:2: form.n: must be text or {"file": NAME}'
