@@ -63,7 +63,7 @@ def peak_caught_sentence(rows: list[dict[str, Any]], names: Iterable[str]) -> st
         )
     sources = {str(r.get("load_peak_source")) for r in rows if r.get("load_peak_source")}
     how = (
-        f"restarted as load began ({', '.join(sorted(sources))})"
+        f"restarted as load began, {', '.join(sorted(sources))}"
         if sources
         else "counted from the group's start"
     )
