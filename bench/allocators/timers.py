@@ -28,10 +28,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 __all__ = [
+    "FLAT_SHARE",
     "HORIZON_FACTOR",
     "KNOWN_HORIZON_S",
     "REQUEST_PREFIX",
     "Timer",
+    "flat_window_s",
     "from_report",
     "horizon_s",
     "least_idle_s",
@@ -42,11 +44,12 @@ __all__ = [
 #: Ids of the timer requests in a process's read-back (the variant's own are numbers).
 REQUEST_PREFIX = "timer:"
 
-#: How many horizons an idle that ends once memory has settled waits at least. jemalloc's
-#: decay curve (a smoothstep over the decay time) and its activity-driven ticks left the
-#: quick study's memory falling for up to two decay times after load ended here; three give
-#: the curve room on a busier machine.
-HORIZON_FACTOR = 3.0
+#: How many horizons an idle that ends once memory has settled waits at least. jemalloc
+#: without its background thread purges only when a worker's allocator calls tick its decay,
+#: so its memory falls in steps, one worker at a time: in the quick study steps came up to
+#: 30 s after load ended here (runs 20261205T222951Z and 20261205T224200Z), three decay times.
+#: Four and a half leave half as much again for a busier machine.
+HORIZON_FACTOR = 4.5
 
 # (family, setting read, unit, kind, what it does). kind: "timer" (delay in ms: -1 never),
 # "pace" (a rate, not a time), "switch" (on or off).
@@ -193,6 +196,18 @@ def least_idle_s(timers: Iterable[Timer], floor_s: float) -> float:
     """The shortest idle that lets these timers act: HORIZON_FACTOR horizons, never under
     the spec's floor."""
     return max(float(floor_s), HORIZON_FACTOR * horizon_s(timers))
+
+
+#: How much of its return horizon an allocator must stay flat before an idle that ends once
+#: settled may end: jemalloc purges in steps, on allocator activity, and in the quick study a
+#: step still came 12 s after a flat 2.5 s window (run 20261205T224200Z, repeat 1).
+FLAT_SHARE = 0.5
+
+
+def flat_window_s(timers: Iterable[Timer], window_s: float) -> float:
+    """How long memory must stay flat before the idle may end: the settle window, or half
+    the allocator's return horizon when that is longer (jemalloc's 10 s decay: 5 s)."""
+    return max(float(window_s), FLAT_SHARE * horizon_s(timers))
 
 
 def to_records(timers: Sequence[Timer]) -> list[dict[str, Any]]:

@@ -57,8 +57,9 @@ SETTLED_EXTRA_S = 0.5
 
 def idle_estimate(spec: Spec, name: str) -> float:
     """The idle an allocator is expected to run: idle_s when fixed; when it ends once
-    settled, its least idle (three times its return timers as the stock allocators read them
-    back here, timers.KNOWN_HORIZON_S; a variant or an unknown allocator gets the most)."""
+    settled, its least idle (HORIZON_FACTOR times its return timers as the stock allocators
+    read them back here, timers.KNOWN_HORIZON_S; a variant or an unknown allocator gets the
+    most)."""
     s = spec.service_for(name)
     if s.idle_ends == "fixed":
         return s.idle_s
@@ -119,12 +120,21 @@ def cluster_total(cells: list[CellPlan], hosts: int) -> float:
 
 
 def unit_seconds(
-    spec: Spec, names: list[str], rounds: int, *, skip_service: bool, skip_control: bool
+    spec: Spec,
+    names: list[str],
+    rounds: int,
+    *,
+    skip_service: bool,
+    skip_control: bool,
+    unavailable: frozenset[str] = frozenset(),
 ) -> list[float]:
     """The estimated seconds of each (round, allocator) step a local run counts, in order:
-    what the live display sums for the whole run's time left."""
+    what the live display sums for the whole run's time left. An allocator `unavailable`
+    here is skipped in an instant: its steps count nothing."""
     return [
-        sum(
+        0.0
+        if name in unavailable
+        else sum(
             CellPlan(cell, _phases(spec, cell)).seconds
             for cell in round_cells(
                 spec, name, r, skip_service=skip_service, skip_control=skip_control

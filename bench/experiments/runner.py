@@ -418,6 +418,7 @@ def run_study(
                 rounds,
                 skip_service=skip_service,
                 skip_control=skip_control,
+                unavailable=frozenset(a.name for a in todo if not a.available),
             )
             for r in range(rounds):
                 order = round_order(

@@ -227,7 +227,8 @@ def wait_settled(
 ) -> float:
     """Wait through an idle that ends once memory has settled; the idle's length in s.
 
-    After `least_s` (the allocator's return timers, three times over, or the spec's floor),
+    After `least_s` (the allocator's return timers, timers.HORIZON_FACTOR times over, or
+    the spec's floor),
     the idle ends as soon as the memory samples of the last `window_s` all sit within the
     settle band of their median and do not fall (runstats.settling, the rule the summary
     applies afterwards), and after `most_s` in any case. `idle_start` is a time.monotonic();
@@ -292,6 +293,7 @@ def run_service_repeat(
     meter = MachineMeter()
     ready = last = None
     least: float | None = None  # the least idle, when the idle ends once memory has settled
+    idle_stop: float | None = None  # when that idle's rule ended it (time.monotonic())
     peak_reset: str | None = None  # the kernel high-water mark restarted as load began
     reclaim_how = None
     summary = None
@@ -399,19 +401,19 @@ def run_service_repeat(
                     _live_record("load_end", calls.spans[-1]["start_s"], at_load_end, repeat)
                 )
                 if s.idle_ends == "settled":
-                    least = min(
-                        timers.least_idle_s(worker_timers(at_ready), s.idle_floor_s), s.idle_s
-                    )
+                    found = worker_timers(at_ready)
+                    least = min(timers.least_idle_s(found, s.idle_floor_s), s.idle_s)
                     wait_settled(
                         sampler,
                         idle_start,
                         origin,
                         least_s=least,
                         most_s=s.idle_s,
-                        window_s=s.settle_window_s,
+                        window_s=timers.flat_window_s(found, s.settle_window_s),
                         show=lambda left: show("idle", left),
                         watch=watch,
                     )
+                    idle_stop = time.monotonic()  # the idle ends where the rule ended it
                     loadgen.finish()  # the probes end with the idle; in-flight ones complete
                 else:
                     _wait_until(idle_start + s.idle_s, lambda left: show("idle", left), watch)
@@ -420,7 +422,9 @@ def run_service_repeat(
                 except LoadgenError as exc:
                     raise ExperimentError(f"load generator: {exc}") from None
                 request_rows = read_table(out, "requests").to_pylist()
-                log.end(time.monotonic() - origin)
+                # a settled idle ends at the rule's decision, so the summary reads the very
+                # samples the decision read; a fixed one when the generator has finished
+                log.end((idle_stop if idle_stop is not None else time.monotonic()) - origin)
                 # after the last idle sample: nothing of ours touched the settle window
                 at_idle_end = calls.stats(svc, "idle_end")
                 live_set.append(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.allocators.timers import HORIZON_FACTOR
 from bench.report import specview
 from bench.report.aggregate import Results
 from bench.report.compare import Sample
@@ -77,7 +78,8 @@ def _phases(s: dict[str, Any], method: Method) -> str:
         f"load {fmt_seconds(g(s, 'service.load_s'))}, "
         + (
             f"idle until memory has settled ({fmt_seconds(specview.idle_floor_s(s))} at least, "
-            f"three times the allocator's return timers, {fmt_seconds(g(s, 'service.idle_s'))} "
+            f"{HORIZON_FACTOR:g} times the allocator's return timers, "
+            f"{fmt_seconds(g(s, 'service.idle_s'))} "
             "at most)"
             if g(s, "service.idle_ends") == "settled"
             else f"idle {fmt_seconds(g(s, 'service.idle_s'))}"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from studyrun import TINY_SPEC, run_cli
 
+from bench.allocators import timers
 from bench.results.tables import read_table
 
 SETTLED_SPEC = (
@@ -32,7 +33,7 @@ def test_each_allocator_idles_until_settled_after_its_own_timers(tmp_path: Path)
     assert purge["seconds"] and purge["seconds"] > 0
     least = {n: by_name[n]["sampler"][0]["idle"]["least_s"] for n in by_name}
     assert least["glibc"] == 1.5
-    assert least["mimalloc-v3"] == max(1.5, 3 * purge["seconds"])
+    assert least["mimalloc-v3"] == max(1.5, timers.HORIZON_FACTOR * purge["seconds"])
     rows = {r["allocator"]: r for r in read_table(run / "summary.arrow", "summary").to_pylist()}
     for name, r in rows.items():
         # ended once settled: after its least idle, long before the 20 s most
@@ -105,7 +106,7 @@ def test_the_plan_estimates_each_allocators_idle_from_its_timers():
     idle = {
         c.cell.allocator: dict(c.phases)["idle"] for c in cells if c.cell.experiment == "service"
     }
-    assert idle["jemalloc"] == 30.5  # three times its 10 s decay, then one flat window
+    assert idle["jemalloc"] == 45.5  # 4.5 times its 10 s decay, then one flat window
     assert idle["glibc"] == idle["tcmalloc"] == 6.5  # the spec's least: no timer
     assert idle["mimalloc-bun"] == 60  # never read back here: the most
     for r in range(spec.repeats):
