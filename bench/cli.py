@@ -13,8 +13,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.commands.idlecheck import idle_warnings
 from bench.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError
 from bench.spec import Spec, SpecError, load_spec
+from bench.toolinfo import version_text
+
+#: `export --format` choices (bench.commands.runs writes them; kept here so --help needs no
+#: pyarrow import).
+EXPORT_FORMATS = ("csv", "parquet", "json")
 
 __all__ = ["build_parser", "main"]
 
@@ -38,15 +44,18 @@ RUN_EXITS = (
     "wrote before is kept), or the spec sets a memory limit and no writable memory cgroup "
     "can hold it; 2 a bad spec or arguments, or --resume of a run whose spec has "
     "changed since (the line says what changed); 4 another run is measuring on this machine "
-    "(pass --wait to start after it); with --cluster: 2 also when Dask is not installed, 1 "
+    "(pass --wait to start after it); 5 the run completed but the service could not keep up "
+    "with the asked rate in some repeat (saturated: never ranked; lower service.rate); with "
+    "--cluster: 2 also when Dask is not installed, 1 "
     "when the scheduler cannot be reached or no worker offers what the cells need; a cell "
     "whose host another run holds fails and is tried once more elsewhere (--wait waits "
     "instead); 130 interrupted by Ctrl-C, SIGTERM or SIGHUP (the "
     "partial run is kept, marked incomplete; --resume continues it)"
 )
 COMPARE_EXITS = (
-    "exit codes: 0 the runs were compared (whatever changed); 2 a path that names no run, "
-    "or a run that cannot be read"
+    "exit codes: 0 the runs were compared (whatever changed, unless --fail-on names it); 1 "
+    "with --fail-on, a measure of a named group moved beyond the noise in its bad direction; "
+    "2 a path that names no run, a run that cannot be read, or an unknown --fail-on group"
 )
 
 
@@ -73,6 +82,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             f"{path}: ok ({spec.name}: {len(spec.allocators)} allocators, {full}, "
             f"spec {spec.spec_hash[:12]})"
         )
+        for line in idle_warnings(spec):
+            print(f"{path}: {line}", file=sys.stderr)
     return status
 
 
@@ -99,15 +110,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve_command(load_spec(args.spec), args.allocator, port=args.port)
 
 
+def _only(args: argparse.Namespace) -> list[str] | None:
+    return [a.strip() for a in args.only.split(",") if a.strip()] if args.only else None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.commands.run import run_command
 
-    only = [a.strip() for a in args.only.split(",") if a.strip()] if args.only else None
     return run_command(
-        load_spec(args.spec),
+        load_spec(args.spec, args.set),
         spec_path=Path(args.spec),
         out=Path(args.out),
-        only=only,
+        only=_only(args),
         resume=args.resume,
         skip_control=args.no_control,
         skip_service=args.no_service,
@@ -118,9 +132,70 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from bench.commands.compare import compare_command
+    from bench.commands.compare import compare_command, parse_fail_on
 
-    return compare_command(Path(args.run_a), Path(args.run_b), as_json=args.json)
+    return compare_command(
+        Path(args.run_a),
+        Path(args.run_b),
+        as_json=args.json,
+        as_markdown=args.markdown,
+        fail_on=parse_fail_on(args.fail_on),
+    )
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from bench.commands.plan import plan_command
+    from bench.experiments.runner import check_only
+
+    spec = load_spec(args.spec, args.set)
+    only = _only(args)
+    check_only(spec, only)
+    return plan_command(
+        spec,
+        only=only,
+        hosts=args.cluster_hosts,
+        skip_service=args.no_service,
+        skip_control=args.no_control,
+        as_json=args.json,
+    )
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from bench.commands.runs import runs_command
+
+    return runs_command(Path(args.out), as_json=args.json)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from bench.commands.runs import show_command
+
+    return show_command(Path(args.run), as_json=args.json)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from bench.commands.runs import export_command
+
+    dest = Path(args.to) if args.to else None
+    return export_command(Path(args.run), fmt=args.format, table=args.table, out=dest)
+
+
+def _json_option(p: argparse.ArgumentParser, instead: str = "tables") -> None:
+    p.add_argument(
+        "--json", action="store_true", help=f"print one JSON object instead of {instead}"
+    )
+
+
+def _set_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change one spec key for this run only, e.g. --set service.rate=400 --set "
+        "repeats=3 (a dotted key, a YAML value; checked like the file; recorded in the "
+        "manifest and the spec hash, so the article and compare say the run differs from "
+        "the file); repeatable",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,9 +205,16 @@ def build_parser() -> argparse.ArgumentParser:
         "service and a bare C++ control under several mallocs (swapped with LD_PRELOAD), "
         "sample anonymous memory under an open-loop load, and write Arrow tables.",
     )
+    parser.add_argument(
+        "--version", action="version", version=version_text(), help="version and git commit"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("check", help="validate spec files (one line per problem, exit 2)")
+    p = sub.add_parser(
+        "check",
+        help="validate spec files (one line per problem, exit 2); warn when an idle is "
+        "shorter than an allocator's return timers, read back",
+    )
     p.add_argument("specs", nargs="+", metavar="SPEC")
     p.set_defaults(func=cmd_check)
 
@@ -169,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=RUN_EXITS,
     )
     p.add_argument("spec", metavar="SPEC")
+    _set_option(p)
     p.add_argument("--out", default="results", help="results folder (default results/)")
     p.add_argument("--only", help="comma-separated allocator names to run")
     p.add_argument(
@@ -198,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="with --cluster: run cells only on hosts whose worker advertises the resource "
-        "KEY:VALUE (e.g. arch=arm64); repeatable, added to the spec's hosts:",
+        "KEY:VALUE (e.g. arch=aarch64); repeatable, added to the spec's hosts:",
     )
     p.set_defaults(func=cmd_run)
 
@@ -219,8 +302,78 @@ def build_parser() -> argparse.ArgumentParser:
             metavar=name.upper(),
             help=f"run {which}: a run folder, results/<spec>/latest, or a study folder",
         )
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    out.add_argument(
+        "--markdown", action="store_true", help="print a Markdown table (for a pull request)"
+    )
+    p.add_argument(
+        "--fail-on",
+        metavar="GROUPS",
+        help="exit 1 when a measure of these groups moved beyond the noise in its bad "
+        "direction: comma-separated, of memory (peak, settled, overhead; more is worse), "
+        "latency (p50, p95, p99; slower is worse), throughput (the control; less is worse)",
+    )
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser(
+        "plan",
+        help="the cells of a run in order, each phase's length, the estimated total",
+        description="Print what `allocstudy run SPEC` would do, without running it: every "
+        "cell (allocator, experiment, repeat) in run order with its phases in seconds, and "
+        "the estimated total, on this machine and on a cluster of N hosts.",
+        epilog="exit codes: 0 the plan was printed; 2 a bad spec or arguments",
+    )
+    p.add_argument("spec", metavar="SPEC")
+    _set_option(p)
+    p.add_argument("--only", help="comma-separated allocator names to plan")
+    p.add_argument("--no-control", action="store_true", help="leave out the C++ control")
+    p.add_argument("--no-service", action="store_true", help="leave out the service experiment")
+    p.add_argument(
+        "--cluster-hosts",
+        type=int,
+        action="append",
+        default=[],
+        metavar="N",
+        help="also estimate the run on a cluster of N hosts (repeatable)",
+    )
+    _json_option(p, "a table")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser(
+        "runs",
+        help="list the runs under a results folder (spec, id, status, allocators, date, host)",
+        epilog="exit codes: 0 listed (also when there is none); 2 a results folder that "
+        "cannot be read",
+    )
+    p.add_argument("--out", default="results", help="results folder (default results/)")
+    _json_option(p, "a table")
+    p.set_defaults(func=cmd_runs)
+
+    run_help = "a run folder, results/<spec>/latest, or a study folder (its current run)"
+    p = sub.add_parser(
+        "show",
+        help="a run's headline per allocator (peak, settled, given back, p99, control) and flags",
+        epilog="exit codes: 0 shown; 2 a path that names no run, or a run that cannot be read",
+    )
+    p.add_argument("run", metavar="RUN", help=run_help)
+    _json_option(p, "a table")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser(
+        "export",
+        help="write a run's tables as CSV, Parquet or JSON lines",
+        description="Write the Arrow tables of a run for pandas, polars, DuckDB or a "
+        "spreadsheet: <table>.csv, .parquet or .jsonl (one object a line) into RUN/export/ "
+        "(or --to); prints each file written. CSV writes list columns as JSON text.",
+        epilog="exit codes: 0 written; 2 a path that names no run, an unknown table, or a "
+        "folder that cannot be written",
+    )
+    p.add_argument("run", metavar="RUN", help=run_help)
+    p.add_argument("--format", required=True, choices=EXPORT_FORMATS)
+    p.add_argument("--table", metavar="NAME", help="one table (summary, memory, requests, ...)")
+    p.add_argument("--to", metavar="FOLDER", help="where to write (default RUN/export/)")
+    p.set_defaults(func=cmd_export)
     return parser
 
 

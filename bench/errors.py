@@ -34,6 +34,7 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_SATURATED",
     "EXIT_USAGE",
     "UsageError",
     "UserError",
@@ -51,6 +52,9 @@ EXIT_USAGE = 2
 EXIT_FAILED = 3
 #: Another run holds the machine (two runs at once measure each other); --wait waits.
 EXIT_BUSY = 4
+#: The run completed, but the service could not keep up with the asked rate in some repeat
+#: (saturated): its memory was measured under a queue, not the load the spec describes.
+EXIT_SATURATED = 5
 #: Ctrl-C, SIGTERM or SIGHUP (a run keeps what it measured, marked incomplete).
 EXIT_INTERRUPTED = 130
 

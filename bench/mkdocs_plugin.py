@@ -35,6 +35,9 @@ log = logging.getLogger("mkdocs.plugins.allocstudy")
 
 class AllocStudyConfig(Config):
     results = c.Type(str, default="results")  # ALLOCSTUDY_RESULTS overrides it
+    # compact runs committed with the project, shown while results/ holds none
+    # (ALLOCSTUDY_REFERENCE overrides it; empty: none)
+    reference = c.Type(str, default="reference")
     template = c.Type(str, default="_article.md")  # in docs_dir; one page per study
     default_study = c.Type(str, default="default")
     specs = c.Type(str, default="specs")  # watched by `mkdocs serve`
@@ -66,6 +69,13 @@ class AllocStudyPlugin(BasePlugin[AllocStudyConfig]):
         path = Path(raw).expanduser()
         return path if path.is_absolute() else self.root / path
 
+    def _reference(self) -> Path | None:
+        raw = os.environ.get("ALLOCSTUDY_REFERENCE", self.config.reference)
+        if not raw:
+            return None
+        path = Path(raw).expanduser()
+        return path if path.is_absolute() else self.root / path
+
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
         self.root = Path(config.config_file_path or "mkdocs.yml").resolve().parent
         try:
@@ -76,6 +86,7 @@ class AllocStudyPlugin(BasePlugin[AllocStudyConfig]):
                 use_directory_urls=config.use_directory_urls,
                 skip_bad_runs=self.config.skip_bad_runs,
                 compare=self.config.compare,
+                reference=self._reference(),
             )
         except ReportError as exc:
             raise _plugin_error(exc) from None

@@ -25,6 +25,21 @@ class Progress:
     _last_line: float = 0.0
     _last_key: tuple[str, str] = ("", "")
     index: int = 0
+    #: estimated seconds of each step (allocator and round) in order, when the runner knows
+    #: them (bench.experiments.plan): the whole run's time left is counted from these
+    steps_s: list[float] = field(default_factory=list)
+    _step: int = 0
+    _step_started: float = 0.0
+
+    def run_left_s(self, now: float) -> float | None:
+        """The whole run's estimated time left: what is left of this step, and every step
+        after it. None without estimates. A step that overruns its estimate counts as done."""
+        if not self.steps_s or not 1 <= self.index <= len(self.steps_s):
+            return None
+        if self.index != self._step:
+            self._step, self._step_started = self.index, now
+        here = max(0.0, self.steps_s[self.index - 1] - (now - self._step_started))
+        return here + sum(self.steps_s[self.index :])
 
     def __enter__(self) -> Progress:
         if self.interactive:
@@ -69,12 +84,22 @@ class Progress:
             parts.append(f"{rate:.0f} req/s")
         if p99_ms is not None:
             parts.append(f"p99 {p99_ms:.1f} ms")
+        now = time.monotonic()
+        if (run_left := self.run_left_s(now)) is not None:
+            parts.append(f"run: about {_clock(run_left)} left")
         line = ", ".join(parts)
         if self._live is not None:
             self._live.update(line)
             return
-        now = time.monotonic()
         key = (allocator, phase)
         if key != self._last_key or now - self._last_line >= 10:
             self._last_key, self._last_line = key, now
             print(line, file=sys.stderr, flush=True)
+
+
+def _clock(seconds: float) -> str:
+    """A countdown as the eye reads it: 1:05:09, 12:04, 0:42."""
+    total = round(seconds)
+    h, rest = divmod(total, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"

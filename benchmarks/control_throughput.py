@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/control_throughput.py [--seconds 20] [--repeats 3]
 
-Runs the control (cxx/churn.cpp, 4 threads, the service's live set and buffer sizes) under
+Runs the control (cxx/churn.cpp, the spec's threads, the service's live set and buffer sizes) under
 glibc, jemalloc, tcmalloc, mimalloc v2 and v3, whichever are installed. Repeats are
 interleaved (every allocator once, then every allocator again), so a disturbance of the
 machine spreads over all allocators instead of hitting one. Beside each mean it prints the
@@ -204,7 +204,14 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=20.0, help="churn per run (default 20)")
     p.add_argument("--repeats", type=int, default=3, help="runs per allocator (default 3)")
-    p.add_argument("--threads", type=int, help="threads (default: the spec's, 4)")
+    p.add_argument(
+        "--threads", type=int, help="threads (default: the spec's; 'cores' resolves to the CPUs)"
+    )
+    p.add_argument(
+        "--warmup-s",
+        type=float,
+        help="uncounted churn before the measured seconds (default: the spec's, 0 without one)",
+    )
     p.add_argument("--live-bytes", type=int, help="live set (default: match the service's)")
     p.add_argument("--idle-s", type=float, default=0.0, help="rest after the churn (default 0)")
     p.add_argument("--spec", help="take the workload from this spec (default: built-in defaults)")
@@ -232,6 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     workload = spec_arguments(spec) | {"seconds": args.seconds, "idle_s": args.idle_s}
     if args.threads is not None:
         workload["threads"] = args.threads
+    if args.warmup_s is not None:
+        workload["warmup_s"] = args.warmup_s
     if args.live_bytes is not None:
         workload["live_bytes"] = args.live_bytes
 
@@ -242,10 +251,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     tallies = {t.name: Tally() for t in runnable}
     by_name = {t.name: t for t in runnable}
     base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-    timeout = 120 + 3 * (args.seconds + args.idle_s)
+    timeout = 120 + 3 * (args.seconds + args.idle_s + workload["warmup_s"])
     print(
         f"control: {workload['threads']} threads, live set {workload['live_bytes'] / 2**20:.0f} "
-        f"MiB, {args.seconds:g} s churn, {args.repeats} repeat(s), binary {binary}",
+        f"MiB, {workload['warmup_s']:g} s warm-up, {args.seconds:g} s churn, "
+        f"{args.repeats} repeat(s), binary {binary}",
         file=sys.stderr,
     )
     for repeat, name in schedule([t.name for t in runnable], args.repeats):

@@ -73,12 +73,15 @@ constexpr unsigned kMaxThreads = 4096;
 
 const char kUsage[] =
     "usage: churn [--threads N] [--live-bytes N] [--min-bytes N] [--max-bytes N]\n"
-    "             [--seconds S] [--idle-s S] [--seed N] [--share shard|global]\n"
+    "             [--seconds S] [--warmup-s S] [--idle-s S] [--seed N]\n"
+    "             [--share shard|global]\n"
     "  --threads N     worker threads sharing the live set (default 4, 1..4096)\n"
     "  --live-bytes N  target bytes held live by the whole set (default 268435456)\n"
     "  --min-bytes N   smallest buffer (default 4096)\n"
     "  --max-bytes N   largest buffer (default 65536)\n"
-    "  --seconds S     churn duration, seconds > 0 (default 20)\n"
+    "  --seconds S     measured churn duration, seconds > 0 (default 20)\n"
+    "  --warmup-s S    churn before the measured seconds, not counted, seconds >= 0\n"
+    "                  (default 0): the heaps reach their steady state first\n"
     "  --idle-s S      rest after the churn with the live set held, seconds >= 0 (default 5)\n"
     "  --seed N        seed of the per-thread random streams (default 1)\n"
     "  --share MODE    shard: a thread replaces only its own slots (default);\n"
@@ -90,6 +93,7 @@ struct Options {
     std::uint64_t min_bytes = 4096;
     std::uint64_t max_bytes = 65536;
     double seconds = 20.0;
+    double warmup_s = 0.0;
     double idle_s = 5.0;
     std::uint64_t seed = 1;
     bool global = false;  // --share global
@@ -143,8 +147,8 @@ Options parse_args(int argc, char** argv) {
         std::size_t eq = flag.find('=');
         const std::string name = flag.substr(0, eq);
         static const char* const kFlags[] = {"--threads", "--live-bytes", "--min-bytes",
-                                             "--max-bytes", "--seconds", "--idle-s", "--seed",
-                                             "--share"};
+                                             "--max-bytes", "--seconds", "--warmup-s", "--idle-s",
+                                             "--seed", "--share"};
         bool known = false;
         for (const char* f : kFlags) known = known || name == f;
         if (!known) usage_error("unknown argument: " + flag);
@@ -179,6 +183,10 @@ Options parse_args(int argc, char** argv) {
             if (!parse_seconds(value.c_str(), &s)) usage_error("--seconds: not a number: " + value);
             if (s <= 0) usage_error("--seconds must be greater than 0");
             opt.seconds = s;
+        } else if (flag == "--warmup-s") {
+            if (!parse_seconds(value.c_str(), &s)) usage_error("--warmup-s: not a number: " + value);
+            if (s < 0) usage_error("--warmup-s must not be negative");
+            opt.warmup_s = s;
         } else if (flag == "--idle-s") {
             if (!parse_seconds(value.c_str(), &s)) usage_error("--idle-s: not a number: " + value);
             if (s < 0) usage_error("--idle-s must not be negative");
@@ -292,6 +300,7 @@ struct Shared {
     std::unique_ptr<std::atomic<unsigned char*>[]> slots;
     Gate gate;
     std::atomic<bool> stop{false};
+    std::atomic<bool> measuring{false};  // set once the warm-up is over: count from here
 };
 
 // Per-thread results, padded to a cache line so the counters of two threads never share one.
@@ -333,7 +342,13 @@ void worker(Shared& sh, unsigned index, WorkerResult& out) {
     const std::size_t base = opt.global ? 0 : lo;
     const std::size_t choices = opt.global ? sh.slot_count : hi - lo;
     std::uint64_t ops = 0;
+    std::uint64_t ops_at_start = 0;  // operations of the warm-up, left out of the count
+    bool counting = false;
     while (!sh.stop.load(std::memory_order_relaxed)) {
+        if (!counting && sh.measuring.load(std::memory_order_relaxed)) {
+            counting = true;
+            ops_at_start = ops;
+        }
         std::size_t size = static_cast<std::size_t>(opt.min_bytes + rng.below(span));
         unsigned char* p = new_buffer(size);
         std::uint64_t r = rng.next();
@@ -345,7 +360,7 @@ void worker(Shared& sh, unsigned index, WorkerResult& out) {
         std::free(old);
         ++ops;
     }
-    out.operations = ops;
+    out.operations = counting ? ops - ops_at_start : 0;
     out.checksum = h;
     sh.gate.arrive();
     // Stay alive (blocked) through the idle rest, as the service's workers do: some allocators
@@ -474,9 +489,11 @@ int main(int argc, char** argv) {
     sh.gate.wait_arrived(opt.threads);
 
     emit_phase("churn");
+    sh.gate.open(Phase::churn);
+    if (opt.warmup_s > 0) sleep_until(mono_now() + opt.warmup_s);
     const Usage u0 = usage_now();
     const double t0 = mono_now();
-    sh.gate.open(Phase::churn);
+    sh.measuring.store(true, std::memory_order_relaxed);
     sleep_until(t0 + opt.seconds);
     sh.stop.store(true, std::memory_order_relaxed);
     sh.gate.wait_arrived(2 * opt.threads);
@@ -509,7 +526,7 @@ int main(int argc, char** argv) {
         "{\"event\":\"result\",\"threads\":%u,\"cpus\":%u,\"operations\":%" PRIu64
         ",\"seconds\":%.6f,\"allocs_per_s\":%.3f,\"live_bytes\":%" PRIu64 ",\"slots\":%zu"
         ",\"min_bytes\":%" PRIu64 ",\"max_bytes\":%" PRIu64 ",\"seed\":%" PRIu64 ",\"share\":\"%s\""
-        ",\"idle_s\":%.17g"
+        ",\"idle_s\":%.17g,\"warmup_s\":%.17g"
         ",\"cpu_user_s\":%.6f,\"cpu_sys_s\":%.6f,\"minor_faults\":%ld,\"major_faults\":%ld"
         ",\"run_cpu_user_s\":%.6f,\"run_cpu_sys_s\":%.6f,\"run_minor_faults\":%ld"
         ",\"run_major_faults\":%ld"
@@ -517,7 +534,7 @@ int main(int argc, char** argv) {
         ",\"malloc_library\":%s,\"pid\":%ld}\n",
         opt.threads, cpus, operations, churn_s, static_cast<double>(operations) / churn_s,
         opt.live_bytes, sh.slot_count, opt.min_bytes, opt.max_bytes, opt.seed,
-        opt.global ? "global" : "shard", opt.idle_s,
+        opt.global ? "global" : "shard", opt.idle_s, opt.warmup_s,
         churn_usage.user_s, churn_usage.sys_s, churn_usage.minor_faults, churn_usage.major_faults,
         run_usage.user_s, run_usage.sys_s, run_usage.minor_faults, run_usage.major_faults,
         checksum, fill_checksum, json_string(malloc_library()).c_str(),

@@ -4,7 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0 g++ cmake make chromium libatomic1)
+# Python extras to install: site (mkdocs, charts), cluster (Dask), dev (tests, browser, linters).
+# A benchmark host needs none of site and dev: ALLOCSTUDY_EXTRAS=cluster make setup
+EXTRAS=${ALLOCSTUDY_EXTRAS-site,cluster,dev}
+APT_PACKAGES=(libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0 g++ cmake make libatomic1)
+# chromium drives the browser tests and the README picture: only with the dev extra
+[[ ,$EXTRAS, == *,dev,* ]] && APT_PACKAGES+=(chromium)
 # More Debian packages to ensure (space-separated), e.g. for a source-built allocator's needs.
 read -r -a EXTRA <<< "${ALLOCSTUDY_APT_EXTRA:-}"
 APT_PACKAGES+=("${EXTRA[@]}")
@@ -41,12 +46,13 @@ if [[ ! -x $VENV/bin/python ]]; then
     "$PY_REAL" -m venv "$VENV"
 fi
 
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+want=$(cat pyproject.toml constraints.txt <(echo "$EXTRAS") | sha256sum | cut -d' ' -f1)
 if [[ ! -f $STAMP || $(cat "$STAMP") != "$want" ]]; then
-    echo "setup: installing allocstudy and its dependencies into $VENV"
+    echo "setup: installing allocstudy${EXTRAS:+[$EXTRAS]} into $VENV, versions from constraints.txt"
     log="$VENV/pip-install.log"
+    # constraints.txt pins every package (the service under test included); make lock renews it
     if ! { "$VENV/bin/python" -m pip install -q --upgrade pip &&
-           "$VENV/bin/python" -m pip install -q -e '.[dev,cluster]'; } >"$log" 2>&1; then
+           "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".${EXTRAS:+[$EXTRAS]}"; } >"$log" 2>&1; then
         grep -v '^WARNING: Location' "$log" | tail -n 25 >&2
         echo "setup: pip could not install the project (full log: $log)" >&2
         exit 1

@@ -200,7 +200,7 @@ def _main() -> int:
         "version": allocator_version(library),
         "pythonmalloc": python_malloc_mode(),
     }
-    if os.environ.get("ALLOCSTUDY_KNOBS"):  # a variant: read its settings back here too
+    if os.environ.get("ALLOCSTUDY_KNOBS"):  # settings and return timers, read back here too
         from service.knobprobe import read_knobs, requests_from_env
 
         report["knobs"] = read_knobs(requests_from_env())

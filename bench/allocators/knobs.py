@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bench.allocators import timers
 from service.knobprobe import KNOBS_ENV
 
 __all__ = [
@@ -275,11 +276,13 @@ def asked_settings(env: Mapping[str, str]) -> list[Asked]:
 
 
 def probe_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The variable that tells each process what to read back (empty when nothing is)."""
+    """The variable that tells each process what to read back: the variant's settings (ids
+    are their places in `asked_settings`) and the allocator's return timers
+    (bench.allocators.timers), which every run records, stock allocators' too."""
     requests = [
         {**a.read, "id": i} for i, a in enumerate(asked_settings(env)) if a.read is not None
     ]
-    return {KNOBS_ENV: json.dumps(requests, separators=(",", ":"))} if requests else {}
+    return {KNOBS_ENV: json.dumps([*requests, *timers.requests()], separators=(",", ":"))}
 
 
 # --- C's number parsing, as the libraries use it -------------------------------------------

@@ -18,8 +18,9 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.allocators import knobs
+from bench.allocators import knobs, timers
 from bench.allocators.registry import Allocator
+from bench.allocators.timers import Timer
 from service.childenv import without_allocator_env
 
 __all__ = ["Verification", "library_mapped", "verify"]
@@ -37,6 +38,8 @@ class Verification:
     #: each asked setting judged in the probe (bench.allocators.knobs.judge); empty when the
     #: allocator's environment asks for none
     knobs: list[dict[str, Any]] = field(default_factory=list)
+    #: the allocator's return timers as the probe read them back (bench.allocators.timers)
+    timers: list[Timer] = field(default_factory=list)
 
 
 def verify(alloc: Allocator, *, python: str | None = None, timeout: float = 30.0) -> Verification:
@@ -72,7 +75,15 @@ def verify(alloc: Allocator, *, python: str | None = None, timeout: float = 30.0
     judged = knobs.judge(knobs.asked_settings(alloc.env), info.get("knobs"))
     if ok and (mismatch := knobs.failure_reason(judged)):
         ok, reason = False, mismatch
-    return Verification(ok, served, info.get("version"), reason, info.get("pid"), judged)
+    return Verification(
+        ok,
+        served,
+        info.get("version"),
+        reason,
+        info.get("pid"),
+        judged,
+        timers.from_report(info.get("knobs")),
+    )
 
 
 def library_mapped(pid: int, library: str) -> bool | None:

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.allocators import timers
 from bench.allocators.registry import resolve_for_spec
 from bench.allocators.verification import verify
 from bench.cluster.hosts import fingerprint
@@ -82,6 +83,7 @@ def run_request(
                     verified = {
                         "version": check.version,
                         "knobs": check.knobs,
+                        "timers": timers.to_records(check.timers),
                         "library": str(alloc.library) if alloc.library else None,
                         "expected_library": alloc.expected_library(),
                         "sha256": alloc.sha256,

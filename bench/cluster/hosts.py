@@ -3,8 +3,8 @@
 Every benchmark host runs one Dask worker with one thread that advertises the resource
 `bench_host=1`; a cell asks for one unit of it, so a host never runs two cells at once.
 A host may advertise more resources that say what it is, one per fact, named `key:value`
-(`arch:arm64=1`, `instance:c7g.xlarge=1`); a requirement `arch=arm64` (from the spec's `hosts:`
-or `--require`) becomes a request for one unit of `arch:arm64`, which routes the cell to such
+(`arch:aarch64=1`, `instance:c7g.xlarge=1`); a requirement `arch=aarch64` (from the spec's `hosts:`
+or `--require`) becomes a request for one unit of `arch:aarch64`, which routes the cell to such
 hosts. (Dask's own `--resources` syntax takes `name=amount`, so the name cannot hold `=`.)
 
 The fingerprint is what a reader needs to tell hosts apart, and the kind is the part of it
@@ -17,16 +17,15 @@ from __future__ import annotations
 import os
 import platform
 from collections.abc import Mapping
-from importlib import metadata
 from typing import Any
 
 from bench.errors import UsageError
 from bench.measure import machine
 from bench.measure.groups import cgroup_support
+from bench.toolinfo import library_versions
 
 __all__ = [
     "BENCH_HOST",
-    "LIBRARIES",
     "fingerprint",
     "kind_label",
     "local_resources",
@@ -37,25 +36,6 @@ __all__ = [
 
 #: The resource every benchmark host advertises once, and every cell asks one of.
 BENCH_HOST = "bench_host"
-
-#: Python distributions whose versions the fingerprint records (they shape what a cell does).
-LIBRARIES = (
-    "allocstudy",
-    "fastapi",
-    "uvicorn",
-    "pyarrow",
-    "aiohttp",
-    "pydantic",
-    "dask",
-    "distributed",
-)
-
-
-def _version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def fingerprint() -> dict[str, Any]:
@@ -68,7 +48,7 @@ def fingerprint() -> dict[str, Any]:
         cgroup_mode=support.mode,
         thp=machine.thp_mode(),
         python_implementation=platform.python_implementation(),
-        libraries={name: _version(name) for name in LIBRARIES},
+        libraries=library_versions(),
     )
     return info
 
@@ -88,20 +68,20 @@ def kind_label(fp: Mapping[str, Any]) -> str:
 
 
 def parse_requirement(text: str) -> tuple[str, str]:
-    """`arch=arm64` as (`arch`, `arm64`); UsageError for anything else."""
+    """`arch=aarch64` as (`arch`, `aarch64`); UsageError for anything else."""
     key, sep, value = text.partition("=")
     key, value = key.strip(), value.strip()
     bad = [c for c in " ,=:" if c in key or c in value]
     if not sep or not key or not value or bad:
         raise UsageError(
             f"--require {text!r}: expected KEY=VALUE without spaces, commas or colons, "
-            "e.g. --require arch=arm64"
+            "e.g. --require arch=aarch64"
         )
     return key, value
 
 
 def resource_name(key: str, value: str) -> str:
-    """The worker resource a host of that kind advertises: `arch:arm64`."""
+    """The worker resource a host of that kind advertises: `arch:aarch64`."""
     return f"{key}:{value}"
 
 

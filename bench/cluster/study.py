@@ -45,10 +45,11 @@ from bench.experiments.runner import (
     only_allocators,
     reclaim_support,
     resumable_run,
-    rotated,
     round_cells,
     round_count,
+    round_order,
     sigterm_as_interrupt,
+    spec_twins,
 )
 from bench.results.manifest import read_manifest
 from bench.results.rundir import new_run_dir, read_rows, save_run, set_latest, writing
@@ -87,11 +88,11 @@ def plan_cells(
     skip_control: bool,
 ) -> tuple[list[Cell], list[dict[str, Any]]]:
     """Every cell in submission order, and the rounds as the manifest records them: round r
-    holds repeat r of every allocator in the order rotated by r, as a local run's does."""
+    holds repeat r of every allocator in the order of runner.round_order, as a local run's does."""
     cells: list[Cell] = []
     order: list[dict[str, Any]] = []
     for r in range(round_count(spec, skip_service=skip_service, skip_control=skip_control)):
-        names_r = rotated(names, r)
+        names_r = round_order(names, r, twins=spec_twins(spec), seed=spec.service.churn.seed)
         order.append({"round": r, "allocators": names_r})
         for kind in range(kinds):
             for name in names_r:

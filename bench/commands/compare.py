@@ -13,12 +13,12 @@ import json
 import sys
 from pathlib import Path
 
-from bench.errors import EXIT_OK, UsageError
+from bench.errors import EXIT_CANNOT_RUN, EXIT_OK, UsageError
 from bench.report.errors import ReportError
 from bench.report.run import Run, load_run, run_at
-from bench.report.runcompare import RunComparison, by_verdict, compare_runs
+from bench.report.runcompare import Change, RunComparison, by_verdict, compare_runs
 
-__all__ = ["compare_command", "load"]
+__all__ = ["FAIL_ON", "compare_command", "load", "markdown", "parse_fail_on", "worse"]
 
 #: How long a manifest value may print before it is cut (descriptions, hashes).
 _CELL = 72
@@ -102,14 +102,87 @@ def _print(cmp: RunComparison, paths: tuple[Path, Path]) -> None:
     console.print(", ".join(f"{n} {v}" for v, n in counts.items()) or "nothing to compare")
 
 
-def compare_command(path_a: Path, path_b: Path, *, as_json: bool) -> int:
-    """Print run B against run A (rich tables, or one JSON object with --json); exit 0."""
+#: What `--fail-on` names, and the units of the measures each name covers.
+FAIL_ON: dict[str, tuple[str, ...]] = {
+    "memory": ("bytes", "ratio"),
+    "latency": ("ms",),
+    "throughput": ("per_s", "per_cpu_s"),
+}
+
+
+def parse_fail_on(text: str | None) -> tuple[str, ...]:
+    """`memory,latency` as a tuple; an unknown name is a UsageError naming the known ones."""
+    if not text:
+        return ()
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    for n in names:
+        if n not in FAIL_ON:
+            raise UsageError(f"--fail-on {n}: not a measure group (use {', '.join(FAIL_ON)})")
+    return names
+
+
+def worse(cmp: RunComparison, groups: tuple[str, ...]) -> list[Change]:
+    """The changes beyond the noise, in the bad direction, of the measures `groups` name."""
+    units = {u for g in groups for u in FAIL_ON[g]}
+    return [c for c in cmp.changes if c.direction == "worse" and c.metric.unit in units]
+
+
+def markdown(cmp: RunComparison) -> str:
+    """The comparison as Markdown, fit for a pull request: differences, then the changes."""
+    lines = [f"**B** `{cmp.b}` against **A** `{cmp.a}`", ""]
+    if cmp.differences:
+        lines += ["The runs differ in how they were made:", "", "| what | A | B |", "|---|---|---|"]
+        lines += [
+            f"| {d.what} | {' | '.join(_md(t) for t in d.texts())} |" for d in cmp.differences
+        ]
+        lines.append("")
+    lines += [
+        "| allocator | measure | A | B | change | % | verdict | decided by |",
+        "|---|---|---:|---:|---:|---:|---|---|",
+    ]
+    for c in cmp.changes:
+        t = c.texts()
+        verdict = f"**changed ({c.direction or 'moved'})**" if c.changed else t["verdict"]
+        cells = [t["allocator"], t["measure"], t["a"], t["b"], t["change"], t["change_pct"]]
+        lines.append(f"| {' | '.join(_md(x) for x in cells)} | {verdict} | {_md(t['rule'])} |")
+    counts = by_verdict(cmp.changes)
+    lines += ["", ", ".join(f"{n} {v}" for v, n in counts.items()) or "nothing to compare"]
+    return "\n".join(lines)
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def compare_command(
+    path_a: Path,
+    path_b: Path,
+    *,
+    as_json: bool,
+    as_markdown: bool = False,
+    fail_on: tuple[str, ...] = (),
+) -> int:
+    """Print run B against run A (rich tables, one JSON object, or Markdown).
+
+    Exit 0, or with `fail_on` 1 when a measure of a named group moved beyond the noise in
+    its bad direction (more memory, slower answers, less throughput): a gate for CI.
+    """
     a, b = load(path_a), load(path_b)
     cmp = compare_runs(a, b)
     if as_json:
         data = {"paths": {"a": str(a.ref.path), "b": str(b.ref.path)}, **cmp.to_json()}
         json.dump(data, sys.stdout, indent=2)
         print()
+    elif as_markdown:
+        print(markdown(cmp))
     else:
         _print(cmp, (a.ref.path, b.ref.path))
-    return EXIT_OK
+    bad = worse(cmp, fail_on)
+    for c in bad:
+        t = c.texts()
+        print(
+            f"allocstudy: --fail-on: {c.allocator} {t['measure']} worse by {t['change']} "
+            f"({t['change_pct']}, {t['rule']})",
+            file=sys.stderr,
+        )
+    return EXIT_CANNOT_RUN if bad else EXIT_OK

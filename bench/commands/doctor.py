@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from bench.allocators import knobs
+from bench.allocators import knobs, timers
 from bench.allocators.buildcache import compilers
 from bench.allocators.registry import Allocator, resolve, resolve_spec
 from bench.allocators.verification import Verification, verify
@@ -45,6 +45,9 @@ def _allocator_row(alloc: Allocator, check: Verification) -> dict[str, Any]:
         "reason": None if check.ok else (alloc.reason or check.reason),
         "fix": alloc.fix,
         "knobs": check.knobs,
+        # when it gives memory back on its own, as read back (bench.allocators.timers)
+        "timers": timers.to_records(check.timers),
+        "return_horizon_s": timers.horizon_s(check.timers),
     }
 
 
@@ -127,6 +130,15 @@ def diagnose(spec: Spec | None) -> dict[str, Any]:
     }
 
 
+def _returns(row: dict[str, Any]) -> str:
+    """When the allocator gives memory back on its own: 'opt.dirty_decay_ms 10000 ms', 'no
+    timer', or '-' where nothing was read back."""
+    found = [t for t in row.get("timers") or [] if t.get("value") is not None]
+    if found:
+        return ", ".join(f"{t['setting']} {t['value']}" for t in found)
+    return "no timer" if row.get("timers") else "-"
+
+
 def _print_tables(report: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -148,6 +160,14 @@ def _print_tables(report: dict[str, Any]) -> None:
             detail or "-",
         )
     console.print(table)
+    timed = Table(title="when each gives memory back on its own", title_justify="left")
+    timed.add_column("allocator", no_wrap=True)
+    timed.add_column("return settings, read back", overflow="fold")
+    for row in report["allocators"]:
+        if row.get("timers"):
+            timed.add_row(row["name"], _returns(row))
+    if timed.row_count:
+        console.print(timed)
     m = report["machine"]
     facts = Table(title="machine", title_justify="left", show_header=False)
     facts.add_column("fact")

@@ -1,6 +1,7 @@
 """`allocstudy run`: the study of a spec (bench.experiments.runner), as the terminal sees it.
 
-It prints the run folder as its last line, also when interrupted (the partial run is kept,
+It ends with the run's headline table (bench.commands.runs.print_summary: the article's own
+numbers) and prints the run folder as its last line, also when interrupted (the partial run is kept,
 marked incomplete, and `--resume` continues it); exit codes are bench.errors': 0 when every
 allocator that resolved ran, 3 when one failed, 1 when the results folder cannot be written
 or the machine cannot hold the spec's memory limit (no writable memory cgroup), 2 for bad
@@ -16,13 +17,22 @@ from pathlib import Path
 
 from bench.cluster.engine import require_dask
 from bench.cluster.study import run_cluster_study
-from bench.errors import EXIT_CANNOT_RUN, EXIT_INTERRUPTED, UsageError, UserError
+from bench.commands.runs import print_summary
+from bench.errors import (
+    EXIT_CANNOT_RUN,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SATURATED,
+    UsageError,
+    UserError,
+)
 from bench.experiments.runner import check_only, run_study
 from bench.measure import journal
 from bench.measure.groups import cgroup_support
 from bench.measure.memlimit import unavailable_reason
 from bench.measure.runlock import machine_lock
 from bench.results.rundir import check_writable, find_resumable
+from bench.results.tables import TableError, read_table
 from bench.spec import Spec
 
 __all__ = ["run_command"]
@@ -52,6 +62,11 @@ def run_command(
     check_only(spec, only)  # a typo is the user's to fix now, not after waiting for the machine
     if require and cluster is None:
         raise UsageError("--require routes the cells of a cluster run: use it with --cluster")
+    if cluster is not None and spec.service.calibrate is not None:
+        raise UsageError(
+            "service.calibrate finds the app's rate on this machine: run it without --cluster "
+            "(or give service.rate and drop calibrate)"
+        )
     if cluster is not None:
         require_dask()  # one line and exit 2 before anything is made
     check_writable(out / spec.name)  # before waiting for the machine, or measuring
@@ -116,5 +131,25 @@ def _finish(spec: Spec, out: Path, started: float, run: Callable[[], tuple[Path,
             print(latest)
         return EXIT_INTERRUPTED
     print(f"allocstudy: run finished in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    print_summary(run_dir)  # the article's numbers, before the folder (scripts read it last)
+    if saturated := saturated_allocators(run_dir):
+        print(
+            f"allocstudy: the service could not keep up with the asked rate under "
+            f"{', '.join(saturated)}: those repeats are not ranked; lower service.rate (or "
+            "give the app more workers) and run again",
+            file=sys.stderr,
+        )
+        if code == EXIT_OK:
+            code = EXIT_SATURATED
+    sys.stdout.flush()
     print(run_dir)
     return code
+
+
+def saturated_allocators(run_dir: Path) -> list[str]:
+    """The allocators with a saturated service repeat in a finished run (none: [])."""
+    try:
+        rows = read_table(run_dir / "summary.arrow", "summary").to_pylist()
+    except TableError:
+        return []
+    return sorted({str(r["allocator"]) for r in rows if r.get("saturated")})

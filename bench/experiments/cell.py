@@ -248,6 +248,8 @@ def merge_cell(
         if record.get("version") is None:
             record["version"] = v.get("version")
         record["knobs"] = knobs.merge([v.get("knobs") or []], record.get("knobs"))
+        if v.get("timers") and not record.get("timers"):
+            record["timers"] = v["timers"]
         for key in ("library", "expected_library", "sha256"):
             if record.get(key) is None and v.get(key) is not None:
                 record[key] = v[key]

@@ -124,7 +124,7 @@ def run_control_repeat(
                 env=env,
                 **workload,
                 share=spec.control.share,
-                timeout=spec.control.seconds + spec.control_idle_s + 120,
+                timeout=spec.control.warmup_s + spec.control.seconds + spec.control_idle_s + 120,
                 on_phase=_on_phase,
                 on_start=_on_start,
                 preexec=preexec_for(group, None),  # all cores: no load generator to keep apart
@@ -180,7 +180,7 @@ def run_control_repeat(
     )
     flags = method_flags(
         result,
-        service_idle_s=spec.service.idle_s,
+        service_idle_s=spec.service.idle_floor_s,
         service_window_s=spec.service.settle_window_s,
         window_s=spec.service.settle_window_s if window is None else window,
     )

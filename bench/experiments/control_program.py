@@ -90,6 +90,7 @@ def control_command(
     idle_s: float,
     seed: int,
     share: Share = "shard",
+    warmup_s: float = 0.0,
 ) -> list[str]:
     """The argv that runs the control; bad values raise ValueError before anything starts.
 
@@ -111,7 +112,9 @@ def control_command(
         "--idle-s", _seconds_arg("idle_s", idle_s, allow_zero=True),
         "--seed", _count_arg("seed", seed, minimum=0),
         "--share", share,
-    ]  # fmt: skip
+    ] + (
+        ["--warmup-s", _seconds_arg("warmup_s", warmup_s, allow_zero=True)] if warmup_s else []
+    )  # fmt: skip
 
 
 _RESULT_FIELDS: dict[str, tuple[type, ...]] = {
@@ -391,11 +394,12 @@ def spec_arguments(spec: Spec) -> dict[str, Any]:
     """
     churn = spec.service.churn
     return {
-        "threads": spec.control.threads,
         "live_bytes": spec.control_live_bytes,
         "min_bytes": churn.min_bytes,
         "max_bytes": churn.max_bytes,
+        "threads": spec.control_threads,
         "seconds": spec.control.seconds,
+        "warmup_s": spec.control.warmup_s,
         "idle_s": spec.control_idle_s,
         "seed": churn.seed,
     }

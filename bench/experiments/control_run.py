@@ -100,6 +100,7 @@ def run_control_once(
     idle_s: float,
     seed: int = 1,
     share: Share = "shard",
+    warmup_s: float = 0.0,
     timeout: float,
     on_phase: Callable[[str, float], None] | None = None,
     on_start: Callable[[int], None] | None = None,
@@ -125,6 +126,7 @@ def run_control_once(
         idle_s=idle_s,
         seed=seed,
         share=share,
+        warmup_s=warmup_s,
     )
     if timeout <= 0:
         raise ValueError(f"timeout must be greater than 0, got {timeout!r}")

@@ -100,7 +100,13 @@ def summarise_repeat(
     teardown_s: float,
     evidence_extra: list[dict[str, Any]],
     app_errors: list[str],
+    idle_least_s: float | None = None,
+    peak_reset: str | None = None,
 ) -> ServiceRepeat:
+    """The repeat's summary row and records. `idle_least_s`: the least idle of an idle that
+    ends once memory has settled (None: a fixed idle), recorded with the sampler's account;
+    `peak_reset`: the group file whose high-water mark restarted as load began (None: the
+    mark counts from the group's creation, or there is none)."""
     s = spec.service_for(alloc.name)
     restart_table, during_restart = restarts
     times = [x.t_s for x in samples]
@@ -108,7 +114,12 @@ def summarise_repeat(
     load = log.span("load")
     idle = log.span("idle")
     peak = runstats.peak(times, values, *load) if load else None
-    settled = runstats.settled(times, values, idle[1], s.settle_window_s) if idle else None
+    fit = (
+        runstats.settling(times, values, idle[0], idle[1], s.settle_window_s)
+        if idle
+        else runstats.Settling(None, None, None)
+    )
+    settled = fit.settled
     in_load = [r for r in request_rows if r["phase"] == "load"]
     lat_ms, failed = runstats.charged_latencies_ms(in_load, s.request_timeout_s)
     late_ms = [(r["sent_s"] - r["intended_s"]) * 1000 for r in in_load if r["sent_s"] is not None]
@@ -132,6 +143,23 @@ def summarise_repeat(
         timeout_s=s.request_timeout_s,
         calls=calls,
     )
+    achieved = (len(in_load) - failed) / s.load_s
+    # failures a dead, killed or recycled worker explains are not the app's pace
+    explained = fault is not None or bool(limit.deaths) or bool(restart_table)
+    # the pace is what was answered at all: an app that answers 5xx fast keeps up (its
+    # errors are flagged apart); one that leaves requests unanswered until the timeout does not
+    unanswered = sum(1 for r in in_load if not r.get("status"))
+    saturated = (
+        runstats.saturation(
+            (len(in_load) - unanswered) / s.load_s, s.rate, unanswered, len(in_load)
+        )
+        if load and not explained
+        else None
+    )
+    if saturated:  # first of the method's flags: the failures below follow from it
+        flags.insert(0, saturated)
+    if fault is None and idle and fit.still_falling:
+        flags.append(f"still returning memory when idle ended after {idle[1] - idle[0]:.0f} s")
     pinned = summary.probe_workers_pinned
     if fault is None and idle and s.idle_rate > 0 and s.idle_s > 0 and pinned < s.workers:
         # the idle probes reached only some workers: the others' expired buffers stayed
@@ -156,7 +184,8 @@ def summarise_repeat(
         "p50_ms": runstats.percentile(lat_ms, 50),
         "p95_ms": runstats.percentile(lat_ms, 95),
         "p99_ms": runstats.percentile(lat_ms, 99),
-        "achieved_rps": (len(in_load) - failed) / s.load_s,
+        "achieved_rps": achieved,
+        "saturated": saturated is not None,
         "requests": len(in_load),
         "errors": failed,
         **cpu,
@@ -174,6 +203,9 @@ def summarise_repeat(
             settled, ready_anon, live.get("idle_end"), live.get("ready")
         ),
         "given_back_share": runstats.given_back_share(peak, settled),
+        "idle_run_s": round(idle[1] - idle[0], 3) if idle else None,
+        "settle_time_s": fit.settle_time_s,
+        "still_falling": fit.still_falling,
         **limit.summary(),
         "flagged": bool(flags),
         "flags": "; ".join(flags) if flags else None,
@@ -187,6 +219,7 @@ def summarise_repeat(
         "load_end_py_blocks": blocks.get("load_end"),
         "idle_end_py_blocks": blocks.get("idle_end"),
         "load_end_anon_bytes": in_load_samples[-1] if in_load_samples else None,
+        **load_charge(limit.snapshots, peak_reset),
     }
     loadgen_rec = {
         "repeat": repeat,
@@ -211,6 +244,12 @@ def summarise_repeat(
         "reclaim_ran": last is not None,
         "stats_calls": calls,
         "teardown_s": round(teardown_s, 3),
+        "idle": {
+            "ends": s.idle_ends,
+            "least_s": idle_least_s,
+            "most_s": s.idle_s,
+            "ran_s": round(idle[1] - idle[0], 3) if idle else None,
+        },
     }
     return ServiceRepeat(
         memory_rows(samples, experiment="service", allocator=alloc.name, repeat=repeat),
@@ -224,6 +263,20 @@ def summarise_repeat(
         restart_table,
         limit.record(repeat, applied),
     )
+
+
+def load_charge(snapshots: list[dict[str, Any]], peak_reset: str | None) -> dict[str, Any]:
+    """The kernel's account of the load: the group's highest charge during it (the high-water
+    mark read as idle began, restarted as load began where `peak_reset` says so) and its
+    charge as load ended. Both count anonymous memory, page cache and kernel memory; they
+    catch a peak briefer than the sampler's interval, which the sampled anonymous peak may
+    miss. Null where the service ran in no memory group."""
+    at_idle = next((s for s in snapshots if s.get("at") == "idle"), None)
+    return {
+        "load_peak_charged_bytes": at_idle.get("peak_bytes") if at_idle else None,
+        "load_end_charged_bytes": at_idle.get("usage_bytes") if at_idle else None,
+        "load_peak_source": peak_reset if at_idle else None,
+    }
 
 
 def method_flags(

@@ -14,22 +14,21 @@ when the run completes.
 
 from __future__ import annotations
 
+import random
 import signal
-import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import __version__
-from bench.allocators import knobs
+from bench.allocators import knobs, timers
 from bench.allocators.registry import Allocator, resolve_spec
 from bench.allocators.verification import verify
-from bench.errors import EXIT_FAILED, EXIT_OK, UsageError
+from bench.errors import EXIT_FAILED, EXIT_OK, EXIT_SATURATED, UsageError, UserError
 from bench.experiments.cell import Cell, cell_record, host_name, merge_cell, run_cell, stamp_host
-from bench.experiments.harness import Interrupted, core_plan
+from bench.experiments.harness import ExperimentError, Interrupted, core_plan
 from bench.measure import machine
 from bench.measure.groups import cgroup_support
 from bench.measure.memlimit import limit_bytes
@@ -38,11 +37,14 @@ from bench.results.manifest import MANIFEST_FORMAT, read_manifest
 from bench.results.resume import run_to_resume
 from bench.results.rundir import new_run_dir, read_rows, save_run, set_latest
 from bench.spec import Spec
+from bench.toolinfo import library_versions, tool_record
 from service.config import health_path
 
 __all__ = [
     "FINISHED",
+    "CalibrationFailed",
     "allocator_record",
+    "calibrated",
     "base_manifest",
     "check_only",
     "confound_record",
@@ -51,6 +53,8 @@ __all__ = [
     "reclaim_support",
     "resumable_run",
     "rotated",
+    "round_order",
+    "spec_twins",
     "round_cells",
     "round_count",
     "run_study",
@@ -65,30 +69,6 @@ FINISHED = ("ok", "failed", "skipped")
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _git(*args: str) -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", *args],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            cwd=Path(__file__).resolve().parent,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
-def _tool_record() -> dict[str, Any]:
-    return {
-        "name": "allocstudy",
-        "version": __version__,
-        "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
-    }
 
 
 @contextmanager
@@ -131,6 +111,7 @@ def allocator_record(alloc: Allocator) -> dict[str, Any]:
         "fix": alloc.fix,
         "evidence": {"service": [], "control": []},
         "knobs": [],  # the variant's settings, read back (bench.allocators.knobs.merge)
+        "timers": [],  # its return timers, read back (bench.allocators.timers)
         "phases": {"service": [], "control": []},
         "loadgen": [],
         "sampler": [],
@@ -182,18 +163,22 @@ def spec_record(spec: Spec) -> dict[str, Any]:
 def base_manifest(spec: Spec, spec_path: Path, run_dir: Path) -> dict[str, Any]:
     return {
         "format": MANIFEST_FORMAT,
-        "tool": _tool_record(),
+        "tool": tool_record(),
         "run_id": run_dir.name,
         "spec_name": spec.name,
         "spec_file": str(spec_path),
         **spec_file_record(spec_path),
         "spec_sha256": spec.spec_hash,
+        # `--set KEY=VALUE` changes made for this run only (the hash above includes them)
+        "spec_overrides": list(spec.overrides),
         "spec": spec_record(spec),
         "workload": workload_record(spec),
         "status": "running",
         "started": _now(),
         "finished": None,
         "host": machine.host_info(),
+        # the Python packages that shape what is measured (held against constraints.txt)
+        "libraries": library_versions(),
         "confounds": {},
         "method": {},
         "order": [],
@@ -207,6 +192,34 @@ def rotated(names: list[str], round_index: int) -> list[str]:
         return []
     k = round_index % len(names)
     return names[k:] + names[:k]
+
+
+def round_order(
+    names: list[str], round_index: int, *, twins: Mapping[str, str] | None = None, seed: int = 0
+) -> list[str]:
+    """The allocators of one round: the others rotated by the round, and each A/A duplicate
+    (`twins`: duplicate -> the allocator it runs again) at a place drawn from `seed` and the
+    round, never directly before or after its twin.
+
+    A duplicate always run last, or beside its twin, would share its twin's moment of the
+    machine (or always the end of a round) and measure less drift than two allocators placed
+    anywhere do; a drawn place, recorded in the manifest's order, gives the pair the same
+    exposure as any other two. With nothing else to put between them they stay adjacent.
+    """
+    twins = twins or {}
+    order = rotated([n for n in names if n not in twins], round_index)
+    rng = random.Random(f"{seed}:{round_index}")
+    for duplicate, twin in twins.items():
+        if duplicate not in names:
+            continue
+        spots = [i for i in range(len(order) + 1) if twin not in order[max(0, i - 1) : i + 1]]
+        order.insert(rng.choice(spots) if spots else len(order), duplicate)
+    return order
+
+
+def spec_twins(spec: Spec) -> dict[str, str]:
+    """The spec's A/A duplicate and its twin ({} without an A/A pair)."""
+    return {spec.aa_again: spec.aa_pair} if spec.aa_pair and spec.aa_again else {}
 
 
 def method_record(spec: Spec, *, can_reclaim: bool, reclaim_how: str) -> dict[str, Any]:
@@ -229,8 +242,60 @@ def method_record(spec: Spec, *, can_reclaim: bool, reclaim_how: str) -> dict[st
         "latency_failures": f"failed requests counted at {s.request_timeout_s:g} s or more",
         "live_set_fill_s": s.fill_s,
         "memory_limit_bytes": limit_bytes(s.memory_limit_mb),  # the service cgroup's, or None
-        "order": "rotated by repeat",
+        "order": "rotated by repeat"
+        + (
+            "; the A/A duplicate at a place drawn from the churn seed and the round, never "
+            "beside its twin"
+            if spec_twins(spec)
+            else ""
+        ),
     }
+
+
+class CalibrationFailed(UserError):
+    """The app did not hold even the ramp's lowest step: nothing can be measured at a rate
+    it holds. Exit 5, as a saturated run; `record` is the ramp as measured."""
+
+    exit_code = EXIT_SATURATED
+
+    def __init__(self, message: str, record: dict[str, Any] | None) -> None:
+        super().__init__(message)
+        self.record = record
+
+
+def calibrated(
+    spec: Spec,
+    manifest: dict[str, Any],
+    allocs: list[Allocator],
+    cores: Any,
+    progress: Progress,
+) -> Spec:
+    """The spec at the rate its calibration found (bench.experiments.calibrate), measured
+    now on the first allocator that can be had, or taken from the manifest on --resume, so
+    every repeat of a run is measured at one rate. The manifest's `calibration` records it."""
+    from bench.experiments.calibrate import Calibration, calibrate, with_rate
+
+    record = manifest.get("calibration")
+    if not record or record.get("rate") is None:
+        first = next((a for a in allocs if a.available), None)
+        if first is None:
+            return spec  # nothing to measure here: every allocator will be skipped
+        cal = spec.service.calibrate
+        assert cal is not None
+        progress.say(
+            f"calibrating on {first.name}: {cal.steps} steps of {cal.step_s:g} s up to "
+            f"{spec.service.rate:g} requests/s"
+        )
+        try:
+            record = calibrate(spec, first, cores)
+        except Calibration as failed:
+            raise CalibrationFailed(str(failed), failed.record) from None
+        manifest["calibration"] = record
+        progress.say(
+            f"calibration: held {record['found_rps']:g} requests/s; the study runs at "
+            f"{record['rate']:g} ({record['fraction']:g} of it)"
+        )
+    return with_rate(spec, float(record["rate"]))
 
 
 def _drop_rows(rows: dict[str, list[dict[str, Any]]], allocator: str) -> None:
@@ -328,6 +393,16 @@ def run_study(
             manifest["method"] = method_record(spec, **reclaim_support(cg))
             _save()
             todo = [a for a in allocs if a.name not in done]
+            if spec.service.calibrate is not None and not skip_service:
+                try:
+                    spec = calibrated(spec, manifest, todo, cores, progress)
+                except (CalibrationFailed, ExperimentError) as failed:
+                    manifest.update(status="incomplete", finished=_now())
+                    if (record := getattr(failed, "record", None)) is not None:
+                        manifest["calibration"] = record
+                    _save()
+                    raise
+                _save()
             for a in allocs:
                 if a.name in done:
                     kept = done[a.name]["status"]
@@ -337,8 +412,20 @@ def run_study(
             rounds = round_count(spec, skip_service=skip_service, skip_control=skip_control)
             by_name = {a.name: a for a in todo}
             progress.total = rounds * len(todo)
+            from bench.experiments.plan import unit_seconds  # plan builds on this module
+
+            progress.steps_s = unit_seconds(
+                spec,
+                [a.name for a in todo],
+                rounds,
+                skip_service=skip_service,
+                skip_control=skip_control,
+                unavailable=frozenset(a.name for a in todo if not a.available),
+            )
             for r in range(rounds):
-                order = rotated([a.name for a in todo], r)
+                order = round_order(
+                    [a.name for a in todo], r, twins=spec_twins(spec), seed=spec.service.churn.seed
+                )
                 manifest["order"].append({"round": r, "allocators": order})
                 for name in order:
                     progress.index += 1
@@ -445,6 +532,7 @@ def start_allocator(alloc: Allocator, record: dict[str, Any], progress: Progress
     check = verify(alloc)
     record["version"] = check.version
     record["knobs"] = knobs.merge([check.knobs])  # read back in the probe, before any repeat
+    record["timers"] = timers.to_records(check.timers)  # when it gives memory back on its own
     if not check.ok:
         record.update(status="failed", reason=f"verification: {check.reason}", finished=_now())
         progress.say(f"{alloc.name}: failed: {record['reason']}")

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.allocators import knobs
+from bench.allocators import knobs, timers
 from bench.allocators.registry import Allocator
 from bench.experiments.harness import (
     CorePlan,
@@ -65,6 +65,7 @@ from bench.experiments.repeat_summary import (
 from bench.experiments.restarts import RestartWatch, restart_rows
 from bench.load.config import LoadConfig, LoadgenError
 from bench.load.handle import start_loadgen, wait_loadgen
+from bench.measure import runstats
 from bench.measure.groups import ProcfsGroup, create_group
 from bench.measure.machine import MachineMeter, swap_bytes
 from bench.measure.memlimit import LimitUnavailable, apply_limit, limit_bytes
@@ -204,6 +205,56 @@ def _wait_until(deadline: float, progress_cb: Any = None, watch: Any = None) -> 
             progress_cb(deadline - time.monotonic())
 
 
+def worker_timers(answers: dict[int, dict[str, Any]]) -> list[timers.Timer]:
+    """The allocator's return timers as the first worker that read them back reports them
+    (every worker runs the same library under the same environment)."""
+    for pid in sorted(answers):
+        if found := timers.from_report(answers[pid].get("knobs")):
+            return found
+    return []
+
+
+def wait_settled(
+    sampler: Sampler,
+    idle_start: float,
+    origin: float,
+    *,
+    least_s: float,
+    most_s: float,
+    window_s: float,
+    show: Any = None,
+    watch: Any = None,
+) -> float:
+    """Wait through an idle that ends once memory has settled; the idle's length in s.
+
+    After `least_s` (the allocator's return timers, timers.HORIZON_FACTOR times over, or
+    the spec's floor),
+    the idle ends as soon as the memory samples of the last `window_s` all sit within the
+    settle band of their median and do not fall (runstats.settling, the rule the summary
+    applies afterwards), and after `most_s` in any case. `idle_start` is a time.monotonic();
+    the samples' clock starts at `origin`.
+    """
+    start_s = idle_start - origin
+    while True:
+        elapsed = time.monotonic() - idle_start
+        if elapsed >= most_s:
+            return elapsed
+        if elapsed >= least_s:
+            idle = [x for x in sampler.samples if x.t_s >= start_s]
+            now_s = start_s + elapsed
+            fit = runstats.settling(
+                [x.t_s for x in idle], [x.anon_bytes for x in idle], start_s, now_s, window_s
+            )
+            if fit.still_falling is False and fit.settle_time_s is not None:
+                if fit.settle_time_s <= elapsed - window_s:
+                    return elapsed
+        time.sleep(min(0.5, max(0.0, most_s - elapsed)))
+        if watch is not None:
+            watch()
+        if show is not None:
+            show(most_s - (time.monotonic() - idle_start))
+
+
 def run_service_repeat(
     spec: Spec,
     alloc: Allocator,
@@ -241,6 +292,9 @@ def run_service_repeat(
     loadgen = None
     meter = MachineMeter()
     ready = last = None
+    least: float | None = None  # the least idle, when the idle ends once memory has settled
+    idle_stop: float | None = None  # when that idle's rule ended it (time.monotonic())
+    peak_reset: str | None = None  # the kernel high-water mark restarted as load began
     reclaim_how = None
     summary = None
     fault: str | None = None
@@ -329,6 +383,8 @@ def run_service_repeat(
                     _wait_until(t, lambda left: show("waiting", left), watch)
                     sampler.phase = stage.phase
                     log.begin(stage.phase, t - origin)
+                    if stage.phase == "load":  # the kernel's high-water mark: from here on
+                        peak_reset = group.reset_peak()
                     limit.snapshot(stage.phase)
                     if stage.phase == "idle":
                         break
@@ -344,14 +400,31 @@ def run_service_repeat(
                 live_set.append(
                     _live_record("load_end", calls.spans[-1]["start_s"], at_load_end, repeat)
                 )
-                idle_end = idle_start + s.idle_s
-                _wait_until(idle_end, lambda left: show("idle", left), watch)
+                if s.idle_ends == "settled":
+                    found = worker_timers(at_ready)
+                    least = min(timers.least_idle_s(found, s.idle_floor_s), s.idle_s)
+                    wait_settled(
+                        sampler,
+                        idle_start,
+                        origin,
+                        least_s=least,
+                        most_s=s.idle_s,
+                        window_s=timers.flat_window_s(found, s.settle_window_s),
+                        show=lambda left: show("idle", left),
+                        watch=watch,
+                    )
+                    idle_stop = time.monotonic()  # the idle ends where the rule ended it
+                    loadgen.finish()  # the probes end with the idle; in-flight ones complete
+                else:
+                    _wait_until(idle_start + s.idle_s, lambda left: show("idle", left), watch)
                 try:
                     summary = wait_loadgen(loadgen, timeout=s.request_timeout_s + 30)
                 except LoadgenError as exc:
                     raise ExperimentError(f"load generator: {exc}") from None
                 request_rows = read_table(out, "requests").to_pylist()
-                log.end(time.monotonic() - origin)
+                # a settled idle ends at the rule's decision, so the summary reads the very
+                # samples the decision read; a fixed one when the generator has finished
+                log.end((idle_stop if idle_stop is not None else time.monotonic()) - origin)
                 # after the last idle sample: nothing of ours touched the settle window
                 at_idle_end = calls.stats(svc, "idle_end")
                 live_set.append(
@@ -438,6 +511,8 @@ def run_service_repeat(
         teardown_s=teardown_s,
         evidence_extra=recycled.evidence,
         app_errors=app_errors,
+        idle_least_s=least,
+        peak_reset=peak_reset,
     )
     if fault is not None:
         raise RepeatFailed(

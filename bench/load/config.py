@@ -115,6 +115,9 @@ class StageConfig(_Model):
     mix: dict[str, float] | None = Field(
         None, description="this stage's endpoint mix (None: the run's mix)"
     )
+    arrivals: Literal["uniform", "poisson"] = Field(
+        "uniform", description="evenly spaced, or exponential gaps seeded by the run's seed"
+    )
 
     @field_validator("mix")
     @classmethod
@@ -241,7 +244,7 @@ class LoadConfig(_Model):
 
     def plan(self) -> list[Stage]:
         """The stages as the schedule sees them."""
-        return [Stage(s.phase, s.rate, s.duration_s, s.mix) for s in self.stages]
+        return [Stage(s.phase, s.rate, s.duration_s, s.mix, s.arrivals) for s in self.stages]
 
     @property
     def endpoint_names(self) -> tuple[str, ...]:
@@ -285,7 +288,12 @@ class LoadConfig(_Model):
         """
         warmup_rate = service.warmup_rate or service.rate / 10
         stages: list[dict[str, Any]] = [
-            {"phase": "load", "rate": service.rate, "duration_s": service.load_s}
+            {
+                "phase": "load",
+                "rate": service.rate,
+                "duration_s": service.load_s,
+                "arrivals": getattr(service, "arrivals", "uniform"),
+            }
         ]
         idle = service.idle_rate > 0 and service.idle_s > 0
         if idle:

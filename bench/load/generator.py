@@ -233,6 +233,7 @@ class LoadGenerator:
         self.end = math.nan
         self.start_late_s = 0.0
         self.stopped_by: str | None = None
+        self._winding = False  # finish(): the schedule ends early, in-flight requests complete
         self.cpu_s = 0.0
         self._cancel_reason = "cancelled"
         self.in_flight = 0
@@ -252,6 +253,12 @@ class LoadGenerator:
         self._pinning: asyncio.Task[None] | None = None  # opening them mid-schedule
 
     # -- control -------------------------------------------------------------------------------
+
+    def finish(self) -> None:
+        """End the schedule here (the runner's idle has ended once memory settled): no more
+        sends, and the requests in flight are answered, not cancelled, so none counts as
+        failed for being cut short."""
+        self._winding = True
 
     def stop(self, reason: str) -> None:
         """Stop early (a signal): no more sends, in-flight requests cancelled, rows kept."""
@@ -409,7 +416,7 @@ class LoadGenerator:
         behind = 0
         pinned = self.pinned_stages
 
-        for stage, offset in iter_slots(self.stages):
+        for stage, offset in iter_slots(self.stages, config.seed):
             if pinned[stage] and self._pinning is not None:
                 # its connections are opened PIN_LEAD_S ahead; should that take longer (a
                 # service slow to answer), the probes wait, and their send lateness says so
@@ -424,6 +431,8 @@ class LoadGenerator:
                 behind += 1
                 if behind % 64 == 0:  # far behind: let the started requests go out
                     await asyncio.sleep(0)
+            if self._winding:
+                break  # finish(): nothing more is due
             code = codes[next(sequences[stage])]
             i = record.add(stage, code, offset)
             if self.in_flight >= cap:
@@ -585,6 +594,9 @@ def run_process(config: LoadConfig, out: Path) -> LoadSummary:
         stops.append(signal.SIGHUP)
     for sig in stops:
         signal.signal(sig, early_stop)
+    # SIGUSR1: the runner's idle ended once memory settled (finish); never the default
+    # action, which would kill the generator and lose its rows
+    signal.signal(signal.SIGUSR1, lambda _s, _f: early.append("finish"))
     gc.collect()
     gc.freeze()  # set-up objects never need scanning again: shorter collections mid-run
 
@@ -592,8 +604,11 @@ def run_process(config: LoadConfig, out: Path) -> LoadSummary:
         loop = asyncio.get_running_loop()
         for sig in stops:
             loop.add_signal_handler(sig, generator.stop, sig.name)
-        if early:
-            generator.stop(early[0])
+        loop.add_signal_handler(signal.SIGUSR1, generator.finish)
+        if "finish" in early:
+            generator.finish()
+        if stopped := [e for e in early if e != "finish"]:
+            generator.stop(stopped[0])
         return await generator.run()
 
     try:

@@ -63,6 +63,12 @@ class LoadgenProcess:
                 self.proc.stdin.close()
             self.proc.stdin = None
 
+    def finish(self) -> None:
+        """Ask the generator to end its schedule now and let the requests in flight complete
+        (SIGUSR1): the end of an idle that ended once memory had settled."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGUSR1)
+
     def stop(self) -> None:
         """Ask the generator to stop early; it still writes the rows it has.
 

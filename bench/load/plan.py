@@ -3,7 +3,8 @@
 An open-loop generator decides *when* every request is due before it sends any of them, so
 the service's slowness can never slow the offered load down (no coordinated omission). This
 module holds that plan (stages run back to back, request i of a stage due at its start plus
-i/rate) and the endpoint chosen for every slot; how well a run kept it is bench.load.record.
+i/rate, or at seeded exponential gaps for Poisson arrivals) and the endpoint chosen for every
+slot; how well a run kept it is bench.load.record.
 The load generator (bench.load.generator) is the only part with clocks and sockets.
 """
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 
 __all__ = [
+    "ARRIVALS",
     "Stage",
     "endpoint_weights",
     "iter_endpoints",
@@ -39,16 +41,26 @@ class Stage:
     rate: float
     duration_s: float
     mix: Mapping[str, float] | None = None
+    #: "uniform": request i due at i / rate; "poisson": exponential gaps of mean 1 / rate,
+    #: seeded (`iter_slots`), so the same schedule on every allocator and run
+    arrivals: str = "uniform"
 
     def __post_init__(self) -> None:
+        if self.arrivals not in ARRIVALS:
+            raise ValueError(f"stage {self.phase!r}: arrivals must be one of {', '.join(ARRIVALS)}")
         if not (self.rate > 0 and math.isfinite(self.rate)):
             raise ValueError(f"stage {self.phase!r}: rate must be a finite number above 0")
         if not (self.duration_s >= 0 and math.isfinite(self.duration_s)):
             raise ValueError(f"stage {self.phase!r}: duration_s must be a finite number >= 0")
 
 
+#: How a stage's requests arrive (Stage.arrivals).
+ARRIVALS = ("uniform", "poisson")
+
+
 def slot_count(stage: Stage) -> int:
-    """How many requests a stage schedules: every i >= 0 with i / rate < duration_s.
+    """How many requests a uniform stage schedules: every i >= 0 with i / rate < duration_s
+    (a Poisson stage schedules about as many, a number its seed decides).
 
     The product is rounded to 6 decimals first so that float noise (3 s x 100/s computing as
     300.00000000000006) does not add a request that would be due exactly at the stage's end.
@@ -66,15 +78,25 @@ def stage_starts(stages: Sequence[Stage]) -> list[float]:
     return [0.0, *accumulate(s.duration_s for s in stages)][: len(stages)]
 
 
-def iter_slots(stages: Sequence[Stage]) -> Iterator[tuple[int, float]]:
+def iter_slots(stages: Sequence[Stage], seed: int = 0) -> Iterator[tuple[int, float]]:
     """(stage index, offset from t0 in s) of every request, in time order, lazily.
 
-    Each offset is computed from the stage start as start + i / rate, never by adding the
-    interval up, so a long run does not drift; lazily, so a high rate over a long stage costs
-    no memory up front.
+    Uniform arrivals: each offset is computed from the stage start as start + i / rate,
+    never by adding the interval up, so a long run does not drift. Poisson arrivals: gaps
+    drawn from an exponential of mean 1 / rate by a generator seeded with `seed` and the
+    stage's index, so the schedule is random in its gaps yet the same on every allocator and
+    every run of the same seed (a Poisson process is what many independent clients make).
+    Lazily either way, so a high rate over a long stage costs no memory up front.
     """
     for index, (stage, start) in enumerate(zip(stages, stage_starts(stages), strict=True)):
         rate = stage.rate
+        if stage.arrivals == "poisson":
+            gap = random.Random(f"arrivals:{seed}:{index}").expovariate
+            t = gap(rate)
+            while t < stage.duration_s:
+                yield index, start + t
+                t += gap(rate)
+            continue
         for i in range(slot_count(stage)):
             yield index, start + i / rate
 

@@ -16,6 +16,7 @@ them into spec errors (exit 2).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
@@ -35,7 +36,9 @@ from bench.load.templates import (
     check_json,
     compile_template,
     json_fixed,
+    one_row_per_feed,
     render_json,
+    resolve_feeds,
 )
 from service.config import HOSTED_PREFIX  # the harness's paths inside a hosted app
 
@@ -55,7 +58,7 @@ __all__ = [
 #: The endpoint name of the harness's own probes (idle stage, warm-up): no request may take it.
 HEALTH_NAME = "health"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
-KEYS = ("name", "method", "path", "headers", "body", "json", "body_file", "weight")
+KEYS = ("name", "method", "path", "headers", "body", "json", "body_file", "form", "weight")
 #: Headers the HTTP client sets itself, per connection or per body: a request may not set them.
 MANAGED_HEADERS = frozenset(
     {
@@ -108,7 +111,9 @@ class HttpRequest(BaseModel):
     """One request of the mix as the load generator receives it (inside its LoadConfig).
 
     `path` and the body are templates, rendered into `pool_size` variants before t0;
-    `body_kind` says which body there is: none, `text` (`body`) or `json` (`json_value`).
+    `body_kind` says which body there is: none, `text` (`body`), `json` (`json_value`) or
+    `binary` (`body`, the bytes of a body file that is not UTF-8 text, base64: sent as they
+    are, no field read in them).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -118,9 +123,12 @@ class HttpRequest(BaseModel):
     path: str = Field(pattern=r"^/")
     headers: dict[str, str] = Field(default_factory=dict)
     content_type: str | None = None
-    body_kind: Literal["none", "text", "json"] = "none"
+    body_kind: Literal["none", "text", "json", "binary", "form"] = "none"
     body: str | None = None
     json_value: Any = None
+    #: a form's parts: {"name", "text"} (a template) or {"name", "filename",
+    #: "content_type", "data"} (a file, base64)
+    form: list[dict[str, str]] | None = None
     weight: float = Field(1.0, gt=0)
 
     @property
@@ -130,6 +138,8 @@ class HttpRequest(BaseModel):
             return False
         if self.body_kind == "text" and self.body is not None:
             return compile_template(self.body).fixed
+        if self.body_kind == "form":
+            return all(compile_template(p["text"]).fixed for p in self.form or [] if "text" in p)
         return self.body_kind != "json" or json_fixed(self.json_value)
 
 
@@ -186,6 +196,22 @@ class _Checker:
     def bad(self, line: int, key: str, message: str) -> None:
         self.issues.append(RequestIssue(self.file, line, key, message))
 
+    def feeds(self, text: str) -> str:
+        """The text with its feed files made absolute (the generator renders from another
+        folder); the files join the body files, hashed into the spec."""
+        text, files = resolve_feeds(text, self.base_dir)
+        self.body_files += [f for f in files if f not in self.body_files]
+        return text
+
+    def feeds_json(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.feeds(value)
+        if isinstance(value, list):
+            return [self.feeds_json(v) for v in value]
+        if isinstance(value, dict):
+            return {self.feeds(k): self.feeds_json(v) for k, v in value.items()}
+        return value
+
     def template(self, line: int, key: str, text: str) -> bool:
         try:
             compile_template(text)
@@ -217,7 +243,7 @@ class _Checker:
             self.bad(line, "path", "must not hold spaces, control characters or a #fragment")
         elif path.startswith(HOSTED_PREFIX):
             self.bad(line, "path", f"{HOSTED_PREFIX} is the harness's own (stats, probes)")
-        elif self.template(line, "path", path):
+        elif self.template(line, "path", path := self.feeds(path)):
             out["path"] = path
         if "name" in raw:
             name = raw["name"]
@@ -259,9 +285,9 @@ class _Checker:
         return out
 
     def body(self, line: int, raw: dict[str, Any], headers: dict[str, str], out: dict) -> None:
-        given = [k for k in ("body", "json", "body_file") if k in raw]
+        given = [k for k in ("body", "json", "body_file", "form") if k in raw]
         if len(given) > 1:
-            self.bad(line, given[1], f"give one of body, json or body_file, not {given}")
+            self.bad(line, given[1], f"give one of body, json, body_file or form, not {given}")
             return
         typed = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
         if not given:
@@ -271,10 +297,11 @@ class _Checker:
         if key == "body":
             if not isinstance(value, str):
                 self.bad(line, "body", "must be text (use json for a JSON value)")
-            elif self.template(line, "body", value):
+            elif self.template(line, "body", value := self.feeds(value)):
                 out.update(body_kind="text", body=value)
                 out["content_type"] = typed or "text/plain; charset=utf-8"
         elif key == "json":
+            value = self.feeds_json(value)
             try:
                 check_json(value)
             except TemplateError as exc:
@@ -282,8 +309,64 @@ class _Checker:
             else:
                 out.update(body_kind="json", json_value=value)
                 out["content_type"] = typed or "application/json"
+        elif key == "form":
+            self.form(line, value, typed, out)
         else:
             self.body_file(line, value, typed, out)
+
+    def form(self, line: int, value: Any, typed: str | None, out: dict) -> None:
+        """A multipart/form-data body from a declarative form: `{"title": "note ${int:1:9}",
+        "attachment": {"file": "logo.png"}}`; text fields may hold fields, files are sent as
+        they are with their content type."""
+        if typed is not None:
+            self.bad(line, "headers.Content-Type", "a form sets its own multipart type")
+            return
+        if not isinstance(value, dict) or not value:
+            self.bad(line, "form", "must be an object of field names to text or {file: NAME}")
+            return
+        parts: list[dict[str, Any]] = []
+        for name, field_value in value.items():
+            where = f"form.{name}"
+            if not name or re.search(r'["\r\n]', name):
+                self.bad(line, where, "a field name without quotes or line breaks")
+            elif isinstance(field_value, str):
+                field_value = self.feeds(field_value)
+                if self.template(line, where, field_value):
+                    parts.append({"name": name, "text": field_value})
+            elif isinstance(field_value, dict) and isinstance(field_value.get("file"), str):
+                extra = set(field_value) - {"file", "content_type"}
+                if extra:
+                    self.bad(line, where, f"unknown key {sorted(extra)[0]!r} (file, content_type)")
+                    continue
+                path = self.base_dir / field_value["file"]
+                try:
+                    data = path.read_bytes()
+                except OSError as exc:
+                    self.bad(line, where, f"cannot read {field_value['file']!r}: {exc.strerror}")
+                    continue
+                if len(data) > _MAX_BODY_FILE:
+                    self.bad(line, where, f"{field_value['file']!r} is larger than 16 MiB")
+                    continue
+                self.body_files.append(path)
+                kind = field_value.get("content_type") or (
+                    mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+                )
+                parts.append(
+                    {
+                        "name": name,
+                        "filename": path.name,
+                        "content_type": kind,
+                        "data": base64.b64encode(data).decode("ascii"),
+                    }
+                )
+            else:
+                self.bad(line, where, 'must be text or {"file": NAME}')
+        if len(parts) == len(value):
+            # a boundary of the form's own digest: one no file of it holds by chance
+            sep = "allocstudy-" + hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
+            out.update(
+                body_kind="form", form=parts, content_type=f"multipart/form-data; boundary={sep}"
+            )
 
     def body_file(self, line: int, value: Any, typed: str | None, out: dict) -> None:
         if not isinstance(value, str) or not value:
@@ -300,10 +383,16 @@ class _Checker:
             return
         try:
             text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            self.bad(line, "body_file", f"{value!r} is not UTF-8 text (binary bodies: not yet)")
+        except UnicodeDecodeError:  # an image, an archive, a protobuf: sent byte for byte
+            self.body_files.append(path)
+            guessed = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            out.update(
+                body_kind="binary",
+                body=base64.b64encode(data).decode("ascii"),
+                content_type=typed or guessed,
+            )
             return
-        if self.template(line, "body_file", text):
+        if self.template(line, "body_file", text := self.feeds(text)):
             self.body_files.append(path)
             guessed = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
             out.update(body_kind="text", body=text, content_type=typed or guessed)
@@ -339,7 +428,8 @@ def _named(checked: list[tuple[int, dict[str, Any]]], checker: _Checker) -> list
 def check_requests(
     raw: Iterable[tuple[int, Any]], *, file: str, base_dir: Path
 ) -> tuple[list[HttpRequest], list[Path], list[RequestIssue]]:
-    """Check raw requests (line, object): the requests, the body files read, the problems."""
+    """Check raw requests (line, object): the requests, the body and feed files read (hashed
+    into the spec), the problems."""
     checker = _Checker(file, base_dir)
     checked: list[tuple[int, dict[str, Any]]] = []
     count = 0
@@ -415,6 +505,25 @@ def load_requests(path: Path) -> RequestMix:
 # Variants: the rendered requests the generator sends
 
 
+def multipart_body(parts: list[dict[str, str]], rng: random.Random, sep: str) -> bytes:
+    """A multipart/form-data body (RFC 7578): text fields rendered, files as they are."""
+    out = bytearray()
+    for part in parts:
+        out += f"--{sep}\r\n".encode()
+        if "text" in part:
+            out += f'Content-Disposition: form-data; name="{part["name"]}"\r\n\r\n'.encode()
+            out += compile_template(part["text"]).render(rng).encode()
+        else:
+            out += (
+                f'Content-Disposition: form-data; name="{part["name"]}"; '
+                f'filename="{part["filename"]}"\r\nContent-Type: {part["content_type"]}\r\n\r\n'
+            ).encode()
+            out += base64.b64decode(part["data"])
+        out += b"\r\n"
+    out += f"--{sep}--\r\n".encode()
+    return bytes(out)
+
+
 def render_variants(request: HttpRequest, count: int, seed: int) -> list[tuple[str, bytes | None]]:
     """`count` (path, body) variants of a request, or one when it has no random field.
 
@@ -426,11 +535,17 @@ def render_variants(request: HttpRequest, count: int, seed: int) -> list[tuple[s
     text = compile_template(request.body) if request.body_kind == "text" and request.body else None
     out: list[tuple[str, bytes | None]] = []
     for _ in range(1 if request.fixed else count):
-        rendered_path = path.render(rng)
-        body: bytes | None = None
-        if request.body_kind == "text":
-            body = (text.render(rng) if text else "").encode()
-        elif request.body_kind == "json":
-            body = json.dumps(render_json(request.json_value, rng)).encode()
+        with one_row_per_feed():  # an id and its name come from one row of their feed
+            rendered_path = path.render(rng)
+            body: bytes | None = None
+            if request.body_kind == "text":
+                body = (text.render(rng) if text else "").encode()
+            elif request.body_kind == "json":
+                body = json.dumps(render_json(request.json_value, rng)).encode()
+            elif request.body_kind == "binary":
+                body = base64.b64decode(request.body or "")
+            elif request.body_kind == "form":
+                sep = (request.content_type or "").partition("boundary=")[2]
+                body = multipart_body(request.form or [], rng, sep)
         out.append((rendered_path, body))
     return out

@@ -7,6 +7,13 @@ A template is text with fields written `${...}`; everything else is sent as writ
 - `${alnum:N}`       N letters and digits (1 to 1024)
 - `${choice:a|b|c}`  one of the options, equally likely
 - `${uuid}`          a random UUID (version 4 layout)
+- `${feed:FILE:COL}` the column COL of a row drawn (seeded) from FILE, a CSV with a header
+                     row or JSON lines of objects, relative to the request file; every feed
+                     field of one request variant takes the same row of its file (an id and
+                     the name that goes with it)
+- `${env:NAME}`      the value of the environment variable NAME where the load is generated
+                     (a token or a password: the request file, and so the manifest, holds only
+                     its name; a variable that is not set is an error when the file is read)
 - `$${`              a literal `${` (the only way to write one)
 
 Any other `${...}`, or a `${` never closed, is an error found when the request file is read,
@@ -19,23 +26,34 @@ gives the same variants on every run and under every allocator.
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import functools
+import io
+import json
+import os
 import random
 import re
 import string
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "MAX_FEED_ROWS",
     "Template",
     "TemplateError",
     "check_json",
     "compile_template",
     "escape",
+    "feed_rows",
     "has_fields",
     "json_fixed",
+    "one_row_per_feed",
     "render_json",
+    "resolve_feeds",
 ]
 
 _FIELD = re.compile(r"\$\$\{|\$\{(?P<inside>[^{}$]*)\}")
@@ -63,6 +81,90 @@ def _integer(text: str, raw: str) -> int:
         raise TemplateError(f"${{{raw}}}: {text!r} is not a whole number") from None
 
 
+#: A feed file's rows at the most: it is read whole into every generator process.
+MAX_FEED_ROWS = 1_000_000
+
+#: The row each feed file gave the variant being rendered (`one_row_per_feed`); None: each
+#: field draws its own.
+_rows_chosen: dict[str, int] | None = None
+
+
+def feed_rows(file: str) -> list[dict[str, Any]]:
+    """The rows of a feed file, read once per process and version of the file: a CSV's rows
+    by its header, or the objects of a JSON-lines file. TemplateError for a file that cannot
+    serve as a feed."""
+    try:
+        st = os.stat(file)
+    except OSError as exc:
+        raise TemplateError(f"feed {file}: cannot read it ({exc.strerror or exc})") from None
+    return _feed_rows(file, st.st_mtime_ns, st.st_size)
+
+
+@functools.cache
+def _feed_rows(file: str, _mtime_ns: int, _size: int) -> list[dict[str, Any]]:
+    path = Path(file)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise TemplateError(f"feed {file}: cannot read it ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise TemplateError(f"feed {file}: not UTF-8 text") from None
+    if path.suffix.lower() == ".csv":
+        rows: list[dict[str, Any]] = [dict(r) for r in csv.DictReader(io.StringIO(text))]
+    else:
+        rows = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as exc:
+                raise TemplateError(f"feed {file}:{n}: not JSON ({exc})") from None
+            if not isinstance(row, dict):
+                raise TemplateError(f"feed {file}:{n}: each line must be a JSON object")
+            rows.append(row)
+    if not rows:
+        raise TemplateError(f"feed {file}: holds no row")
+    if len(rows) > MAX_FEED_ROWS:
+        raise TemplateError(f"feed {file}: more than {MAX_FEED_ROWS:,} rows")
+    return rows
+
+
+def _feed_row(file: str, count: int, rng: random.Random) -> int:
+    if _rows_chosen is None:
+        return rng.randrange(count)
+    if file not in _rows_chosen:
+        _rows_chosen[file] = rng.randrange(count)
+    return _rows_chosen[file]
+
+
+@contextlib.contextmanager
+def one_row_per_feed() -> Iterator[None]:
+    """Inside it, every feed field of one file renders from the same row (one variant)."""
+    global _rows_chosen
+    before, _rows_chosen = _rows_chosen, {}
+    try:
+        yield
+    finally:
+        _rows_chosen = before
+
+
+_FEED = re.compile(r"\$\{\s*feed:(?P<file>[^{}$]*):(?P<col>[^:{}$]*)\}")
+
+
+def resolve_feeds(text: str, base_dir: Path) -> tuple[str, list[Path]]:
+    """The text with every feed field's FILE made absolute (relative to `base_dir`, the
+    request file's folder, as the generator renders elsewhere), and the files it names."""
+    files: list[Path] = []
+
+    def absolute(match: re.Match[str]) -> str:
+        path = (base_dir / match.group("file").strip()).resolve()
+        files.append(path)
+        return f"${{feed:{path}:{match.group('col')}}}"
+
+    return _FEED.sub(absolute, text), files
+
+
 def _field(raw: str) -> Piece:
     """The renderer of one field's inside text (between the braces)."""
     kind, _, args = raw.partition(":")
@@ -82,13 +184,32 @@ def _field(raw: str) -> Piece:
     if kind == "alnum":
         n = _count(args, raw)
         return lambda rng: "".join(rng.choices(_ALNUM, k=n))
+    if kind == "feed":
+        file, sep, column = args.rpartition(":")
+        if not sep or not file or not column:
+            raise TemplateError(f"${{{raw}}}: write ${{feed:FILE:COLUMN}}")
+        rows = feed_rows(file)
+        if column not in rows[0]:
+            known = ", ".join(sorted(rows[0]))
+            raise TemplateError(f"${{{raw}}}: {file} has no column {column!r} (it has {known})")
+        return lambda rng: str(rows[_feed_row(file, len(rows), rng)][column])
+    if kind == "env":
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", args):
+            raise TemplateError(f"${{{raw}}}: write ${{env:NAME}} with a variable's name")
+        if args not in os.environ:
+            raise TemplateError(
+                f"${{{raw}}}: the environment variable {args} is not set (export it before "
+                "the run: its value is sent, never recorded)"
+            )
+        return lambda _rng: os.environ.get(args, "")
     if kind == "choice":
         options = args.split("|")
         if not args or any(not o for o in options):
             raise TemplateError(f"${{{raw}}}: write ${{choice:a|b|c}} with no empty option")
         return lambda rng: rng.choice(options)
     raise TemplateError(
-        f"unknown field ${{{raw}}} (known: int:LO:HI, hex:N, alnum:N, choice:a|b, uuid)"
+        f"unknown field ${{{raw}}} (known: int:LO:HI, hex:N, alnum:N, choice:a|b, uuid, "
+        "env:NAME, feed:FILE:COL)"
     )
 
 

@@ -53,6 +53,8 @@ class MemoryGroup(Protocol):
 
     def reclaim(self) -> str: ...
 
+    def reset_peak(self) -> str | None: ...
+
     @property
     def can_reclaim(self) -> bool: ...
 
@@ -225,6 +227,16 @@ class CgroupV2(_Cgroup):
     def can_reclaim(self) -> bool:
         return self.path is not None and (self.path / "memory.reclaim").exists()
 
+    def reset_peak(self) -> str | None:
+        """Restart the kernel's high-water mark of the charge (memory.peak takes a write from
+        Linux 6.12 on); what was reset, or None where this kernel cannot."""
+        assert self.path is not None
+        try:
+            (self.path / "memory.peak").write_text("reset\n")
+        except OSError:
+            return None
+        return "memory.peak"
+
     def reclaim(self) -> str:
         assert self.path is not None
         before = self.anon_bytes()
@@ -242,6 +254,16 @@ class CgroupV1(_Cgroup):
     def reclaim(self) -> str:
         return "none: cgroup v1 offers no reclaim while tasks run (force_empty needs none)"
 
+    def reset_peak(self) -> str | None:
+        """Restart the kernel's high-water mark of the charge (writing 0 to
+        memory.max_usage_in_bytes); what was reset, or None where it could not be."""
+        assert self.path is not None
+        try:
+            (self.path / "memory.max_usage_in_bytes").write_text("0\n")
+        except OSError:
+            return None
+        return "memory.max_usage_in_bytes"
+
 
 def pss_anon(pid: int) -> int:
     """Pss_Anon of one process in bytes (service.mallocinfo reads it), 0 when it is gone."""
@@ -256,6 +278,9 @@ class ProcfsGroup:
 
     mode: CgroupMode = "none"
     path: Path | None = None
+
+    def reset_peak(self) -> str | None:
+        return None  # no group, no kernel high-water mark
 
     def __init__(self) -> None:
         self.root_pid: int | None = None

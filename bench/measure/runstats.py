@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
@@ -16,12 +17,20 @@ __all__ = [
     "given_back_share",
     "overhead_ratio",
     "sampling_gap",
+    "saturation",
+    "SATURATED_FAILED_SHARE",
+    "SATURATED_RATE_SHARE",
     "max_min_spread_pct",
     "mean",
     "median",
     "peak",
     "percentile",
+    "settle_band",
     "settled",
+    "settling",
+    "Settling",
+    "SETTLE_BAND_MIN_BYTES",
+    "SETTLE_BAND_REL",
 ]
 
 
@@ -70,6 +79,71 @@ def settled(
     inside = [v for t, v in zip(times, values, strict=True) if idle_end - window_s <= t <= idle_end]
     m = median(inside)
     return None if m is None else int(round(m))
+
+
+#: Memory is "settled" once it stays within this fraction of its final value (or within
+#: SETTLE_BAND_MIN_BYTES, whichever is larger): the band of the settle time, of "still falling"
+#: and of the idle that ends once memory has settled. An idle service's anonymous memory moves
+#: by far less than this between samples (every idle sample was the same to the byte under all
+#: five allocators without probes; probes add transient buffers of a few hundred KB).
+SETTLE_BAND_REL = 0.01
+SETTLE_BAND_MIN_BYTES = 1 << 20
+
+
+def settle_band(final_bytes: float) -> float:
+    """The band around a final value inside which memory counts as settled, in bytes."""
+    return max(SETTLE_BAND_REL * abs(final_bytes), float(SETTLE_BAND_MIN_BYTES))
+
+
+@dataclass(frozen=True)
+class Settling:
+    """How one repeat's memory settled over its idle.
+
+    `settled`: the median of the last settle window (as `settled`); `settle_time_s`: seconds
+    from the start of idle until memory stayed within `settle_band` of that value for good
+    (0: it was there from the first idle sample); `still_falling`: memory was still dropping
+    beyond the band across the settle window when idle ended, so `settled` is not yet where
+    the allocator would settle and must not be ranked as settled.
+    """
+
+    settled: int | None
+    settle_time_s: float | None
+    still_falling: bool | None
+
+
+def settling(
+    times: Sequence[float],
+    values: Sequence[int],
+    idle_start: float,
+    idle_end: float,
+    window_s: float,
+) -> Settling:
+    """The settled value, the time to settle and whether memory was still falling at the end.
+
+    Still falling: the median of the first third of the settle window lies above the median
+    of its last third by more than the band, i.e. across the window memory dropped by more
+    than the noise. A rise (memory growing in idle) is not falling. With fewer than three
+    samples in the window nothing can be said of the trend (None).
+    """
+    final = settled(times, values, idle_end, window_s)
+    if final is None:
+        return Settling(None, None, None)
+    band = settle_band(final)
+    idle = [(t, v) for t, v in zip(times, values, strict=True) if idle_start <= t <= idle_end]
+    settle_at = idle_start
+    for t, v in idle:
+        if abs(v - final) > band:
+            settle_at = None  # left the band: settles later, if at all
+        elif settle_at is None:
+            settle_at = t
+    settle_time = (idle_end if settle_at is None else settle_at) - idle_start
+    window = [v for t, v in idle if t >= idle_end - window_s]
+    falling: bool | None = None
+    if len(window) >= 3:
+        third = max(1, len(window) // 3)
+        first, last = median(window[:third]), median(window[-third:])
+        falling = bool(first is not None and last is not None and first - last > band)
+    return Settling(final, round(max(0.0, settle_time), 3), falling)
 
 
 def charged_latencies_ms(
@@ -134,6 +208,30 @@ def given_back_share(peak_bytes: int | None, settled_bytes: int | None) -> float
     if peak_bytes is None or settled_bytes is None or peak_bytes <= 0:
         return None
     return (peak_bytes - settled_bytes) / peak_bytes
+
+
+#: A repeat is saturated when the service answered fewer than this share of the asked rate
+#: within the request timeout, or failed more than SATURATED_FAILED_SHARE of its load: the
+#: app could not keep up, and its memory was measured with a queue, not a load.
+SATURATED_RATE_SHARE = 0.9
+SATURATED_FAILED_SHARE = 0.05
+
+
+def saturation(achieved_rps: float, asked_rps: float, failed: int, requests: int) -> str | None:
+    """Why a repeat's service could not keep up with its open-loop load, or None.
+
+    `achieved_rps`: requests answered (any status) per second of load; `failed`: those never
+    answered (timed out, refused, cut off)."""
+    if asked_rps <= 0 or requests <= 0:
+        return None
+    low = achieved_rps < SATURATED_RATE_SHARE * asked_rps
+    failing = failed > SATURATED_FAILED_SHARE * requests
+    if not (low or failing):
+        return None
+    return (
+        f"saturated: the app served {achieved_rps:.0f} of {asked_rps:g} requests a second "
+        f"({failed} of {requests} load requests went unanswered)"
+    )
 
 
 #: A run is flagged disturbed above these (hyperfine-style: warn, say how to get a cleaner one).

@@ -25,11 +25,12 @@ from functools import partial
 from typing import Any, TypeVar
 
 from bench.measure.runstats import given_back_share
-from bench.report.compare import Sample, relative_difference
+from bench.report.compare import Sample, relative_difference, ties
 from bench.report.compare import summarize as _summarize
 from bench.report.run import Run
 
 __all__ = [
+    "AA_MEASURES",
     "AAPair",
     "AllocatorInfo",
     "ControlResult",
@@ -38,6 +39,7 @@ __all__ = [
     "Knob",
     "Results",
     "ServiceResult",
+    "aa_untied",
     "aggregate",
     "clean_repeats",
     "control_measure",
@@ -153,6 +155,15 @@ class ServiceResult:
     given_back: Sample | None = None
     #: repeats left out of the means as disturbed or flagged (all kept when none was clean)
     excluded: int = 0
+    #: seconds from the start of idle until memory stayed within the settle band of its
+    #: settled value (bench.measure.runstats.settling); None in runs made before it existed
+    settle_time: Sample | None = None
+    #: the idle as it ran (it may end once memory has settled)
+    idle_run: Sample | None = None
+    #: repeats whose memory was still falling when idle ended (kept or left out)
+    falling: int = 0
+    #: the saturation flag when every repeat used was saturated (the app could not keep up)
+    saturated: str | None = None
 
 
 @dataclass(frozen=True)
@@ -353,6 +364,33 @@ def clean_repeats(
     return clean, len(rows) - len(clean)
 
 
+def all_busy(rows: list[dict[str, Any]]) -> bool:
+    """Whether every repeat ran on a busy machine (then none could be left out)."""
+    return bool(rows) and all(r.get("disturbed") for r in rows)
+
+
+def _summary(
+    values: Iterable[Any], *, excluded: int, busy: bool, saturated: bool = False
+) -> Sample | None:
+    """compare.summarize, with the repeats' disturbance and saturation carried on the
+    Sample."""
+    s = _summarize(values, excluded=excluded)
+    if s is None or not (busy or saturated):
+        return s
+    return replace(s, busy=busy, saturated=saturated)
+
+
+def saturation_of(rows: list[dict[str, Any]]) -> str | None:
+    """The first saturation flag when every one of these repeats was saturated, else None."""
+    if not rows or not all(r.get("saturated") for r in rows):
+        return None
+    for r in rows:
+        for flag in str(r.get("flags") or "").split("; "):
+            if flag.startswith("saturated"):
+                return flag
+    return "saturated"
+
+
 def _given_back(rows: list[dict[str, Any]]) -> Sample | None:
     """The recorded share given back per repeat; computed from peak and settled where absent."""
     values = []
@@ -364,21 +402,43 @@ def _given_back(rows: list[dict[str, Any]]) -> Sample | None:
     return _summarize(values)
 
 
+def _falling_after(rows: list[dict[str, Any]]) -> float | None:
+    """The longest idle of these repeats when every one of them ended still falling (its
+    settled value is then no settled value), else None."""
+    if not rows or not all(r.get("still_falling") is True for r in rows):
+        return None
+    idles = [float(r["idle_run_s"]) for r in rows if r.get("idle_run_s") is not None]
+    return max(idles) if idles else None
+
+
 def _service(rows: list[dict[str, Any]]) -> ServiceResult | None:
+    """Memory from the repeats neither disturbed nor flagged by the method (a hole in the
+    samples, a call in the settle window, memory still falling when idle ended: each makes
+    the memory doubtful); latency from every repeat not disturbed, since a repeat flagged
+    for failed requests or a dead worker charges those failures at the timeout by design,
+    and leaving it out would undo the charge."""
     used, excluded = clean_repeats(rows, method_flags=True)
-    summarize = partial(_summarize, excluded=excluded)
+    busy = all_busy(rows)
+    saturated = saturation_of(used)
+    summarize = partial(_summary, excluded=excluded, busy=busy, saturated=bool(saturated))
+    timed, late_out = clean_repeats(rows, method_flags=False)
+    latency = partial(
+        _summary, excluded=late_out, busy=busy, saturated=saturation_of(timed) is not None
+    )
     peak = summarize(_col(used, "peak_anon_bytes"))
     settled = summarize(_col(used, "settled_anon_bytes"))
     if peak is None or settled is None:
         return None
+    if (after := _falling_after(used)) is not None:
+        settled = replace(settled, falling_after_s=after)
     return ServiceResult(
         peak=peak,
         settled=settled,
         reclaimed=summarize(_col(used, "reclaimed_anon_bytes")),
-        p50=summarize(_col(used, "p50_ms")),
-        p95=summarize(_col(used, "p95_ms")),
-        p99=summarize(_col(used, "p99_ms")),
-        rps=summarize(_col(used, "achieved_rps")),
+        p50=latency(_col(timed, "p50_ms")),
+        p95=latency(_col(timed, "p95_ms")),
+        p99=latency(_col(timed, "p99_ms")),
+        rps=latency(_col(timed, "achieved_rps")),
         requests=int(sum(r.get("requests") or 0 for r in rows)),
         errors=int(sum(r.get("errors") or 0 for r in rows)),
         ready=summarize(_col(used, "ready_anon_bytes")),
@@ -389,6 +449,10 @@ def _service(rows: list[dict[str, Any]]) -> ServiceResult | None:
         overhead_settled=summarize(_col(used, "overhead_settled")),
         given_back=_given_back(used),
         excluded=excluded,
+        settle_time=summarize(_col(used, "settle_time_s")),
+        idle_run=summarize(_col(used, "idle_run_s")),
+        falling=sum(1 for r in rows if r.get("still_falling") is True),
+        saturated=saturated,
     )
 
 
@@ -396,7 +460,7 @@ def _control(rows: list[dict[str, Any]], runs: list[dict[str, Any]]) -> ControlR
     """Summary rows of the control, with the control table's own rows (`runs`) beside them
     for what only they hold: the threads, the rest as run, oversubscription."""
     used, excluded = clean_repeats(rows, method_flags=False)
-    summarize = partial(_summarize, excluded=excluded)
+    summarize = partial(_summary, excluded=excluded, busy=all_busy(rows))
     kept = {int(r.get("repeat") or 0) for r in used}
     runs_used = [r for r in runs if int(r.get("repeat") or 0) in kept] or runs
     per_cpu = _col(used, "allocs_per_cpu_s")
@@ -553,3 +617,31 @@ def aggregate(run: Run) -> Results:
     )
     repeats = max((len(v) for v in by.values()), default=0)
     return Results(tuple(final), service, control, disturbed, repeats, flagged, aa)
+
+
+#: The measures the A/A pair is judged on, as (experiment, field, label).
+AA_MEASURES = (
+    ("service", "settled", "settled memory"),
+    ("service", "peak", "peak memory"),
+    ("service", "p50", "p50 latency"),
+    ("service", "p99", "p99 latency"),
+    ("control", "allocs_per_s", "control throughput"),
+)
+
+
+def aa_untied(res: Results) -> tuple[list[str], list[str]]:
+    """(measures the A/A pair could be judged on, those on which it did not tie) by the
+    page's own rule (compare.ties). A pair that does not tie says the rule is too tight for
+    this machine's drift, and every ranking drawn with it is provisional."""
+    if res.aa is None:
+        return [], []
+    judged, apart = [], []
+    for experiment, key, label in AA_MEASURES:
+        group = res.service if experiment == "service" else res.control
+        a, b = group.get(res.aa.name), group.get(res.aa.again)
+        x, y = getattr(a, key, None), getattr(b, key, None)
+        if isinstance(x, Sample) and isinstance(y, Sample):
+            judged.append(label)
+            if not ties(x, y):
+                apart.append(label)
+    return judged, apart

@@ -11,7 +11,9 @@ intervals overlap. With one repeat there is no interval; two values then tie whe
 closer than the run's noise floor: the relative difference of its A/A pair (one allocator run
 twice, `floor_rel`, never under MIN_FLOOR_REL) when it had one, else the stated TIE_REL. A
 measurement whose interval is wider than NOISY_REL of its value on either side is too noisy
-to rank and is named apart.
+to rank and is named apart, as are a value left with one repeat among values with intervals
+(`lone`) and a settled value still falling when the idle ended (`falling`). The whole rule,
+for readers: docs/guide/data-format.md.
 """
 
 from __future__ import annotations
@@ -37,7 +39,11 @@ __all__ = [
     "Sample",
     "classify_fingerprint",
     "extremes_ratio",
+    "kendall_tau",
+    "reversed_pairs",
+    "falling",
     "latency_verdict",
+    "lone",
     "median_of",
     "noisy",
     "rank",
@@ -121,6 +127,15 @@ class Sample:
     spread: float
     floor_rel: float | None = None
     excluded: int = 0
+    #: a settled value whose memory was still falling when the idle ended, in every repeat
+    #: kept: the idle's length in s (None: it had settled). Never ranked as settled.
+    falling_after_s: float | None = None
+    #: every repeat behind it ran while the machine was busy (none was clean, so none could
+    #: be left out): its place in a ranking is provisional, and the sentences say so
+    busy: bool = False
+    #: every repeat behind it was saturated (the app could not keep up with the asked rate):
+    #: a measurement of a queue, never ranked
+    saturated: bool = False
 
     @property
     def n(self) -> int:
@@ -184,6 +199,27 @@ def noisy(items: Mapping[str, Sample]) -> list[str]:
     return sorted((n for n, s in items.items() if too_noisy(s)), key=lambda n: (items[n].center, n))
 
 
+def lone(items: Mapping[str, Sample]) -> list[str]:
+    """Names left with a single repeat where others have an interval, in order of value.
+
+    One repeat has no interval, so nothing says how far it would move on another run, and a
+    rule that lets it tie or beat an interval would rank a guess above a measurement: such a
+    value is named apart, never ranked. Where every value is single (a run of one repeat),
+    the A/A floor or TIE_REL decide ties instead (`ties`).
+    """
+    if not any(s.n >= 2 for s in items.values()):
+        return []
+    return sorted((n for n, s in items.items() if s.n < 2), key=lambda n: (items[n].center, n))
+
+
+def falling(items: Mapping[str, Sample]) -> list[str]:
+    """Names of the settled values still falling when the idle ended, in order of value."""
+    return sorted(
+        (n for n, s in items.items() if s.falling_after_s is not None),
+        key=lambda n: (items[n].center, n),
+    )
+
+
 def _floor(a: Sample, b: Sample, rel: float) -> float:
     """The tie threshold of two single values: the A/A floor (never under MIN_FLOOR_REL),
     else `rel`."""
@@ -222,13 +258,22 @@ def rank(
     A name joins the current tier when it ties with the tier's first member (ties are not
     transitive; anchoring on the leader keeps a long chain of near-equals from merging the
     best and the worst). Equal centres are ordered by name, so the result is deterministic.
-    A measurement too noisy to rank (`noisy`) is in no tier: the sentences name it apart.
+    A measurement too noisy to rank (`noisy`), a settled value still falling when the idle
+    ended (`falling`), a single repeat among repeated values (`lone`) or a measurement made in
+    saturation (`Sample.saturated`) is in no tier: the sentences name it apart.
     `judge_noise=False` keeps every name, for shares near zero, whose interval relative to the
     value says nothing (their ties still follow the intervals).
     """
     sign = -1.0 if descending else 1.0
     order = sorted(
-        (n for n in items if not (judge_noise and too_noisy(items[n]))),
+        (
+            n
+            for n in items
+            if not (judge_noise and too_noisy(items[n]))
+            and items[n].falling_after_s is None
+            and not items[n].saturated
+            and n not in lone(items)
+        ),
         key=lambda n: (sign * items[n].center, n),
     )
     tiers: list[list[str]] = []
@@ -311,3 +356,38 @@ def latency_verdict(
 def median_of(values: Sequence[float]) -> float | None:
     """Median or None for no values (a helper for callers that must not raise)."""
     return median(values)
+
+
+def kendall_tau(a: Sequence[str], b: Sequence[str]) -> float | None:
+    """Kendall's tau between two orders of the same names (1: same order, -1: reversed);
+    names in only one order are ignored; None with fewer than two shared names."""
+    shared = [n for n in a if n in b]
+    if len(shared) < 2:
+        return None
+    pos = {n: i for i, n in enumerate(n for n in b if n in shared)}
+    concordant = discordant = 0
+    for i, x in enumerate(shared):
+        for y in shared[i + 1 :]:
+            if pos[x] < pos[y]:
+                concordant += 1
+            else:
+                discordant += 1
+    return (concordant - discordant) / (concordant + discordant)
+
+
+def reversed_pairs(
+    a: Sequence[tuple[str, ...]], b: Sequence[tuple[str, ...]]
+) -> list[tuple[str, str]]:
+    """Pairs placed in different tiers one way by ranking `a` and the other way by `b`:
+    the contradictions of two rankings beyond the noise (a tie in either is no contradiction,
+    nor is a name one of them did not rank). Each pair as `a` orders it."""
+    tier_a = {n: i for i, t in enumerate(a) for n in t}
+    tier_b = {n: i for i, t in enumerate(b) for n in t}
+    names = [n for t in a for n in t if n in tier_b]
+    out = []
+    for i, x in enumerate(names):
+        for y in names[i + 1 :]:
+            da, db = tier_a[x] - tier_a[y], tier_b[x] - tier_b[y]
+            if da * db < 0:
+                out.append((x, y) if da < 0 else (y, x))
+    return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.allocators.timers import HORIZON_FACTOR
 from bench.report import specview
 from bench.report.aggregate import Results
 from bench.report.compare import Sample
@@ -75,7 +76,14 @@ def _phases(s: dict[str, Any], method: Method) -> str:
         f"start-up (launch until every worker is ready), "
         f"warm-up {fmt_seconds(g(s, 'service.warmup_s'))}, "
         f"load {fmt_seconds(g(s, 'service.load_s'))}, "
-        f"idle {fmt_seconds(g(s, 'service.idle_s'))}"
+        + (
+            f"idle until memory has settled ({fmt_seconds(specview.idle_floor_s(s))} at least, "
+            f"{HORIZON_FACTOR:g} times the allocator's return timers, "
+            f"{fmt_seconds(g(s, 'service.idle_s'))} "
+            "at most)"
+            if g(s, "service.idle_ends") == "settled"
+            else f"idle {fmt_seconds(g(s, 'service.idle_s'))}"
+        )
     )
     if method.reclaim_possible:
         return text + ", then a forced reclaim"
@@ -110,6 +118,18 @@ def order_text(method: Method) -> str:
     return f"{method.order_rule}: {rounds}" if method.order_rule else rounds
 
 
+def threads_text(threads: Any) -> str:
+    """The control's threads as the spec asked: '4 threads', or one per CPU."""
+    if threads == "cores":
+        return "one thread per CPU of the machine"
+    return f"{threads} thread{'' if threads == 1 else 's'}"
+
+
+def warmup_text(warmup_s: Any) -> str:
+    """'2 s of warm-up (not counted), ' or '' without one."""
+    return f"{fmt_seconds(float(warmup_s))} of warm-up (not counted), " if warmup_s else ""
+
+
 def spec_table(run: Run, live: LivePayload | None = None) -> str:
     """The method as a table: the spec as run, and the choices the run recorded."""
     s, g = run.spec, specview.get
@@ -131,11 +151,23 @@ def spec_table(run: Run, live: LivePayload | None = None) -> str:
         ],
         [
             "Load",
-            f"{g(s, 'service.rate'):g} requests/s, open loop",
+            f"{g(s, 'service.rate'):g} requests/s, open loop"
+            + (
+                ", Poisson arrivals (seeded exponential gaps)"
+                if g(s, "service.arrivals") == "poisson"
+                else ""
+            ),
             f"sent on a fixed schedule; latency counted from the scheduled time (warm-up at "
             f"{warm} requests/s)",
         ],
-        ["Phases", _phases(s, method), "the same timeline for every allocator"],
+        [
+            "Phases",
+            _phases(s, method),
+            "the same timeline for every allocator"
+            if g(s, "service.idle_ends") != "settled"
+            else "the same timeline for every allocator until idle; each idles as long as its "
+            "own timers and memory ask",
+        ],
         [
             "Memory sampling",
             f"every {fmt_seconds(g(s, 'service.sample_interval_s'))}, from the {sampled}",
@@ -209,9 +241,10 @@ def spec_table(run: Run, live: LivePayload | None = None) -> str:
         rows.append(
             [
                 "C++ control",
-                f"{g(s, 'control.threads')} threads, live set "
+                f"{threads_text(g(s, 'control.threads'))}, live set "
                 f"{fmt_mb(specview.control_live_bytes(s))}",
-                f"{fmt_seconds(g(s, 'control.seconds'))} of churn, "
+                warmup_text(g(s, "control.warmup_s"))
+                + f"{fmt_seconds(g(s, 'control.seconds'))} of churn, "
                 f"{fmt_seconds(specview.control_idle_s(s))} of rest, "
                 f"{g(s, 'control.repeats')} repeats",
             ]

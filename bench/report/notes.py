@@ -9,8 +9,9 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 
-from bench.report.aggregate import Results
+from bench.report.aggregate import Results, aa_untied
 from bench.report.hostkinds import host_kind_note
+from bench.report.reference import reference_banner
 from bench.report.run import Freshness, Run, Study
 from bench.report.units import join_names
 
@@ -35,6 +36,8 @@ def banners(
     """Every banner that applies to a page showing this run."""
     out = []
     spec_file = str(run.manifest.get("spec_file") or f"specs/{study.name}.yaml")
+    if (body := reference_banner(run.manifest, spec_file)) is not None:
+        out.append(banner("Reference run", body, "info"))
     if run.ref.status != "complete":
         out.append(
             banner(
@@ -68,6 +71,18 @@ def banners(
         )
     if kinds := host_kind_note(run.manifest, run.summary):  # a cluster run over unlike hosts
         out.append(kinds)
+    _, apart = aa_untied(res)
+    if apart:
+        out.append(
+            banner(
+                "Provisional rankings",
+                f"The A/A pair ({html.escape(res.aa.name if res.aa else '')} run twice) did not "
+                f"tie on {html.escape(join_names(apart))} under this page's own noise rule: "
+                "two runs of one allocator differed more than the rule allows, so read every "
+                "ranking below as provisional, and re-run on a quieter machine or with more "
+                "repeats.",
+            )
+        )
     if res.disturbed:
         n = len(res.disturbed)
         out.append(

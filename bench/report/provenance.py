@@ -11,6 +11,7 @@ from typing import Any
 
 from bench.report.aggregate import Results
 from bench.report.datatable import Cell, Column, html_table
+from bench.report.lockcheck import LockCheck
 from bench.report.run import Freshness, Run
 from bench.report.units import md_safe
 
@@ -37,7 +38,9 @@ def evidence_state(entry: dict[str, Any], expected: str | None) -> str:
     return "proven" if lib or mapped else "unchecked"
 
 
-def provenance_table(run: Run, fresh: Freshness, values: dict[str, str]) -> str:
+def provenance_table(
+    run: Run, fresh: Freshness, values: dict[str, str], lock: LockCheck | None = None
+) -> str:
     m = run.manifest
     v = values
     commit = v["tool.commit"] + (" (with uncommitted changes)" if v["tool.dirty"] == "yes" else "")
@@ -52,6 +55,7 @@ def provenance_table(run: Run, fresh: Freshness, values: dict[str, str]) -> str:
         ["Kernel", v["host.kernel"]],
         ["glibc", v["host.glibc"]],
         ["Python", v["host.python"]],
+        *([["Python packages", lock.detail]] if lock is not None else []),
         ["Transparent huge pages", v["confounds.thp"]],
         ["Swap", v["confounds.swap"]],
         ["cgroup mode", v["confounds.cgroup"]],

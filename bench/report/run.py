@@ -99,7 +99,13 @@ class Run:
 
     @property
     def spec(self) -> dict[str, Any]:
-        return self.manifest.get("spec") or {}
+        """The spec as run: the manifest's, with the rate a calibration found in place of the
+        ramp's top (`service.calibrate`), since that is the rate every repeat was measured at."""
+        spec = self.manifest.get("spec") or {}
+        rate = (self.manifest.get("calibration") or {}).get("rate")
+        if rate is None or not isinstance(spec.get("service"), dict):
+            return spec
+        return {**spec, "service": {**spec["service"], "rate": rate}}
 
 
 @dataclass(frozen=True)
@@ -323,8 +329,9 @@ def check_freshness(manifest: dict[str, Any], roots: Sequence[Path]) -> Freshnes
     found = next((p for p in candidates if p.is_file()), None)
     if found is None:
         return Freshness("unknown", recorded, f"the spec file {recorded} no longer exists")
+    overrides = [str(o) for o in manifest.get("spec_overrides") or []]
     try:
-        now = load_spec(found).spec_hash
+        now = load_spec(found, overrides).spec_hash
     except SpecError as exc:
         first = str(exc).splitlines()[0]
         return Freshness("unknown", recorded, f"the spec file {recorded} does not load ({first})")
@@ -337,4 +344,7 @@ def check_freshness(manifest: dict[str, Any], roots: Sequence[Path]) -> Freshnes
         )
     if not want:
         return Freshness("unknown", recorded, "the manifest records no spec hash")
-    return Freshness("current", recorded, f"the data matches {recorded} (spec hash {now[:12]})")
+    changed = f" with --set {', '.join(overrides)}" if overrides else ""
+    return Freshness(
+        "current", recorded, f"the data matches {recorded}{changed} (spec hash {now[:12]})"
+    )

@@ -424,6 +424,9 @@ def manifest_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[Di
     out: list[Difference] = []
     if a.get("spec_sha256") != b.get("spec_sha256"):
         out.append(Difference("spec", "hash", a.get("spec_sha256"), b.get("spec_sha256")))
+    sets = [", ".join(m.get("spec_overrides") or []) or None for m in (a, b)]
+    if sets[0] != sets[1]:  # made with --set: the run differs from its spec file
+        out.append(Difference("spec", "--set", sets[0], sets[1]))
     out += _diff("spec", a.get("spec") or {}, b.get("spec") or {})
     out += _diff("host", a.get("host") or {}, b.get("host") or {})
     tool = ("version", "git_commit", "git_dirty")

@@ -75,7 +75,9 @@ def phase_spans(rows: Iterable[dict[str, Any]], experiment: str) -> list[PhaseSp
     """Each phase's typical span: the median over allocators of its first and last sample.
 
     Allocators run one after another, each on its own clock starting at 0, so their phases
-    line up to within a sample; the median hides a late sample of one of them.
+    line up to within a sample; the median hides a late sample of one of them. An idle that
+    ends once memory has settled ends at a different time for each allocator: its span runs
+    to the longest, so no allocator's idle is drawn outside it.
     """
     first: dict[tuple[str, str, int], float] = {}
     last: dict[tuple[str, str, int], float] = {}
@@ -93,7 +95,11 @@ def phase_spans(rows: Iterable[dict[str, Any]], experiment: str) -> list[PhaseSp
     ):
         starts = [v for k, v in first.items() if k[0] == phase]
         ends = [v for k, v in last.items() if k[0] == phase]
-        spans.append(PhaseSpan(phase, statistics.median(starts), statistics.median(ends)))
+        start = statistics.median(starts)
+        end = max(ends) if phase == "idle" else statistics.median(ends)
+        if spans and spans[-1].phase == "idle" and start < spans[-1].end_s:
+            start, end = spans[-1].end_s, max(end, spans[-1].end_s)  # after the longest idle
+        spans.append(PhaseSpan(phase, start, end))
     return spans
 
 

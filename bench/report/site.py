@@ -16,6 +16,7 @@ from pathlib import Path
 from bench.report import comparepage, specdoc
 from bench.report.datatable import Column, html_table
 from bench.report.errors import BadRunError, ReportError
+from bench.report.reference import reference_section
 from bench.report.render import Resolved, UnknownName, render
 from bench.report.run import RUN_COMMAND, SkippedRun, find_studies
 from bench.report.study import StudyView
@@ -42,6 +43,7 @@ class Site:
         use_directory_urls: bool = False,
         skip_bad_runs: bool = False,
         compare: Sequence[str] = (),
+        reference: Path | None = None,
     ):
         self.results = results
         #: runs left out because their files cannot be read (only with skip_bad_runs)
@@ -51,6 +53,15 @@ class Site:
         self.views = {s.name: StudyView(s, roots) for s in studies}
         if skip_bad_runs:  # read each shown run now, so a bad one is left out, not fatal later
             self.views = {n: v for n, v in self.views.items() if self._readable(v)}
+        #: the runs committed with the project (reference/): listed always, shown as the
+        #: article only while there is no local run (bench.report.reference)
+        self.reference = reference
+        self.references = find_studies(reference) if reference is not None else []
+        self.showing_reference = not self.views and bool(self.references)
+        if self.showing_reference:
+            self.views = {
+                s.name: StudyView(s, [*roots, reference.resolve().parent]) for s in self.references
+            }  # type: ignore[union-attr]
         if not self.views:
             raise ReportError(
                 f"no readable run under {results} ({len(self.skipped)} left out, the first "
@@ -187,9 +198,15 @@ class Site:
         lines = [
             "# Studies and runs",
             "",
-            f"Every study found under {md_safe(self.results.name)}/, one per spec. Each "
-            "article is built from the run its study's `latest` names (the newest complete "
-            "run); older runs stay on disk and are listed here.",
+            (
+                "No run was found under "
+                f"{md_safe(self.results.name)}/: the articles show the reference runs "
+                "committed with the project (listed below). Your first run takes over."
+                if self.showing_reference
+                else f"Every study found under {md_safe(self.results.name)}/, one per spec. "
+                "Each article is built from the run its study's `latest` names (the newest "
+                "complete run); older runs stay on disk and are listed here."
+            ),
             "",
             "| study | article | run shown | status | started | runs |",
             "|---|---|---|---|---|---|",
@@ -219,6 +236,7 @@ class Site:
                     f"| {md_safe(r.run_id)}{shown} | {md_safe(r.status)} | "
                     f"{md_safe(r.started or '')} | {md_safe(r.finished or '')} |"
                 )
+        lines += reference_section(self.references, showing=self.showing_reference)
         if self.skipped:
             lines += [
                 "",

@@ -16,6 +16,7 @@ from service.config import start_buffers as _start_buffers
 __all__ = [
     "allocator_names",
     "control_idle_s",
+    "idle_floor_s",
     "control_live_bytes",
     "get",
     "live_bytes",
@@ -80,11 +81,21 @@ def mix_shares(spec: dict[str, Any]) -> list[tuple[str, float]]:
     return sorted(((k, v / total) for k, v in mix.items()), key=lambda kv: (-kv[1], kv[0]))
 
 
+def idle_floor_s(spec: dict[str, Any]) -> float:
+    """The least idle of an allocator without return timers (ServiceSpec.idle_floor_s): the
+    idle when it is fixed, else idle_min_s or, without one, the settle window."""
+    if get(spec, "service.idle_ends") != "settled":
+        return float(get(spec, "service.idle_s"))
+    floor = get(spec, "service.idle_min_s")
+    return float(floor if floor is not None else get(spec, "service.settle_window_s"))
+
+
 def control_idle_s(spec: dict[str, Any]) -> float:
-    """The control's rest as the spec asked for it ("match-service": the service's idle)."""
+    """The control's rest as the spec asked for it ("match-service": the service's idle, or
+    its least idle when the idle ends once memory has settled; Spec.control_idle_s)."""
     value = get(spec, "control.idle_s")
     if value == "match-service" or value is None:
-        return float(get(spec, "service.idle_s"))
+        return idle_floor_s(spec)
     return float(value)
 
 

@@ -12,11 +12,21 @@ from functools import cached_property
 from pathlib import Path
 
 from bench.report import charts as ch
-from bench.report import experiment, fulltable, knobs, notes, prose, provenance, recycling
+from bench.report import (
+    experiment,
+    fulltable,
+    knobs,
+    notes,
+    prose,
+    provenance,
+    recycling,
+    settling,
+)
 from bench.report.aggregate import Results, aggregate
 from bench.report.leak import leak_results, leak_table
 from bench.report.limit import limit_run, limit_table
 from bench.report.live import LivePayload, live_payload
+from bench.report.lockcheck import LockCheck, check_lock
 from bench.report.run import Freshness, Run, Study, check_freshness, load_run
 from bench.report.values import named_values
 
@@ -53,6 +63,11 @@ class StudyView:
         return check_freshness(self.run.manifest, self.roots)
 
     @cached_property
+    def lock(self) -> LockCheck:
+        """The run's Python package versions against the project's constraints.txt."""
+        return check_lock(self.run.manifest, self.roots)
+
+    @cached_property
     def values(self) -> dict[str, str]:
         return named_values(self.run, self.results, self.freshness, self.live)
 
@@ -79,13 +94,16 @@ class StudyView:
             "headline": lambda: experiment.headline_table(res),
             "memory_limit": lambda: limit_table(limit_run(run)),
             "confounds": lambda: experiment.confounds_table(run),
-            "provenance": lambda: provenance.provenance_table(run, self.freshness, self.values),
+            "provenance": lambda: provenance.provenance_table(
+                run, self.freshness, self.values, self.lock
+            ),
             "allocator_provenance": lambda: provenance.allocator_provenance_table(res),
             "full": lambda: fulltable.full_table(run.summary),
             "downloads": lambda: fulltable.downloads(links, sizes),
             "knobs": lambda: knobs.knobs_table(recycling.without_recycled(run, res)),
             "recycling": lambda: recycling.recycling_table(run, res),
             "leak": lambda: leak_table(leak_results(run, list(res.names))),
+            "timers": lambda: settling.timers_table(run, res),
         }
 
     def banners(self, runs_used: Sequence[str] = ()) -> list[str]:

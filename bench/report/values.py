@@ -452,6 +452,12 @@ def named_values(
     out.update(_control_values(res))
     out.update(_allocator_values(res))
     out.update(_noise_values(full))
+    if spec_threads := specview.get(spec, "control.threads"):
+        ran = {c.threads for c in res.control.values() if c.threads}
+        # "cores": the threads as run, one per CPU of the machine that ran the control
+        out["control.threads"] = (
+            str(max(ran)) if spec_threads == "cores" and ran else str(spec_threads)
+        )
     started, finished = run.manifest.get("started"), run.manifest.get("finished")
     out["run.duration"] = _elapsed(started, finished)
     return out

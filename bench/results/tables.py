@@ -121,6 +121,23 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("overhead_peak", pa.float64()),  # (peak - ready anon) / (load-end - ready live)
             ("overhead_settled", pa.float64()),  # (settled - ready anon) / (idle-end - ready live)
             ("given_back_share", pa.float64()),  # (peak - settled) / peak
+            # service: how memory settled over the idle (bench.measure.runstats.settling):
+            # the idle as run (it may end once memory has settled), the seconds from its start
+            # until memory stayed within the settle band of the settled value, and whether it
+            # was still falling across the settle window when idle ended
+            ("idle_run_s", pa.float64()),
+            ("settle_time_s", pa.float64()),
+            ("still_falling", pa.bool_()),
+            # service in a memory cgroup: the kernel's high-water mark of the group's charge
+            # during load (anon + page cache + kernel; v1 memory.max_usage_in_bytes or v2
+            # memory.peak, restarted as load began where `load_peak_source` names the file,
+            # else counted from the group's creation) and the charge as load ended
+            ("load_peak_charged_bytes", pa.int64()),
+            ("load_end_charged_bytes", pa.int64()),
+            ("load_peak_source", pa.string()),
+            # service: the app could not keep up with the asked rate (bench.measure.runstats
+            # .saturation); such a repeat is never ranked, and the run exits 5
+            ("saturated", pa.bool_()),
             ("allocs_per_cpu_s", pa.float64()),  # control: per CPU-second of the churn
             # service under the spec's memory limit (null without one; peak_charged_bytes is
             # recorded wherever a memory cgroup held the service)
@@ -203,6 +220,13 @@ ADDED_COLUMNS: dict[str, frozenset[str]] = {
             "load_end_py_blocks",
             "idle_end_py_blocks",
             "load_end_anon_bytes",
+            "idle_run_s",
+            "settle_time_s",
+            "still_falling",
+            "load_peak_charged_bytes",
+            "load_end_charged_bytes",
+            "load_peak_source",
+            "saturated",
             HOST_COLUMN,
         }
     ),

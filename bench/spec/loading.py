@@ -9,6 +9,7 @@ request file is read here too, its problems located in it (`traffic.jsonl:3: pat
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,10 @@ from bench.errors import EXIT_USAGE, UserError
 from bench.load.requestfile import RequestFileError
 from bench.spec.models import Spec
 
-__all__ = ["SpecError", "SpecIssue", "load_spec", "parse_spec"]
+__all__ = ["SET_OPTION", "SpecError", "SpecIssue", "load_spec", "parse_spec"]
+
+#: The option that overrides a spec key for one run; problems of its values are named by it.
+SET_OPTION = "--set"
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,8 @@ class SpecIssue:
     message: str
 
     def __str__(self) -> str:
+        if self.file == SET_OPTION:  # a command-line override: `--set service.rate: ...`
+            return f"{SET_OPTION} {self.field}: {self.message}"
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
         return (
             f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
@@ -129,7 +135,10 @@ def _message(err: dict[str, Any]) -> str:
     return msg
 
 
-def _issues_from(error: ValidationError, data: Any, file: str) -> list[SpecIssue]:
+def _issues_from(
+    error: ValidationError, data: Any, file: str, overridden: Sequence[str] = ()
+) -> list[SpecIssue]:
+    """One located issue per place; a place a `--set` key covers is named by that key."""
     out: list[SpecIssue] = []
     seen: set[tuple[int | None, str]] = set()
     for err in error.errors():
@@ -137,8 +146,55 @@ def _issues_from(error: ValidationError, data: Any, file: str) -> list[SpecIssue
         if (line, path) in seen:
             continue  # a union may report the same place twice; one line a place is enough
         seen.add((line, path))
-        out.append(SpecIssue(file, line, path, _message(err)))
+        key = next(
+            (k for k in overridden if path == k or path.startswith((f"{k}.", f"{k}["))), None
+        )
+        if key is not None:
+            out.append(SpecIssue(SET_OPTION, None, path, _message(err)))
+        else:
+            out.append(SpecIssue(file, line, path, _message(err)))
     return out
+
+
+def _apply_overrides(data: CommentedMap, overrides: Sequence[str]) -> list[str]:
+    """Set each `KEY=VALUE` (a dotted key, a YAML value) in the spec's tree; the keys set.
+
+    The value is read as YAML, as the file's would be (`400` is a number, `[glibc, jemalloc]`
+    a list); mappings on the way are made when missing, so `--set service.churn.x=1` reaches
+    the model's own check (an unknown key) rather than failing here.
+    """
+    keys = []
+    issues = []
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key or any(not part for part in key.split(".")):
+            issues.append(SpecIssue(SET_OPTION, None, key or item, "expected KEY=VALUE"))
+            continue
+        try:
+            value = YAML(typ="safe").load(raw) if raw.strip() else None
+        except MarkedYAMLError as exc:
+            issues.append(
+                SpecIssue(SET_OPTION, None, key, f"not a valid YAML value: {exc.problem}")
+            )
+            continue
+        *parents, last = key.split(".")
+        node: Any = data
+        for i, part in enumerate(parents):
+            nxt = node.get(part) if isinstance(node, dict) else None
+            if nxt is None and isinstance(node, dict):
+                nxt = node[part] = CommentedMap()
+            if not isinstance(nxt, dict):
+                where = ".".join(parents[: i + 1])
+                issues.append(SpecIssue(SET_OPTION, None, key, f"{where} is not a mapping"))
+                break
+            node = nxt
+        else:
+            node[last] = value
+            keys.append(key)
+    if issues:
+        raise SpecError(issues)
+    return keys
 
 
 def _anchor_paths(data: dict[str, Any], base_dir: Path) -> dict[str, Any]:
@@ -162,10 +218,18 @@ def _anchor_paths(data: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     return data
 
 
-def parse_spec(text: str, file: str = "<spec>", *, base_dir: Path | None = None) -> Spec:
+def parse_spec(
+    text: str,
+    file: str = "<spec>",
+    *,
+    base_dir: Path | None = None,
+    overrides: Sequence[str] = (),
+) -> Spec:
     """Parse and validate YAML text; raise SpecError naming file, line and field.
 
-    Relative paths are taken from `base_dir` (the spec's folder) when given.
+    Relative paths are taken from `base_dir` (the spec's folder) when given. `overrides`
+    are `KEY=VALUE` changes (`allocstudy run --set`), applied before validation so they
+    are checked like the file; a problem in one is named by its key (`--set service.rate:`).
     """
     yaml = YAML(typ="rt")
     try:
@@ -176,12 +240,14 @@ def parse_spec(text: str, file: str = "<spec>", *, base_dir: Path | None = None)
         raise SpecError([SpecIssue(file, line, "", f"not valid YAML: {exc.problem}")]) from None
     if not isinstance(data, dict):
         raise SpecError([SpecIssue(file, 1, "", "a spec must be a mapping of keys to values")])
+    keys = _apply_overrides(data, overrides)
     try:
         plain = _plain(data)
         spec = Spec.model_validate(_anchor_paths(plain, base_dir) if base_dir else plain)
     except ValidationError as exc:
-        raise SpecError(_issues_from(exc, data, file)) from None
+        raise SpecError(_issues_from(exc, data, file, keys)) from None
     _check_requests(spec, data, file)
+    spec._overrides = tuple(overrides)
     return spec
 
 
@@ -212,8 +278,8 @@ def _plain(node: Any) -> Any:
     return node
 
 
-def load_spec(path: str | Path) -> Spec:
-    """Load a spec file; raise SpecError (one line per problem) for anything wrong with it."""
+def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> Spec:
+    """Load a spec file (with `--set` overrides); raise SpecError, one line per problem."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -221,4 +287,4 @@ def load_spec(path: str | Path) -> Spec:
         raise SpecError([SpecIssue(str(path), None, "", "no such file")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError([SpecIssue(str(path), None, "", f"cannot read: {exc}")]) from None
-    return parse_spec(text, str(path), base_dir=p.resolve().parent)
+    return parse_spec(text, str(path), base_dir=p.resolve().parent, overrides=overrides)

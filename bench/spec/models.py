@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -35,6 +36,7 @@ from service.config import ChurnConfig, churn_problems
 
 __all__ = [
     "AGAIN_SUFFIX",
+    "CalibrateSpec",
     "ALLOCATOR_ENV_NAMES",
     "ALLOCATOR_ENV_PREFIXES",
     "BUILTIN_ALLOCATORS",
@@ -80,6 +82,11 @@ UNHASHED_WHEN_NULL: dict[str, object] = {
     "service.env": {},
     "service.interface": "auto",
     "service.requests": None,
+    "service.idle_ends": "fixed",
+    "service.idle_min_s": None,
+    "control.warmup_s": 0.0,
+    "service.arrivals": "uniform",
+    "service.calibrate": None,
 }
 #: Environment a spec's `service.env` may not set: the harness sets these per allocator (the
 #: preload, its knobs, Python's allocator, the service's own config), and a copy in the app's
@@ -177,6 +184,21 @@ class PayloadSpec(_Model):
 Endpoint = Literal["churn", "json", "xml"]
 
 
+class CalibrateSpec(_Model):
+    """Find the rate the app holds before measuring (bench.experiments.calibrate)."""
+
+    fraction: float = Field(
+        0.7, gt=0, le=1, description="the share of the rate found that the study runs at"
+    )
+    steps: int = Field(
+        6, ge=2, le=12, description="steps of the ramp, doubling up to service.rate, its top"
+    )
+    step_s: float = Field(5.0, ge=1, le=120, description="seconds of each step")
+    p99_bound_ms: float = Field(
+        1000.0, gt=0, description="a step holds only with its p99 latency under this"
+    )
+
+
 class ServiceSpec(_Model):
     """The Python service experiment: workers, open-loop rate, phases and traffic mix."""
 
@@ -185,7 +207,36 @@ class ServiceSpec(_Model):
     rate: float = Field(200.0, gt=0, le=100_000, description="requests per second, open loop")
     warmup_s: float = Field(30.0, ge=0)
     load_s: float = Field(600.0, gt=0)
-    idle_s: float = Field(120.0, ge=0)
+    calibrate: CalibrateSpec | None = Field(
+        None,
+        description="before measuring, ramp the load on the first allocator up to `rate` in "
+        "doubling steps, find the highest step the app holds (answered at 95% of the rate, "
+        "p99 under the bound), and run the study at `fraction` of it (null: run at `rate`)",
+    )
+    arrivals: Literal["uniform", "poisson"] = Field(
+        "uniform",
+        description="how the load's requests arrive: uniform (evenly spaced at 1/rate) or "
+        "poisson (exponential gaps of mean 1/rate, seeded: the same schedule on every "
+        "allocator and run); open loop either way, latency from the intended send time",
+    )
+    idle_s: float = Field(
+        120.0,
+        ge=0,
+        description="seconds of idle after the load; with idle_ends: settled, the most it lasts",
+    )
+    idle_ends: Literal["fixed", "settled"] = Field(
+        "fixed",
+        description="fixed: idle lasts idle_s; settled: it ends once memory has stayed within "
+        "the settle band for settle_window_s, after at least idle_min_s and 4.5 times the "
+        "allocator's return timers as read back (jemalloc's decay: 4.5 x 10 s), at most idle_s",
+    )
+    idle_min_s: float | None = Field(
+        None,
+        gt=0,
+        description="with idle_ends: settled, the least idle of an allocator without return "
+        "timers (default: settle_window_s); the C++ control rests this long under "
+        "'match-service'",
+    )
     sample_interval_s: float = Field(1.0, ge=0.1, le=60)
     settle_window_s: float = Field(
         10.0, gt=0, description="settled = median anon memory over the last this many s of idle"
@@ -325,7 +376,23 @@ class ServiceSpec(_Model):
             raise ValueError(
                 f"settle_window_s ({self.settle_window_s}) must not exceed idle_s ({self.idle_s})"
             )
+        if self.idle_min_s is not None and self.idle_ends == "fixed":
+            raise ValueError("idle_min_s applies only with idle_ends: settled")
+        if self.idle_ends == "settled" and self.idle_floor_s > self.idle_s:
+            raise ValueError(
+                f"idle_min_s ({self.idle_floor_s:g}) must not exceed idle_s ({self.idle_s:g}), "
+                "the most an idle that ends once settled may last"
+            )
         return self
+
+    @property
+    def idle_floor_s(self) -> float:
+        """The least idle of an allocator without return timers: idle_s when the idle is
+        fixed, else idle_min_s (by default the settle window, the least that can show a
+        flat memory)."""
+        if self.idle_ends == "fixed":
+            return self.idle_s
+        return self.idle_min_s if self.idle_min_s is not None else self.settle_window_s
 
     @property
     def live_bytes(self) -> int:
@@ -383,7 +450,18 @@ class ServiceSpec(_Model):
 class ControlSpec(_Model):
     """The bare C++ control: same churn, same allocators, no Python runtime."""
 
-    threads: int = Field(4, gt=0, le=256)
+    threads: int | Literal["cores"] = Field(
+        4,
+        description="worker threads of the control, or 'cores': as many as the CPUs the "
+        "control may use on the machine that runs it (more threads than CPUs take turns, and "
+        "their throughput measures the scheduler as much as the allocator: flagged)",
+    )
+    warmup_s: float = Field(
+        0.0,
+        ge=0,
+        description="seconds of churn before the measured `seconds`, left out of the "
+        "throughput: every heap reaches its steady state first",
+    )
     live_bytes: str | int = Field(
         "match-service", description="'match-service' or a byte count of the shared live set"
     )
@@ -401,6 +479,15 @@ class ControlSpec(_Model):
         "global: any thread frees any survivor (cross-thread frees)",
     )
     enabled: bool = True
+
+    @field_validator("threads", mode="before")
+    @classmethod
+    def _threads(cls, value: Any) -> Any:
+        if value == "cores" and isinstance(value, str):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 256:
+            return value
+        raise ValueError("must be 'cores' or a whole number from 1 to 256")
 
     @field_validator("live_bytes")
     @classmethod
@@ -547,6 +634,8 @@ HostFact = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=64)]
 class Spec(_Model):
     """One experiment: which allocators, what service load, what control."""
 
+    _overrides: tuple[str, ...] = PrivateAttr(())
+
     name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
     title: str = Field(min_length=1)
     description: str = ""
@@ -564,7 +653,7 @@ class Spec(_Model):
         default_factory=list,
         description="cluster runs only (--cluster): the kinds of host to run every cell on, "
         "each a mapping of facts a host advertises as Dask worker resources (e.g. "
-        "[{arch: x86_64}, {arch: arm64}] runs the whole matrix on both); empty: any host",
+        "[{arch: x86_64}, {arch: aarch64}] runs the whole matrix on both); empty: any host",
     )
 
     @field_validator("machine")
@@ -631,14 +720,23 @@ class Spec(_Model):
         return int(self.control.live_bytes)
 
     @property
+    def control_threads(self) -> int:
+        """The control's threads: the spec's number, or with 'cores' the CPUs this process
+        may run on (its affinity), read on the machine that runs the control."""
+        if self.control.threads == "cores":
+            return max(1, len(os.sched_getaffinity(0)))
+        return int(self.control.threads)
+
+    @property
     def control_idle_s(self) -> float:
-        """The C++ control's rest after its churn: the service's idle_s, or the seconds given.
+        """The C++ control's rest after its churn: the service's idle (its least idle when
+        the idle ends once settled), or the seconds given.
 
         Matching the service by default lets the control's allocators run the same decay
         timers for as long, and settle over the same window, so their settled memory compares.
         """
         if self.control.idle_s == "match-service":
-            return self.service.idle_s
+            return self.service.idle_floor_s
         return float(self.control.idle_s)
 
     def canonical_json(self) -> str:
@@ -664,3 +762,10 @@ class Spec(_Model):
     @property
     def spec_hash(self) -> str:
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+    @property
+    def overrides(self) -> tuple[str, ...]:
+        """The `--set KEY=VALUE` changes this spec was loaded with, as typed (none: the file
+        as it is). They are already in every field, so in spec_hash too; the manifest keeps
+        the list so the article and `compare` can say the run differs from its file."""
+        return self._overrides

@@ -222,6 +222,10 @@ def test_doctor_on_the_default_spec_reports_five_verified_and_bun_unavailable(mo
     if not bun["found"]:
         assert bun["reason"] and not bun["verified"]
     assert report["can_run"] is True and proc.returncode == 0
+    # when each gives memory back on its own, read back in its own process
+    decay = {t["setting"]: t for t in rows["jemalloc"]["timers"]}["opt.dirty_decay_ms"]
+    assert decay["value"] == "10000 ms" and rows["jemalloc"]["return_horizon_s"] == 10.0
+    assert rows["glibc"]["return_horizon_s"] == 0.0
     assert report["machine"]["cgroup_mode"] in ("v1", "v2", "none")
     assert {"thp", "swap_bytes", "governor", "compilers"} <= set(report["machine"])
 
@@ -230,6 +234,8 @@ def test_doctor_table_names_each_problem_with_its_fix():
     proc = run_cli("doctor", "specs/default.yaml", timeout=120)
     assert proc.returncode == 0
     assert "mimalloc-v3" in proc.stdout and "memory accounting" in proc.stdout
+    assert "when each gives memory back on its own" in proc.stdout
+    assert "opt.dirty_decay_ms 10000 ms" in proc.stdout
     if "mimalloc-bun: unavailable" in proc.stdout:
         assert "fix:" in proc.stdout
 

@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from studyrun import ROOT
 
-from bench.allocators import knobs
+from bench.allocators import knobs, timers
 from bench.allocators.registry import resolve
 from bench.allocators.verification import verify
 from bench.spec import VariantAllocator
@@ -146,8 +146,12 @@ def test_each_variable_is_parsed_into_the_settings_it_asks_for():
 def test_the_probe_is_asked_only_what_can_be_read_and_answers_by_id():
     env = {"MALLOC_CONF": "slab_sizes:1-4096:1,dirty_decay_ms:0"}
     requests = json.loads(knobs.probe_env(env)[KNOBS_ENV])
-    assert requests == [{"family": "jemalloc", "name": "opt.dirty_decay_ms", "id": 1}]
-    assert knobs.probe_env({"PATH": "/bin"}) == {}
+    asked = [r for r in requests if not str(r["id"]).startswith(timers.REQUEST_PREFIX)]
+    assert asked == [{"family": "jemalloc", "name": "opt.dirty_decay_ms", "id": 1}]
+    # a stock allocator asks nothing of its own, but its return timers are always read
+    stock = json.loads(knobs.probe_env({"PATH": "/bin"})[KNOBS_ENV])
+    assert stock == timers.requests()
+    assert {r["name"] for r in stock} >= {"opt.dirty_decay_ms", "purge_delay"}
 
 
 # --- judging read-backs (the probe's answers written out) -----------------------------------

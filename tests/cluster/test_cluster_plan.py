@@ -19,12 +19,12 @@ SPEC = parse_spec(TINY_SPEC)  # glibc, jemalloc; 1 service repeat, 2 control rep
 
 
 def test_a_requirement_is_key_equals_value_and_becomes_a_resource_name():
-    assert parse_requirement("arch=arm64") == ("arch", "arm64")
-    assert resources_for({"arch": "arm64"}) == {"bench_host": 1.0, "arch:arm64": 1.0}
+    assert parse_requirement("arch=aarch64") == ("arch", "aarch64")
+    assert resources_for({"arch": "aarch64"}) == {"bench_host": 1.0, "arch:aarch64": 1.0}
     assert resources_for({}) == {"bench_host": 1.0}  # every cell takes one whole host
 
 
-@pytest.mark.parametrize("bad", ["arch", "=arm64", "arch=", "arch=arm 64", "a:b=c", "a=b=c"])
+@pytest.mark.parametrize("bad", ["arch", "=aarch64", "arch=", "arch=arm 64", "a:b=c", "a=b=c"])
 def test_a_requirement_dask_could_not_name_is_a_usage_error(bad: str):
     with pytest.raises(UsageError, match="KEY=VALUE"):
         parse_requirement(bad)
@@ -32,7 +32,7 @@ def test_a_requirement_dask_could_not_name_is_a_usage_error(bad: str):
 
 def test_host_kinds_are_the_specs_each_with_every_require_added():
     assert host_kinds(SPEC, []) == [{}]
-    assert host_kinds(SPEC, ["arch=arm64"]) == [{"arch": "arm64"}]
+    assert host_kinds(SPEC, ["arch=aarch64"]) == [{"arch": "aarch64"}]
     two = parse_spec(TINY_SPEC + "hosts: [{arch: x86_64}, {arch: aarch64}]\n")
     assert host_kinds(two, ["zone=a"]) == [
         {"arch": "x86_64", "zone": "a"},

@@ -427,3 +427,21 @@ def test_repeats_run_in_rounds_with_a_rotated_order(tiny_run: Path):
         runner.rotated(["glibc", "jemalloc"], r) for r in range(rounds)
     ]
     assert runner.rotated(["glibc", "jemalloc"], 1) == ["jemalloc", "glibc"]
+
+
+def test_the_aa_duplicate_lands_at_a_drawn_place_never_beside_its_twin():
+    from bench.experiments.runner import round_order
+
+    names = ["glibc", "jemalloc", "tcmalloc", "mimalloc-v2", "mimalloc-v3", "glibc-again"]
+    twins = {"glibc-again": "glibc"}
+    orders = [round_order(names, r, twins=twins, seed=7) for r in range(12)]
+    for order in orders:
+        assert sorted(order) == sorted(names)
+        i, j = order.index("glibc"), order.index("glibc-again")
+        assert abs(i - j) > 1
+    # the others keep their rotation; the duplicate's place varies over the rounds
+    assert [n for n in orders[1] if n != "glibc-again"] == names[1:5] + names[:1]
+    assert len({o.index("glibc-again") for o in orders}) > 2
+    # the same seed draws the same places: the order is reproducible, and recorded
+    assert orders == [round_order(names, r, twins=twins, seed=7) for r in range(12)]
+    assert round_order(["glibc", "glibc-again"], 0, twins=twins) == ["glibc", "glibc-again"]

@@ -197,3 +197,30 @@ def test_histogram_clamps_values_outside_its_range() -> None:
     assert hist.quantile(0) == pytest.approx(1e-3)
     assert hist.quantile(1) == pytest.approx(hist.upper_bound(hist.size - 1))
     assert hist.n == 2
+
+
+def test_poisson_arrivals_have_exponential_gaps_of_the_stage_rate():
+    import statistics
+
+    stage = Stage("load", 200.0, 300.0, arrivals="poisson")
+    offsets = [t for _, t in iter_slots([stage], seed=3)]
+    gaps = [b - a for a, b in zip(offsets, offsets[1:], strict=False)]
+    # about rate x duration requests (sd of a Poisson count: sqrt(60,000) ~ 245)
+    assert abs(len(offsets) - 60_000) < 5 * 245
+    mean = statistics.fmean(gaps)
+    assert mean == pytest.approx(1 / 200, rel=0.02)
+    # an exponential's standard deviation equals its mean (coefficient of variation 1);
+    # uniform arrivals have none
+    assert statistics.pstdev(gaps) / mean == pytest.approx(1.0, abs=0.03)
+    assert all(0 <= t < 300.0 for t in offsets) and offsets == sorted(offsets)
+
+
+def test_poisson_arrivals_are_the_same_for_the_same_seed_and_differ_for_another():
+    stages = [Stage("warmup", 20.0, 2.0), Stage("load", 100.0, 5.0, arrivals="poisson")]
+    a = list(iter_slots(stages, seed=1))
+    assert a == list(iter_slots(stages, seed=1))
+    assert a != list(iter_slots(stages, seed=2))
+    # the warm-up stays evenly spaced: only the load's arrivals are Poisson
+    assert [t for i, t in a if i == 0] == [i / 20.0 for i in range(40)]
+    with pytest.raises(ValueError, match="arrivals must be one of uniform, poisson"):
+        Stage("load", 1.0, 1.0, arrivals="bursty")

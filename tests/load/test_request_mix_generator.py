@@ -143,3 +143,45 @@ def test_a_request_file_drives_the_synthetic_service_too(tmp_path: Path) -> None
     assert all(r["status"] == 200 for r in rows), summary.error_kinds
     assert {r["endpoint"] for r in rows} == {"churn", "POST /json", "POST /xml"}
     assert all(r["live_bytes"] is not None for r in rows)  # the synthetic service says it
+
+
+def test_an_env_field_sends_the_secret_and_records_only_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "s3cr3t-token-93c1"
+    monkeypatch.setenv("ALLOCSTUDY_TEST_TOKEN", secret)  # the generator inherits it
+    line = {"name": "private", "method": "GET", "path": "/private/${env:ALLOCSTUDY_TEST_TOKEN}"}
+    (tmp_path / "traffic.jsonl").write_text(json.dumps(line) + "\n", encoding="utf-8")
+    mix = load_requests(tmp_path / "traffic.jsonl")
+    assert secret not in json.dumps(mix.record())  # what the manifest keeps: the name
+    log = tmp_path / "server.jsonl"
+    server = subprocess.Popen(
+        [sys.executable, str(SERVER), str(log)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        port = server.stdout.readline().strip()
+        config = LoadConfig.model_validate(
+            {
+                "base_url": f"http://127.0.0.1:{port}",
+                "stages": [{"phase": "load", "rate": 20, "duration_s": 0.5}],
+                "mix": mix.weights,
+                "requests": [r.model_dump(mode="json") for r in mix.requests],
+                "health_path": HOSTED_HEALTH_PATH,
+                "warm_connections": 1,
+                "origin": time.monotonic(),
+            }
+        )
+        summary, rows = run_loadgen(config, tmp_path / "requests.arrow")
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+    assert summary.errors == 0 and len(rows) == 10
+    seen = [json.loads(x) for x in log.read_text(encoding="utf-8").splitlines()]
+    assert [s["path"] for s in seen if s["path"].startswith("/private/")] == [
+        f"/private/{secret}"
+    ] * 10
+    # a variable that is not set stops the file at its line, naming it
+    monkeypatch.delenv("ALLOCSTUDY_TEST_TOKEN")
+    with pytest.raises(Exception, match="ALLOCSTUDY_TEST_TOKEN is not set"):
+        load_requests(tmp_path / "traffic.jsonl")

@@ -118,7 +118,7 @@ def test_every_problem_is_one_line_with_file_line_and_field(tmp_path: Path) -> N
         "traffic.jsonl:5: path: unknown field ${number:1:2}",
         "traffic.jsonl:6: weight: must be a number above 0",
         "traffic.jsonl:7: colour: unknown key",
-        "traffic.jsonl:8: json: give one of body, json or body_file",
+        "traffic.jsonl:8: json: give one of body, json, body_file or form",
         "traffic.jsonl:9: body: must be text",
         "traffic.jsonl:10: body_file: cannot read 'missing.txt'",
         "traffic.jsonl:11: headers.Host: set by the HTTP client itself",
@@ -147,12 +147,18 @@ def test_an_empty_file_says_it_has_no_requests(tmp_path: Path) -> None:
     ]
 
 
-def test_a_binary_body_file_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "blob.bin").write_bytes(b"\xff\xfe\x00")
-    lines = problems(tmp_path, '{"method": "POST", "path": "/a", "body_file": "blob.bin"}')
-    assert lines == [
-        "traffic.jsonl:1: body_file: 'blob.bin' is not UTF-8 text (binary bodies: not yet)"
-    ]
+def test_a_binary_body_file_is_sent_byte_for_byte_with_its_content_type(tmp_path: Path) -> None:
+    from bench.load.requestfile import render_variants
+
+    png = b"\x89PNG\r\n\x1a\n\x00\xff${not a field}"
+    (tmp_path / "logo.png").write_bytes(png)
+    (tmp_path / "t.jsonl").write_text(
+        '{"name": "upload", "method": "PUT", "path": "/logo", "body_file": "logo.png"}\n'
+    )
+    (request,) = load_requests(tmp_path / "t.jsonl").requests
+    assert request.body_kind == "binary" and request.content_type == "image/png"
+    assert request.fixed
+    assert render_variants(request, 8, seed=1) == [("/logo", png)]  # one variant, as it is
 
 
 def test_the_digest_follows_the_request_file_and_its_body_files(good: Path) -> None:
@@ -213,3 +219,84 @@ def test_a_load_config_refuses_a_mix_naming_no_request(good: Path) -> None:
                 "requests": [r.model_dump(mode="json") for r in mix.requests],
             }
         )
+
+
+def test_a_feed_draws_rows_seeded_and_keeps_each_variant_on_one_row(tmp_path: Path) -> None:
+    from bench.load.requestfile import load_requests, render_variants
+
+    (tmp_path / "users.csv").write_text("id,name\n1,ada\n2,bob\n3,cy\n", encoding="utf-8")
+    line = {
+        "name": "profile",
+        "method": "POST",
+        "path": "/users/${feed:users.csv:id}",
+        "json": {"id": "${feed:users.csv:id}", "name": "${feed:users.csv:name}"},
+    }
+    (tmp_path / "t.jsonl").write_text(json.dumps(line) + "\n", encoding="utf-8")
+    mix = load_requests(tmp_path / "t.jsonl")
+    (request,) = mix.requests
+    variants = render_variants(request, 32, seed=5)
+    pairs = {("1", "ada"), ("2", "bob"), ("3", "cy")}
+    for path, body in variants:
+        doc = json.loads(body or b"{}")
+        assert (doc["id"], doc["name"]) in pairs  # one row per variant
+        assert path == f"/users/{doc['id']}"
+    assert {json.loads(b or b"{}")["id"] for _, b in variants} == {"1", "2", "3"}
+    assert variants == render_variants(request, 32, seed=5)  # seeded
+    # the feed is hashed into the spec like a body file: a changed row is a changed study
+    before = mix.sha256
+    (tmp_path / "users.csv").write_text("id,name\n1,ada\n2,bob\n3,cyd\n", encoding="utf-8")
+    assert load_requests(tmp_path / "t.jsonl").sha256 != before
+
+
+def test_a_feed_that_cannot_serve_is_refused_at_its_line(tmp_path: Path) -> None:
+    from bench.load.requestfile import RequestFileError, load_requests
+
+    (tmp_path / "users.jsonl").write_text('{"id": 1}\n{"id": 2}\n', encoding="utf-8")
+    lines = [
+        {"method": "GET", "path": "/a/${feed:users.jsonl:uid}"},
+        {"method": "GET", "path": "/b/${feed:missing.csv:id}"},
+    ]
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    with pytest.raises(RequestFileError) as caught:
+        load_requests(tmp_path / "t.jsonl")
+    text = str(caught.value)
+    assert "t.jsonl:1: path:" in text and "has no column 'uid' (it has id)" in text
+    assert "t.jsonl:2: path:" in text and "missing.csv: cannot read it" in text
+
+
+def test_a_form_is_sent_as_multipart_that_a_real_parser_reads(tmp_path: Path) -> None:
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    from bench.load.requestfile import render_variants
+
+    png = b"\x89PNG\r\n\x1a\n\x00\xff"
+    (tmp_path / "logo.png").write_bytes(png)
+    line = {
+        "name": "new note",
+        "method": "POST",
+        "path": "/notes",
+        "form": {"title": "note ${int:1:9}", "attachment": {"file": "logo.png"}},
+    }
+    (tmp_path / "t.jsonl").write_text(json.dumps(line) + "\n")
+    (request,) = load_requests(tmp_path / "t.jsonl").requests
+    assert request.content_type and request.content_type.startswith("multipart/form-data")
+    assert not request.fixed  # the title varies
+    for _, body in render_variants(request, 4, seed=2):
+        head = f"Content-Type: {request.content_type}\r\n\r\n".encode()
+        message = BytesParser(policy=HTTP).parsebytes(head + (body or b""))
+        parts = {p.get_param("name", header="content-disposition"): p for p in message.iter_parts()}
+        assert parts["title"].get_content().startswith("note ")
+        assert parts["attachment"].get_filename() == "logo.png"
+        assert parts["attachment"].get_content_type() == "image/png"
+        assert parts["attachment"].get_payload(decode=True) == png
+
+
+def test_a_form_that_cannot_be_built_is_refused_at_its_line(tmp_path: Path) -> None:
+    lines = problems(
+        tmp_path,
+        '{"method": "POST", "path": "/a", "form": {"f": {"file": "missing.bin"}}}\n'
+        '{"method": "POST", "path": "/b", "form": {"n": 3}}\n',
+    )
+    assert lines[0].startswith("traffic.jsonl:1: form.f: cannot read 'missing.bin'")
+    assert lines[1] == 'traffic.jsonl:2: form.n: must be text or {"file": NAME}'

@@ -96,3 +96,62 @@ def test_overhead_ratio_and_given_back_share():
     assert runstats.given_back_share(200, 150) == 0.25
     assert runstats.given_back_share(200, 210) == -0.05  # grew during idle: negative, not hidden
     assert runstats.given_back_share(0, 0) is None and runstats.given_back_share(None, 5) is None
+
+
+# --- settling over the idle ------------------------------------------------------------------
+
+MB = 1_000_000
+
+
+def _idle(values_mb: list[float], *, start: float = 10.0, step: float = 0.5):
+    times = [start + i * step for i in range(len(values_mb))]
+    return times, [int(v * MB) for v in values_mb]
+
+
+def test_a_flat_idle_settles_at_once_and_is_not_falling():
+    times, values = _idle([400.0] * 20)
+    fit = runstats.settling(times, values, 10.0, times[-1], 2.5)
+    assert fit == runstats.Settling(400 * MB, 0.0, False)
+
+
+def test_a_step_down_settles_where_it_lands():
+    times, values = _idle([400.0] * 8 + [300.0] * 12)  # drops at sample 8, t = 14.0
+    fit = runstats.settling(times, values, 10.0, times[-1], 2.5)
+    assert fit.settled == 300 * MB
+    assert fit.settle_time_s == pytest.approx(4.0)
+    assert fit.still_falling is False
+
+
+def test_memory_falling_through_the_settle_window_is_still_falling():
+    times, values = _idle([400.0 - 5 * i for i in range(20)])  # 5 MB a sample to the end
+    fit = runstats.settling(times, values, 10.0, times[-1], 2.5)
+    assert fit.still_falling is True
+    # never inside the band of the final value before the last samples
+    assert fit.settle_time_s > 8.0
+
+
+def test_a_fall_inside_the_band_is_noise_not_falling():
+    # 0.02% a sample: 0.1% across the window, under the 1% band
+    times, values = _idle([400.0 * (1 - 0.0002 * i) for i in range(20)])
+    fit = runstats.settling(times, values, 10.0, times[-1], 2.5)
+    assert fit.still_falling is False and fit.settle_time_s == 0.0
+
+
+def test_memory_growing_in_idle_is_not_falling():
+    times, values = _idle([300.0 + 5 * i for i in range(20)])
+    assert runstats.settling(times, values, 10.0, times[-1], 2.5).still_falling is False
+
+
+def test_a_window_of_two_samples_says_nothing_of_the_trend():
+    times, values = _idle([400.0, 300.0])
+    fit = runstats.settling(times, values, 10.0, times[-1], 0.6)
+    assert fit.still_falling is None and fit.settled is not None
+
+
+def test_no_sample_in_the_window_settles_nothing():
+    assert runstats.settling([], [], 0.0, 10.0, 2.0) == runstats.Settling(None, None, None)
+
+
+def test_the_band_has_a_floor_for_small_services():
+    assert runstats.settle_band(10 * MB) == 1 << 20
+    assert runstats.settle_band(1000 * MB) == pytest.approx(10 * MB)

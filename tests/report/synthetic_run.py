@@ -93,6 +93,38 @@ class Alloc:
     base: str | None = None  # a variant: the stock allocator it changes
     env: tuple[tuple[str, str], ...] = ()  # a variant's settings, as (name, value) pairs
     knobs: tuple[dict[str, Any], ...] | None = None  # the read-back records; None: not recorded
+    settle_s: float = 0.0  # seconds into idle until memory stayed within the settle band
+    falling: bool = False  # memory still falling when idle ended (every repeat)
+    timers: bool = True  # the manifest records the allocator's return timers
+    missed_mb: float = 0.0  # a load peak between samples that only the kernel's mark saw
+    saturated: bool = False  # the app could not keep up in every repeat
+
+
+#: The return timers each family reports (bench.allocators.timers records), as read here.
+TIMERS: dict[str, list[dict[str, Any]]] = {
+    "glibc": [
+        {"family": "glibc", "setting": "M_TRIM_THRESHOLD", "kind": "none", "value": None,
+         "seconds": None, "meaning": "no timer: free() trims only the top of a heap"},
+    ],
+    "jemalloc": [
+        {"family": "jemalloc", "setting": "opt.dirty_decay_ms", "kind": "timer",
+         "value": "10000 ms", "seconds": 10.0, "meaning": "dirty pages decay over this time"},
+        {"family": "jemalloc", "setting": "opt.muzzy_decay_ms", "kind": "timer",
+         "value": "0 ms", "seconds": 0.0, "meaning": "muzzy pages decay over this time"},
+    ],
+    "tcmalloc": [
+        {"family": "tcmalloc", "setting": "FLAGS_tcmalloc_release_rate", "kind": "pace",
+         "value": "1.0", "seconds": None, "meaning": "returns spans as the program frees"},
+    ],
+    "mimalloc-v2": [
+        {"family": "mimalloc", "setting": "decommit_delay", "kind": "timer", "value": "25 ms",
+         "seconds": 0.025, "meaning": "free pages are decommitted after this delay"},
+    ],
+    "mimalloc-v3": [
+        {"family": "mimalloc", "setting": "purge_delay", "kind": "timer", "value": "1000 ms",
+         "seconds": 1.0, "meaning": "free pages are purged after this delay"},
+    ],
+}  # fmt: skip
 
 
 #: The interpreter's own live heap beside the payload (what malloc counts as in use at start).
@@ -463,6 +495,11 @@ def write_run(
                 f"{failed} of {requests_per_alloc} load requests failed "
                 f"(counted at {timeout_s:g} s or more)"
             ][: 1 if failed else 0]
+            if a.saturated:
+                flags.insert(0, "saturated: the app served 17 of 60 requests a second (0 failed)")
+            if a.falling:
+                idle_len = clock.idle_end - clock.idle_start
+                flags.append(f"still returning memory when idle ended after {idle_len:.0f} s")
             summary.append(
                 {
                     "experiment": "service",
@@ -496,6 +533,10 @@ def write_run(
                         settled, ready_anon, recs["idle_end"], recs["ready"]
                     ),
                     "given_back_share": given_back_share(peak, settled),
+                    "idle_run_s": clock.idle_end - clock.idle_start,
+                    "settle_time_s": a.settle_s,
+                    "still_falling": a.falling,
+                    "saturated": a.saturated,
                     "flagged": bool(flags),
                     "flags": "; ".join(flags) or None,
                     # the program's own heap: the live payload on the interpreter's own
@@ -509,6 +550,11 @@ def write_run(
                         for at in ("ready", "load_end", "idle_end")
                     },
                     "load_end_anon_bytes": peak,
+                    # the kernel's charge: 30 MB of page cache and kernel memory on top, and
+                    # a spike between samples where the allocator says so (missed_mb)
+                    "load_peak_charged_bytes": peak + int((30 + a.missed_mb) * 1e6),
+                    "load_end_charged_bytes": peak + int(30e6),
+                    "load_peak_source": "memory.max_usage_in_bytes",
                 }
             )
         for r in range(3):
@@ -597,6 +643,11 @@ def write_run(
                 "sha256": ("ab" * 32) if ok else None,
                 "env": dict(a.env),
                 **({} if a.knobs is None else {"knobs": list(a.knobs)}),
+                **(
+                    {"timers": TIMERS.get(a.base or a.name.removesuffix("-again"), [])}
+                    if a.timers and ok
+                    else {}
+                ),
                 "status": a.status,
                 "reason": a.reason,
                 "evidence": {}
@@ -734,6 +785,7 @@ def mkdocs_build(
         **os.environ,
         "ALLOCSTUDY_RESULTS": str(results),
         "PYTHONPATH": path,
+        "NO_MKDOCS_2_WARNING": "1",  # as the Makefile sets it: no 10-line notice per build
         **(extra_env or {}),
     }
     mkdocs = Path(sys.executable).with_name("mkdocs")

@@ -83,6 +83,7 @@ def test_unknown_value_name_fails_the_build_naming_page_and_name(
 
 
 def test_no_results_fails_naming_the_command(tmp_path: Path):
-    proc = mkdocs_build(tmp_path / "site", tmp_path / "nothing")
+    no_reference = {"ALLOCSTUDY_REFERENCE": ""}  # the committed reference run would show
+    proc = mkdocs_build(tmp_path / "site", tmp_path / "nothing", extra_env=no_reference)
     assert proc.returncode != 0
     assert "allocstudy run specs/quick.yaml" in proc.stderr and "make study" in proc.stderr

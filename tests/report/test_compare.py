@@ -222,3 +222,22 @@ def test_extremes_ratio_degenerate():
     assert extremes_ratio({}) is None
     assert extremes_ratio({"a": one(0.0), "b": one(1.0)}) is None
     assert extremes_ratio({"a": one(2.0), "b": one(5.0)}) == 2.5
+
+
+def test_kendall_tau_of_equal_reversed_and_partial_orders():
+    from bench.report.compare import kendall_tau
+
+    assert kendall_tau(["a", "b", "c"], ["a", "b", "c"]) == 1.0
+    assert kendall_tau(["a", "b", "c"], ["c", "b", "a"]) == -1.0
+    assert kendall_tau(["a", "b", "c", "d"], ["b", "a", "c", "d"]) == pytest.approx(4 / 6)
+    assert kendall_tau(["a", "x"], ["a", "y"]) is None  # one shared name
+
+
+def test_reversed_pairs_ignore_ties_and_unranked_names():
+    from bench.report.compare import reversed_pairs
+
+    a = [("glibc",), ("jemalloc",), ("tcmalloc", "mimalloc")]
+    b = [("jemalloc",), ("glibc", "tcmalloc"), ("mimalloc",), ("bun",)]
+    # glibc before jemalloc in a, after it in b; glibc/tcmalloc tie in b: no contradiction
+    assert reversed_pairs(a, b) == [("glibc", "jemalloc")]
+    assert reversed_pairs(a, a) == []

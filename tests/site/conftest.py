@@ -19,15 +19,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "report"))
 from synthetic_run import build_site  # noqa: E402
 
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from chromium import CHROMIUM, FLAGS  # noqa: E402
 
 
 @pytest.fixture(scope="session")

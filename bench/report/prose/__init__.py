@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bench.report import specview
+from bench.report import calibration, peakcheck, settling, specview
 from bench.report.aggregate import Results
 from bench.report.compare import Sample, shed_fraction
 from bench.report.leak import leak_results
@@ -73,7 +73,11 @@ def sentences(
     full, res = res, res.ranked()
     tuned = recycling.without_recycled(run, full)  # a variant that only recycles turns no knob
     aa_name = full.aa.name if full.aa else None
-    idle_s = fmt_seconds(float(specview.get(run.spec, "service.idle_s")))
+    idle_s = (
+        "the idle"
+        if specview.get(run.spec, "service.idle_ends") == "settled"
+        else fmt_seconds(float(specview.get(run.spec, "service.idle_s")))
+    )
     method = method_of(run.manifest)
     hosted = workload.hosted_app(run) is not None
     svc: dict[str, Any] = res.service
@@ -122,6 +126,12 @@ def sentences(
         ),
         "peak_vs_settled": lambda: memory.peak_vs_settled(res),
         "fingerprints": lambda: memory.fingerprints(res, idle_s),
+        "settling": lambda: " ".join(
+            t for t in (settling.settling_sentence(res), settling.idle_sentence(res)) if t
+        ),
+        "timers": lambda: settling.timers_sentence(run, res),
+        "calibration": lambda: calibration.calibration_sentence(run.manifest),
+        "peak_caught": lambda: peakcheck.peak_caught_sentence(run.summary, res.names),
         "idle": lambda: procedure.idle(run, res, method),
         "reclaim": lambda: procedure.reclaim(run, res, method),
         "staircase": lambda: memory.staircase(run, res),

@@ -51,6 +51,22 @@ __all__ = [
 
 
 def headline(res: Results) -> str:
+    """The lead: who is leanest and heaviest once rested, after what made the run's service
+    unfit to compare (saturation) where that happened."""
+    lead = _headline(res)
+    queued = {n: r.saturated for n, r in res.service.items() if r.saturated}
+    if not queued:
+        return lead
+    first = next(iter(queued.values())) or "saturated"
+    served = first.removeprefix("saturated: ")
+    return (
+        f"**The app could not keep up** under {names_text(list(queued))}: {served}. Memory "
+        "measured that way is a queue's, not the load's, so those allocators are not ranked; "
+        "lower `service.rate` (or give the app more workers) and run again. " + lead
+    )
+
+
+def _headline(res: Results) -> str:
     settled = {n: r.settled for n, r in res.service.items()}
     if not settled:
         return "No allocator produced service measurements in this run."
@@ -63,6 +79,8 @@ def headline(res: Results) -> str:
         )
     tiers = rank(settled)
     shaky = noisy_text(settled, fmt_mb)
+    if not tiers and any(s.saturated or s.falling_after_s is not None for s in settled.values()):
+        return shaky  # it names why each one is not ranked
     if not tiers:
         return f"Settled memory varied too much between repeats to rank any allocator. {shaky}"
     if len(tiers) == 1:
@@ -125,15 +143,24 @@ def peak_vs_settled(res: Results) -> str:
 def fingerprints(res: Results, idle: str) -> str:
     if not res.service:
         return "No allocator produced service measurements, so there is no fingerprint."
-    groups: dict[str, list[str]] = {"keeps": [], "returns some": [], "returns most": []}
+    groups: dict[str, list[str]] = {
+        "keeps": [],
+        "returns some": [],
+        "returns most": [],
+        "still returning": [],
+    }
     for n, r in res.service.items():
-        groups[classify_fingerprint(r.peak.center, r.settled.center)].append(n)
+        if r.settled.falling_after_s is not None:  # where it would stop is not known
+            groups["still returning"].append(n)
+        else:
+            groups[classify_fingerprint(r.peak.center, r.settled.center)].append(n)
     keep, most = fmt_pct(FINGERPRINT_KEEP_BELOW), fmt_pct(FINGERPRINT_RETURN_FROM)
+    over = "over the idle" if idle == "the idle" else f"over {idle} of idle"
     labels = {
-        "keeps": f"Kept what they reached (less than {keep} of the peak given back over "
-        f"{idle} of idle)",
+        "keeps": f"Kept what they reached (less than {keep} of the peak given back {over})",
         "returns some": f"Gave back part of the peak (between {keep} and {most})",
         "returns most": f"Gave back most of the peak ({most} or more)",
+        "still returning": "Still returning memory when idle ended, so not classified",
     }
     return " ".join(f"{labels[k]}: {names_text(v)}." for k, v in groups.items() if v)
 

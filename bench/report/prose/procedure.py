@@ -23,6 +23,12 @@ def idle(run: Run, res: Results, method: Method) -> str:
     """What the idle phase contained, as recorded: the traffic, or a silent idle, and the
     runner's own /stats call as idle began where the run recorded one."""
     idle_s = fmt_seconds(float(specview.get(run.spec, "service.idle_s")))
+    # an idle that ends once memory has settled has no one length: the settling section says
+    phase = (
+        "idle phase"
+        if specview.get(run.spec, "service.idle_ends") == "settled"
+        else f"{idle_s} idle phase"
+    )
     per = []
     for name in res.service:
         traffic = run.idle.get(name)
@@ -36,11 +42,11 @@ def idle(run: Run, res: Results, method: Method) -> str:
         else ""
     )
     if method.idle_rate is None and not recorded:
-        return f"The run did not record what its {idle_s} idle phase contained."
+        return f"The run did not record what its {phase} contained."
     if (method.idle_rate or 0) <= 0 and not recorded:
         after = f"; {runner}, and nothing called the service after that" if runner else ""
         return (
-            f"During the {idle_s} idle phase no traffic was sent (a silent idle){after}: the "
+            f"During the {phase} no traffic was sent (a silent idle){after}: the "
             "workers' expired buffers stayed unfreed until a request would come, and an "
             "allocator that returns memory only when it is next called had no call to do it "
             "in, so settled shows what is left with no activity at all."
@@ -59,7 +65,7 @@ def idle(run: Run, res: Results, method: Method) -> str:
         "the allocator"
     )
     return (
-        f"During the {idle_s} idle phase the service received {what} (about "
+        f"During the {phase} the service received {what} (about "
         f"{fmt_count(count)} requests per allocator and repeat{broke}){also}: {effect}, so a "
         "purge that waits for allocator activity had its chance."
     )

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from bench.report.compare import Sample, noisy, rank
+from bench.report.compare import Sample, falling, lone, noisy, rank
 from bench.report.units import join_names, md_safe
 
 __all__ = [
     "Fmt",
     "aa_text",
+    "busy_text",
+    "falling_text",
     "lead_text",
     "named_value",
     "names_text",
@@ -85,16 +87,48 @@ def tier_text(
 
 
 def noisy_text(items: Mapping[str, Sample], fmt: Fmt) -> str:
-    """'Too noisy to rank: x (4.86 million/s, 95% interval 2.83–6.89).' ('' when none)."""
-    names = noisy(items)
-    if not names:
-        return ""
-    parts = []
-    for n in names:
-        lo, hi = shown_interval(items[n]) or (items[n].low, items[n].high)
-        parts.append(f"{md_safe(n)} ({fmt(items[n].center)}, 95% interval {fmt(lo)} to {fmt(hi)})")
-    whose = "its" if len(parts) == 1 else "their"
-    return f"Too noisy to rank, {whose} repeats disagreeing: {join_names(parts)}."
+    """'Too noisy to rank: x (4.86 million/s, 95% interval 2.83–6.89).', then the settled
+    values still falling when idle ended, which no ranking places ('' when neither)."""
+    names = [n for n in noisy(items) if items[n].falling_after_s is None and not items[n].saturated]
+    out = []
+    if names:
+        parts = []
+        for n in names:
+            lo, hi = shown_interval(items[n]) or (items[n].low, items[n].high)
+            parts.append(
+                f"{md_safe(n)} ({fmt(items[n].center)}, 95% interval {fmt(lo)} to {fmt(hi)})"
+            )
+        whose = "its" if len(parts) == 1 else "their"
+        out.append(f"Too noisy to rank, {whose} repeats disagreeing: {join_names(parts)}.")
+    if still := [n for n in falling(items) if not items[n].saturated]:
+        out.append(falling_text(still, items, fmt))
+    if queued := [n for n in items if items[n].saturated]:
+        verb = "was" if len(queued) == 1 else "were"
+        out.append(
+            f"Not ranked: {names_text(queued)}, whose every repeat {verb} measured while the "
+            "app could not keep up with the asked rate (a queue, not the load)."
+        )
+    if single := [
+        n for n in lone(items) if items[n].falling_after_s is None and not items[n].saturated
+    ]:
+        parts = [named_value(n, items, fmt) for n in single]
+        verb = "has" if len(parts) == 1 else "have"
+        out.append(
+            f"Not ranked: {join_names(parts)} {verb} a single clean repeat left, and one repeat "
+            "cannot be placed against values that have an interval."
+        )
+    return " ".join(out)
+
+
+def falling_text(names: Sequence[str], items: Mapping[str, Sample], fmt: Fmt) -> str:
+    """'Not ranked as settled: x was still returning memory when idle ended after 7 s (at
+    385 MB).' One clause per allocator."""
+    parts = [
+        f"{md_safe(n)} was still returning memory when idle ended after "
+        f"{items[n].falling_after_s:.0f} s (at {fmt(items[n].center)})"
+        for n in names
+    ]
+    return f"Not ranked as settled: {join_names(parts)}."
 
 
 def aa_text(items: Mapping[str, Sample], aa_name: str | None) -> str:
@@ -169,7 +203,19 @@ def ranking_body(
         body = "; ".join(tier_text(t, items, fmt, share=share) for t in tiers)
         head = f"From {low_word} to {high_word}: {body}."
     shaky = "" if share else noisy_text(items, fmt)
-    return " ".join(t for t in (head, shaky) if t)
+    return " ".join(t for t in (head, shaky, busy_text(items)) if t)
+
+
+def busy_text(items: Mapping[str, Sample]) -> str:
+    """'Every repeat of a and b ran while the machine was busy: ...' ('' when none did)."""
+    busy = [n for n in items if items[n].busy]
+    if not busy:
+        return ""
+    whose = "its place" if len(busy) == 1 else "their places"
+    return (
+        f"Every repeat of {names_text(busy)} ran while the machine was busy, none clean, so "
+        f"{whose} in this ranking {'is' if len(busy) == 1 else 'are'} provisional."
+    )
 
 
 def lead_text(tier: tuple[str, ...], word: str, items: Mapping[str, Sample], fmt: Fmt) -> str:

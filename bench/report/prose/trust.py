@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from bench.report.aggregate import AllocatorInfo, Results
-from bench.report.compare import MIN_FLOOR_REL, NOISY_REL, TIE_REL
+from bench.report.aggregate import AllocatorInfo, Results, aa_untied
+from bench.report.compare import MIN_FLOOR_REL, NOISY_REL, TIE_REL, t_quantile
 from bench.report.prose.rankings import names_text, pct_text
 from bench.report.provenance import evidence_state
 from bench.report.units import fmt_pct, join_names, md_safe
@@ -124,13 +124,23 @@ def noise(res: Results) -> str:
         else f"{fmt_pct(TIE_REL)} of the larger value, a stated threshold"
     )
     if n > 1:
+        two = ""
+        if n == 2:
+            gap = NOISY_REL / (t_quantile(1) / 2)
+            two = (
+                f" With two repeats Student's t is {t_quantile(1):.1f}, so an interval spans "
+                f"about {t_quantile(1) / 2:.1f} times the gap between the two runs either way: "
+                f"two runs {pct_text(gap)} apart already make a value too noisy to rank."
+            )
         return (
             f"Each allocator ran {n} times. Every value on this page is the mean of its "
             "repeats with a 95% interval (Student's t), written as ±, the half-width of the "
             "interval as a share of the value; two allocators count as tied when their "
             "intervals overlap, and a value whose interval reaches further than "
-            f"{fmt_pct(NOISY_REL)} of it either way is called too noisy to rank. Where a value "
-            f"has one repeat, the tie threshold is {floor}."
+            f"{fmt_pct(NOISY_REL)} of it either way is called too noisy to rank. A value left "
+            "with one clean repeat has no interval and is named apart, never ranked against "
+            f"values that have one; where every value has one repeat, the tie threshold is "
+            f"{floor}.{two}"
         )
     return (
         "Each allocator ran once, so no value carries an interval, and a single run cannot "
@@ -164,9 +174,22 @@ def aa(res: Results) -> str:
     )
     if not parts:
         return head + " The pair recorded no measure both runs share."
-    return (
+    drift = (
         f"{head} The two differed by {join_names(parts)}: gaps between different allocators "
         "no larger than that are this machine's drift, not the allocator."
+    )
+    judged, apart = aa_untied(res)
+    if not judged:
+        return drift
+    if not apart:
+        return (
+            f"{drift} Under the rule that decides every tie on this page they tied on every "
+            f"measure ({join_names(judged)}), as two runs of one allocator should."
+        )
+    return (
+        f"{drift} Yet under the rule that decides every tie on this page they did not tie on "
+        f"{join_names(apart)}: two runs of one allocator came out further apart than the rule "
+        "allows, so the rankings on this page are provisional."
     )
 
 
