@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from studyrun import ROOT, run_cli
 
 from bench.experiments.calibrate import Step, found_rate, ramp_rates, step_held
@@ -59,6 +60,7 @@ def test_the_article_says_the_rate_was_found_and_what_the_app_could_not_hold():
     assert calibration_sentence({}) == ""
 
 
+@pytest.mark.slow  # 33 s; the ramp's rules and words: the tests above
 def test_a_slow_app_is_calibrated_then_holds_the_rate_found(tmp_path: Path):
     spec = tmp_path / "slow.yaml"
     text = (ROOT / "examples" / "slow.yaml").read_text()

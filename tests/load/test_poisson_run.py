@@ -7,6 +7,7 @@ import json
 import statistics
 from pathlib import Path
 
+import pytest
 from studyrun import TINY_SPEC, run_cli
 
 from bench.results.tables import read_table
@@ -18,6 +19,7 @@ POISSON_SPEC = (
 )
 
 
+@pytest.mark.slow  # 15 s; the gaps: test_load_plan.test_poisson_arrivals_have_exponential_gaps...
 def test_a_poisson_load_sends_at_exponential_gaps_and_records_them(tmp_path: Path):
     assert "arrivals: poisson" in POISSON_SPEC
     spec = tmp_path / "tiny.yaml"

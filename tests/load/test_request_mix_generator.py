@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from loadgen_support import free_port, run_loadgen
 
 from bench.load.config import LoadConfig
