@@ -7,6 +7,8 @@
   process's memory map).
 - `bench.allocators.knobs`: what a variant's environment asks of its allocator (MALLOC_CONF,
   GLIBC_TUNABLES, MIMALLOC_*, TCMALLOC_*, PYTHONMALLOC), and the judgement of each read-back.
+- `bench.allocators.timers`: when each allocator gives memory back on its own (its return
+  timers, read back in every process), and the least idle that lets them act.
 - `bench.allocators.sourcebuild`: `build_from_source` with cmake.
 - `bench.allocators.buildcache`: the one build cache (root, key, lock, tool probe) for source
   builds and the C++ control.
@@ -14,4 +16,4 @@
 Nothing is imported here: the C++ control's build needs the cache, not the registry.
 """
 
-__all__ = ["buildcache", "knobs", "registry", "sourcebuild", "verification"]
+__all__ = ["buildcache", "knobs", "registry", "sourcebuild", "timers", "verification"]

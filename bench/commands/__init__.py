@@ -4,8 +4,10 @@
 - `bench.commands.serve`: `allocstudy serve`, the service under one allocator until Ctrl-C.
 - `bench.commands.run`: `allocstudy run`, the study (bench.experiments.runner) for a terminal.
 - `bench.commands.compare`: `allocstudy compare`, two runs (bench.report.runcompare) side by side.
+- `bench.commands.idlecheck`: `allocstudy check`'s warning when an idle is shorter than an
+  allocator's return timers, read back under each allocator found here.
 
 Nothing is imported here; bench.cli imports a command when it runs it.
 """
 
-__all__ = ["compare", "doctor", "run", "serve"]
+__all__ = ["compare", "doctor", "idlecheck", "run", "serve"]

@@ -7,11 +7,13 @@
 - `bench.experiments.control_run`: running the program once, nothing left behind.
 - `bench.experiments.harness`: what both experiments share (cores, phases, interruption).
 - `bench.experiments.runner`: `run_study`, every allocator of a spec in rotated rounds.
+- `bench.experiments.calibrate`: `service.calibrate`, the ramp that finds a rate the app holds.
 
 Nothing is imported here.
 """
 
 __all__ = [
+    "calibrate",
     "control",
     "control_build",
     "control_program",
