@@ -75,9 +75,10 @@ def peak_caught_sentence(rows: list[dict[str, Any]], names: Iterable[str]) -> st
     )
     if not missed:
         worst = max(k - a for g in gaps.values() for k, a, _ in g)
+        by = f"no more than {fmt_mb(worst)} further" if round(worst / 1e6, 1) > 0 else "no further"
         return (
-            f"{head} For every allocator it stood no more than {fmt_mb(max(worst, 0.0))} further "
-            "above its end-of-load value than the sampled peak did: the samples caught the peak."
+            f"{head} For every allocator it stood {by} above its end-of-load value than the "
+            "sampled peak did: the samples caught the peak."
         )
     parts = [f"{md_safe(n)} (by {fmt_mb(v)})" for n, v in missed.items()]
     return (
