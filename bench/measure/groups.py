@@ -152,6 +152,8 @@ class _Cgroup:
 
     mode: CgroupMode
     anon_key: str
+    #: the file of the kernel's high-water mark of the charge, and the text that restarts it
+    peak_file: tuple[str, str]
 
     def __init__(self, parent: Path, label: str):
         # the creator's pid first: on a machine shared by several runs, whose cgroup this is
@@ -193,6 +195,17 @@ class _Cgroup:
         journal.remove("cgroup", str(self.path))
         self.path = None
 
+    def reset_peak(self) -> str | None:
+        """Restart the kernel's high-water mark of the charge; the file that was reset, or
+        None where this kernel cannot (v2's memory.peak takes a write from Linux 6.12 on)."""
+        assert self.path is not None
+        name, text = self.peak_file
+        try:
+            (self.path / name).write_text(text)
+        except OSError:
+            return None
+        return name
+
 
 def remove_cgroup(path: Path, timeout: float = 5.0) -> None:
     """Kill every task in a cgroup, then remove it, retrying while the tasks exit (a cgroup
@@ -227,15 +240,8 @@ class CgroupV2(_Cgroup):
     def can_reclaim(self) -> bool:
         return self.path is not None and (self.path / "memory.reclaim").exists()
 
-    def reset_peak(self) -> str | None:
-        """Restart the kernel's high-water mark of the charge (memory.peak takes a write from
-        Linux 6.12 on); what was reset, or None where this kernel cannot."""
-        assert self.path is not None
-        try:
-            (self.path / "memory.peak").write_text("reset\n")
-        except OSError:
-            return None
-        return "memory.peak"
+    #: the high-water mark of the charge and what restarts it (a write from Linux 6.12 on)
+    peak_file = ("memory.peak", "reset\n")
 
     def reclaim(self) -> str:
         assert self.path is not None
@@ -254,15 +260,7 @@ class CgroupV1(_Cgroup):
     def reclaim(self) -> str:
         return "none: cgroup v1 offers no reclaim while tasks run (force_empty needs none)"
 
-    def reset_peak(self) -> str | None:
-        """Restart the kernel's high-water mark of the charge (writing 0 to
-        memory.max_usage_in_bytes); what was reset, or None where it could not be."""
-        assert self.path is not None
-        try:
-            (self.path / "memory.max_usage_in_bytes").write_text("0\n")
-        except OSError:
-            return None
-        return "memory.max_usage_in_bytes"
+    peak_file = ("memory.max_usage_in_bytes", "0\n")  # writing 0 restarts the mark
 
 
 def pss_anon(pid: int) -> int:
