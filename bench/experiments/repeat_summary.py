@@ -120,6 +120,7 @@ def summarise_repeat(
         else runstats.Settling(None, None, None)
     )
     settled = fit.settled
+    idle_run_s = round(idle[1] - idle[0], 3) if idle else None
     in_load = [r for r in request_rows if r["phase"] == "load"]
     lat_ms, failed = runstats.charged_latencies_ms(in_load, s.request_timeout_s)
     late_ms = [(r["sent_s"] - r["intended_s"]) * 1000 for r in in_load if r["sent_s"] is not None]
@@ -158,8 +159,8 @@ def summarise_repeat(
     )
     if saturated:  # first of the method's flags: the failures below follow from it
         flags.insert(0, saturated)
-    if fault is None and idle and fit.still_falling:
-        flags.append(f"still returning memory when idle ended after {idle[1] - idle[0]:.0f} s")
+    if fault is None and idle_run_s is not None and fit.still_falling:
+        flags.append(f"still returning memory when idle ended after {idle_run_s:.0f} s")
     pinned = summary.probe_workers_pinned
     if fault is None and idle and s.idle_rate > 0 and s.idle_s > 0 and pinned < s.workers:
         # the idle probes reached only some workers: the others' expired buffers stayed
@@ -203,7 +204,7 @@ def summarise_repeat(
             settled, ready_anon, live.get("idle_end"), live.get("ready")
         ),
         "given_back_share": runstats.given_back_share(peak, settled),
-        "idle_run_s": round(idle[1] - idle[0], 3) if idle else None,
+        "idle_run_s": idle_run_s,
         "settle_time_s": fit.settle_time_s,
         "still_falling": fit.still_falling,
         **limit.summary(),
@@ -248,7 +249,7 @@ def summarise_repeat(
             "ends": s.idle_ends,
             "least_s": idle_least_s,
             "most_s": s.idle_s,
-            "ran_s": round(idle[1] - idle[0], 3) if idle else None,
+            "ran_s": idle_run_s,
         },
     }
     return ServiceRepeat(
