@@ -8,6 +8,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from loadgen_support import free_port, run_loadgen
@@ -40,10 +41,11 @@ TRAFFIC = "# a small hosted-app mix with random fields\n" + "".join(
 )
 
 
-def test_a_request_file_mix_is_sent_rendered_and_recorded_by_name(tmp_path: Path) -> None:
-    (tmp_path / "traffic.jsonl").write_text(TRAFFIC, encoding="utf-8")
-    mix = load_requests(tmp_path / "traffic.jsonl")
-    log = tmp_path / "server.jsonl"
+def send_to_log_server(
+    tmp_path: Path, mix: Any, log: Path, *, stages: list[dict[str, Any]], **extra: Any
+) -> tuple[Any, list[dict[str, Any]], int]:
+    """Send a request file's mix to the request-logging loopback server (which writes every
+    request it gets to `log`): the generator's summary and rows, and the server's pid."""
     server = subprocess.Popen(
         [sys.executable, str(SERVER), str(log)], stdout=subprocess.PIPE, text=True
     )
@@ -53,22 +55,36 @@ def test_a_request_file_mix_is_sent_rendered_and_recorded_by_name(tmp_path: Path
         config = LoadConfig.model_validate(
             {
                 "base_url": f"http://127.0.0.1:{port}",
-                "stages": [
-                    {"phase": "load", "rate": 100, "duration_s": 2},
-                    {"phase": "idle", "rate": 10, "duration_s": 0.5, "mix": {"health": 1}},
-                ],
+                "stages": stages,
                 "mix": mix.weights,
                 "requests": [r.model_dump(mode="json") for r in mix.requests],
                 "health_path": HOSTED_HEALTH_PATH,
-                "warm_connections": 4,
-                "pool_size": 16,
                 "origin": time.monotonic(),
+                **extra,
             }
         )
         summary, rows = run_loadgen(config, tmp_path / "requests.arrow")
+        return summary, rows, server.pid
     finally:
         server.kill()
         server.wait(timeout=10)
+
+
+def test_a_request_file_mix_is_sent_rendered_and_recorded_by_name(tmp_path: Path) -> None:
+    (tmp_path / "traffic.jsonl").write_text(TRAFFIC, encoding="utf-8")
+    mix = load_requests(tmp_path / "traffic.jsonl")
+    log = tmp_path / "server.jsonl"
+    summary, rows, server_pid = send_to_log_server(
+        tmp_path,
+        mix,
+        log,
+        stages=[
+            {"phase": "load", "rate": 100, "duration_s": 2},
+            {"phase": "idle", "rate": 10, "duration_s": 0.5, "mix": {"health": 1}},
+        ],
+        warm_connections=4,
+        pool_size=16,
+    )
 
     assert summary.errors == 0 and summary.ok == len(rows) == 205
     names = Counter((row["phase"], row["endpoint"]) for row in rows)
@@ -80,7 +96,7 @@ def test_a_request_file_mix_is_sent_rendered_and_recorded_by_name(tmp_path: Path
     }
     assert names[("idle", "health")] == 5
     assert names[("load", "list")] > names[("load", "create")]
-    assert all(row["worker"] == server.pid and row["live_bytes"] is None for row in rows)
+    assert all(row["worker"] == server_pid and row["live_bytes"] is None for row in rows)
 
     seen = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
     probes = [s for s in seen if s["path"] == HOSTED_HEALTH_PATH]
@@ -156,27 +172,13 @@ def test_an_env_field_sends_the_secret_and_records_only_its_name(
     mix = load_requests(tmp_path / "traffic.jsonl")
     assert secret not in json.dumps(mix.record())  # what the manifest keeps: the name
     log = tmp_path / "server.jsonl"
-    server = subprocess.Popen(
-        [sys.executable, str(SERVER), str(log)], stdout=subprocess.PIPE, text=True
+    summary, rows, _ = send_to_log_server(
+        tmp_path,
+        mix,
+        log,
+        stages=[{"phase": "load", "rate": 20, "duration_s": 0.5}],
+        warm_connections=1,
     )
-    try:
-        assert server.stdout is not None
-        port = server.stdout.readline().strip()
-        config = LoadConfig.model_validate(
-            {
-                "base_url": f"http://127.0.0.1:{port}",
-                "stages": [{"phase": "load", "rate": 20, "duration_s": 0.5}],
-                "mix": mix.weights,
-                "requests": [r.model_dump(mode="json") for r in mix.requests],
-                "health_path": HOSTED_HEALTH_PATH,
-                "warm_connections": 1,
-                "origin": time.monotonic(),
-            }
-        )
-        summary, rows = run_loadgen(config, tmp_path / "requests.arrow")
-    finally:
-        server.kill()
-        server.wait(timeout=10)
     assert summary.errors == 0 and len(rows) == 10
     seen = [json.loads(x) for x in log.read_text(encoding="utf-8").splitlines()]
     assert [s["path"] for s in seen if s["path"].startswith("/private/")] == [
