@@ -1,0 +1,183 @@
+"""Where a process's anonymous memory sits: live, free inside the allocator, waiting on a timer...
+
+The memory sampler says how much anonymous memory a process holds; this module says where it
+sits, from two witnesses read at one instant inside the process (service.retentionlog): the
+allocator's own statistics (its family's `internal_stats`) and the kernel's view of the process
+(`/proc/self/smaps_rollup`). Each component is a number the allocator or the kernel states, with
+the statistic it came from; nothing is derived by subtraction from the total except the explicit
+`unaccounted` row, so the components plus `unaccounted` add up to the anonymous memory exactly,
+and a large `unaccounted` is a visible failure of the breakdown rather than a hidden one.
+
+Components, in page order:
+- `live`: bytes the program holds (the allocator's in-use count).
+- `free`: free inside the allocator but resident: free chunks between live blocks, caches,
+  partly used pages (glibc `fordblks`; jemalloc `active - allocated`; gperftools' page heap and
+  caches; mimalloc `commit - live`).
+- `timer`: freed pages the allocator will return later, on a timer (jemalloc's dirty pages).
+- `metadata`: the allocator's own bookkeeping (jemalloc `stats.metadata`).
+- `lazy`: pages given back with MADV_FREE, still counted until the kernel needs them
+  (smaps_rollup `LazyFree`).
+- `interpreter`: the interpreter's own arenas, which pymalloc maps directly, not through malloc.
+- `unaccounted`: the anonymous memory minus all of the above (stacks, libraries' data, what no
+  statistic names); may be negative when a statistic counts pages never touched.
+
+A component a family cannot state is absent (with why), never guessed and never zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "COMPONENTS",
+    "COMPONENT_TITLES",
+    "UNACCOUNTED_SHARE_FLAG",
+    "Breakdown",
+    "breakdown",
+    "rows",
+]
+
+COMPONENTS: tuple[str, ...] = (
+    "live",
+    "free",
+    "timer",
+    "metadata",
+    "lazy",
+    "interpreter",
+    "unaccounted",
+)
+
+COMPONENT_TITLES: dict[str, str] = {
+    "live": "live (the program's)",
+    "free": "free inside the allocator",
+    "timer": "waiting on a timer",
+    "metadata": "allocator's bookkeeping",
+    "lazy": "lazily freed (MADV_FREE)",
+    "interpreter": "interpreter's arenas",
+    "unaccounted": "unaccounted",
+}
+
+#: A breakdown whose unaccounted share of the anonymous memory exceeds this is flagged.
+UNACCOUNTED_SHARE_FLAG = 0.10
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """One process at one instant: component -> (bytes, source), and what was absent and why."""
+
+    anon_bytes: int
+    parts: dict[str, tuple[int, str]]
+    absent: dict[str, str]
+
+    @property
+    def unaccounted(self) -> int:
+        return self.parts["unaccounted"][0]
+
+    @property
+    def flagged(self) -> bool:
+        """The statistics leave more than a tenth of the anonymous memory unexplained."""
+        return self.anon_bytes > 0 and abs(self.unaccounted) > UNACCOUNTED_SHARE_FLAG * (
+            self.anon_bytes
+        )
+
+
+def _field(stats: Mapping[str, Any], name: str) -> int | None:
+    value = (stats.get("fields") or {}).get(name)
+    return int(value) if value is not None else None
+
+
+def _source(stats: Mapping[str, Any], name: str, default: str) -> str:
+    return str((stats.get("sources") or {}).get(name) or default)
+
+
+def _why(stats: Mapping[str, Any], name: str, default: str) -> str:
+    return str((stats.get("absent") or {}).get(name) or default)
+
+
+def _allocator_parts(
+    stats: Mapping[str, Any],
+) -> tuple[dict[str, tuple[int, str]], dict[str, str]]:
+    """The allocator's own components from its family's statistics (service.allocstats)."""
+    family = str(stats.get("family") or "")
+    parts: dict[str, tuple[int, str]] = {}
+    absent: dict[str, str] = {}
+
+    def put(component: str, field: str, why: str) -> None:
+        if (value := _field(stats, field)) is not None:
+            parts[component] = (value, _source(stats, field, field))
+        else:
+            absent[component] = _why(stats, field, why)
+
+    put("live", "live", f"{family or 'this allocator'} states no bytes in use")
+    put("free", "free", f"{family or 'this allocator'} states no free bytes")
+    put("timer", "timer", f"{family or 'this allocator'} has no pages waiting on a timer")
+    put("metadata", "metadata", f"{family or 'this allocator'} states no bookkeeping bytes")
+    put("interpreter", "interpreter", "the interpreter's arenas were not counted")
+    return parts, absent
+
+
+def breakdown(stats: Mapping[str, Any], kernel: Mapping[str, int]) -> Breakdown:
+    """Components of one process's anonymous memory at one instant.
+
+    `stats` is the process's `internal` record: `{"family", "fields": {name: bytes},
+    "sources": {name: statistic}, "absent": {name: why}}` with the normalised field names
+    `live`, `free`, `timer`, `metadata`, `interpreter`. `kernel` is smaps_rollup's
+    `Pss_Anon` (the anonymous memory, as the sampler counts it) and `LazyFree`, in bytes.
+    """
+    anon = int(kernel["Pss_Anon"])
+    parts, absent = _allocator_parts(stats)
+    if (lazy := kernel.get("LazyFree")) is not None:
+        parts["lazy"] = (int(lazy), "smaps_rollup LazyFree")
+    else:
+        absent["lazy"] = "this kernel's smaps_rollup has no LazyFree"
+    named = sum(b for b, _ in parts.values())
+    parts["unaccounted"] = (anon - named, "Pss_Anon minus every component above")
+    ordered = {c: parts[c] for c in COMPONENTS if c in parts}
+    return Breakdown(anon_bytes=anon, parts=ordered, absent=absent)
+
+
+def rows(
+    found: Breakdown, *, allocator: str, repeat: int, worker: str, moment: str, t_s: float
+) -> list[dict[str, Any]]:
+    """The long-table rows of one breakdown (bench.results.tables "retention"): one per
+    component present, one per component absent (bytes null, the reason as its source), and
+    the anonymous memory itself as component `anon` so a reader can check the sum."""
+    common = {"allocator": allocator, "repeat": repeat, "worker": worker, "moment": moment}
+    out = [
+        {
+            **common,
+            "t_s": t_s,
+            "component": "anon",
+            "bytes": found.anon_bytes,
+            "source": "smaps_rollup Pss_Anon",
+        }
+    ]
+    for component, (value, source) in found.parts.items():
+        out.append({**common, "t_s": t_s, "component": component, "bytes": value, "source": source})
+    for component, why in found.absent.items():
+        out.append(
+            {
+                **common,
+                "t_s": t_s,
+                "component": component,
+                "bytes": None,
+                "source": f"absent: {why}",
+            }
+        )
+    return out
+
+
+def summed(breakdowns: Sequence[Breakdown]) -> dict[str, int | None]:
+    """Component totals over processes (a service's workers) at one moment; a component absent
+    in any process is None in the total (a sum over some would pass for all of them)."""
+    total: dict[str, int | None] = {"anon": sum(b.anon_bytes for b in breakdowns)}
+    for component in COMPONENTS:
+        values = [b.parts.get(component) for b in breakdowns]
+        total[component] = (
+            sum(v[0] for v in values if v is not None)
+            if breakdowns and all(v is not None for v in values)
+            else None
+        )
+    return total

@@ -1,0 +1,148 @@
+"""Where the kept memory sits: the values and sentences of the article's retention section.
+
+Pure functions over the retention table's medians (bench.measure.retention): per allocator the
+components at the moments that matter (peak of load, end of load, settled), the series of pages
+waiting on a timer over idle, and the allocator's return timers as read back in the workers.
+The sentences follow the data: each names the component that holds the most of what the
+allocator keeps, and says why that family keeps it there; a family's reason is never printed
+for a component that is not there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.measure.retention import COMPONENT_TITLES, UNACCOUNTED_SHARE_FLAG
+from bench.report.units import MB, fmt_mb, fmt_pct, fmt_seconds
+
+__all__ = [
+    "KEPT_COMPONENTS",
+    "Kept",
+    "kept_sentences",
+    "ranking_without_lazy",
+]
+
+#: What the allocator keeps beyond the program's live bytes, in the order the bars stack.
+KEPT_COMPONENTS = ("free", "timer", "metadata", "lazy", "interpreter", "unaccounted")
+
+#: Below this a component is not worth a sentence (the sampler's own noise is about as large).
+_WORTH_SAYING = 2 * MB
+
+#: Why each family keeps free memory resident, said only when `free` is the largest kept part.
+_WHY_FREE = {
+    "glibc": "its heaps shrink only from the top, so a free chunk below a live one stays",
+    "jemalloc": "they are the unused parts of pages that still hold live blocks",
+    "tcmalloc": "gperftools keeps freed spans in its page heap and caches, and returns them "
+    "at the pace of its release rate as more are freed, not while idle",
+    "mimalloc": "mimalloc keeps the pages it committed for its heaps beyond the live blocks",
+}
+
+
+@dataclass(frozen=True)
+class Kept:
+    """One allocator's breakdown, summed over the workers, median over repeats.
+
+    `settled` and `peak` map component -> bytes (None: absent); `anon_*` is the anonymous
+    memory the components add up to. `timer_series` is (seconds into idle, bytes waiting on a
+    timer); `timers` the return settings read back in the workers (bench.allocators.timers).
+    """
+
+    allocator: str
+    family: str
+    anon_settled: int
+    settled: Mapping[str, int | None]
+    anon_peak: int | None = None
+    peak: Mapping[str, int | None] = field(default_factory=dict)
+    timer_series: Sequence[tuple[float, int]] = ()
+    timers: Mapping[str, Any] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def part(self, component: str) -> int | None:
+        return self.settled.get(component)
+
+    @property
+    def kept(self) -> dict[str, int]:
+        """The present components beyond live, largest first."""
+        present = {c: v for c in KEPT_COMPONENTS if (v := self.settled.get(c)) is not None}
+        return dict(sorted(present.items(), key=lambda kv: -kv[1]))
+
+
+def _free_sentence(k: Kept) -> str | None:
+    free, live = k.part("free"), k.part("live")
+    if free is None or free < _WORTH_SAYING:
+        return None
+    largest = next(iter(k.kept), None)
+    why = _WHY_FREE.get(k.family) if largest == "free" else None
+    beside = f" beside {fmt_mb(live)} live" if live is not None else ""
+    text = f"{k.allocator} keeps {fmt_mb(free)} free inside the allocator{beside}"
+    return f"{text}: {why}." if why else f"{text}."
+
+
+def _timer_sentence(k: Kept) -> str | None:
+    if not k.timer_series:
+        return None
+    start, end = k.timer_series[0][1], k.timer_series[-1][1]
+    if max(start, end) < _WORTH_SAYING:
+        return None
+    decay_ms = k.timers.get("dirty_decay_ms")
+    decay = f"its {fmt_seconds(decay_ms / 1000)} decay" if decay_ms else "its decay timer"
+    if end < _WORTH_SAYING:
+        gone_at = next(t for t, b in k.timer_series if b < _WORTH_SAYING)
+        return (
+            f"{k.allocator}'s pages waiting on a timer fell from {fmt_mb(start)} to none within "
+            f"{fmt_seconds(gone_at)} of idle: {decay}."
+        )
+    text = (
+        f"{k.allocator} still held {fmt_mb(end)} of pages waiting on {decay} when idle ended "
+        f"({fmt_mb(start)} as idle began)"
+    )
+    if k.timers.get("background_thread") is False:
+        text += (
+            ": with no background thread its decay advances only when a worker allocates "
+            "beyond its thread cache, so an idle worker keeps them until its next large request"
+        )
+    return text + "."
+
+
+def _lazy_sentence(k: Kept) -> str | None:
+    lazy = k.part("lazy")
+    if lazy is None or lazy < _WORTH_SAYING:
+        return None
+    return (
+        f"{fmt_mb(lazy)} of {k.allocator}'s memory was given back with MADV_FREE: the kernel "
+        "still counts it, and takes it back only under memory pressure."
+    )
+
+
+def _unaccounted_sentence(k: Kept) -> str | None:
+    rest = k.part("unaccounted")
+    if rest is None or k.anon_settled <= 0:
+        return None
+    share = abs(rest) / k.anon_settled
+    if share <= UNACCOUNTED_SHARE_FLAG:
+        return None
+    return (
+        f"For {k.allocator} the statistics leave {fmt_pct(share)} of the anonymous memory "
+        f"({fmt_mb(rest)}) {COMPONENT_TITLES['unaccounted']}: read its breakdown with care."
+    )
+
+
+def kept_sentences(k: Kept) -> list[str]:
+    """Two to four sentences on one allocator, each only when its numbers hold it."""
+    found = (_free_sentence(k), _timer_sentence(k), _lazy_sentence(k), _unaccounted_sentence(k))
+    return [s for s in found if s]
+
+
+def ranking_without_lazy(kept: Sequence[Kept]) -> list[tuple[str, int, int | None]]:
+    """(allocator, settled anonymous bytes, the same without lazily freed pages), leanest first
+    by the second: what a memory limit would squeeze, since the kernel reclaims MADV_FREE
+    pages before it charges the limit."""
+    out = []
+    for k in kept:
+        lazy = k.part("lazy")
+        out.append(
+            (k.allocator, k.anon_settled, k.anon_settled - lazy if lazy is not None else None)
+        )
+    return sorted(out, key=lambda r: (r[2] is None, r[2] if r[2] is not None else r[1]))

@@ -1,0 +1,100 @@
+"""Each worker writes down, every few seconds, where its memory sits (for retention.arrow).
+
+The harness wants the allocator's statistics and the kernel's view of a worker at one instant,
+every few seconds from ready to the end of idle. Asking over HTTP would cost a request per
+worker per reading (on fresh connections until every worker has answered) and would land
+inside the idle being measured; so the worker writes them itself: when
+ALLOCSTUDY_RETENTION_LOG names a folder, a task on the worker's event loop (the thread that
+serves every request, so the allocator sees no new thread) reads both every
+ALLOCSTUDY_RETENTION_EVERY_S seconds (default 2) and appends one JSON line to
+`<folder>/retention-<pid>.jsonl`:
+`{"t": CLOCK_MONOTONIC seconds, "pid", "internal": <the family's statistics>, "kernel":
+{"Pss_Anon", "Rss_Anon", "LazyFree", "AnonHugePages"} (bytes)}`. CLOCK_MONOTONIC is one clock
+for every process on the machine, so the harness places each line in its phases exactly.
+
+Each line is written with one `os.write` on an O_APPEND descriptor opened at start-up: a worker
+killed mid-run leaves whole lines behind, and the harness skips a torn last one. The reading
+costs the worker a few tens of microseconds (benchmarks/internal_stats.py measures it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["ENV_DIR", "ENV_EVERY", "kernel_view", "start_retention_log"]
+
+ENV_DIR = "ALLOCSTUDY_RETENTION_LOG"
+ENV_EVERY = "ALLOCSTUDY_RETENTION_EVERY_S"
+
+#: smaps_rollup fields read, under the names the retention table uses.
+_KERNEL_FIELDS = {
+    "Pss_Anon:": "Pss_Anon",
+    "Anonymous:": "Rss_Anon",
+    "LazyFree:": "LazyFree",
+    "AnonHugePages:": "AnonHugePages",
+}
+
+
+def kernel_view(pid: int | str = "self") -> dict[str, int]:
+    """The kernel's view of a process's anonymous memory (smaps_rollup), bytes; a field this
+    kernel does not print is left out rather than given as zero."""
+    found: dict[str, int] = {}
+    with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as handle:
+        for line in handle:
+            key = line.split(maxsplit=1)[0] if line.strip() else ""
+            if (name := _KERNEL_FIELDS.get(key)) is not None:
+                found[name] = int(line.split()[1]) * 1024
+    return found
+
+
+def _line(read_internal: Callable[[], dict[str, Any]]) -> bytes:
+    t = time.monotonic()
+    record = {
+        "t": round(t, 4),
+        "pid": os.getpid(),
+        "internal": read_internal(),
+        "kernel": kernel_view(),
+    }
+    return (json.dumps(record, separators=(",", ":")) + "\n").encode()
+
+
+async def _every(fd: int, every_s: float, read_internal: Callable[[], dict[str, Any]]) -> None:
+    try:
+        while True:
+            os.write(fd, _line(read_internal))
+            await asyncio.sleep(every_s)
+    finally:
+        os.close(fd)
+
+
+def start_retention_log(read_internal: Callable[[], dict[str, Any]]) -> asyncio.Task[None] | None:
+    """Start the worker's retention log on the running event loop when the harness asked for
+    one (ALLOCSTUDY_RETENTION_LOG); None when it did not. The first line is written now."""
+    folder = os.environ.get(ENV_DIR)
+    if not folder:
+        return None
+    every_s = float(os.environ.get(ENV_EVERY) or 2.0)
+    if every_s <= 0:
+        raise ValueError(f"{ENV_EVERY} must be a positive number of seconds, not {every_s!r}")
+    path = os.path.join(folder, f"retention-{os.getpid()}.jsonl")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    return asyncio.get_running_loop().create_task(_every(fd, every_s, read_internal))
+
+
+def read_lines(path: str) -> list[dict[str, Any]]:
+    """The whole lines of one worker's log (a torn last line, from a killed worker, is
+    skipped)."""
+    out = []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.endswith("\n"):
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    continue
+    return out

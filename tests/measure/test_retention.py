@@ -1,0 +1,59 @@
+"""The breakdown of a process's anonymous memory: components sum to it, absences say why."""
+
+from __future__ import annotations
+
+from bench.measure.retention import COMPONENTS, breakdown, rows, summed
+
+MiB = 1 << 20
+
+
+def _jemalloc(live: int, free: int, dirty: int, meta: int) -> dict:
+    return {
+        "family": "jemalloc",
+        "fields": {"live": live, "free": free, "timer": dirty, "metadata": meta},
+        "sources": {"live": "stats.allocated", "timer": "stats.arenas.4096.pdirty"},
+        "absent": {"interpreter": "PYTHONMALLOC=malloc: no pymalloc arenas"},
+    }
+
+
+def test_components_and_unaccounted_add_up_to_the_anonymous_memory() -> None:
+    found = breakdown(
+        _jemalloc(100 * MiB, 20 * MiB, 30 * MiB, 5 * MiB),
+        {"Pss_Anon": 170 * MiB, "LazyFree": 4 * MiB},
+    )
+    assert sum(b for b, _ in found.parts.values()) == found.anon_bytes
+    assert found.unaccounted == 11 * MiB
+    assert not found.flagged
+    assert found.parts["timer"] == (30 * MiB, "stats.arenas.4096.pdirty")
+    assert found.parts["free"][1] == "free"  # no source named: the field's own name
+    assert found.absent == {"interpreter": "PYTHONMALLOC=malloc: no pymalloc arenas"}
+    assert list(found.parts) == [c for c in COMPONENTS if c in found.parts]
+
+
+def test_a_large_unexplained_share_is_flagged_either_way() -> None:
+    over = breakdown(_jemalloc(100 * MiB, 0, 0, 0), {"Pss_Anon": 120 * MiB, "LazyFree": 0})
+    assert over.flagged and over.unaccounted == 20 * MiB
+    under = breakdown(_jemalloc(100 * MiB, 30 * MiB, 0, 0), {"Pss_Anon": 110 * MiB})
+    assert under.flagged and under.unaccounted == -20 * MiB
+    assert "LazyFree" in under.absent["lazy"]
+
+
+def test_a_family_without_a_statistic_records_it_absent_never_zero() -> None:
+    glibc = {"family": "glibc", "fields": {"live": 10 * MiB, "free": 3 * MiB}}
+    found = breakdown(glibc, {"Pss_Anon": 14 * MiB, "LazyFree": 0})
+    assert "timer" not in found.parts and "glibc" in found.absent["timer"]
+    table = rows(found, allocator="glibc", repeat=0, worker="1", moment="idle_end", t_s=3.0)
+    by = {r["component"]: r for r in table}
+    assert by["anon"]["bytes"] == 14 * MiB
+    assert by["timer"]["bytes"] is None and by["timer"]["source"].startswith("absent: ")
+    assert (
+        sum(r["bytes"] for r in table if r["bytes"] is not None and r["component"] != "anon")
+        == 14 * MiB
+    )
+
+
+def test_a_total_over_workers_is_none_where_any_worker_lacks_the_component() -> None:
+    a = breakdown(_jemalloc(10, 1, 2, 0), {"Pss_Anon": 20, "LazyFree": 0})
+    b = breakdown({"family": "jemalloc", "fields": {"live": 10}}, {"Pss_Anon": 15, "LazyFree": 0})
+    total = summed([a, b])
+    assert total["anon"] == 35 and total["live"] == 20 and total["timer"] is None
