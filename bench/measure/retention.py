@@ -32,6 +32,8 @@ from typing import Any
 
 __all__ = [
     "COMPONENTS",
+    "FAMILY_PARTS",
+    "normalise",
     "COMPONENT_TITLES",
     "UNACCOUNTED_SHARE_FLAG",
     "Breakdown",
@@ -81,6 +83,88 @@ class Breakdown:
         return self.anon_bytes > 0 and abs(self.unaccounted) > UNACCOUNTED_SHARE_FLAG * (
             self.anon_bytes
         )
+
+
+#: How each family's native statistics (as its in-process reader names them) make the
+#: components: component -> (added statistics, subtracted statistics, why when absent).
+#: A component whose statistics the reader did not return is absent, with the reader's reason.
+FAMILY_PARTS: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
+    "glibc": {
+        "live": (("mallinfo2.uordblks", "mallinfo2.hblkhd"), ()),
+        "free": (("mallinfo2.fordblks",), ()),
+    },
+    "jemalloc": {
+        "live": (("stats.allocated",), ()),
+        "free": (("stats.active",), ("stats.allocated",)),
+        "timer": (("stats.arenas.4096.pdirty",), ()),
+        "metadata": (("stats.metadata",), ()),
+    },
+    "tcmalloc": {
+        "live": (("generic.current_allocated_bytes",), ()),
+        "free": (
+            (
+                "tcmalloc.pageheap_free_bytes",
+                "tcmalloc.central_cache_free_bytes",
+                "tcmalloc.transfer_cache_free_bytes",
+                "tcmalloc.thread_cache_free_bytes",
+            ),
+            (),
+        ),
+    },
+    "mimalloc": {
+        "live": (("heap.in_use",), ()),
+        "free": (("mi_process_info.current_commit",), ("heap.in_use",)),
+    },
+}
+
+#: Why a family has no figure for a component at all (not a statistic missing from a version).
+FAMILY_LACKS: dict[str, dict[str, str]] = {
+    "glibc": {
+        "timer": "glibc has no return timer: it trims a heap's top when a free reaches it",
+        "metadata": "glibc keeps its chunk headers inside the chunks it counts",
+    },
+    "tcmalloc": {
+        "timer": "gperftools returns pages at a pace set by its release rate, not on a timer",
+        "metadata": "gperftools states no bookkeeping bytes among its numeric properties",
+    },
+    "mimalloc": {
+        "timer": "mimalloc does not state how many pages await its purge delay",
+        "metadata": "mimalloc states no bookkeeping bytes apart from its commit",
+    },
+}
+
+
+def normalise(internal: Mapping[str, Any]) -> dict[str, Any]:
+    """A process's `internal` record (`{"family", "raw": {statistic: bytes}, "absent":
+    {statistic: why}, "python": {"raw", "absent"}}`) as the component fields `breakdown`
+    reads, each with the expression of statistics it came from as its source."""
+    family = str(internal.get("family") or "")
+    raw: dict[str, int] = dict(internal.get("raw") or {})
+    missing: dict[str, str] = dict(internal.get("absent") or {})
+    fields: dict[str, int] = {}
+    sources: dict[str, str] = {}
+    absent: dict[str, str] = dict(FAMILY_LACKS.get(family, {}))
+    for component, (plus, minus) in FAMILY_PARTS.get(family, {}).items():
+        lacking = [s for s in (*plus, *minus) if raw.get(s) is None]
+        if lacking:
+            absent[component] = "; ".join(
+                f"{s}: {missing.get(s, 'not returned by the reader')}" for s in lacking
+            )
+            continue
+        fields[component] = sum(raw[s] for s in plus) - sum(raw[s] for s in minus)
+        sources[component] = " + ".join(plus) + "".join(f" - {s}" for s in minus)
+    python = internal.get("python") or {}
+    arenas = (python.get("raw") or {}).get("pymalloc.arenas_bytes")
+    if arenas is not None:
+        fields["interpreter"] = int(arenas)
+        sources["interpreter"] = "pymalloc.arenas_bytes"
+    else:
+        absent["interpreter"] = (python.get("absent") or {}).get(
+            "pymalloc.arenas_bytes", "not a Python process"
+        )
+    if not family:
+        absent.setdefault("live", "the allocator serving malloc was not recognised")
+    return {"family": family, "fields": fields, "sources": sources, "absent": absent}
 
 
 def _field(stats: Mapping[str, Any], name: str) -> int | None:

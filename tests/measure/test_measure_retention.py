@@ -57,3 +57,34 @@ def test_a_total_over_workers_is_none_where_any_worker_lacks_the_component() -> 
     b = breakdown({"family": "jemalloc", "fields": {"live": 10}}, {"Pss_Anon": 15, "LazyFree": 0})
     total = summed([a, b])
     assert total["anon"] == 35 and total["live"] == 20 and total["timer"] is None
+
+
+def test_native_statistics_become_components_with_their_expression_as_source() -> None:
+    from bench.measure.retention import normalise
+
+    jem = normalise(
+        {
+            "family": "jemalloc",
+            "raw": {
+                "stats.allocated": 100,
+                "stats.active": 130,
+                "stats.metadata": 7,
+                "stats.arenas.4096.pdirty": 40,
+            },
+            "python": {"raw": {"pymalloc.arenas_bytes": 9}},
+        }
+    )
+    assert jem["fields"] == {"live": 100, "free": 30, "timer": 40, "metadata": 7, "interpreter": 9}
+    assert jem["sources"]["free"] == "stats.active - stats.allocated"
+    glibc = normalise(
+        {
+            "family": "glibc",
+            "raw": {"mallinfo2.uordblks": 5, "mallinfo2.hblkhd": 6},
+            "absent": {"mallinfo2.fordblks": "a test"},
+            "python": {"absent": {"pymalloc.arenas_bytes": "PYTHONMALLOC=malloc"}},
+        }
+    )
+    assert glibc["fields"] == {"live": 11}
+    assert glibc["absent"]["free"] == "mallinfo2.fordblks: a test"
+    assert glibc["absent"]["interpreter"] == "PYTHONMALLOC=malloc"
+    assert "trims" in glibc["absent"]["timer"]
