@@ -10,7 +10,9 @@ for a component that is not there.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +22,8 @@ from bench.report.units import MB, fmt_mb, fmt_pct, fmt_seconds
 __all__ = [
     "KEPT_COMPONENTS",
     "Kept",
+    "kept_from_rows",
+    "summed_series",
     "kept_sentences",
     "ranking_without_lazy",
 ]
@@ -146,3 +150,84 @@ def ranking_without_lazy(kept: Sequence[Kept]) -> list[tuple[str, int, int | Non
             (k.allocator, k.anon_settled, k.anon_settled - lazy if lazy is not None else None)
         )
     return sorted(out, key=lambda r: (r[2] is None, r[2] if r[2] is not None else r[1]))
+
+
+def _at_mark(rows: Iterable[Mapping[str, Any]], mark: str) -> dict[int, dict[str, int | None]]:
+    """Per repeat, each component summed over the workers at one mark (None where any worker
+    lacks it: a sum over some workers would pass for the service's)."""
+    per: dict[int, dict[str, dict[str, int | None]]] = defaultdict(lambda: defaultdict(dict))
+    for r in rows:
+        if r.get("mark") == mark:
+            per[int(r["repeat"])][str(r["component"])][str(r["worker"])] = r["bytes"]
+    out: dict[int, dict[str, int | None]] = {}
+    for repeat, components in per.items():
+        workers = set().union(*(c.keys() for c in components.values()))
+        out[repeat] = {
+            c: (
+                sum(v for v in by.values() if v is not None)
+                if by.keys() == workers and all(v is not None for v in by.values())
+                else None
+            )
+            for c, by in components.items()
+        }
+    return out
+
+
+def _median(values: Sequence[int | None]) -> int | None:
+    if not values or any(v is None for v in values):
+        return None
+    return int(statistics.median(v for v in values if v is not None))
+
+
+def summed_series(rows: Iterable[Mapping[str, Any]], component: str) -> list[tuple[float, int]]:
+    """One component over idle, summed over the workers: at each worker's reading, the sum of
+    every worker's latest reading (from the moment each has read once). Workers read on their
+    own clocks, so the sum steps at every reading of any of them."""
+    readings = sorted(
+        (float(r["idle_t_s"]), str(r["worker"]), int(r["bytes"]))
+        for r in rows
+        if r.get("component") == component
+        and r.get("idle_t_s") is not None
+        and r.get("bytes") is not None
+    )
+    workers = {w for _, w, _ in readings}
+    latest: dict[str, int] = {}
+    out: list[tuple[float, int]] = []
+    for t, worker, value in readings:
+        latest[worker] = value
+        if latest.keys() == workers:
+            out.append((round(t, 2), sum(latest.values())))
+    return out
+
+
+def kept_from_rows(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    allocator: str,
+    family: str,
+    timers: Mapping[str, Any] | None = None,
+) -> Kept | None:
+    """One allocator's `Kept` from its rows of the retention table (None without a settled
+    reading): components at settled and at peak are medians over repeats of the sums over
+    workers; the timer series is the median repeat's (by settled anonymous memory)."""
+    mine = [r for r in rows if r.get("allocator") == allocator]
+    settled = _at_mark(mine, "settled")
+    if not settled:
+        return None
+    peak = _at_mark(mine, "peak")
+    components = sorted({c for by in settled.values() for c in by} - {"anon"})
+    anon_by_repeat = {rep: by.get("anon") or 0 for rep, by in settled.items()}
+    ordered = sorted(anon_by_repeat, key=lambda rep: anon_by_repeat[rep])
+    middle = ordered[(len(ordered) - 1) // 2]
+    sources = {str(r["component"]): str(r["source"]) for r in mine if r.get("mark") == "settled"}
+    return Kept(
+        allocator=allocator,
+        family=family,
+        anon_settled=_median([by.get("anon") for by in settled.values()]) or 0,
+        settled={c: _median([by.get(c) for by in settled.values()]) for c in components},
+        anon_peak=_median([by.get("anon") for by in peak.values()]) if peak else None,
+        peak={c: _median([by.get(c) for by in peak.values()]) for c in components} if peak else {},
+        timer_series=summed_series([r for r in mine if r["repeat"] == middle], "timer"),
+        timers=dict(timers or {}),
+        sources=sources,
+    )

@@ -76,3 +76,49 @@ def test_ranking_without_lazily_freed_pages_can_reorder() -> None:
     c = _kept(allocator="c", anon_settled=700 * MB, settled={})
     assert [r[0] for r in ranking_without_lazy([a, b, c])] == ["b", "a", "c"]
     assert ranking_without_lazy([b])[0] == ("b", 900 * MB, 600 * MB)
+
+
+def _row(
+    repeat: int,
+    worker: str,
+    mark: str | None,
+    component: str,
+    value: int | None,
+    idle_t_s: float | None = None,
+) -> dict:
+    return {
+        "allocator": "jemalloc",
+        "repeat": repeat,
+        "worker": worker,
+        "mark": mark,
+        "component": component,
+        "bytes": value,
+        "idle_t_s": idle_t_s,
+        "source": "s",
+    }
+
+
+def test_kept_from_rows_sums_workers_and_takes_the_median_repeat() -> None:
+    from bench.report.keptmemory import kept_from_rows, summed_series
+
+    rows = []
+    for repeat, scale in ((0, 1), (1, 3), (2, 2)):
+        for worker in ("w1", "w2"):
+            rows += [
+                _row(repeat, worker, "settled", "anon", 100 * scale),
+                _row(repeat, worker, "settled", "live", 60 * scale),
+                _row(repeat, worker, "settled", "timer", 10 * scale),
+            ]
+        rows += [
+            _row(repeat, "w1", None, "timer", 50, 0.5),
+            _row(repeat, "w2", None, "timer", 40, 1.5),
+            _row(repeat, "w1", None, "timer", 5 * scale, 2.5),
+        ]
+    rows.append(_row(1, "w2", "settled", "metadata", 3))  # one worker of one repeat only
+    kept = kept_from_rows(rows, allocator="jemalloc", family="jemalloc")
+    assert kept is not None
+    assert kept.anon_settled == 400 and kept.settled["live"] == 240 and kept.settled["timer"] == 40
+    assert kept.settled["metadata"] is None  # absent in a worker: no total
+    assert kept.timer_series == [(1.5, 90), (2.5, 50)]  # repeat 2 (median), from both read
+    assert summed_series([], "timer") == []
+    assert kept_from_rows(rows, allocator="glibc", family="glibc") is None
