@@ -34,6 +34,8 @@ __all__ = [
     "COMPONENTS",
     "FAMILY_PARTS",
     "normalise",
+    "Phases",
+    "table_rows",
     "COMPONENT_TITLES",
     "UNACCOUNTED_SHARE_FLAG",
     "Breakdown",
@@ -265,3 +267,77 @@ def summed(breakdowns: Sequence[Breakdown]) -> dict[str, int | None]:
             else None
         )
     return total
+
+
+@dataclass(frozen=True)
+class Phases:
+    """A repeat's phase boundaries on CLOCK_MONOTONIC (the clock every process shares):
+    `origin` is the repeat's zero, the load runs from `load_start` to `load_end`, the idle
+    from there to `idle_end`."""
+
+    origin: float
+    load_start: float
+    load_end: float
+    idle_end: float
+
+    def moment(self, t: float) -> str | None:
+        """The phase a reading at `t` belongs to (None: after the idle ended)."""
+        if t < self.load_start:
+            return "ready"
+        if t <= self.load_end:
+            return "load"
+        return "idle" if t <= self.idle_end else None
+
+
+def _marks(lines: Sequence[Mapping[str, Any]], phases: Phases) -> dict[int, str]:
+    """Which of one worker's readings stand for the moments the article compares: `ready`
+    (the last before the load), `peak` (the load's largest anonymous memory), `load_end` (the
+    last in the load) and `settled` (the last in the idle)."""
+    by_moment: dict[str, list[int]] = {}
+    for i, line in enumerate(lines):
+        if (moment := phases.moment(float(line["t"]))) is not None:
+            by_moment.setdefault(moment, []).append(i)
+    marks: dict[int, str] = {}
+    if ready := by_moment.get("ready"):
+        marks[ready[-1]] = "ready"
+    if load := by_moment.get("load"):
+        marks[max(load, key=lambda i: lines[i]["kernel"]["Pss_Anon"])] = "peak"
+        marks.setdefault(load[-1], "load_end")
+    if idle := by_moment.get("idle"):
+        marks[idle[-1]] = "settled"
+    return marks
+
+
+def table_rows(
+    lines_by_worker: Mapping[str, Sequence[Mapping[str, Any]]],
+    phases: Phases,
+    *,
+    allocator: str,
+    repeat: int,
+) -> list[dict[str, Any]]:
+    """The retention table's rows for one repeat, from each worker's log lines
+    (service.retentionlog): every reading inside the repeat, labelled with its phase
+    (`moment`), its seconds on the repeat's clock and into the idle, and, for the readings that
+    stand for them, its `mark`. (When the load's last reading is also its peak it is marked
+    `peak`; `load_end` then names no reading of that worker.)"""
+    out: list[dict[str, Any]] = []
+    for worker, lines in lines_by_worker.items():
+        ordered = sorted(lines, key=lambda line: float(line["t"]))
+        marks = _marks(ordered, phases)
+        for i, line in enumerate(ordered):
+            t = float(line["t"])
+            if (moment := phases.moment(t)) is None or "Pss_Anon" not in line.get("kernel", {}):
+                continue
+            found = breakdown(normalise(line.get("internal") or {}), line["kernel"])
+            for row in rows(
+                found,
+                allocator=allocator,
+                repeat=repeat,
+                worker=worker,
+                moment=moment,
+                t_s=round(t - phases.origin, 3),
+            ):
+                row["mark"] = marks.get(i)
+                row["idle_t_s"] = round(t - phases.load_end, 3) if moment == "idle" else None
+                out.append(row)
+    return out

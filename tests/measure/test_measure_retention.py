@@ -88,3 +88,48 @@ def test_native_statistics_become_components_with_their_expression_as_source() -
     assert glibc["absent"]["free"] == "mallinfo2.fordblks: a test"
     assert glibc["absent"]["interpreter"] == "PYTHONMALLOC=malloc"
     assert "trims" in glibc["absent"]["timer"]
+
+
+def test_a_repeats_readings_are_labelled_by_phase_and_marked() -> None:
+    from bench.measure.retention import Phases, table_rows
+
+    def line(t: float, anon: int, dirty: int) -> dict:
+        raw = {
+            "stats.allocated": 10,
+            "stats.active": 12,
+            "stats.metadata": 1,
+            "stats.arenas.4096.pdirty": dirty,
+        }
+        return {
+            "t": t,
+            "internal": {"family": "jemalloc", "raw": raw},
+            "kernel": {"Pss_Anon": anon, "LazyFree": 0},
+        }
+
+    phases = Phases(origin=100.0, load_start=102.0, load_end=110.0, idle_end=120.0)
+    lines = [
+        line(101, 20, 0),
+        line(103, 50, 5),
+        line(105, 80, 30),
+        line(109, 60, 20),
+        line(115, 40, 10),
+        line(119, 30, 0),
+        line(125, 30, 0),
+    ]
+    rows = table_rows({"7": lines}, phases, allocator="jemalloc", repeat=1)
+    anon = [
+        (r["moment"], r["mark"], r["t_s"], r["idle_t_s"], r["bytes"])
+        for r in rows
+        if r["component"] == "anon"
+    ]
+    assert anon == [
+        ("ready", "ready", 1.0, None, 20),
+        ("load", None, 3.0, None, 50),
+        ("load", "peak", 5.0, None, 80),
+        ("load", "load_end", 9.0, None, 60),
+        ("idle", None, 15.0, 5.0, 40),
+        ("idle", "settled", 19.0, 9.0, 30),
+    ]
+    settled = {r["component"]: r["bytes"] for r in rows if r["mark"] == "settled"}
+    assert settled["timer"] == 0 and settled["unaccounted"] == 30 - 10 - 2 - 0 - 1 - 0
+    assert {r["worker"] for r in rows} == {"7"} and {r["repeat"] for r in rows} == {1}
