@@ -28,7 +28,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from bench.experiments.runner import method_record, rotated
+from bench.results.records import method_record
+from bench.run.rounds import rotated
 from bench.measure.runstats import given_back_share, overhead_ratio
 from bench.results.manifest import MANIFEST_FORMAT
 from bench.results.tables import SCHEMAS, to_table, write_table
