@@ -22,12 +22,13 @@ from studyrun import (
     stray_cgroups,
 )
 
-from bench.run import rounds as runner, signals
 from bench.measure import runstats
 from bench.measure.groups import cgroup_support
 from bench.measure.machine import thp_mode
 from bench.results.manifest import ManifestError, read_manifest
 from bench.results.rundir import read_rows
+from bench.run import rounds as runner
+from bench.run import signals
 from bench.spec import parse_spec
 
 pytestmark = pytest.mark.real_run
