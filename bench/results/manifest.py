@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from pydantic import (
     BaseModel,
@@ -60,17 +60,26 @@ class ManifestError(UserError):
 
 
 class Record(BaseModel):
-    """A manifest record: declared keys first, unknown keys kept, `OPTIONAL` keys written
-    only when set (a run that never had them must not gain them as nulls)."""
+    """A manifest record: declared keys first, unknown keys kept, a key the record did not
+    have when read (or an `OPTIONAL` one never set) not written: a run never gains keys as
+    nulls or defaults by being read and written again."""
 
     model_config = ConfigDict(extra="allow", validate_assignment=False)
     OPTIONAL: ClassVar[frozenset[str]] = frozenset()
 
+    @classmethod
+    def new(cls, **data: Any) -> Self:
+        """A record made here (not read): every declared key but the optional ones is written,
+        defaults included. A record read from a file (model_validate) keeps the keys it had."""
+        made = cls(**data)
+        made.__pydantic_fields_set__.update(set(cls.model_fields) - cls.OPTIONAL)
+        return made
+
     @model_serializer(mode="wrap")
-    def _only_set_optionals(self, handler: Any, info: SerializationInfo) -> dict[str, Any]:
+    def _only_set_keys(self, handler: Any, info: SerializationInfo) -> dict[str, Any]:
         data = handler(self)
-        for key in self.OPTIONAL:
-            if key not in self.model_fields_set and data.get(key) is None:
+        for key in type(self).model_fields:
+            if key not in self.model_fields_set:
                 data.pop(key, None)
         return data
 
@@ -80,7 +89,8 @@ def _per_experiment() -> dict[str, list[Any]]:
 
 
 class AllocatorRecord(Record):
-    """One allocator's part of a run: what it is, its status, and every repeat's account."""
+    """One allocator's part of a run: what it is, its status, and every repeat's account
+    (the per-repeat accounts are typed loosely: older runs and hand-made ones vary in them)."""
 
     OPTIONAL: ClassVar[frozenset[str]] = frozenset({"memory_limit", "version_by_host"})
 
@@ -97,14 +107,14 @@ class AllocatorRecord(Record):
     status: str = "pending"
     reason: str | None = None
     fix: str | None = None
-    evidence: dict[str, list[Any]] = Field(default_factory=_per_experiment)
-    knobs: list[Any] = Field(default_factory=list)  # read back (bench.allocators.knobs.merge)
-    timers: list[Any] = Field(default_factory=list)  # return timers (bench.allocators.timers)
-    phases: dict[str, list[Any]] = Field(default_factory=_per_experiment)
-    loadgen: list[Any] = Field(default_factory=list)
-    sampler: list[Any] = Field(default_factory=list)
-    live_set: list[Any] = Field(default_factory=list)
-    wall_s: dict[str, list[Any]] = Field(default_factory=_per_experiment)
+    evidence: Any = Field(default_factory=_per_experiment)
+    knobs: Any = Field(default_factory=list)  # read back (bench.allocators.knobs.merge)
+    timers: Any = Field(default_factory=list)  # return timers (bench.allocators.timers)
+    phases: Any = Field(default_factory=_per_experiment)
+    loadgen: Any = Field(default_factory=list)
+    sampler: Any = Field(default_factory=list)
+    live_set: Any = Field(default_factory=list)
+    wall_s: Any = Field(default_factory=_per_experiment)
     started: str | None = None
     finished: str | None = None
     memory_limit: list[Any] | None = None  # a limit's account per repeat

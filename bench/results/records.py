@@ -54,7 +54,7 @@ def allocator_record(alloc: Allocator, *, resolved_here: bool = True) -> Allocat
     """An allocator's record before its first repeat. Not `resolved_here` (a cluster run's
     client): what the spec says of it only; its library, checksum and version are the hosts'."""
     here = resolved_here
-    return AllocatorRecord(
+    return AllocatorRecord.new(
         name=alloc.name,
         kind=alloc.kind,
         base=alloc.base,
@@ -105,7 +105,7 @@ def spec_record(spec: Spec) -> dict[str, Any]:
 
 def base_manifest(spec: Spec, spec_path: Path, run_dir: Path) -> Manifest:
     """A new run's manifest: the spec, the tool, the host; nothing measured yet."""
-    return Manifest(
+    return Manifest.new(
         format=MANIFEST_FORMAT,
         tool=tool_record(),
         run_id=run_dir.name,
@@ -186,7 +186,7 @@ def reclaim_support(mode: str | None) -> dict[str, Any]:
 def cell_record(result: Any, *, attempt: int = 1, worker: str | None = None) -> CellLine:
     """The manifest's line for one cell (a bench.experiments.cell.CellResult): where and when
     it ran, how it ended, and the traceback of a bug that failed it."""
-    line = CellLine(
+    line = CellLine.new(
         **result.cell.as_record(),
         host=result.host,
         worker=worker,

@@ -121,7 +121,9 @@ def drive(run: Run, executor: Executor, rounds: list[Round]) -> Outcome:
                     run.allocator_done(name)
         else:
             for rnd in rounds:
-                run.manifest.order.append(RoundOrder(round=rnd.index, allocators=rnd.allocators))
+                run.manifest.order.append(
+                    RoundOrder.new(round=rnd.index, allocators=rnd.allocators)
+                )
                 for name in rnd.allocators:
                     executor.next_allocator(name)
                     if name not in remaining or not started(name):
@@ -145,7 +147,7 @@ def drive(run: Run, executor: Executor, rounds: list[Round]) -> Outcome:
 def _drive_parallel(run, executor, rounds, wanted, started, settle) -> None:  # type: ignore[no-untyped-def]
     """Every wanted cell submitted at once, in the plan's order; results taken as they come."""
     for rnd in rounds:
-        run.manifest.order.append(RoundOrder(round=rnd.index, allocators=rnd.allocators))
+        run.manifest.order.append(RoundOrder.new(round=rnd.index, allocators=rnd.allocators))
     cells = [c for rnd in rounds for c in rnd.cells if wanted(c) and started(c.allocator)]
     run.save()
     pool = ThreadPoolExecutor(max_workers=max(1, len(cells)), thread_name_prefix="cell")
