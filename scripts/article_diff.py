@@ -12,7 +12,8 @@ one run, at a fixed place under --runs, so paths on a page are the same in both 
 `mkdocs build --strict` of the tree's mkdocs.yml with the tree's code first on PYTHONPATH, and
 also writes the rendered Markdown of every generated page (and of a comparison page between the
 first two runs) as the engine returns it, before MkDocs turns it into HTML. The diff then
-compares every article and runs page, in Markdown and in HTML; the site's search index and
+compares every generated page (articles, runs page, comparison), in Markdown and in HTML;
+`--all` adds the guide's HTML pages, which a change to docs/ changes. The search index and
 assets are left out, being built from the same pages. Nothing on these pages is the build
 time, so nothing is stripped; a difference is a difference.
 """
@@ -111,20 +112,26 @@ def _build(tree: Path, out: Path, runs: list[Path], runs_root: Path) -> None:
         )  # fmt: skip
 
 
-def _pages(root: Path) -> dict[str, Path]:
+#: The generated pages of a built site (the guide's pages are the docs' own Markdown).
+_GENERATED = ("site/index.html", "site/runs.html", "site/studies/")
+
+
+def _pages(root: Path, every: bool) -> dict[str, Path]:
     """Relative path → file, for the pages the comparison covers."""
     out = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root).as_posix()
         if not path.is_file():
             continue
-        if "/md/" in f"/{rel}" or (rel.endswith(".html") and "/assets/" not in f"/{rel}"):
+        html = rel.endswith(".html") and "/assets/" not in f"/{rel}"
+        generated = any(f"/{g}" in f"/{rel}" for g in _GENERATED)
+        if "/md/" in f"/{rel}" or (html and (every or generated)):
             out[rel] = path
     return out
 
 
-def _diff(old: Path, new: Path) -> int:
-    a, b = _pages(old), _pages(new)
+def _diff(old: Path, new: Path, every: bool) -> int:
+    a, b = _pages(old, every), _pages(new, every)
     problems = 0
     for rel in sorted(set(a) | set(b)):
         if rel not in b or rel not in a:
@@ -164,8 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="article_diff.py", description=__doc__.split("\n")[0])
     p.add_argument("old", type=Path)
     p.add_argument("new", type=Path)
+    p.add_argument("--all", action="store_true", help="every HTML page, the guide's too")
     args = p.parse_args(argv)
-    return _diff(args.old, args.new)
+    return _diff(args.old, args.new, args.all)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 This is the engine's front door; the MkDocs plugin only forwards to it. One article page is
 generated per study from one Markdown template; the home page is the `default` study (or the
 newest study when there is none of that name); a generated page lists all studies and runs;
-when two runs are named (`compare`), another sets them side by side (bench.report.comparepage).
+when two runs are named (`compare`), another sets them side by side (bench.report.pages.compare).
 With `skip_bad_runs`, a run whose files cannot be read is left out instead of failing the
 site: `Site.skipped` says which and why, and the runs page lists them.
 """
@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench.report import comparepage, specdoc
+from bench.report import specdoc
 from bench.report.datatable import Column, html_table
 from bench.report.errors import BadRunError, ReportError
+from bench.report.pages import compare as comparison
 from bench.report.reference import reference_section
 from bench.report.render import Resolved, UnknownName, render
 from bench.report.run import RUN_COMMAND, SkippedRun, find_studies
@@ -187,8 +188,8 @@ class Site:
         """Markdown of the page comparing the two runs `compare` names; None without them."""
         if not self.compare:
             return None
-        a, b = comparepage.load_sides(self.results, self.compare, self.views)
-        return comparepage.comparison_page(a, b)
+        a, b = comparison.load_sides(self.results, self.compare, self.views)
+        return comparison.comparison_page(a, b)
 
     # ------------------------------------------------------------------ the runs page
 

@@ -20,9 +20,9 @@ from synthetic_run import DEFAULT_ALLOCS, REPO, Alloc, knob
 
 from bench.report.aggregate import AllocatorInfo, Results, knobs_of
 from bench.report.charts.figure import VARIANT_MARK, Names
-from bench.report.compare import ties
 from bench.report.knobs import knob_state, variant_reports
 from bench.report.prose.knobs import NO_VARIANTS
+from bench.report.stats import ties
 from bench.report.units import fmt_mb, fmt_ms
 
 TEMPLATE = (REPO / "docs" / "_article.md").read_text(encoding="utf-8")

@@ -142,8 +142,8 @@ def test_recycling_is_read_per_allocator_from_the_resolved_spec():
 
 
 def test_change_follows_the_noise_rule_of_the_rankings():
-    from bench.report.compare import summarize
     from bench.report.recycling import change
+    from bench.report.stats import summarize
     from bench.report.units import fmt_mb
 
     def mb(*values: float):

@@ -17,10 +17,10 @@ from collections.abc import Iterable, Sequence
 from bench.report.aggregate import Results
 from bench.report.charts import memory
 from bench.report.charts.figure import MAX_ROWS, OKABE_ITO, Names, colours
-from bench.report.compare import Sample
 from bench.report.method import method_of
 from bench.report.prose.control import control_measure
 from bench.report.run import Run
+from bench.report.stats import Sample
 from bench.report.units import md_safe
 
 __all__ = ["MAX_ROWS", "OKABE_ITO", "Names", "captions", "colours", "repeats_phrase"]

@@ -1,8 +1,8 @@
 """Sentences whose comparative words are computed from the results, one module per family.
 
 Each function returns one or a few sentences of Markdown-safe text. Ranking words come from
-compare.rank (so ties are called ties), "barely moved" from compare.latency_verdict,
-keep-or-return from compare.classify_fingerprint; no function assumes which allocator wins or
+stats.rank (so ties are called ties), "barely moved" from stats.latency_verdict,
+keep-or-return from stats.classify_fingerprint; no function assumes which allocator wins or
 how many ran.
 A sentence about a step of the method (the idle traffic, a forced reclaim) follows what the
 run recorded (bench.report.method), never what the study usually does.
@@ -12,37 +12,6 @@ sampling, load), latency, limit (the service under a memory limit), control, gui
 (what was not measured, noise, disturbance, evidence), knobs (each variant against its own
 base), recycling (recycled allocators against themselves without it). The sentences live in
 their family's module; the article section that uses one (bench.report.sections) names it
-for a page's {{ say.<name> }}.
+for a page's {{ say.<name> }}. Nothing is imported here, so a model module can use the shared
+wording (`rankings`) without loading every family that in turn uses the model.
 """
-
-from __future__ import annotations
-
-from bench.report.prose import (
-    control,
-    guidance,
-    knobs,
-    latency,
-    leak,
-    limit,
-    memory,
-    procedure,
-    rankings,
-    recycling,
-    trust,
-    workload,
-)
-
-__all__ = [
-    "control",
-    "guidance",
-    "knobs",
-    "latency",
-    "leak",
-    "limit",
-    "memory",
-    "procedure",
-    "rankings",
-    "recycling",
-    "trust",
-    "workload",
-]

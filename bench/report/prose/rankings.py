@@ -5,7 +5,7 @@ tied; d (9 MB)", each value with the half-width of its 95% interval when the run
 then the measurements too noisy to rank (`noisy_text`), the allocators that have no value
 (`not_ranked`), so none is silently absent, and the A/A pair's difference on this measure
 (`aa_text`), the floor a reader can hold every gap against. Ties and noise come from
-bench.report.compare.
+bench.report.stats.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import statistics
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from bench.report.compare import Sample, falling, lone, noisy, rank
+from bench.report.stats import Sample, falling, lone, noisy, rank
 from bench.report.units import NOT_MEASURED, join_names, md_safe
 
 __all__ = [

@@ -13,11 +13,11 @@ from bench.report.aggregate import Results
 from bench.report.charts import Names, captions
 from bench.report.charts import memory as memory_chart
 from bench.report.charts import throughput as chart
-from bench.report.compare import extremes_ratio
 from bench.report.prose import control
 from bench.report.prose.rankings import extreme_values, median_center
 from bench.report.run import Run
 from bench.report.section import Entries, Loaded, Section
+from bench.report.stats import extremes_ratio
 from bench.report.units import fmt_mb, fmt_mops, fmt_mops_cpu, fmt_ratio, fmt_seconds
 
 __all__ = ["ControlSection"]

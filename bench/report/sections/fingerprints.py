@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from bench.report import specview
 from bench.report.aggregate import Results
-from bench.report.compare import Sample, shed_fraction
 from bench.report.prose import memory, rankings
 from bench.report.section import Entries, Loaded, Section
+from bench.report.stats import Sample, shed_fraction
 from bench.report.units import fmt_pct, fmt_seconds
 
 __all__ = ["FingerprintsSection"]

@@ -14,12 +14,12 @@ from bench.report import experiment, peakcheck
 from bench.report.aggregate import Results
 from bench.report.charts import Names, captions
 from bench.report.charts import memory as chart
-from bench.report.compare import extremes_ratio
 from bench.report.prose import memory, rankings
 from bench.report.prose.rankings import extreme_values, value_band
 from bench.report.prose.workload import hosted_app
 from bench.report.run import Run
 from bench.report.section import Entries, Loaded, Section
+from bench.report.stats import extremes_ratio
 from bench.report.units import fmt_mb, fmt_ratio
 
 __all__ = ["HeadlineSection"]

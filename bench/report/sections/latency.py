@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from bench.report.aggregate import Results
 from bench.report.charts import Names, captions
 from bench.report.charts import latency as chart
-from bench.report.compare import LATENCY_ABS_MS, LATENCY_REL, latency_verdict
 from bench.report.prose import latency
 from bench.report.prose.rankings import extreme_values, value_band
 from bench.report.run import Run
 from bench.report.section import Entries, Loaded, Section
+from bench.report.stats import LATENCY_ABS_MS, LATENCY_REL, latency_verdict
 from bench.report.units import NOT_MEASURED, fmt_count, fmt_ms, fmt_pct
 
 __all__ = ["LatencySection"]

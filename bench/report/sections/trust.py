@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.report.aggregate import Results
-from bench.report.compare import NOISY_REL, TIE_REL
 from bench.report.prose import trust
 from bench.report.prose.rankings import pct_text
 from bench.report.section import Entries, Loaded, Section
+from bench.report.stats import NOISY_REL, TIE_REL
 from bench.report.units import NOT_MEASURED, fmt_pct, join_names
 
 __all__ = ["TrustSection"]
