@@ -15,19 +15,22 @@ recorded, the freshness of the spec), each computed on first use and kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import html
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 from bench.report.aggregate import Results
+from bench.report.errors import ReportError
 from bench.report.live import LivePayload, live_payload
 from bench.report.lockcheck import LockCheck, check_lock
 from bench.report.method import Method, method_of
 from bench.report.run import Freshness, Run, check_freshness
 
-__all__ = ["Entries", "Loaded", "Material", "Section"]
+__all__ = ["Entries", "Loaded", "Material", "Section", "keep_applying", "try_next"]
 
 #: Name → a callable that renders the quoted text when a page first places it.
 Entries = dict[str, Callable[[], str]]
@@ -108,6 +111,9 @@ class Section(Generic[D]):
     name: ClassVar[str]
     #: The article heading the section sits under (None: the lead or a part of another's).
     title: ClassVar[str | None] = None
+    #: For a section that does not always apply: what it measures and the spec that runs it,
+    #: named in the page's "Try next" list when the run did not.
+    try_next: ClassVar[tuple[str, str] | None] = None
 
     def applies(self, run: Run) -> bool:
         """Whether the run made this section's measurement; a page leaves it out if not."""
@@ -151,12 +157,18 @@ class Material:
     def sentences(self) -> Entries:
         return self._merge("sentence", lambda s: s.sentences(self.data(s)))
 
+    def left_off(self) -> list[Section[Any]]:
+        """The sections whose measurement this run did not make, in page order."""
+        return [s for s in self.sections if not s.applies(self.loaded.run)]
+
     @cached_property
     def charts(self) -> Entries:
         return self._merge("chart", lambda s: s.charts(self.data(s)))
 
     def tables(self, prefix: str) -> Entries:
-        return self._merge("table", lambda s: s.tables(self.data(s), prefix))
+        out = self._merge("table", lambda s: s.tables(self.data(s), prefix))
+        out["try_next"] = lambda: try_next(self.left_off())
+        return out
 
     def _merge(self, what: str, part: Callable[[Section[Any]], dict[str, Any]]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -166,3 +178,43 @@ class Material:
                     raise ValueError(f"{what} {name!r} is named by two sections")
                 out[name] = entry
         return out
+
+
+def try_next(left_off: Sequence[Section[Any]]) -> str:
+    """The "Try next" list (HTML): each measurement this run did not make, and its spec."""
+    items = [s.try_next for s in left_off if s.try_next is not None]
+    if not items:
+        return '<p class="as-try-next">This run made every measurement the article can show.</p>'
+    rows = "".join(
+        f"<li>{html.escape(what)}: <code>allocstudy run {html.escape(spec)}</code></li>"
+        for what, spec in items
+    )
+    return (
+        '<div class="as-try-next"><p>Measurements this run did not make, and the spec that '
+        f"makes each:</p><ul>{rows}</ul></div>"
+    )
+
+
+#: A region of the template that belongs to one section: kept when the section applies.
+_REGION = re.compile(
+    r"^<!-- section (?P<name>[a-z_]+) -->\n(?P<body>.*?)^<!-- /section -->\n", re.M | re.S
+)
+
+
+def keep_applying(markdown: str, applies: Mapping[str, bool], page: str) -> str:
+    """The template without the regions of sections the run did not make.
+
+    A region is the lines between `<!-- section <name> -->` and `<!-- /section -->`, each
+    marker alone on its line; the markers go in either case. A marker that names no section
+    is an error, so a typo cannot silently keep or drop a part of the page.
+    """
+
+    def one(m: re.Match[str]) -> str:
+        name = m.group("name")
+        if name not in applies:
+            raise ReportError(
+                f"{page}: <!-- section {name} --> names no section (known: {', '.join(applies)})"
+            )
+        return m.group("body") if applies[name] else ""
+
+    return _REGION.sub(one, markdown)

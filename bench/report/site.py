@@ -20,6 +20,8 @@ from bench.report.pages import compare as comparison
 from bench.report.reference import reference_section
 from bench.report.render import Resolved, UnknownName, render
 from bench.report.run import RUN_COMMAND, SkippedRun, find_studies
+from bench.report.section import keep_applying
+from bench.report.sections import SECTIONS
 from bench.report.study import StudyView
 from bench.report.units import md_safe
 
@@ -133,8 +135,12 @@ class Site:
             view = self._view(study or own)
             return self._resolve(view, kind, name, prefix, src_uri)
 
-        rendered = render(markdown, page=label, lookup=lookup)
         is_article = src_uri in self.article_pages()
+        if is_article:  # the sections this run did not measure are left off its page
+            run = self.views[own].run
+            applies = {s.name: s.applies(run) for s in SECTIONS}
+            markdown = keep_applying(markdown, applies, label)
+        rendered = render(markdown, page=label, lookup=lookup)
         if not is_article and not rendered.runs:
             return rendered.markdown
         view = self.views[own]

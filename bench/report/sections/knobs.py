@@ -13,6 +13,7 @@ from bench.report import knobs as model
 from bench.report import recycling
 from bench.report.aggregate import Results
 from bench.report.prose import knobs
+from bench.report.run import Run
 from bench.report.section import Entries, Loaded, Section
 
 __all__ = ["KnobsSection"]
@@ -27,6 +28,20 @@ class Knobs:
 class KnobsSection(Section[Knobs]):
     name = "knobs"
     title = "What the knobs did"
+    try_next = (
+        "the settings operators change, each against its stock allocator",
+        "specs/knobs.yaml",
+    )
+
+    def applies(self, run: Run) -> bool:
+        """Whether the spec lists a variant that turns a knob (one that only recycles does not)."""
+        how = recycling.recycling_of(run.spec)
+        return any(
+            isinstance(e, dict)
+            and e.get("base")
+            and (e.get("env") or how.get(str(e.get("name"))) == how.get(str(e["base"])))
+            for e in run.spec.get("allocators") or []
+        )
 
     def compute(self, loaded: Loaded) -> Knobs:
         return Knobs(recycling.without_recycled(loaded.run, loaded.full))

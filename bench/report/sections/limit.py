@@ -33,6 +33,13 @@ class Limit:
 class LimitSection(Section[Limit]):
     name = "limit"
     title = "Under a memory limit"
+    try_next = ("the service under a memory limit", "specs/memory-limit.yaml")
+
+    def applies(self, run: Run) -> bool:
+        return any(
+            r.get("experiment") == "service" and r.get("memory_limit_bytes") is not None
+            for r in run.summary
+        )
 
     def compute(self, loaded: Loaded) -> Limit:
         return Limit(loaded.run, loaded.res, loaded.missing)

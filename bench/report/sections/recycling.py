@@ -26,6 +26,10 @@ class Recycling:
 class RecyclingSection(Section[Recycling]):
     name = "recycling"
     title = "Recycling workers"
+    try_next = ("workers recycled after so many requests", "specs/recycling.yaml")
+
+    def applies(self, run: Run) -> bool:
+        return any(r is not None for r in rec.recycling_of(run.spec).values())
 
     def compute(self, loaded: Loaded) -> Recycling:
         return Recycling(loaded.run, loaded.full)
