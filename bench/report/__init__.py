@@ -16,7 +16,9 @@ topic models `leak`, `limit`, `knobs`, `recycling`, `settling`, `experiment`, `p
 `fulltable`, `calibration`, `peakcheck`. Pages: `site` (the plan and rendering), `study` (one
 study's material), `render` (placeholders), `notes` (banners), `pages/compare` (two runs side
 by side, from `changes`, which `allocstudy compare` prints too), `headline` (the terminal's
-summary). The names below are
+summary), `reference` (the committed reference runs), `specdoc` (the spec format's tables);
+helpers `datatable` and `svg` (HTML tables, inline SVG), `errors`, `lockcheck` (package
+versions against constraints.txt), `hostkinds` (repeats on unlike hosts). The names below are
 loaded on first use: the terminal's summary (bench.report.headline) reads runs through this
 package on a benchmark host, which installs no chart or site tooling (the `site` extra).
 """
