@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bench.report.aggregate import clean_repeats
-from bench.report.compare import Sample, summarize
 from bench.report.datatable import Cell, Column, html_table
 from bench.report.run import Run
+from bench.report.stats import Sample, summarize
 from bench.report.units import fmt_mb
 
 __all__ = [
