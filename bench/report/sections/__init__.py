@@ -10,7 +10,8 @@ Modules, in page order: identity (the run, host and spec the page shows), worklo
 requests do), staircase (memory over time, the live payload), method (the spec as run, the
 phases), calibration, allocators (versions, per-allocator values), settling (return timers,
 time to settle), trust (what was not measured, noise, the A/A pair), headline (peak and
-settled, ranked), fingerprints (keep versus return), leak (leak or retention), latency,
+settled, ranked), fingerprints (keep versus return), leak (leak or retention), kept (where the kept
+memory sits: the allocators' own statistics), latency,
 limit (under a memory limit), recycling (recycled workers), control (the C++ control),
 knobs (variants against their base), data (the full table, the downloads), guidance (what
 it means), provenance.
@@ -29,6 +30,7 @@ from bench.report.sections.fingerprints import FingerprintsSection
 from bench.report.sections.guidance import GuidanceSection
 from bench.report.sections.headline import HeadlineSection
 from bench.report.sections.identity import IdentitySection
+from bench.report.sections.kept import KeptSection
 from bench.report.sections.knobs import KnobsSection
 from bench.report.sections.latency import LatencySection
 from bench.report.sections.leak import LeakSection
@@ -56,6 +58,7 @@ SECTIONS: tuple[Section[Any], ...] = (
     HeadlineSection(),
     FingerprintsSection(),
     LeakSection(),
+    KeptSection(),
     LatencySection(),
     LimitSection(),
     RecyclingSection(),

@@ -1,6 +1,8 @@
-"""Where the kept memory sits: the values and sentences of the article's retention section.
+"""Where the kept memory sits: the article's retention section, from the retention table.
 
-Pure functions over the retention table's medians (bench.measure.retention): per allocator the
+Sentences {{ say.kept }}, chart {{ chart.kept }}, tables {{ table.kept }} and
+{{ table.kept_ranking }}; all from one `Kept` per allocator. The model and its words are pure
+functions over the retention table's medians (bench.measure.retention): per allocator the
 components at the moments that matter (peak of load, end of load, settled), the series of pages
 waiting on a timer over idle, and the allocator's return timers as read back in the workers.
 The sentences follow the data: each names the component that holds the most of what the
@@ -16,12 +18,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import altair as alt
+
 from bench.measure.retention import COMPONENT_TITLES, UNACCOUNTED_SHARE_FLAG
+from bench.report.aggregate import Results
+from bench.report.charts.figure import OKABE_ITO, WIDTH, Names, finish, no_chart, value_axis
+from bench.report.datatable import Column, html_table
+from bench.report.run import Run
+from bench.report.section import Entries, Loaded, Section
+from bench.report.svg import INK
 from bench.report.units import MB, fmt_mb, fmt_pct, fmt_seconds
 
 __all__ = [
     "KEPT_COMPONENTS",
     "Kept",
+    "KeptSection",
     "kept_from_rows",
     "summed_series",
     "kept_sentences",
@@ -231,3 +242,164 @@ def kept_from_rows(
         timers=dict(timers or {}),
         sources=sources,
     )
+
+
+#: Bar colours of the components (the allocators' colours are not used: a bar is one
+#: allocator, its parts are components).
+_COLOURS = dict(zip(("live", *KEPT_COMPONENTS), (*OKABE_ITO, "#999999"), strict=False))
+
+
+def family_of(run: Run, allocator: str) -> str:
+    """The family serving an allocator's processes, as its read-back timers name it."""
+    entry = next((a for a in run.manifest.get("allocators", []) if a.get("name") == allocator), {})
+    for timer in entry.get("timers") or []:
+        if timer.get("family"):
+            return str(timer["family"])
+    return allocator.split("-")[0]
+
+
+def timers_of(run: Run, allocator: str) -> dict[str, Any]:
+    """The return settings the sentences quote (`dirty_decay_ms`, `background_thread`), as the
+    allocator's processes read them back."""
+    entry = next((a for a in run.manifest.get("allocators", []) if a.get("name") == allocator), {})
+    out: dict[str, Any] = {}
+    for timer in entry.get("timers") or []:
+        setting = str(timer.get("setting") or "")
+        if setting == "opt.dirty_decay_ms" and timer.get("seconds") is not None:
+            out["dirty_decay_ms"] = float(timer["seconds"]) * 1000
+        elif setting == "opt.background_thread" and timer.get("value") is not None:
+            out["background_thread"] = str(timer["value"]).lower() == "true"
+    return out
+
+
+@dataclass(frozen=True)
+class KeptData:
+    run: Run
+    full: Results
+    kept: dict[str, Kept]
+
+
+def _bars(data: KeptData, names: Names) -> tuple[list[dict[str, Any]], list[str]]:
+    rows: list[dict[str, Any]] = []
+    labels: list[str] = []
+    for name, k in data.kept.items():
+        for moment, parts in (("settled", k.settled), ("peak", k.peak)):
+            if not parts:
+                continue
+            label = f"{names.label(name)} · {moment}"
+            labels.append(label)
+            for rank, component in enumerate(("live", *KEPT_COMPONENTS)):
+                value = parts.get(component)
+                if value is not None and value > 0:
+                    rows.append(
+                        {
+                            "bar": label,
+                            "component": COMPONENT_TITLES[component],
+                            "mb": value / MB,
+                            "rank": rank,
+                        }
+                    )
+    return rows, labels
+
+
+def kept_chart(data: KeptData) -> str:
+    """One stacked bar per allocator and moment (settled, then the peak of the load)."""
+    if not data.kept:
+        return no_chart("kept", "the run did not record its allocators' statistics.")
+    names = Names.of(data.full)
+    rows, labels = _bars(data, names)
+    plot_width = WIDTH - 160
+    chart = (
+        alt.Chart(alt.Data(values=rows))
+        .mark_bar(height=14)
+        .encode(
+            y=alt.Y("bar:N", sort=labels, title=None),
+            x=alt.X("mb:Q", stack="zero", axis=value_axis("anonymous memory (MB)", plot_width)),
+            color=alt.Color(
+                "component:N",
+                scale=alt.Scale(
+                    domain=[COMPONENT_TITLES[c] for c in _COLOURS],
+                    range=list(_COLOURS.values()),
+                ),
+                legend=alt.Legend(title=None, orient="top", labelColor=INK, columns=3),
+            ),
+            order=alt.Order("rank:Q"),
+        )
+        .properties(width=plot_width, height=max(60, 22 * len(labels)))
+    )
+    label = "Stacked bar chart: where each allocator's anonymous memory sits. " + "; ".join(
+        f"{names.label(n)} settled at {fmt_mb(k.anon_settled)}" for n, k in data.kept.items()
+    )
+    return finish(
+        "kept",
+        chart,
+        label=label,
+        caption=(
+            "Where the service's anonymous memory sits, summed over the workers: settled (the "
+            "end of idle) and at the load's peak (each worker at its own highest reading); "
+            "median of the repeats. Negative unaccounted memory is left out of the bars and "
+            "given in the table."
+        ),
+        table=kept_table(data),
+        summary="Data behind the kept-memory chart (median of the repeats, settled)",
+    )
+
+
+def kept_table(data: KeptData) -> str:
+    """Each allocator's components at settled, MB, with the statistic each came from."""
+    columns = [Column("allocator"), Column("anon", True), Column("live", True)] + [
+        Column(COMPONENT_TITLES[c], True) for c in KEPT_COMPONENTS
+    ]
+    body = []
+    for name, k in data.kept.items():
+        cells = [fmt_mb(k.part(c)) if k.part(c) is not None else "absent" for c in KEPT_COMPONENTS]
+        body.append([name, fmt_mb(k.anon_settled), fmt_mb(k.part("live")), *cells])
+    return html_table(columns, body)
+
+
+def ranking_table(data: KeptData) -> str:
+    """The settled ranking twice: as the kernel counts it, and without lazily freed pages."""
+    rows = ranking_without_lazy(list(data.kept.values()))
+    return html_table(
+        [
+            Column("allocator"),
+            Column("settled (kernel)", True),
+            Column("without lazily freed", True),
+        ],
+        [[n, fmt_mb(a), fmt_mb(b) if b is not None else "absent"] for n, a, b in rows],
+    )
+
+
+class KeptSection(Section[KeptData]):
+    name = "kept"
+    title = "Where the kept memory sits"
+    try_next = (
+        "where each allocator's kept memory sits (its own statistics, every few seconds)",
+        "specs/quick.yaml",
+    )
+
+    def applies(self, run: Run) -> bool:
+        return bool(run.retention)
+
+    def compute(self, loaded: Loaded) -> KeptData:
+        run, full = loaded.run, loaded.full
+        kept = {}
+        for name in full.names:
+            found = kept_from_rows(
+                run.retention,
+                allocator=name,
+                family=family_of(run, name),
+                timers=timers_of(run, name),
+            )
+            if found is not None:
+                kept[name] = found
+        return KeptData(run, full, kept)
+
+    def sentences(self, data: KeptData) -> Entries:
+        return {"kept": lambda: " ".join(s for k in data.kept.values() for s in kept_sentences(k))}
+
+    def charts(self, data: KeptData) -> Entries:
+        return {"kept": lambda: kept_chart(data)}
+
+    def tables(self, data: KeptData, prefix: str) -> Entries:
+        return {"kept": lambda: kept_table(data), "kept_ranking": lambda: ranking_table(data)}

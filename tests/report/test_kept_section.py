@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.report.keptmemory import Kept, kept_sentences, ranking_without_lazy
+from bench.report.sections.kept import Kept, kept_sentences, ranking_without_lazy
 
 MB = 1_000_000
 
@@ -99,7 +99,7 @@ def _row(
 
 
 def test_kept_from_rows_sums_workers_and_takes_the_median_repeat() -> None:
-    from bench.report.keptmemory import kept_from_rows, summed_series
+    from bench.report.sections.kept import kept_from_rows, summed_series
 
     rows = []
     for repeat, scale in ((0, 1), (1, 3), (2, 2)):
