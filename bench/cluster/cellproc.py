@@ -35,7 +35,7 @@ from bench.measure import journal, machine
 from bench.measure.groups import cgroup_support
 from bench.measure.runlock import machine_lock
 from bench.progress import Progress
-from bench.spec import Spec
+from bench.spec.loading import SpecError, spec_from_record
 from service.childenv import die_with_parent
 
 __all__ = ["main", "read_payload", "run_request", "write_payload"]
@@ -59,7 +59,10 @@ def run_request(
             finished=time.time(), reason=reason,
         )  # fmt: skip
 
-    spec = Spec.model_validate(request["spec"])
+    try:
+        spec = spec_from_record(request["spec"])
+    except SpecError as exc:  # its request file cannot be read on this host
+        return ended("failed", f"{exc} (on {host_name()})"), {}
     if spec.spec_hash != request["spec_hash"]:
         return ended(
             "failed",
