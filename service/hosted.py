@@ -34,10 +34,11 @@ import warnings
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from service.allocators.heap import heap_record
+from service.allocators.python import malloc_mode as python_malloc_mode
 from service.churn import WORKER_HEADER
 from service.config import HOSTED_HEALTH_PATH, HOSTED_STATS_PATH, ServiceConfig, config_from_env
-from service.heap import heap_record
-from service.mallocinfo import anon_bytes, python_malloc_mode, rss_anon_bytes
+from service.process.memory import anon_bytes, rss_anon_bytes
 from service.workerstart import WorkerIdentity, start_worker
 
 __all__ = ["AppLoadError", "HostedApp", "create_app", "detect_interface", "load_app"]

@@ -36,7 +36,7 @@ from bench.measure.groups import cgroup_support
 from bench.measure.runlock import machine_lock
 from bench.progress import Progress
 from bench.spec.loading import SpecError, spec_from_record
-from service.childenv import die_with_parent
+from service.process.childenv import die_with_parent
 
 __all__ = ["main", "read_payload", "run_request", "write_payload"]
 
