@@ -15,7 +15,9 @@ Endpoints (every response body is JSON unless said otherwise):
   `long_count`, `short_count`, `churn_calls`), and this process's anonymous memory
   (`pss_anon_bytes` from smaps_rollup, `rss_anon_bytes` from status), and the program's own
   live heap beside it (`heap`: service.allocators.heap, the allocator's count of bytes in use
-  and the interpreter's block and object counts).
+  and the interpreter's block and object counts), and the allocator's own statistics
+  (`internal`: service.allocators.stats, bytes per field with their source, and why any
+  field is absent).
 - `GET /health`: `{"status": "ok", "pid"}`.
 Every answer of /churn, /json, /xml and /health names the worker and its live payload after
 the request in the headers X-Worker-Pid and X-Live-Bytes, so the load generator records the
@@ -51,6 +53,7 @@ from starlette.requests import ClientDisconnect
 
 from service.allocators.heap import heap_record
 from service.allocators.python import malloc_mode as python_malloc_mode
+from service.allocators.stats import internal_record
 from service.bodies import (
     CHURN_BODY_LIMIT,
     DOCUMENT_BODY_LIMIT,
@@ -219,6 +222,7 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
                 "pss_anon_bytes": anon_bytes(),
                 "rss_anon_bytes": rss_anon_bytes(),
                 "heap": heap_record(),
+                "internal": internal_record(),
                 "config": worker.config.to_dict(),
             }
         )

@@ -28,9 +28,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from service.allocators.readings import MallocCounter
+from service.allocators.readings import InternalStats, MallocCounter
 
 __all__ = [
+    "internal_stats",
     "recognises",
     "ARENA_PROBE_MAX",
     "LIBRARY_NAMES",
@@ -298,3 +299,27 @@ def read_tunable(
                 "when nothing is set)",
             }
     return reading
+
+
+# --- internal statistics -------------------------------------------------------------------
+
+
+def internal_stats(lib: ctypes.CDLL) -> InternalStats:
+    """mallinfo2 over every arena: what the program holds (`live`: in-use chunks plus mmapped
+    blocks), what is free inside the heaps (`free_in_heaps`: fordblks, every free chunk
+    including each heap's top, resident or not: glibc cannot tell), the top of the main heap
+    that `malloc_trim` could give back (`releasable_top`: keepcost), the heaps' size
+    (`arena`) and the mmapped blocks (`mmapped`: hblkhd). One call, no lock held long."""
+    stats = InternalStats(NAME)
+    fn = _mallinfo2(lib)
+    if fn is None:
+        for field in ("live", "free_in_heaps", "releasable_top", "arena", "mmapped"):
+            stats.lack(field, "this glibc has no mallinfo2 (before 2.33; mallinfo wraps at 2 GiB)")
+        return stats
+    info = fn()
+    stats.put("live", info.uordblks + info.hblkhd, "mallinfo2 uordblks+hblkhd")
+    stats.put("free_in_heaps", info.fordblks, "mallinfo2 fordblks (free chunks, tops included)")
+    stats.put("releasable_top", info.keepcost, "mallinfo2 keepcost")
+    stats.put("arena", info.arena, "mallinfo2 arena")
+    stats.put("mmapped", info.hblkhd, "mallinfo2 hblkhd")
+    return stats

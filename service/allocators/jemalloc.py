@@ -19,9 +19,10 @@ import errno
 import sys
 from typing import Any
 
-from service.allocators.readings import MallocCounter
+from service.allocators.readings import InternalStats, MallocCounter
 
 __all__ = [
+    "internal_stats",
     "recognises",
     "LIBRARY_NAMES",
     "NAME",
@@ -182,3 +183,49 @@ def _with_running_threads(mallctl: Any, reading: Reading, raw: bytes) -> Reading
             f"{'true' if state.value else 'false'}",
         }
     return reading
+
+
+# --- internal statistics -------------------------------------------------------------------
+
+
+#: jemalloc 5's MALLCTL_ARENAS_ALL: the arena index that sums every arena.
+ARENAS_ALL = 4096
+
+# (field, mallctl name): byte counts of the statistics snapshot.
+_BYTES = (
+    ("live", "stats.allocated"),
+    ("active", "stats.active"),
+    ("resident", "stats.resident"),
+    ("mapped", "stats.mapped"),
+    ("retained", "stats.retained"),
+    ("metadata", "stats.metadata"),
+)
+
+
+def internal_stats(lib: ctypes.CDLL) -> InternalStats:
+    """jemalloc's statistics after one `epoch` bump: bytes allocated (`live`), in active
+    pages, resident, mapped, retained (unmapped but kept as address space) and metadata,
+    and the dirty and muzzy pages of every arena (freed, not yet purged) times the page
+    size. A build without statistics says so for every field."""
+    stats = InternalStats(NAME)
+    call = mallctl(lib)
+    fields = [f for f, _ in _BYTES] + ["dirty", "muzzy"]
+    if not _refresh(call):
+        for field in fields:
+            stats.lack(field, "mallctl epoch failed")
+        return stats
+    for field, name in _BYTES:
+        value = _size_t(call, name.encode())
+        if value is None:
+            stats.lack(field, f"mallctl {name} failed (a build without statistics?)")
+        else:
+            stats.put(field, value, f"mallctl {name}")
+    page = _size_t(call, b"arenas.page")
+    for field in ("dirty", "muzzy"):
+        name = f"stats.arenas.{ARENAS_ALL}.p{field}"
+        pages = _size_t(call, name.encode())
+        if pages is None or page is None:
+            stats.lack(field, f"mallctl {name} or arenas.page failed")
+        else:
+            stats.put(field, pages * page, f"mallctl {name} x arenas.page")
+    return stats

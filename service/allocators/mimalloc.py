@@ -22,12 +22,14 @@ Standard library and ctypes only: it runs inside a worker or a hosted app.
 from __future__ import annotations
 
 import ctypes
+import json
 import re
 from typing import Any
 
-from service.allocators.readings import MallocCounter
+from service.allocators.readings import InternalStats, MallocCounter
 
 __all__ = [
+    "internal_stats",
     "recognises",
     "LIBRARY_NAMES",
     "MIMALLOC_V2_0_9_OPTIONS",
@@ -248,3 +250,90 @@ def read_option(lib: ctypes.CDLL, name: str, version: str | None) -> Reading:
         "value": str(int(fn(index))),
         "how": f"mimalloc mi_option_get({index} = {option}, {how_list})",
     }
+
+
+# --- internal statistics -------------------------------------------------------------------
+
+
+_SIZE_P = ctypes.POINTER(ctypes.c_size_t)
+# mi_process_info's outputs, in its order (the same in 2.0.9 and 3.x).
+_PROCESS_INFO = (
+    "elapsed_ms",
+    "user_ms",
+    "system_ms",
+    "current_rss",
+    "peak_rss",
+    "current_commit",
+    "peak_commit",
+    "page_faults",
+)
+_PROCESS_BYTES = frozenset({"current_rss", "peak_rss", "current_commit", "peak_commit"})
+#: Room for mi_stats_get_json's text (3.4.3 writes about 2 KiB, bins included ~10 KiB).
+_JSON_ROOM = 1 << 16
+_NO_LIVE = (
+    "mimalloc keeps no count of bytes in use in release builds (malloc_requested stays 0); "
+    "the heap record's mi_heap_visit_blocks count is the live figure"
+)
+_NO_PURGE_QUEUE = "mimalloc exposes no statistic of the pages waiting for their purge delay"
+
+
+def _process_info(lib: ctypes.CDLL, stats: InternalStats) -> None:
+    fn = lib.mi_process_info
+    fn.restype = None
+    fn.argtypes = [_SIZE_P] * len(_PROCESS_INFO)
+    values = [ctypes.c_size_t() for _ in _PROCESS_INFO]
+    fn(*[ctypes.byref(v) for v in values])
+    for name, value in zip(_PROCESS_INFO, values, strict=True):
+        if name == "current_rss":  # mimalloc has no cheap RSS on Linux: it gives its commit
+            stats.put(name, value.value, "mi_process_info current_rss (its commit, on Linux)")
+        elif name in _PROCESS_BYTES:
+            stats.put(name, value.value, f"mi_process_info {name}")
+        else:
+            stats.count(name, value.value, f"mi_process_info {name}")
+
+
+def _stats_json(lib: ctypes.CDLL, stats: InternalStats) -> None:
+    """mimalloc 3's statistics as JSON (mi_stats_get_json into our buffer): the address
+    space reserved, the memory committed, and the pages in use, now."""
+    fn = lib.mi_stats_get_json
+    fn.restype = ctypes.c_char_p
+    fn.argtypes = [ctypes.c_size_t, ctypes.c_char_p]
+    room = ctypes.create_string_buffer(_JSON_ROOM)
+    text = fn(_JSON_ROOM, room)
+    data = json.loads(text or b"{}")
+    for field, key in (("reserved", "reserved"), ("committed", "committed")):
+        value = (data.get(key) or {}).get("current")
+        if isinstance(value, int):
+            stats.put(field, value, f"mi_stats_get_json {key}.current")
+        else:
+            stats.lack(field, f"mi_stats_get_json has no {key}.current")
+    pages = (data.get("pages") or {}).get("current")
+    if isinstance(pages, int):
+        stats.count("pages", pages, "mi_stats_get_json pages.current")
+
+
+def internal_stats(lib: ctypes.CDLL) -> InternalStats:
+    """mi_process_info (both versions: the process's RSS and commit, now and at peak, its
+    times and page faults) and, in mimalloc 3, mi_stats_get_json (reserved, committed,
+    pages in use). 2.0.9 has no getter: `mi_stats_print_out` prints rounded text whose page
+    counters release builds do not keep, so it is not parsed."""
+    stats = InternalStats(NAME)
+    if hasattr(lib, "mi_process_info"):
+        _process_info(lib, stats)
+    else:
+        stats.lack("current_commit", "this mimalloc exports no mi_process_info")
+    if hasattr(lib, "mi_stats_get_json"):
+        try:
+            _stats_json(lib, stats)
+        except ValueError as exc:
+            stats.lack("committed", f"mi_stats_get_json gave no JSON ({exc})")
+    else:
+        why = (
+            "mimalloc 2 exports no statistics getter (mi_stats_print_out prints rounded "
+            "text, and release builds keep no page counters)"
+        )
+        stats.lack("reserved", why)
+        stats.lack("committed", why + "; current_commit is mi_process_info's")
+    stats.lack("live", _NO_LIVE)
+    stats.lack("awaiting_purge", _NO_PURGE_QUEUE)
+    return stats

@@ -13,7 +13,9 @@ import os
 import sys
 from typing import Any
 
-__all__ = ["NAME", "malloc_mode", "read_mode"]
+from service.allocators.readings import InternalStats
+
+__all__ = ["internal_stats", "NAME", "malloc_mode", "read_mode"]
 
 NAME = "python"
 
@@ -35,3 +37,26 @@ def read_mode() -> dict[str, Any]:
         "how": f"sys.getallocatedblocks() = {blocks} (pymalloc's blocks; 0 when objects go "
         "to malloc)",
     }
+
+
+# --- internal statistics -------------------------------------------------------------------
+
+
+def internal_stats() -> InternalStats:
+    """pymalloc's own count: the blocks it has handed out (`sys.getallocatedblocks()`, a
+    counter, cheap). Its arenas' bytes are absent: CPython exposes them only through
+    `sys._debugmallocstats`, which walks every arena and prints to stderr, too costly and
+    too noisy for a read per request."""
+    stats = InternalStats(NAME)
+    if malloc_mode().startswith("malloc"):
+        why = "PYTHONMALLOC=malloc: objects go to malloc, pymalloc holds nothing"
+        stats.lack("blocks", why)
+        stats.lack("arenas", why)
+        return stats
+    stats.count("blocks", sys.getallocatedblocks(), "sys.getallocatedblocks()")
+    stats.lack(
+        "arenas",
+        "pymalloc's arena bytes are exposed only by sys._debugmallocstats (walks every arena, "
+        "prints to stderr)",
+    )
+    return stats

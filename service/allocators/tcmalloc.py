@@ -18,9 +18,10 @@ import ctypes
 from collections.abc import Callable
 from typing import Any
 
-from service.allocators.readings import MallocCounter
+from service.allocators.readings import InternalStats, MallocCounter
 
 __all__ = [
+    "internal_stats",
     "LIBRARY_NAMES",
     "NAME",
     "SYMBOL",
@@ -123,3 +124,33 @@ def read_setting(lib: ctypes.CDLL, read: str, name: str, kind: str) -> Reading:
         return {"status": "unreadable", "how": how, "why": f"the library exports no {symbol}"}
     text = repr(float(value)) if kind == "double" else str(value).lower()
     return {"status": "read", "type": kind, "value": text, "how": how}
+
+
+# --- internal statistics -------------------------------------------------------------------
+
+
+# (field, numeric property) of gperftools 2.10's MallocExtension, all in bytes.
+_PROPERTIES = (
+    ("live", "generic.current_allocated_bytes"),
+    ("heap_size", "generic.heap_size"),
+    ("pageheap_free", "tcmalloc.pageheap_free_bytes"),
+    ("pageheap_unmapped", "tcmalloc.pageheap_unmapped_bytes"),
+    ("central_cache_free", "tcmalloc.central_cache_free_bytes"),
+    ("transfer_cache_free", "tcmalloc.transfer_cache_free_bytes"),
+    ("thread_cache_free", "tcmalloc.thread_cache_free_bytes"),
+)
+
+
+def internal_stats(lib: ctypes.CDLL) -> InternalStats:
+    """gperftools' numeric properties: bytes allocated (`live`), the heap it holds from the
+    system (`heap_size`, unmapped pages included), free in its page heap (mapped, and
+    already returned), and free in its central, transfer and thread caches."""
+    stats = InternalStats(NAME)
+    prop = numeric_property(lib)
+    for field, name in _PROPERTIES:
+        value = prop(name) if prop is not None else None
+        if value is None:
+            stats.lack(field, f"MallocExtension_GetNumericProperty({name}) is not answered")
+        else:
+            stats.put(field, value, f"MallocExtension_GetNumericProperty({name})")
+    return stats

@@ -121,6 +121,8 @@ def test_the_synthetic_stats_carry_the_heap_record():
     config = ServiceConfig(churn=ChurnConfig(live_buffers=20, initial_buffers=20, max_bytes=8192))
     with TestClient(create_app(config)) as client:
         stats = client.get("/stats").json()
+    assert stats["internal"]["malloc"]["family"] == "glibc"  # the allocator's own statistics
+    assert stats["internal"]["malloc"]["bytes"]["live"] > 0
     heap = stats["heap"]
     assert heap["malloc_in_use_bytes"] > stats["live_bytes"]  # the live set is in it
     assert heap["python_blocks"] > 0 and heap["gc_objects"] > 0
