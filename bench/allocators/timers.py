@@ -15,7 +15,7 @@ allocator's own return mechanisms to act. Those differ by family, and only some 
   survivor stay (malloc(3), mallopt(3)).
 
 `requests()` asks every process (the verification probe and each service worker, through
-service.knobprobe) to read the timers of whichever family serves its malloc; `from_report`
+service.allocators.knobs) to read the timers of whichever family serves its malloc; `from_report`
 turns that process's report into `Timer` records for the manifest, `horizon_s` into the
 time memory may keep falling after the last free, and `least_idle_s` into the shortest idle
 that lets it fall (the idle that ends once memory has settled never ends before it).
@@ -120,7 +120,7 @@ KNOWN_HORIZON_S: dict[str, float] = {
 
 
 def requests() -> list[dict[str, Any]]:
-    """The read-back requests of every family's return settings (service.knobprobe format).
+    """The read-back requests of every family's return settings (service.allocators.knobs format).
 
     A process answers only those of the family serving its malloc ("not-served" for the rest),
     and an option its version lacks as "absent": both are dropped by `from_report`.
@@ -149,7 +149,7 @@ def _seconds(kind: str, value: str | None) -> float | None:
 
 
 def from_report(report: Mapping[str, Any] | None) -> list[Timer]:
-    """The timers of one process's read-back report (service.knobprobe.read_knobs): only the
+    """The timers of one process's read-back report (service.allocators.knobs.read_knobs): only the
     serving family's settings that its version has. glibc, which has no setting to read,
     gets one record saying how it returns memory."""
     if not report:

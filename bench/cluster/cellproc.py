@@ -36,8 +36,8 @@ from bench.measure.runlock import machine_lock
 from bench.progress import Progress
 from bench.results.records import confound_record
 from bench.run.signals import sigterm_as_interrupt
-from bench.spec import Spec
-from service.childenv import die_with_parent
+from bench.spec.loading import SpecError, spec_from_record
+from service.process.childenv import die_with_parent
 
 __all__ = ["main", "read_payload", "run_request", "write_payload"]
 
@@ -60,7 +60,10 @@ def run_request(
             finished=time.time(), reason=reason,
         )  # fmt: skip
 
-    spec = Spec.model_validate(request["spec"])
+    try:
+        spec = spec_from_record(request["spec"])
+    except SpecError as exc:  # its request file cannot be read on this host
+        return ended("failed", f"{exc} (on {host_name()})"), {}
     if spec.spec_hash != request["spec_hash"]:
         return ended(
             "failed",

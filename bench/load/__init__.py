@@ -1,9 +1,6 @@
 """The open-loop load generator: what it is told, its plan, its account, its process, its handle.
 
 - `bench.load.config`: `LoadConfig` (validated, JSON on disk), the endpoints and the bodies.
-- `bench.load.requestfile`: a spec's request file (JSON lines), checked with file:line.
-- `bench.load.har`: a browser's HAR export converted to a request file's requests.
-- `bench.load.templates`: the seeded `${...}` random fields of request paths and bodies.
 - `bench.load.plan`: when every request is due and which endpoint it calls (pure).
 - `bench.load.record`: the per-request `Record` and its `LoadSummary` (pure).
 - `bench.load.progressfile`: the live progress the generator writes once a second.
@@ -11,17 +8,14 @@
 - `bench.load.handle`: the runner's side, `start_loadgen`, `LoadgenProcess.go`, `wait_loadgen`.
 
 Nothing is imported here, so the generator process imports only what it uses (no Arrow until
-it writes its rows, nothing of the report).
+it writes its rows, nothing of the report). The requests it sends come from bench.traffic.
 """
 
 __all__ = [
     "config",
     "generator",
     "handle",
-    "har",
     "plan",
     "progressfile",
     "record",
-    "requestfile",
-    "templates",
 ]

@@ -25,7 +25,7 @@ from pydantic import (
 
 from bench.errors import UserError
 from bench.load.plan import Stage
-from bench.load.requestfile import HEALTH_NAME, HttpRequest, render_variants
+from bench.traffic.requestfile import HEALTH_NAME, HttpRequest, render_variants
 
 __all__ = [
     "ENDPOINTS",

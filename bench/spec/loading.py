@@ -20,10 +20,11 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from bench.errors import EXIT_USAGE, UserError
-from bench.load.requestfile import RequestFileError
 from bench.spec.models import Spec
+from bench.traffic.issues import RequestFileError
+from bench.traffic.requestfile import load_requests
 
-__all__ = ["SET_OPTION", "SpecError", "SpecIssue", "load_spec", "parse_spec"]
+__all__ = ["SET_OPTION", "SpecError", "SpecIssue", "load_spec", "parse_spec", "spec_from_record"]
 
 #: The option that overrides a spec key for one run; problems of its values are named by it.
 SET_OPTION = "--set"
@@ -255,18 +256,31 @@ def _check_requests(spec: Spec, data: Any, file: str) -> None:
     """Read the request file now, so a bad line stops the run before anything starts; its
     problems are located in the request file itself. On the synthetic service the file's
     requests to /churn must leave the live set room, as the built-in mix must."""
+    if spec.service.requests is None:
+        return
     try:
-        _ = spec.service.request_mix
+        spec.service.with_request_mix(load_requests(spec.service.requests))
     except RequestFileError as exc:
         issues = [SpecIssue(i.file, i.line, i.field, i.message) for i in exc.issues[:20]]
         if len(exc.issues) > 20:
             issues.append(SpecIssue(issues[0].file, None, "", f"... {len(exc.issues) - 20} more"))
         raise SpecError(issues) from None
-    if spec.service.requests is not None and not spec.service.hosted:
+    if not spec.service.hosted:
         problem = spec.service.short_pool_problem()
         if problem:
             line, path = _locate(data, ("service", "requests"))
             raise SpecError([SpecIssue(file, line, path, problem)])
+
+
+def spec_from_record(record: dict[str, Any]) -> Spec:
+    """A spec from its resolved record (`Spec.model_dump`, as a cluster host receives it),
+    its request file read here as `load_spec` reads it; SpecError for a bad one."""
+    try:
+        spec = Spec.model_validate(record)
+    except ValidationError as exc:
+        raise SpecError([SpecIssue("<spec record>", None, "", str(exc))]) from None
+    _check_requests(spec, {}, "<spec record>")
+    return spec
 
 
 def _plain(node: Any) -> Any:

@@ -29,10 +29,10 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
-from bench.load.requestfile import RequestMix, load_requests
-from service.childenv import ALLOCATOR_PREFIXES, ALLOCATOR_VARIABLES
+from bench.traffic.requestfile import RequestMix
 from service.churn import calls_to_fill, short_pool
 from service.config import ChurnConfig, churn_problems
+from service.process.childenv import ALLOCATOR_PREFIXES, ALLOCATOR_VARIABLES
 
 __all__ = [
     "AGAIN_SUFFIX",
@@ -91,7 +91,7 @@ UNHASHED_WHEN_NULL: dict[str, object] = {
 #: Environment a spec's `service.env` may not set: the harness sets these per allocator (the
 #: preload, its knobs, Python's allocator, the service's own config), and a copy in the app's
 #: environment would silently change what is measured. The same list the service refuses
-#: (service.childenv), so a spec that loads is never refused at start-up.
+#: (service.process.childenv), so a spec that loads is never refused at start-up.
 ALLOCATOR_ENV_NAMES: tuple[str, ...] = ALLOCATOR_VARIABLES
 ALLOCATOR_ENV_PREFIXES: tuple[str, ...] = (*ALLOCATOR_PREFIXES, "ALLOCSTUDY_")
 APP_PATTERN = r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$"
@@ -406,16 +406,25 @@ class ServiceSpec(_Model):
 
     @property
     def request_mix(self) -> RequestMix | None:
-        """The request file, read and checked once (None: the built-in mix).
+        """The request file's requests, as spec loading read and checked them (None: the
+        built-in mix).
 
-        Raises bench.load.requestfile.RequestFileError (every problem with its line);
-        bench.spec.loading reads it while loading the spec, so a run never starts on a bad one.
+        The model never reads a file: bench.spec.loading reads the request file while it
+        loads the spec (`with_request_mix`), so a bad line stops a run before anything
+        starts. A spec validated without loading has no mix to give, and says so.
         """
         if self.requests is None:
             return None
         if self._request_mix is None:
-            self._request_mix = load_requests(self.requests)
+            raise RuntimeError(
+                f"the request file {self.requests} was not read: load the spec with "
+                "bench.spec.loading (load_spec, parse_spec or spec_from_record)"
+            )
         return self._request_mix
+
+    def with_request_mix(self, mix: RequestMix) -> None:
+        """Attach the request file's requests, read by spec loading (bench.spec.loading)."""
+        self._request_mix = mix
 
     @property
     def churn_rate_per_worker(self) -> float:

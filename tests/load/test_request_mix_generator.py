@@ -14,8 +14,8 @@ import pytest
 from loadgen_support import free_port, run_loadgen
 
 from bench.load.config import LoadConfig
-from bench.load.requestfile import load_requests
 from bench.spec import parse_spec
+from bench.traffic.requestfile import load_requests
 from service.config import HOSTED_HEALTH_PATH
 
 SERVER = Path(__file__).with_name("requestlog_server.py")

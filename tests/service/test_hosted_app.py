@@ -26,7 +26,7 @@ from service.config import HOSTED_HEALTH_PATH, HOSTED_STATS_PATH, ServiceConfig
 from service.hosted import AppLoadError, HostedApp, detect_interface
 from service.launcher import LaunchError, ServiceProcess
 from service.recycling import READY_TAG
-from service.supervisor import MESSAGE_PREFIX
+from service.reportlines import MESSAGE_PREFIX
 
 with warnings.catch_warnings():  # starlette would rather have httpx2; httpx is what we have
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")

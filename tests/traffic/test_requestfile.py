@@ -1,4 +1,4 @@
-"""bench.load.requestfile: JSON-lines request files, checked with file:line, rendered seeded."""
+"""bench.traffic.requestfile: JSON-lines request files, checked with file:line, rendered seeded."""
 
 from __future__ import annotations
 
@@ -8,11 +8,8 @@ from pathlib import Path
 import pytest
 
 from bench.load.config import LoadConfig, request_variants
-from bench.load.requestfile import (
-    RequestFileError,
-    load_requests,
-    render_variants,
-)
+from bench.traffic.issues import RequestFileError
+from bench.traffic.requestfile import load_requests, render_variants
 
 GOOD = """\
 # the traffic of a notes API
@@ -148,7 +145,7 @@ def test_an_empty_file_says_it_has_no_requests(tmp_path: Path) -> None:
 
 
 def test_a_binary_body_file_is_sent_byte_for_byte_with_its_content_type(tmp_path: Path) -> None:
-    from bench.load.requestfile import render_variants
+    from bench.traffic.requestfile import render_variants
 
     png = b"\x89PNG\r\n\x1a\n\x00\xff${not a field}"
     (tmp_path / "logo.png").write_bytes(png)
@@ -222,7 +219,7 @@ def test_a_load_config_refuses_a_mix_naming_no_request(good: Path) -> None:
 
 
 def test_a_feed_draws_rows_seeded_and_keeps_each_variant_on_one_row(tmp_path: Path) -> None:
-    from bench.load.requestfile import load_requests, render_variants
+    from bench.traffic.requestfile import load_requests, render_variants
 
     (tmp_path / "users.csv").write_text("id,name\n1,ada\n2,bob\n3,cy\n", encoding="utf-8")
     line = {
@@ -249,7 +246,8 @@ def test_a_feed_draws_rows_seeded_and_keeps_each_variant_on_one_row(tmp_path: Pa
 
 
 def test_a_feed_that_cannot_serve_is_refused_at_its_line(tmp_path: Path) -> None:
-    from bench.load.requestfile import RequestFileError, load_requests
+    from bench.traffic.issues import RequestFileError
+    from bench.traffic.requestfile import load_requests
 
     (tmp_path / "users.jsonl").write_text('{"id": 1}\n{"id": 2}\n', encoding="utf-8")
     lines = [
@@ -268,7 +266,7 @@ def test_a_form_is_sent_as_multipart_that_a_real_parser_reads(tmp_path: Path) ->
     from email.parser import BytesParser
     from email.policy import HTTP
 
-    from bench.load.requestfile import render_variants
+    from bench.traffic.requestfile import render_variants
 
     png = b"\x89PNG\r\n\x1a\n\x00\xff"
     (tmp_path / "logo.png").write_bytes(png)

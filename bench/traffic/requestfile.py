@@ -8,8 +8,8 @@ JSON lines, one request a line; blank lines and lines starting with `#` are skip
 
 Keys: `method` and `path` (required), `name`, `headers`, one of `body` (text), `json` (any JSON
 value) or `body_file` (a UTF-8 file, relative to the request file), and `weight` (above 0,
-default 1). Paths and bodies may hold seeded random fields (bench.load.templates). A `.har`
-file is converted first (bench.load.har). Every problem is one line, `<file>:<line>: <field>:
+default 1). Paths and bodies may hold seeded random fields (bench.traffic.templates). A `.har`
+file is converted first (bench.traffic.har). Every problem is one line, `<file>:<line>: <field>:
 <message>`, and all of them are found before anything starts; the runner's spec loading turns
 them into spec errors (exit 2).
 """
@@ -30,8 +30,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bench.errors import EXIT_USAGE, UserError
-from bench.load.templates import (
+from bench.traffic.har import convert_har
+from bench.traffic.issues import RequestFileError, RequestIssue
+from bench.traffic.templates import (
     TemplateError,
     check_json,
     compile_template,
@@ -45,8 +46,6 @@ from service.config import HOSTED_PREFIX  # the harness's paths inside a hosted 
 __all__ = [
     "HEALTH_NAME",
     "HttpRequest",
-    "RequestFileError",
-    "RequestIssue",
     "RequestMix",
     "check_requests",
     "load_requests",
@@ -74,37 +73,7 @@ MANAGED_HEADERS = frozenset(
     }
 )
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-_MAX_ISSUES = 20
 _MAX_BODY_FILE = 16 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class RequestIssue:
-    """One problem of a request file, located: printed as `file:line: field: message`."""
-
-    file: str
-    line: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}"
-        return (
-            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
-        )
-
-
-class RequestFileError(UserError):
-    """A request file that cannot be used; one line per problem (exit 2, like a bad spec)."""
-
-    exit_code = EXIT_USAGE
-
-    def __init__(self, issues: list[RequestIssue]):
-        self.issues = issues
-        lines = [str(i) for i in issues[:_MAX_ISSUES]]
-        if len(issues) > _MAX_ISSUES:
-            lines.append(f"{issues[0].file}: ... and {len(issues) - _MAX_ISSUES} more problems")
-        super().__init__("\n".join(lines))
 
 
 class HttpRequest(BaseModel):
@@ -470,8 +439,6 @@ def parse_request_lines(text: str, file: str) -> Iterable[tuple[int, Any]]:
 def load_requests(path: Path) -> RequestMix:
     """Read a request file (JSON lines, or a HAR by its .har suffix); RequestFileError lists
     every problem with its line."""
-    from bench.load.har import convert_har  # a HAR is rare: its rules load only for one
-
     file = shown(path)
     try:
         data = path.read_bytes()

@@ -1,4 +1,4 @@
-"""bench.load.templates: the `${...}` random fields of request paths and bodies."""
+"""bench.traffic.templates: the `${...}` random fields of request paths and bodies."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from bench.load.templates import (
+from bench.traffic.templates import (
     TemplateError,
     check_json,
     compile_template,

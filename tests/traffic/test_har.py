@@ -1,4 +1,4 @@
-"""bench.load.har: a browser's HAR becomes a request mix; what is kept and dropped."""
+"""bench.traffic.har: a browser's HAR becomes a request mix; what is kept and dropped."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from bench.load.har import convert_har
-from bench.load.requestfile import RequestFileError, load_requests, render_variants
+from bench.traffic.har import convert_har
+from bench.traffic.issues import RequestFileError
+from bench.traffic.requestfile import load_requests, render_variants
 
 ROOT = Path(__file__).resolve().parents[2]
 

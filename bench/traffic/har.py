@@ -28,8 +28,8 @@ from collections import Counter
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from bench.load.requestfile import RequestFileError, RequestIssue
-from bench.load.templates import escape
+from bench.traffic.issues import RequestFileError, RequestIssue
+from bench.traffic.templates import escape
 
 __all__ = ["DROPPED_HEADERS", "convert_har"]
 

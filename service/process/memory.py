@@ -1,0 +1,32 @@
+"""How much anonymous memory a process holds, read from /proc (bytes).
+
+One reader for the service's /stats, a hosted app's stats and bench's memory groups (which
+sum it over a process tree when no cgroup counts for them). Standard library only.
+"""
+
+from __future__ import annotations
+
+__all__ = ["anon_bytes", "rss_anon_bytes"]
+
+
+def _kib_field(path: str, name: str) -> int:
+    prefix = name + ":"
+    with open(path, encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith(prefix):
+                return int(line.split()[1]) * 1024
+    raise OSError(f"{path} has no {name} field")
+
+
+def anon_bytes(pid: int | str = "self") -> int:
+    """Proportional anonymous memory (Pss_Anon of /proc/PID/smaps_rollup), bytes.
+
+    Pages shared after fork are split between the sharers, so a sum over a process tree counts
+    each page once. Raises OSError when the process is gone.
+    """
+    return _kib_field(f"/proc/{pid}/smaps_rollup", "Pss_Anon")
+
+
+def rss_anon_bytes(pid: int | str = "self") -> int:
+    """Resident anonymous memory (RssAnon of /proc/PID/status), bytes; shared pages count fully."""
+    return _kib_field(f"/proc/{pid}/status", "RssAnon")
