@@ -19,12 +19,7 @@ PACKAGES = ("bench", "service")
 
 #: Cycles left on purpose, each with why; the test fails once one is gone, so the entry
 #: cannot outlive its cycle.
-KNOWN: dict[frozenset[str], str] = {
-    frozenset({"bench.experiments.plan", "bench.experiments.runner"}): (
-        "the runner's progress imports plan.unit_seconds late; bench/experiments is being "
-        "reshaped into one run driver on another branch, which owns this"
-    ),
-}
+KNOWN: dict[frozenset[str], str] = {}
 
 
 def _modules() -> dict[str, Path]:

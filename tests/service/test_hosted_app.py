@@ -46,6 +46,7 @@ STATS_KEYS = {
     "app",
     "interface",
     "heap",
+    "internal",
 }
 
 
