@@ -53,7 +53,7 @@ from starlette.requests import ClientDisconnect
 
 from service.allocators.heap import heap_record
 from service.allocators.python import malloc_mode as python_malloc_mode
-from service.allocators.stats import internal_record
+from service.allocators.stats import internal_record, retention_reading
 from service.bodies import (
     CHURN_BODY_LIMIT,
     DOCUMENT_BODY_LIMIT,
@@ -65,6 +65,7 @@ from service.churn import LIVE_BYTES_HEADER, WORKER_HEADER, LiveSet, worker_rng
 from service.config import ServiceConfig, config_from_env
 from service.documents import parse_json, parse_xml, render_json, render_xml, summarize
 from service.process.memory import anon_bytes, rss_anon_bytes
+from service.retentionlog import start_retention_log
 from service.workerstart import WorkerIdentity, start_worker
 
 __all__ = ["create_app"]
@@ -142,9 +143,12 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker.start()
+        log = start_retention_log(retention_reading)  # after the start-up buffers are in place
         try:
             yield
         finally:
+            if log is not None:
+                log.cancel()
             worker.stop()
 
     app = FastAPI(

@@ -36,10 +36,11 @@ from typing import Any
 
 from service.allocators.heap import heap_record
 from service.allocators.python import malloc_mode as python_malloc_mode
-from service.allocators.stats import internal_record
+from service.allocators.stats import internal_record, retention_reading
 from service.churn import WORKER_HEADER
 from service.config import HOSTED_HEALTH_PATH, HOSTED_STATS_PATH, ServiceConfig, config_from_env
 from service.process.memory import anon_bytes, rss_anon_bytes
+from service.retentionlog import start_retention_log
 from service.workerstart import WorkerIdentity, start_worker
 
 __all__ = ["AppLoadError", "HostedApp", "create_app", "detect_interface", "load_app"]
@@ -194,8 +195,11 @@ class HostedApp:
                 await send(dict(answer))  # uvicorn logs its message and stops the worker
                 return
             self._lifespan = forwarded if answer is not None else None
+        log = start_retention_log(retention_reading)  # after the app's own start-up
         await send({"type": "lifespan.startup.complete"})
         await receive()  # lifespan.shutdown
+        if log is not None:
+            log.cancel()
         if self._lifespan is not None:
             await self._lifespan.event("shutdown")
         if self.identity is not None:

@@ -33,6 +33,7 @@ from typing import Any
 __all__ = [
     "COMPONENTS",
     "FAMILY_PARTS",
+    "NATIVE_NAMES",
     "normalise",
     "Phases",
     "table_rows",
@@ -87,36 +88,53 @@ class Breakdown:
         )
 
 
-#: How each family's native statistics (as its in-process reader names them) make the
-#: components: component -> (added statistics, subtracted statistics, why when absent).
-#: A component whose statistics the reader did not return is absent, with the reader's reason.
+#: How each family's statistics (as its in-process reader, service.allocators.<family>,
+#: names them) make the components: component -> (added fields, subtracted fields). `heap` is
+#: the heap count (service.allocators.heap), mimalloc's only live figure. A component whose
+#: fields the reader did not return is absent, with the reader's reason.
 FAMILY_PARTS: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
     "glibc": {
-        "live": (("mallinfo2.uordblks", "mallinfo2.hblkhd"), ()),
-        "free": (("mallinfo2.fordblks",), ()),
+        "live": (("live",), ()),
+        "free": (("free_in_heaps",), ()),
     },
     "jemalloc": {
-        "live": (("stats.allocated",), ()),
-        "free": (("stats.active",), ("stats.allocated",)),
-        "timer": (("stats.arenas.4096.pdirty",), ()),
-        "metadata": (("stats.metadata",), ()),
+        "live": (("live",), ()),
+        "free": (("active",), ("live",)),
+        "timer": (("dirty",), ()),
+        "metadata": (("metadata",), ()),
     },
     "tcmalloc": {
-        "live": (("generic.current_allocated_bytes",), ()),
+        "live": (("live",), ()),
         "free": (
             (
-                "tcmalloc.pageheap_free_bytes",
-                "tcmalloc.central_cache_free_bytes",
-                "tcmalloc.transfer_cache_free_bytes",
-                "tcmalloc.thread_cache_free_bytes",
+                "pageheap_free",
+                "central_cache_free",
+                "transfer_cache_free",
+                "thread_cache_free",
             ),
             (),
         ),
     },
     "mimalloc": {
-        "live": (("heap.in_use",), ()),
-        "free": (("mi_process_info.current_commit",), ("heap.in_use",)),
+        "live": (("heap",), ()),
+        "free": (("current_commit",), ("heap",)),
     },
+}
+
+#: The C++ control's log names each statistic natively (cxx/churn.cpp); the same fields.
+NATIVE_NAMES: dict[str, str] = {
+    "mallinfo2.uordblks+hblkhd": "live",
+    "mallinfo2.fordblks": "free_in_heaps",
+    "stats.allocated": "live",
+    "stats.active": "active",
+    "stats.metadata": "metadata",
+    "stats.arenas.4096.pdirty": "dirty",
+    "generic.current_allocated_bytes": "live",
+    "tcmalloc.pageheap_free_bytes": "pageheap_free",
+    "tcmalloc.central_cache_free_bytes": "central_cache_free",
+    "tcmalloc.transfer_cache_free_bytes": "transfer_cache_free",
+    "tcmalloc.thread_cache_free_bytes": "thread_cache_free",
+    "mi_process_info.current_commit": "current_commit",
 }
 
 #: Why a family has no figure for a component at all (not a statistic missing from a version).
@@ -136,33 +154,68 @@ FAMILY_LACKS: dict[str, dict[str, str]] = {
 }
 
 
+def _flat(
+    internal: Mapping[str, Any],
+) -> tuple[str, dict[str, int], dict[str, str], dict[str, str]]:
+    """(family, field -> bytes, field -> source, field -> why absent) from either shape: a
+    worker's reading (`{"malloc": {"family", "bytes", "source", "absent"}, "heap", "python"}`)
+    or the C++ control's (`{"family", "raw": {native name: bytes}, "absent"}`)."""
+    if "malloc" in internal:
+        malloc = internal.get("malloc") or {}
+        values = dict(malloc.get("bytes") or {})
+        sources = dict(malloc.get("source") or {})
+        missing = dict(malloc.get("absent") or {})
+        heap = internal.get("heap") or {}
+        if heap.get("bytes") is not None:
+            values["heap"] = int(heap["bytes"])
+            sources["heap"] = str(heap.get("source") or "the heap count")
+        else:
+            missing["heap"] = str(heap.get("source") or "no heap count was read")
+        return str(malloc.get("family") or ""), values, sources, missing
+    values, sources = {}, {}
+    raw = dict(internal.get("raw") or {})
+    if "mallinfo2.uordblks" in raw and "mallinfo2.hblkhd" in raw:
+        raw["mallinfo2.uordblks+hblkhd"] = raw["mallinfo2.uordblks"] + raw["mallinfo2.hblkhd"]
+    for native, value in raw.items():
+        if (name := NATIVE_NAMES.get(native)) is not None and value is not None:
+            values[name] = int(value)
+            sources[name] = native
+    if str(internal.get("family")) == "mimalloc" and "current_commit" in values:
+        missing = {"heap": "the C++ control does not walk mimalloc's heap"}
+    else:
+        missing = {}
+    missing.update(
+        {NATIVE_NAMES.get(k, k): str(v) for k, v in (internal.get("absent") or {}).items()}
+    )
+    return str(internal.get("family") or ""), values, sources, missing
+
+
 def normalise(internal: Mapping[str, Any]) -> dict[str, Any]:
-    """A process's `internal` record (`{"family", "raw": {statistic: bytes}, "absent":
-    {statistic: why}, "python": {"raw", "absent"}}`) as the component fields `breakdown`
-    reads, each with the expression of statistics it came from as its source."""
-    family = str(internal.get("family") or "")
-    raw: dict[str, int] = dict(internal.get("raw") or {})
-    missing: dict[str, str] = dict(internal.get("absent") or {})
+    """A process's reading as the component fields `breakdown` reads, each with the
+    expression of the statistics it came from as its source."""
+    family, values, origin, missing = _flat(internal)
     fields: dict[str, int] = {}
     sources: dict[str, str] = {}
     absent: dict[str, str] = dict(FAMILY_LACKS.get(family, {}))
     for component, (plus, minus) in FAMILY_PARTS.get(family, {}).items():
-        lacking = [s for s in (*plus, *minus) if raw.get(s) is None]
+        lacking = [f for f in (*plus, *minus) if values.get(f) is None]
         if lacking:
             absent[component] = "; ".join(
-                f"{s}: {missing.get(s, 'not returned by the reader')}" for s in lacking
+                f"{f}: {missing.get(f, 'not returned by the reader')}" for f in lacking
             )
             continue
-        fields[component] = sum(raw[s] for s in plus) - sum(raw[s] for s in minus)
-        sources[component] = " + ".join(plus) + "".join(f" - {s}" for s in minus)
+        fields[component] = sum(values[f] for f in plus) - sum(values[f] for f in minus)
+        sources[component] = " + ".join(origin.get(f, f) for f in plus) + "".join(
+            f" - {origin.get(f, f)}" for f in minus
+        )
     python = internal.get("python") or {}
-    arenas = (python.get("raw") or {}).get("pymalloc.arenas_bytes")
+    arenas = (python.get("bytes") or {}).get("arenas")
     if arenas is not None:
         fields["interpreter"] = int(arenas)
-        sources["interpreter"] = "pymalloc.arenas_bytes"
+        sources["interpreter"] = str((python.get("source") or {}).get("arenas") or "pymalloc")
     else:
-        absent["interpreter"] = (python.get("absent") or {}).get(
-            "pymalloc.arenas_bytes", "not a Python process"
+        absent["interpreter"] = str(
+            (python.get("absent") or {}).get("arenas") or "not a Python process"
         )
     if not family:
         absent.setdefault("live", "the allocator serving malloc was not recognised")

@@ -6,7 +6,7 @@ sum it over a process tree when no cgroup counts for them). Standard library onl
 
 from __future__ import annotations
 
-__all__ = ["anon_bytes", "rss_anon_bytes"]
+__all__ = ["anon_bytes", "kernel_view", "rss_anon_bytes"]
 
 
 def _kib_field(path: str, name: str) -> int:
@@ -30,3 +30,24 @@ def anon_bytes(pid: int | str = "self") -> int:
 def rss_anon_bytes(pid: int | str = "self") -> int:
     """Resident anonymous memory (RssAnon of /proc/PID/status), bytes; shared pages count fully."""
     return _kib_field(f"/proc/{pid}/status", "RssAnon")
+
+
+#: smaps_rollup fields read, under the names the retention table uses.
+_KERNEL_FIELDS = {
+    "Pss_Anon:": "Pss_Anon",
+    "Anonymous:": "Rss_Anon",
+    "LazyFree:": "LazyFree",
+    "AnonHugePages:": "AnonHugePages",
+}
+
+
+def kernel_view(pid: int | str = "self") -> dict[str, int]:
+    """The kernel's view of a process's anonymous memory (smaps_rollup), bytes; a field this
+    kernel does not print is left out rather than given as zero."""
+    found: dict[str, int] = {}
+    with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as handle:
+        for line in handle:
+            key = line.split(maxsplit=1)[0] if line.strip() else ""
+            if (name := _KERNEL_FIELDS.get(key)) is not None:
+                found[name] = int(line.split()[1]) * 1024
+    return found

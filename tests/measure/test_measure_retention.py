@@ -59,35 +59,71 @@ def test_a_total_over_workers_is_none_where_any_worker_lacks_the_component() -> 
     assert total["anon"] == 35 and total["live"] == 20 and total["timer"] is None
 
 
-def test_native_statistics_become_components_with_their_expression_as_source() -> None:
+def test_a_workers_reading_becomes_components_with_their_expression_as_source() -> None:
     from bench.measure.retention import normalise
 
     jem = normalise(
         {
-            "family": "jemalloc",
-            "raw": {
-                "stats.allocated": 100,
-                "stats.active": 130,
-                "stats.metadata": 7,
-                "stats.arenas.4096.pdirty": 40,
+            "malloc": {
+                "family": "jemalloc",
+                "bytes": {"live": 100, "active": 130, "metadata": 7, "dirty": 40},
+                "source": {"live": "mallctl stats.allocated", "active": "mallctl stats.active"},
             },
-            "python": {"raw": {"pymalloc.arenas_bytes": 9}},
+            "heap": {"bytes": 100, "source": "jemalloc stats.allocated"},
+            "python": {"bytes": {"arenas": 9}, "source": {"arenas": "sys._debugmallocstats"}},
         }
     )
     assert jem["fields"] == {"live": 100, "free": 30, "timer": 40, "metadata": 7, "interpreter": 9}
-    assert jem["sources"]["free"] == "stats.active - stats.allocated"
+    assert jem["sources"]["free"] == "mallctl stats.active - mallctl stats.allocated"
     glibc = normalise(
         {
-            "family": "glibc",
-            "raw": {"mallinfo2.uordblks": 5, "mallinfo2.hblkhd": 6},
-            "absent": {"mallinfo2.fordblks": "a test"},
-            "python": {"absent": {"pymalloc.arenas_bytes": "PYTHONMALLOC=malloc"}},
+            "malloc": {
+                "family": "glibc",
+                "bytes": {"live": 11},
+                "absent": {"free_in_heaps": "a test"},
+            },
+            "python": {"absent": {"arenas": "PYTHONMALLOC=malloc"}},
         }
     )
     assert glibc["fields"] == {"live": 11}
-    assert glibc["absent"]["free"] == "mallinfo2.fordblks: a test"
+    assert glibc["absent"]["free"] == "free_in_heaps: a test"
     assert glibc["absent"]["interpreter"] == "PYTHONMALLOC=malloc"
     assert "trims" in glibc["absent"]["timer"]
+    mim = normalise(
+        {
+            "malloc": {"family": "mimalloc", "bytes": {"current_commit": 50}},
+            "heap": {"bytes": 20, "source": "mimalloc heap walk"},
+        }
+    )
+    assert mim["fields"] == {"live": 20, "free": 30}
+
+
+def test_the_controls_native_names_make_the_same_components() -> None:
+    from bench.measure.retention import normalise
+
+    glibc = normalise(
+        {
+            "family": "glibc",
+            "raw": {"mallinfo2.uordblks": 5, "mallinfo2.hblkhd": 6, "mallinfo2.fordblks": 4},
+        }
+    )
+    assert glibc["fields"] == {"live": 11, "free": 4}
+    assert glibc["sources"]["live"] == "mallinfo2.uordblks+hblkhd"
+    assert glibc["absent"]["interpreter"] == "not a Python process"
+    tc = normalise(
+        {
+            "family": "tcmalloc",
+            "raw": {
+                "generic.current_allocated_bytes": 10,
+                "tcmalloc.pageheap_free_bytes": 1,
+                "tcmalloc.central_cache_free_bytes": 2,
+                "tcmalloc.transfer_cache_free_bytes": 3,
+            },
+            "absent": {"tcmalloc.thread_cache_free_bytes": "not answered"},
+        }
+    )
+    assert tc["fields"] == {"live": 10}
+    assert tc["absent"]["free"] == "thread_cache_free: not answered"
 
 
 def test_a_repeats_readings_are_labelled_by_phase_and_marked() -> None:
