@@ -378,8 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         return int(args.func(args))
     except UserError as exc:
         print(exc.terminal_text(), file=sys.stderr, flush=True)
