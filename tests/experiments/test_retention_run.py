@@ -118,3 +118,40 @@ def test_retention_every_s_keeps_the_hash_of_specs_without_it_and_refuses_negati
         load_spec(path)
     line = _with_retention("-1").splitlines().index("  retention_every_s: -1") + 1
     assert f"{path}:{line}: service.retention_every_s:" in str(err.value)
+
+
+def test_the_idle_ends_where_the_repeat_ended_it(tmp_path: Path):
+    """A settled idle ends where its rule ended it: the phase log's idle end, not the later
+    moment the service stopped; readings after it are no part of the table."""
+    from types import SimpleNamespace
+
+    from bench.experiments.harness import PhaseLog
+    from bench.experiments.retention import RetentionWatcher
+    from bench.experiments.watcher import Moment
+
+    origin = 1000.0
+    launch = SimpleNamespace(
+        service=SimpleNamespace(retention_every_s=0.5),
+        alloc=SimpleNamespace(name="glibc"),
+        repeat=0,
+        origin=origin,
+        scratch=tmp_path,
+        proofs=[{"pid": 7, "role": "worker"}],
+    )
+    watcher = RetentionWatcher(launch)  # type: ignore[arg-type]
+    assert watcher.env()["ALLOCSTUDY_RETENTION_EVERY_S"] == "0.5"
+    log = PhaseLog(0)
+    log.begin("load", 2.0)
+    log.begin("idle", 4.0)
+    log.end(6.0)  # the rule ended the idle here; the service stopped later
+    with open(tmp_path / "retention" / "retention-7.jsonl", "w") as out:
+        for t_s in (1.0, 3.0, 5.0, 5.9, 7.0):
+            kernel = {"Pss_Anon": 8192, "LazyFree": 0}
+            out.write(json.dumps({"t": origin + t_s, "pid": 7, "kernel": kernel}) + "\n")
+    watcher.moment(Moment("end", origin + 7.5))
+    end = SimpleNamespace(origin=origin, log=log)
+    added = watcher.finish(end)  # type: ignore[arg-type]
+    times = sorted({r["t_s"] for r in added.rows["retention"]})
+    assert times == [1.0, 3.0, 5.0, 5.9]
+    settled = {r["t_s"] for r in added.rows["retention"] if r["mark"] == "settled"}
+    assert settled == {5.9}
