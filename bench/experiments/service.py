@@ -26,6 +26,13 @@ summary counts the kills.
 A worker recycled after its limit of requests (the allocator's `service.max_requests`) is no
 death but the feature under study: each restart becomes a row of the `restarts` table and its
 replacement is proven on the allocator (bench.experiments.restarts).
+
+Those concerns, and the workers' live sets, the idle probes and the retention logs, are the
+repeat's watchers (bench.experiments.watcher, registered in bench.experiments.watchlist):
+this module launches the service with their environment, tells them each phase and each
+/stats reading, asks them every half second whether the service is lost, and hands what they
+add at the end to the summary (bench.experiments.repeat_summary). The function stays long
+because it is the one timeline of a repeat, read top to bottom as the phases run.
 """
 
 from __future__ import annotations
