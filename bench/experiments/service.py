@@ -73,7 +73,7 @@ from bench.measure.machine import MachineMeter
 from bench.measure.sampler import Sampler
 from bench.progress import Progress
 from bench.results.tables import TableError, read_table
-from bench.spec import Spec
+from bench.spec import ServiceSpec, Spec
 from service.launcher import LaunchError, ServiceProcess, free_port, start_service
 from service.process.tree import pin_tree
 
@@ -205,6 +205,35 @@ def wait_settled(
             show(most_s - (time.monotonic() - idle_start))
 
 
+def _load_config(
+    s: ServiceSpec, port: int, origin: float, cores: CorePlan, allocator: str, repeat: int
+) -> LoadConfig:
+    """The load generator's configuration for one repeat: started now, told t0 on stdin (it
+    imports and builds its bodies while the service starts), on the harness's cores."""
+    return LoadConfig.from_service_spec(
+        s,
+        base_url=f"http://127.0.0.1:{port}",
+        origin=origin,
+        start_on_stdin=True,
+        cpus=sorted(cores.harness) if cores.harness else None,
+        allocator=allocator,
+        repeat=repeat,
+        seed=s.churn.seed + repeat,
+    )
+
+
+def _load_result(
+    loadgen: Any, out: Path, timeout_s: float, *, fault: str | None = None
+) -> tuple[Any, list[dict[str, Any]]]:
+    """The finished (or stopped) generator's summary and its request rows; ExperimentError
+    when it failed (after `fault`, the reason the load was stopped, when there is one)."""
+    try:
+        summary = wait_loadgen(loadgen, timeout=timeout_s + 30)
+    except LoadgenError as exc:
+        raise ExperimentError(f"{fault + '; ' if fault else ''}load generator: {exc}") from None
+    return summary, read_table(out, "requests").to_pylist()
+
+
 def run_service_repeat(
     spec: Spec,
     alloc: Allocator,
@@ -244,6 +273,13 @@ def run_service_repeat(
         for w in watchers:
             w.moment(m)
 
+    def read(at: str, timeout: float = 10.0) -> _Reading:
+        """Every worker's /stats: a new worker proven on the allocator, the watchers told."""
+        m = calls.stats(svc, at, timeout=timeout)
+        proofs.extend(prove_replacements(m.answers, svc, group, alloc, repeat, proofs))
+        tell(m)
+        return m
+
     def begin(phase: str, t: float) -> None:
         """A phase begins at `t` (time.monotonic()): the samples, the log, the watchers."""
         sampler.phase = phase
@@ -276,16 +312,7 @@ def run_service_repeat(
             # The generator imports and builds its bodies while the service starts; it opens
             # its connections only once told when t0 is.
             port = free_port()
-            config = LoadConfig.from_service_spec(
-                s,
-                base_url=f"http://127.0.0.1:{port}",
-                origin=origin,
-                start_on_stdin=True,
-                cpus=sorted(cores.harness) if cores.harness else None,
-                allocator=alloc.name,
-                repeat=repeat,
-                seed=s.churn.seed + repeat,
-            )
+            config = _load_config(s, port, origin, cores, alloc.name, repeat)
             out = workdir / "requests.arrow"
             loadgen = start_loadgen(config, out)
             sampler.start()  # from the launch on: the series shows the climb from nothing
@@ -337,9 +364,7 @@ def run_service_repeat(
                 idle_start = t
                 if sampler.phase != "idle":  # a silent idle: no stage of the generator's
                     begin("idle", idle_start)
-                at_load_end = calls.stats(svc, "load_end")
-                proofs += prove_replacements(at_load_end.answers, svc, group, alloc, repeat, proofs)
-                tell(at_load_end)
+                read("load_end")
                 if s.idle_ends == "settled":
                     found = worker_timers(at_ready.answers)
                     least = min(timers.least_idle_s(found, s.idle_floor_s), s.idle_s)
@@ -357,18 +382,12 @@ def run_service_repeat(
                     loadgen.finish()  # the probes end with the idle; in-flight ones complete
                 else:
                     _wait_until(idle_start + s.idle_s, lambda left: show("idle", left), watch)
-                try:
-                    summary = wait_loadgen(loadgen, timeout=s.request_timeout_s + 30)
-                except LoadgenError as exc:
-                    raise ExperimentError(f"load generator: {exc}") from None
-                request_rows = read_table(out, "requests").to_pylist()
+                summary, request_rows = _load_result(loadgen, out, s.request_timeout_s)
                 # a settled idle ends at the rule's decision, so the summary reads the very
                 # samples the decision read; a fixed one when the generator has finished
                 log.end((idle_stop if idle_stop is not None else time.monotonic()) - origin)
                 # after the last idle sample: nothing of ours touched the settle window
-                at_idle_end = calls.stats(svc, "idle_end")
-                proofs += prove_replacements(at_idle_end.answers, svc, group, alloc, repeat, proofs)
-                tell(at_idle_end)
+                read("idle_end")
                 if group.can_reclaim:
                     begin("reclaim", time.monotonic())
                     reclaim_how = group.reclaim()  # synchronous: what it frees is gone on return
@@ -382,11 +401,9 @@ def run_service_repeat(
                 log.end(time.monotonic() - origin)
                 if summary is None:  # the load still runs: stop it, keep its rows so far
                     loadgen.stop()
-                    try:
-                        summary = wait_loadgen(loadgen, timeout=s.request_timeout_s + 30)
-                    except LoadgenError as exc:
-                        raise ExperimentError(f"{fault}; load generator: {exc}") from None
-                    request_rows = read_table(out, "requests").to_pylist()
+                    summary, request_rows = _load_result(
+                        loadgen, out, s.request_timeout_s, fault=fault
+                    )
         finally:
             samples = sampler.stop()
             tell(Moment("end", time.monotonic(), svc))
