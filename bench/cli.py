@@ -145,7 +145,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from bench.commands.plan import plan_command
-    from bench.experiments.runner import check_only
+    from bench.run.local import check_only
 
     spec = load_spec(args.spec, args.set)
     only = _only(args)
@@ -378,8 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         return int(args.func(args))
     except UserError as exc:
         print(exc.terminal_text(), file=sys.stderr, flush=True)

@@ -22,8 +22,8 @@ from mkdocs.structure.files import File, Files, InclusionLevel
 from mkdocs.structure.pages import Page
 
 from bench.report import RUNS_PAGE, ReportError, Site
-from bench.report.comparepage import COMPARE_PAGE
 from bench.report.errors import BadRunError
+from bench.report.pages.compare import COMPARE_PAGE
 
 __all__ = ["AllocStudyConfig", "AllocStudyPlugin"]
 

@@ -2,7 +2,7 @@
 
 Reads two finished runs (by default the latest of the quick study and the latest of the
 default study under results/) and prints, for settled and peak memory, both rankings side by
-side as the article's engine ranks them (bench.report.aggregate and compare.rank, ties and
+side as the article's engine ranks them (bench.report.aggregate and stats.rank, ties and
 too-noisy values as the article words them), Kendall's tau between the two orders, and every
 pair the two rankings place in different tiers in opposite ways: a sentence "A is leaner than
 B" on one page and "B is leaner than A" on the other. The targets (issue 20): tau at least
@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.report.aggregate import Results, aggregate  # noqa: E402
-from bench.report.compare import Sample, kendall_tau, rank, reversed_pairs  # noqa: E402
 from bench.report.run import load_run, run_at  # noqa: E402
+from bench.report.stats import Sample, kendall_tau, rank, reversed_pairs  # noqa: E402
 
 #: Kendall's tau the settled rankings of the quick and the full study must reach.
 TARGET_TAU = 0.8

@@ -10,12 +10,14 @@ Endpoints (every response body is JSON unless said otherwise):
 - `POST /xml`: the same as XML (`application/xml` or `text/xml`); answers XML.
 - `GET /stats`: this worker's pid and index, the library serving malloc (dladdr), the
   allocator's own version, the PYTHONMALLOC mode, the read-back of the allocator settings
-  ALLOCSTUDY_KNOBS asked for at start-up (`knobs`, service.knobprobe; null when none), the
+  ALLOCSTUDY_KNOBS asked for at start-up (`knobs`, service.allocators.knobs; null when none), the
   live set (`live_count`, `live_bytes`,
   `long_count`, `short_count`, `churn_calls`), and this process's anonymous memory
   (`pss_anon_bytes` from smaps_rollup, `rss_anon_bytes` from status), and the program's own
-  live heap beside it (`heap`: service.heap, the allocator's count of bytes in use and the
-  interpreter's block and object counts).
+  live heap beside it (`heap`: service.allocators.heap, the allocator's count of bytes in use
+  and the interpreter's block and object counts), and the allocator's own statistics
+  (`internal`: service.allocators.stats, bytes per field with their source, and why any
+  field is absent).
 - `GET /health`: `{"status": "ok", "pid"}`.
 Every answer of /churn, /json, /xml and /health names the worker and its live payload after
 the request in the headers X-Worker-Pid and X-Live-Bytes, so the load generator records the
@@ -49,18 +51,21 @@ from fastapi import FastAPI, Request, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from service.churn import LIVE_BYTES_HEADER, WORKER_HEADER, LiveSet, worker_rng
-from service.config import ServiceConfig, config_from_env
-from service.documents import parse_json, parse_xml, render_json, render_xml, summarize
-from service.heap import heap_record
-from service.limits import (
+from service.allocators.heap import heap_record
+from service.allocators.python import malloc_mode as python_malloc_mode
+from service.allocators.stats import internal_record, retention_reading
+from service.bodies import (
     CHURN_BODY_LIMIT,
     DOCUMENT_BODY_LIMIT,
     RequestRejected,
     check_content_type,
     read_bounded,
 )
-from service.mallocinfo import anon_bytes, python_malloc_mode, rss_anon_bytes
+from service.churn import LIVE_BYTES_HEADER, WORKER_HEADER, LiveSet, worker_rng
+from service.config import ServiceConfig, config_from_env
+from service.documents import parse_json, parse_xml, render_json, render_xml, summarize
+from service.process.memory import anon_bytes, rss_anon_bytes
+from service.retentionlog import start_retention_log
 from service.workerstart import WorkerIdentity, start_worker
 
 __all__ = ["create_app"]
@@ -138,9 +143,12 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker.start()
+        log = start_retention_log(retention_reading)  # after the start-up buffers are in place
         try:
             yield
         finally:
+            if log is not None:
+                log.cancel()
             worker.stop()
 
     app = FastAPI(
@@ -218,6 +226,7 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
                 "pss_anon_bytes": anon_bytes(),
                 "rss_anon_bytes": rss_anon_bytes(),
                 "heap": heap_record(),
+                "internal": internal_record(),
                 "config": worker.config.to_dict(),
             }
         )

@@ -7,7 +7,7 @@ use for), so the few fields it needs are checked again here, with the same names
 Keys the service does not use (rate, phases, mix...) are ignored. The supervisor reads the
 recycling keys (`max_requests`, `max_requests_jitter`: service.recycling). One key is the
 service's own, not a spec key: `body_timeout_s`, the seconds a request body may take to arrive
-(service.limits; the tests shorten it).
+(service.bodies; the tests shorten it).
 
 With `app` set ("module:attr", an ASGI app or a WSGI callable) the workers serve that app
 instead of the synthetic one (service.hosted): `app_dir` goes first on their import path,
@@ -25,8 +25,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from service.childenv import ALLOCATOR_PREFIXES, ALLOCATOR_VARIABLES
-from service.limits import BODY_TIMEOUT_S
+from service.bodies import BODY_TIMEOUT_S
+from service.process.childenv import ALLOCATOR_PREFIXES, ALLOCATOR_VARIABLES
 
 __all__ = [
     "CONFIG_ENV",

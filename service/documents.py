@@ -32,7 +32,7 @@ from defusedxml import (
 )
 from defusedxml.ElementTree import fromstring as _safe_fromstring
 
-from service.limits import RequestRejected
+from service.bodies import RequestRejected
 
 __all__ = [
     "MAX_ITEMS",

@@ -13,8 +13,8 @@ The supervisor serves `create_app` (a factory) when the config names an app. Eac
   startup fails the worker's), and treats an app that raises on the lifespan scope as one
   without lifespan support, as the ASGI spec says;
 - answers the harness itself under service.config.HOSTED_PREFIX: HOSTED_STATS_PATH (the same
-  proof and memory fields as the synthetic /stats, plus `app`, `interface` and `heap`) and
-  HOSTED_HEALTH_PATH; every other request is the app's;
+  proof and memory fields as the synthetic /stats, plus `app`, `interface`, `heap` and
+  `internal`) and HOSTED_HEALTH_PATH; every other request is the app's;
 - stamps every answer with X-Worker-Pid (service.churn.WORKER_HEADER). An app that raises
   before answering gets a 500 with that header (and a closed connection), and the exception
   goes on to uvicorn, which logs "Exception in ASGI application" and its traceback in the
@@ -34,10 +34,13 @@ import warnings
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from service.allocators.heap import heap_record
+from service.allocators.python import malloc_mode as python_malloc_mode
+from service.allocators.stats import internal_record, retention_reading
 from service.churn import WORKER_HEADER
 from service.config import HOSTED_HEALTH_PATH, HOSTED_STATS_PATH, ServiceConfig, config_from_env
-from service.heap import heap_record
-from service.mallocinfo import anon_bytes, python_malloc_mode, rss_anon_bytes
+from service.process.memory import anon_bytes, rss_anon_bytes
+from service.retentionlog import start_retention_log
 from service.workerstart import WorkerIdentity, start_worker
 
 __all__ = ["AppLoadError", "HostedApp", "create_app", "detect_interface", "load_app"]
@@ -192,8 +195,11 @@ class HostedApp:
                 await send(dict(answer))  # uvicorn logs its message and stops the worker
                 return
             self._lifespan = forwarded if answer is not None else None
+        log = start_retention_log(retention_reading)  # after the app's own start-up
         await send({"type": "lifespan.startup.complete"})
         await receive()  # lifespan.shutdown
+        if log is not None:
+            log.cancel()
         if self._lifespan is not None:
             await self._lifespan.event("shutdown")
         if self.identity is not None:
@@ -218,6 +224,7 @@ class HostedApp:
             "app": self.config.app,
             "interface": self.interface,
             "heap": heap_record(),
+            "internal": internal_record(),
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -42,11 +42,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from service.childenv import child_setup, without_allocator_env
 from service.config import CONFIG_ENV, ConfigError, ServiceConfig, config_to_env
-from service.proctree import children, process_tree
+from service.process.childenv import child_setup, without_allocator_env
+from service.process.tree import children, process_tree
 from service.recycling import Restart, parse_event, restarts
-from service.supervisor import EXIT_BIND, EXIT_WORKER_FAILED, HOST, MESSAGE_PREFIX
+from service.reportlines import MESSAGE_PREFIX
+from service.supervisor import EXIT_BIND, EXIT_WORKER_FAILED, HOST
 from service.tracebacks import condensed, first_traceback
 from service.workerexits import WorkerExit, parse_exit_line
 

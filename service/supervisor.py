@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import os
 import socket
 import sys
 import time
@@ -36,6 +35,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from service.recycling import Recycled, event_line, request_limit
+from service.reportlines import MESSAGE_PREFIX, report_line
 from service.workerexits import WorkerExit
 
 if TYPE_CHECKING:
@@ -45,13 +45,9 @@ __all__ = [
     "EXIT_BIND",
     "EXIT_WORKER_FAILED",
     "HOST",
-    "MESSAGE_PREFIX",
     "BindError",
     "listening_socket",
     "main",
-    "report_line",
-    "set_report_fd",
-    "worker_log_name",
     "worker_sockets",
     "uvicorn_config",
 ]
@@ -62,8 +58,6 @@ APP = "service.app:create_app"
 HOSTED_APP = "service.hosted:create_app"
 EXIT_BIND = 4
 EXIT_WORKER_FAILED = 5
-#: Lines this process writes for the launcher to quote start with this.
-MESSAGE_PREFIX = "allocstudy-service:"
 
 
 class BindError(OSError):
@@ -144,34 +138,6 @@ def worker_sockets(config: Config, workers: int) -> list[socket.socket]:
             sock.close()
         raise BindError(f"cannot listen on {HOST}:{config.port}: {exc.strerror or exc}") from None
     return socks
-
-
-# Where report_line writes: stderr, unless a worker moved its stderr to a log of its own.
-_report_fd: int | None = None
-
-
-def set_report_fd(fd: int) -> None:
-    """Send this process's report lines to `fd` (a worker's copy of the supervisor's stderr,
-    kept before its own output went to its worker log)."""
-    global _report_fd
-    _report_fd = fd
-
-
-def worker_log_name(slot: int, generation: int) -> str:
-    """The file name of a worker's own log in the worker log directory."""
-    return f"worker-{slot}-{generation}.log"
-
-
-def report_line(text: str) -> None:
-    """One line of the log for the launcher to read back, in one write.
-
-    The supervisor and every worker share the log, and under PYTHONUNBUFFERED print() writes
-    a line and its newline in two calls: two processes writing at once could splice their
-    lines into one that neither parser reads. One write of a whole short line to a file opened
-    for appending lands whole.
-    """
-    fd = sys.stderr.fileno() if _report_fd is None else _report_fd
-    os.write(fd, f"{MESSAGE_PREFIX} {text}\n".encode())
 
 
 def _report_exit(gone: WorkerExit) -> None:

@@ -4,7 +4,7 @@ uvicorn's supervisor replaces a worker that died, and at the service's log level
 A measured run must not carry on as if nothing happened: the replacement starts with an empty
 live set, and a worker killed by a signal (a crash in the allocator, the OOM killer) is the
 allocator's failure to report. The supervisor writes each death as one line of its log
-(`worker-exit {json}` after service.supervisor.MESSAGE_PREFIX); `ServiceProcess.worker_exits`
+(`worker-exit {json}` after service.reportlines.MESSAGE_PREFIX); `ServiceProcess.worker_exits`
 reads them back. The time is `time.monotonic()`, one clock for every process of the machine,
 so the runner can put it on its own run clock. Only the standard library is imported.
 """

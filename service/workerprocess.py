@@ -29,8 +29,9 @@ from uvicorn.config import Config
 from uvicorn.server import Server
 from uvicorn.supervisors.multiprocess import Process
 
+from service.allocators.serving import malloc_library
 from service.recycling import Event, Ready, Retired, event_line
-from service.supervisor import report_line, set_report_fd, worker_log_name
+from service.reportlines import report_line, set_report_fd, worker_log_name
 
 __all__ = ["RecyclingServer", "WorkerProcess"]
 
@@ -57,8 +58,6 @@ class RecyclingServer(Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.limit is not None and self.started:
-            from service.mallocinfo import malloc_library
-
             try:
                 library: str | None = malloc_library()
             except OSError:

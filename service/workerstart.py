@@ -2,7 +2,7 @@
 
 A worker ties its life to the supervisor's, claims its slot, and proves which allocator serves
 it (the library, the allocator's own version, the settings a variant asked for, read back), and
-finds the allocator's count of bytes in use (service.heap).
+finds the allocator's count of bytes in use (service.allocators.heap).
 Both apps call `start_worker` from their lifespan startup, never from the app factory: an error
 in the lifespan startup makes uvicorn stop with its startup-failure code, where an error in the
 factory would make the supervisor restart the worker forever. Kept apart from service.app so a
@@ -16,10 +16,10 @@ import signal
 from dataclasses import dataclass
 from typing import Any
 
-from service.childenv import die_with_parent
-from service.heap import malloc_counter
-from service.knobprobe import read_knobs, requests_from_env
-from service.mallocinfo import allocator_version, malloc_library
+from service.allocators.heap import malloc_counter
+from service.allocators.knobs import read_knobs, requests_from_env
+from service.allocators.serving import allocator_version, malloc_library
+from service.process.childenv import die_with_parent
 from service.workerslot import WorkerSlot, claim_worker_slot
 
 __all__ = ["WorkerIdentity", "die_with_supervisor", "start_worker"]
@@ -45,7 +45,7 @@ class WorkerIdentity:
 
 def die_with_supervisor() -> None:
     """End this worker (SIGTERM: uvicorn's graceful stop) when its supervisor dies, and at
-    once if it already has: the supervisor itself dies with the runner (service.childenv),
+    once if it already has: the supervisor itself dies with the runner (service.process.childenv),
     so no worker outlives a killed study."""
     parent = os.getppid()
     die_with_parent(signal.SIGTERM)

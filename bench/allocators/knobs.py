@@ -6,7 +6,7 @@ glibc skips an unknown tunable and reads "2x" as 2, and a setting meant for anot
 does nothing at all. So a variant is verified as its library is: `asked_settings` parses
 what the environment asks (MALLOC_CONF pairs, GLIBC_TUNABLES entries and glibc's MALLOC_*
 aliases, MIMALLOC_* options, TCMALLOC_* variables, PYTHONMALLOC), `probe_env` carries the
-read-back requests into each process (service.knobprobe reads them there, from the
+read-back requests into each process (service.allocators.knobs reads them there, from the
 allocator itself), and `judge` compares what each process read back with what was asked,
 by the rules the library itself parses the value with. `merge` folds the processes into
 the manifest's record, one entry per setting:
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.allocators import timers
-from service.knobprobe import KNOBS_ENV
+from service.allocators.knobs import KNOBS_ENV
 
 __all__ = [
     "CONTROL_NOTE",
@@ -472,7 +472,7 @@ def _judge_one(
 
 
 def judge(asked: list[Asked], report: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    """Each asked setting judged against one process's read-back report (service.knobprobe's
+    """Each asked setting judged against one process's read-back report (service.allocators.knobs's
     `read_knobs`; None when the process gave none)."""
     by_id = {}
     version = None

@@ -2,7 +2,7 @@
 
 ld.so ignores a failed preload with only a warning, so nothing short of asking is proof.
 `verify` starts the real interpreter with the preload and asks, through dladdr(malloc)
-(`python -m service.mallocinfo`), which library serves malloc, and has it read back the
+(`python -m service.allocators.probe`), which library serves malloc, and has it read back the
 settings a variant's environment asks for (bench.allocators.knobs): a variant whose settings
 do not read back as asked fails here, before it is measured. `library_mapped` checks a
 running process's memory map for the library (the runner checks every process of the service
@@ -21,7 +21,7 @@ from typing import Any
 from bench.allocators import knobs, timers
 from bench.allocators.registry import Allocator
 from bench.allocators.timers import Timer
-from service.childenv import without_allocator_env
+from service.process.childenv import without_allocator_env
 
 __all__ = ["Verification", "library_mapped", "verify"]
 
@@ -51,7 +51,7 @@ def verify(alloc: Allocator, *, python: str | None = None, timeout: float = 30.0
         **alloc.preload_env(),
         **knobs.probe_env(alloc.env),
     }
-    cmd = [python or sys.executable, "-m", "service.mallocinfo"]
+    cmd = [python or sys.executable, "-m", "service.allocators.probe"]
     try:
         out = subprocess.run(
             cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False

@@ -30,13 +30,14 @@ from bench.cluster.wire import encode
 from bench.errors import EXIT_INTERRUPTED, EXIT_OK, UserError
 from bench.experiments.cell import Cell, CellResult, host_name, run_cell
 from bench.experiments.harness import core_plan
-from bench.experiments.runner import confound_record, sigterm_as_interrupt
 from bench.measure import journal, machine
 from bench.measure.groups import cgroup_support
 from bench.measure.runlock import machine_lock
 from bench.progress import Progress
+from bench.results.records import confound_record
+from bench.run.signals import sigterm_as_interrupt
 from bench.spec.loading import SpecError, spec_from_record
-from service.childenv import die_with_parent
+from service.process.childenv import die_with_parent
 
 __all__ = ["main", "read_payload", "run_request", "write_payload"]
 

@@ -35,7 +35,7 @@ from bench.cluster.cellproc import read_payload
 from bench.cluster.hosts import fingerprint
 from bench.cluster.wire import encode
 from bench.experiments.cell import Cell, CellResult, host_name
-from service.childenv import die_with_parent
+from service.process.childenv import die_with_parent
 
 __all__ = ["STOP_POLL_S", "run_cell_task"]
 

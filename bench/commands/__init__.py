@@ -2,8 +2,8 @@
 
 - `bench.commands.doctor`: `allocstudy doctor`, what this machine can run and what fixes it.
 - `bench.commands.serve`: `allocstudy serve`, the service under one allocator until Ctrl-C.
-- `bench.commands.run`: `allocstudy run`, the study (bench.experiments.runner) for a terminal.
-- `bench.commands.compare`: `allocstudy compare`, two runs (bench.report.runcompare) side by side.
+- `bench.commands.run`: `allocstudy run`, the study (bench.run) for a terminal.
+- `bench.commands.compare`: `allocstudy compare`, two runs (bench.report.changes) side by side.
 - `bench.commands.idlecheck`: `allocstudy check`'s warning when an idle is shorter than an
   allocator's return timers, read back under each allocator found here.
 

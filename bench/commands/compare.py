@@ -1,6 +1,6 @@
 """`allocstudy compare RUN_A RUN_B`: what changed between two runs, and whether it is noise.
 
-The comparison itself is bench.report.runcompare's (the site's comparison page is built from
+The comparison itself is bench.report.changes's (the site's comparison page is built from
 the same object); this module only finds the two runs, prints the result as rich tables or
 as one JSON object, and turns a path that names no run into one line with exit code 2.
 What differs in how the runs were made (spec, host, versions) is printed first: a change
@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 from bench.errors import EXIT_CANNOT_RUN, EXIT_OK, UsageError
+from bench.report.changes import Change, RunComparison, by_verdict, compare_runs
 from bench.report.errors import ReportError
 from bench.report.run import Run, load_run, run_at
-from bench.report.runcompare import Change, RunComparison, by_verdict, compare_runs
 
 __all__ = ["FAIL_ON", "compare_command", "load", "markdown", "parse_fail_on", "worse"]
 

@@ -1,4 +1,4 @@
-"""`allocstudy run`: the study of a spec (bench.experiments.runner), as the terminal sees it.
+"""`allocstudy run`: the study of a spec (bench.run), as the terminal sees it.
 
 It ends with the run's headline table (bench.commands.runs.print_summary: the article's own
 numbers) and prints the run folder as its last line, also when interrupted (the partial run is kept,
@@ -16,23 +16,25 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.cluster.engine import require_dask
-from bench.cluster.study import run_cluster_study
+from bench.cluster.executor import run_cluster_study
 from bench.commands.runs import print_summary
 from bench.errors import (
     EXIT_CANNOT_RUN,
+    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_SATURATED,
     UsageError,
     UserError,
 )
-from bench.experiments.runner import check_only, run_study
 from bench.measure import journal
 from bench.measure.groups import cgroup_support
 from bench.measure.memlimit import unavailable_reason
 from bench.measure.runlock import machine_lock
 from bench.results.rundir import check_writable, find_resumable
 from bench.results.tables import TableError, read_table
+from bench.run.driver import Outcome
+from bench.run.local import check_only, run_study
 from bench.spec import Spec
 
 __all__ = ["run_command"]
@@ -96,7 +98,7 @@ def run_command(
         if why := unavailable_reason(support.mode, support.reason):
             raise UserError(why, exit_code=EXIT_CANNOT_RUN)
 
-    def local() -> tuple[Path, int]:
+    def local() -> tuple[Path, Outcome]:
         with machine_lock(
             wait=wait,
             on_wait=lambda text: print(f"allocstudy: {text}", file=sys.stderr, flush=True),
@@ -116,10 +118,16 @@ def run_command(
     return _finish(spec, out, started, local)
 
 
-def _finish(spec: Spec, out: Path, started: float, run: Callable[[], tuple[Path, int]]) -> int:
+def exit_code(outcome: Outcome) -> int:
+    """The run's exit code before saturation is looked at: 3 when an allocator failed."""
+    return EXIT_FAILED if outcome.failed else EXIT_OK
+
+
+def _finish(spec: Spec, out: Path, started: float, run: Callable[[], tuple[Path, Outcome]]) -> int:
     """Run the study; print the run folder last (also when interrupted), return the code."""
     try:
-        run_dir, code = run()
+        run_dir, outcome = run()
+        code = exit_code(outcome)
     except KeyboardInterrupt:
         print(
             "allocstudy: interrupted; the partial run is kept and marked incomplete "

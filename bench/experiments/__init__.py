@@ -1,24 +1,35 @@
-"""The experiments: one repeat of the service or of the C++ control, and the runner over both.
+"""The experiments: one repeat of the service or of the C++ control, and one cell of either.
 
+- `bench.experiments.cell`: one cell (an allocator's service or control repeat): `run_cell`,
+  its `CellResult`, and `merge_cell`, what a result adds to the run's rows and record.
 - `bench.experiments.service`: one repeat of the Python service under one allocator.
+- `bench.experiments.repeat_summary`: a service repeat reduced to its summary row and records.
+- `bench.experiments.proof`: the allocator proven inside every worker and in every map.
+- `bench.experiments.oomkills`: worker deaths under a memory limit, and what they add up to.
+- `bench.experiments.restarts`: a recycling service's restarts, rows and replacements' proof.
 - `bench.experiments.control`: one repeat of the C++ control, measured like the service.
 - `bench.experiments.control_program`: the control program's command line, events, result.
 - `bench.experiments.control_build`: compiling cxx/churn.cpp (cached in the one build cache).
 - `bench.experiments.control_run`: running the program once, nothing left behind.
 - `bench.experiments.harness`: what both experiments share (cores, phases, interruption).
-- `bench.experiments.runner`: `run_study`, every allocator of a spec in rotated rounds.
 - `bench.experiments.calibrate`: `service.calibrate`, the ramp that finds a rate the app holds.
+- `bench.experiments.plan`: how long a spec takes, cell by cell (`allocstudy plan`).
 
-Nothing is imported here.
+The run over every cell is bench.run. Nothing is imported here.
 """
 
 __all__ = [
     "calibrate",
+    "cell",
     "control",
     "control_build",
     "control_program",
     "control_run",
     "harness",
-    "runner",
+    "oomkills",
+    "plan",
+    "proof",
+    "repeat_summary",
+    "restarts",
     "service",
 ]

@@ -32,7 +32,7 @@ from bench.measure import runstats
 from bench.results.tables import read_table
 from bench.spec import Spec
 from service.launcher import LaunchError, free_port, start_service
-from service.proctree import pin_tree
+from service.process.tree import pin_tree
 
 __all__ = [
     "Calibration",

@@ -1,7 +1,7 @@
 """One cell of the study's matrix: one allocator's service repeat, or its control repeat.
 
-A cell is the unit both ways of running a study share. The local runner (bench.experiments.
-runner) runs its cells one after another on this machine; a cluster run (bench.cluster) runs
+A cell is the unit both ways of running a study share. The local executor (bench.run.local)
+runs its cells one after another on this machine; the Dask one (bench.cluster.executor) runs
 each on a benchmark host of its own. Either way `run_cell` does the same thing (drop the page
 cache, run the experiment in its memory group, keep what a failed repeat measured) and returns
 a `CellResult`: the rows it measured, each stamped with the host, and its contribution to the
@@ -13,9 +13,10 @@ whichever way its cells ran.
 from __future__ import annotations
 
 import socket
+import sys
 import time
+import traceback
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +25,8 @@ from bench.allocators.registry import Allocator
 from bench.experiments.harness import CorePlan, ExperimentError, RepeatFailed
 from bench.measure import machine
 from bench.progress import Progress
+from bench.results.manifest import AllocatorRecord
+from bench.results.records import now
 from bench.results.tables import HOST_COLUMN, TABLES
 from bench.spec import Spec
 
@@ -31,13 +34,11 @@ __all__ = [
     "Cell",
     "CellResult",
     "Experiment",
-    "cell_record",
     "empty_rows",
     "host_name",
     "merge_cell",
     "run_cell",
     "stamp_host",
-    "wall_clock",
 ]
 
 Experiment = Literal["service", "control"]
@@ -47,11 +48,6 @@ Status = Literal["ok", "failed", "skipped", "interrupted"]
 def host_name() -> str:
     """The name rows carry as their host: the machine's hostname."""
     return socket.gethostname()
-
-
-def wall_clock(t: float) -> str:
-    """A wall-clock time as ISO 8601 with milliseconds (cells on several hosts interleave)."""
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
 
 
 def empty_rows() -> dict[str, list[dict[str, Any]]]:
@@ -123,22 +119,15 @@ class CellResult:
     entry: dict[str, Any] = field(default_factory=dict)
     verified: dict[str, Any] | None = None
     page_cache_dropped: bool | None = None
-
-
-def cell_record(result: CellResult, *, attempt: int = 1, worker: str | None = None) -> dict:
-    """The manifest's line for one cell: where and when it ran, and how it ended."""
-    return {
-        **result.cell.as_record(),
-        "host": result.host,
-        "worker": worker,
-        "attempt": attempt,
-        "status": result.status,
-        "reason": result.reason,
-        "started": wall_clock(result.started),
-        "finished": wall_clock(result.finished),
-        "started_unix": round(result.started, 3),
-        "finished_unix": round(result.finished, 3),
-    }
+    #: the traceback of an exception that was no ExperimentError (a bug, a machine fault)
+    traceback: str | None = None
+    #: which attempt this was, and the Dask worker it ran on (a cluster run's retries)
+    attempt: int = 1
+    worker: str | None = None
+    #: the failed attempts before this one, each recorded as a line of the manifest's cells
+    earlier: list[CellResult] = field(default_factory=list)
+    #: what the executor adds beyond the rows (a cluster host's fingerprint, confounds, logs)
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def _service_entry(rep: Any, wall_s: float) -> tuple[dict[str, Any], dict[str, list[Any]]]:
@@ -229,6 +218,8 @@ def run_cell(
         result.status, result.reason = "failed", str(exc)
     except Exception as exc:  # a bug or a machine fault in one allocator must not lose the rest
         result.status, result.reason = "failed", f"{type(exc).__name__}: {exc}"
+        result.traceback = traceback.format_exc()  # kept in the cell's line, and said here
+        print(f"allocstudy: {cell.key} failed:\n{result.traceback}", file=sys.stderr, flush=True)
     result.rows = {**empty_rows(), **result.rows}
     stamp_host(result.rows, host)
     result.finished = time.time()
@@ -236,47 +227,51 @@ def run_cell(
 
 
 def merge_cell(
-    record: dict[str, Any], rows: dict[str, list[dict[str, Any]]], result: CellResult
+    record: AllocatorRecord,
+    rows: dict[str, list[dict[str, Any]]],
+    result: CellResult,
+    *,
+    by_host: bool = False,
 ) -> None:
     """Fold a cell's result into the run's rows and its allocator's record.
 
     A failed cell fails its allocator with the cell's reason (what it measured is kept, as a
-    failed repeat's is); a skipped one skips it. Timestamps of the record are the run's.
+    failed repeat's is); a skipped one skips it. `by_host` (a cluster run): the version each
+    host verified is kept apart. Timestamps of the record are the run's (records.now).
     """
     if result.verified is not None:
         v = result.verified
-        if record.get("version") is None:
-            record["version"] = v.get("version")
-        record["knobs"] = knobs.merge([v.get("knobs") or []], record.get("knobs"))
-        if v.get("timers") and not record.get("timers"):
-            record["timers"] = v["timers"]
+        if record.version is None:
+            record.version = v.get("version")
+        record.knobs = knobs.merge([v.get("knobs") or []], record.knobs)
+        if v.get("timers") and not record.timers:
+            record.timers = v["timers"]
         for key in ("library", "expected_library", "sha256"):
-            if record.get(key) is None and v.get(key) is not None:
-                record[key] = v[key]
-        record.setdefault("version_by_host", {})[result.host] = v.get("version")
+            if getattr(record, key) is None and v.get(key) is not None:
+                setattr(record, key, v[key])
+        if by_host:
+            record.version_by_host = {
+                **(record.version_by_host or {}),
+                result.host: v.get("version"),
+            }
     for name, new in result.rows.items():
         rows.setdefault(name, []).extend(new)
     entry = result.entry
     experiment = result.cell.experiment
     if "wall_s" in entry:
-        record["wall_s"][experiment].append(entry["wall_s"])
-        record["evidence"][experiment] += entry.get("evidence") or []
-        record["phases"][experiment] += entry.get("phases") or []
+        record.wall_s[experiment].append(entry["wall_s"])
+        record.evidence[experiment] += entry.get("evidence") or []
+        record.phases[experiment] += entry.get("phases") or []
         if experiment == "service":
-            record["knobs"] = knobs.merge(
-                (e["knobs"] for e in entry.get("evidence") or [] if "knobs" in e),
-                record.get("knobs"),
+            record.knobs = knobs.merge(
+                (e["knobs"] for e in entry.get("evidence") or [] if "knobs" in e), record.knobs
             )
-            record["loadgen"].append(entry.get("loadgen"))
-            record["sampler"].append(entry.get("sampler"))
-            record["live_set"] += entry.get("live_set") or []
+            record.loadgen.append(entry.get("loadgen"))
+            record.sampler.append(entry.get("sampler"))
+            record.live_set += entry.get("live_set") or []
             if entry.get("memory_limit") is not None:  # counters, the workers it killed
-                record.setdefault("memory_limit", []).append(entry["memory_limit"])
+                record.memory_limit = [*(record.memory_limit or []), entry["memory_limit"]]
     if worker_knobs := entry.get("worker_knobs"):
-        record["knobs"] = knobs.merge(worker_knobs, record.get("knobs"))
+        record.knobs = knobs.merge(worker_knobs, record.knobs)
     if result.status in ("failed", "skipped"):
-        record.update(status=result.status, reason=result.reason, finished=_now())
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+        record.status, record.reason, record.finished = result.status, result.reason, now()

@@ -17,7 +17,7 @@ from typing import Any
 from bench.errors import UserError
 from bench.measure.groups import MemoryGroup
 from bench.measure.sampler import Sample
-from service.childenv import child_setup
+from service.process.childenv import child_setup
 
 __all__ = [
     "CorePlan",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from bench.allocators import timers
 from bench.experiments.cell import Cell
-from bench.experiments.runner import round_cells, round_count, round_order, spec_twins
+from bench.run.rounds import round_cells, round_count, round_order, spec_twins
 from bench.spec import Spec
 from bench.spec.models import AGAIN_SUFFIX
 
@@ -96,7 +96,7 @@ def plan_cells(
     skip_control: bool = False,
 ) -> list[CellPlan]:
     """Every cell in run order: round r holds repeat r of each allocator in the order of
-    runner.round_order (rotated by r, the A/A duplicate at its drawn place)."""
+    bench.run.rounds.round_order (rotated by r, the A/A duplicate at its drawn place)."""
     names = spec.allocator_names if names is None else names
     out = []
     for r in range(round_count(spec, skip_service=skip_service, skip_control=skip_control)):

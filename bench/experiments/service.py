@@ -74,7 +74,7 @@ from bench.progress import Progress
 from bench.results.tables import TableError, read_table
 from bench.spec import Spec
 from service.launcher import LaunchError, ServiceProcess, free_port, start_service
-from service.proctree import pin_tree
+from service.process.tree import pin_tree
 
 __all__ = ["ServiceRepeat", "SettingsMismatch", "method_flags", "run_service_repeat"]
 
@@ -129,7 +129,7 @@ class _Calls:
         return answers
 
 
-#: What each worker's `heap` (service.heap) reports: the program's own live heap.
+#: What each worker's `heap` (service.allocators.heap) reports: the program's own live heap.
 _HEAP_KEYS = ("malloc_in_use_bytes", "malloc_source", "python_blocks", "gc_objects", "gc_counts")
 
 
@@ -148,7 +148,7 @@ def _live_record(
     """The workers' live sets and live heaps at one moment: per worker, and the totals.
 
     `live_bytes` is the synthetic service's live payload (None from a hosted app, which has
-    none); `heap_bytes` and `py_blocks` are every program's own live heap (service.heap).
+    none); `heap_bytes` and `py_blocks` are every program's own live heap (service.allocators.heap).
     """
     rows = [
         {

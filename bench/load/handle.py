@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from bench.load.config import LoadConfig, LoadgenError
 from bench.load.progressfile import LoadProgress, read_progress
 from bench.load.record import SUMMARY_VERSION, LoadSummary
-from service.childenv import die_with_parent, without_allocator_env
+from service.process.childenv import die_with_parent, without_allocator_env
 
 __all__ = ["LoadgenProcess", "start_loadgen", "wait_loadgen"]
 

@@ -14,16 +14,15 @@ into `procs_file` before exec.
 from __future__ import annotations
 
 import os
-import signal
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
 from bench.measure import journal
-from service.mallocinfo import anon_bytes
-from service.proctree import process_tree
+from bench.measure.journal import remove_cgroup  # a cgroup is removed as the journal undoes one
+from service.process.memory import anon_bytes
+from service.process.tree import process_tree
 
 __all__ = [
     "CgroupMode",
@@ -207,31 +206,6 @@ class _Cgroup:
         return name
 
 
-def remove_cgroup(path: Path, timeout: float = 5.0) -> None:
-    """Kill every task in a cgroup, then remove it, retrying while the tasks exit (a cgroup
-    with tasks cannot be removed); OSError when it is still busy after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            pids = [int(p) for p in (path / "cgroup.procs").read_text().split()]
-        except OSError:
-            pids = []
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        try:
-            path.rmdir()
-            return
-        except FileNotFoundError:
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
 class CgroupV2(_Cgroup):
     mode: CgroupMode = "v2"
     anon_key = "anon"
@@ -264,7 +238,7 @@ class CgroupV1(_Cgroup):
 
 
 def pss_anon(pid: int) -> int:
-    """Pss_Anon of one process in bytes (service.mallocinfo reads it), 0 when it is gone."""
+    """Pss_Anon of one process in bytes (service.process.memory reads it), 0 when it is gone."""
     try:
         return anon_bytes(pid)
     except OSError:

@@ -16,12 +16,13 @@ import contextlib
 import fcntl
 import json
 import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add", "journal_path", "recover", "remove"]
+__all__ = ["add", "journal_path", "recover", "remove", "remove_cgroup"]
 
 
 def journal_path() -> Path:
@@ -108,11 +109,34 @@ def _undo(entry: dict[str, Any]) -> str:
         target.write_text(str(entry.get("original")))
         return f"restored {target} to {entry.get('original')!r}, left changed by run pid {pid}"
     if entry.get("kind") == "cgroup":
-        from bench.measure.groups import remove_cgroup  # late: groups imports this module
-
         remove_cgroup(target)
         return f"removed the cgroup {target}, left by run pid {pid}"
     return f"dropped an unknown journal entry of run pid {pid}"
+
+
+def remove_cgroup(path: Path, timeout: float = 5.0) -> None:
+    """Kill every task in a cgroup, then remove it, retrying while the tasks exit (a cgroup
+    with tasks cannot be removed); OSError when it is still busy after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            pids = [int(p) for p in (path / "cgroup.procs").read_text().split()]
+        except OSError:
+            pids = []
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            path.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def recover() -> list[str]:

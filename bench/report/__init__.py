@@ -4,7 +4,21 @@
     for src, study in site.article_pages().items(): ...
     markdown = site.render("index.md", template_text)
 
-The MkDocs plugin (bench.mkdocs_plugin) is a thin adapter over Site. The names below are
+The MkDocs plugin (bench.mkdocs_plugin) is a thin adapter over Site.
+
+Layout: `sections/` holds the article, one module per section in page order (the registry is
+`sections.SECTIONS`), each a `section.Section` over the loaded run (`section.Loaded`). The core
+they share: `run` (finding and loading runs), `aggregate` (the per-allocator model), `stats`
+(means, intervals, ties, ranks), `units`, `method`, `live`, `series`, `specview`, `versions`;
+the words and figures the sections draw on: `prose/` (sentence families, `prose.rankings` the
+shared wording), `charts/` (chart families, `charts.figure` the shared helpers), and the
+topic models `leak`, `limit`, `knobs`, `recycling`, `settling`, `experiment`, `provenance`,
+`fulltable`, `calibration`, `peakcheck`. Pages: `site` (the plan and rendering), `study` (one
+study's material), `render` (placeholders), `notes` (banners), `pages/compare` (two runs side
+by side, from `changes`, which `allocstudy compare` prints too), `headline` (the terminal's
+summary), `reference` (the committed reference runs), `specdoc` (the spec format's tables);
+helpers `datatable` and `svg` (HTML tables, inline SVG), `errors`, `lockcheck` (package
+versions against constraints.txt), `hostkinds` (repeats on unlike hosts). The names below are
 loaded on first use: the terminal's summary (bench.report.headline) reads runs through this
 package on a benchmark host, which installs no chart or site tooling (the `site` extra).
 """

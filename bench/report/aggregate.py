@@ -1,7 +1,7 @@
 """One run's tables reduced to what the article compares: per allocator, per experiment.
 
 The summary table holds one row per experiment, allocator and repeat. Every measure is the
-mean of its clean repeats with a 95% interval (bench.report.compare). A repeat the runner
+mean of its clean repeats with a 95% interval (bench.report.stats). A repeat the runner
 marked disturbed (the machine was busy) or the method flagged (failed requests, holes in the
 samples, a call of ours in the settle window) is left out of the mean and the interval unless
 no clean repeat exists, and is listed, as are allocators without data, each with its reason.
@@ -14,6 +14,9 @@ the variants too (a stock allocator with a setting changed, the spec's `{name, b
 which the article holds against their own base alone (bench.report.knobs), never against the
 other stock allocators. Each variant carries the runner's read-back of its settings (`Knob`),
 when the run recorded one.
+
+Over 500 lines on purpose: the result types and the one reduction that fills them are read
+together (every field's meaning is the step that computes it), and every section reads them.
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ from functools import partial
 from typing import Any, TypeVar
 
 from bench.measure.runstats import given_back_share
-from bench.report.compare import Sample, relative_difference, ties
-from bench.report.compare import summarize as _summarize
 from bench.report.run import Run
+from bench.report.stats import Sample, relative_difference, ties
+from bench.report.stats import summarize as _summarize
 
 __all__ = [
     "AA_MEASURES",
@@ -631,7 +634,7 @@ AA_MEASURES = (
 
 def aa_untied(res: Results) -> tuple[list[str], list[str]]:
     """(measures the A/A pair could be judged on, those on which it did not tie) by the
-    page's own rule (compare.ties). A pair that does not tie says the rule is too tight for
+    page's own rule (stats.ties). A pair that does not tie says the rule is too tight for
     this machine's drift, and every ranking drawn with it is provisional."""
     if res.aa is None:
         return [], []

@@ -11,13 +11,13 @@ from typing import Any
 from bench.allocators.timers import HORIZON_FACTOR
 from bench.report import specview
 from bench.report.aggregate import Results
-from bench.report.compare import Sample
 from bench.report.datatable import Column, html_table
 from bench.report.live import FILL_SHARE, LivePayload, fill_text, live_payload
 from bench.report.method import Method, method_of, reclaim_ran, reclaim_reason
 from bench.report.prose.rankings import value_text
 from bench.report.recycling import recycling_note
 from bench.report.run import Run
+from bench.report.stats import Sample
 from bench.report.units import (
     fmt_bytes_kb,
     fmt_count,

@@ -4,7 +4,7 @@ A variant is a stock allocator with a setting changed (the spec's `{name, base, 
 stock defaults point different ways, so a variant is never ranked against the other stock
 allocators (`Results.ranked` leaves it out); it is compared with its base alone, on the
 measures an operator turns a knob for: peak, settled, p99 latency and the C++ control's
-throughput. Each comparison is a `runcompare.Change` with the variant as B and its base as A,
+throughput. Each comparison is a `changes.Change` with the variant as B and its base as A,
 so its verdict ("changed", "unchanged") follows the same noise rule, in the same words, as
 `allocstudy compare` between two runs.
 
@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.report.aggregate import AllocatorInfo, Knob, Results, control_measure
-from bench.report.compare import MIN_FLOOR_REL, TIE_REL, Sample
+from bench.report.changes import METRICS, Change, Metric
 from bench.report.datatable import Cell, Column, html_table
-from bench.report.runcompare import METRICS, Change, Metric
+from bench.report.stats import MIN_FLOOR_REL, TIE_REL, Sample
 from bench.report.units import fmt_pct
 
 __all__ = [

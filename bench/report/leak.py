@@ -6,7 +6,7 @@ freed? The two look the same from outside. The runner records both sides at the 
 moments (ready, end of load, end of idle; bench.experiments.service): the anonymous memory of
 the service's processes, and the bytes the allocator itself counts as in use by the program
 (`*_heap_bytes`: glibc's mallinfo2, jemalloc's stats.allocated, tcmalloc's
-current_allocated_bytes, a walk of mimalloc's heap; service.heap). Their growth since the
+current_allocated_bytes, a walk of mimalloc's heap; service.allocators.heap). Their growth since the
 service was ready tells the two apart:
 
 - the anonymous memory grew and the program's heap did not (it explains under a third of the
@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bench.report.aggregate import clean_repeats
-from bench.report.compare import Sample, summarize
 from bench.report.datatable import Cell, Column, html_table
 from bench.report.run import Run
+from bench.report.stats import Sample, summarize
 from bench.report.units import fmt_mb
 
 __all__ = [

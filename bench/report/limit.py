@@ -5,7 +5,7 @@ kernel killed at it (`oom_kills`, the first at `first_oom_s` on the run's clock)
 that met it (`limit_hits`) and the group's charged peak (bench.results.tables). Here each
 allocator's repeats become one `LimitResult`: whether it lived under the limit (no worker
 killed in any repeat), how long into the load its first worker was killed, how many kills,
-and the latency and failures under the cap, as Samples so the noise rule (bench.report.compare)
+and the latency and failures under the cap, as Samples so the noise rule (bench.report.stats)
 judges every comparison. Every repeat counts, flagged or not: under a limit the kills that
 flag a repeat are the result, not a fault of the method.
 """
@@ -17,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench.report.compare import Sample, summarize
 from bench.report.datatable import Cell, Column, html_table
 from bench.report.prose.rankings import value_text
 from bench.report.run import Run
+from bench.report.stats import Sample, summarize
 from bench.report.units import fmt_count, fmt_mb, fmt_ms
 
 __all__ = ["LimitResult", "LimitRun", "limit_run", "limit_table", "when_fmt"]

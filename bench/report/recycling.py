@@ -4,7 +4,7 @@ without it, and the table of that comparison.
 A spec compares recycling within one run by a variant that sets `service.max_requests` for
 itself (`{name: glibc-recycled, base: glibc, service: {max_requests: 2000}}`): the pair is
 the variant and its base, run without recycling. Each measure of the pair is judged by the
-noise rule of the whole article (bench.report.compare.ties: 95% intervals, the A/A floor, or
+noise rule of the whole article (bench.report.stats.ties: 95% intervals, the A/A floor, or
 the stated 5%), and the restarts and the requests that hit a restarting worker come from the
 summary rows. The headline rankings compare stock allocators; this module reads the full
 results, variants included, for both names of each pair.
@@ -18,10 +18,10 @@ from typing import Any
 
 from bench.report import specview
 from bench.report.aggregate import Results, ServiceResult
-from bench.report.compare import Sample, summarize, ties
 from bench.report.datatable import Column, html_table
 from bench.report.prose.rankings import value_text
 from bench.report.run import Run
+from bench.report.stats import Sample, summarize, ties
 from bench.report.units import fmt_count, fmt_mb, fmt_ms, fmt_pct, fmt_ratio
 
 __all__ = [
@@ -150,7 +150,7 @@ class Change:
 
 def change(with_: Sample | None, without: Sample | None, fmt: Callable[[float], str]) -> Change:
     """'300 MB against 420 MB without, 29% lower', '..., 9.8× as high' or '..., tied' (within
-    the noise rule: bench.report.compare.ties)."""
+    the noise rule: bench.report.stats.ties)."""
     if with_ is None or without is None:
         return Change("not measured", 0)
     head = f"{value_text(with_, fmt)} against {value_text(without, fmt)} without"

@@ -96,6 +96,8 @@ class Run:
     idle: dict[str, IdleTraffic] = field(default_factory=dict)
     #: workers recycled after their limit of requests (none without recycling, or before it)
     restarts: list[dict[str, Any]] = field(default_factory=list)
+    #: where each worker's memory sat, every few seconds (none before the retention table)
+    retention: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -280,7 +282,8 @@ def load_run(ref: RunRef) -> Run:
 
     requests.arrow is read only for the answers' live payload and the idle traffic
     (see _requests_digest). The control table may be absent when a spec disables the control,
-    the restarts table in a run made before recycling existed.
+    the restarts table in a run made before recycling existed, the retention table in one made
+    before the allocators' statistics were read.
     """
     manifest = _read_manifest(ref.path)
     files = {
@@ -294,6 +297,11 @@ def load_run(ref: RunRef) -> Run:
         control=_rows(ref.path / "control.arrow", "control", required=False),
         summary=_rows(ref.path / "summary.arrow", "summary", required=True),
         restarts=_rows(ref.path / "restarts.arrow", "restarts", required=False),
+        retention=(
+            _rows(ref.path / "retention.arrow", "retention", required=False)
+            if (ref.path / "retention.arrow").is_file()
+            else []
+        ),
         files=files,
         answers=answers,
         idle=idle,

@@ -7,7 +7,7 @@ among the keepers, and one whose idle is long enough ranks it leanest. So the ar
 each allocator's timers as read back (the manifest's `timers`, bench.allocators.timers), how
 the idle ended (a fixed length, or once memory had settled), how long each allocator took to
 settle (runstats.settling, the summary's `settle_time_s`), and names any settled value that
-was still falling when the idle ended, which no ranking places (bench.report.compare).
+was still falling when the idle ended, which no ranking places (bench.report.stats).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from bench.measure.runstats import SETTLE_BAND_MIN_BYTES, SETTLE_BAND_REL
 from bench.report import specview
 from bench.report.aggregate import Results, ServiceResult
 from bench.report.datatable import Column, html_table
+from bench.report.prose.rankings import names_text
 from bench.report.run import Run
 from bench.report.units import fmt_mb, fmt_pct, fmt_seconds, join_names, md_safe
 
@@ -35,10 +36,6 @@ __all__ = [
 #: A settle time under this counts as "flat from the start of idle": within the first sample
 #: or two the memory was already inside the band.
 FLAT_FROM_START_S = 1.0
-
-
-def names_text(names: list[str]) -> str:
-    return join_names([md_safe(n) for n in names])
 
 
 def timers_of(run: Run) -> dict[str, list[Timer]]:

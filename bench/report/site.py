@@ -3,7 +3,7 @@
 This is the engine's front door; the MkDocs plugin only forwards to it. One article page is
 generated per study from one Markdown template; the home page is the `default` study (or the
 newest study when there is none of that name); a generated page lists all studies and runs;
-when two runs are named (`compare`), another sets them side by side (bench.report.comparepage).
+when two runs are named (`compare`), another sets them side by side (bench.report.pages.compare).
 With `skip_bad_runs`, a run whose files cannot be read is left out instead of failing the
 site: `Site.skipped` says which and why, and the runs page lists them.
 """
@@ -13,12 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench.report import comparepage, specdoc
+from bench.report import specdoc
 from bench.report.datatable import Column, html_table
 from bench.report.errors import BadRunError, ReportError
+from bench.report.pages import compare as comparison
 from bench.report.reference import reference_section
 from bench.report.render import Resolved, UnknownName, render
 from bench.report.run import RUN_COMMAND, SkippedRun, find_studies
+from bench.report.section import keep_applying
+from bench.report.sections import SECTIONS
 from bench.report.study import StudyView
 from bench.report.units import md_safe
 
@@ -132,8 +135,12 @@ class Site:
             view = self._view(study or own)
             return self._resolve(view, kind, name, prefix, src_uri)
 
-        rendered = render(markdown, page=label, lookup=lookup)
         is_article = src_uri in self.article_pages()
+        if is_article:  # the sections this run did not measure are left off its page
+            run = self.views[own].run
+            applies = {s.name: s.applies(run) for s in SECTIONS}
+            markdown = keep_applying(markdown, applies, label)
+        rendered = render(markdown, page=label, lookup=lookup)
         if not is_article and not rendered.runs:
             return rendered.markdown
         view = self.views[own]
@@ -187,8 +194,8 @@ class Site:
         """Markdown of the page comparing the two runs `compare` names; None without them."""
         if not self.compare:
             return None
-        a, b = comparepage.load_sides(self.results, self.compare, self.views)
-        return comparepage.comparison_page(a, b)
+        a, b = comparison.load_sides(self.results, self.compare, self.views)
+        return comparison.comparison_page(a, b)
 
     # ------------------------------------------------------------------ the runs page
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import EXIT_CANNOT_RUN, UserError
-from bench.results.manifest import ManifestError, read_manifest, write_manifest
+from bench.results.manifest import Manifest, ManifestError, read_manifest, write_manifest
 from bench.results.tables import TABLES, table_rows, to_table, write_table
 
 __all__ = [
@@ -90,7 +90,9 @@ def new_run_dir(out: Path, spec_name: str) -> Path:
 
 
 def save_run(
-    run_dir: Path, rows: Mapping[str, Iterable[Mapping[str, Any]]], manifest: Mapping[str, Any]
+    run_dir: Path,
+    rows: Mapping[str, Iterable[Mapping[str, Any]]],
+    manifest: Manifest | Mapping[str, Any],
 ) -> None:
     """Write the tables, then the manifest (each file whole); RunFolderError if it cannot.
 

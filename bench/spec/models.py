@@ -30,9 +30,9 @@ from pydantic import (
 from typing_extensions import TypedDict
 
 from bench.traffic.requestfile import RequestMix
-from service.childenv import ALLOCATOR_PREFIXES, ALLOCATOR_VARIABLES
 from service.churn import calls_to_fill, short_pool
 from service.config import ChurnConfig, churn_problems
+from service.process.childenv import ALLOCATOR_PREFIXES, ALLOCATOR_VARIABLES
 
 __all__ = [
     "AGAIN_SUFFIX",
@@ -91,7 +91,7 @@ UNHASHED_WHEN_NULL: dict[str, object] = {
 #: Environment a spec's `service.env` may not set: the harness sets these per allocator (the
 #: preload, its knobs, Python's allocator, the service's own config), and a copy in the app's
 #: environment would silently change what is measured. The same list the service refuses
-#: (service.childenv), so a spec that loads is never refused at start-up.
+#: (service.process.childenv), so a spec that loads is never refused at start-up.
 ALLOCATOR_ENV_NAMES: tuple[str, ...] = ALLOCATOR_VARIABLES
 ALLOCATOR_ENV_PREFIXES: tuple[str, ...] = (*ALLOCATOR_PREFIXES, "ALLOCSTUDY_")
 APP_PATTERN = r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$"

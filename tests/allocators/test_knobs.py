@@ -22,8 +22,9 @@ from bench.allocators import knobs, timers
 from bench.allocators.registry import resolve
 from bench.allocators.verification import verify
 from bench.spec import VariantAllocator
-from service.childenv import without_allocator_env
-from service.knobprobe import KNOBS_ENV, MIMALLOC_V2_0_9_OPTIONS
+from service.allocators.knobs import KNOBS_ENV
+from service.allocators.mimalloc import MIMALLOC_V2_0_9_OPTIONS
+from service.process.childenv import without_allocator_env
 
 # --- parsing what was asked ----------------------------------------------------------------
 
@@ -296,9 +297,10 @@ def test_a_misspelt_or_ignored_setting_fails_verification_with_the_reason(
 
 
 def _probe(env: dict[str, str]) -> dict:
-    """The probe in a fresh interpreter with exactly `env` on top of a clean environment."""
+    """The probe's read-back in a fresh interpreter with exactly `env` on top of a clean
+    environment."""
     out = subprocess.run(
-        [sys.executable, "-m", "service.knobprobe"],
+        [sys.executable, "-m", "service.allocators.probe"],
         env={**without_allocator_env(os.environ), **env},
         cwd=ROOT,
         capture_output=True,
@@ -306,7 +308,7 @@ def _probe(env: dict[str, str]) -> dict:
         timeout=60,
         check=True,
     )
-    return json.loads(out.stdout)
+    return json.loads(out.stdout)["knobs"]
 
 
 def test_glibc_arena_max_shows_in_the_arenas_threads_make():

@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 from studyrun import TINY_SPEC
 
+from bench.cluster.executor import HOST_KEYS, host_kinds, plan_cells
 from bench.cluster.hosts import kind_label, parse_requirement, resources_for
-from bench.cluster.study import HOST_KEYS, host_kinds, plan_cells
 from bench.cluster.wire import WireError, decode, encode
 from bench.errors import UsageError
 from bench.experiments.cell import Cell, CellResult, empty_rows
-from bench.experiments.runner import rotated
 from bench.measure.machine import host_info
+from bench.run.rounds import rotated
 from bench.spec import parse_spec
 
 SPEC = parse_spec(TINY_SPEC)  # glibc, jemalloc; 1 service repeat, 2 control repeats

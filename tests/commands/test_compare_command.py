@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from studyrun import run_cli
 
-from bench.report.compare import MIN_FLOOR_REL, TIE_REL
-from bench.report.runcompare import METRICS
+from bench.report.changes import METRICS
+from bench.report.stats import MIN_FLOOR_REL, TIE_REL
 
 pytestmark = pytest.mark.real_run
 
@@ -53,7 +53,7 @@ def test_a_run_against_itself_is_unchanged_in_every_measure(tiny_run: Path):
     assert f"{2 * len(METRICS)} unchanged" in proc.stdout
 
 
-@pytest.mark.slow  # 18 s (a second real run); compare: the run against itself, test_runcompare
+@pytest.mark.slow  # 18 s (a second real run); compare: the run against itself, test_changes
 def test_two_runs_of_different_specs_print_the_differences_first(tiny_run: Path, tiny_run_b: Path):
     latest = tiny_run.parent / "latest"  # a study's `latest` names a run too
     proc = run_cli("compare", str(latest), str(tiny_run_b), env={**os.environ, "COLUMNS": "200"})
@@ -73,7 +73,7 @@ def test_two_runs_of_different_specs_print_the_differences_first(tiny_run: Path,
     assert len(glibc) == len(METRICS)
     for c in glibc:
         # which way each measure goes depends on the runs; the rule is unit-tested in
-        # test_runcompare. Here: the verdict is the one the printed numbers support
+        # test_changes. Here: the verdict is the one the printed numbers support
         assert c["verdict"] == _verdict_the_numbers_support(c), c
         assert c["rule"] in ("equal", "intervals", "interval", "aa_floor", "tie_rel"), c
         # the change is B minus A, as printed

@@ -22,12 +22,13 @@ from studyrun import (
     stray_cgroups,
 )
 
-from bench.experiments import runner
 from bench.measure import runstats
 from bench.measure.groups import cgroup_support
 from bench.measure.machine import thp_mode
 from bench.results.manifest import ManifestError, read_manifest
 from bench.results.rundir import read_rows
+from bench.run import rounds as runner
+from bench.run import signals
 from bench.spec import parse_spec
 
 pytestmark = pytest.mark.real_run
@@ -239,7 +240,7 @@ def test_a_signal_mid_run_keeps_the_partial_run_and_leaves_no_process_cgroup_or_
 def test_an_ignored_sighup_stays_ignored_as_nohup_asks():
     old = signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
-        with runner.sigterm_as_interrupt():
+        with signals.sigterm_as_interrupt():
             assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
             assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_IGN, signal.SIG_DFL)
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
@@ -430,7 +431,7 @@ def test_repeats_run_in_rounds_with_a_rotated_order(tiny_run: Path):
 
 
 def test_the_aa_duplicate_lands_at_a_drawn_place_never_beside_its_twin():
-    from bench.experiments.runner import round_order
+    from bench.run.rounds import round_order
 
     names = ["glibc", "jemalloc", "tcmalloc", "mimalloc-v2", "mimalloc-v3", "glibc-again"]
     twins = {"glibc-again": "glibc"}

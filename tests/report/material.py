@@ -13,10 +13,15 @@ from typing import Any
 
 from synthetic_run import write_run
 
-from bench.report.run import find_studies
+from bench.report.aggregate import Results
+from bench.report.live import LivePayload
+from bench.report.run import Freshness, Run, find_studies
+from bench.report.section import Entries, Loaded
+from bench.report.section import Material as Collected
+from bench.report.sections import SECTIONS
 from bench.report.study import StudyView
 
-__all__ = ["Material", "cells", "material", "text_of"]
+__all__ = ["Material", "cells", "charts", "material", "named_values", "sentences", "text_of"]
 
 
 @dataclass
@@ -70,3 +75,27 @@ def cells(table: str) -> list[list[str]]:
         ]
         for row in rows
     ]
+
+
+def _collected(
+    run: Run, res: Results, live: LivePayload | None = None, fresh: Freshness | None = None
+) -> Collected:
+    """Every section's material for a run and results the test made (perhaps altered)."""
+    return Collected(Loaded(run, res, live=live, fresh=fresh), SECTIONS)
+
+
+def sentences(run: Run, res: Results, live: LivePayload | None = None) -> Entries:
+    """Every {{ say.<name> }} of these results, as a page would collect them."""
+    return _collected(run, res, live).sentences
+
+
+def charts(run: Run, res: Results, live: LivePayload | None = None) -> Entries:
+    """Every {{ chart.<name> }} of these results, as a page would collect them."""
+    return _collected(run, res, live).charts
+
+
+def named_values(
+    run: Run, res: Results, fresh: Freshness, live: LivePayload | None = None
+) -> dict[str, str]:
+    """Every {{ v.<name> }} of these results, as a page would collect them."""
+    return _collected(run, res, live, fresh).values

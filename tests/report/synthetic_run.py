@@ -28,10 +28,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from bench.experiments.runner import method_record, rotated
 from bench.measure.runstats import given_back_share, overhead_ratio
 from bench.results.manifest import MANIFEST_FORMAT
+from bench.results.records import method_record
 from bench.results.tables import SCHEMAS, to_table, write_table
+from bench.run.rounds import rotated
 from bench.spec import BUILTIN_ALLOCATORS, parse_spec
 
 __all__ = [

@@ -11,15 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from material import charts
 from synthetic_run import write_run
 
 from bench.report import charts as charts_pkg
 from bench.report.aggregate import Results, aggregate
-from bench.report.charts import MAX_ROWS, charts, figure, latency, throughput
+from bench.report.charts import MAX_ROWS, figure, latency, throughput
 from bench.report.charts.figure import AA_MARK, INTERVAL_LAYER, Names
 from bench.report.charts.staircase import PLOT_WIDTH
-from bench.report.compare import Sample
 from bench.report.run import Run, find_studies, load_run
+from bench.report.stats import Sample
 from bench.report.svg import INK
 from bench.report.units import MB
 from bench.results.tables import read_table, to_table, write_table

@@ -16,7 +16,7 @@ from studyrun import run_cli
 from synthetic_run import REPO, mkdocs_build, write_run
 
 from bench.report import Site
-from bench.report.comparepage import COMPARE_PAGE
+from bench.report.pages.compare import COMPARE_PAGE
 from bench.report.units import fmt_mb, fmt_mops, fmt_mops_cpu, fmt_ms, fmt_ratio
 from bench.results.tables import read_table
 

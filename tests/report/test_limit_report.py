@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.feather as feather
+from material import sentences
 from synthetic_run import write_run
 
 from bench.report.aggregate import aggregate
 from bench.report.limit import limit_run, limit_table
-from bench.report.prose import sentences
 from bench.report.prose.limit import NO_LIMIT, memory_limit
 from bench.report.run import Run, RunRef, find_studies, load_run
 from bench.report.site import Site

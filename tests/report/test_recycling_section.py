@@ -109,8 +109,9 @@ def test_a_run_without_recycling_says_so_in_one_sentence_and_has_no_table(tmp_pa
     assert m.say("recycling") == NO_RECYCLING
     assert m.table("recycling") == ""
     page = m.page((REPO / "docs" / "_article.md").read_text())
-    assert "Recycling workers" in page
-    assert "This run had no recycling variants" in page
+    # the page leaves the section off and names the spec that makes the measurement
+    assert "Recycling workers" not in page and "no recycling variants" not in page
+    assert "allocstudy run specs/recycling.yaml" in page.split("Try next", 1)[1]
 
 
 def test_the_spec_table_and_the_full_table_name_the_recycling(tmp_path: Path):
@@ -142,8 +143,8 @@ def test_recycling_is_read_per_allocator_from_the_resolved_spec():
 
 
 def test_change_follows_the_noise_rule_of_the_rankings():
-    from bench.report.compare import summarize
     from bench.report.recycling import change
+    from bench.report.stats import summarize
     from bench.report.units import fmt_mb
 
     def mb(*values: float):

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from material import sentences
 from synthetic_run import DEFAULT_ALLOCS, Alloc, write_run
 
 from bench.report.aggregate import aggregate
-from bench.report.prose import sentences
 from bench.report.run import find_studies, load_run
 from bench.report.settling import timers_table
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+from material import named_values
 from synthetic_run import write_run
 
 from bench.report.aggregate import aggregate
 from bench.report.run import check_freshness, find_studies, load_run
-from bench.report.values import named_values
 from bench.results.tables import read_table
 
 

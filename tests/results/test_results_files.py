@@ -12,7 +12,7 @@ from pathlib import Path
 
 from studyrun import ROOT
 
-from bench.experiments.runner import PROJECT_ROOT, spec_file_record
+from bench.results.records import PROJECT_ROOT, spec_file_record
 from bench.results.tables import atomic_write_bytes
 
 #: In a child: a first save that fits, then a file-size limit, then a save too large for it.

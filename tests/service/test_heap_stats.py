@@ -1,4 +1,5 @@
-"""service.heap: the program's live bytes as each allocator counts them, under real preloads."""
+"""service.allocators.heap: the program's live bytes as each allocator counts them, under
+real preloads."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from pathlib import Path
 import pytest
 from service_support import LIBRARIES, expected_library, preload_env
 
+from service.allocators.heap import heap_record
 from service.app import create_app
 from service.config import ChurnConfig, ServiceConfig
-from service.heap import heap_record
 
 with warnings.catch_warnings():  # starlette would rather have httpx2; httpx is what we have
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
@@ -33,8 +34,8 @@ MB = 1_000_000
 # 50 MB in 1,000 bytearrays of 50 KB, counted before, while held, and after the free.
 _ALLOCATE = """
 import json
-from service.heap import heap_record
-from service.mallocinfo import malloc_library
+from service.allocators.heap import heap_record
+from service.allocators.serving import malloc_library
 before = heap_record()
 held = [bytearray(50_000) for _ in range(1000)]
 during = heap_record()
@@ -83,7 +84,7 @@ def test_the_count_is_the_allocator_that_serves_malloc_not_one_merely_loaded():
     code = f"""
 import ctypes, json
 ctypes.CDLL({mimalloc!r})
-from service.heap import heap_record
+from service.allocators.heap import heap_record
 print(json.dumps(heap_record()))
 """
     assert _run(code, {})["malloc_source"] == SOURCES["glibc"]
@@ -93,7 +94,7 @@ def test_mimalloc_3_counts_what_other_threads_allocate():
     preload = preload_env("mimalloc-v3")
     code = """
 import json, threading
-from service.heap import heap_record
+from service.allocators.heap import heap_record
 before = heap_record()["malloc_in_use_bytes"]
 held = []
 worker = threading.Thread(target=lambda: held.extend(bytearray(50_000) for _ in range(400)))
@@ -120,6 +121,8 @@ def test_the_synthetic_stats_carry_the_heap_record():
     config = ServiceConfig(churn=ChurnConfig(live_buffers=20, initial_buffers=20, max_bytes=8192))
     with TestClient(create_app(config)) as client:
         stats = client.get("/stats").json()
+    assert stats["internal"]["malloc"]["family"] == "glibc"  # the allocator's own statistics
+    assert stats["internal"]["malloc"]["bytes"]["live"] > 0
     heap = stats["heap"]
     assert heap["malloc_in_use_bytes"] > stats["live_bytes"]  # the live set is in it
     assert heap["python_blocks"] > 0 and heap["gc_objects"] > 0
@@ -129,7 +132,7 @@ def test_mimalloc_2_counts_the_calling_threads_heap_only_and_says_so():
     preload = preload_env("mimalloc-v2")
     code = """
 import json, threading
-from service.heap import heap_record
+from service.allocators.heap import heap_record
 before = heap_record()
 held = []
 worker = threading.Thread(target=lambda: held.extend(bytearray(50_000) for _ in range(400)))

@@ -26,7 +26,7 @@ from service.config import HOSTED_HEALTH_PATH, HOSTED_STATS_PATH, ServiceConfig
 from service.hosted import AppLoadError, HostedApp, detect_interface
 from service.launcher import LaunchError, ServiceProcess
 from service.recycling import READY_TAG
-from service.supervisor import MESSAGE_PREFIX
+from service.reportlines import MESSAGE_PREFIX
 
 with warnings.catch_warnings():  # starlette would rather have httpx2; httpx is what we have
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
@@ -46,6 +46,7 @@ STATS_KEYS = {
     "app",
     "interface",
     "heap",
+    "internal",
 }
 
 
@@ -197,6 +198,8 @@ def test_the_harness_answers_its_own_paths_with_the_stats_of_the_contract(
         "gc_objects",
         "gc_counts",
     }
+    assert stats["internal"]["malloc"]["family"] == "glibc"  # as the synthetic /stats has it
+    assert stats["internal"]["malloc"]["bytes"]["live"] > 0
     health = client.get(HOSTED_HEALTH_PATH)
     assert health.json() == {"status": "ok", "pid": os.getpid()}
     assert health.headers[WORKER_HEADER] == str(os.getpid())

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.app import create_app
+from service.bodies import DOCUMENT_BODY_LIMIT
 from service.config import ChurnConfig, ServiceConfig
-from service.limits import DOCUMENT_BODY_LIMIT
 from service.payloads import CONTENT_TYPES, PayloadStream
 
 with warnings.catch_warnings():  # starlette would rather have httpx2; httpx is what we have

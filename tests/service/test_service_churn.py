@@ -128,7 +128,7 @@ def test_calls_to_fill_is_infinite_without_pins_and_zero_when_already_full() -> 
 _FILL_IN_A_FRESH_PROCESS = """
 import json
 from service.churn import ChurnConfig, LiveSet, worker_rng
-from service.mallocinfo import rss_anon_bytes
+from service.process.memory import rss_anon_bytes
 live = LiveSet(ChurnConfig(live_buffers=400, initial_buffers=400, min_bytes=60_000,
                            max_bytes=64_000, alloc_per_call=1), worker_rng(1, 0))
 before = rss_anon_bytes()

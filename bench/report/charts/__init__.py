@@ -6,25 +6,24 @@ dumbbell of control against service), `throughput` (the control), `latency` (per
 `leak` (the growth the program holds against what the allocator keeps). What they share (the
 Okabe-Ito palette, fixed per allocator in spec order; the theme that follows the page's light
 or dark palette; how the A/A duplicate is named; the 95% interval whiskers; the figure around
-the SVG) is `figure`. `charts` is the registry a page places as {{ chart.<name> }}.
+the SVG) is `figure`; `captions` words what each chart encodes. The article section that
+shows a chart (bench.report.sections) names it for a page's {{ chart.<name> }}.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from bench.report.aggregate import Results
-from bench.report.charts import latency, leak, memory, staircase, throughput
+from bench.report.charts import memory
 from bench.report.charts.figure import MAX_ROWS, OKABE_ITO, Names, colours
-from bench.report.compare import Sample
-from bench.report.leak import leak_results
-from bench.report.live import LivePayload
 from bench.report.method import method_of
 from bench.report.prose.control import control_measure
 from bench.report.run import Run
+from bench.report.stats import Sample
 from bench.report.units import md_safe
 
-__all__ = ["MAX_ROWS", "OKABE_ITO", "Names", "charts", "colours", "repeats_phrase"]
+__all__ = ["MAX_ROWS", "OKABE_ITO", "Names", "captions", "colours", "repeats_phrase"]
 
 
 def repeats_phrase(groups: Iterable[tuple[Sequence[Sample | None], int]]) -> str:
@@ -50,7 +49,7 @@ def repeats_phrase(groups: Iterable[tuple[Sequence[Sample | None], int]]) -> str
     return text
 
 
-def _captions(run: Run, res: Results, names: Names) -> dict[str, str]:
+def captions(run: Run, res: Results, names: Names) -> dict[str, str]:
     """What each chart encodes, in words (the takeaways are in the article's sentences)."""
     svc = res.service.values()
     measure = control_measure(res)
@@ -96,18 +95,4 @@ def _captions(run: Run, res: Results, names: Names) -> dict[str, str]:
         f"request's scheduled send time{failures}: circle p50, square p95, triangle p99."
         + names.aa_sentence(service, "in hollow marks")
         + names.variant_sentence(service, "with lighter marks"),
-    }
-
-
-def charts(run: Run, res: Results, live: LivePayload | None = None) -> dict[str, Callable[[], str]]:
-    """Every chart a page can place as {{ chart.<name> }}, rendered when first used."""
-    names = Names.of(res)
-    cap = _captions(run, res, names)
-    return {
-        "staircase": lambda: staircase.staircase(run, res, names, live),
-        "peak_settled": lambda: memory.peak_settled(res, names, cap["peak_settled"]),
-        "dumbbell": lambda: memory.dumbbell(res, names, cap["dumbbell"]),
-        "throughput": lambda: throughput.throughput(res, names, cap["throughput"]),
-        "latency": lambda: latency.latency(res, names, cap["latency"]),
-        "leak": lambda: leak.leak(leak_results(run, list(res.names)), names, cap["leak"]),
     }

@@ -22,8 +22,8 @@ from typing import Any
 import altair as alt
 
 from bench.report.aggregate import Results
-from bench.report.compare import Sample
 from bench.report.datatable import Column, html_table
+from bench.report.stats import Sample
 from bench.report.svg import INK, figure_html, render_svg, theme_svg
 from bench.report.units import join_names, md_safe
 

@@ -24,8 +24,8 @@ from bench.report.charts.figure import (
     value_axis,
     whiskers,
 )
-from bench.report.compare import Sample
 from bench.report.datatable import Column
+from bench.report.stats import Sample
 from bench.report.svg import INK
 from bench.report.units import fmt_ms
 

@@ -9,7 +9,6 @@ import math
 from collections.abc import Sequence
 
 from bench.report.aggregate import Results, control_measure
-from bench.report.compare import TIE_REL, Sample, extremes_ratio, rank
 from bench.report.prose.rankings import (
     Fmt,
     lead_text,
@@ -18,6 +17,7 @@ from bench.report.prose.rankings import (
     ranking,
     ranking_body,
 )
+from bench.report.stats import TIE_REL, Sample, extremes_ratio, rank
 from bench.report.units import fmt_mops, fmt_mops_cpu, fmt_ratio, md_safe
 
 __all__ = [

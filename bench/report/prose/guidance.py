@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from bench.report.aggregate import Results
-from bench.report.compare import latency_verdict, rank
 from bench.report.prose.control import control_measure, throughputs_of
 from bench.report.prose.memory import leanest_tiers
 from bench.report.prose.rankings import names_text
+from bench.report.stats import latency_verdict, rank
 from bench.report.units import fmt_mb, fmt_ms, md_safe
 
 __all__ = ["guidance", "guidance_costs"]

@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bench.report.aggregate import Results
-from bench.report.compare import too_noisy
+from bench.report.changes import Change
 from bench.report.knobs import VariantReport, knob_text, unsaid_mismatch, variant_reports
 from bench.report.prose.rankings import pct_text
-from bench.report.runcompare import Change
+from bench.report.stats import too_noisy
 from bench.report.units import join_names, md_safe
 
 __all__ = [

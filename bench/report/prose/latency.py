@@ -1,12 +1,12 @@
 """Sentences about request latency: whether allocator choice moved p99 and p50 beyond the
-band we treat as noise (bench.report.compare.latency_verdict).
+band we treat as noise (bench.report.stats.latency_verdict).
 """
 
 from __future__ import annotations
 
 from bench.report.aggregate import Results
-from bench.report.compare import latency_verdict
 from bench.report.prose.rankings import noisy_text
+from bench.report.stats import latency_verdict
 from bench.report.units import fmt_ms, fmt_ratio, md_safe
 
 __all__ = ["latency", "latency_median"]

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bench.report.compare import Sample, latency_verdict
 from bench.report.limit import LimitResult, LimitRun, when_fmt
 from bench.report.prose.rankings import names_text, not_ranked, ranking_body, value_text
+from bench.report.stats import Sample, latency_verdict
 from bench.report.units import fmt_count, fmt_mb, fmt_ms, fmt_seconds, join_names, md_safe
 
 __all__ = ["NO_LIMIT", "memory_limit"]

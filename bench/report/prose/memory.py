@@ -10,14 +10,6 @@ import statistics
 from bench.report import series as ser
 from bench.report import specview
 from bench.report.aggregate import Results
-from bench.report.compare import (
-    FINGERPRINT_KEEP_BELOW,
-    FINGERPRINT_RETURN_FROM,
-    TIE_REL,
-    Sample,
-    classify_fingerprint,
-    rank,
-)
 from bench.report.live import FILL_SHARE, LivePayload
 from bench.report.method import Method
 from bench.report.prose.rankings import (
@@ -29,6 +21,14 @@ from bench.report.prose.rankings import (
     value_text,
 )
 from bench.report.run import Run
+from bench.report.stats import (
+    FINGERPRINT_KEEP_BELOW,
+    FINGERPRINT_RETURN_FROM,
+    TIE_REL,
+    Sample,
+    classify_fingerprint,
+    rank,
+)
 from bench.report.units import (
     fmt_duration,
     fmt_mb,
@@ -103,7 +103,7 @@ def _headline(res: Results) -> str:
 
 
 def leanest_tiers(res: Results) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
-    """The leanest tier at the peak and the leanest once settled (ties together, compare.rank);
+    """The leanest tier at the peak and the leanest once settled (ties together, stats.rank);
     None with fewer than two allocators measured, or when noise ranks none, as then there is
     nothing to compare."""
     if len(res.service) < 2:
@@ -197,7 +197,7 @@ def overhead(res: Results, *, hosted: bool = False) -> str:
     """Which allocator costs the most memory per byte the program holds, at rest and at peak.
 
     The overhead ratio is the memory grown since the service was ready over the live payload
-    grown in the same time; rankings and ties as everywhere (compare.rank).
+    grown in the same time; rankings and ties as everywhere (stats.rank).
     """
     settled = {n: r.overhead_settled for n, r in res.service.items() if r.overhead_settled}
     peak = {n: r.overhead_peak for n, r in res.service.items() if r.overhead_peak}

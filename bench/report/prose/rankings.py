@@ -5,20 +5,25 @@ tied; d (9 MB)", each value with the half-width of its 95% interval when the run
 then the measurements too noisy to rank (`noisy_text`), the allocators that have no value
 (`not_ranked`), so none is silently absent, and the A/A pair's difference on this measure
 (`aa_text`), the floor a reader can hold every gap against. Ties and noise come from
-bench.report.compare.
+bench.report.stats.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-from bench.report.compare import Sample, falling, lone, noisy, rank
-from bench.report.units import join_names, md_safe
+from bench.report.stats import Sample, falling, lone, noisy, rank
+from bench.report.units import NOT_MEASURED, join_names, md_safe
 
 __all__ = [
     "Fmt",
     "aa_text",
     "busy_text",
+    "extreme_values",
+    "median_center",
+    "value_band",
     "falling_text",
     "lead_text",
     "named_value",
@@ -224,3 +229,44 @@ def lead_text(tier: tuple[str, ...], word: str, items: Mapping[str, Sample], fmt
     if len(tier) == 1:
         return f"{md_safe(tier[0])} is the {word} at {value_text(items[tier[0]], fmt)}"
     return f"{join_names([named_value(n, items, fmt) for n in tier])} tie for {word}"
+
+
+def extreme_values(
+    items: Mapping[str, Sample],
+    prefix: str,
+    fmt: Any,
+    *,
+    best_low: bool,
+    best: str,
+    worst: str,
+    unit_key: str,
+) -> dict[str, str]:
+    """`<best>.name`/`.<unit>` and `<worst>.…` for one ranked measure (tiers joined)."""
+    out: dict[str, str] = {}
+    keys = (f"{prefix}{best}", f"{prefix}{worst}")
+    if not items:
+        for k in keys:
+            out[f"{k}.name"] = out[f"{k}.{unit_key}"] = NOT_MEASURED
+        return out
+    tiers = rank(items, descending=not best_low)
+    if not tiers:
+        for k in keys:
+            out[f"{k}.name"] = out[f"{k}.{unit_key}"] = "too noisy to rank"
+        return out
+    for key, tier in zip(keys, (tiers[0], tiers[-1]), strict=True):
+        out[f"{key}.name"] = join_names(list(tier))
+        out[f"{key}.{unit_key}"] = fmt(items[tier[0]].center)
+    return out
+
+
+def value_band(items: Mapping[str, Sample], fmt: Any) -> str:
+    if not items:
+        return NOT_MEASURED
+    lo = min(s.center for s in items.values())
+    hi = max(s.center for s in items.values())
+    return fmt(lo) if fmt(lo) == fmt(hi) else f"{fmt(lo).split(' ')[0]}–{fmt(hi)}"
+
+
+def median_center(samples: list[Sample | None]) -> float | None:
+    centers = [s.center for s in samples if s is not None]
+    return statistics.median(centers) if centers else None

@@ -10,8 +10,8 @@ from __future__ import annotations
 from bench.report import recycling as rec
 from bench.report import specview
 from bench.report.aggregate import Results
-from bench.report.compare import Sample
 from bench.report.run import Run
+from bench.report.stats import Sample
 from bench.report.units import fmt_count, fmt_mb, fmt_ms, fmt_seconds, join_names, md_safe
 
 __all__ = ["recycling", "recycling_pair", "without_recycled"]

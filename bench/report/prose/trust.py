@@ -9,9 +9,9 @@ import re
 from collections.abc import Sequence
 
 from bench.report.aggregate import AllocatorInfo, Results, aa_untied
-from bench.report.compare import MIN_FLOOR_REL, NOISY_REL, TIE_REL, t_quantile
 from bench.report.prose.rankings import names_text, pct_text
 from bench.report.provenance import evidence_state
+from bench.report.stats import MIN_FLOOR_REL, NOISY_REL, TIE_REL, t_quantile
 from bench.report.units import fmt_pct, join_names, md_safe
 from bench.report.versions import MIMALLOC_PURGE_FROM, mimalloc_v2_predates_purge, parse_version
 

@@ -3,7 +3,7 @@
 Both the `allocstudy compare` command and the site's comparison page are built from one
 `RunComparison`, so a terminal and a page never disagree about a number or a verdict.
 
-The noise rule is the article's own (bench.report.compare.ties), applied across the two runs:
+The noise rule is the article's own (bench.report.stats.ties), applied across the two runs:
 when both runs repeated a measure, it changed when the two 95% intervals do not overlap; a
 single value inside the other run's interval has not changed; otherwise the difference is held
 against the A/A noise floor of either run (the larger, when both had an A/A pair) or, without
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bench.report.aggregate import Results, aggregate
-from bench.report.compare import MIN_FLOOR_REL, TIE_REL, Sample, ties, too_noisy
 from bench.report.run import Run
+from bench.report.stats import MIN_FLOOR_REL, TIE_REL, Sample, ties, too_noisy
 from bench.report.units import fmt_mb, fmt_mops, fmt_mops_cpu, fmt_ms, fmt_pct, fmt_ratio
 
 __all__ = [
@@ -106,7 +106,7 @@ METRICS: tuple[Metric, ...] = (
 def decide(a: Sample, b: Sample) -> tuple[bool, Rule]:
     """Whether b changed from a beyond the noise, and the rule that decided it.
 
-    The verdict is `not compare.ties(a, b)`; the rule is read off the same branches ties
+    The verdict is `not stats.ties(a, b)`; the rule is read off the same branches ties
     takes, so the two cannot disagree (a test holds them together).
     """
     changed = not ties(a, b)

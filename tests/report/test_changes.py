@@ -1,4 +1,4 @@
-"""bench.report.runcompare: two runs compared, on synthetic runs whose answers are known.
+"""bench.report.changes: two runs compared, on synthetic runs whose answers are known.
 
 The synthetic runs are written with the real table writer and read back by the real loader
 and aggregate, so every verdict here goes through the same path as `allocstudy compare`.
@@ -16,9 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from synthetic_run import DEFAULT_ALLOCS, Alloc, write_run
 
-from bench.report.compare import Sample, summarize, ties
-from bench.report.run import Run, load_run, run_at
-from bench.report.runcompare import (
+from bench.report.changes import (
     METRICS,
     Change,
     RunComparison,
@@ -26,6 +24,8 @@ from bench.report.runcompare import (
     decide,
     manifest_differences,
 )
+from bench.report.run import Run, load_run, run_at
+from bench.report.stats import Sample, summarize, ties
 from bench.report.units import fmt_mb
 
 SETTLED = next(m for m in METRICS if m.experiment == "service" and m.key == "settled")

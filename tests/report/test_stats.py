@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.report.compare import (
+from bench.report.stats import (
     Sample,
     classify_fingerprint,
     extremes_ratio,
@@ -225,7 +225,7 @@ def test_extremes_ratio_degenerate():
 
 
 def test_kendall_tau_of_equal_reversed_and_partial_orders():
-    from bench.report.compare import kendall_tau
+    from bench.report.stats import kendall_tau
 
     assert kendall_tau(["a", "b", "c"], ["a", "b", "c"]) == 1.0
     assert kendall_tau(["a", "b", "c"], ["c", "b", "a"]) == -1.0
@@ -234,7 +234,7 @@ def test_kendall_tau_of_equal_reversed_and_partial_orders():
 
 
 def test_reversed_pairs_ignore_ties_and_unranked_names():
-    from bench.report.compare import reversed_pairs
+    from bench.report.stats import reversed_pairs
 
     a = [("glibc",), ("jemalloc",), ("tcmalloc", "mimalloc")]
     b = [("jemalloc",), ("glibc", "tcmalloc"), ("mimalloc",), ("bun",)]

@@ -24,8 +24,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from bench.measure.runstats import median
-
 __all__ = [
     "FINGERPRINT_KEEP_BELOW",
     "FINGERPRINT_RETURN_FROM",
@@ -44,7 +42,6 @@ __all__ = [
     "falling",
     "latency_verdict",
     "lone",
-    "median_of",
     "noisy",
     "rank",
     "relative_difference",
@@ -351,11 +348,6 @@ def latency_verdict(
         high_ms=hi.center,
         band_ms=band,
     )
-
-
-def median_of(values: Sequence[float]) -> float | None:
-    """Median or None for no values (a helper for callers that must not raise)."""
-    return median(values)
 
 
 def kendall_tau(a: Sequence[str], b: Sequence[str]) -> float | None:

@@ -1,4 +1,5 @@
-"""service.mallocinfo: dladdr names the library serving malloc, under every preload."""
+"""service.allocators.probe and .serving: dladdr names the library serving malloc, under
+every preload."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import sys
 import pytest
 from service_support import LIBRARIES, expected_library, library_or_skip
 
-from service import mallocinfo
+from service.allocators import serving
 
 VERSIONS = {
     "glibc": r"^glibc \d+\.\d+",
@@ -25,7 +26,7 @@ VERSIONS = {
 def _probe(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "PYTHONMALLOC")}
     return subprocess.run(
-        [sys.executable, "-m", "service.mallocinfo"],
+        [sys.executable, "-m", "service.allocators.probe"],
         env={**clean, **env},
         capture_output=True,
         text=True,
@@ -56,7 +57,7 @@ def test_a_failed_preload_shows_as_glibc() -> None:
 
 
 def test_the_probe_imports_little() -> None:
-    code = "import sys, service.mallocinfo as m; m.malloc_library(); print(sorted(sys.modules))"
+    code = "import sys, service.allocators.probe as m; m.probe_report(); print(sorted(sys.modules))"
     modules = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30
     ).stdout
@@ -66,22 +67,5 @@ def test_the_probe_imports_little() -> None:
 
 @pytest.mark.skipif("LD_PRELOAD" in os.environ, reason="this test process runs under a preload")
 def test_in_process_this_interpreter_runs_on_libc() -> None:
-    assert mallocinfo.malloc_library() == expected_library("glibc")
-    assert (mallocinfo.allocator_version() or "").startswith("glibc ")
-
-
-def test_anonymous_memory_of_this_process_is_counted() -> None:
-    assert mallocinfo.anon_bytes() > 1 << 20
-    assert mallocinfo.rss_anon_bytes() >= mallocinfo.anon_bytes()
-    assert mallocinfo.anon_bytes(os.getpid()) > 0
-
-
-def test_anonymous_memory_of_a_gone_process_is_an_oserror() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    with pytest.raises(OSError):
-        mallocinfo.anon_bytes(int(done.stdout))
+    assert serving.malloc_library() == expected_library("glibc")
+    assert (serving.allocator_version() or "").startswith("glibc ")

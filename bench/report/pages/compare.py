@@ -2,7 +2,7 @@
 
 Built when the site is told to compare two runs (the plugin's `compare:` list, each a run
 folder relative to the results root, `<study>/latest`, or a study). The table of changes and
-the differences of how the runs were made come from bench.report.runcompare, the engine of
+the differences of how the runs were made come from bench.report.changes, the engine of
 `allocstudy compare`, so the page and the terminal say the same thing. The charts are the
 article's own (bench.report.charts), drawn once per run with one palette for both, so an
 allocator has one colour on the whole page.
@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bench.report.aggregate import Results, aggregate
+from bench.report.changes import RunComparison, compare_runs
 from bench.report.charts import OKABE_ITO, Names, colours, repeats_phrase
 from bench.report.charts.memory import peak_settled
 from bench.report.charts.throughput import throughput
@@ -23,7 +24,6 @@ from bench.report.datatable import Cell, Column, html_table
 from bench.report.errors import ReportError
 from bench.report.prose.control import control_measure
 from bench.report.run import Run, load_run, run_at
-from bench.report.runcompare import RunComparison, compare_runs
 from bench.report.study import StudyView
 from bench.report.units import md_safe
 

@@ -1,4 +1,4 @@
-"""service.limits: what a client may send, in-process and against the real uvicorn service.
+"""service.bodies: what a client may send, in-process and against the real uvicorn service.
 
 The real-service tests speak raw HTTP where httpx would refuse to send the request (a bad
 Content-Length, a body dripped a byte a second); each checks that the workers that answered
@@ -19,10 +19,10 @@ import httpx
 import pytest
 from service_support import SMALL_CONFIG, start
 
+from service.bodies import BODY_TIMEOUT_S as DEFAULT_BODY_TIMEOUT_S
+from service.bodies import DOCUMENT_BODY_LIMIT, RequestRejected, read_bounded
 from service.config import ConfigError, ServiceConfig
 from service.launcher import ServiceProcess
-from service.limits import BODY_TIMEOUT_S as DEFAULT_BODY_TIMEOUT_S
-from service.limits import DOCUMENT_BODY_LIMIT, RequestRejected, read_bounded
 from service.payloads import PayloadStream
 
 #: The body deadline of the service these tests start (the default is 10 s).

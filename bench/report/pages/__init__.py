@@ -1,0 +1,1 @@
+"""Generated pages other than the article: compare (two runs side by side, bench.report.changes)."""

@@ -1,0 +1,148 @@
+"""The headline: memory at rest and at the peak, ranked, with the overhead per live byte.
+
+Chart {{ chart.peak_settled }}; table {{ table.headline }}; sentences {{ say.headline }},
+{{ say.settled_ranking }}, {{ say.peak_ranking }}, {{ say.peak_vs_settled }},
+{{ say.peak_caught }}, {{ say.payload }}, {{ say.overhead }}, {{ say.overhead_ranking }};
+values of the extremes (`leanest_settled.*`, `peak.band`, `leanest_overhead_settled.*`, ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.report import experiment, peakcheck
+from bench.report.aggregate import Results
+from bench.report.charts import Names, captions
+from bench.report.charts import memory as chart
+from bench.report.prose import memory, rankings
+from bench.report.prose.rankings import extreme_values, value_band
+from bench.report.prose.workload import hosted_app
+from bench.report.run import Run
+from bench.report.section import Entries, Loaded, Section
+from bench.report.stats import extremes_ratio
+from bench.report.units import fmt_mb, fmt_ratio
+
+__all__ = ["HeadlineSection"]
+
+
+@dataclass(frozen=True)
+class Headline:
+    run: Run
+    full: Results
+    res: Results
+    aa_name: str | None
+    missing: list[tuple[str, str]]
+    hosted: bool
+
+
+class HeadlineSection(Section[Headline]):
+    name = "headline"
+    title = "The headline: memory at rest"
+
+    def compute(self, loaded: Loaded) -> Headline:
+        return Headline(
+            loaded.run,
+            loaded.full,
+            loaded.res,
+            loaded.aa_name,
+            loaded.missing,
+            hosted_app(loaded.run) is not None,
+        )
+
+    def values(self, data: Headline) -> dict[str, str]:
+        return {**_memory_values(data.res), **_overhead_values(data.res)}
+
+    def sentences(self, data: Headline) -> Entries:
+        res, missing, aa_name = data.res, data.missing, data.aa_name
+        svc = res.service
+        settled = {n: r.settled for n, r in svc.items()}
+        peak = {n: r.peak for n, r in svc.items()}
+        overhead_settled = {n: r.overhead_settled for n, r in svc.items() if r.overhead_settled}
+        return {
+            "headline": lambda: memory.headline(res),
+            "settled_ranking": lambda: rankings.ranking(
+                settled, fmt_mb, "leanest", "heaviest", missing=missing, aa_name=aa_name
+            ),
+            "peak_ranking": lambda: rankings.ranking(
+                peak, fmt_mb, "leanest", "heaviest", missing=missing, aa_name=aa_name
+            ),
+            "overhead": lambda: memory.overhead(res, hosted=data.hosted),
+            "payload": lambda: memory.payload(res, hosted=data.hosted),
+            "overhead_ranking": lambda: rankings.ranking(
+                overhead_settled,
+                fmt_ratio,
+                "leanest",
+                "heaviest",
+                missing=missing,
+                aa_name=aa_name,
+            ),
+            "peak_vs_settled": lambda: memory.peak_vs_settled(res),
+            "peak_caught": lambda: peakcheck.peak_caught_sentence(data.run.summary, res.names),
+        }
+
+    def charts(self, data: Headline) -> Entries:
+        names = Names.of(data.full)
+        caption = captions(data.run, data.full, names)["peak_settled"]
+        return {"peak_settled": lambda: chart.peak_settled(data.full, names, caption)}
+
+    def tables(self, data: Headline, prefix: str) -> Entries:
+        return {"headline": lambda: experiment.headline_table(data.full)}
+
+
+def _memory_values(res: Results) -> dict[str, str]:
+    settled = {n: r.settled for n, r in res.service.items()}
+    peak = {n: r.peak for n, r in res.service.items()}
+    out = {}
+    out.update(
+        extreme_values(
+            settled,
+            "",
+            fmt_mb,
+            best_low=True,
+            best="leanest_settled",
+            worst="heaviest_settled",
+            unit_key="mb",
+        )
+    )
+    out.update(
+        extreme_values(
+            peak,
+            "",
+            fmt_mb,
+            best_low=True,
+            best="leanest_peak",
+            worst="heaviest_peak",
+            unit_key="mb",
+        )
+    )
+    out["settled.ratio"] = fmt_ratio(extremes_ratio(settled))
+    out["peak.ratio"] = fmt_ratio(extremes_ratio(peak))
+    out["settled.band"] = value_band(settled, fmt_mb)
+    out["peak.band"] = value_band(peak, fmt_mb)
+    lo_settled = min((s.center for s in settled.values()), default=None)
+    hi_peak = max((s.center for s in peak.values()), default=None)
+    out["heaviest_peak_to_leanest_settled.ratio"] = fmt_ratio(
+        hi_peak / lo_settled if hi_peak and lo_settled else None
+    )
+    return out
+
+
+def _overhead_values(res: Results) -> dict[str, str]:
+    """Leanest and heaviest overhead per byte of live payload, at the peak and settled."""
+    out: dict[str, str] = {}
+    for when in ("settled", "peak"):
+        items = {n: getattr(r, f"overhead_{when}") for n, r in res.service.items()}
+        items = {n: x for n, x in items.items() if x is not None}
+        out.update(
+            extreme_values(
+                items,
+                "",
+                fmt_ratio,
+                best_low=True,
+                best=f"leanest_overhead_{when}",
+                worst=f"heaviest_overhead_{when}",
+                unit_key="ratio",
+            )
+        )
+        out[f"overhead_{when}.band"] = value_band(items, fmt_ratio)
+    return out
