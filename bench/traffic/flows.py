@@ -42,6 +42,7 @@ __all__ = [
     "missing_reason",
     "save_path",
     "step_name",
+    "uses_of",
 ]
 
 #: The longest think time a step may wait before it is sent.
@@ -124,12 +125,12 @@ def fill(
     """A rendered step with its `${var:...}` markers replaced by the saved values: URL-quoted
     in the path; in a JSON body a string that is one var becomes the saved JSON value itself
     (a number stays a number), a var inside longer text is JSON-escaped; a text body takes
-    the text as it is."""
+    the text as it is, and so does a form's text field (a multipart part carries no length)."""
     for name, value in saved.items():
         mark = var_marker(name)
         if mark in path:
             path = path.replace(mark, quote(_text(value), safe=""))
-        if body is None or body_kind not in ("text", "json"):
+        if body is None or body_kind not in ("text", "json", "form"):
             continue
         if body_kind == "json":
             encoded = json.dumps(mark).encode()  # the marker as json.dumps wrote it

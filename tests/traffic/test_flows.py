@@ -149,3 +149,14 @@ def test_extract_reads_one_value_or_says_why_not() -> None:
         "flow step not sent: ${var:note_id} missing (step 1 failed: HTTP 500)"
     )
     assert missing_reason("x", None) == "flow step not sent: ${var:x} missing (never saved)"
+
+
+def test_a_var_in_a_form_s_text_field_is_filled_in_the_multipart_body(tmp_path: Path) -> None:
+    text = (
+        '{"flow": "f", "method": "POST", "path": "/a", "save": {"id": "$.id"}}\n'
+        '{"flow": "f", "method": "POST", "path": "/b", "form": {"about": "note ${var:id}"}}\n'
+    )
+    step = load_requests(write(tmp_path, text)).requests[1]
+    ((path, body),) = render_variants(step, 4, seed=1)
+    _, body = fill(path, body, step.body_kind, {"id": "n42"})
+    assert b"note n42" in (body or b"") and b"\x00" not in (body or b"")
