@@ -2,8 +2,9 @@
 
 Serve it with `service.app: notes_wsgi:app` and `service.app_dir: apps`, or with any WSGI
 server. The routes are those of notes_asgi.py: `POST /notes`, `GET /notes?tag=T&limit=N`,
-`GET /notes/<id>`, `DELETE /notes/<id>`, `POST /orders`, `GET /orders/<id>`, `GET /report`. A WSGI server calls it
-from several threads, so the stores are guarded by a lock. Memory is bounded the same way.
+`GET /notes/<id>`, `DELETE /notes/<id>`, `POST /orders`, `GET /orders/<id>`, `GET /report`.
+A WSGI server calls it from several threads, so the stores are guarded by a lock. Memory is
+bounded the same way, and each worker process keeps its own notes (ids name their worker).
 """
 
 from __future__ import annotations
