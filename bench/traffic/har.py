@@ -65,7 +65,7 @@ DROPPED_HEADERS = frozenset(
 )
 _KEPT = (
     "kept method, path+query, request headers (less hop-by-hop, Host, Content-Length, Cookie, "
-    "Accept-Encoding, HTTP/2 pseudo-headers) and bodies; dropped responses, timings, cookies"
+    "Accept-Encoding, HTTP/2 pseudo-headers) and bodies; dropped responses, {timings}cookies"
 )
 
 
@@ -271,7 +271,8 @@ def convert_har(
     drops = ", ".join(f"{n} {why}" for why, n in sorted(dropped.items()) if n) or "none"
     summary = (
         f"{file}: {len(entries)} HAR entries -> {how.format(host=main or '(no host)')}; "
-        f"entries dropped: {drops}; {_KEPT}"
+        f"entries dropped: {drops}; "
+        + _KEPT.format(timings="" if keep_order else "timings, ")
     )
     return out, summary
 

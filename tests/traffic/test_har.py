@@ -188,6 +188,7 @@ def test_keep_order_makes_the_session_one_flow_in_its_order_with_its_pauses() ->
     ]
     assert {s["flow"] for s in steps} == {"session"} and steps[2]["body"] == '{"t": 1}'
     assert "one flow of 4 steps to app (recorded order, pauses as recorded)" in summary
+    assert "dropped responses, cookies" in summary and "timings" not in summary  # kept as pauses
 
 
 def test_keep_order_without_start_times_keeps_the_file_order_and_no_pauses() -> None:
