@@ -271,8 +271,7 @@ def convert_har(
     drops = ", ".join(f"{n} {why}" for why, n in sorted(dropped.items()) if n) or "none"
     summary = (
         f"{file}: {len(entries)} HAR entries -> {how.format(host=main or '(no host)')}; "
-        f"entries dropped: {drops}; "
-        + _KEPT.format(timings="" if keep_order else "timings, ")
+        f"entries dropped: {drops}; " + _KEPT.format(timings="" if keep_order else "timings, ")
     )
     return out, summary
 
