@@ -9,13 +9,12 @@ what it answered). `POST /notes` stores a note and answers {"id": ...} (201); `G
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import os
-import sys
 
 from aiohttp import web
+from requestlog_server import serve  # its folder is first on the path when run as a script
 
 __all__ = ["main"]
 
@@ -69,20 +68,8 @@ def make_app(log_path: str) -> web.Application:
     return app
 
 
-async def _serve(log_path: str) -> None:
-    runner = web.AppRunner(make_app(log_path), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    print(runner.addresses[0][1], flush=True)
-    await asyncio.Event().wait()
-
-
 def main() -> None:
-    try:
-        asyncio.run(_serve(sys.argv[1]))
-    except KeyboardInterrupt:
-        sys.exit(0)
+    serve(make_app)
 
 
 if __name__ == "__main__":
