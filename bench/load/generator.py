@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import json
 import math
 import os
 import resource
@@ -51,9 +52,11 @@ from bench.load.config import (
 from bench.load.plan import iter_endpoints, iter_slots, stage_starts
 from bench.load.progressfile import LoadProgress, write_progress
 from bench.load.record import LatencyHistogram, LoadSummary, Record, summarize
+from bench.traffic.flows import extract, fill, missing_reason, save_path, uses_of
+from bench.traffic.requestfile import HttpRequest
 from service.churn import LIVE_BYTES_HEADER, WORKER_HEADER
 
-__all__ = ["LoadGenerator", "WorkerPins", "main", "run_process", "write_rows"]
+__all__ = ["FlowLanes", "LoadGenerator", "WorkerPins", "main", "run_process", "write_rows"]
 
 #: Connection attempts per worker before `WorkerPins` gives up on the workers it has not reached:
 #: each new connection lands on a worker the kernel picks, so covering n workers takes about
@@ -194,6 +197,51 @@ class WorkerPins:
             await session.close()
 
 
+class FlowLanes:
+    """One kept-alive connection per flow under way, so that all the steps of a flow reach
+    the same service worker, as one browser's session over its connection would.
+
+    Why: each worker serves the connections it accepted, and an app that keeps state in its
+    process (the example notes app) knows a note only in the worker that created it; over
+    the shared pool, a flow's read would reach another worker half the time and fail with a
+    404 no real client would see. A lane is a ClientSession with a one-connection connector;
+    a flow takes a free lane (or opens one) for its whole run and gives it back at its end,
+    so there are as many lanes as flows ever ran at once. Should the service close a lane's
+    connection between two steps, aiohttp opens another to whichever worker the kernel
+    picks, and the step's answer says what happened.
+    """
+
+    def __init__(self, config: LoadConfig) -> None:
+        self.config = config
+        self.free: list[Any] = []
+        self.opened: list[Any] = []
+
+    def take(self) -> Any:
+        """A free lane, or a new one."""
+        if self.free:
+            return self.free.pop()
+        import aiohttp
+
+        lane = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=1, keepalive_timeout=self.config.planned_s + self.config.timeout_s + 60.0
+            ),
+            timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+        self.opened.append(lane)
+        return lane
+
+    def give(self, lane: Any) -> None:
+        """A flow is done with its lane: the next flow reuses it."""
+        self.free.append(lane)
+
+    async def close(self) -> None:
+        opened, self.opened, self.free = self.opened, [], []
+        for lane in opened:
+            await lane.close()
+
+
 # ---------------------------------------------------------------------------------------------
 # The engine
 
@@ -251,6 +299,12 @@ class LoadGenerator:
         ]
         self.pins = WorkerPins(config)
         self._pinning: asyncio.Task[None] | None = None  # opening them mid-schedule
+        self.lanes = FlowLanes(config)
+        # a flow's steps by the code of its first (the one the schedule draws), filled with
+        # the rotations of every endpoint in _dispatch
+        self._steps: dict[int, list[int]] = {}
+        self._needs: dict[int, list[str]] = {}  # a later step's code: the values it uses
+        self._uses: list[int] = []
 
     # -- control -------------------------------------------------------------------------------
 
@@ -299,7 +353,7 @@ class LoadGenerator:
             cpu_start = _cpu_seconds()
             if self.stopped_by is None:
                 await self._dispatch(session)
-                deadline = self.t0 + config.planned_s + config.timeout_s + 1.0
+                deadline = self.t0 + config.planned_s + self._longest_s() + 1.0
                 if self._tasks:
                     await asyncio.wait(set(self._tasks), timeout=deadline - time.monotonic())
         except asyncio.CancelledError:
@@ -327,8 +381,21 @@ class LoadGenerator:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._pinning
             await self.pins.close()
+            await self.lanes.close()
             await session.close()
         return self.record
+
+    def _longest_s(self) -> float:
+        """The longest a request, or a flow of several, started last may take: its timeout
+        for each step, and each step's pause."""
+        requests = {r.name: r for r in self.config.requests or []}
+        longest = 1
+        pauses = 0.0
+        for flow in {r.flow for r in requests.values() if r.flow}:
+            steps = [r for r in requests.values() if r.flow == flow]
+            longest = max(longest, len(steps))
+            pauses = max(pauses, sum(r.pause_s for r in steps))
+        return longest * self.config.timeout_s + pauses
 
     def _pin_offset(self) -> float | None:
         """When, in s after t0, to open the per-worker probe connections (at or below 0:
@@ -403,7 +470,18 @@ class LoadGenerator:
             else:
                 url = URL(base + call.path)
                 pools.append([(url, b) for b in self.pools.get(name) or [None]])
-        uses = [0] * len(calls)
+        uses = self._uses = [0] * len(calls)
+        requests = {r.name: r for r in config.requests or []}
+        for code, name in enumerate(self.endpoint_names):
+            first = requests.get(name)
+            if first is not None and first.flow is not None and first.step == 1:
+                later = sorted(
+                    (r for r in requests.values() if r.flow == first.flow and r.step > 1),
+                    key=lambda r: r.step,
+                )
+                self._steps[code] = [codes[r.name] for r in later]
+                for r in later:  # the values each later step needs, found once
+                    self._needs[codes[r.name]] = list(dict.fromkeys(uses_of(r.model_dump())))
         # one seeded sequence per distinct mix: the load's sequence is the same whether or not
         # an idle stage with a mix of its own follows it
         sequences = [
@@ -444,9 +522,13 @@ class LoadGenerator:
             uses[code] += 1
             self.in_flight += 1
             via = self.pins.next() if pinned[stage] and self.pins.sessions else session
-            task = loop.create_task(
-                self._send(via, i, calls[code].method, url, headers[code], body)
-            )
+            if code in self._steps:  # a flow: its first step now, the others after it
+                step = self._flow(stage, i, code, url, body, calls, headers, requests)
+                task = loop.create_task(step)
+            else:
+                task = loop.create_task(
+                    self._send(via, i, calls[code].method, url, headers[code], body)
+                )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -458,9 +540,10 @@ class LoadGenerator:
         url: Any,
         headers: dict[str, str] | None,
         body: bytes | None,
-    ) -> None:
+    ) -> tuple[int, str | None, bytes]:
         """One request: sent_s when it starts (before connection set-up), done_s at the end
-        of the response body, or a transport error as status 0."""
+        of the response body, or a transport error as status 0. Its status, error and the
+        answer's body (what a flow's step saves values from)."""
         import aiohttp
 
         record = self.record
@@ -468,10 +551,10 @@ class LoadGenerator:
         record.sent[i] = sent
         self.sent += 1
         self.lateness.add(sent - record.intended(i))
-        status, error = 0, None
+        status, error, answer = 0, None, b""
         try:
             async with session.request(method, url, data=body, headers=headers) as response:
-                await response.read()
+                answer = await response.read()
                 status = response.status
                 if status >= 400:
                     error = f"HTTP {status}: {response.reason}"
@@ -498,6 +581,93 @@ class LoadGenerator:
             self.latency.add(done - record.intended(i))
         else:
             self.errors += 1
+        return status, error, answer
+
+    async def _flow(
+        self,
+        stage: int,
+        first: int,
+        code: int,
+        url: Any,
+        body: bytes | None,
+        calls: Sequence[EndpointCall],
+        headers: Sequence[dict[str, str] | None],
+        requests: Mapping[str, HttpRequest],
+    ) -> None:
+        """A flow, its first step due at row `first` (its slot), the others each due when
+        the previous answer came (and its pause passed), all over one lane.
+
+        Each step is a row of its own: due, sent and answered at its own times, so its
+        latency is its own. A value a step saves is read from its JSON answer; a step that
+        needs a value that is missing (the step that saves it failed, or its answer had
+        nothing there) is not sent: its row is failed with the reason.
+        """
+        from yarl import URL
+
+        record, names = self.record, self.endpoint_names
+        saved: dict[str, Any] = {}
+        why: dict[str, str] = {}  # a var not saved: what went wrong
+        lane = self.lanes.take()
+        try:
+            row = first
+            for step_code in [code, *self._steps[code]]:
+                request = requests[names[step_code]]
+                if step_code != code:
+                    if request.pause_s > 0:
+                        await asyncio.sleep(request.pause_s)
+                    row = record.add(stage, step_code, time.monotonic() - self.t0)
+                    rotation = self.variants[request.name]  # rendered, markers left in
+                    path, body = rotation[self._uses[step_code] % len(rotation)]
+                    self._uses[step_code] += 1
+                    lacking = [v for v in self._needs[step_code] if v not in saved]
+                    if lacking:
+                        record.finish(
+                            row,
+                            0,
+                            missing_reason(lacking[0], why.get(lacking[0])),
+                            time.monotonic(),
+                        )
+                        self.done += 1
+                        self.errors += 1
+                        continue
+                    path, body = fill(path, body, request.body_kind, saved)
+                    url = URL(self.config.base_url + path)
+                    self.in_flight += 1
+                status, error, answer = await self._send(
+                    lane, row, calls[step_code].method, url, headers[step_code], body
+                )
+                self._save(request, status, error, answer, saved, why)
+        finally:
+            self.lanes.give(lane)
+
+    @staticmethod
+    def _save(
+        request: HttpRequest,
+        status: int,
+        error: str | None,
+        answer: bytes,
+        saved: dict[str, Any],
+        why: dict[str, str],
+    ) -> None:
+        """Keep what a step saves from its answer; or, for each value, why it could not."""
+        if not request.save:
+            return
+        document: Any = None
+        failed = f"step {request.step} failed: {error}" if error is not None else None
+        if failed is None:
+            try:
+                document = json.loads(answer)
+            except ValueError:
+                failed = f"step {request.step} answered HTTP {status} without JSON"
+        for var, path in request.save.items():
+            saved.pop(var, None)
+            if failed is not None:
+                why[var] = failed
+                continue
+            try:
+                saved[var] = extract(document, save_path(path))
+            except KeyError as exc:
+                why[var] = f"step {request.step}: {exc.args[0]}"
 
     # -- progress ------------------------------------------------------------------------------
 
