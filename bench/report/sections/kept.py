@@ -286,14 +286,16 @@ def _bars(data: KeptData, names: Names) -> tuple[list[dict[str, Any]], list[str]
         for moment, parts in (("settled", k.settled), ("peak", k.peak)):
             if not parts:
                 continue
-            label = f"{names.label(name)} · {moment}"
-            labels.append(label)
+            label = names.label(name)
+            if label not in labels:
+                labels.append(label)
             for rank, component in enumerate(("live", *KEPT_COMPONENTS)):
                 value = parts.get(component)
                 if value is not None and value > 0:
                     rows.append(
                         {
                             "bar": label,
+                            "moment": moment,
                             "component": COMPONENT_TITLES[component],
                             "mb": value / MB,
                             "rank": rank,
@@ -311,9 +313,15 @@ def kept_chart(data: KeptData) -> str:
     plot_width = WIDTH - 160
     chart = (
         alt.Chart(alt.Data(values=rows))
-        .mark_bar(height=14)
+        .mark_bar(height=12)
         .encode(
             y=alt.Y("bar:N", sort=labels, title=None),
+            yOffset=alt.YOffset("moment:N", sort=["settled", "peak"]),
+            opacity=alt.Opacity(
+                "moment:N",
+                scale=alt.Scale(domain=["settled", "peak"], range=[1.0, 0.45]),
+                legend=None,
+            ),
             x=alt.X("mb:Q", stack="zero", axis=value_axis("anonymous memory (MB)", plot_width)),
             color=alt.Color(
                 "component:N",
@@ -325,7 +333,7 @@ def kept_chart(data: KeptData) -> str:
             ),
             order=alt.Order("rank:Q"),
         )
-        .properties(width=plot_width, height=max(60, 22 * len(labels)))
+        .properties(width=plot_width, height=max(60, 34 * len(labels)))
     )
     label = "Stacked bar chart: where each allocator's anonymous memory sits. " + "; ".join(
         f"{names.label(n)} settled at {fmt_mb(k.anon_settled)}" for n, k in data.kept.items()
@@ -336,7 +344,8 @@ def kept_chart(data: KeptData) -> str:
         label=label,
         caption=(
             "Where the service's anonymous memory sits, summed over the workers: settled (the "
-            "end of idle) and at the load's peak (each worker at its own highest reading); "
+            "end of idle, solid bar) and at the load's peak (faint bar, each worker at its own "
+            "highest reading); "
             "median of the repeats. Negative unaccounted memory is left out of the bars and "
             "given in the table."
         ),
@@ -347,13 +356,14 @@ def kept_chart(data: KeptData) -> str:
 
 def kept_table(data: KeptData) -> str:
     """Each allocator's components at settled, MB, with the statistic each came from."""
+    names = Names.of(data.full)
     columns = [Column("allocator"), Column("anon", True), Column("live", True)] + [
         Column(COMPONENT_TITLES[c], True) for c in KEPT_COMPONENTS
     ]
     body = []
     for name, k in data.kept.items():
         cells = [fmt_mb(k.part(c)) if k.part(c) is not None else "absent" for c in KEPT_COMPONENTS]
-        body.append([name, fmt_mb(k.anon_settled), fmt_mb(k.part("live")), *cells])
+        body.append([names.row(name), fmt_mb(k.anon_settled), fmt_mb(k.part("live")), *cells])
     return html_table(columns, body)
 
 
