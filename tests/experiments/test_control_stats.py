@@ -25,6 +25,8 @@ LIVE = 32 * MiB
 EVERY_S = 0.5
 WARMUP_S = 0.3
 IDLE_S = 2.0
+#: A record's t has 4 decimals: rounded to the nearest, it may read up to half a digit early.
+T_ROUNDING = 0.5e-4
 
 #: The allocator family each preload must be recognised as.
 FAMILIES: dict[str, str] = {
@@ -171,12 +173,15 @@ def test_phases_come_in_order_on_a_clock_that_moves_forward(
     assert all(a < b for a, b in zip(times, times[1:], strict=False))
     # The same clock as the phase events: the log spans the churn's start to the idle's end.
     assert run.phase_mono_s["churn"] - 0.01 <= times[0] <= run.phase_mono_s["churn"] + 0.5
-    assert run.phase_mono_s["idle"] <= _during(run, "idle")[0]["t"]
-    assert times[-1] <= run.phase_mono_s["done"] + 0.01
-    # Beats between the phase changes: a 2 s idle logged every 0.5 s.
-    idle = [r["t"] for r in _during(run, "idle")] + [times[-1]]
-    assert len(idle) >= 4
-    assert all(0.3 <= b - a <= 1.5 for a, b in zip(idle, idle[1:], strict=False))
+    assert run.phase_mono_s["idle"] - T_ROUNDING <= _during(run, "idle")[0]["t"]
+    assert times[-1] <= run.phase_mono_s["done"] + T_ROUNDING
+    # Beats between the phase changes: a 2 s idle logged every 0.5 s. The "end" line may
+    # follow a beat closely (the main thread woke late), so only the beats keep the pace.
+    idle = [r["t"] for r in _during(run, "idle")]
+    gaps = [b - a for a, b in zip(idle, idle[1:], strict=False)]
+    assert len(idle) >= 4, gaps
+    assert all(0.3 <= gap <= 1.5 for gap in gaps), gaps
+    assert 0 < times[-1] - idle[-1] <= 1.5
 
 
 @pytest.mark.parametrize("name", ALLOCATORS)
