@@ -591,7 +591,8 @@ AllocatorProbe probe_allocator() {
         }
     } else if (void* f = own("gnu_get_libc_version")) {
         p.family = "glibc";
-        std::snprintf(p.version, sizeof p.version, "%s", reinterpret_cast<LibcVersionFn>(f)());
+        // "glibc 2.36", as service.mallocinfo.allocator_version reports it for the service.
+        std::snprintf(p.version, sizeof p.version, "glibc %s", reinterpret_cast<LibcVersionFn>(f)());
         p.mallinfo2 = reinterpret_cast<Mallinfo2Fn>(own("mallinfo2"));
     }
     return p;
@@ -623,7 +624,7 @@ bool json_count(const char* json, const char* key, const char* field, std::uint6
 void AllocatorProbe::read(Snapshot& out) const {
     if (std::strcmp(family, "glibc") == 0) {
         if (mallinfo2 == nullptr) {
-            out.miss("mallinfo2", "glibc %s has no mallinfo2 (added in 2.33)", version);
+            out.miss("mallinfo2", "%s has no mallinfo2 (added in glibc 2.33)", version);
             return;
         }
         // Every arena, locked in turn; ordblks, smblks and hblks are counts of chunks, not
