@@ -457,7 +457,9 @@ std::string malloc_library() {
 // mallinfo2's ordblks, smblks and hblks count chunks. mimalloc on Linux reports its commit as
 // current_rss (an estimate, not a reading of the kernel's resident set).
 // Cost, measured on 2 cores with 256 MiB live and 4 threads: reading smaps_rollup takes 6-9
-// ms of CPU (it walks the page tables; under 1 ms when the heap sits in huge pages); the
+// ms of CPU (it walks the page tables; under 1 ms when the heap sits in huge pages), so the
+// beats inside the timed churn read RssAnon from /proc/self/status instead, and only phase
+// changes and the idle's beats carry smaps_rollup's Pss_Anon, LazyFree and AnonHugePages; the
 // allocator's read 0.1 ms or less, but glibc's mallinfo2 walks every free list (about 1 ms
 // idle) and, like jemalloc's epoch refresh, waits for arena locks while the churn runs.
 // The statistics thread formats into fixed buffers and never calls malloc itself, so its own
@@ -783,16 +785,19 @@ private:
     bool overflow_ = false;
 };
 
-// Anonymous memory as the kernel counts it (/proc/self/smaps_rollup, kB -> bytes). A field
-// the kernel does not report is left out of the line.
-void add_kernel_fields(Line& line) {
-    static const char* const kFields[][2] = {{"Pss_Anon:", "Pss_Anon"},
+// Anonymous memory as the kernel counts it, kB -> bytes: with `rollup` from
+// /proc/self/smaps_rollup (a page-table walk), else RssAnon alone from /proc/self/status (kept
+// counters). A field the kernel does not report is left out of the line.
+void add_kernel_fields(Line& line, bool rollup) {
+    static const char* const kRollup[][2] = {{"Pss_Anon:", "Pss_Anon"},
                                              {"Anonymous:", "Rss_Anon"},
                                              {"LazyFree:", "LazyFree"},
                                              {"AnonHugePages:", "AnonHugePages"}};
+    static const char* const kStatus[][2] = {{"RssAnon:", "Rss_Anon"}};
     char text[8192];
     std::size_t len = 0;
-    const int fd = open("/proc/self/smaps_rollup", O_RDONLY | O_CLOEXEC);
+    const int fd = open(rollup ? "/proc/self/smaps_rollup" : "/proc/self/status",
+                        O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
         ssize_t n;
         while (len < sizeof text - 1 && (n = read(fd, text + len, sizeof text - 1 - len)) != 0) {
@@ -807,7 +812,9 @@ void add_kernel_fields(Line& line) {
     text[len] = '\0';
     line.add("{");
     bool first = true;
-    for (const auto& field : kFields) {
+    const std::size_t count = rollup ? 4 : 1;
+    for (std::size_t i = 0; i < count; ++i) {
+        const char* const* field = rollup ? kRollup[i] : kStatus[i];
         const std::size_t key_len = std::strlen(field[0]);
         for (const char* at = text; at != nullptr && *at != '\0';) {
             if (std::strncmp(at, field[0], key_len) == 0) {
@@ -861,7 +868,7 @@ private:
             if (head_ < tail_) {
                 current = pending_[head_++];
                 lock.unlock();
-                record(current);
+                record(current, true);
                 lock.lock();
                 if (std::strcmp(current, "end") == 0) return;
                 next = mono_now() + every_s_;
@@ -870,7 +877,12 @@ private:
             const double wait = next - mono_now();
             if (wait <= 0) {
                 lock.unlock();
-                record(current);
+                // While the churn is timed, the page-table walk of smaps_rollup (milliseconds,
+                // holding the memory map's lock the allocator's mmap and munmap wait on) is
+                // left to the phase changes; the beats in between read RssAnon alone.
+                const bool timed = std::strcmp(current, "churn") == 0 ||
+                                   std::strcmp(current, "warmup") == 0;
+                record(current, !timed);
                 lock.lock();
                 next += every_s_;
                 // A slow read (or a stopped process) skips the missed beats, no burst after.
@@ -881,7 +893,7 @@ private:
         }
     }
 
-    void record(const char* phase) {
+    void record(const char* phase, bool rollup) {
         const double t = mono_now();
         snapshot_ = Snapshot{};
         probe_.read(snapshot_);
@@ -901,7 +913,7 @@ private:
             line.string(snapshot_.absent[i].why);
         }
         line.add("}}, \"kernel\": ");
-        add_kernel_fields(line);
+        add_kernel_fields(line, rollup);
         line.add("}\n");
         if (line.overflow()) fail("--stats-log: a record does not fit its buffer");
         ssize_t n;

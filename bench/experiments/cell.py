@@ -211,6 +211,7 @@ def run_cell(
                 "memory": crep.memory_rows,
                 "control": [crep.control_row],
                 "summary": [crep.summary_row],
+                "retention": crep.retention_rows,
             }
     except ExperimentError as exc:
         if worker_knobs := getattr(exc, "knobs", None):  # a worker's settings differed

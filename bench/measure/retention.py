@@ -381,6 +381,7 @@ def table_rows(
     *,
     allocator: str,
     repeat: int,
+    experiment: str = "service",
 ) -> list[dict[str, Any]]:
     """The retention table's rows for one repeat, from each worker's log lines
     (service.retentionlog): every reading inside the repeat, labelled with its phase
@@ -414,6 +415,7 @@ def table_rows(
                 moment=moment,
                 t_s=round(t - phases.origin, 3),
             ):
+                row["experiment"] = experiment
                 row["mark"] = marks.get(i)
                 row["idle_t_s"] = round(t - phases.load_end, 3) if moment == "idle" else None
                 out.append(row)

@@ -190,9 +190,10 @@ SCHEMAS: dict[str, pa.Schema] = {
     # `anon` itself (the components and `unaccounted` add up to it)
     "retention": pa.schema(
         [
+            ("experiment", pa.string()),  # service (one row set per worker) or control
             ("allocator", pa.string()),
             ("repeat", pa.int64()),
-            ("worker", pa.string()),  # the worker's pid
+            ("worker", pa.string()),  # the worker's pid; "control" for the C++ control
             ("moment", pa.string()),  # ready (before the load), load or idle
             ("mark", pa.string()),  # ready, peak, load_end, settled; null for other readings
             ("t_s", pa.float64()),  # on the repeat's clock, as memory's t_s

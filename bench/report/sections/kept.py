@@ -277,6 +277,8 @@ class KeptData:
     run: Run
     full: Results
     kept: dict[str, Kept]
+    #: the C++ control's breakdown per allocator, beside the service's
+    control: dict[str, Kept] = field(default_factory=dict)
 
 
 def _bars(data: KeptData, names: Names) -> tuple[list[dict[str, Any]], list[str]]:
@@ -361,10 +363,30 @@ def kept_table(data: KeptData) -> str:
         Column(COMPONENT_TITLES[c], True) for c in KEPT_COMPONENTS
     ]
     body = []
-    for name, k in data.kept.items():
+    rows = [(names.row(n), k) for n, k in data.kept.items()]
+    rows += [(f"{names.row(n)}, C++ control", k) for n, k in data.control.items()]
+    for label, k in rows:
         cells = [fmt_mb(k.part(c)) if k.part(c) is not None else "absent" for c in KEPT_COMPONENTS]
-        body.append([names.row(name), fmt_mb(k.anon_settled), fmt_mb(k.part("live")), *cells])
+        body.append([label, fmt_mb(k.anon_settled), fmt_mb(k.part("live")), *cells])
     return html_table(columns, body)
+
+
+def control_sentence(service: Kept, control: Kept) -> str | None:
+    """Whether the allocator keeps as much beside the bare C++ program: the share of the
+    settled memory free inside the allocator, in the service and in the control."""
+    s_free, c_free = service.part("free"), control.part("free")
+    if s_free is None or c_free is None or not service.anon_settled or not control.anon_settled:
+        return None
+    s_share, c_share = s_free / service.anon_settled, c_free / control.anon_settled
+    verdict = (
+        "so its retention is the allocator's, with or without an interpreter"
+        if c_share >= s_share / 2
+        else "so much of what it keeps in the service follows from the interpreter's pattern"
+    )
+    return (
+        f"Under {service.allocator}, {fmt_pct(s_share)} of the service's settled memory is "
+        f"free inside the allocator and {fmt_pct(c_share)} of the C++ control's, {verdict}."
+    )
 
 
 def ranking_table(data: KeptData) -> str:
@@ -393,20 +415,28 @@ class KeptSection(Section[KeptData]):
 
     def compute(self, loaded: Loaded) -> KeptData:
         run, full = loaded.run, loaded.full
-        kept = {}
-        for name in full.names:
-            found = kept_from_rows(
-                run.retention,
-                allocator=name,
-                family=family_of(run, name),
-                timers=timers_of(run, name),
-            )
-            if found is not None:
-                kept[name] = found
-        return KeptData(run, full, kept)
+        by_experiment: dict[str, dict[str, Kept]] = {"service": {}, "control": {}}
+        for experiment, found in by_experiment.items():
+            rows = [r for r in run.retention if r.get("experiment", "service") == experiment]
+            for name in full.names:
+                kept = kept_from_rows(
+                    rows, allocator=name, family=family_of(run, name), timers=timers_of(run, name)
+                )
+                if kept is not None:
+                    found[name] = kept
+        return KeptData(run, full, by_experiment["service"], by_experiment["control"])
 
     def sentences(self, data: KeptData) -> Entries:
-        return {"kept": lambda: " ".join(s for k in data.kept.values() for s in kept_sentences(k))}
+        def said() -> str:
+            texts = [s for k in data.kept.values() for s in kept_sentences(k)]
+            texts += [
+                t
+                for n, k in data.kept.items()
+                if n in data.control and (t := control_sentence(k, data.control[n]))
+            ]
+            return " ".join(texts)
+
+        return {"kept": said}
 
     def charts(self, data: KeptData) -> Entries:
         return {"kept": lambda: kept_chart(data)}
