@@ -1,10 +1,11 @@
 """Where the kept memory sits: the article's retention section, from the retention table.
 
-Sentences {{ say.kept }}, chart {{ chart.kept }}, tables {{ table.kept }} and
-{{ table.kept_ranking }}; all from one `Kept` per allocator. The model and its words are pure
-functions over the retention table's medians (bench.measure.retention): per allocator the
-components at the moments that matter (peak of load, end of load, settled), the series of pages
-waiting on a timer over idle, and the allocator's return timers as read back in the workers.
+Sentences {{ say.kept }}, chart {{ chart.kept }} (its data table: the components at
+settled), tables {{ table.kept_sources }} and {{ table.kept_ranking }}; all from one `Kept`
+per allocator. The model and its words are pure functions over the retention table's
+medians (bench.measure.retention): per allocator the components at the moments that matter
+(peak of load, end of load, settled), the series of pages waiting on a timer over idle, and
+the allocator's return timers as read back in the workers.
 The sentences follow the data: each names the component that holds the most of what the
 allocator keeps, and says why that family keeps it there; a family's reason is never printed
 for a component that is not there.
@@ -389,6 +390,19 @@ def control_sentence(service: Kept, control: Kept) -> str | None:
     )
 
 
+def sources_table(data: KeptData) -> str:
+    """Where each allocator's figures come from: per component the statistic, or why it is
+    absent, as the retention table records it."""
+    names = Names.of(data.full)
+    shown = ("live", *KEPT_COMPONENTS[:-1])
+    rows = [(names.row(n), k) for n, k in data.kept.items()]
+    rows += [(f"{names.row(n)}, C++ control", k) for n, k in data.control.items()]
+    return html_table(
+        [Column("allocator"), *(Column(COMPONENT_TITLES[c]) for c in shown)],
+        [[label, *(k.sources.get(c, "not read") for c in shown)] for label, k in rows],
+    )
+
+
 def ranking_table(data: KeptData) -> str:
     """The settled ranking twice: as the kernel counts it, and without lazily freed pages."""
     rows = ranking_without_lazy(list(data.kept.values()))
@@ -442,4 +456,7 @@ class KeptSection(Section[KeptData]):
         return {"kept": lambda: kept_chart(data)}
 
     def tables(self, data: KeptData, prefix: str) -> Entries:
-        return {"kept": lambda: kept_table(data), "kept_ranking": lambda: ranking_table(data)}
+        return {
+            "kept_sources": lambda: sources_table(data),
+            "kept_ranking": lambda: ranking_table(data),
+        }
