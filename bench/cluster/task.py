@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -101,7 +102,7 @@ def run_cell_task(request: dict[str, Any]) -> dict[str, Any]:
         verify = mine not in _verified
     started = time.time()
     tail: deque[str] = deque(maxlen=TAIL_LINES)
-    with tempfile.TemporaryDirectory(prefix="allocstudy-cell-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"allocstudy-cell-{os.getpid()}-") as tmp:
         folder = Path(tmp)
         (folder / "request.json").write_text(json.dumps({**request, "verify": verify}))
         log = folder / "cell.log"

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ from bench.measure.groups import ProcfsGroup, create_group
 from bench.measure.machine import MachineMeter
 from bench.measure.retention import Phases, table_rows
 from bench.measure.sampler import Sampler
+from bench.scratch import scratch_dir
 from bench.spec import Spec
 from service.retentionlog import read_lines
 
@@ -123,7 +123,7 @@ def run_control_repeat(
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **alloc.preload_env()}
     workload = spec_arguments(spec) | {"seed": spec.service.churn.seed + repeat}
     every_s = spec.service.retention_every_s
-    scratch = Path(tempfile.mkdtemp(prefix="allocstudy-control-")) if every_s else None
+    scratch = scratch_dir("control") if every_s else None
     stats_log = scratch / "stats.jsonl" if scratch is not None else None
     try:
         try:

@@ -40,7 +40,6 @@ from __future__ import annotations
 import shutil
 import signal
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +72,7 @@ from bench.measure.machine import MachineMeter
 from bench.measure.sampler import Sampler
 from bench.progress import Progress
 from bench.results.tables import TableError, read_table
+from bench.scratch import scratch_dir
 from bench.spec import ServiceSpec, Spec
 from service.launcher import LaunchError, ServiceProcess, free_port, start_service
 from service.process.tree import pin_tree
@@ -251,7 +251,7 @@ def run_service_repeat(
     s = spec.service_for(alloc.name)  # the spec's service, with this allocator's recycling
     group = create_group(f"{alloc.name}-service-r{repeat}", mode=spec.machine.cgroup)
     origin = time.monotonic()
-    workdir = Path(tempfile.mkdtemp(prefix="allocstudy-run-"))
+    workdir = scratch_dir("run")
     proofs: list[dict[str, Any]] = []
     try:  # on the empty group: the memory limit holds everything the service starts
         watchers = start_watchers(Launch(s, alloc, repeat, origin, group, workdir, proofs))
