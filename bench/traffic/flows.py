@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from bench.traffic.templates import var_marker, var_names
+from bench.traffic.templates import json_strings, var_marker, var_names
 
 __all__ = [
     "MAX_PAUSE_S",
@@ -159,20 +159,8 @@ def uses_of(request: Mapping[str, Any]) -> list[str]:
     texts = [request.get("path") or ""]
     if request.get("body_kind") == "text":
         texts.append(request.get("body") or "")
-
-    def walk(value: Any) -> None:
-        if isinstance(value, str):
-            texts.append(value)
-        elif isinstance(value, list):
-            for item in value:
-                walk(item)
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                walk(key)
-                walk(item)
-
     if request.get("body_kind") == "json":
-        walk(request.get("json_value"))
+        texts.extend(json_strings(request.get("json_value")))
     for part in request.get("form") or []:
         texts.append(part.get("text", ""))
     return [name for text in texts for name in var_names(text)]

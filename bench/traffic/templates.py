@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "json_strings",
     "MAX_FEED_ROWS",
     "Template",
     "TemplateError",
@@ -294,17 +295,23 @@ def has_fields(text: str) -> bool:
     return "${" in text
 
 
-def check_json(value: Any) -> None:
-    """Compile every string of a JSON value (TemplateError for the first bad field)."""
+def json_strings(value: Any) -> Iterator[str]:
+    """Every string of a JSON value, keys included, in document order."""
     if isinstance(value, str):
-        compile_template(value)
+        yield value
     elif isinstance(value, list):
         for item in value:
-            check_json(item)
+            yield from json_strings(item)
     elif isinstance(value, dict):
         for key, item in value.items():
-            compile_template(key)
-            check_json(item)
+            yield key
+            yield from json_strings(item)
+
+
+def check_json(value: Any) -> None:
+    """Compile every string of a JSON value (TemplateError for the first bad field)."""
+    for text in json_strings(value):
+        compile_template(text)
 
 
 def json_fixed(value: Any) -> bool:
