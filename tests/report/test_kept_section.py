@@ -135,3 +135,47 @@ def test_the_control_sentence_says_whose_retention_it_is() -> None:
     bare = _kept(anon_settled=600 * MB, settled={"live": 550 * MB, "free": 20 * MB})
     assert "follows from the interpreter's pattern" in (control_sentence(service, bare) or "")
     assert control_sentence(service, _kept(settled={"live": 1})) is None
+
+
+def test_a_timers_spread_and_an_overcounting_allocator_are_said_as_such() -> None:
+    from bench.report.sections.kept import once_returned
+
+    jem = _kept(
+        allocator="jemalloc",
+        family="jemalloc",
+        anon_settled=556 * MB,
+        settled={"live": 276 * MB, "free": 26 * MB, "timer": 166 * MB},
+        timer_series=[(0.0, 54 * MB), (40.0, 166 * MB)],
+        timers={"dirty_decay_ms": 10000, "background_thread": False},
+        without_timer=[390 * MB, 390 * MB, 393 * MB],
+    )
+    texts = kept_sentences(jem)
+    assert any("Without them its repeats settled between 390 MB and 393 MB" in t for t in texts)
+    assert once_returned(jem) == 390 * MB and once_returned(_kept()) is None
+    one = _kept(
+        allocator="jemalloc",
+        family="jemalloc",
+        settled=jem.settled,
+        timer_series=jem.timer_series,
+        timers=jem.timers,
+        without_timer=[390 * MB],
+    )
+    assert not any("Without them" in t for t in kept_sentences(one))
+    over = _kept(
+        allocator="mimalloc-v3",
+        family="mimalloc",
+        anon_settled=613 * MB,
+        settled={"live": 326 * MB, "free": 367 * MB, "unaccounted": -178 * MB},
+    )
+    [text] = kept_sentences(over)
+    assert text.startswith(
+        "mimalloc-v3's own statistics put 367 MB free inside the allocator, "
+        "178 MB more than the kernel counts resident"
+    )
+    fair = _kept(
+        allocator="mimalloc-v3",
+        family="mimalloc",
+        anon_settled=613 * MB,
+        settled={"live": 326 * MB, "free": 200 * MB, "unaccounted": -10 * MB},
+    )
+    assert "committed for its heaps" in kept_sentences(fair)[0]

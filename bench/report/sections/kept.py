@@ -74,6 +74,8 @@ class Kept:
     timer_series: Sequence[tuple[float, int]] = ()
     timers: Mapping[str, Any] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
+    #: per repeat, the settled anonymous memory without the pages waiting on a timer
+    without_timer: Sequence[int] = ()
 
     def part(self, component: str) -> int | None:
         return self.settled.get(component)
@@ -89,6 +91,13 @@ def _free_sentence(k: Kept) -> str | None:
     free, live = k.part("free"), k.part("live")
     if free is None or free < _WORTH_SAYING:
         return None
+    rest = k.part("unaccounted")
+    if rest is not None and rest < -UNACCOUNTED_SHARE_FLAG * k.anon_settled:
+        return (
+            f"{k.allocator}'s own statistics put {fmt_mb(free)} free inside the allocator, "
+            f"{fmt_mb(-rest)} more than the kernel counts resident: part of what it counts as "
+            "committed was never touched or has been given back without its count knowing."
+        )
     largest = next(iter(k.kept), None)
     why = _WHY_FREE.get(k.family) if largest == "free" else None
     beside = f" beside {fmt_mb(live)} live" if live is not None else ""
@@ -119,7 +128,14 @@ def _timer_sentence(k: Kept) -> str | None:
             ": with no background thread its decay advances only when a worker allocates "
             "beyond its thread cache, so an idle worker keeps them until its next large request"
         )
-    return text + "."
+    text += "."
+    if len(k.without_timer) >= 2:
+        low, high = min(k.without_timer), max(k.without_timer)
+        text += (
+            f" Without them its repeats settled between {fmt_mb(low)} and {fmt_mb(high)}: "
+            "the spread of its settled memory is where its decay happened to stand."
+        )
+    return text
 
 
 def _lazy_sentence(k: Kept) -> str | None:
@@ -137,7 +153,7 @@ def _unaccounted_sentence(k: Kept) -> str | None:
     if rest is None or k.anon_settled <= 0:
         return None
     share = abs(rest) / k.anon_settled
-    if share <= UNACCOUNTED_SHARE_FLAG:
+    if share <= UNACCOUNTED_SHARE_FLAG or rest < 0:  # below zero: said with `free`
         return None
     return (
         f"For {k.allocator} the statistics leave {fmt_pct(share)} of the anonymous memory "
@@ -162,6 +178,13 @@ def ranking_without_lazy(kept: Sequence[Kept]) -> list[tuple[str, int, int | Non
             (k.allocator, k.anon_settled, k.anon_settled - lazy if lazy is not None else None)
         )
     return sorted(out, key=lambda r: (r[2] is None, r[2] if r[2] is not None else r[1]))
+
+
+def once_returned(k: Kept) -> int | None:
+    """The settled memory once every page waiting on a timer has gone back (the allocator's
+    own floor, whatever its timer had reached when idle ended); None without such pages."""
+    timer = k.part("timer")
+    return k.anon_settled - timer if timer else None
 
 
 def _at_mark(rows: Iterable[Mapping[str, Any]], mark: str) -> dict[int, dict[str, int | None]]:
@@ -240,6 +263,11 @@ def kept_from_rows(
         anon_peak=_median([by.get("anon") for by in peak.values()]) if peak else None,
         peak={c: _median([by.get(c) for by in peak.values()]) for c in components} if peak else {},
         timer_series=summed_series([r for r in mine if r["repeat"] == middle], "timer"),
+        without_timer=[
+            by["anon"] - by["timer"]
+            for _, by in sorted(settled.items())
+            if by.get("anon") is not None and by.get("timer") is not None
+        ],
         timers=dict(timers or {}),
         sources=sources,
     )
@@ -404,15 +432,26 @@ def sources_table(data: KeptData) -> str:
 
 
 def ranking_table(data: KeptData) -> str:
-    """The settled ranking twice: as the kernel counts it, and without lazily freed pages."""
+    """The settled memory three ways: as the kernel counts it, without lazily freed pages,
+    and once the pages waiting on a timer have gone back."""
     rows = ranking_without_lazy(list(data.kept.values()))
+    returned = {n: once_returned(k) for n, k in data.kept.items()}
     return html_table(
         [
             Column("allocator"),
             Column("settled (kernel)", True),
             Column("without lazily freed", True),
+            Column("once its timer has run", True),
         ],
-        [[n, fmt_mb(a), fmt_mb(b) if b is not None else "absent"] for n, a, b in rows],
+        [
+            [
+                n,
+                fmt_mb(a),
+                fmt_mb(b) if b is not None else "absent",
+                fmt_mb(r) if (r := returned.get(n)) is not None else "no timer",
+            ]
+            for n, a, b in rows
+        ],
     )
 
 
