@@ -16,13 +16,17 @@ from bench.results.manifest import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-REFERENCE = ROOT / "reference" / "quick" / "20261205T225500Z"
+#: The manifest of a real run made before the typed models (the reference run of 2026-12-05).
+BEFORE = Path(__file__).resolve().parent / "fixtures" / "run-before-models"
+REFERENCE = ROOT / "reference" / "quick"
 
 
-def test_the_reference_run_loads_and_dumps_to_the_dict_the_report_reads():
-    typed = load_manifest(REFERENCE / "manifest.json")
+@pytest.mark.parametrize("run", ["before", "reference"])
+def test_a_real_run_loads_and_dumps_to_the_dict_the_report_reads(run: str):
+    folder = BEFORE if run == "before" else REFERENCE / (REFERENCE / "latest").read_text().strip()
+    typed = load_manifest(folder / "manifest.json")
     assert isinstance(typed, Manifest) and typed.allocators[0].name == "glibc"
-    assert typed.model_dump(mode="json") == read_manifest(REFERENCE)
+    assert typed.model_dump(mode="json") == read_manifest(folder)
 
 
 def test_a_synthetic_run_loads_and_dumps_to_the_same_dict(tmp_path: Path):
@@ -45,7 +49,7 @@ def test_keys_only_some_runs_have_are_written_only_when_set():
 
 
 def test_a_manifest_whose_records_do_not_fit_names_the_key(tmp_path: Path):
-    data = read_manifest(REFERENCE)
+    data = read_manifest(BEFORE)
     data["allocators"][0]["name"] = None
     (tmp_path / "manifest.json").write_text(__import__("json").dumps(data))
     with pytest.raises(ManifestError, match=r"allocators\.0\.name"):
