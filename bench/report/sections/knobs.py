@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.report import knobs as model
-from bench.report import recycling
+from bench.report import recycled
 from bench.report.aggregate import Results
 from bench.report.prose import knobs
 from bench.report.run import Run
@@ -35,7 +35,7 @@ class KnobsSection(Section[Knobs]):
 
     def applies(self, run: Run) -> bool:
         """Whether the spec lists a variant that turns a knob (one that only recycles does not)."""
-        how = recycling.recycling_of(run.spec)
+        how = recycled.recycling_of(run.spec)
         return any(
             isinstance(e, dict)
             and e.get("base")
@@ -44,7 +44,7 @@ class KnobsSection(Section[Knobs]):
         )
 
     def compute(self, loaded: Loaded) -> Knobs:
-        return Knobs(recycling.without_recycled(loaded.run, loaded.full))
+        return Knobs(recycled.without_recycled(loaded.run, loaded.full))
 
     def sentences(self, data: Knobs) -> Entries:
         return {
