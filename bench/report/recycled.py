@@ -107,7 +107,8 @@ def recycling_note(spec: dict[str, Any]) -> str:
 def without_recycled(run: Run, res: Results) -> Results:
     """`res` without the variants that only recycle their workers (a variant of no
     environment of its own whose recycling differs from its base's): they turn no allocator
-    knob, so the knobs section (bench.report.sections.knobs) leaves them to the recycling section."""
+    knob, so the knobs section (bench.report.sections.knobs) leaves them to the recycling
+    section."""
     how = recycling_of(run.spec)
     apart = {
         a.name

@@ -201,7 +201,7 @@ def test_a_recycled_workers_live_set_leaves_the_payload_when_it_is_replaced(tmp_
 
 
 def test_variants_that_only_recycle_are_left_out_of_the_knobs_section(tmp_path: Path):
-    from bench.report.prose.knobs import NO_VARIANTS
+    from bench.report.sections.knobs.words import NO_VARIANTS
 
     m = _recycling_run(tmp_path)
     assert m.say("knobs") == NO_VARIANTS
