@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench.report.aggregate import Results, aggregate
 from bench.report.changes import RunComparison, compare_runs
-from bench.report.charts import OKABE_ITO, Names, colours, repeats_phrase
+from bench.report.charts.figure import OKABE_ITO, Names, colours, repeats_phrase
 from bench.report.charts.memory import peak_settled
 from bench.report.charts.throughput import throughput
 from bench.report.datatable import Cell, Column, html_table

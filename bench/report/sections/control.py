@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from bench.report import specview
 from bench.report.aggregate import Results
-from bench.report.charts import Names, captions
 from bench.report.charts import memory as memory_chart
 from bench.report.charts import throughput as chart
+from bench.report.charts.figure import Names, repeats_phrase
 from bench.report.prose import control
 from bench.report.prose.rankings import extreme_values, median_center
 from bench.report.run import Run
@@ -61,11 +61,51 @@ class ControlSection(Section[Control]):
 
     def charts(self, data: Control) -> Entries:
         names = Names.of(data.full)
-        cap = captions(data.run, data.full, names)
         return {
-            "dumbbell": lambda: memory_chart.dumbbell(data.full, names, cap["dumbbell"]),
-            "throughput": lambda: chart.throughput(data.full, names, cap["throughput"]),
+            "dumbbell": lambda: memory_chart.dumbbell(
+                data.full, names, dumbbell_caption(data.run, data.full, names)
+            ),
+            "throughput": lambda: chart.throughput(
+                data.full, names, throughput_caption(data.full, names)
+            ),
         }
+
+
+def dumbbell_caption(run: Run, res: Results, names: Names) -> str:
+    """What the dumbbell of control against service encodes, in words."""
+    reps = repeats_phrase(
+        [((r.settled,), r.excluded) for r in res.service.values()]
+        + [((c.settled,), c.excluded) for c in res.control.values()]
+    )
+    service = [n for n in res.names if n in res.service]
+    return (
+        "Settled anonymous memory per allocator: the C++ control as a hollow dot, "
+        f"the Python service as a filled dot ({reps}); the label is the service "
+        "minus the control."
+        + memory_chart.rest_caveat(run, res)
+        + names.aa_sentence(service, "its gap dashed")
+        + names.variant_sentence(service, "with a dotted gap and a lighter service dot")
+    )
+
+
+def throughput_caption(res: Results, names: Names) -> str:
+    """What the control's throughput chart encodes, in words."""
+    measure = control.control_measure(res)
+    key = "allocs_per_cpu_s" if measure == "cpu" else "allocs_per_s"
+    reps = repeats_phrase(((getattr(c, key),), c.excluded) for c in res.control.values())
+    what = (
+        "allocations per CPU-second of churn (the control had more threads than CPUs, so "
+        "this leaves out the turns its threads waited)"
+        if measure == "cpu"
+        else "allocations per second"
+    )
+    control_names = [n for n in res.names if n in res.control]
+    return (
+        f"C++ control {what} ({reps}); the bar is the mean and the table "
+        "beside it also gives the slowest and the fastest repeat."
+        + names.aa_sentence(control_names, "hollow with a dashed outline")
+        + names.variant_sentence(control_names, "with a lighter fill")
+    )
 
 
 def _control_values(res: Results) -> dict[str, str]:

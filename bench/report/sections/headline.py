@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from bench.report import experiment, peakcheck
 from bench.report.aggregate import Results
-from bench.report.charts import Names, captions
 from bench.report.charts import memory as chart
+from bench.report.charts.figure import Names, repeats_phrase
 from bench.report.prose import memory, rankings
 from bench.report.prose.rankings import extreme_values, value_band
 from bench.report.prose.workload import hosted_app
@@ -82,11 +82,24 @@ class HeadlineSection(Section[Headline]):
 
     def charts(self, data: Headline) -> Entries:
         names = Names.of(data.full)
-        caption = captions(data.run, data.full, names)["peak_settled"]
+        caption = peak_settled_caption(data.full, names)
         return {"peak_settled": lambda: chart.peak_settled(data.full, names, caption)}
 
     def tables(self, data: Headline, prefix: str) -> Entries:
         return {"headline": lambda: experiment.headline_table(data.full)}
+
+
+def peak_settled_caption(res: Results, names: Names) -> str:
+    """What the peak-and-settled chart encodes, in words (the takeaways are the sentences)."""
+    reps = repeats_phrase(((r.peak, r.settled), r.excluded) for r in res.service.values())
+    service = [n for n in res.names if n in res.service]
+    return (
+        f"Peak (faint bar) and settled (solid bar) anonymous memory of the "
+        f"service per allocator ({reps}), leanest settled first"
+        + (", each variant after its stock allocator." if res.variants else ".")
+        + names.aa_sentence(service, "hollow with a dashed outline")
+        + names.variant_sentence(service, "with a lighter fill")
+    )
 
 
 def _memory_values(res: Results) -> dict[str, str]:

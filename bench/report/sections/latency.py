@@ -9,14 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.report.aggregate import Results
-from bench.report.charts import Names, captions
 from bench.report.charts import latency as chart
+from bench.report.charts.figure import Names, repeats_phrase
+from bench.report.method import method_of
 from bench.report.prose import latency
 from bench.report.prose.rankings import extreme_values, value_band
 from bench.report.run import Run
 from bench.report.section import Entries, Loaded, Section
 from bench.report.stats import LATENCY_ABS_MS, LATENCY_REL, latency_verdict
-from bench.report.units import NOT_MEASURED, fmt_count, fmt_ms, fmt_pct
+from bench.report.units import NOT_MEASURED, fmt_count, fmt_ms, fmt_pct, md_safe
 
 __all__ = ["LatencySection"]
 
@@ -46,8 +47,22 @@ class LatencySection(Section[Latency]):
 
     def charts(self, data: Latency) -> Entries:
         names = Names.of(data.full)
-        caption = captions(data.run, data.full, names)["latency"]
+        caption = latency_caption(data.run, data.full, names)
         return {"latency": lambda: chart.latency(data.full, names, caption)}
+
+
+def latency_caption(run: Run, res: Results, names: Names) -> str:
+    """What the latency chart encodes, in words (the takeaways are the sentences)."""
+    reps = repeats_phrase(((r.p50, r.p95, r.p99), r.excluded) for r in res.service.values())
+    recorded = method_of(run.manifest).latency_failures
+    failures = f" ({md_safe(recorded)})" if recorded else ""
+    service = [n for n in res.names if n in res.service]
+    return (
+        f"Request latency per allocator ({reps}), counted from each "
+        f"request's scheduled send time{failures}: circle p50, square p95, triangle p99."
+        + names.aa_sentence(service, "in hollow marks")
+        + names.variant_sentence(service, "with lighter marks")
+    )
 
 
 def _latency_values(res: Results) -> dict[str, str]:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.report.aggregate import Results
-from bench.report.charts import Names
 from bench.report.charts import staircase as chart
+from bench.report.charts.figure import Names
 from bench.report.live import FILL_SHARE, LivePayload, fill_text
 from bench.report.method import Method
 from bench.report.prose import memory
