@@ -15,10 +15,11 @@ from material import charts
 from synthetic_run import write_run
 
 from bench.report.aggregate import Results, aggregate
-from bench.report.charts import figure, latency, throughput
+from bench.report.charts import figure, throughput
 from bench.report.charts.figure import AA_MARK, INTERVAL_LAYER, MAX_ROWS, Names, repeats_phrase
 from bench.report.charts.staircase import PLOT_WIDTH
 from bench.report.run import Run, find_studies, load_run
+from bench.report.sections.latency import latency_chart
 from bench.report.stats import Sample
 from bench.report.svg import INK
 from bench.report.units import MB
@@ -391,7 +392,7 @@ def test_an_interval_reaching_below_zero_is_cut_at_the_axis_not_drawn_as_negativ
     wild = Sample(values=(1.0, 9.0, 2.0), center=4.0, spread=8.0)
     assert wild.interval is not None and wild.interval[0] < 0
     svc = {n: replace(r, p99=wild) for n, r in res.service.items()}
-    html = latency.latency(replace(res, service=svc), Names.of(res), "caption")
+    html = latency_chart(replace(res, service=svc), Names.of(res), "caption")
     assert all(_number(t) >= 0 for _, _, t in x_axis_labels(svg_of(html)))
     (spec,) = specs.values()
     (layer,) = [x for x in spec["layer"] if x.get("name") == INTERVAL_LAYER]
