@@ -14,7 +14,6 @@ single repeat (there is no interval then).
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,7 +43,6 @@ __all__ = [
     "data_table",
     "finish",
     "interval_text",
-    "median_center",
     "no_chart",
     "repeats_phrase",
     "repeats_text",
@@ -283,12 +281,6 @@ def whiskers(
 def finish(name: str, chart: Any, *, label: str, caption: str, table: str, summary: str) -> str:
     svg = theme_svg(render_svg(configure(chart)), label=label, prefix=f"as-{name}")
     return figure_html(name=name, svg=svg, caption=caption, data_table=table, data_summary=summary)
-
-
-def median_center(samples: Sequence[Sample | None]) -> float | None:
-    """The median across allocators of their centres (the run's one live payload)."""
-    centers = [x.center for x in samples if x is not None]
-    return statistics.median(centers) if centers else None
 
 
 def no_chart(name: str, why: str) -> str:
