@@ -314,7 +314,7 @@ def control_measure(res: Results) -> str:
     CPUs, since its threads then took turns and the wall-clock rate counts their waiting.
 
     Here, beside the results, so every part that reads the control (sentences, charts, the
-    knobs section) decides it alike; bench.report.prose.control re-exports it."""
+    knobs section, the comparison page) decides it alike."""
     over = any(c.oversubscribed for c in res.control.values())
     has_cpu = any(c.allocs_per_cpu_s for c in res.control.values())
     return "cpu" if over and has_cpu else "wall"
