@@ -16,9 +16,9 @@ from bench.report.charts import memory as chart
 from bench.report.charts.figure import Names, repeats_phrase
 from bench.report.prose import memory, rankings
 from bench.report.prose.rankings import extreme_values, value_band
-from bench.report.prose.workload import hosted_app
 from bench.report.run import Run
 from bench.report.section import Entries, Loaded, Section
+from bench.report.sections.workload import hosted_app
 from bench.report.stats import extremes_ratio
 from bench.report.units import fmt_mb, fmt_ratio
 
