@@ -291,7 +291,7 @@ class Results:
         A ranking names these so that an allocator is never silently absent from it: one
         that failed or was skipped says so with its reason, one that ran but recorded nothing
         for this experiment says that. `brief` gives the status alone ("failed"), for
-        sentences that follow one which already gave the reason (prose.not_measured).
+        sentences that follow one which already gave the reason (sections.trust.not_measured).
         """
         have = self.service if experiment == "service" else self.control
         out = []
