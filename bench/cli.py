@@ -52,6 +52,10 @@ RUN_EXITS = (
     "instead); 130 interrupted by Ctrl-C, SIGTERM or SIGHUP (the "
     "partial run is kept, marked incomplete; --resume continues it)"
 )
+HAR_EXITS = (
+    "exit codes: 0 written (the last line names the file); 2 a HAR that cannot be read or "
+    "converted (one line per problem, file:line), or an output file that exists (pass --force)"
+)
 COMPARE_EXITS = (
     "exit codes: 0 the runs were compared (whatever changed, unless --fail-on names it); 1 "
     "with --fail-on, a measure of a named group moved beyond the noise in its bad direction; "
@@ -141,6 +145,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         as_markdown=args.markdown,
         fail_on=parse_fail_on(args.fail_on),
     )
+
+
+def cmd_har(args: argparse.Namespace) -> int:
+    from bench.commands.har import har_command
+
+    out = Path(args.out) if args.out else None
+    return har_command(Path(args.har), out, keep_order=args.keep_order, force=args.force)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -341,6 +352,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser(
+        "har",
+        help="write a browser's HAR export as a request file (JSON lines) to edit",
+        description='Convert FILE.har ("Save all as HAR" in a browser) into a request '
+        "file: the requests to the most frequent host, without hop-by-hop headers, Host, "
+        "Content-Length or cookies. By default identical requests merge into one weighted "
+        "request; with --keep-order the recorded session is one flow instead, one step per "
+        "request in the order they started, each step waiting as long after the previous "
+        "answer as the browser did. Prints what was kept and dropped, then the file written.",
+        epilog=HAR_EXITS,
+    )
+    p.add_argument("har", metavar="FILE.har")
+    p.add_argument(
+        "--out", "-o", metavar="FILE", help="the request file to write (default FILE.jsonl)"
+    )
+    p.add_argument(
+        "--keep-order",
+        action="store_true",
+        help="keep the session's order and pauses as one flow (a sequence) instead of merging "
+        "identical requests into weights",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite the output file")
+    p.set_defaults(func=cmd_har)
+
+    p = sub.add_parser(
         "runs",
         help="list the runs under a results folder (spec, id, status, allocators, date, host)",
         epilog="exit codes: 0 listed (also when there is none); 2 a results folder that "
@@ -378,8 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         return int(args.func(args))
     except UserError as exc:
         print(exc.terminal_text(), file=sys.stderr, flush=True)

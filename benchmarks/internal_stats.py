@@ -4,7 +4,9 @@
 call; this measures what one read costs under each allocator, in real interpreters started
 with the allocator preloaded, one after the other in one run: each holds a few thousand
 live blocks, then times --reads reads one by one (perf_counter_ns) and reports the median
-and the 90th percentile, beside the heap record's read for scale.
+and the 90th percentile, beside the heap record's read for scale, and the whole line the
+retention log writes every few seconds (service.retentionlog: the statistics, the heap count,
+pymalloc's arena bytes and smaps_rollup).
 
     .venv/bin/python benchmarks/internal_stats.py [--reads 2000]
 """
@@ -24,7 +26,8 @@ LIBDIR = Path("/usr/lib/x86_64-linux-gnu")
 _TIMER = """
 import json, statistics, sys, time
 from service.allocators.heap import heap_record
-from service.allocators.stats import internal_record
+from service.allocators.stats import internal_record, retention_reading
+from service.retentionlog import _line
 held = [bytearray(n % 5000 + 16) for n in range(20000)]
 def timed(read, count):
     read()
@@ -37,7 +40,8 @@ def timed(read, count):
     return {"median_us": statistics.median(spans) / 1000,
             "p90_us": spans[int(0.9 * len(spans))] / 1000}
 count = int(sys.argv[1])
-print(json.dumps({"internal": timed(internal_record, count), "heap": timed(heap_record, count)}))
+print(json.dumps({"internal": timed(internal_record, count), "heap": timed(heap_record, count),
+                  "line": timed(lambda: _line(retention_reading), count)}))
 """
 
 
@@ -64,7 +68,10 @@ def main() -> int:
     if Path("/tmp/allocstudy-QUIET").exists():
         print("the machine is being measured (/tmp/allocstudy-QUIET): not now", file=sys.stderr)
         return 1
-    print(f"{'allocator':12} {'internal median':>16} {'p90':>9} {'heap median':>12} {'p90':>9}")
+    print(
+        f"{'allocator':12} {'internal median':>16} {'p90':>9} {'heap median':>12} {'p90':>9} "
+        f"{'log line median':>16} {'p90':>9}"
+    )
     for name, library in _libraries().items():
         env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "PYTHONMALLOC")}
         env["PYTHONPATH"] = str(ROOT)
@@ -75,10 +82,11 @@ def main() -> int:
             env=env, capture_output=True, text=True, timeout=300, check=True,
         )  # fmt: skip
         got = json.loads(out.stdout.splitlines()[-1])
-        inner, heap = got["internal"], got["heap"]
+        inner, heap, line = got["internal"], got["heap"], got["line"]
         print(
             f"{name:12} {inner['median_us']:>13.1f} us {inner['p90_us']:>6.1f} us "
-            f"{heap['median_us']:>9.1f} us {heap['p90_us']:>6.1f} us"
+            f"{heap['median_us']:>9.1f} us {heap['p90_us']:>6.1f} us "
+            f"{line['median_us']:>13.1f} us {line['p90_us']:>6.1f} us"
         )
     return 0
 

@@ -14,6 +14,7 @@
 - `service.workerprocess`: one worker process (uvicorn's, with its request limit and log).
 - `service.reportlines`: the lines supervisor and workers write for the launcher.
 - `service.recycling`, `service.workerexits`: worker restarts and deaths, as those lines.
+- `service.retentionlog`: each worker's log of where its memory sits (the retention table).
 - `service.launcher`: start_service() for `allocstudy serve` and the runner, and free_port().
 - `service.allocators/`: the malloc families as a process sees them (which serves malloc,
   settings read back, heap count, internal statistics; `python -m service.allocators.probe`).

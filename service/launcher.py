@@ -402,7 +402,7 @@ def start_service(
     _check_interpreter(python)
     own_log = log_path is None
     if log_path is None:
-        handle, name = tempfile.mkstemp(prefix="allocstudy-service-", suffix=".log")
+        handle, name = tempfile.mkstemp(prefix=f"allocstudy-service-{os.getpid()}-", suffix=".log")
         os.close(handle)
         log_path = Path(name)
     command = [python, "-m", "service.supervisor", "--port", str(port), "--workers", str(workers)]

@@ -9,18 +9,21 @@ serves every request, so the allocator sees no new thread) reads both every
 ALLOCSTUDY_RETENTION_EVERY_S seconds (default 2) and appends one JSON line to
 `<folder>/retention-<pid>.jsonl`:
 `{"t": CLOCK_MONOTONIC seconds, "pid", "internal": <the family's statistics>, "kernel":
-{"Pss_Anon", "Rss_Anon", "LazyFree", "AnonHugePages"} (bytes)}`. CLOCK_MONOTONIC is one clock
+{"Rss_Anon"} (bytes; every ROLLUP_EVERY-th reading, the first included, adds smaps_rollup's
+"Pss_Anon", "LazyFree" and "AnonHugePages"), "read_us": what the reading took, the time a
+request arriving meanwhile waited}`. CLOCK_MONOTONIC is one clock
 for every process on the machine, so the harness places each line in its phases exactly.
 
 Each line is written with one `os.write` on an O_APPEND descriptor opened at start-up: a worker
 killed mid-run leaves whole lines behind, and the harness skips a torn last one. A reading
-costs the worker well under a millisecond (benchmarks/internal_stats.py times the statistics;
-pymalloc's arena bytes take about 0.2 ms more).
+without smaps_rollup costs the worker well under a millisecond (benchmarks/internal_stats.py;
+benchmarks/retention_latency.py measures what it adds to a request's latency).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import time
@@ -34,22 +37,28 @@ __all__ = ["ENV_DIR", "ENV_EVERY", "read_lines", "start_retention_log"]
 ENV_DIR = "ALLOCSTUDY_RETENTION_LOG"
 ENV_EVERY = "ALLOCSTUDY_RETENTION_EVERY_S"
 
+#: Every this many readings the kernel view includes smaps_rollup (LazyFree, Pss_Anon,
+#: AnonHugePages): it walks the page tables, a few milliseconds a reading in a loaded worker,
+#: where the rest of a reading takes well under one.
+ROLLUP_EVERY = 5
 
-def _line(read_internal: Callable[[], dict[str, Any]]) -> bytes:
+
+def _line(read_internal: Callable[[], dict[str, Any]], *, rollup: bool = True) -> bytes:
     t = time.monotonic()
     record = {
         "t": round(t, 4),
         "pid": os.getpid(),
         "internal": read_internal(),
-        "kernel": kernel_view(),
+        "kernel": kernel_view(rollup=rollup),
     }
+    record["read_us"] = round((time.monotonic() - t) * 1e6)
     return (json.dumps(record, separators=(",", ":")) + "\n").encode()
 
 
 async def _every(fd: int, every_s: float, read_internal: Callable[[], dict[str, Any]]) -> None:
     try:
-        while True:
-            os.write(fd, _line(read_internal))
+        for tick in itertools.count():
+            os.write(fd, _line(read_internal, rollup=tick % ROLLUP_EVERY == 0))
             await asyncio.sleep(every_s)
     finally:
         os.close(fd)

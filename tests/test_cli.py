@@ -35,3 +35,30 @@ def test_a_usage_error_exits_2(
 def test_a_spec_error_is_printed_as_its_located_lines(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["doctor", "specs/no-such-spec.yaml"]) == EXIT_USAGE
     assert capsys.readouterr().err == "specs/no-such-spec.yaml: no such file\n"
+
+
+@pytest.mark.parametrize("after_s", [0.03, 0.12, 0.6])
+def test_ctrl_c_at_any_moment_of_start_up_exits_130_without_a_traceback(
+    after_s: float, tmp_path
+) -> None:
+    """The command is interrupted while it imports (the first two), or as it reads the spec
+    and plans the run: each time one line and exit 130, never SIGINT's -2 or a traceback."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from studyrun import ROOT, TINY_SPEC
+
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY_SPEC)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.entry", "run", str(spec), "--out", str(tmp_path / "out"),
+         "--no-control"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(after_s)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err

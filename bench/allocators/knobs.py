@@ -18,6 +18,9 @@ the manifest's record, one entry per setting:
 `state` is "verified" (read back as asked), "mismatch" (read back otherwise, or the library
 has no such setting, or another allocator serves malloc: the variant fails with `reason`) or
 "unverifiable" (the library offers no read-back; `reason` says why).
+
+Its length (about 530 lines) is the five families' setting grammars side by side, each parsed
+as its library parses it; `judge` compares across all of them by one rule.
 """
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import shutil
 import signal
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ from typing import Any
 
 from bench.cluster.hosts import local_resources
 from bench.errors import EXIT_CANNOT_RUN, EXIT_USAGE, UserError
+from bench.scratch import scratch_dir
 
 __all__ = [
     "ClusterError",
@@ -80,7 +80,7 @@ def connect(address: str) -> Iterator[Any]:
     config: dict[str, Any] = {"distributed.scheduler.allowed-failures": 0}
     scratch = None
     if address == "local":  # every file the cluster writes goes here, removed with it
-        scratch = tempfile.mkdtemp(prefix="allocstudy-dask-")
+        scratch = str(scratch_dir("dask"))
         config["temporary-directory"] = scratch
     with dask.config.set(config):
         if address == "local":

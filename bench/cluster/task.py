@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -63,8 +64,15 @@ def _forward(worker: Any, topic: str | None, key: str, line: str) -> None:
     """One line of a cell's output to the client, through the scheduler (best effort)."""
     if worker is None or not topic:
         return
-    with contextlib.suppress(Exception):  # a closing scheduler
+    try:
         worker.log_event(topic, {"cell": key, "host": host_name(), "line": line})
+    except Exception as exc:  # a closing scheduler: the line stays in this worker's log
+        print(
+            f"allocstudy: {key}: a line not forwarded to the client "
+            f"({type(exc).__name__}: {exc}): {line}",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _stop_requested(name: str | None) -> bool:
@@ -101,7 +109,7 @@ def run_cell_task(request: dict[str, Any]) -> dict[str, Any]:
         verify = mine not in _verified
     started = time.time()
     tail: deque[str] = deque(maxlen=TAIL_LINES)
-    with tempfile.TemporaryDirectory(prefix="allocstudy-cell-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"allocstudy-cell-{os.getpid()}-") as tmp:
         folder = Path(tmp)
         (folder / "request.json").write_text(json.dumps({**request, "verify": verify}))
         log = folder / "cell.log"

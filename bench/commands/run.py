@@ -35,6 +35,7 @@ from bench.results.rundir import check_writable, find_resumable
 from bench.results.tables import TableError, read_table
 from bench.run.driver import Outcome
 from bench.run.local import check_only, run_study
+from bench.scratch import sweep_stale
 from bench.spec import Spec
 
 __all__ = ["run_command"]
@@ -105,6 +106,12 @@ def run_command(
         ):
             for line in journal.recover():  # what a killed run left changed, put back first
                 print(f"allocstudy: {line}", file=sys.stderr, flush=True)
+            if stale := sweep_stale():  # and the scratch it could not remove
+                print(
+                    f"allocstudy: removed {len(stale)} scratch folder(s) of runs that were killed",
+                    file=sys.stderr,
+                    flush=True,
+                )
             return run_study(
                 spec,
                 spec_path=spec_path,

@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from bench.allocators.registry import Allocator
@@ -30,6 +28,7 @@ from bench.load.config import LoadConfig, LoadgenError
 from bench.load.handle import start_loadgen, wait_loadgen
 from bench.measure import runstats
 from bench.results.tables import read_table
+from bench.scratch import scratch_dir
 from bench.spec import Spec
 from service.launcher import LaunchError, free_port, start_service
 from service.process.tree import pin_tree
@@ -128,7 +127,7 @@ def calibrate(spec: Spec, alloc: Allocator, cores: CorePlan) -> dict[str, Any]:
     assert cal is not None, "calibrate() on a spec without service.calibrate"
     s = spec.service_for(alloc.name)
     rates = ramp_rates(s.rate, cal.steps)
-    workdir = Path(tempfile.mkdtemp(prefix="allocstudy-calibrate-"))
+    workdir = scratch_dir("calibrate")
     svc = None
     began = time.time()
     try:

@@ -144,7 +144,7 @@ def _service_entry(rep: Any, wall_s: float) -> tuple[dict[str, Any], dict[str, l
         "memory": rep.memory_rows,
         "requests": rep.request_rows,
         "summary": [rep.summary_row],
-        "restarts": rep.restart_rows,
+        **rep.tables,  # the watchers' tables (restarts, retention)
     }
     return entry, rows
 
@@ -211,6 +211,7 @@ def run_cell(
                 "memory": crep.memory_rows,
                 "control": [crep.control_row],
                 "summary": [crep.summary_row],
+                "retention": crep.retention_rows,
             }
     except ExperimentError as exc:
         if worker_knobs := getattr(exc, "knobs", None):  # a worker's settings differed

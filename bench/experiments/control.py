@@ -14,6 +14,7 @@ less than the service, or ran more threads than it had CPUs), the summary row sa
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +33,11 @@ from bench.experiments.harness import (
 from bench.measure import runstats
 from bench.measure.groups import ProcfsGroup, create_group
 from bench.measure.machine import MachineMeter
+from bench.measure.retention import Phases, table_rows
 from bench.measure.sampler import Sampler
+from bench.scratch import scratch_dir
 from bench.spec import Spec
+from service.retentionlog import read_lines
 
 __all__ = ["ControlRepeat", "method_flags", "run_control_repeat", "settle_window"]
 
@@ -81,6 +85,7 @@ class ControlRepeat:
     memory_rows: list[dict[str, Any]]
     phases: list[dict[str, Any]]
     evidence: dict[str, Any]
+    retention_rows: list[dict[str, Any]]
 
 
 def run_control_repeat(
@@ -117,6 +122,9 @@ def run_control_repeat(
 
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **alloc.preload_env()}
     workload = spec_arguments(spec) | {"seed": spec.service.churn.seed + repeat}
+    every_s = spec.service.retention_every_s
+    scratch = scratch_dir("control") if every_s else None
+    stats_log = scratch / "stats.jsonl" if scratch is not None else None
     try:
         try:
             result = run_control_once(
@@ -128,6 +136,8 @@ def run_control_repeat(
                 on_phase=_on_phase,
                 on_start=_on_start,
                 preexec=preexec_for(group, None),  # all cores: no load generator to keep apart
+                stats_log=stats_log,
+                stats_every_s=every_s or 2.0,
             )
         except ControlError as exc:
             raise ExperimentError(str(exc).splitlines()[0]) from None
@@ -136,6 +146,9 @@ def run_control_repeat(
             log.end(end)
             samples = sampler.stop()
             group.close()
+            stats_lines = _read_stats(stats_log)
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
     except KeyboardInterrupt:
         raise Interrupted(
             experiment="control",
@@ -211,4 +224,27 @@ def run_control_repeat(
         memory_rows(samples, experiment="control", allocator=alloc.name, repeat=repeat),
         log.entries,
         evidence,
+        _retention(stats_lines, result, origin, alloc.name, repeat),
+    )
+
+
+def _read_stats(path: Path | None) -> list[dict[str, Any]]:
+    """The control's statistics log (none when it was not asked for or not written)."""
+    if path is None or not path.is_file():
+        return []
+    return read_lines(str(path))
+
+
+def _retention(
+    lines: list[dict[str, Any]], result: ControlResult, origin: float, name: str, repeat: int
+) -> list[dict[str, Any]]:
+    """The control's rows of the retention table: its phases as the program stamped them
+    (the churn is its load, the rest with the live set held its idle)."""
+    mono = result.phase_mono_s
+    if not lines or "churn" not in mono or "idle" not in mono:
+        return []
+    end = mono.get("done", max(float(line["t"]) for line in lines))
+    phases = Phases(origin=origin, load_start=mono["churn"], load_end=mono["idle"], idle_end=end)
+    return table_rows(
+        {"control": lines}, phases, allocator=name, repeat=repeat, experiment="control"
     )

@@ -91,12 +91,15 @@ def control_command(
     seed: int,
     share: Share = "shard",
     warmup_s: float = 0.0,
+    stats_log: Path | str | None = None,
+    stats_every_s: float = 2.0,
 ) -> list[str]:
     """The argv that runs the control; bad values raise ValueError before anything starts.
 
     share="shard" (the control) lets each thread replace only its own survivors, as each
     service worker does; "global" lets any thread free any survivor (an exploration of
-    cross-thread frees, a harsher workload for most allocators).
+    cross-thread frees, a harsher workload for most allocators). With `stats_log` the program
+    appends its allocator's own statistics there every `stats_every_s` (the retention table).
     """
     if share not in SHARE_MODES:
         raise ValueError(f"share must be one of {', '.join(SHARE_MODES)}, got {share!r}")
@@ -114,6 +117,10 @@ def control_command(
         "--share", share,
     ] + (
         ["--warmup-s", _seconds_arg("warmup_s", warmup_s, allow_zero=True)] if warmup_s else []
+    ) + (
+        ["--stats-log", str(stats_log),
+         "--stats-every-s", _seconds_arg("stats_every_s", stats_every_s, allow_zero=False)]
+        if stats_log is not None else []
     )  # fmt: skip
 
 

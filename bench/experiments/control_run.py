@@ -101,6 +101,8 @@ def run_control_once(
     seed: int = 1,
     share: Share = "shard",
     warmup_s: float = 0.0,
+    stats_log: Path | str | None = None,
+    stats_every_s: float = 2.0,
     timeout: float,
     on_phase: Callable[[str, float], None] | None = None,
     on_start: Callable[[int], None] | None = None,
@@ -127,6 +129,8 @@ def run_control_once(
         seed=seed,
         share=share,
         warmup_s=warmup_s,
+        stats_log=stats_log,
+        stats_every_s=stats_every_s,
     )
     if timeout <= 0:
         raise ValueError(f"timeout must be greater than 0, got {timeout!r}")

@@ -16,7 +16,11 @@ supervisor killed because it stopped answering while the group was at its limit.
 death still fails the allocator.
 
 `LimitWatch` reads the group's counters at every phase boundary (the manifest keeps them),
-sorts the deaths the supervisor reports, and gives the summary its columns.
+sorts the deaths the supervisor reports, and gives the summary its columns. `LimitWatcher` is
+the repeat's watcher (bench.experiments.watcher) around it: it sets the limit on the empty
+group, restarts the group's high-water mark as load begins, judges every worker death, proves
+by their maps the replacements that never answered, and adds the limit's and the group's
+charge columns (`load_charge`) to the summary.
 """
 
 from __future__ import annotations
@@ -26,13 +30,33 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from bench.experiments.harness import ExperimentError
+from bench.experiments.proof import prove_by_maps
+from bench.experiments.watcher import Contribution, Launch, Moment, RepeatEnd
 from bench.measure.groups import CgroupMode
-from bench.measure.memlimit import LimitCounters, read_counters
+from bench.measure.machine import swap_bytes
+from bench.measure.memlimit import (
+    LimitCounters,
+    LimitUnavailable,
+    apply_limit,
+    limit_bytes,
+    read_counters,
+)
 from service.workerexits import WorkerExit
 
-__all__ = ["AT_LIMIT_WINDOW_S", "LimitDeath", "LimitWatch", "classify"]
+if TYPE_CHECKING:
+    from service.launcher import ServiceProcess
+
+__all__ = [
+    "AT_LIMIT_WINDOW_S",
+    "LimitDeath",
+    "LimitWatch",
+    "LimitWatcher",
+    "classify",
+    "load_charge",
+]
 
 #: A limit hit this many seconds before a SIGKILL was noticed makes it the limit's (the
 #: supervisor notices a death within half a second; the runner reads its log as often).
@@ -228,3 +252,83 @@ class LimitWatch:
             "counters": self.snapshots,
             "deaths": [asdict(d) for d in self.deaths],
         }
+
+
+def load_charge(snapshots: list[dict[str, Any]], peak_reset: str | None) -> dict[str, Any]:
+    """The kernel's account of the load: the group's highest charge during it (the high-water
+    mark read as idle began, restarted as load began where `peak_reset` says so) and its
+    charge as load ended. Both count anonymous memory, page cache and kernel memory; they
+    catch a peak briefer than the sampler's interval, which the sampled anonymous peak may
+    miss. Null where the service ran in no memory group."""
+    at_idle = next((s for s in snapshots if s.get("at") == "idle"), None)
+    return {
+        "load_peak_charged_bytes": at_idle.get("peak_bytes") if at_idle else None,
+        "load_end_charged_bytes": at_idle.get("usage_bytes") if at_idle else None,
+        "load_peak_source": peak_reset if at_idle else None,
+    }
+
+
+class LimitWatcher:
+    """The memory group's watcher in a service repeat: its limit, counters and deaths.
+
+    Made on the empty group, before the service joins it: the limit is set then (an
+    ExperimentError when it cannot be), so everything the service starts is held by it.
+    """
+
+    def __init__(self, launch: Launch) -> None:
+        group = launch.group
+        self._launch = launch
+        self.watch = LimitWatch(
+            group.mode, group.path, limit_bytes(launch.service.memory_limit_mb), launch.origin
+        )
+        self.applied: dict[str, Any] | None = None
+        self.peak_reset: str | None = None  # the kernel high-water mark restarted as load began
+        if self.watch.limit is not None:
+            try:
+                self.applied = apply_limit(
+                    group.mode, group.path, self.watch.limit, swap_bytes=swap_bytes
+                )
+            except LimitUnavailable as exc:
+                raise ExperimentError(str(exc)) from None
+        self.watch.snapshot("launch")
+
+    def env(self) -> dict[str, str]:
+        return {}
+
+    def moment(self, m: Moment) -> None:
+        if m.answers is not None:  # a /stats reading, no phase
+            if m.name == "idle_end" and self.watch.deaths and m.service is not None:
+                # a replacement whose /stats never answered in time: its maps, at least
+                proofs = self._launch.proofs
+                proofs += prove_by_maps(m.service, self._launch.alloc, self._launch.repeat, proofs)
+            return
+        if m.name == "load":  # the kernel's high-water mark: from here on
+            self.peak_reset = self._launch.group.reset_peak()
+        if m.name != "launch":
+            self.watch.snapshot(m.name)
+
+    def check(self, svc: ServiceProcess, phase: str) -> str | None:
+        """The deaths the supervisor reported that are not the limit's (each loses the
+        service); under a limit, a worker the limit killed is recorded instead."""
+        gone = self.watch.sort(svc.worker_exits(), phase)
+        if not gone:
+            return None
+        origin = self.watch.origin
+        return "; ".join(
+            f"worker {g.pid} {g.how()} {g.noticed - origin:.1f} s into the run ({phase})"
+            for g in gone
+        )
+
+    def startup_note(self) -> str:
+        return self.watch.startup_note()
+
+    def finish(self, end: RepeatEnd) -> Contribution:
+        return Contribution(
+            columns={
+                **self.watch.summary(),
+                **load_charge(self.watch.snapshots, self.peak_reset),
+            },
+            lead_flags=self.watch.flags(),
+            records={"memory_limit": self.watch.record(self._launch.repeat, self.applied)},
+            explains_failures=bool(self.watch.deaths),
+        )

@@ -87,6 +87,10 @@ def prove_workers(
     return rows
 
 
+#: The role of every replacement worker's proof, whichever way it was found: recycled
+#: (bench.experiments.restarts) or started after a death (the memory limit). Runs made before
+#: the two were merged also hold "worker (replacement)" for a recycled one's; what reads a
+#: run's roles (the report's provenance lists them as they are) reads both.
 REPLACEMENT = "replacement worker"
 
 

@@ -1,8 +1,10 @@
 """One service repeat reduced to its summary row and records: peak, settled, latency, flags.
 
-The runner (bench.experiments.service) measures; this turns what it measured into the row of
-the summary table and the records of the manifest, and says what makes the repeat doubtful
-by the method itself (method_flags) or what makes the service unfit to study (broken_app).
+The runner (bench.experiments.service) measures; this turns what it measured (its
+`RepeatEnd`) and what its watchers added (their `Contribution`s combined,
+bench.experiments.watcher) into the row of the summary table and the records of the manifest,
+and says what makes the repeat doubtful by the method itself (method_flags) or what makes
+the service unfit to study (broken_app).
 """
 
 from __future__ import annotations
@@ -11,10 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.allocators.registry import Allocator
-from bench.experiments.harness import PhaseLog, memory_rows
-from bench.experiments.oomkills import LimitWatch
+from bench.experiments.harness import memory_rows
+from bench.experiments.watcher import Contribution, RepeatEnd
 from bench.measure import runstats
-from bench.measure.sampler import Sampler
 from bench.spec import Spec
 
 __all__ = [
@@ -37,7 +38,8 @@ class ServiceRepeat:
     loadgen: dict[str, Any]
     sampler: dict[str, Any]
     live_set: list[dict[str, Any]]
-    restart_rows: list[dict[str, Any]]
+    #: the watchers' tables (bench.experiments.watcher): `restarts`, `retention`
+    tables: dict[str, list[dict[str, Any]]]
     #: the memory limit's account of this repeat (None without a limit): what was set, the
     #: group's counters at every phase boundary, the workers it killed
     memory_limit: dict[str, Any] | None = None
@@ -76,43 +78,16 @@ def service_error_flag(request_rows: list[dict[str, Any]], app_errors: list[str]
 
 
 def summarise_repeat(
-    spec: Spec,
-    alloc: Allocator,
-    repeat: int,
-    *,
-    restarts: tuple[list[dict[str, Any]], int],
-    fault: str | None,
-    samples: list[Any],
-    request_rows: list[dict[str, Any]],
-    log: PhaseLog,
-    evidence: list[dict[str, Any]],
-    summary: Any,
-    limit: LimitWatch,
-    applied: dict[str, Any] | None,
-    sampler: Sampler,
-    reclaim_how: str | None,
-    ready: Any,
-    last: Any,
-    cpu: dict[str, float | None],
-    workers: list[dict[str, Any]],
-    live_set: list[dict[str, Any]],
-    calls: list[dict[str, Any]],
-    teardown_s: float,
-    evidence_extra: list[dict[str, Any]],
-    app_errors: list[str],
-    idle_least_s: float | None = None,
-    peak_reset: str | None = None,
+    spec: Spec, alloc: Allocator, repeat: int, end: RepeatEnd, added: Contribution
 ) -> ServiceRepeat:
-    """The repeat's summary row and records. `idle_least_s`: the least idle of an idle that
-    ends once memory has settled (None: a fixed idle), recorded with the sampler's account;
-    `peak_reset`: the group file whose high-water mark restarted as load began (None: the
-    mark counts from the group's creation, or there is none)."""
+    """The repeat's summary row and records: the core's measurements (`end`) and what the
+    watchers added (`added`, their contributions combined)."""
     s = spec.service_for(alloc.name)
-    restart_table, during_restart = restarts
+    samples, request_rows, fault = end.samples, end.request_rows, end.fault
     times = [x.t_s for x in samples]
     values = [x.anon_bytes for x in samples]
-    load = log.span("load")
-    idle = log.span("idle")
+    load = end.log.span("load")
+    idle = end.log.span("idle")
     peak = runstats.peak(times, values, *load) if load else None
     fit = (
         runstats.settling(times, values, idle[0], idle[1], s.settle_window_s)
@@ -128,10 +103,10 @@ def summarise_repeat(
     sample_late = max((x.late_s for x in samples), default=None)
     reason = runstats.disturbance(
         send_late_p99_ms=late_p99,
-        foreign_cpu_pct=cpu["foreign_cpu_pct"],
+        foreign_cpu_pct=end.cpu["foreign_cpu_pct"],
         sample_late_max_s=sample_late,
         sample_interval_s=s.sample_interval_s,
-        start_late_s=summary.start_late_s,
+        start_late_s=end.loadgen.start_late_s,
     )
     flags = method_flags(
         times=times,
@@ -142,11 +117,11 @@ def summarise_repeat(
         failed=failed,
         requests=len(in_load),
         timeout_s=s.request_timeout_s,
-        calls=calls,
+        calls=end.calls,
     )
     achieved = (len(in_load) - failed) / s.load_s
     # failures a dead, killed or recycled worker explains are not the app's pace
-    explained = fault is not None or bool(limit.deaths) or bool(restart_table)
+    explained = fault is not None or added.explains_failures
     # the pace is what was answered at all: an app that answers 5xx fast keeps up (its
     # errors are flagged apart); one that leaves requests unanswered until the timeout does not
     unanswered = sum(1 for r in in_load if not r.get("status"))
@@ -161,19 +136,14 @@ def summarise_repeat(
         flags.insert(0, saturated)
     if fault is None and idle_run_s is not None and fit.still_falling:
         flags.append(f"still returning memory when idle ended after {idle_run_s:.0f} s")
-    pinned = summary.probe_workers_pinned
-    if fault is None and idle and s.idle_rate > 0 and s.idle_s > 0 and pinned < s.workers:
-        # the idle probes reached only some workers: the others' expired buffers stayed
-        flags.append(f"the idle probes reached {pinned} of {s.workers} workers")
-    if server := service_error_flag(request_rows, app_errors):
+    flags += added.flags
+    if server := service_error_flag(request_rows, end.app_errors):
         flags.insert(0, server)  # says why those requests failed
-    flags[:0] = limit.flags()  # before the failed requests they may have caused
+    flags[:0] = added.lead_flags  # before the failed requests they may have caused
     if fault is not None:  # first: every other flag may be its consequence
         flags.insert(0, fault)
-    live = {r["at"]: r["live_bytes"] for r in live_set}
-    heap = {r["at"]: r.get("heap_bytes") for r in live_set}
-    blocks = {r["at"]: r.get("py_blocks") for r in live_set}
-    ready_anon = ready.anon_bytes if ready is not None else None
+    cols = added.columns
+    ready_anon = end.ready.anon_bytes if end.ready is not None else None
     in_load_samples = [x.anon_bytes for x in samples if x.phase == "load"]
     row = {
         "experiment": "service",
@@ -181,7 +151,7 @@ def summarise_repeat(
         "repeat": repeat,
         "peak_anon_bytes": peak,
         "settled_anon_bytes": settled,
-        "reclaimed_anon_bytes": last.anon_bytes if last else None,
+        "reclaimed_anon_bytes": end.last.anon_bytes if end.last else None,
         "p50_ms": runstats.percentile(lat_ms, 50),
         "p95_ms": runstats.percentile(lat_ms, 95),
         "p99_ms": runstats.percentile(lat_ms, 99),
@@ -189,42 +159,30 @@ def summarise_repeat(
         "saturated": saturated is not None,
         "requests": len(in_load),
         "errors": failed,
-        **cpu,
+        **end.cpu,
         "send_late_p99_ms": late_p99,
         "disturbed": reason is not None,
         "disturbed_reason": reason,
         "ready_anon_bytes": ready_anon,
-        "ready_live_bytes": live.get("ready"),
-        "load_end_live_bytes": live.get("load_end"),
-        "idle_end_live_bytes": live.get("idle_end"),
         "overhead_peak": runstats.overhead_ratio(
-            peak, ready_anon, live.get("load_end"), live.get("ready")
+            peak, ready_anon, cols.get("load_end_live_bytes"), cols.get("ready_live_bytes")
         ),
         "overhead_settled": runstats.overhead_ratio(
-            settled, ready_anon, live.get("idle_end"), live.get("ready")
+            settled, ready_anon, cols.get("idle_end_live_bytes"), cols.get("ready_live_bytes")
         ),
         "given_back_share": runstats.given_back_share(peak, settled),
         "idle_run_s": idle_run_s,
         "settle_time_s": fit.settle_time_s,
         "still_falling": fit.still_falling,
-        **limit.summary(),
         "flagged": bool(flags),
         "flags": "; ".join(flags) if flags else None,
-        "restarts": len(restart_table),
-        "requests_during_restart": during_restart,
-        "heap_source": next((r["heap_source"] for r in live_set if r.get("heap_source")), None),
-        "ready_heap_bytes": heap.get("ready"),
-        "load_end_heap_bytes": heap.get("load_end"),
-        "idle_end_heap_bytes": heap.get("idle_end"),
-        "ready_py_blocks": blocks.get("ready"),
-        "load_end_py_blocks": blocks.get("load_end"),
-        "idle_end_py_blocks": blocks.get("idle_end"),
         "load_end_anon_bytes": in_load_samples[-1] if in_load_samples else None,
-        **load_charge(limit.snapshots, peak_reset),
+        **cols,
     }
+    summary = end.loadgen
     loadgen_rec = {
         "repeat": repeat,
-        "per_worker": workers,
+        "per_worker": added.records.get("per_worker", []),
         "send_late_p99_ms": late_p99,
         "cpu_pct": summary.cpu_pct,
         "cpu_s": summary.cpu_s,
@@ -238,46 +196,33 @@ def summarise_repeat(
     sampler_rec = {
         "repeat": repeat,
         "samples": len(samples),
-        "cpu_s": sampler.cpu_s,
+        "cpu_s": end.sampler.cpu_s,
         "late_max_s": sample_late,
-        "errors": sampler.errors[:10],
-        "reclaim": reclaim_how,
-        "reclaim_ran": last is not None,
-        "stats_calls": calls,
-        "teardown_s": round(teardown_s, 3),
+        "errors": end.sampler.errors[:10],
+        "reclaim": end.reclaim_how,
+        "reclaim_ran": end.last is not None,
+        "stats_calls": end.calls,
+        "teardown_s": round(end.teardown_s, 3),
         "idle": {
             "ends": s.idle_ends,
-            "least_s": idle_least_s,
+            "least_s": end.idle_least_s,
             "most_s": s.idle_s,
             "ran_s": idle_run_s,
         },
+        **added.sampler,
     }
     return ServiceRepeat(
         memory_rows(samples, experiment="service", allocator=alloc.name, repeat=repeat),
         request_rows,
         row,
-        log.entries,
-        evidence + evidence_extra,
+        end.log.entries,
+        end.proofs,
         loadgen_rec,
         sampler_rec,
-        live_set,
-        restart_table,
-        limit.record(repeat, applied),
+        added.records.get("live_set", []),
+        added.rows,
+        added.records.get("memory_limit"),
     )
-
-
-def load_charge(snapshots: list[dict[str, Any]], peak_reset: str | None) -> dict[str, Any]:
-    """The kernel's account of the load: the group's highest charge during it (the high-water
-    mark read as idle began, restarted as load began where `peak_reset` says so) and its
-    charge as load ended. Both count anonymous memory, page cache and kernel memory; they
-    catch a peak briefer than the sampler's interval, which the sampled anonymous peak may
-    miss. Null where the service ran in no memory group."""
-    at_idle = next((s for s in snapshots if s.get("at") == "idle"), None)
-    return {
-        "load_peak_charged_bytes": at_idle.get("peak_bytes") if at_idle else None,
-        "load_end_charged_bytes": at_idle.get("usage_bytes") if at_idle else None,
-        "load_peak_source": peak_reset if at_idle else None,
-    }
 
 
 def method_flags(

@@ -13,6 +13,9 @@ served) and it either failed (a connection closed under it, refused, timed out) 
 answered by the replacement (it waited in the socket's queue for the new worker). Such
 requests are charged in the latency percentiles like any other, from their scheduled time;
 this count says how many there were.
+
+`RestartWatcher` is the repeat's watcher (bench.experiments.watcher) around `RestartWatch`:
+its check proves replacements as they come, and its finish adds the rows and counts.
 """
 
 from __future__ import annotations
@@ -21,12 +24,17 @@ import math
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.allocators.verification import library_mapped
+from bench.experiments.proof import REPLACEMENT
+from bench.experiments.watcher import Contribution, Launch, Moment, RepeatEnd
 from service.recycling import Restart
 
-__all__ = ["RestartWatch", "requests_hit", "restart_rows"]
+if TYPE_CHECKING:
+    from service.launcher import ServiceProcess
+
+__all__ = ["RestartWatch", "RestartWatcher", "requests_hit", "restart_rows"]
 
 
 def _window(restart: Restart, origin: float) -> tuple[float, float]:
@@ -99,6 +107,7 @@ class RestartWatch:
     is proven once its ready line (the library serving its malloc, from dladdr inside it) is
     in, the library's mapping checked while the process still runs (a recycled worker may be
     gone again by the end). It returns why a replacement is not on the allocator, or None.
+    `known`: pids already proven otherwise (a replacement that answered /stats first).
     """
 
     expected: str
@@ -106,7 +115,8 @@ class RestartWatch:
     evidence: list[dict[str, Any]] = field(default_factory=list)
     _proven: set[int] = field(default_factory=set)
 
-    def check(self, restarts: Iterable[Restart]) -> str | None:
+    def check(self, restarts: Iterable[Restart], known: Iterable[int] = ()) -> str | None:
+        self._proven.update(known)
         for x in restarts:
             if x.new_pid in self._proven or x.ready is None:
                 continue
@@ -115,7 +125,7 @@ class RestartWatch:
             row = {
                 "repeat": self.repeat,
                 "pid": x.new_pid,
-                "role": "worker (replacement)",
+                "role": REPLACEMENT,
                 "replaces": x.old_pid,
                 "malloc_library": served,
                 "mapped": library_mapped(x.new_pid, self.expected),
@@ -127,3 +137,45 @@ class RestartWatch:
                     f"malloc served by {served}, {self.expected} mapped: {row['mapped']}"
                 )
         return None
+
+
+class RestartWatcher:
+    """A recycling service's restarts in one repeat: each replacement proven as it comes
+    (into the repeat's one list of proofs), each restart a row of the `restarts` table."""
+
+    def __init__(self, launch: Launch) -> None:
+        self._launch = launch
+        self.watch = RestartWatch(launch.alloc.expected_library(), launch.repeat)
+        self.restarts: list[Restart] = []
+
+    def env(self) -> dict[str, str]:
+        return {}
+
+    def moment(self, m: Moment) -> None:
+        if m.name == "end" and m.service is not None:  # before the stop removes its log
+            self.restarts = m.service.restarts()
+
+    def check(self, svc: ServiceProcess, phase: str) -> str | None:
+        proofs = self._launch.proofs
+        before = len(self.watch.evidence)
+        problem = self.watch.check(svc.restarts(), known=[r["pid"] for r in proofs])
+        proofs += self.watch.evidence[before:]
+        return problem
+
+    def startup_note(self) -> str:
+        return ""
+
+    def finish(self, end: RepeatEnd) -> Contribution:
+        rows, during = restart_rows(
+            self.restarts,
+            origin=end.origin,
+            allocator=self._launch.alloc.name,
+            repeat=self._launch.repeat,
+            request_rows=end.request_rows,
+            phase_at=end.log.phase_at,
+        )
+        return Contribution(
+            columns={"restarts": len(rows), "requests_during_restart": during},
+            rows={"restarts": rows},
+            explains_failures=bool(rows),
+        )

@@ -26,6 +26,13 @@ summary counts the kills.
 A worker recycled after its limit of requests (the allocator's `service.max_requests`) is no
 death but the feature under study: each restart becomes a row of the `restarts` table and its
 replacement is proven on the allocator (bench.experiments.restarts).
+
+Those concerns, and the workers' live sets, the idle probes and the retention logs, are the
+repeat's watchers (bench.experiments.watcher, registered in bench.experiments.watchlist):
+this module launches the service with their environment, tells them each phase and each
+/stats reading, asks them every half second whether the service is lost, and hands what they
+add at the end to the summary (bench.experiments.repeat_summary). The function stays long
+because it is the one timeline of a repeat, read top to bottom as the phases run.
 """
 
 from __future__ import annotations
@@ -33,9 +40,8 @@ from __future__ import annotations
 import shutil
 import signal
 import sys
-import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,30 +55,25 @@ from bench.experiments.harness import (
     RepeatFailed,
     memory_rows,
 )
-from bench.experiments.oomkills import LimitWatch
-from bench.experiments.proof import (
-    SettingsMismatch,
-    prove_by_maps,
-    prove_replacements,
-    prove_workers,
-)
+from bench.experiments.proof import SettingsMismatch, prove_replacements, prove_workers
 from bench.experiments.repeat_summary import (
     ServiceRepeat,
     broken_app,
     method_flags,
     summarise_repeat,
 )
-from bench.experiments.restarts import RestartWatch, restart_rows
+from bench.experiments.watcher import Launch, Moment, RepeatEnd, Watcher, combine
+from bench.experiments.watchlist import start_watchers
 from bench.load.config import LoadConfig, LoadgenError
 from bench.load.handle import start_loadgen, wait_loadgen
 from bench.measure import runstats
 from bench.measure.groups import ProcfsGroup, create_group
-from bench.measure.machine import MachineMeter, swap_bytes
-from bench.measure.memlimit import LimitUnavailable, apply_limit, limit_bytes
+from bench.measure.machine import MachineMeter
 from bench.measure.sampler import Sampler
 from bench.progress import Progress
 from bench.results.tables import TableError, read_table
-from bench.spec import Spec
+from bench.scratch import scratch_dir
+from bench.spec import ServiceSpec, Spec
 from service.launcher import LaunchError, ServiceProcess, free_port, start_service
 from service.process.tree import pin_tree
 
@@ -92,15 +93,11 @@ def _rows_so_far(out: Path) -> list[dict[str, Any]]:
         return []
 
 
-_LIVE_KEYS = (
-    "churn_calls",
-    "live_count",
-    "live_bytes",
-    "long_count",
-    "short_count",
-    "pss_anon_bytes",
-    "interface",  # a hosted app's, as the worker detected it (asgi or wsgi)
-)
+@dataclass(frozen=True)
+class _Reading(Moment):
+    """A Moment of /stats: answers are always there (empty when the call failed)."""
+
+    answers: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -111,8 +108,9 @@ class _Calls:
     origin: float
     spans: list[dict[str, Any]]
 
-    def stats(self, svc: Any, at: str, *, timeout: float = 10.0) -> dict[int, dict[str, Any]]:
-        """/stats from every worker, the call's span recorded (empty when it failed)."""
+    def stats(self, svc: Any, at: str, *, timeout: float = 10.0) -> _Reading:
+        """/stats from every worker as a Moment at the call's start, the call's span recorded
+        (no answers when it failed)."""
         began = time.monotonic()
         try:
             answers = svc.stats_from_every_worker(timeout=timeout)
@@ -126,68 +124,20 @@ class _Calls:
                 "ok": bool(answers),
             }
         )
-        return answers
-
-
-#: What each worker's `heap` (service.allocators.heap) reports: the program's own live heap.
-_HEAP_KEYS = ("malloc_in_use_bytes", "malloc_source", "python_blocks", "gc_objects", "gc_counts")
-
-
-def _total(rows: list[dict[str, Any]], key: str) -> int | None:
-    """The sum of one count over the workers; None unless every worker reported it (a sum
-    over some of them would pass for the service's)."""
-    values = [r.get(key) for r in rows]
-    if not values or any(v is None for v in values):
-        return None
-    return int(sum(values))
-
-
-def _live_record(
-    at: str, t_s: float, per_worker: dict[int, dict[str, Any]], repeat: int
-) -> dict[str, Any]:
-    """The workers' live sets and live heaps at one moment: per worker, and the totals.
-
-    `live_bytes` is the synthetic service's live payload (None from a hosted app, which has
-    none); `heap_bytes` and `py_blocks` are every program's own live heap (service.allocators.heap).
-    """
-    rows = [
-        {
-            "pid": pid,
-            **{k: st.get(k) for k in _LIVE_KEYS},
-            **{k: (st.get("heap") or {}).get(k) for k in _HEAP_KEYS},
-        }
-        for pid, st in per_worker.items()
-    ]
-    sources = {r["malloc_source"] for r in rows if r["malloc_source"]}
-    return {
-        "repeat": repeat,
-        "at": at,
-        "t_s": round(t_s, 3),
-        "live_bytes": _total(rows, "live_bytes"),
-        "heap_bytes": _total(rows, "malloc_in_use_bytes"),
-        "heap_source": ", ".join(sorted(sources)) or None,
-        "py_blocks": _total(rows, "python_blocks"),
-        "workers": rows,
-    }
+        return _Reading(at, began, svc, answers)
 
 
 class _ServiceLost(Exception):
     """A worker (or the supervisor) ended while the repeat ran; str() says which, how, when."""
 
 
-def _check_service(
-    svc: ServiceProcess, origin: float, phase: str, limit: LimitWatch | None = None
-) -> None:
-    """Raise _ServiceLost when the supervisor reported a dead worker or is gone itself
-    (under a memory limit, a worker the limit killed is recorded by `limit` instead)."""
-    exits = svc.worker_exits()
-    if gone := (limit.sort(exits, phase) if limit is not None else exits):
-        raise _ServiceLost(
-            "; ".join(
-                f"worker {g.pid} {g.how()} {g.noticed - origin:.1f} s into the run ({phase})"
-                for g in gone
-            )
-        )
+def _check_service(svc: ServiceProcess, origin: float, phase: str, watchers: list[Watcher]) -> None:
+    """Raise _ServiceLost when a watcher says the service is lost (a worker died that the
+    memory limit does not explain, a replacement on another library) or the supervisor is
+    gone itself."""
+    for w in watchers:
+        if problem := w.check(svc, phase):
+            raise _ServiceLost(problem)
     if (code := svc.poll()) is not None:
         how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited ({code})"
         raise _ServiceLost(
@@ -255,6 +205,35 @@ def wait_settled(
             show(most_s - (time.monotonic() - idle_start))
 
 
+def _load_config(
+    s: ServiceSpec, port: int, origin: float, cores: CorePlan, allocator: str, repeat: int
+) -> LoadConfig:
+    """The load generator's configuration for one repeat: started now, told t0 on stdin (it
+    imports and builds its bodies while the service starts), on the harness's cores."""
+    return LoadConfig.from_service_spec(
+        s,
+        base_url=f"http://127.0.0.1:{port}",
+        origin=origin,
+        start_on_stdin=True,
+        cpus=sorted(cores.harness) if cores.harness else None,
+        allocator=allocator,
+        repeat=repeat,
+        seed=s.churn.seed + repeat,
+    )
+
+
+def _load_result(
+    loadgen: Any, out: Path, timeout_s: float, *, fault: str | None = None
+) -> tuple[Any, list[dict[str, Any]]]:
+    """The finished (or stopped) generator's summary and its request rows; ExperimentError
+    when it failed (after `fault`, the reason the load was stopped, when there is one)."""
+    try:
+        summary = wait_loadgen(loadgen, timeout=timeout_s + 30)
+    except LoadgenError as exc:
+        raise ExperimentError(f"{fault + '; ' if fault else ''}load generator: {exc}") from None
+    return summary, read_table(out, "requests").to_pylist()
+
+
 def run_service_repeat(
     spec: Spec,
     alloc: Allocator,
@@ -272,35 +251,40 @@ def run_service_repeat(
     s = spec.service_for(alloc.name)  # the spec's service, with this allocator's recycling
     group = create_group(f"{alloc.name}-service-r{repeat}", mode=spec.machine.cgroup)
     origin = time.monotonic()
-    limit = LimitWatch(group.mode, group.path, limit_bytes(s.memory_limit_mb), origin)
-    applied = None
-    if limit.limit is not None:  # on the empty group: everything the service starts is held
-        try:
-            applied = apply_limit(group.mode, group.path, limit.limit, swap_bytes=swap_bytes)
-        except LimitUnavailable as exc:
-            group.close()
-            raise ExperimentError(str(exc)) from None
-    limit.snapshot("launch")
-    workdir = Path(tempfile.mkdtemp(prefix="allocstudy-run-"))
+    workdir = scratch_dir("run")
+    proofs: list[dict[str, Any]] = []
+    try:  # on the empty group: the memory limit holds everything the service starts
+        watchers = start_watchers(Launch(s, alloc, repeat, origin, group, workdir, proofs))
+    except BaseException:
+        group.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
     log = PhaseLog(repeat)
     sampler = Sampler(
         read=group.anon_bytes, interval_s=s.sample_interval_s, origin=origin, phase="start"
     )
     calls = _Calls(origin, [])
-    live_set: list[dict[str, Any]] = []
-    svc = None
-    loadgen = None
-    meter = MachineMeter()
-    ready = last = None
-    least: float | None = None  # the least idle, when the idle ends once memory has settled
-    idle_stop: float | None = None  # when that idle's rule ended it (time.monotonic())
-    peak_reset: str | None = None  # the kernel high-water mark restarted as load began
-    reclaim_how = None
-    summary = None
-    fault: str | None = None
-    recycled = RestartWatch(alloc.expected_library(), repeat)
-    restarts: list[Any] = []
+    svc = loadgen = ready = last = reclaim_how = summary = fault = least = None
+    idle_stop: float | None = None  # when a settled idle's rule ended it (time.monotonic())
     app_errors: list[str] = []
+    meter = MachineMeter()
+
+    def tell(m: Moment) -> None:
+        for w in watchers:
+            w.moment(m)
+
+    def read(at: str, timeout: float = 10.0) -> _Reading:
+        """Every worker's /stats: a new worker proven on the allocator, the watchers told."""
+        m = calls.stats(svc, at, timeout=timeout)
+        proofs.extend(prove_replacements(m.answers, svc, group, alloc, repeat, proofs))
+        tell(m)
+        return m
+
+    def begin(phase: str, t: float) -> None:
+        """A phase begins at `t` (time.monotonic()): the samples, the log, the watchers."""
+        sampler.phase = phase
+        log.begin(phase, t - origin)
+        tell(Moment(phase, t, svc))
 
     def show(phase: str, left: float | None) -> None:
         if progress is None:
@@ -328,25 +312,19 @@ def run_service_repeat(
             # The generator imports and builds its bodies while the service starts; it opens
             # its connections only once told when t0 is.
             port = free_port()
-            config = LoadConfig.from_service_spec(
-                s,
-                base_url=f"http://127.0.0.1:{port}",
-                origin=origin,
-                start_on_stdin=True,
-                cpus=sorted(cores.harness) if cores.harness else None,
-                allocator=alloc.name,
-                repeat=repeat,
-                seed=s.churn.seed + repeat,
-            )
+            config = _load_config(s, port, origin, cores, alloc.name, repeat)
             out = workdir / "requests.arrow"
             loadgen = start_loadgen(config, out)
             sampler.start()  # from the launch on: the series shows the climb from nothing
+            env = {**alloc.preload_env(), **knobs.probe_env(alloc.env)}
+            for w in watchers:
+                env.update(w.env())
             try:
                 svc = start_service(
                     python=sys.executable,
                     workers=s.workers,
                     port=port,
-                    env={**alloc.preload_env(), **knobs.probe_env(alloc.env)},
+                    env=env,
                     service_config=s.model_dump(mode="json"),
                     cgroup_procs=group.procs_file,
                     ready_timeout=60.0,
@@ -354,9 +332,8 @@ def run_service_repeat(
                     on_spawn=on_spawn,
                 )
             except LaunchError as exc:
-                raise ExperimentError(
-                    f"service did not start: {exc}{limit.startup_note()}"
-                ) from None
+                note = "".join(w.startup_note() for w in watchers)
+                raise ExperimentError(f"service did not start: {exc}{note}") from None
             if cores.measured:  # start-up had every core; the measured phases get their own
                 pin_tree(svc.tree_pids(), cores.measured)
             ready = sampler.sample_now("start")  # the freshly started service
@@ -366,42 +343,30 @@ def run_service_repeat(
             start_at = time.monotonic() + LOADGEN_LEAD_S
             loadgen.go(start_at)
             at_ready = calls.stats(svc, "ready", timeout=30.0)
-            if not at_ready:
+            if not at_ready.answers:
                 raise ExperimentError("could not reach every worker for the allocator's proof")
-            evidence = prove_workers(at_ready, svc, group, alloc, repeat, workers=s.workers)
-            live_set.append(_live_record("ready", calls.spans[-1]["start_s"], at_ready, repeat))
+            proofs += prove_workers(at_ready.answers, svc, group, alloc, repeat, workers=s.workers)
+            tell(at_ready)
             running = svc  # the service, for the watch below (never None from here on)
 
             def watch() -> None:
-                _check_service(running, origin, sampler.phase, limit)
-                if problem := recycled.check(running.restarts()):
-                    raise _ServiceLost(problem)
+                _check_service(running, origin, sampler.phase, watchers)
 
             try:
                 t = start_at
                 for stage in config.stages:
                     _wait_until(t, lambda left: show("waiting", left), watch)
-                    sampler.phase = stage.phase
-                    log.begin(stage.phase, t - origin)
-                    if stage.phase == "load":  # the kernel's high-water mark: from here on
-                        peak_reset = group.reset_peak()
-                    limit.snapshot(stage.phase)
+                    begin(stage.phase, t)
                     if stage.phase == "idle":
                         break
                     t += stage.duration_s
                     _wait_until(t, lambda left, p=stage.phase: show(p, left), watch)
                 idle_start = t
                 if sampler.phase != "idle":  # a silent idle: no stage of the generator's
-                    sampler.phase = "idle"
-                    log.begin("idle", idle_start - origin)
-                    limit.snapshot("idle")
-                at_load_end = calls.stats(svc, "load_end")
-                evidence += prove_replacements(at_load_end, svc, group, alloc, repeat, evidence)
-                live_set.append(
-                    _live_record("load_end", calls.spans[-1]["start_s"], at_load_end, repeat)
-                )
+                    begin("idle", idle_start)
+                read("load_end")
                 if s.idle_ends == "settled":
-                    found = worker_timers(at_ready)
+                    found = worker_timers(at_ready.answers)
                     least = min(timers.least_idle_s(found, s.idle_floor_s), s.idle_s)
                     wait_settled(
                         sampler,
@@ -417,26 +382,14 @@ def run_service_repeat(
                     loadgen.finish()  # the probes end with the idle; in-flight ones complete
                 else:
                     _wait_until(idle_start + s.idle_s, lambda left: show("idle", left), watch)
-                try:
-                    summary = wait_loadgen(loadgen, timeout=s.request_timeout_s + 30)
-                except LoadgenError as exc:
-                    raise ExperimentError(f"load generator: {exc}") from None
-                request_rows = read_table(out, "requests").to_pylist()
+                summary, request_rows = _load_result(loadgen, out, s.request_timeout_s)
                 # a settled idle ends at the rule's decision, so the summary reads the very
                 # samples the decision read; a fixed one when the generator has finished
                 log.end((idle_stop if idle_stop is not None else time.monotonic()) - origin)
                 # after the last idle sample: nothing of ours touched the settle window
-                at_idle_end = calls.stats(svc, "idle_end")
-                live_set.append(
-                    _live_record("idle_end", calls.spans[-1]["start_s"], at_idle_end, repeat)
-                )
-                evidence += prove_replacements(at_idle_end, svc, group, alloc, repeat, evidence)
-                if limit.deaths:  # a replacement /stats never reached: its maps, at least
-                    evidence += prove_by_maps(svc, alloc, repeat, evidence)
+                read("idle_end")
                 if group.can_reclaim:
-                    sampler.phase = "reclaim"
-                    log.begin("reclaim", time.monotonic() - origin)
-                    limit.snapshot("reclaim")
+                    begin("reclaim", time.monotonic())
                     reclaim_how = group.reclaim()  # synchronous: what it frees is gone on return
                     last = sampler.sample_now("reclaim")
                     log.end(time.monotonic() - origin)
@@ -448,15 +401,12 @@ def run_service_repeat(
                 log.end(time.monotonic() - origin)
                 if summary is None:  # the load still runs: stop it, keep its rows so far
                     loadgen.stop()
-                    try:
-                        summary = wait_loadgen(loadgen, timeout=s.request_timeout_s + 30)
-                    except LoadgenError as exc:
-                        raise ExperimentError(f"{fault}; load generator: {exc}") from None
-                    request_rows = read_table(out, "requests").to_pylist()
-            workers = live_set[-1]["workers"]
+                    summary, request_rows = _load_result(
+                        loadgen, out, s.request_timeout_s, fault=fault
+                    )
         finally:
             samples = sampler.stop()
-            limit.snapshot("end")
+            tell(Moment("end", time.monotonic(), svc))
             if loadgen is not None:
                 loadgen.close()
             # A graceful stop, not a kill through the cgroup: the supervisor then reaps its
@@ -464,7 +414,6 @@ def run_service_repeat(
             # account of the run (ours against other processes') stays right.
             t_stop = time.monotonic()
             if svc is not None:
-                restarts = svc.restarts()  # before the stop removes the service's log
                 app_errors = svc.app_errors(limit=4)
                 svc.stop()
             group.close()
@@ -480,40 +429,25 @@ def run_service_repeat(
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
-    done = summarise_repeat(
-        spec,
-        alloc,
-        repeat,
-        restarts=restart_rows(
-            restarts,
-            origin=origin,
-            allocator=alloc.name,
-            repeat=repeat,
-            request_rows=request_rows,
-            phase_at=log.phase_at,
-        ),
-        fault=fault,
-        samples=samples,
-        request_rows=request_rows,
+    end = RepeatEnd(
+        origin=origin,
         log=log,
-        evidence=evidence,
-        summary=summary,
-        limit=limit,
-        applied=applied,
+        fault=fault,
+        request_rows=request_rows,
+        loadgen=summary,
+        samples=samples,
         sampler=sampler,
-        reclaim_how=reclaim_how,
         ready=ready,
         last=last,
-        cpu=meter.finish(),
-        workers=workers,
-        live_set=live_set,
+        reclaim_how=reclaim_how,
         calls=calls.spans,
+        cpu=meter.finish(),
         teardown_s=teardown_s,
-        evidence_extra=recycled.evidence,
         app_errors=app_errors,
         idle_least_s=least,
-        peak_reset=peak_reset,
+        proofs=proofs,
     )
+    done = summarise_repeat(spec, alloc, repeat, end, combine([w.finish(end) for w in watchers]))
     if fault is not None:
         raise RepeatFailed(
             f"repeat {repeat + 1}: {fault}; what it measured until then is kept, flagged",

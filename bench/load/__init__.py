@@ -5,6 +5,7 @@
 - `bench.load.record`: the per-request `Record` and its `LoadSummary` (pure).
 - `bench.load.progressfile`: the live progress the generator writes once a second.
 - `bench.load.generator`: the asyncio engine and the process, `python -m bench.load.generator`.
+- `bench.load.connections`: its kept-alive connections, one per worker and one per flow.
 - `bench.load.handle`: the runner's side, `start_loadgen`, `LoadgenProcess.go`, `wait_loadgen`.
 
 Nothing is imported here, so the generator process imports only what it uses (no Arrow until
@@ -13,6 +14,7 @@ it writes its rows, nothing of the report). The requests it sends come from benc
 
 __all__ = [
     "config",
+    "connections",
     "generator",
     "handle",
     "plan",

@@ -398,8 +398,10 @@ def request_variants(config: LoadConfig) -> dict[str, list[tuple[str, bytes | No
     for stage in config.stages:
         for name, weight in (stage.mix or {}).items():
             weights[name] = max(weight, weights.get(name, 0.0))
+    # a flow's later steps are sent whenever its first step is drawn
+    flows = {r.flow for r in config.requests or [] if r.flow and weights.get(r.name, 0.0) > 0}
     return {
         r.name: render_variants(r, config.pool_size, config.payload.seed)
         for r in config.requests or []
-        if weights.get(r.name, 0.0) > 0
+        if weights.get(r.name, 0.0) > 0 or (r.flow is not None and r.flow in flows)
     }

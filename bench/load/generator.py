@@ -6,8 +6,8 @@ from that due time, so a slow service shows up as latency instead of as a lower 
 (no coordinated omission). One asyncio task per due request, an aiohttp connector without a
 connection cap, and a safety valve on in-flight requests far above rate x timeout whose drops
 are rows with error "overload", never silent. The idle stage's probes, a few a second, go over
-one kept-alive connection per service worker in turn instead (`WorkerPins`), so that every
-worker gets its share.
+one kept-alive connection per service worker in turn instead (bench.load.connections), so
+that every worker gets its share; a request flow's steps share one connection of their own.
 
 Three layers, processes at the edges:
 - `LoadConfig` (validated, JSON on disk; bench.load.config), the pure plan (bench.load.plan)
@@ -19,6 +19,10 @@ Three layers, processes at the edges:
 It imports neither Arrow (only to write its rows, at the end) nor anything of the report, so
 the process is quick to start.
 
+The module is longer than most (about 680 lines) because `LoadGenerator` is one schedule: its
+dispatch, sends, flows and progress share the due times, the in-flight set and the record,
+and split across modules they would pass all of it back and forth.
+
 Times in rows are seconds since `origin`, a time.monotonic() value the runner passes: the
 clock is system-wide, so the runner's memory samples and these rows share one time axis.
 """
@@ -29,6 +33,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import json
 import math
 import os
 import resource
@@ -48,18 +53,15 @@ from bench.load.config import (
     load_config,
     request_variants,
 )
+from bench.load.connections import FlowLanes, WorkerPins
 from bench.load.plan import iter_endpoints, iter_slots, stage_starts
 from bench.load.progressfile import LoadProgress, write_progress
 from bench.load.record import LatencyHistogram, LoadSummary, Record, summarize
+from bench.traffic.flows import extract, fill, missing_reason, save_path, uses_of
+from bench.traffic.requestfile import HttpRequest
 from service.churn import LIVE_BYTES_HEADER, WORKER_HEADER
 
-__all__ = ["LoadGenerator", "WorkerPins", "main", "run_process", "write_rows"]
-
-#: Connection attempts per worker before `WorkerPins` gives up on the workers it has not reached:
-#: each new connection lands on a worker the kernel picks, so covering n workers takes about
-#: n x (1 + 1/2 + ... + 1/n) attempts on average (8 for 4 workers, 37 for 12); 30 x n miss one
-#: with a chance of n x (1 - 1/n)^(30 n) at most, about n x e^-30: below 1e-11 to 100 workers.
-PIN_ATTEMPTS_PER_WORKER = 30
+__all__ = ["LoadGenerator", "main", "run_process", "write_rows"]
 
 #: Seconds before the first probe stage the per-worker probe connections are opened, when that
 #: stage starts later than this after t0 (before t0 otherwise). Opened at the start, they would
@@ -81,121 +83,6 @@ def write_rows(path: Path, record: Record, origin: float, config: LoadConfig) ->
 
 # ---------------------------------------------------------------------------------------------
 # Probe connections pinned to workers
-
-
-class WorkerPins:
-    """One kept-alive connection per service worker, for the probes of the idle stage.
-
-    Why: the service's workers each accept connections on their own SO_REUSEPORT socket and
-    serve only those, so the connection a request goes over decides its worker. The shared
-    pool hands out idle connections first in, first out, and they come back in bursts by
-    worker (a worker answers the requests it holds one after another); a slow sequential
-    stream, a few probes a second, walks through one worker's connections and reaches no other
-    (measured: 14 of 14 idle probes on one of 4 workers). The synthetic service frees a
-    worker's expired buffers at its next request, so the other workers would never free
-    anything while idle. Here every worker gets its own connection, and the probes take them
-    in turn, as an orchestrator probing each replica would: each worker sees rate / n probes a
-    second.
-
-    Each connection is a ClientSession of its own with a one-connection connector, so it never
-    opens a second connection to some other worker. New connections are opened until `wanted`
-    distinct workers (their X-Worker-Pid) are covered, duplicates closed, at most
-    `PIN_ATTEMPTS_PER_WORKER` x `wanted` attempts; a worker not reached is said on stderr and
-    the probes rotate over those that were. A pinned connection the service closes (its
-    worker recycled or killed, a failed request, or more than 60 s between two of its probes)
-    is reopened by aiohttp on its next probe, to whichever worker the kernel picks then: the
-    rotation goes on, and the `worker` column of the rows shows where each probe went.
-    """
-
-    def __init__(self, config: LoadConfig) -> None:
-        self.config = config
-        self.sessions: list[Any] = []  # one per worker reached, in the order reached
-        self.pids: list[int] = []
-        self._opened: list[Any] = []  # every session not closed yet, for `close`
-        self._turn = 0
-
-    def __len__(self) -> int:
-        return len(self.sessions)
-
-    def _session(self) -> Any:
-        import aiohttp
-
-        config = self.config
-        session = aiohttp.ClientSession(
-            # the client would drop an idle connection after 15 s by default: keep it the
-            # whole run (the service's own keep-alive timeout still applies, see the class)
-            connector=aiohttp.TCPConnector(
-                limit=1, keepalive_timeout=config.planned_s + config.timeout_s + 60.0
-            ),
-            timeout=aiohttp.ClientTimeout(total=config.timeout_s),
-            cookie_jar=aiohttp.DummyCookieJar(),
-        )
-        self._opened.append(session)
-        return session
-
-    async def _worker_of(self, session: Any) -> int | None:
-        """The pid of the worker that answers a probe over `session`; None: no answer, an
-        error status, or an answer that does not name its worker."""
-        import aiohttp
-
-        url = self.config.base_url + self.config.health_path
-        try:
-            async with session.get(url) as response:
-                await response.read()
-                if response.status >= 400:
-                    return None
-                return int(response.headers[WORKER_HEADER])
-        except (aiohttp.ClientError, OSError, TimeoutError, KeyError, ValueError):
-            return None
-
-    async def _discard(self, session: Any) -> None:
-        self._opened.remove(session)
-        await session.close()
-
-    async def open(self, wanted: int) -> None:
-        """Open connections until `wanted` distinct workers hold one (see the class).
-
-        Opened `wanted - reached` at a time, concurrently. A round in which no attempt got an
-        answer ends it early: a service that does not answer, or answers without naming its
-        worker, would not start doing so for more attempts.
-        """
-        budget = PIN_ATTEMPTS_PER_WORKER * wanted
-        while len(self.sessions) < wanted and budget > 0:
-            batch = [self._session() for _ in range(min(wanted - len(self.sessions), budget))]
-            budget -= len(batch)
-            pids = await asyncio.gather(*(self._worker_of(s) for s in batch))
-            for session, pid in zip(batch, pids, strict=True):
-                if pid is None or pid in self.pids:
-                    await self._discard(session)
-                else:
-                    self.sessions.append(session)
-                    self.pids.append(pid)
-            if all(pid is None for pid in pids):
-                break
-        if len(self.sessions) < wanted:
-            fallback = "" if self.sessions else "; they share the load's connections instead"
-            print(
-                f"loadgen: idle probes pinned to {len(self.sessions)} of {wanted} workers: "
-                f"no connection reached the others within {PIN_ATTEMPTS_PER_WORKER * wanted} "
-                f"attempts{fallback}",
-                file=sys.stderr,
-            )
-
-    def next(self) -> Any:
-        """The session of the next worker in turn."""
-        session = self.sessions[self._turn % len(self.sessions)]
-        self._turn += 1
-        return session
-
-    async def close(self) -> None:
-        """Close every session opened (pinned or still being tried)."""
-        opened, self._opened = self._opened, []
-        for session in opened:
-            await session.close()
-
-
-# ---------------------------------------------------------------------------------------------
-# The engine
 
 
 def _headers(call: EndpointCall) -> dict[str, str] | None:
@@ -251,6 +138,12 @@ class LoadGenerator:
         ]
         self.pins = WorkerPins(config)
         self._pinning: asyncio.Task[None] | None = None  # opening them mid-schedule
+        self.lanes = FlowLanes(config)
+        # a flow's steps by the code of its first (the one the schedule draws), filled with
+        # the rotations of every endpoint in _dispatch
+        self._steps: dict[int, list[int]] = {}
+        self._needs: dict[int, list[str]] = {}  # a later step's code: the values it uses
+        self._uses: list[int] = []
 
     # -- control -------------------------------------------------------------------------------
 
@@ -299,7 +192,7 @@ class LoadGenerator:
             cpu_start = _cpu_seconds()
             if self.stopped_by is None:
                 await self._dispatch(session)
-                deadline = self.t0 + config.planned_s + config.timeout_s + 1.0
+                deadline = self.t0 + config.planned_s + self._longest_s() + 1.0
                 if self._tasks:
                     await asyncio.wait(set(self._tasks), timeout=deadline - time.monotonic())
         except asyncio.CancelledError:
@@ -327,8 +220,21 @@ class LoadGenerator:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._pinning
             await self.pins.close()
+            await self.lanes.close()
             await session.close()
         return self.record
+
+    def _longest_s(self) -> float:
+        """The longest a request, or a flow of several, started last may take: its timeout
+        for each step, and each step's pause."""
+        requests = {r.name: r for r in self.config.requests or []}
+        longest = 1
+        pauses = 0.0
+        for flow in {r.flow for r in requests.values() if r.flow}:
+            steps = [r for r in requests.values() if r.flow == flow]
+            longest = max(longest, len(steps))
+            pauses = max(pauses, sum(r.pause_s for r in steps))
+        return longest * self.config.timeout_s + pauses
 
     def _pin_offset(self) -> float | None:
         """When, in s after t0, to open the per-worker probe connections (at or below 0:
@@ -403,7 +309,18 @@ class LoadGenerator:
             else:
                 url = URL(base + call.path)
                 pools.append([(url, b) for b in self.pools.get(name) or [None]])
-        uses = [0] * len(calls)
+        uses = self._uses = [0] * len(calls)
+        requests = {r.name: r for r in config.requests or []}
+        for code, name in enumerate(self.endpoint_names):
+            first = requests.get(name)
+            if first is not None and first.flow is not None and first.step == 1:
+                later = sorted(
+                    (r for r in requests.values() if r.flow == first.flow and r.step > 1),
+                    key=lambda r: r.step,
+                )
+                self._steps[code] = [codes[r.name] for r in later]
+                for r in later:  # the values each later step needs, found once
+                    self._needs[codes[r.name]] = list(dict.fromkeys(uses_of(r.model_dump())))
         # one seeded sequence per distinct mix: the load's sequence is the same whether or not
         # an idle stage with a mix of its own follows it
         sequences = [
@@ -444,9 +361,13 @@ class LoadGenerator:
             uses[code] += 1
             self.in_flight += 1
             via = self.pins.next() if pinned[stage] and self.pins.sessions else session
-            task = loop.create_task(
-                self._send(via, i, calls[code].method, url, headers[code], body)
-            )
+            if code in self._steps:  # a flow: its first step now, the others after it
+                step = self._flow(stage, i, code, url, body, calls, headers, requests)
+                task = loop.create_task(step)
+            else:
+                task = loop.create_task(
+                    self._send(via, i, calls[code].method, url, headers[code], body)
+                )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -458,9 +379,10 @@ class LoadGenerator:
         url: Any,
         headers: dict[str, str] | None,
         body: bytes | None,
-    ) -> None:
+    ) -> tuple[int, str | None, bytes]:
         """One request: sent_s when it starts (before connection set-up), done_s at the end
-        of the response body, or a transport error as status 0."""
+        of the response body, or a transport error as status 0. Its status, error and the
+        answer's body (what a flow's step saves values from)."""
         import aiohttp
 
         record = self.record
@@ -468,10 +390,10 @@ class LoadGenerator:
         record.sent[i] = sent
         self.sent += 1
         self.lateness.add(sent - record.intended(i))
-        status, error = 0, None
+        status, error, answer = 0, None, b""
         try:
             async with session.request(method, url, data=body, headers=headers) as response:
-                await response.read()
+                answer = await response.read()
                 status = response.status
                 if status >= 400:
                     error = f"HTTP {status}: {response.reason}"
@@ -498,6 +420,93 @@ class LoadGenerator:
             self.latency.add(done - record.intended(i))
         else:
             self.errors += 1
+        return status, error, answer
+
+    async def _flow(
+        self,
+        stage: int,
+        first: int,
+        code: int,
+        url: Any,
+        body: bytes | None,
+        calls: Sequence[EndpointCall],
+        headers: Sequence[dict[str, str] | None],
+        requests: Mapping[str, HttpRequest],
+    ) -> None:
+        """A flow, its first step due at row `first` (its slot), the others each due when
+        the previous answer came (and its pause passed), all over one lane.
+
+        Each step is a row of its own: due, sent and answered at its own times, so its
+        latency is its own. A value a step saves is read from its JSON answer; a step that
+        needs a value that is missing (the step that saves it failed, or its answer had
+        nothing there) is not sent: its row is failed with the reason.
+        """
+        from yarl import URL
+
+        record, names = self.record, self.endpoint_names
+        saved: dict[str, Any] = {}
+        why: dict[str, str] = {}  # a var not saved: what went wrong
+        lane = self.lanes.take()
+        try:
+            row = first
+            for step_code in [code, *self._steps[code]]:
+                request = requests[names[step_code]]
+                if step_code != code:
+                    if request.pause_s > 0:
+                        await asyncio.sleep(request.pause_s)
+                    row = record.add(stage, step_code, time.monotonic() - self.t0)
+                    rotation = self.variants[request.name]  # rendered, markers left in
+                    path, body = rotation[self._uses[step_code] % len(rotation)]
+                    self._uses[step_code] += 1
+                    lacking = [v for v in self._needs[step_code] if v not in saved]
+                    if lacking:
+                        record.finish(
+                            row,
+                            0,
+                            missing_reason(lacking[0], why.get(lacking[0])),
+                            time.monotonic(),
+                        )
+                        self.done += 1
+                        self.errors += 1
+                        continue
+                    path, body = fill(path, body, request.body_kind, saved)
+                    url = URL(self.config.base_url + path)
+                    self.in_flight += 1
+                status, error, answer = await self._send(
+                    lane, row, calls[step_code].method, url, headers[step_code], body
+                )
+                self._save(request, status, error, answer, saved, why)
+        finally:
+            self.lanes.give(lane)
+
+    @staticmethod
+    def _save(
+        request: HttpRequest,
+        status: int,
+        error: str | None,
+        answer: bytes,
+        saved: dict[str, Any],
+        why: dict[str, str],
+    ) -> None:
+        """Keep what a step saves from its answer; or, for each value, why it could not."""
+        if not request.save:
+            return
+        document: Any = None
+        failed = f"step {request.step} failed: {error}" if error is not None else None
+        if failed is None:
+            try:
+                document = json.loads(answer)
+            except ValueError:
+                failed = f"step {request.step} answered HTTP {status} without JSON"
+        for var, path in request.save.items():
+            saved.pop(var, None)
+            if failed is not None:
+                why[var] = failed
+                continue
+            try:
+                saved[var] = extract(document, save_path(path))
+            except KeyError as exc:
+                why[var] = f"step {request.step}: {exc.args[0]}"
 
     # -- progress ------------------------------------------------------------------------------
 

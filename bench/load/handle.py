@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from pydantic import ValidationError
 from bench.load.config import LoadConfig, LoadgenError
 from bench.load.progressfile import LoadProgress, read_progress
 from bench.load.record import SUMMARY_VERSION, LoadSummary
+from bench.scratch import scratch_dir
 from service.process.childenv import die_with_parent, without_allocator_env
 
 __all__ = ["LoadgenProcess", "start_loadgen", "wait_loadgen"]
@@ -113,7 +113,7 @@ def start_loadgen(
     stock allocator whatever the service under test is given. With `progress` and no
     progress_path in the config, a progress file is kept in the process's work folder.
     """
-    workdir = Path(tempfile.mkdtemp(prefix="allocstudy-loadgen-"))
+    workdir = scratch_dir("loadgen")
     if progress and config.progress_path is None:
         config = config.model_copy(update={"progress_path": workdir / "progress.json"})
     config_path = workdir / "config.json"

@@ -11,8 +11,19 @@
 - `bench.measure.runlock`: one measurement at a time on a machine.
 - `bench.measure.runstats`: the statistics of a run as small pure functions (peak, settled,
   percentiles, overhead, disturbance), shared by the runner, the generator and the report.
+- `bench.measure.retention`: where a process's memory sits, from its allocator's statistics and
+  the kernel's view (pure: the components, and the retention table's rows of a repeat).
 
 Nothing is imported here (the load generator process imports runstats alone).
 """
 
-__all__ = ["groups", "journal", "machine", "memlimit", "runlock", "runstats", "sampler"]
+__all__ = [
+    "groups",
+    "journal",
+    "machine",
+    "memlimit",
+    "retention",
+    "runlock",
+    "runstats",
+    "sampler",
+]

@@ -2,11 +2,13 @@
 
 The memory sampler says how much anonymous memory a process holds; this module says where it
 sits, from two witnesses read at one instant inside the process (service.retentionlog): the
-allocator's own statistics (its family's `internal_stats`) and the kernel's view of the process
-(`/proc/self/smaps_rollup`). Each component is a number the allocator or the kernel states, with
-the statistic it came from; nothing is derived by subtraction from the total except the explicit
-`unaccounted` row, so the components plus `unaccounted` add up to the anonymous memory exactly,
-and a large `unaccounted` is a visible failure of the breakdown rather than a hidden one.
+allocator's own statistics (its family's `internal_stats`) and the kernel's view of the
+process (`/proc/self/status` RssAnon at every reading; smaps_rollup's LazyFree every few, the
+last one carried to the readings between, with its age in the source). Each component is a
+number the allocator or the kernel states, with the statistic it came from; nothing is
+derived by subtraction from the total except the explicit `unaccounted` row, so the
+components plus `unaccounted` add up to the anonymous memory exactly, and a large
+`unaccounted` is a visible failure of the breakdown rather than a hidden one.
 
 Components, in page order:
 - `live`: bytes the program holds (the allocator's in-use count).
@@ -75,6 +77,7 @@ class Breakdown:
     anon_bytes: int
     parts: dict[str, tuple[int, str]]
     absent: dict[str, str]
+    anon_source: str = "status RssAnon"
 
     @property
     def unaccounted(self) -> int:
@@ -257,24 +260,35 @@ def _allocator_parts(
     return parts, absent
 
 
-def breakdown(stats: Mapping[str, Any], kernel: Mapping[str, int]) -> Breakdown:
+def _anon(kernel: Mapping[str, int]) -> tuple[int, str]:
+    """The anonymous memory a breakdown adds up to: RssAnon (read at every reading; a
+    worker shares no anonymous pages, so it equals the Pss_Anon the sampler sums)."""
+    if "Rss_Anon" in kernel:
+        return int(kernel["Rss_Anon"]), "status RssAnon"
+    return int(kernel["Pss_Anon"]), "smaps_rollup Pss_Anon"
+
+
+def breakdown(
+    stats: Mapping[str, Any], kernel: Mapping[str, int], *, lazy_source: str | None = None
+) -> Breakdown:
     """Components of one process's anonymous memory at one instant.
 
     `stats` is the process's `internal` record: `{"family", "fields": {name: bytes},
     "sources": {name: statistic}, "absent": {name: why}}` with the normalised field names
-    `live`, `free`, `timer`, `metadata`, `interpreter`. `kernel` is smaps_rollup's
-    `Pss_Anon` (the anonymous memory, as the sampler counts it) and `LazyFree`, in bytes.
+    `live`, `free`, `timer`, `metadata`, `interpreter`. `kernel` holds `Rss_Anon` (or
+    `Pss_Anon`) and `LazyFree` when read, in bytes; `lazy_source` says where a LazyFree
+    carried from an earlier reading came from.
     """
-    anon = int(kernel["Pss_Anon"])
+    anon, anon_source = _anon(kernel)
     parts, absent = _allocator_parts(stats)
     if (lazy := kernel.get("LazyFree")) is not None:
-        parts["lazy"] = (int(lazy), "smaps_rollup LazyFree")
+        parts["lazy"] = (int(lazy), lazy_source or "smaps_rollup LazyFree")
     else:
-        absent["lazy"] = "this kernel's smaps_rollup has no LazyFree"
+        absent["lazy"] = "smaps_rollup's LazyFree was not read"
     named = sum(b for b, _ in parts.values())
-    parts["unaccounted"] = (anon - named, "Pss_Anon minus every component above")
+    parts["unaccounted"] = (anon - named, f"{anon_source} minus every component above")
     ordered = {c: parts[c] for c in COMPONENTS if c in parts}
-    return Breakdown(anon_bytes=anon, parts=ordered, absent=absent)
+    return Breakdown(anon_bytes=anon, parts=ordered, absent=absent, anon_source=anon_source)
 
 
 def rows(
@@ -290,7 +304,7 @@ def rows(
             "t_s": t_s,
             "component": "anon",
             "bytes": found.anon_bytes,
-            "source": "smaps_rollup Pss_Anon",
+            "source": found.anon_source,
         }
     ]
     for component, (value, source) in found.parts.items():
@@ -354,7 +368,7 @@ def _marks(lines: Sequence[Mapping[str, Any]], phases: Phases) -> dict[int, str]
     if ready := by_moment.get("ready"):
         marks[ready[-1]] = "ready"
     if load := by_moment.get("load"):
-        marks[max(load, key=lambda i: lines[i]["kernel"]["Pss_Anon"])] = "peak"
+        marks[max(load, key=lambda i: _anon(lines[i]["kernel"])[0])] = "peak"
         marks.setdefault(load[-1], "load_end")
     if idle := by_moment.get("idle"):
         marks[idle[-1]] = "settled"
@@ -367,6 +381,7 @@ def table_rows(
     *,
     allocator: str,
     repeat: int,
+    experiment: str = "service",
 ) -> list[dict[str, Any]]:
     """The retention table's rows for one repeat, from each worker's log lines
     (service.retentionlog): every reading inside the repeat, labelled with its phase
@@ -377,11 +392,21 @@ def table_rows(
     for worker, lines in lines_by_worker.items():
         ordered = sorted(lines, key=lambda line: float(line["t"]))
         marks = _marks(ordered, phases)
+        lazy: tuple[float, int] | None = None  # the last LazyFree read, and when
         for i, line in enumerate(ordered):
             t = float(line["t"])
-            if (moment := phases.moment(t)) is None or "Pss_Anon" not in line.get("kernel", {}):
+            kernel = dict(line.get("kernel") or {})
+            lazy_source = None
+            if "LazyFree" in kernel:
+                lazy = (t, int(kernel["LazyFree"]))
+            elif lazy is not None:
+                kernel["LazyFree"] = lazy[1]
+                lazy_source = f"smaps_rollup LazyFree, read {t - lazy[0]:.1f} s before"
+            if (moment := phases.moment(t)) is None or not {"Rss_Anon", "Pss_Anon"} & set(kernel):
                 continue
-            found = breakdown(normalise(line.get("internal") or {}), line["kernel"])
+            found = breakdown(
+                normalise(line.get("internal") or {}), kernel, lazy_source=lazy_source
+            )
             for row in rows(
                 found,
                 allocator=allocator,
@@ -390,6 +415,7 @@ def table_rows(
                 moment=moment,
                 t_s=round(t - phases.origin, 3),
             ):
+                row["experiment"] = experiment
                 row["mark"] = marks.get(i)
                 row["idle_t_s"] = round(t - phases.load_end, 3) if moment == "idle" else None
                 out.append(row)

@@ -1,7 +1,7 @@
 """A run folder made small enough to commit: the reference run a fresh clone's site shows.
 
-The article reads the manifest, the summary, memory, control and restarts tables in full,
-and from the requests table only two things (bench.report.run's digest): the live payload
+The article reads the manifest, the summary, memory, control, restarts and retention tables
+in full, and from the requests table only two things (bench.report.run's digest): the live payload
 each /churn answer reported, and what the idle phase received. A default run holds
 120,000 requests per allocator, so the compact copy keeps only those rows, and blanks the
 columns the article never reads (send times, error texts), which zstd then stores in next
@@ -29,7 +29,7 @@ from bench.results.tables import read_table, write_table
 __all__ = ["REQUEST_COLUMNS_BLANKED", "compact_run"]
 
 #: Tables copied whole (each rewritten with zstd, as the runner writes them).
-_WHOLE = ("summary", "memory", "control", "restarts")
+_WHOLE = ("summary", "memory", "control", "restarts", "retention")
 #: Columns of the requests table the article never reads: kept in the schema, emptied.
 REQUEST_COLUMNS_BLANKED = ("intended_s", "sent_s", "error")
 

@@ -21,7 +21,13 @@ from typing import Any
 
 from bench.errors import EXIT_CANNOT_RUN, UserError
 from bench.results.manifest import Manifest, ManifestError, read_manifest, write_manifest
-from bench.results.tables import TABLES, table_rows, to_table, write_table
+from bench.results.tables import (
+    TABLES,
+    WRITTEN_WHEN_FILLED,
+    table_rows,
+    to_table,
+    write_table,
+)
 
 __all__ = [
     "RunFolderError",
@@ -109,9 +115,15 @@ def save_run(
 
 
 def write_tables(run_dir: Path, rows: Mapping[str, Iterable[Mapping[str, Any]]]) -> None:
-    """Write every table of the data contract (empty ones too, so readers find all four)."""
+    """Write every table of the data contract (empty ones too, so readers find them all),
+    but a table WRITTEN_WHEN_FILLED only with rows (its file removed when it has none)."""
     for name in TABLES:
-        write_table(run_dir / f"{name}.arrow", name, to_table(name, rows.get(name, [])))
+        path = run_dir / f"{name}.arrow"
+        table = to_table(name, rows.get(name, []))
+        if name in WRITTEN_WHEN_FILLED and table.num_rows == 0:
+            path.unlink(missing_ok=True)
+            continue
+        write_table(path, name, table)
 
 
 def read_rows(run_dir: Path) -> dict[str, list[dict[str, Any]]]:

@@ -25,6 +25,7 @@ __all__ = [
     "STORED_SCHEMAS",
     "TABLES",
     "TableError",
+    "WRITTEN_WHEN_FILLED",
     "atomic_write_bytes",
     "read_table",
     "table_rows",
@@ -184,6 +185,24 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("requests_hit", pa.int64()),  # load requests that hit this restart
         ]
     ),
+    # where each worker's anonymous memory sits, every service.retention_every_s from ready to
+    # the end of idle (bench.measure.retention): one row per component of each reading, plus
+    # `anon` itself (the components and `unaccounted` add up to it)
+    "retention": pa.schema(
+        [
+            ("experiment", pa.string()),  # service (one row set per worker) or control
+            ("allocator", pa.string()),
+            ("repeat", pa.int64()),
+            ("worker", pa.string()),  # the worker's pid; "control" for the C++ control
+            ("moment", pa.string()),  # ready (before the load), load or idle
+            ("mark", pa.string()),  # ready, peak, load_end, settled; null for other readings
+            ("t_s", pa.float64()),  # on the repeat's clock, as memory's t_s
+            ("idle_t_s", pa.float64()),  # seconds into the idle (null outside it)
+            ("component", pa.string()),  # anon, live, free, timer, metadata, lazy, ...
+            ("bytes", pa.int64()),  # null: the component is absent (why: in `source`)
+            ("source", pa.string()),  # the statistic it came from, or "absent: why"
+        ]
+    ),
 }
 
 #: The column the run folder adds to every table: the host (its hostname) whose cell measured
@@ -194,6 +213,11 @@ HOST_COLUMN = "host"
 
 #: Every table of the data contract, in the order a run writes them.
 TABLES: tuple[str, ...] = tuple(SCHEMAS)
+
+#: Tables a run writes only when it recorded rows of them (a run without one still reads, as
+#: no rows): retention is off in a spec with `service.retention_every_s: 0`, and runs made
+#: before it existed have none.
+WRITTEN_WHEN_FILLED: frozenset[str] = frozenset({"retention"})
 
 #: The schema of each table as stored in a run folder: the producers' columns, then the host.
 STORED_SCHEMAS: dict[str, pa.Schema] = {
@@ -234,6 +258,7 @@ ADDED_COLUMNS: dict[str, frozenset[str]] = {
     "requests": frozenset({HOST_COLUMN}),
     "control": frozenset({HOST_COLUMN}),
     "restarts": frozenset({HOST_COLUMN}),
+    "retention": frozenset(),
 }
 
 

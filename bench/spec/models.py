@@ -3,6 +3,10 @@
 Pydantic models with every default and bound of the format (docs/guide/spec-format.md is
 generated from them); a spec file is read into them by bench.spec.loading, which reports
 every validation error as one line with its file, line and field.
+
+One module for all of them (about 790 lines): the format is one tree, its cross-field rules
+(the load against the live set, the idle against the timers) read several sections at once,
+and the spec guide is generated from this tree in its order.
 """
 
 from __future__ import annotations
@@ -87,6 +91,7 @@ UNHASHED_WHEN_NULL: dict[str, object] = {
     "control.warmup_s": 0.0,
     "service.arrivals": "uniform",
     "service.calibrate": None,
+    "service.retention_every_s": 2.0,
 }
 #: Environment a spec's `service.env` may not set: the harness sets these per allocator (the
 #: preload, its knobs, Python's allocator, the service's own config), and a copy in the app's
@@ -252,6 +257,13 @@ class ServiceSpec(_Model):
         "send (0: a silent idle, where nothing calls the allocator)",
     )
     request_timeout_s: float = Field(10.0, gt=0, le=300)
+    retention_every_s: float = Field(
+        2.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="every this many seconds each worker writes down where its memory sits "
+        "(the allocator's statistics, the kernel's view) for the retention table (0: never)",
+    )
     memory_limit_mb: float | None = Field(
         None,
         gt=0,

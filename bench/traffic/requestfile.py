@@ -12,6 +12,9 @@ default 1). Paths and bodies may hold seeded random fields (bench.traffic.templa
 file is converted first (bench.traffic.har). Every problem is one line, `<file>:<line>: <field>:
 <message>`, and all of them are found before anything starts; the runner's spec loading turns
 them into spec errors (exit 2).
+
+About 560 lines: every key's check with its file:line error lives beside the reading, so a
+reader finds a key's meaning and its refusal in one place (flows: bench.traffic.flows).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bench.traffic.flows import check_flows
 from bench.traffic.har import convert_har
 from bench.traffic.issues import RequestFileError, RequestIssue
 from bench.traffic.templates import (
@@ -57,7 +61,20 @@ __all__ = [
 #: The endpoint name of the harness's own probes (idle stage, warm-up): no request may take it.
 HEALTH_NAME = "health"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
-KEYS = ("name", "method", "path", "headers", "body", "json", "body_file", "form", "weight")
+KEYS = (
+    "name",
+    "method",
+    "path",
+    "headers",
+    "body",
+    "json",
+    "body_file",
+    "form",
+    "weight",
+    "flow",
+    "save",
+    "pause_s",
+)
 #: Headers the HTTP client sets itself, per connection or per body: a request may not set them.
 MANAGED_HEADERS = frozenset(
     {
@@ -99,6 +116,18 @@ class HttpRequest(BaseModel):
     #: "content_type", "data"} (a file, base64)
     form: list[dict[str, str]] | None = None
     weight: float = Field(1.0, gt=0)
+    #: the flow this request is a step of (bench.traffic.flows), None: a request on its own;
+    #: its step (1 first), what it saves from its answer, and its pause after the previous
+    #: step's answer. A later step carries its flow's weight but is never drawn on its own.
+    flow: str | None = None
+    step: int = Field(0, ge=0)
+    save: dict[str, str] = Field(default_factory=dict)
+    pause_s: float = Field(0.0, ge=0)
+
+    @property
+    def drawn(self) -> bool:
+        """Whether the schedule draws it: a request on its own, or a flow's first step."""
+        return self.step <= 1
 
     @property
     def fixed(self) -> bool:
@@ -123,7 +152,8 @@ class RequestMix:
 
     @property
     def weights(self) -> dict[str, float]:
-        return {r.name: r.weight for r in self.requests}
+        """The mix the schedule draws from: a flow's later steps 0 (they follow its first)."""
+        return {r.name: r.weight if r.drawn else 0.0 for r in self.requests}
 
     def record(self) -> dict[str, Any]:
         """The mix as the manifest keeps it: enough for the article to name the traffic on a
@@ -134,7 +164,13 @@ class RequestMix:
             "summary": self.summary,
             "har": self.file.name if self.file.suffix.lower() == ".har" else None,
             "requests": [
-                {"name": r.name, "method": r.method, "path": r.path, "weight": r.weight}
+                {
+                    "name": r.name,
+                    "method": r.method,
+                    "path": r.path,
+                    "weight": r.weight,
+                    **({"flow": r.flow, "step": r.step} if r.flow else {}),
+                }
                 for r in self.requests
             ],
         }
@@ -400,7 +436,8 @@ def check_requests(
     """Check raw requests (line, object): the requests, the body and feed files read (hashed
     into the spec), the problems."""
     checker = _Checker(file, base_dir)
-    checked: list[tuple[int, dict[str, Any]]] = []
+    checked: list[tuple[int, int, dict[str, Any]]] = []  # (index in order, line, request)
+    order: list[tuple[int, dict[str, Any], dict[str, Any]]] = []  # for the flows' checks
     count = 0
     for line, obj in raw:
         count += 1
@@ -409,10 +446,12 @@ def check_requests(
             continue
         req = checker.request(line, obj)
         if req is not None:
-            checked.append((line, req))
+            checked.append((len(order), line, req))
+        order.append((line, obj, req or {}))
     if count == 0:
         checker.bad(1, "", "no requests: write one JSON object a line")
-    requests = _named(checked, checker)
+    steps = check_flows(order, checker.bad)
+    requests = _named([(line, {**req, **steps.get(at, {})}) for at, line, req in checked], checker)
     return requests, checker.body_files, checker.issues
 
 
@@ -459,11 +498,15 @@ def load_requests(path: Path) -> RequestMix:
     digest = hashlib.sha256(data)
     for body_file in body_files:
         digest.update(b"\0" + str(body_file.name).encode() + b"\0" + body_file.read_bytes())
-    total = sum(r.weight for r in requests)
+    drawn = [r for r in requests if r.drawn]  # a flow counts once, by its first step
+    total = sum(r.weight for r in drawn)
+    flows = len({r.flow for r in requests if r.flow})
     summary = account or (
-        f"{file}: {len(requests)} requests, "
-        + ", ".join(f"{r.name} {r.weight / total:.0%}" for r in requests[:6])
-        + (", ..." if len(requests) > 6 else "")
+        f"{file}: {len(requests)} requests"
+        + (f" ({flows} flow{'s' if flows > 1 else ''} of several steps)" if flows else "")
+        + ", "
+        + ", ".join(f"{r.flow or r.name} {r.weight / total:.0%}" for r in drawn[:6])
+        + (", ..." if len(drawn) > 6 else "")
     )
     return RequestMix(path, tuple(requests), digest.hexdigest(), summary)
 

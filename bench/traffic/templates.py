@@ -14,6 +14,9 @@ A template is text with fields written `${...}`; everything else is sent as writ
 - `${env:NAME}`      the value of the environment variable NAME where the load is generated
                      (a token or a password: the request file, and so the manifest, holds only
                      its name; a variable that is not set is an error when the file is read)
+- `${var:NAME}`      in a flow's later step only: the value an earlier step saved from its
+                     answer (bench.traffic.flows); rendered here as a marker that the load
+                     generator replaces when the step is sent
 - `$${`              a literal `${` (the only way to write one)
 
 Any other `${...}`, or a `${` never closed, is an error found when the request file is read,
@@ -42,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "json_strings",
     "MAX_FEED_ROWS",
     "Template",
     "TemplateError",
@@ -50,6 +54,8 @@ __all__ = [
     "escape",
     "feed_rows",
     "has_fields",
+    "var_marker",
+    "var_names",
     "json_fixed",
     "one_row_per_feed",
     "render_json",
@@ -59,6 +65,18 @@ __all__ = [
 _FIELD = re.compile(r"\$\$\{|\$\{(?P<inside>[^{}$]*)\}")
 _MAX_LEN = 1024
 _ALNUM = string.ascii_letters + string.digits
+
+
+#: What a `${var:NAME}` field renders to before the step is sent: NUL cannot be written in a
+#: path (the request file forbids control characters there), so the marker never occurs by
+#: chance; in a JSON body it is encoded as `\u0000`.
+VAR_MARK = "\x00"
+_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def var_marker(name: str) -> str:
+    """The text a `${var:NAME}` field renders to, replaced when its step is sent."""
+    return f"{VAR_MARK}{name}{VAR_MARK}"
 
 
 class TemplateError(ValueError):
@@ -165,6 +183,16 @@ def resolve_feeds(text: str, base_dir: Path) -> tuple[str, list[Path]]:
     return _FEED.sub(absolute, text), files
 
 
+def var_names(text: str) -> list[str]:
+    """The names of the `${var:NAME}` fields of a text, in order (an escaped `$${` is not one)."""
+    out: list[str] = []
+    for match in _FIELD.finditer(text):
+        inside = (match.group("inside") or "").strip()
+        if inside.startswith("var:"):
+            out.append(inside[4:])
+    return out
+
+
 def _field(raw: str) -> Piece:
     """The renderer of one field's inside text (between the braces)."""
     kind, _, args = raw.partition(":")
@@ -202,6 +230,10 @@ def _field(raw: str) -> Piece:
                 "the run: its value is sent, never recorded)"
             )
         return lambda _rng: os.environ.get(args, "")
+    if kind == "var":
+        if not _VAR_NAME.fullmatch(args):
+            raise TemplateError(f"${{{raw}}}: write ${{var:NAME}} with a name a step saves")
+        return var_marker(args)
     if kind == "choice":
         options = args.split("|")
         if not args or any(not o for o in options):
@@ -209,7 +241,7 @@ def _field(raw: str) -> Piece:
         return lambda rng: rng.choice(options)
     raise TemplateError(
         f"unknown field ${{{raw}}} (known: int:LO:HI, hex:N, alnum:N, choice:a|b, uuid, "
-        "env:NAME, feed:FILE:COL)"
+        "env:NAME, feed:FILE:COL, var:NAME)"
     )
 
 
@@ -263,17 +295,23 @@ def has_fields(text: str) -> bool:
     return "${" in text
 
 
-def check_json(value: Any) -> None:
-    """Compile every string of a JSON value (TemplateError for the first bad field)."""
+def json_strings(value: Any) -> Iterator[str]:
+    """Every string of a JSON value, keys included, in document order."""
     if isinstance(value, str):
-        compile_template(value)
+        yield value
     elif isinstance(value, list):
         for item in value:
-            check_json(item)
+            yield from json_strings(item)
     elif isinstance(value, dict):
         for key, item in value.items():
-            compile_template(key)
-            check_json(item)
+            yield key
+            yield from json_strings(item)
+
+
+def check_json(value: Any) -> None:
+    """Compile every string of a JSON value (TemplateError for the first bad field)."""
+    for text in json_strings(value):
+        compile_template(text)
 
 
 def json_fixed(value: Any) -> bool:

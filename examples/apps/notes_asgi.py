@@ -3,7 +3,8 @@
 Serve it with `service.app: notes_asgi:app` and `service.app_dir: apps` (beside the spec), or
 on its own with `uvicorn notes_asgi:app`. Routes (JSON in, JSON out):
 - `POST /notes` {"title", "body", "tags"?}: stores a note, answers it with its id (201).
-- `GET /notes/{id}`: one note; `GET /notes?tag=T&limit=N`: the newest notes with that tag.
+- `GET /notes/{id}`: one note; `DELETE /notes/{id}`: forgets it; `GET /notes?tag=T&limit=N`:
+  the newest notes with that tag.
 - `POST /orders` {"customer", "items": [{"sku", "qty", "price"}], "coupon"?}: prices the
   order (lines, tax, discount) and keeps it; the same order again is answered from a cache.
 - `GET /orders/{id}`: a priced order; `GET /report`: word and tag counts over the notes.
@@ -11,12 +12,17 @@ on its own with `uvicorn notes_asgi:app`. Routes (JSON in, JSON out):
 Its memory is bounded, as a well-behaved service's is: at most MAX_NOTES notes and MAX_ORDERS
 orders (the oldest go first) and a priced-order cache of CACHE_SIZE entries. What it allocates
 per request (parsing, validating, serialising, tokenising) is freed when the answer is sent.
+
+Each worker process keeps its own notes, as an app without a database does: an id names the
+worker that made it (its pid in it), so a read that reaches another worker is a 404, never
+another worker's note under the same number.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import time
 from collections import Counter, OrderedDict
@@ -58,7 +64,7 @@ _next_id = 0
 def _new_id(prefix: str) -> str:
     global _next_id
     _next_id += 1
-    return f"{prefix}{_next_id:08d}"
+    return f"{prefix}{os.getpid()}-{_next_id:08d}"
 
 
 def _problem(status: int, message: str) -> JSONResponse:
@@ -95,6 +101,11 @@ async def create_note(request: Request) -> JSONResponse:
 async def get_note(request: Request) -> JSONResponse:
     note = notes.get(request.path_params["note_id"])
     return JSONResponse(note) if note is not None else _problem(404, "no such note")
+
+
+async def delete_note(request: Request) -> JSONResponse:
+    note = notes.pop(request.path_params["note_id"], None)
+    return JSONResponse({"deleted": note["id"]}) if note else _problem(404, "no such note")
 
 
 async def list_notes(request: Request) -> JSONResponse:
@@ -171,6 +182,7 @@ app = Starlette(
         Route("/notes", create_note, methods=["POST"]),
         Route("/notes", list_notes, methods=["GET"]),
         Route("/notes/{note_id}", get_note, methods=["GET"]),
+        Route("/notes/{note_id}", delete_note, methods=["DELETE"]),
         Route("/orders", create_order, methods=["POST"]),
         Route("/orders/{order_id}", get_order, methods=["GET"]),
         Route("/report", report, methods=["GET"]),

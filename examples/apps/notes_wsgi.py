@@ -2,14 +2,16 @@
 
 Serve it with `service.app: notes_wsgi:app` and `service.app_dir: apps`, or with any WSGI
 server. The routes are those of notes_asgi.py: `POST /notes`, `GET /notes?tag=T&limit=N`,
-`GET /notes/<id>`, `POST /orders`, `GET /orders/<id>`, `GET /report`. A WSGI server calls it
-from several threads, so the stores are guarded by a lock. Memory is bounded the same way.
+`GET /notes/<id>`, `DELETE /notes/<id>`, `POST /orders`, `GET /orders/<id>`, `GET /report`.
+A WSGI server calls it from several threads, so the stores are guarded by a lock. Memory is
+bounded the same way, and each worker process keeps its own notes (ids name their worker).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import threading
 import time
@@ -50,7 +52,7 @@ class Store:
 
     def new_id(self, prefix: str) -> str:
         self.counter += 1
-        return f"{prefix}{self.counter:08d}"
+        return f"{prefix}{os.getpid()}-{self.counter:08d}"  # per worker, as in notes_asgi
 
 
 store = Store()
@@ -158,6 +160,14 @@ def _get(table: str, key: str) -> tuple[int, Any]:
     return 200, found
 
 
+def _delete_note(key: str) -> tuple[int, Any]:
+    with store.lock:
+        found = store.notes.pop(key, None)
+    if found is None:
+        raise Problem(404, "no such note")
+    return 200, {"deleted": key}
+
+
 def report(environ: dict[str, Any]) -> tuple[int, Any]:
     with store.lock:
         notes = list(store.notes.values())
@@ -185,6 +195,8 @@ def _route(method: str, path: str) -> Callable[[dict[str, Any]], tuple[int, Any]
     if len(parts) == 2 and parts[0] in ("notes", "orders"):
         table, key = parts
         handlers = {"GET": lambda environ: _get(table, key)}
+        if table == "notes":
+            handlers["DELETE"] = lambda environ: _delete_note(key)
     elif tuple(parts) in routes:
         handlers = routes[tuple(parts)]
     else:

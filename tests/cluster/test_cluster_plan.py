@@ -89,7 +89,14 @@ def _result() -> CellResult:
 
 def test_a_payload_gives_back_the_rows_and_entry_it_was_made_from():
     payload = encode(_result(), fingerprint={"cores": 2}, confounds={"thp": {}})
-    assert set(payload["tables"]) == {"memory", "requests", "control", "summary", "restarts"}
+    assert set(payload["tables"]) == {
+        "memory",
+        "requests",
+        "control",
+        "summary",
+        "restarts",
+        "retention",
+    }
     got = decode(payload)
     assert got.result.cell == Cell("glibc", "service", 0) and got.result.host == "h1"
     assert got.result.entry == {"wall_s": 1.5, "phases": [{"phase": "load"}]}

@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from bench.allocators.registry import libc_path
+from bench.experiments.proof import REPLACEMENT
 from bench.experiments.restarts import RestartWatch, requests_hit, restart_rows
 from service.recycling import Restart
 
@@ -111,12 +112,22 @@ def test_the_watch_proves_each_replacement_once_from_its_own_report_and_maps():
         {
             "repeat": 1,
             "pid": me,
-            "role": "worker (replacement)",
+            "role": REPLACEMENT,  # one role for a replacement, however it was found
             "replaces": 10,
             "malloc_library": libc,
             "mapped": True,
         }
     ]
+
+
+def test_a_replacement_proven_already_is_not_proven_again():
+    """One proof per replacement: a worker that answered /stats first (prove_replacements)
+    is not proven a second time when its restart shows up in the supervisor's log."""
+    libc = libc_path()
+    watch = RestartWatch(libc, repeat=1)
+    ready = Restart(10, os.getpid(), 205, 203, 1.0, 1.2, 1.5, libc)
+    assert watch.check([ready], known=[os.getpid()]) is None
+    assert watch.evidence == []
 
 
 def test_a_replacement_on_another_library_is_a_problem_that_names_it():

@@ -16,6 +16,7 @@ from bench.load.config import LoadConfig
 from bench.load.handle import start_loadgen, wait_loadgen
 from bench.load.record import LoadSummary
 from bench.results.tables import read_table
+from service.config import HOSTED_HEALTH_PATH
 from service.launcher import free_port as free_port  # the one helper, re-exported
 
 SERVER = Path(__file__).with_name("loadgen_server.py")
@@ -64,3 +65,33 @@ def run_loadgen(config: LoadConfig, out: Path) -> tuple[LoadSummary, list[dict[s
 def rows_of(path: Path) -> list[dict[str, Any]]:
     table: pa.Table = read_table(path, "requests")
     return table.to_pylist()
+
+
+def send_to_log_server(
+    script: Path, tmp_path: Path, mix: Any, log: Path, *, stages: list[dict[str, Any]], **extra: Any
+) -> tuple[Any, list[dict[str, Any]], int]:
+    """Send a request file's mix to a request-logging loopback server `script` (which writes
+    every request it gets to `log`, and prints its port first): the generator's summary and
+    rows, and the server's pid."""
+    server = subprocess.Popen(
+        [sys.executable, str(script), str(log)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        port = server.stdout.readline().strip()
+        config = LoadConfig.model_validate(
+            {
+                "base_url": f"http://127.0.0.1:{port}",
+                "stages": stages,
+                "mix": mix.weights,
+                "requests": [r.model_dump(mode="json") for r in mix.requests],
+                "health_path": HOSTED_HEALTH_PATH,
+                "origin": time.monotonic(),
+                **extra,
+            }
+        )
+        summary, rows = run_loadgen(config, tmp_path / "requests.arrow")
+        return summary, rows, server.pid
+    finally:
+        server.kill()
+        server.wait(timeout=10)

@@ -12,10 +12,11 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Callable
 
 from aiohttp import web
 
-__all__ = ["main"]
+__all__ = ["main", "serve"]
 
 
 def make_app(log_path: str) -> web.Application:
@@ -39,8 +40,8 @@ def make_app(log_path: str) -> web.Application:
     return app
 
 
-async def _serve(log_path: str) -> None:
-    runner = web.AppRunner(make_app(log_path), access_log=None)
+async def _serve(app: web.Application) -> None:
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -48,11 +49,17 @@ async def _serve(log_path: str) -> None:
     await asyncio.Event().wait()
 
 
-def main() -> None:
+def serve(make: Callable[[str], web.Application]) -> None:
+    """Serve the app `make` builds for the log file named on the command line, on a free
+    loopback port printed first, until killed (the flow server's too)."""
     try:
-        asyncio.run(_serve(sys.argv[1]))
+        asyncio.run(_serve(make(sys.argv[1])))
     except KeyboardInterrupt:
         sys.exit(0)
+
+
+def main() -> None:
+    serve(make_app)
 
 
 if __name__ == "__main__":

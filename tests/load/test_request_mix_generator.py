@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
-from loadgen_support import free_port, run_loadgen
+from loadgen_support import free_port, run_loadgen, send_to_log_server
 
 from bench.load.config import LoadConfig
 from bench.spec import parse_spec
@@ -41,40 +39,12 @@ TRAFFIC = "# a small hosted-app mix with random fields\n" + "".join(
 )
 
 
-def send_to_log_server(
-    tmp_path: Path, mix: Any, log: Path, *, stages: list[dict[str, Any]], **extra: Any
-) -> tuple[Any, list[dict[str, Any]], int]:
-    """Send a request file's mix to the request-logging loopback server (which writes every
-    request it gets to `log`): the generator's summary and rows, and the server's pid."""
-    server = subprocess.Popen(
-        [sys.executable, str(SERVER), str(log)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert server.stdout is not None
-        port = server.stdout.readline().strip()
-        config = LoadConfig.model_validate(
-            {
-                "base_url": f"http://127.0.0.1:{port}",
-                "stages": stages,
-                "mix": mix.weights,
-                "requests": [r.model_dump(mode="json") for r in mix.requests],
-                "health_path": HOSTED_HEALTH_PATH,
-                "origin": time.monotonic(),
-                **extra,
-            }
-        )
-        summary, rows = run_loadgen(config, tmp_path / "requests.arrow")
-        return summary, rows, server.pid
-    finally:
-        server.kill()
-        server.wait(timeout=10)
-
-
 def test_a_request_file_mix_is_sent_rendered_and_recorded_by_name(tmp_path: Path) -> None:
     (tmp_path / "traffic.jsonl").write_text(TRAFFIC, encoding="utf-8")
     mix = load_requests(tmp_path / "traffic.jsonl")
     log = tmp_path / "server.jsonl"
     summary, rows, server_pid = send_to_log_server(
+        SERVER,
         tmp_path,
         mix,
         log,
@@ -173,6 +143,7 @@ def test_an_env_field_sends_the_secret_and_records_only_its_name(
     assert secret not in json.dumps(mix.record())  # what the manifest keeps: the name
     log = tmp_path / "server.jsonl"
     summary, rows, _ = send_to_log_server(
+        SERVER,
         tmp_path,
         mix,
         log,

@@ -169,3 +169,33 @@ def test_a_repeats_readings_are_labelled_by_phase_and_marked() -> None:
     settled = {r["component"]: r["bytes"] for r in rows if r["mark"] == "settled"}
     assert settled["timer"] == 0 and settled["unaccounted"] == 30 - 10 - 2 - 0 - 1 - 0
     assert {r["worker"] for r in rows} == {"7"} and {r["repeat"] for r in rows} == {1}
+
+
+def test_lazily_freed_pages_are_carried_to_the_readings_without_smaps_with_their_age() -> None:
+    from bench.measure.retention import Phases, table_rows
+
+    def line(t: float, anon: int, lazy: int | None) -> dict:
+        kernel = {"Rss_Anon": anon} | ({"LazyFree": lazy} if lazy is not None else {})
+        return {
+            "t": t,
+            "internal": {"malloc": {"family": "glibc", "bytes": {"live": 10}}},
+            "kernel": kernel,
+        }
+
+    phases = Phases(origin=0.0, load_start=1.0, load_end=5.0, idle_end=9.0)
+    rows = table_rows(
+        {"1": [line(0.5, 20, 3), line(2.0, 30, None), line(6.5, 40, None)]},
+        phases,
+        allocator="glibc",
+        repeat=0,
+    )
+    lazy = [(r["t_s"], r["bytes"], r["source"]) for r in rows if r["component"] == "lazy"]
+    assert lazy == [
+        (0.5, 3, "smaps_rollup LazyFree"),
+        (2.0, 3, "smaps_rollup LazyFree, read 1.5 s before"),
+        (6.5, 3, "smaps_rollup LazyFree, read 6.0 s before"),
+    ]
+    anon = [r for r in rows if r["component"] == "anon"]
+    assert [r["source"] for r in anon] == ["status RssAnon"] * 3
+    settled = {r["component"]: r["bytes"] for r in rows if r["mark"] == "settled"}
+    assert settled["unaccounted"] == 40 - 10 - 3

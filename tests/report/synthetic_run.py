@@ -28,6 +28,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from bench.measure.retention import Phases, table_rows
 from bench.measure.runstats import given_back_share, overhead_ratio
 from bench.results.manifest import MANIFEST_FORMAT
 from bench.results.records import method_record
@@ -362,6 +363,62 @@ def _live_record(
         "live_bytes": sum(w["live_bytes"] for w in workers),
         "workers": workers,
     }
+
+
+def _reading(family: str, anon: int, idle_share: float) -> dict[str, Any]:
+    """One worker's retention reading in the shape service.retentionlog writes: live half of
+    the memory, a fifth free inside the allocator, a tenth in pymalloc's arenas; jemalloc's
+    dirty pages a fifth at the end of load, decaying to none over the idle."""
+    live, free, arenas = anon // 2, anon // 5, anon // 10
+    by_family: dict[str, dict[str, int]] = {
+        "glibc": {"live": live, "free_in_heaps": free},
+        "jemalloc": {
+            "live": live,
+            "active": live + free // 2,
+            "dirty": int(free // 2 * (1 - idle_share)),
+            "metadata": anon // 50,
+        },
+        "tcmalloc": {"live": live, "pageheap_free": free, "central_cache_free": 0,
+                     "transfer_cache_free": 0, "thread_cache_free": 0},
+        "mimalloc": {"current_commit": live + free},
+    }  # fmt: skip
+    return {
+        "malloc": {"family": family, "bytes": by_family[family]},
+        "heap": {"bytes": live, "source": "synthetic"},
+        "python": {"bytes": {"arenas": arenas}, "source": {"arenas": "synthetic"}},
+    }
+
+
+def retention_rows(
+    a: Alloc, repeat: int, *, warmup_s: float, load_s: float, idle_s: float
+) -> list[dict[str, Any]]:
+    """The retention table of one repeat of two workers, through the real pure pipeline
+    (bench.measure.retention.table_rows) from readings every 5 s."""
+    family = (
+        a.name.split("-")[0]
+        if a.name.split("-")[0] in ("glibc", "jemalloc", "tcmalloc", "mimalloc")
+        else "glibc"
+    )
+    phases = Phases(origin=0.0, load_start=warmup_s, load_end=warmup_s + load_s,
+                    idle_end=warmup_s + load_s + idle_s)  # fmt: skip
+    lines: dict[str, list[dict[str, Any]]] = {}
+    for worker in ("101", "102"):
+        out = []
+        t = 1.0
+        while t < phases.idle_end:
+            if t < phases.load_start:
+                mb, share = a.base_mb, 0.0
+            elif t <= phases.load_end:
+                mb, share = a.base_mb + (a.peak_mb - a.base_mb) * (t - warmup_s) / load_s, 0.0
+            else:
+                share = (t - phases.load_end) / idle_s
+                mb = a.peak_mb + (a.settled_mb - a.peak_mb) * share
+            anon = int(mb * 1e6 / 2)
+            out.append({"t": t, "internal": _reading(family, anon, share),
+                        "kernel": {"Rss_Anon": anon, "LazyFree": 0}})  # fmt: skip
+            t += 5.0
+        lines[worker] = out
+    return table_rows(lines, phases, allocator=a.name, repeat=repeat)
 
 
 def write_run(
@@ -701,6 +758,15 @@ def write_run(
     write_table(folder / "requests.arrow", "requests", _requests_table(requests))
     write_table(folder / "control.arrow", "control", to_table("control", control))
     write_table(folder / "summary.arrow", "summary", to_table("summary", summary))
+    retention = [
+        row
+        for a in allocs
+        if a.status == "ok"
+        for r in range(repeats)
+        for row in retention_rows(a, r, warmup_s=warmup_s, load_s=load_s, idle_s=idle_s)
+    ]
+    if retention:
+        write_table(folder / "retention.arrow", "retention", to_table("retention", retention))
     names = [a.name for a in allocs]
     manifest = {
         "format": MANIFEST_FORMAT,

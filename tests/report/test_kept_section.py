@@ -122,3 +122,16 @@ def test_kept_from_rows_sums_workers_and_takes_the_median_repeat() -> None:
     assert kept.timer_series == [(1.5, 90), (2.5, 50)]  # repeat 2 (median), from both read
     assert summed_series([], "timer") == []
     assert kept_from_rows(rows, allocator="glibc", family="glibc") is None
+
+
+def test_the_control_sentence_says_whose_retention_it_is() -> None:
+    from bench.report.sections.kept import control_sentence
+
+    service = _kept(settled={"live": 450 * MB, "free": 300 * MB})
+    same = _kept(anon_settled=600 * MB, settled={"live": 350 * MB, "free": 200 * MB})
+    text = control_sentence(service, same)
+    assert text is not None and "33% of the service's settled memory" in text
+    assert "the allocator's, with or without an interpreter" in text
+    bare = _kept(anon_settled=600 * MB, settled={"live": 550 * MB, "free": 20 * MB})
+    assert "follows from the interpreter's pattern" in (control_sentence(service, bare) or "")
+    assert control_sentence(service, _kept(settled={"live": 1})) is None

@@ -198,6 +198,8 @@ def test_the_harness_answers_its_own_paths_with_the_stats_of_the_contract(
         "gc_objects",
         "gc_counts",
     }
+    assert stats["internal"]["malloc"]["family"] == "glibc"  # as the synthetic /stats has it
+    assert stats["internal"]["malloc"]["bytes"]["live"] > 0
     health = client.get(HOSTED_HEALTH_PATH)
     assert health.json() == {"status": "ok", "pid": os.getpid()}
     assert health.headers[WORKER_HEADER] == str(os.getpid())

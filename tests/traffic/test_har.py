@@ -163,3 +163,55 @@ def test_an_entry_without_a_usable_request_is_located_at_its_line() -> None:
     first_lines = [int(line.split(":")[1]) for line in lines]
     assert text.splitlines()[first_lines[0] - 1].strip() == "{"
     assert first_lines[0] < first_lines[1]
+
+
+def timed(method: str, url: str, started: str, took_ms: float, **extra: Any) -> dict:
+    return {**entry(method, url, **extra), "startedDateTime": started, "time": took_ms}
+
+
+def test_keep_order_makes_the_session_one_flow_in_its_order_with_its_pauses() -> None:
+    post = {"mimeType": "application/json", "text": '{"t": 1}'}
+    text = har(  # listed out of order: the start times decide
+        timed("GET", "http://app/notes?x=1", "2026-01-01T10:00:01.000Z", 50),
+        timed("GET", "http://app/notes?x=1", "2026-01-01T10:00:00.000Z", 200),
+        timed("POST", "http://app/notes", "2026-01-01T10:00:01.020Z", 10, postData=post),
+        timed("GET", "https://cdn.example/a.js", "2026-01-01T10:00:01.500Z", 5),
+        timed("GET", "http://app/report", "2026-01-01T10:00:02.030Z", 10),
+    )
+    requests, summary = convert_har(text, "t.har", keep_order=True)
+    steps = [obj for _, obj in requests]
+    assert [(s["name"], s.get("pause_s"), s.get("weight")) for s in steps] == [
+        ("GET /notes", None, 1),  # the first starts at the flow's slot
+        ("GET /notes #2", 0.8, None),  # 1.0 s start - (0 + 0.2 s)
+        ("POST /notes", 0.0, None),  # began before the previous answer: no pause
+        ("GET /report", 1.0, None),
+    ]
+    assert {s["flow"] for s in steps} == {"session"} and steps[2]["body"] == '{"t": 1}'
+    assert "one flow of 4 steps to app (recorded order, pauses as recorded)" in summary
+    assert "dropped responses, cookies" in summary and "timings" not in summary  # kept as pauses
+
+
+def test_keep_order_without_start_times_keeps_the_file_order_and_no_pauses() -> None:
+    text = har(entry("GET", "http://app/b"), entry("GET", "http://app/a"))
+    requests, summary = convert_har(text, "t.har", keep_order=True)
+    assert [(o["path"], o.get("pause_s")) for _, o in requests] == [("/b", None), ("/a", None)]
+    assert "start times missing: no pauses" in summary
+
+
+def test_the_har_command_writes_a_request_file_that_reads_back(tmp_path: Path) -> None:
+    from bench.cli import main
+
+    out = tmp_path / "session.jsonl"
+    source = ROOT / "examples" / "browser.har"
+    assert main(["har", str(source), "--keep-order", "--out", str(out)]) == 0
+    mix = load_requests(out)
+    assert [r.step for r in mix.requests] == list(range(1, 10))
+    assert mix.requests[0].name == "session 1/9: GET /notes"
+    assert mix.weights[mix.requests[0].name] == 1.0
+    assert [r.pause_s for r in mix.requests][2] == pytest.approx(4.057)
+    assert out.read_text().startswith("# ")  # the account, as comments
+    assert main(["har", str(source), "--out", str(out)]) == 2  # exists: not overwritten
+    assert load_requests(out).requests[0].flow == "session"
+    assert main(["har", str(source), "--out", str(out), "--force"]) == 0
+    merged = load_requests(out)
+    assert merged.weights == load_requests(source).weights

@@ -1,10 +1,11 @@
 """Where the kept memory sits: the article's retention section, from the retention table.
 
-Sentences {{ say.kept }}, chart {{ chart.kept }}, tables {{ table.kept }} and
-{{ table.kept_ranking }}; all from one `Kept` per allocator. The model and its words are pure
-functions over the retention table's medians (bench.measure.retention): per allocator the
-components at the moments that matter (peak of load, end of load, settled), the series of pages
-waiting on a timer over idle, and the allocator's return timers as read back in the workers.
+Sentences {{ say.kept }}, chart {{ chart.kept }} (its data table: the components at
+settled), tables {{ table.kept_sources }} and {{ table.kept_ranking }}; all from one `Kept`
+per allocator. The model and its words are pure functions over the retention table's
+medians (bench.measure.retention): per allocator the components at the moments that matter
+(peak of load, end of load, settled), the series of pages waiting on a timer over idle, and
+the allocator's return timers as read back in the workers.
 The sentences follow the data: each names the component that holds the most of what the
 allocator keeps, and says why that family keeps it there; a family's reason is never printed
 for a component that is not there.
@@ -277,6 +278,8 @@ class KeptData:
     run: Run
     full: Results
     kept: dict[str, Kept]
+    #: the C++ control's breakdown per allocator, beside the service's
+    control: dict[str, Kept] = field(default_factory=dict)
 
 
 def _bars(data: KeptData, names: Names) -> tuple[list[dict[str, Any]], list[str]]:
@@ -286,14 +289,16 @@ def _bars(data: KeptData, names: Names) -> tuple[list[dict[str, Any]], list[str]
         for moment, parts in (("settled", k.settled), ("peak", k.peak)):
             if not parts:
                 continue
-            label = f"{names.label(name)} · {moment}"
-            labels.append(label)
+            label = names.label(name)
+            if label not in labels:
+                labels.append(label)
             for rank, component in enumerate(("live", *KEPT_COMPONENTS)):
                 value = parts.get(component)
                 if value is not None and value > 0:
                     rows.append(
                         {
                             "bar": label,
+                            "moment": moment,
                             "component": COMPONENT_TITLES[component],
                             "mb": value / MB,
                             "rank": rank,
@@ -311,9 +316,15 @@ def kept_chart(data: KeptData) -> str:
     plot_width = WIDTH - 160
     chart = (
         alt.Chart(alt.Data(values=rows))
-        .mark_bar(height=14)
+        .mark_bar(height=12)
         .encode(
             y=alt.Y("bar:N", sort=labels, title=None),
+            yOffset=alt.YOffset("moment:N", sort=["settled", "peak"]),
+            opacity=alt.Opacity(
+                "moment:N",
+                scale=alt.Scale(domain=["settled", "peak"], range=[1.0, 0.45]),
+                legend=None,
+            ),
             x=alt.X("mb:Q", stack="zero", axis=value_axis("anonymous memory (MB)", plot_width)),
             color=alt.Color(
                 "component:N",
@@ -325,7 +336,7 @@ def kept_chart(data: KeptData) -> str:
             ),
             order=alt.Order("rank:Q"),
         )
-        .properties(width=plot_width, height=max(60, 22 * len(labels)))
+        .properties(width=plot_width, height=max(60, 34 * len(labels)))
     )
     label = "Stacked bar chart: where each allocator's anonymous memory sits. " + "; ".join(
         f"{names.label(n)} settled at {fmt_mb(k.anon_settled)}" for n, k in data.kept.items()
@@ -336,7 +347,8 @@ def kept_chart(data: KeptData) -> str:
         label=label,
         caption=(
             "Where the service's anonymous memory sits, summed over the workers: settled (the "
-            "end of idle) and at the load's peak (each worker at its own highest reading); "
+            "end of idle, solid bar) and at the load's peak (faint bar, each worker at its own "
+            "highest reading); "
             "median of the repeats. Negative unaccounted memory is left out of the bars and "
             "given in the table."
         ),
@@ -347,14 +359,48 @@ def kept_chart(data: KeptData) -> str:
 
 def kept_table(data: KeptData) -> str:
     """Each allocator's components at settled, MB, with the statistic each came from."""
+    names = Names.of(data.full)
     columns = [Column("allocator"), Column("anon", True), Column("live", True)] + [
         Column(COMPONENT_TITLES[c], True) for c in KEPT_COMPONENTS
     ]
     body = []
-    for name, k in data.kept.items():
+    rows = [(names.row(n), k) for n, k in data.kept.items()]
+    rows += [(f"{names.row(n)}, C++ control", k) for n, k in data.control.items()]
+    for label, k in rows:
         cells = [fmt_mb(k.part(c)) if k.part(c) is not None else "absent" for c in KEPT_COMPONENTS]
-        body.append([name, fmt_mb(k.anon_settled), fmt_mb(k.part("live")), *cells])
+        body.append([label, fmt_mb(k.anon_settled), fmt_mb(k.part("live")), *cells])
     return html_table(columns, body)
+
+
+def control_sentence(service: Kept, control: Kept) -> str | None:
+    """Whether the allocator keeps as much beside the bare C++ program: the share of the
+    settled memory free inside the allocator, in the service and in the control."""
+    s_free, c_free = service.part("free"), control.part("free")
+    if s_free is None or c_free is None or not service.anon_settled or not control.anon_settled:
+        return None
+    s_share, c_share = s_free / service.anon_settled, c_free / control.anon_settled
+    verdict = (
+        "so its retention is the allocator's, with or without an interpreter"
+        if c_share >= s_share / 2
+        else "so much of what it keeps in the service follows from the interpreter's pattern"
+    )
+    return (
+        f"Under {service.allocator}, {fmt_pct(s_share)} of the service's settled memory is "
+        f"free inside the allocator and {fmt_pct(c_share)} of the C++ control's, {verdict}."
+    )
+
+
+def sources_table(data: KeptData) -> str:
+    """Where each allocator's figures come from: per component the statistic, or why it is
+    absent, as the retention table records it."""
+    names = Names.of(data.full)
+    shown = ("live", *KEPT_COMPONENTS[:-1])
+    rows = [(names.row(n), k) for n, k in data.kept.items()]
+    rows += [(f"{names.row(n)}, C++ control", k) for n, k in data.control.items()]
+    return html_table(
+        [Column("allocator"), *(Column(COMPONENT_TITLES[c]) for c in shown)],
+        [[label, *(k.sources.get(c, "not read") for c in shown)] for label, k in rows],
+    )
 
 
 def ranking_table(data: KeptData) -> str:
@@ -383,23 +429,34 @@ class KeptSection(Section[KeptData]):
 
     def compute(self, loaded: Loaded) -> KeptData:
         run, full = loaded.run, loaded.full
-        kept = {}
-        for name in full.names:
-            found = kept_from_rows(
-                run.retention,
-                allocator=name,
-                family=family_of(run, name),
-                timers=timers_of(run, name),
-            )
-            if found is not None:
-                kept[name] = found
-        return KeptData(run, full, kept)
+        by_experiment: dict[str, dict[str, Kept]] = {"service": {}, "control": {}}
+        for experiment, found in by_experiment.items():
+            rows = [r for r in run.retention if r.get("experiment", "service") == experiment]
+            for name in full.names:
+                kept = kept_from_rows(
+                    rows, allocator=name, family=family_of(run, name), timers=timers_of(run, name)
+                )
+                if kept is not None:
+                    found[name] = kept
+        return KeptData(run, full, by_experiment["service"], by_experiment["control"])
 
     def sentences(self, data: KeptData) -> Entries:
-        return {"kept": lambda: " ".join(s for k in data.kept.values() for s in kept_sentences(k))}
+        def said() -> str:
+            texts = [s for k in data.kept.values() for s in kept_sentences(k)]
+            texts += [
+                t
+                for n, k in data.kept.items()
+                if n in data.control and (t := control_sentence(k, data.control[n]))
+            ]
+            return " ".join(texts)
+
+        return {"kept": said}
 
     def charts(self, data: KeptData) -> Entries:
         return {"kept": lambda: kept_chart(data)}
 
     def tables(self, data: KeptData, prefix: str) -> Entries:
-        return {"kept": lambda: kept_table(data), "kept_ranking": lambda: ranking_table(data)}
+        return {
+            "kept_sources": lambda: sources_table(data),
+            "kept_ranking": lambda: ranking_table(data),
+        }
