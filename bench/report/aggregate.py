@@ -11,8 +11,8 @@ each measure a noise floor, the relative difference of the two; every Sample of 
 carries it (`floor_rel`), so a tie between single repeats is judged against this machine's
 own drift. `Results.ranked()` is the view the rankings use: the A/A duplicate left out, and
 the variants too (a stock allocator with a setting changed, the spec's `{name, base, env}`),
-which the article holds against their own base alone (bench.report.knobs), never against the
-other stock allocators. Each variant carries the runner's read-back of its settings (`Knob`),
+which the article holds against their own base alone (bench.report.sections.knobs), never against
+the other stock allocators. Each variant carries the runner's read-back of its settings (`Knob`),
 when the run recorded one.
 
 Over 500 lines on purpose: the result types and the one reduction that fills them are read
@@ -252,7 +252,7 @@ class Results:
         The duplicate is the same allocator as its pair; ranking it beside the others would
         count one allocator twice. A variant is tuned, and the stock defaults point different
         ways (glibc and jemalloc keep, mimalloc purges on a timer), so tuned numbers are held
-        against their own base alone (bench.report.knobs). Tables and charts keep both,
+        against their own base alone (bench.report.sections.knobs). Tables and charts keep both,
         labelled, so the drift and the knobs show.
         """
         return self.without({a.name for a in self.allocators if a.same_as or a.base})
@@ -291,7 +291,7 @@ class Results:
         A ranking names these so that an allocator is never silently absent from it: one
         that failed or was skipped says so with its reason, one that ran but recorded nothing
         for this experiment says that. `brief` gives the status alone ("failed"), for
-        sentences that follow one which already gave the reason (prose.not_measured).
+        sentences that follow one which already gave the reason (sections.trust.not_measured).
         """
         have = self.service if experiment == "service" else self.control
         out = []
@@ -314,7 +314,7 @@ def control_measure(res: Results) -> str:
     CPUs, since its threads then took turns and the wall-clock rate counts their waiting.
 
     Here, beside the results, so every part that reads the control (sentences, charts, the
-    knobs section) decides it alike; bench.report.prose.control re-exports it."""
+    knobs section, the comparison page) decides it alike."""
     over = any(c.oversubscribed for c in res.control.values())
     has_cpu = any(c.allocs_per_cpu_s for c in res.control.values())
     return "cpu" if over and has_cpu else "wall"

@@ -10,7 +10,7 @@ import pytest
 from studyrun import ROOT, run_cli
 
 from bench.experiments.calibrate import Step, found_rate, ramp_rates, step_held
-from bench.report.calibration import calibration_sentence
+from bench.report.sections.calibration import calibration_sentence
 from bench.results.tables import read_table
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from synthetic_run import write_run
 
 from bench.report.aggregate import aggregate
-from bench.report.prose.trust import evidence, not_measured
-from bench.report.provenance import evidence_state
 from bench.report.run import find_studies, load_run
+from bench.report.sections.provenance import evidence, evidence_state
+from bench.report.sections.trust import not_measured
 
 
 def _edit_manifest(run: Path, edit) -> None:

@@ -14,12 +14,12 @@ import pytest
 from material import charts
 from synthetic_run import write_run
 
-from bench.report import charts as charts_pkg
 from bench.report.aggregate import Results, aggregate
-from bench.report.charts import MAX_ROWS, figure, latency, throughput
-from bench.report.charts.figure import AA_MARK, INTERVAL_LAYER, Names
-from bench.report.charts.staircase import PLOT_WIDTH
+from bench.report.charts import figure, throughput
+from bench.report.charts.figure import AA_MARK, INTERVAL_LAYER, MAX_ROWS, Names, repeats_phrase
 from bench.report.run import Run, find_studies, load_run
+from bench.report.sections.latency import latency_chart
+from bench.report.sections.staircase import PLOT_WIDTH
 from bench.report.stats import Sample
 from bench.report.svg import INK
 from bench.report.units import MB
@@ -265,14 +265,14 @@ def test_a_single_repeat_draws_no_whiskers_and_says_so(tmp_path: Path, specs: di
 
 def test_disturbed_repeats_are_counted_in_the_caption():
     s = Sample(values=(1.0, 1.1), center=1.05, spread=0.1)
-    text = charts_pkg.repeats_phrase([((s, s), 1), ((s, s), 0)])
+    text = repeats_phrase([((s, s), 1), ((s, s), 0)])
     assert text.startswith("mean of 3 repeats, the whiskers its 95% interval")
     assert "1 disturbed repeat left out of the means" in text  # once per allocator
     one = Sample(values=(1.0,), center=1.0, spread=0.0)
-    assert charts_pkg.repeats_phrase([((one, None), 0)]) == "a single repeat, no interval"
-    assert "single clean repeat has none" in charts_pkg.repeats_phrase([((s,), 0), ((one,), 2)])
+    assert repeats_phrase([((one, None), 0)]) == "a single repeat, no interval"
+    assert "single clean repeat has none" in repeats_phrase([((s,), 0), ((one,), 2)])
     wild = Sample(values=(1.0, 9.0, 2.0), center=4.0, spread=8.0)
-    assert "below zero is cut at the axis" in charts_pkg.repeats_phrase([((wild,), 0)])
+    assert "below zero is cut at the axis" in repeats_phrase([((wild,), 0)])
 
 
 # --- the A/A duplicate ----------------------------------------------------------------------------
@@ -392,7 +392,7 @@ def test_an_interval_reaching_below_zero_is_cut_at_the_axis_not_drawn_as_negativ
     wild = Sample(values=(1.0, 9.0, 2.0), center=4.0, spread=8.0)
     assert wild.interval is not None and wild.interval[0] < 0
     svc = {n: replace(r, p99=wild) for n, r in res.service.items()}
-    html = latency.latency(replace(res, service=svc), Names.of(res), "caption")
+    html = latency_chart(replace(res, service=svc), Names.of(res), "caption")
     assert all(_number(t) >= 0 for _, _, t in x_axis_labels(svg_of(html)))
     (spec,) = specs.values()
     (layer,) = [x for x in spec["layer"] if x.get("name") == INTERVAL_LAYER]

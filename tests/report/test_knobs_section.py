@@ -20,8 +20,8 @@ from synthetic_run import DEFAULT_ALLOCS, REPO, Alloc, knob
 
 from bench.report.aggregate import AllocatorInfo, Results, knobs_of
 from bench.report.charts.figure import VARIANT_MARK, Names
-from bench.report.knobs import knob_state, variant_reports
-from bench.report.prose.knobs import NO_VARIANTS
+from bench.report.sections.knobs.model import knob_state, variant_reports
+from bench.report.sections.knobs.words import NO_VARIANTS
 from bench.report.stats import ties
 from bench.report.units import fmt_mb, fmt_ms
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from bench.report.charts.leak import leak as leak_chart
-from bench.report.leak import judge, leak_results, leak_table
-from bench.report.prose.leak import NOT_RECORDED, leak_or_retention
 from bench.report.run import Run, RunRef
+from bench.report.sections.leak.chart import leak as leak_chart
+from bench.report.sections.leak.model import judge, leak_results, leak_table
+from bench.report.sections.leak.words import NOT_RECORDED, leak_or_retention
 
 MB = 1_000_000
 
@@ -113,5 +113,5 @@ def test_a_run_made_before_the_heap_was_recorded_says_so_and_shows_no_table() ->
     assert results == {}
     assert leak_or_retention(results) == NOT_RECORDED
     assert leak_table(results) == ""
-    no_chart = leak_chart({}, None, "")  # type: ignore[arg-type]  (no names to draw)
+    no_chart = leak_chart({}, None)  # type: ignore[arg-type]  (no names to draw)
     assert "No chart: the run did not record the program&#x27;s live heap" in no_chart

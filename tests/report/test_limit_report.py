@@ -11,9 +11,8 @@ from material import sentences
 from synthetic_run import write_run
 
 from bench.report.aggregate import aggregate
-from bench.report.limit import limit_run, limit_table
-from bench.report.prose.limit import NO_LIMIT, memory_limit
 from bench.report.run import Run, RunRef, find_studies, load_run
+from bench.report.sections.limit import NO_LIMIT, limit_run, limit_table, memory_limit
 from bench.report.site import Site
 from bench.results.tables import read_table, to_table, write_table
 

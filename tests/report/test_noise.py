@@ -93,12 +93,12 @@ def test_a_noisy_measurement_reads_as_too_noisy_not_as_a_tie_at_the_leaders_valu
     shaky = replace(shaky, center=statistics.fmean(shaky.values))
     control = dict(res.control)
     control["mimalloc-v3"] = replace(control["mimalloc-v3"], allocs_per_s=shaky)
-    from bench.report.prose import control as prose_control
+    from bench.report.sections import control as control_section
 
-    text = prose_control.control_ranking(replace(res, control=control), [])
+    text = control_section.control_ranking(replace(res, control=control), [])
     assert "mimalloc-v3" not in text.split("Too noisy")[0]
     assert "Too noisy to rank, its repeats disagreeing: mimalloc-v3 (4.86 million/s" in text
-    lead = prose_control.control_throughput(replace(res, control=control))
+    lead = control_section.control_throughput(replace(res, control=control))
     assert "tcmalloc is the fastest" not in lead or "mimalloc-v3" in lead
 
 

@@ -16,8 +16,8 @@ import yaml
 from studyrun import run_cli
 from synthetic_run import mkdocs_build
 
-from bench.report.leak import leak_results
 from bench.report.run import load_run, run_at
+from bench.report.sections.leak.model import leak_results
 from bench.results.manifest import read_manifest
 from bench.results.rundir import read_rows
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.real_run
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
-#: How the leak section's sentence for each verdict begins (bench.report.prose.leak).
+#: How the leak section's sentence for each verdict begins (bench.report.sections.leak.words).
 VERDICT_OPENINGS = {
     "allocator": "Retention, not a leak:",
     "program": "The program holds its growth:",

@@ -9,8 +9,8 @@ from pathlib import Path
 from material import Material, cells, material, text_of
 from synthetic_run import Alloc
 
-from bench.report.prose.recycling import NO_RECYCLING
-from bench.report.recycling import recycling_of
+from bench.report.recycled import recycling_of
+from bench.report.sections.recycling import NO_RECYCLING
 from bench.report.study import StudyView
 from bench.results.tables import table_rows, to_table, write_table
 
@@ -143,7 +143,7 @@ def test_recycling_is_read_per_allocator_from_the_resolved_spec():
 
 
 def test_change_follows_the_noise_rule_of_the_rankings():
-    from bench.report.recycling import change
+    from bench.report.sections.recycling import change
     from bench.report.stats import summarize
     from bench.report.units import fmt_mb
 
@@ -201,7 +201,7 @@ def test_a_recycled_workers_live_set_leaves_the_payload_when_it_is_replaced(tmp_
 
 
 def test_variants_that_only_recycle_are_left_out_of_the_knobs_section(tmp_path: Path):
-    from bench.report.prose.knobs import NO_VARIANTS
+    from bench.report.sections.knobs.words import NO_VARIANTS
 
     m = _recycling_run(tmp_path)
     assert m.say("knobs") == NO_VARIANTS

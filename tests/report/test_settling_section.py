@@ -11,7 +11,7 @@ from synthetic_run import DEFAULT_ALLOCS, Alloc, write_run
 
 from bench.report.aggregate import aggregate
 from bench.report.run import find_studies, load_run
-from bench.report.settling import timers_table
+from bench.report.sections.settling import timers_table
 
 ALLOCS = (
     Alloc("glibc", 48, 420, 410, settle_s=0.0),

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.report.prose.workload import SYNTHETIC, subject, workload
 from bench.report.run import Run, RunRef
+from bench.report.sections.workload import SYNTHETIC, subject, workload
 
 
 def _run(spec: dict[str, Any], workload_record: dict[str, Any] | None = None) -> Run:

@@ -14,8 +14,7 @@ single repeat (there is no interval then).
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,8 +43,8 @@ __all__ = [
     "data_table",
     "finish",
     "interval_text",
-    "median_center",
     "no_chart",
+    "repeats_phrase",
     "repeats_text",
     "value_axis",
     "whiskers",
@@ -265,7 +264,7 @@ def whiskers(
     several whiskers of one allocator in rows of its band (a yOffset). `title` is the
     value axis's: Vega-Lite would otherwise add the error bar's field name to it. The value
     axes start at zero (no allocator used negative memory or time), so an interval reaching
-    below it is cut there (clip), and the caption says so (charts.repeats_phrase).
+    below it is cut there (clip), and the caption says so (repeats_phrase).
     """
     x = alt.X("lo:Q", title=title, scale=scale or alt.Undefined)
     have = [r for r in rows if r.get("lo") is not None]
@@ -282,12 +281,6 @@ def whiskers(
 def finish(name: str, chart: Any, *, label: str, caption: str, table: str, summary: str) -> str:
     svg = theme_svg(render_svg(configure(chart)), label=label, prefix=f"as-{name}")
     return figure_html(name=name, svg=svg, caption=caption, data_table=table, data_summary=summary)
-
-
-def median_center(samples: Sequence[Sample | None]) -> float | None:
-    """The median across allocators of their centres (the run's one live payload)."""
-    centers = [x.center for x in samples if x is not None]
-    return statistics.median(centers) if centers else None
 
 
 def no_chart(name: str, why: str) -> str:
@@ -325,3 +318,26 @@ def data_summary(what: str, drawn: bool) -> str:
 
 #: The heading tooltip of every interval column.
 INTERVAL_HELP = "95% interval of the mean of the clean repeats"
+
+
+def repeats_phrase(groups: Iterable[tuple[Sequence[Sample | None], int]]) -> str:
+    """How a chart's values were reduced, for its caption: the mean of the clean repeats and
+    its 95% interval (with the disturbed repeats left out), or a single repeat, no interval.
+
+    Each group is the Samples charted from one allocator's results in one experiment and the
+    repeats left out of them as disturbed (counted once per group, not once per Sample).
+    """
+    groups = [([s for s in samples if s is not None], k) for samples, k in groups]
+    have = [s for samples, _ in groups for s in samples]
+    ran = max((s.n + k for samples, k in groups for s in samples), default=0)
+    if ran <= 1:
+        return "a single repeat, no interval"
+    text = f"mean of {ran} repeats, the whiskers its 95% interval"
+    left_out = sum(k for samples, k in groups if samples)
+    if left_out:
+        text += f"; {left_out} disturbed repeat{'s' if left_out != 1 else ''} left out of the means"
+    if any(s.n == 1 for s in have):
+        text += "; a value from a single clean repeat has none"
+    if any(s.interval is not None and s.interval[0] < 0 for s in have):
+        text += "; a whisker reaching below zero is cut at the axis"
+    return text

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import altair as alt
 
-from bench.report.aggregate import Results
+from bench.report.aggregate import Results, control_measure
 from bench.report.charts.figure import (
     INTERVAL_HELP,
     WIDTH,
@@ -27,7 +27,6 @@ from bench.report.charts.figure import (
     whiskers,
 )
 from bench.report.datatable import Column
-from bench.report.prose.control import control_measure
 from bench.report.svg import INK
 from bench.report.units import fmt_mops, fmt_mops_cpu
 

@@ -15,14 +15,13 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from bench.report.aggregate import Results, aggregate
+from bench.report.aggregate import Results, aggregate, control_measure
 from bench.report.changes import RunComparison, compare_runs
-from bench.report.charts import OKABE_ITO, Names, colours, repeats_phrase
+from bench.report.charts.figure import OKABE_ITO, Names, colours, repeats_phrase
 from bench.report.charts.memory import peak_settled
 from bench.report.charts.throughput import throughput
 from bench.report.datatable import Cell, Column, html_table
 from bench.report.errors import ReportError
-from bench.report.prose.control import control_measure
 from bench.report.run import Run, load_run, run_at
 from bench.report.study import StudyView
 from bench.report.units import md_safe

@@ -1,17 +1,11 @@
-"""Sentences whose comparative words are computed from the results, one module per family.
+"""Sentence families more than one part of the article draws on; nothing is imported here.
 
 Each function returns one or a few sentences of Markdown-safe text. Ranking words come from
 stats.rank (so ties are called ties), "barely moved" from stats.latency_verdict,
 keep-or-return from stats.classify_fingerprint; no function assumes which allocator wins or
-how many ran.
-A sentence about a step of the method (the idle traffic, a forced reclaim) follows what the
-run recorded (bench.report.method), never what the study usually does.
-
-Families: rankings (the shared wording of ranks and ties), memory, procedure (idle, reclaim,
-sampling, load), latency, limit (the service under a memory limit), control, guidance, trust
-(what was not measured, noise, disturbance, evidence), knobs (each variant against its own
-base), recycling (recycled allocators against themselves without it). The sentences live in
-their family's module; the article section that uses one (bench.report.sections) names it
-for a page's {{ say.<name> }}. Nothing is imported here, so a model module can use the shared
-wording (`rankings`) without loading every family that in turn uses the model.
+how many ran. A sentence one section says lives in that section (bench.report.sections);
+here are the shared ones: `rankings` (the wording of ranks, ties, bands and values, used by
+nearly every section and by the terminal's summary) and `memory` (the memory sentences of the
+headline, the staircase, the fingerprints and the guidance). Nothing is imported here, so a
+module can use the shared wording without loading every family.
 """

@@ -267,6 +267,7 @@ def value_band(items: Mapping[str, Sample], fmt: Any) -> str:
     return fmt(lo) if fmt(lo) == fmt(hi) else f"{fmt(lo).split(' ')[0]}–{fmt(hi)}"
 
 
-def median_center(samples: list[Sample | None]) -> float | None:
+def median_center(samples: Sequence[Sample | None]) -> float | None:
+    """The median across allocators of their centres (the run's one live payload)."""
     centers = [s.center for s in samples if s is not None]
     return statistics.median(centers) if centers else None

@@ -3,18 +3,24 @@
 A page collects its values, sentences, charts and tables from `SECTIONS` (bench.report.study),
 so a new section is one module here, its line in `SECTIONS`, and its placeholders in the
 article template (docs/guide/writing-pages.md). Each module holds one `Section`
-(bench.report.section): the numbers it computes once from the loaded run, and what it draws
-from them.
+(bench.report.section) and everything that is that section's alone: the numbers it computes
+once from the loaded run, its model, its sentences, its charts with their captions, its
+tables. What several sections share is the core's (bench.report). A section over about 500
+lines is a package of the same concept's parts instead: `leak/` and `knobs/` hold `model`
+(the reduction and its table), `words` (the sentences) and, for the leak, `chart`, with the
+section itself in the package's `__init__`.
 
 Modules, in page order: identity (the run, host and spec the page shows), workload (what the
-requests do), staircase (memory over time, the live payload), method (the spec as run, the
-phases), calibration, allocators (versions, per-allocator values), settling (return timers,
-time to settle), trust (what was not measured, noise, the A/A pair), headline (peak and
-settled, ranked), fingerprints (keep versus return), leak (leak or retention), kept (where the kept
-memory sits: the allocators' own statistics), latency,
-limit (under a memory limit), recycling (recycled workers), control (the C++ control),
-knobs (variants against their base), data (the full table, the downloads), guidance (what
-it means), provenance.
+requests do, and whether the run hosted an app of its own), staircase (memory over time, the
+live payload), method (the spec as run, the phases, and the sentences about each step),
+calibration (the rate the load was sized to), allocators (versions, per-allocator values, the
+mimalloc version caveat), settling (return timers, time to settle), trust (what was not
+measured, noise, the A/A pair, disturbed and flagged repeats), headline (peak and settled,
+ranked, and whether the sampler caught the peak), fingerprints (keep versus return), leak
+(leak or retention), kept (where the kept memory sits: the allocators' own statistics),
+latency, limit (under a memory limit), recycling (recycled workers), control (the C++
+control), knobs (variants against their base), data (the full table, the downloads),
+guidance (what it means), provenance (the run's record, the proof each allocator was loaded).
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from bench.report import experiment
 from bench.report.aggregate import Results
-from bench.report.prose import trust
 from bench.report.run import Run
 from bench.report.section import Entries, Loaded, Section
 from bench.report.stats import classify_fingerprint, shed_fraction
@@ -22,8 +21,14 @@ from bench.report.units import (
     fmt_ms,
     fmt_pct,
     fmt_ratio,
+    md_safe,
 )
-from bench.report.versions import original_version
+from bench.report.versions import (
+    MIMALLOC_PURGE_FROM,
+    mimalloc_v2_predates_purge,
+    original_version,
+    parse_version,
+)
 
 __all__ = ["AllocatorsSection"]
 
@@ -46,7 +51,7 @@ class AllocatorsSection(Section[Allocators]):
         return _allocator_values(data.res)
 
     def sentences(self, data: Allocators) -> Entries:
-        return {"version_notes": lambda: trust.version_notes(data.res)}
+        return {"version_notes": lambda: version_notes(data.res)}
 
     def tables(self, data: Allocators, prefix: str) -> Entries:
         return {"allocators": lambda: experiment.allocators_table(data.run, data.full)}
@@ -96,3 +101,21 @@ def _allocator_values(res: Results) -> dict[str, str]:
             fmt_mops_cpu(c.allocs_per_cpu_s.center) if c and c.allocs_per_cpu_s else NOT_MEASURED
         )
     return out
+
+
+def version_notes(res: Results) -> str:
+    """A caveat for a measured mimalloc v2 older than the 2.1 purge semantics ('' if none)."""
+    old = [a for a in res.allocators if a.name in res.service and mimalloc_v2_predates_purge(a)]
+    if not old:
+        return ""
+    purge = ".".join(map(str, MIMALLOC_PURGE_FROM))
+    items = []
+    for a in old:
+        major, minor = parse_version(a.version) or (0, 0)
+        version = md_safe(a.version)
+        items.append(f"{md_safe(a.name)} here is mimalloc {version}, of the {major}.{minor} series")
+    return (
+        f"{'; '.join(items)}: that predates the purge semantics of mimalloc {purge} (when and "
+        "how freed memory is returned to the kernel), so its idle behaviour may differ from a "
+        "current v2."
+    )

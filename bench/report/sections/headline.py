@@ -4,25 +4,43 @@ Chart {{ chart.peak_settled }}; table {{ table.headline }}; sentences {{ say.hea
 {{ say.settled_ranking }}, {{ say.peak_ranking }}, {{ say.peak_vs_settled }},
 {{ say.peak_caught }}, {{ say.payload }}, {{ say.overhead }}, {{ say.overhead_ranking }};
 values of the extremes (`leanest_settled.*`, `peak.band`, `leanest_overhead_settled.*`, ...).
+
+Did the sampler catch the peak ({{ say.peak_caught }})? The peak is the highest
+anonymous-memory sample of the load, so a spike shorter than the sampling interval can slip
+between two samples. Where the service ran in a memory cgroup the kernel keeps its own
+high-water mark of the group's charge (cgroup v1 `memory.max_usage_in_bytes`, restarted as
+load began; v2 `memory.peak`), which misses nothing. It counts page cache and kernel memory
+too, so it is not compared with the anonymous peak directly: each is compared with its own
+value as load ended. The kernel's peak standing well further above its end-of-load charge
+than the sampled peak stands above the end-of-load sample is a peak the samples missed.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from bench.report import experiment, peakcheck
+from bench.report import experiment
 from bench.report.aggregate import Results
-from bench.report.charts import Names, captions
 from bench.report.charts import memory as chart
+from bench.report.charts.figure import Names, repeats_phrase
 from bench.report.prose import memory, rankings
 from bench.report.prose.rankings import extreme_values, value_band
-from bench.report.prose.workload import hosted_app
 from bench.report.run import Run
 from bench.report.section import Entries, Loaded, Section
+from bench.report.sections.workload import hosted_app
 from bench.report.stats import extremes_ratio
-from bench.report.units import fmt_mb, fmt_ratio
+from bench.report.units import fmt_mb, fmt_ratio, join_names, md_safe
 
-__all__ = ["HeadlineSection"]
+__all__ = [
+    "MISSED_REL",
+    "HeadlineSection",
+    "missed_peaks",
+    "peak_caught_sentence",
+    "peak_settled_caption",
+]
 
 
 @dataclass(frozen=True)
@@ -77,16 +95,29 @@ class HeadlineSection(Section[Headline]):
                 aa_name=aa_name,
             ),
             "peak_vs_settled": lambda: memory.peak_vs_settled(res),
-            "peak_caught": lambda: peakcheck.peak_caught_sentence(data.run.summary, res.names),
+            "peak_caught": lambda: peak_caught_sentence(data.run.summary, res.names),
         }
 
     def charts(self, data: Headline) -> Entries:
         names = Names.of(data.full)
-        caption = captions(data.run, data.full, names)["peak_settled"]
+        caption = peak_settled_caption(data.full, names)
         return {"peak_settled": lambda: chart.peak_settled(data.full, names, caption)}
 
     def tables(self, data: Headline, prefix: str) -> Entries:
         return {"headline": lambda: experiment.headline_table(data.full)}
+
+
+def peak_settled_caption(res: Results, names: Names) -> str:
+    """What the peak-and-settled chart encodes, in words (the takeaways are the sentences)."""
+    reps = repeats_phrase(((r.peak, r.settled), r.excluded) for r in res.service.values())
+    service = [n for n in res.names if n in res.service]
+    return (
+        f"Peak (faint bar) and settled (solid bar) anonymous memory of the "
+        f"service per allocator ({reps}), leanest settled first"
+        + (", each variant after its stock allocator." if res.variants else ".")
+        + names.aa_sentence(service, "hollow with a dashed outline")
+        + names.variant_sentence(service, "with a lighter fill")
+    )
 
 
 def _memory_values(res: Results) -> dict[str, str]:
@@ -146,3 +177,70 @@ def _overhead_values(res: Results) -> dict[str, str]:
         )
         out[f"overhead_{when}.band"] = value_band(items, fmt_ratio)
     return out
+
+
+#: A kernel peak above the sampled one by more than this share of the sampled peak (net of
+#: the end-of-load values) is a peak the samples missed.
+MISSED_REL = 0.02
+
+
+def _gaps(rows: Iterable[dict[str, Any]]) -> dict[str, list[tuple[float, float, float]]]:
+    """Per allocator: (kernel gap, sampled gap, sampled peak) of each service repeat that
+    recorded both."""
+    out: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+    for r in rows:
+        if r.get("experiment") != "service":
+            continue
+        kp, ke = r.get("load_peak_charged_bytes"), r.get("load_end_charged_bytes")
+        ap, ae = r.get("peak_anon_bytes"), r.get("load_end_anon_bytes")
+        if None in (kp, ke, ap, ae) or not ap:
+            continue
+        out[str(r["allocator"])].append((kp - ke, ap - ae, ap))
+    return out
+
+
+def missed_peaks(rows: Iterable[dict[str, Any]]) -> dict[str, float]:
+    """Allocator -> the most the kernel's peak stood above the samples' (bytes, net of the
+    end-of-load values), for those where it exceeded MISSED_REL of the sampled peak."""
+    out = {}
+    for name, gaps in _gaps(rows).items():
+        worst = max(k - a for k, a, _ in gaps)
+        if any(k - a > MISSED_REL * p for k, a, p in gaps):
+            out[name] = worst
+    return out
+
+
+def peak_caught_sentence(rows: list[dict[str, Any]], names: Iterable[str]) -> str:
+    """Whether the sampled peaks hold against the kernel's high-water mark, from data."""
+    wanted = list(names)
+    gaps = {n: g for n, g in _gaps(rows).items() if n in wanted}
+    if not gaps:
+        return (
+            "The run recorded no kernel high-water mark of the service's memory (it ran in no "
+            "memory cgroup, or predates the record), so a peak briefer than a sample interval "
+            "cannot be ruled out."
+        )
+    sources = {str(r.get("load_peak_source")) for r in rows if r.get("load_peak_source")}
+    how = (
+        f"restarted as load began, {', '.join(sorted(sources))}"
+        if sources
+        else "counted from the group's start"
+    )
+    missed = {n: v for n, v in missed_peaks(rows).items() if n in wanted}
+    head = (
+        "The kernel keeps its own high-water mark of the service's memory group, which misses "
+        f"nothing between samples ({how}; it counts page cache and kernel memory too, so each "
+        "is held against its own value as load ended)."
+    )
+    if not missed:
+        worst = max(k - a for g in gaps.values() for k, a, _ in g)
+        by = f"no more than {fmt_mb(worst)} further" if round(worst / 1e6, 1) > 0 else "no further"
+        return (
+            f"{head} For every allocator it stood {by} above its end-of-load value than the "
+            "sampled peak did: the samples caught the peak."
+        )
+    parts = [f"{md_safe(n)} (by {fmt_mb(v)})" for n, v in missed.items()]
+    return (
+        f"{head} It rose above what the samples saw for {join_names(parts)}: a peak briefer "
+        "than the sampling interval, so those sampled peaks are lower bounds."
+    )

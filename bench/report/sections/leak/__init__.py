@@ -1,8 +1,11 @@
 """Leak or retention: did the program hold the growth, or did the allocator keep what was freed.
 
 Chart {{ chart.leak }}, sentence {{ say.leak }}, table {{ table.leak }}; all three from one
-`leak_results` per run (bench.report.leak holds the model). The sentence leaves out the A/A
-duplicate, which would say its allocator's verdict twice; the table and chart show it.
+`leak_results` per run. The sentence leaves out the A/A duplicate, which would say its
+allocator's verdict twice; the table and chart show it.
+
+Parts: `model` (the two sides at three moments, the verdict, the table), `words` (the
+sentences, one per verdict), `chart` (the stacked bars and their caption); here, the section.
 """
 
 from __future__ import annotations
@@ -11,12 +14,11 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from bench.report.aggregate import Results
-from bench.report.charts import Names, captions
-from bench.report.charts import leak as chart
-from bench.report.leak import LeakResult, leak_results, leak_table
-from bench.report.prose import leak
+from bench.report.charts.figure import Names
 from bench.report.run import Run
 from bench.report.section import Entries, Loaded, Section
+from bench.report.sections.leak import chart, words
+from bench.report.sections.leak.model import LeakResult, leak_results, leak_table
 
 __all__ = ["LeakSection"]
 
@@ -46,12 +48,11 @@ class LeakSection(Section[Leak]):
         return Leak(loaded.run, loaded.full)
 
     def sentences(self, data: Leak) -> Entries:
-        return {"leak": lambda: leak.leak_or_retention(data.said)}
+        return {"leak": lambda: words.leak_or_retention(data.said)}
 
     def charts(self, data: Leak) -> Entries:
         names = Names.of(data.full)
-        caption = captions(data.run, data.full, names)["leak"]
-        return {"leak": lambda: chart.leak(data.results, names, caption)}
+        return {"leak": lambda: chart.leak(data.results, names)}
 
     def tables(self, data: Leak, prefix: str) -> Entries:
         return {"leak": lambda: leak_table(data.results)}

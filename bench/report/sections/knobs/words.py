@@ -1,7 +1,7 @@
 """Sentences about the variants: what each knob moved against its own stock allocator.
 
-The verdicts are bench.report.knobs' (the noise rule of `allocstudy compare`). A single
-variant gets a sentence of its own ("Against jemalloc, jemalloc-decay0 settled 12% lower,
+The verdicts are the model's (sections.knobs.model: the noise rule of `allocstudy compare`).
+A single variant gets a sentence of its own ("Against jemalloc, jemalloc-decay0 settled 12% lower,
 beyond the noise; its p99 latency did not move"); several are summarised measure by measure
 ("Against their own stock allocators, settled memory fell beyond the noise with a (27%) and
 b (12%), and rose with c (22%). ..."), which stays readable however many a spec tries. A
@@ -16,8 +16,13 @@ from collections.abc import Sequence
 
 from bench.report.aggregate import Results
 from bench.report.changes import Change
-from bench.report.knobs import VariantReport, knob_text, unsaid_mismatch, variant_reports
 from bench.report.prose.rankings import pct_text
+from bench.report.sections.knobs.model import (
+    VariantReport,
+    knob_text,
+    unsaid_mismatch,
+    variant_reports,
+)
 from bench.report.stats import too_noisy
 from bench.report.units import join_names, md_safe
 

@@ -22,17 +22,25 @@ from bench.report.charts.figure import (
     value_axis,
 )
 from bench.report.datatable import Column, html_table
-from bench.report.leak import LeakResult, growth_text, verdict_text
+from bench.report.sections.leak.model import LeakResult, growth_text, verdict_text
 from bench.report.svg import INK
 from bench.report.units import MB
 
-__all__ = ["PARTS", "leak"]
+__all__ = ["CAPTION", "PARTS", "leak"]
+
+#: What the chart encodes, in words (the takeaways are in the section's sentences).
+CAPTION = (
+    "What the service's anonymous memory grew by from the ready service to the "
+    "end of idle, per allocator (mean of the clean repeats): in blue the growth of the "
+    "program's own heap, the bytes malloc counts as in use; in orange the rest, memory the "
+    "allocator keeps resident for what the program freed."
+)
 
 #: The two parts of a bar, in stacking order, and their colours (not the allocators').
 PARTS = {"held by the program": OKABE_ITO[0], "kept by the allocator": OKABE_ITO[1]}
 
 
-def leak(results: dict[str, LeakResult], names: Names, caption: str) -> str:
+def leak(results: dict[str, LeakResult], names: Names) -> str:
     """The chart block, or a line saying why there is none."""
     if not results:
         return no_chart("leak", "the run did not record the program's live heap.")
@@ -110,7 +118,7 @@ def leak(results: dict[str, LeakResult], names: Names, caption: str) -> str:
         "leak",
         chart,
         label=label,
-        caption=caption,
+        caption=CAPTION,
         table=table,
         summary=(
             "Data behind the leak-or-retention chart ("

@@ -1,20 +1,22 @@
 """What the knobs did: each variant (a stock allocator with one setting changed) against its base.
 
-Sentences {{ say.knobs }}, {{ say.knobs_read_back }}; table {{ table.knobs }}
-(bench.report.knobs holds the reports). A variant that only recycles turns no knob, so this
-section sees the run without the recycled ones. Applies when the spec lists a variant.
+Sentences {{ say.knobs }}, {{ say.knobs_read_back }}; table {{ table.knobs }}. A variant that
+only recycles turns no knob, so this section sees the run without the recycled ones
+(bench.report.recycled). Applies when the spec lists a variant.
+
+Parts: `model` (each variant's report against its base, the read-back, and the table),
+`words` (the sentences); here, the section.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.report import knobs as model
-from bench.report import recycling
+from bench.report import recycled
 from bench.report.aggregate import Results
-from bench.report.prose import knobs
 from bench.report.run import Run
 from bench.report.section import Entries, Loaded, Section
+from bench.report.sections.knobs import model, words
 
 __all__ = ["KnobsSection"]
 
@@ -35,7 +37,7 @@ class KnobsSection(Section[Knobs]):
 
     def applies(self, run: Run) -> bool:
         """Whether the spec lists a variant that turns a knob (one that only recycles does not)."""
-        how = recycling.recycling_of(run.spec)
+        how = recycled.recycling_of(run.spec)
         return any(
             isinstance(e, dict)
             and e.get("base")
@@ -44,12 +46,12 @@ class KnobsSection(Section[Knobs]):
         )
 
     def compute(self, loaded: Loaded) -> Knobs:
-        return Knobs(recycling.without_recycled(loaded.run, loaded.full))
+        return Knobs(recycled.without_recycled(loaded.run, loaded.full))
 
     def sentences(self, data: Knobs) -> Entries:
         return {
-            "knobs": lambda: knobs.knobs(data.tuned),
-            "knobs_read_back": lambda: knobs.read_back(data.tuned),
+            "knobs": lambda: words.knobs(data.tuned),
+            "knobs_read_back": lambda: words.read_back(data.tuned),
         }
 
     def tables(self, data: Knobs, prefix: str) -> Entries:

@@ -1,14 +1,14 @@
 """Sentences of "Leak or retention?": per verdict, which allocators and by how much.
 
-bench.report.leak reduces the run and judges each allocator; this says it, grouped by verdict
-so that five allocators with the same story make one sentence, not five. The numbers are the
-growth from the ready service to the end of idle, as in the table beside.
+The model (sections.leak.model) reduces the run and judges each allocator; this says it,
+grouped by verdict so that five allocators with the same story make one sentence, not five.
+The numbers are the growth from the ready service to the end of idle, as in the table beside.
 """
 
 from __future__ import annotations
 
-from bench.report.leak import NO_GROWTH_REL, LeakResult, growth_text
 from bench.report.prose.rankings import names_text, pct_text
+from bench.report.sections.leak.model import NO_GROWTH_REL, LeakResult, growth_text
 from bench.report.units import fmt_mb, join_names, md_safe
 
 __all__ = ["NOT_RECORDED", "leak_or_retention"]
