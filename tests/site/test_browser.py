@@ -47,7 +47,7 @@ def test_article_loads_with_no_foreign_request_and_charts_show(page, http_url, s
     url = http_url if where == "http" else (site_dir / "index.html").as_uri()
     _open(page, url)
     charts = page.locator("figure.as-chart svg")
-    assert charts.count() == 6  # staircase, peak-settled, latency, leak, throughput, dumbbell
+    assert charts.count() == 7  # staircase, peak-settled, leak, kept, latency, throughput, dumbbell
     for i in range(charts.count()):
         assert charts.nth(i).is_visible()
         box = charts.nth(i).bounding_box()
@@ -171,7 +171,13 @@ def test_print_layout_keeps_charts_whole(page, http_url):
 def test_downloads_are_served(page, http_url, site_dir: Path):
     _open(page, http_url)
     hrefs = page.locator(".as-downloads a").evaluate_all("as => as.map(a => a.href)")
-    assert len(hrefs) == 4
+    assert sorted(h.rsplit("/", 1)[-1] for h in hrefs) == [
+        "control.arrow",
+        "memory.arrow",
+        "requests.arrow",
+        "retention.arrow",
+        "summary.arrow",
+    ]
     for href in hrefs:
         resp = page.request.get(href)
         assert resp.ok and resp.body()[:6] == b"ARROW1"
