@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench.experiments.proof import REPLACEMENT
 from bench.experiments.watcher import Contribution, Launch, Moment, RepeatEnd
-from bench.measure.retention import Phases, table_rows
+from bench.measure.retention import Phases, table_rows, unaccounted_flag
 from service.retentionlog import ENV_DIR, ENV_EVERY, read_lines
 
 if TYPE_CHECKING:
@@ -110,4 +110,9 @@ class RetentionWatcher:
                 self.lines, phases, allocator=self._launch.alloc.name, repeat=self._launch.repeat
             )
         record = {"every_s": self.every_s, "workers_logged": len(self.lines), "notes": notes}
-        return Contribution(rows={"retention": rows}, sampler={"retention": record})
+        flag = unaccounted_flag(rows)
+        return Contribution(
+            rows={"retention": rows},
+            sampler={"retention": record},
+            flags=[flag] if flag else [],
+        )

@@ -39,6 +39,7 @@ __all__ = [
     "normalise",
     "Phases",
     "table_rows",
+    "unaccounted_flag",
     "COMPONENT_TITLES",
     "UNACCOUNTED_SHARE_FLAG",
     "Breakdown",
@@ -420,3 +421,18 @@ def table_rows(
                 row["idle_t_s"] = round(t - phases.load_end, 3) if moment == "idle" else None
                 out.append(row)
     return out
+
+
+def unaccounted_flag(table: Sequence[Mapping[str, Any]]) -> str | None:
+    """The repeat's flag when, summed over its workers at the settled reading, the statistics
+    leave more than a tenth of the anonymous memory unaccounted (either way); None if not."""
+    settled = [r for r in table if r.get("mark") == "settled" and r.get("bytes") is not None]
+    anon = sum(r["bytes"] for r in settled if r["component"] == "anon")
+    rest = sum(r["bytes"] for r in settled if r["component"] == "unaccounted")
+    if anon <= 0 or abs(rest) <= UNACCOUNTED_SHARE_FLAG * anon:
+        return None
+    how = "more than the kernel counts" if rest < 0 else "unexplained"
+    return (
+        f"the allocator's statistics leave {abs(rest) / anon:.0%} of the settled memory "
+        f"{how} (retention.arrow)"
+    )

@@ -199,3 +199,23 @@ def test_lazily_freed_pages_are_carried_to_the_readings_without_smaps_with_their
     assert [r["source"] for r in anon] == ["status RssAnon"] * 3
     settled = {r["component"]: r["bytes"] for r in rows if r["mark"] == "settled"}
     assert settled["unaccounted"] == 40 - 10 - 3
+
+
+def test_a_repeat_whose_statistics_leave_a_tenth_unaccounted_is_flagged() -> None:
+    from bench.measure.retention import unaccounted_flag
+
+    def rows(anon: int, rest: int) -> list[dict]:
+        return [
+            {"mark": "settled", "component": "anon", "bytes": anon},
+            {"mark": "settled", "component": "unaccounted", "bytes": rest},
+            {"mark": None, "component": "unaccounted", "bytes": 10 * anon},
+        ]
+
+    assert unaccounted_flag(rows(100, 10)) is None
+    assert unaccounted_flag(rows(100, 11)) == (
+        "the allocator's statistics leave 11% of the settled memory unexplained (retention.arrow)"
+    )
+    assert "29% of the settled memory more than the kernel counts" in (
+        unaccounted_flag(rows(613, -178)) or ""
+    )
+    assert unaccounted_flag([]) is None
