@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.report.aggregate import aggregate  # noqa: E402
-from bench.report.run import load_run, run_at  # noqa: E402
+from bench.report.runfolders import load_run, run_at  # noqa: E402
 
 #: The issue's target for the settled-memory interval, as a share of the value either way.
 TARGET_HALF_WIDTH = 0.03

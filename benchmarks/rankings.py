@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.report.aggregate import Results, aggregate  # noqa: E402
-from bench.report.run import load_run, run_at  # noqa: E402
+from bench.report.runfolders import load_run, run_at  # noqa: E402
 from bench.report.stats import Sample, kendall_tau, rank, reversed_pairs  # noqa: E402
 
 #: Kendall's tau the settled rankings of the quick and the full study must reach.

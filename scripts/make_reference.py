@@ -22,9 +22,9 @@ sys.path.insert(0, str(ROOT))  # the checkout's own bench, also from a plain pyt
 
 from bench.report.aggregate import aggregate  # noqa: E402
 from bench.report.errors import ReportError  # noqa: E402
-from bench.report.headline import headline_markdown, headline_rows  # noqa: E402
+from bench.report.headline_table import headline_markdown, headline_rows  # noqa: E402
 from bench.report.reference import reference_label  # noqa: E402
-from bench.report.run import load_run, run_at  # noqa: E402
+from bench.report.runfolders import load_run, run_at  # noqa: E402
 from bench.results.compact import compact_run  # noqa: E402
 from bench.results.manifest import ManifestError  # noqa: E402
 from bench.results.tables import TableError  # noqa: E402

@@ -16,7 +16,7 @@ from pathlib import Path
 from bench.errors import EXIT_CANNOT_RUN, EXIT_OK, UsageError
 from bench.report.changes import Change, RunComparison, by_verdict, compare_runs
 from bench.report.errors import ReportError
-from bench.report.run import Run, load_run, run_at
+from bench.report.runfolders import Run, load_run, run_at
 
 __all__ = ["FAIL_ON", "compare_command", "load", "markdown", "parse_fail_on", "worse"]
 

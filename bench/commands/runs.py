@@ -1,10 +1,10 @@
 """`allocstudy runs`, `show` and `export`, and the summary `run` prints: answers in the terminal.
 
 Everything here reads what a run wrote, through the report engine the article uses
-(bench.report.run to find and load, bench.report.aggregate to reduce, bench.report.headline to
-format), so the terminal prints the same numbers the site will. Tables go to stdout; a path
-that names no run is one line and exit 2 (bench.commands.compare.load).
-"""
+(bench.report.runfolders to find and load, bench.report.aggregate to reduce,
+bench.report.headline_table to format), so the terminal prints the same numbers the site will.
+Tables go to stdout; a path that names no run is one line and exit 2
+(bench.commands.compare.load)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from bench.commands.compare import load
 from bench.errors import EXIT_OK, UsageError
 from bench.report.aggregate import aggregate
 from bench.report.errors import ReportError
-from bench.report.headline import HEADLINE_COLUMNS, HeadlineRow, headline_rows
-from bench.report.run import DOWNLOAD_ORDER, Run, RunRef, find_studies, load_run, run_at
+from bench.report.headline_table import HEADLINE_COLUMNS, HeadlineRow, headline_rows
+from bench.report.runfolders import DOWNLOAD_ORDER, Run, RunRef, find_studies, load_run, run_at
 from bench.results.manifest import ManifestError, read_manifest
 from bench.results.tables import TableError, read_table
 

@@ -1,7 +1,7 @@
-"""The open-loop load generator: what it is told, its plan, its account, its process, its handle.
+"""The open-loop load generator: what it is told, its schedule, its account, process, handle.
 
 - `bench.load.config`: `LoadConfig` (validated, JSON on disk), the endpoints and the bodies.
-- `bench.load.plan`: when every request is due and which endpoint it calls (pure).
+- `bench.load.schedule`: when every request is due and which endpoint it calls (pure).
 - `bench.load.record`: the per-request `Record` and its `LoadSummary` (pure).
 - `bench.load.progressfile`: the live progress the generator writes once a second.
 - `bench.load.generator`: the asyncio engine and the process, `python -m bench.load.generator`.
@@ -17,7 +17,7 @@ __all__ = [
     "connections",
     "generator",
     "handle",
-    "plan",
     "progressfile",
     "record",
+    "schedule",
 ]

@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from bench.errors import UserError
-from bench.load.plan import Stage
+from bench.load.schedule import Stage
 from bench.traffic.requestfile import HEALTH_NAME, HttpRequest, render_variants
 
 __all__ = [

@@ -1,7 +1,7 @@
 """The open-loop load generator: its own process, one row per request, loopback only.
 
 Open loop means every request is due at a time fixed before the run (t0 + i/rate within its
-stage, see bench.load.plan) and is sent then whatever earlier responses did; its latency counts
+stage, see bench.load.schedule) and is sent then whatever earlier responses did; its latency counts
 from that due time, so a slow service shows up as latency instead of as a lower offered rate
 (no coordinated omission). One asyncio task per due request, an aiohttp connector without a
 connection cap, and a safety valve on in-flight requests far above rate x timeout whose drops
@@ -10,7 +10,7 @@ one kept-alive connection per service worker in turn instead (bench.load.connect
 that every worker gets its share; a request flow's steps share one connection of their own.
 
 Three layers, processes at the edges:
-- `LoadConfig` (validated, JSON on disk; bench.load.config), the pure plan (bench.load.plan)
+- `LoadConfig` (validated, JSON on disk; bench.load.config), the pure plan (bench.load.schedule)
   and the pure `summarize` of a `Record` (bench.load.record);
 - `LoadGenerator`, the asyncio engine that fills a columnar `Record`;
 - `main` (``python -m bench.load.generator --config C.json --out requests.arrow``) for the
@@ -54,9 +54,9 @@ from bench.load.config import (
     request_variants,
 )
 from bench.load.connections import FlowLanes, WorkerPins
-from bench.load.plan import iter_endpoints, iter_slots, stage_starts
 from bench.load.progressfile import LoadProgress, write_progress
 from bench.load.record import LatencyHistogram, LoadSummary, Record, summarize
+from bench.load.schedule import iter_endpoints, iter_slots, stage_starts
 from bench.traffic.flows import extract, fill, missing_reason, save_path, uses_of
 from bench.traffic.requestfile import HttpRequest
 from service.churn import LIVE_BYTES_HEADER, WORKER_HEADER

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict
 
-from bench.load.plan import Stage, stage_starts
+from bench.load.schedule import Stage, stage_starts
 from bench.measure.runstats import percentile  # one definition for the generator and the runner
 
 __all__ = [

@@ -28,7 +28,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from bench.measure.runstats import given_back_share
-from bench.report.run import Run
+from bench.report.runfolders import Run
 from bench.report.stats import Sample, relative_difference, ties
 from bench.report.stats import summarize as _summarize
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bench.report.aggregate import Results, aggregate
-from bench.report.run import Run
+from bench.report.runfolders import Run
 from bench.report.stats import MIN_FLOOR_REL, TIE_REL, Sample, ties, too_noisy
 from bench.report.units import fmt_mb, fmt_mops, fmt_mops_cpu, fmt_ms, fmt_pct, fmt_ratio
 

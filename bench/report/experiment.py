@@ -13,10 +13,10 @@ from bench.report import specview
 from bench.report.aggregate import Results
 from bench.report.datatable import Column, html_table
 from bench.report.live import FILL_SHARE, LivePayload, fill_text, live_payload
-from bench.report.method import Method, method_of, reclaim_ran, reclaim_reason
 from bench.report.prose.rankings import value_text
+from bench.report.recorded_method import Method, method_of, reclaim_ran, reclaim_reason
 from bench.report.recycled import recycling_note
-from bench.report.run import Run
+from bench.report.runfolders import Run
 from bench.report.stats import Sample
 from bench.report.units import (
     fmt_bytes_kb,

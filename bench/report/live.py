@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.report import series as ser
-from bench.report.method import live_records, ready_workers
-from bench.report.run import Run
+from bench.report.recorded_method import live_records, ready_workers
+from bench.report.runfolders import Run
 from bench.report.units import NOT_MEASURED, fmt_duration
 
 __all__ = ["FILL_SHARE", "LivePayload", "fill_text", "fill_time", "live_payload", "phase_span"]

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from bench.report.aggregate import Results, aa_untied
 from bench.report.hostkinds import host_kind_note
 from bench.report.reference import reference_banner
-from bench.report.run import Freshness, Run, Study
+from bench.report.runfolders import Freshness, Run, Study
 from bench.report.units import join_names
 
 __all__ = ["banner", "banners"]

@@ -15,7 +15,7 @@ from typing import Any
 
 from bench.report import specview
 from bench.report.aggregate import Results
-from bench.report.run import Run
+from bench.report.runfolders import Run
 from bench.report.units import fmt_count
 
 __all__ = [

@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from bench.report.run import Study
+from bench.report.runfolders import Study
 from bench.report.units import md_safe
 from bench.results.manifest import read_manifest
 

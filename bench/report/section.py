@@ -27,8 +27,8 @@ from bench.report.aggregate import Results
 from bench.report.errors import ReportError
 from bench.report.live import LivePayload, live_payload
 from bench.report.lockcheck import LockCheck, check_lock
-from bench.report.method import Method, method_of
-from bench.report.run import Freshness, Run, check_freshness
+from bench.report.recorded_method import Method, method_of
+from bench.report.runfolders import Freshness, Run, check_freshness
 
 __all__ = ["Entries", "Loaded", "Material", "Section", "keep_applying", "try_next"]
 

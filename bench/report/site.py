@@ -19,7 +19,7 @@ from bench.report.errors import BadRunError, ReportError
 from bench.report.pages import compare as comparison
 from bench.report.reference import reference_section
 from bench.report.render import Resolved, UnknownName, render
-from bench.report.run import RUN_COMMAND, SkippedRun, find_studies
+from bench.report.runfolders import RUN_COMMAND, SkippedRun, find_studies
 from bench.report.section import keep_applying
 from bench.report.sections import SECTIONS
 from bench.report.study import StudyView

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench.report import notes
 from bench.report.aggregate import Results, aggregate
-from bench.report.run import Freshness, Run, Study, load_run
+from bench.report.runfolders import Freshness, Run, Study, load_run
 from bench.report.section import Loaded, Material
 from bench.report.sections import SECTIONS
 

@@ -1,12 +1,12 @@
 """A run folder made small enough to commit: the reference run a fresh clone's site shows.
 
-The article reads the manifest, the summary, memory, control, restarts and retention tables
-in full, and from the requests table only two things (bench.report.run's digest): the live payload
-each /churn answer reported, and what the idle phase received. A default run holds
+The article reads the manifest, the summary, memory, control, restarts and retention tables in
+full, and from the requests table only two things (bench.report.runfolders's digest): the live
+payload each /churn answer reported, and what the idle phase received. A default run holds
 120,000 requests per allocator, so the compact copy keeps only those rows, and blanks the
-columns the article never reads (send times, error texts), which zstd then stores in next
-to nothing. Every table stays a valid run table (same schema, same format version), so
-the report reads a compact run exactly as it reads the original. Logs are left out.
+columns the article never reads (send times, error texts), which zstd then stores in next to
+nothing. Every table stays a valid run table (same schema, same format version), so the report
+reads a compact run exactly as it reads the original. Logs are left out.
 
 The manifest gains a `reference` record (what was cut, from which folder, when), which the
 site shows as the page's "reference run" label (bench.report.reference); `spec_file` is

@@ -22,8 +22,8 @@ from studyrun import run_cli
 
 from bench.progress import Progress
 from bench.report.aggregate import aggregate
-from bench.report.headline import headline_rows
-from bench.report.run import check_freshness, load_run, run_at
+from bench.report.headline_table import headline_rows
+from bench.report.runfolders import check_freshness, load_run, run_at
 from bench.results.manifest import read_manifest
 from bench.results.tables import read_table, write_table
 

@@ -20,8 +20,8 @@ from bench.load.config import (
     body_pools,
     check_loopback,
 )
-from bench.load.plan import Stage
 from bench.load.record import Record, summarize
+from bench.load.schedule import Stage
 from bench.spec import PayloadSpec, ServiceSpec
 
 ROOT = Path(__file__).resolve().parents[2]

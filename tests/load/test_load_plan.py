@@ -1,4 +1,4 @@
-"""bench.load.plan and bench.load.record: the open-loop plan, the endpoint sequence and the
+"""bench.load.schedule and bench.load.record: the open-loop plan, the endpoint sequence and the
 statistics, all pure."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.load.plan import (
+from bench.load.record import LatencyHistogram, spread
+from bench.load.schedule import (
     Stage,
     endpoint_weights,
     iter_endpoints,
@@ -20,7 +21,6 @@ from bench.load.plan import (
     stage_starts,
     total_slots,
 )
-from bench.load.record import LatencyHistogram, spread
 from bench.measure.runstats import percentile
 
 rates = st.floats(min_value=0.1, max_value=5000, allow_nan=False)

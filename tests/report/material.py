@@ -15,7 +15,7 @@ from synthetic_run import write_run
 
 from bench.report.aggregate import Results
 from bench.report.live import LivePayload
-from bench.report.run import Freshness, Run, find_studies
+from bench.report.runfolders import Freshness, Run, find_studies
 from bench.report.section import Entries, Loaded
 from bench.report.section import Material as Collected
 from bench.report.sections import SECTIONS

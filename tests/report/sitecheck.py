@@ -12,7 +12,7 @@ import re
 import statistics
 from pathlib import Path
 
-from bench.report.run import find_studies
+from bench.report.runfolders import find_studies
 from bench.report.units import fmt_mb, fmt_mops, fmt_mops_cpu, fmt_ratio
 from bench.results.tables import read_table
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from synthetic_run import write_run
 
 from bench.report.aggregate import aggregate
-from bench.report.run import find_studies, load_run
+from bench.report.runfolders import find_studies, load_run
 from bench.report.sections.provenance import evidence, evidence_state
 from bench.report.sections.trust import not_measured
 

@@ -24,7 +24,7 @@ from bench.report.changes import (
     decide,
     manifest_differences,
 )
-from bench.report.run import Run, load_run, run_at
+from bench.report.runfolders import Run, load_run, run_at
 from bench.report.stats import Sample, summarize, ties
 from bench.report.units import fmt_mb
 

@@ -17,7 +17,7 @@ from synthetic_run import write_run
 from bench.report.aggregate import Results, aggregate
 from bench.report.charts import figure, throughput
 from bench.report.charts.figure import AA_MARK, INTERVAL_LAYER, MAX_ROWS, Names, repeats_phrase
-from bench.report.run import Run, find_studies, load_run
+from bench.report.runfolders import Run, find_studies, load_run
 from bench.report.sections.latency import latency_chart
 from bench.report.sections.staircase import PLOT_WIDTH
 from bench.report.stats import Sample

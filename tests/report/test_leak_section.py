@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bench.report.run import Run, RunRef
+from bench.report.runfolders import Run, RunRef
 from bench.report.sections.leak.chart import leak as leak_chart
 from bench.report.sections.leak.model import judge, leak_results, leak_table
 from bench.report.sections.leak.words import NOT_RECORDED, leak_or_retention

@@ -11,7 +11,7 @@ from material import sentences
 from synthetic_run import write_run
 
 from bench.report.aggregate import aggregate
-from bench.report.run import Run, RunRef, find_studies, load_run
+from bench.report.runfolders import Run, RunRef, find_studies, load_run
 from bench.report.sections.limit import NO_LIMIT, limit_run, limit_table, memory_limit
 from bench.report.site import Site
 from bench.results.tables import read_table, to_table, write_table

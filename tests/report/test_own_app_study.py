@@ -16,7 +16,7 @@ import yaml
 from studyrun import run_cli
 from synthetic_run import mkdocs_build
 
-from bench.report.run import load_run, run_at
+from bench.report.runfolders import load_run, run_at
 from bench.report.sections.leak.model import leak_results
 from bench.results.manifest import read_manifest
 from bench.results.rundir import read_rows

@@ -9,7 +9,7 @@ from material import sentences
 from synthetic_run import DEFAULT_ALLOCS, Alloc, swapped, write_run
 
 from bench.report.aggregate import aggregate
-from bench.report.run import find_studies, load_run
+from bench.report.runfolders import find_studies, load_run
 
 
 def say(tmp_path: Path, allocs=DEFAULT_ALLOCS, **kw) -> dict[str, str]:

@@ -161,7 +161,7 @@ def test_change_follows_the_noise_rule_of_the_rankings():
 
 def test_a_recycled_workers_live_set_leaves_the_payload_when_it_is_replaced(tmp_path: Path):
     from bench.report.live import live_payload
-    from bench.report.run import Run, RunRef
+    from bench.report.runfolders import Run, RunRef
 
     manifest = {
         "allocators": [

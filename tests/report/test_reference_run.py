@@ -16,8 +16,8 @@ from studyrun import ROOT
 from synthetic_run import mkdocs_build
 
 from bench.report.aggregate import aggregate
-from bench.report.headline import headline_rows
-from bench.report.run import load_run, run_at
+from bench.report.headline_table import headline_rows
+from bench.report.runfolders import load_run, run_at
 from bench.results.compact import REQUEST_COLUMNS_BLANKED
 from bench.results.manifest import read_manifest
 from bench.results.tables import read_table

@@ -9,7 +9,7 @@ import pytest
 from synthetic_run import write_run
 
 from bench.report.errors import ReportError
-from bench.report.run import check_freshness, find_studies, load_run
+from bench.report.runfolders import check_freshness, find_studies, load_run
 
 
 def test_no_results_folder_means_no_studies(tmp_path: Path):

@@ -10,7 +10,7 @@ from material import sentences
 from synthetic_run import DEFAULT_ALLOCS, Alloc, write_run
 
 from bench.report.aggregate import aggregate
-from bench.report.run import find_studies, load_run
+from bench.report.runfolders import find_studies, load_run
 from bench.report.sections.settling import timers_table
 
 ALLOCS = (
@@ -98,7 +98,7 @@ def test_an_aa_pair_that_ties_says_so_and_one_that_does_not_turns_rankings_provi
     tmp_path: Path,
 ):
     from bench.report.notes import banners
-    from bench.report.run import check_freshness
+    from bench.report.runfolders import check_freshness
 
     run, res = _load(tmp_path, aa_pair="glibc", aa_drift=0.001, repeats=3)
     text = {k: f() for k, f in sentences(run, res).items()}["aa"]

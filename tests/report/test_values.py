@@ -9,7 +9,7 @@ from material import named_values
 from synthetic_run import write_run
 
 from bench.report.aggregate import aggregate
-from bench.report.run import check_freshness, find_studies, load_run
+from bench.report.runfolders import check_freshness, find_studies, load_run
 from bench.results.tables import read_table
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.report.run import Run, RunRef
+from bench.report.runfolders import Run, RunRef
 from bench.report.sections.workload import SYNTHETIC, subject, workload
 
 

@@ -32,7 +32,7 @@ from bench.report.charts.figure import (
 )
 from bench.report.datatable import Column
 from bench.report.experiment import MEMORY_COLUMNS, ratio_text
-from bench.report.run import Run
+from bench.report.runfolders import Run
 from bench.report.stats import classify_fingerprint
 from bench.report.svg import INK
 from bench.report.units import MB, fmt_given_back, fmt_mb, fmt_seconds

@@ -22,7 +22,7 @@ from bench.report.charts.memory import peak_settled
 from bench.report.charts.throughput import throughput
 from bench.report.datatable import Cell, Column, html_table
 from bench.report.errors import ReportError
-from bench.report.run import Run, load_run, run_at
+from bench.report.runfolders import Run, load_run, run_at
 from bench.report.study import StudyView
 from bench.report.units import md_safe
 

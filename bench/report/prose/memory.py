@@ -11,7 +11,6 @@ from bench.report import series as ser
 from bench.report import specview
 from bench.report.aggregate import Results
 from bench.report.live import FILL_SHARE, LivePayload
-from bench.report.method import Method
 from bench.report.prose.rankings import (
     lead_text,
     named_value,
@@ -20,7 +19,8 @@ from bench.report.prose.rankings import (
     not_ranked,
     value_text,
 )
-from bench.report.run import Run
+from bench.report.recorded_method import Method
+from bench.report.runfolders import Run
 from bench.report.stats import (
     FINGERPRINT_KEEP_BELOW,
     FINGERPRINT_RETURN_FROM,

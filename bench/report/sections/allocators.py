@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from bench.report import experiment
 from bench.report.aggregate import Results
-from bench.report.run import Run
+from bench.report.runfolders import Run
 from bench.report.section import Entries, Loaded, Section
 from bench.report.stats import classify_fingerprint, shed_fraction
 from bench.report.units import (

@@ -30,7 +30,7 @@ from bench.report.prose.rankings import (
     ranking,
     ranking_body,
 )
-from bench.report.run import Run
+from bench.report.runfolders import Run
 from bench.report.section import Entries, Loaded, Section
 from bench.report.stats import TIE_REL, Sample, extremes_ratio, rank
 from bench.report.units import fmt_mb, fmt_mops, fmt_mops_cpu, fmt_ratio, fmt_seconds, md_safe

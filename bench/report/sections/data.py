@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.report.datatable import Cell, Column, html_table
-from bench.report.run import Run
+from bench.report.runfolders import Run
 from bench.report.section import Entries, Loaded, Section
 from bench.report.units import fmt_count, fmt_mb, fmt_mops, fmt_ms
 

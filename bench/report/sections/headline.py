@@ -28,7 +28,7 @@ from bench.report.charts import memory as chart
 from bench.report.charts.figure import Names, repeats_phrase
 from bench.report.prose import memory, rankings
 from bench.report.prose.rankings import extreme_values, value_band
-from bench.report.run import Run
+from bench.report.runfolders import Run
 from bench.report.section import Entries, Loaded, Section
 from bench.report.sections.workload import hosted_app
 from bench.report.stats import extremes_ratio

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bench.report.run import Freshness, Run
+from bench.report.runfolders import Freshness, Run
 from bench.report.section import Loaded, Section
 from bench.report.units import fmt_duration
 

@@ -25,7 +25,7 @@ from bench.measure.retention import COMPONENT_TITLES, UNACCOUNTED_SHARE_FLAG
 from bench.report.aggregate import Results
 from bench.report.charts.figure import OKABE_ITO, WIDTH, Names, finish, no_chart, value_axis
 from bench.report.datatable import Column, html_table
-from bench.report.run import Run
+from bench.report.runfolders import Run
 from bench.report.section import Entries, Loaded, Section
 from bench.report.svg import INK
 from bench.report.units import MB, fmt_mb, fmt_pct, fmt_seconds

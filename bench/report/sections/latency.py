@@ -34,9 +34,9 @@ from bench.report.charts.figure import (
     whiskers,
 )
 from bench.report.datatable import Column
-from bench.report.method import method_of
 from bench.report.prose.rankings import extreme_values, noisy_text, value_band
-from bench.report.run import Run
+from bench.report.recorded_method import method_of
+from bench.report.runfolders import Run
 from bench.report.section import Entries, Loaded, Section
 from bench.report.stats import LATENCY_ABS_MS, LATENCY_REL, Sample, latency_verdict
 from bench.report.svg import INK

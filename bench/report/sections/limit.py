@@ -30,7 +30,7 @@ from bench.report import specview
 from bench.report.aggregate import Results
 from bench.report.datatable import Cell, Column, html_table
 from bench.report.prose.rankings import names_text, not_ranked, ranking_body, value_text
-from bench.report.run import Run
+from bench.report.runfolders import Run
 from bench.report.section import Entries, Loaded, Section
 from bench.report.stats import Sample, latency_verdict, summarize
 from bench.report.units import fmt_count, fmt_mb, fmt_ms, fmt_seconds, join_names, md_safe

@@ -3,7 +3,7 @@
 Tables {{ table.spec }}, {{ table.confounds }}; sentences {{ say.idle }}, {{ say.reclaim }},
 {{ say.sampling }}, {{ say.load }}; values `spec.*`, `control.*` of the spec, `method.*`.
 
-The sentences tell the steps of the method as the run recorded them (bench.report.method),
+The sentences tell the steps of the method as the run recorded them (bench.report.recorded_method),
 never as the study usually runs them: what the idle phase received, the forced reclaim (or why
 none ran), from when memory was sampled, and whether the load generator held its rate.
 """
@@ -18,9 +18,9 @@ from bench.report import experiment, specview
 from bench.report import series as ser
 from bench.report.aggregate import Results
 from bench.report.live import LivePayload
-from bench.report.method import Method, idle_stats_calls, reclaim_reason
 from bench.report.prose.rankings import names_text
-from bench.report.run import Run
+from bench.report.recorded_method import Method, idle_stats_calls, reclaim_reason
+from bench.report.runfolders import Run
 from bench.report.section import Entries, Loaded, Section
 from bench.report.sections.workload import hosted_app
 from bench.report.units import (

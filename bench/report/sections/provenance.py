@@ -16,7 +16,7 @@ from typing import Any
 from bench.report.aggregate import Results
 from bench.report.datatable import Cell, Column, html_table
 from bench.report.lockcheck import LockCheck
-from bench.report.run import Freshness, Run
+from bench.report.runfolders import Freshness, Run
 from bench.report.section import Entries, Loaded, Section
 from bench.report.sections.identity import identity_values
 from bench.report.units import md_safe

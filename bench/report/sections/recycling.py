@@ -24,7 +24,7 @@ from bench.report.aggregate import Results, ServiceResult
 from bench.report.datatable import Column, html_table
 from bench.report.prose.rankings import value_text
 from bench.report.recycled import Recycling, recycling_of, recycling_text
-from bench.report.run import Run
+from bench.report.runfolders import Run
 from bench.report.section import Entries, Loaded, Section
 from bench.report.stats import Sample, summarize, ties
 from bench.report.units import (

@@ -23,7 +23,7 @@ from bench.report import specview
 from bench.report.aggregate import Results, ServiceResult
 from bench.report.datatable import Column, html_table
 from bench.report.prose.rankings import names_text
-from bench.report.run import Run
+from bench.report.runfolders import Run
 from bench.report.section import Entries, Loaded, Section
 from bench.report.units import fmt_mb, fmt_pct, fmt_seconds, join_names, md_safe
 

@@ -29,10 +29,10 @@ from bench.report.charts.figure import (
 )
 from bench.report.datatable import Column, html_table
 from bench.report.live import FILL_SHARE, LivePayload, fill_text, live_payload
-from bench.report.method import Method
 from bench.report.prose import memory
 from bench.report.prose.rankings import median_center
-from bench.report.run import Run
+from bench.report.recorded_method import Method
+from bench.report.runfolders import Run
 from bench.report.section import Entries, Loaded, Section
 from bench.report.svg import INK
 from bench.report.units import MB, fmt_duration, fmt_mb, fmt_pct, join_names

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.report import specview
-from bench.report.run import Run
+from bench.report.runfolders import Run
 from bench.report.section import Entries, Loaded, Section
 from bench.report.units import join_names, md_safe
 

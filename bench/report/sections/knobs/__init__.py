@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from bench.report import recycled
 from bench.report.aggregate import Results
-from bench.report.run import Run
+from bench.report.runfolders import Run
 from bench.report.section import Entries, Loaded, Section
 from bench.report.sections.knobs import model, words
 

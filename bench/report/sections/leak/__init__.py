@@ -15,7 +15,7 @@ from functools import cached_property
 
 from bench.report.aggregate import Results
 from bench.report.charts.figure import Names
-from bench.report.run import Run
+from bench.report.runfolders import Run
 from bench.report.section import Entries, Loaded, Section
 from bench.report.sections.leak import chart, words
 from bench.report.sections.leak.model import LeakResult, leak_results, leak_table

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from bench.report.aggregate import clean_repeats
 from bench.report.datatable import Cell, Column, html_table
-from bench.report.run import Run
+from bench.report.runfolders import Run
 from bench.report.stats import Sample, summarize
 from bench.report.units import fmt_mb
 
