@@ -7,6 +7,7 @@ catch it. This module imports nothing heavy itself.
 
 from __future__ import annotations
 
+import signal
 import sys
 
 __all__ = ["main"]
@@ -17,6 +18,9 @@ _INTERRUPTED = 130
 
 
 def main() -> int:
+    # Python leaves SIGINT ignored when it started ignored (a background job of a shell without
+    # job control, some CI runners); the command answers Ctrl-C the same way everywhere.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         from bench.cli import main as cli_main
 

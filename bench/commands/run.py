@@ -106,12 +106,7 @@ def run_command(
         ):
             for line in journal.recover():  # what a killed run left changed, put back first
                 print(f"allocstudy: {line}", file=sys.stderr, flush=True)
-            if stale := sweep_stale():  # and the scratch it could not remove
-                print(
-                    f"allocstudy: removed {len(stale)} scratch folder(s) of runs that were killed",
-                    file=sys.stderr,
-                    flush=True,
-                )
+            sweep_stale()  # and the scratch it could not remove (its maker's pid is gone)
             return run_study(
                 spec,
                 spec_path=spec_path,
