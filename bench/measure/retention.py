@@ -424,7 +424,7 @@ def table_rows(
 
 
 def unaccounted_flag(table: Sequence[Mapping[str, Any]]) -> str | None:
-    """The repeat's flag when, summed over its workers at the settled reading, the statistics
+    """The repeat's note when, summed over its workers at the settled reading, the statistics
     leave more than a tenth of the anonymous memory unaccounted (either way); None if not."""
     settled = [r for r in table if r.get("mark") == "settled" and r.get("bytes") is not None]
     anon = sum(r["bytes"] for r in settled if r["component"] == "anon")
