@@ -1,7 +1,7 @@
-"""`python -m bench` is `allocstudy`."""
+"""`python -m bench` is `allocstudy` (the same entry point, bench.entry)."""
 
 import sys
 
-from bench.cli import main
+from bench.entry import main
 
 sys.exit(main())
