@@ -21,12 +21,14 @@ from typing import Any
 
 import altair as alt
 
+from bench.allocators.timers import Timer
 from bench.measure.retention import COMPONENT_TITLES, UNACCOUNTED_SHARE_FLAG
 from bench.report.aggregate import Results
 from bench.report.charts.figure import OKABE_ITO, WIDTH, Names, finish, no_chart, value_axis
 from bench.report.datatable import Column, html_table
 from bench.report.runfolders import Run
 from bench.report.section import Entries, Loaded, Section
+from bench.report.sections.settling import timers_of
 from bench.report.svg import INK
 from bench.report.units import MB, fmt_mb, fmt_pct, fmt_seconds
 
@@ -278,26 +280,20 @@ def kept_from_rows(
 _COLOURS = dict(zip(("live", *KEPT_COMPONENTS), (*OKABE_ITO, "#999999"), strict=False))
 
 
-def family_of(run: Run, allocator: str) -> str:
+def family_of(timers: Sequence[Timer], allocator: str) -> str:
     """The family serving an allocator's processes, as its read-back timers name it."""
-    entry = next((a for a in run.manifest.get("allocators", []) if a.get("name") == allocator), {})
-    for timer in entry.get("timers") or []:
-        if timer.get("family"):
-            return str(timer["family"])
-    return allocator.split("-")[0]
+    return next((t.family for t in timers if t.family), allocator.split("-")[0])
 
 
-def timers_of(run: Run, allocator: str) -> dict[str, Any]:
-    """The return settings the sentences quote (`dirty_decay_ms`, `background_thread`), as the
-    allocator's processes read them back."""
-    entry = next((a for a in run.manifest.get("allocators", []) if a.get("name") == allocator), {})
+def settings_of(timers: Sequence[Timer]) -> dict[str, Any]:
+    """The return settings the sentences quote (`dirty_decay_ms`, `background_thread`), from
+    the timers the allocator's processes read back."""
     out: dict[str, Any] = {}
-    for timer in entry.get("timers") or []:
-        setting = str(timer.get("setting") or "")
-        if setting == "opt.dirty_decay_ms" and timer.get("seconds") is not None:
-            out["dirty_decay_ms"] = float(timer["seconds"]) * 1000
-        elif setting == "opt.background_thread" and timer.get("value") is not None:
-            out["background_thread"] = str(timer["value"]).lower() == "true"
+    for timer in timers:
+        if timer.setting == "opt.dirty_decay_ms" and timer.seconds is not None:
+            out["dirty_decay_ms"] = float(timer.seconds) * 1000
+        elif timer.setting == "opt.background_thread" and timer.value is not None:
+            out["background_thread"] = str(timer.value).lower() == "true"
     return out
 
 
@@ -468,12 +464,14 @@ class KeptSection(Section[KeptData]):
 
     def compute(self, loaded: Loaded) -> KeptData:
         run, full = loaded.run, loaded.full
+        timers = timers_of(run)  # read back once, for both experiments
         by_experiment: dict[str, dict[str, Kept]] = {"service": {}, "control": {}}
         for experiment, found in by_experiment.items():
             rows = [r for r in run.retention if r.get("experiment", "service") == experiment]
             for name in full.names:
+                own = timers.get(name, [])
                 kept = kept_from_rows(
-                    rows, allocator=name, family=family_of(run, name), timers=timers_of(run, name)
+                    rows, allocator=name, family=family_of(own, name), timers=settings_of(own)
                 )
                 if kept is not None:
                     found[name] = kept
