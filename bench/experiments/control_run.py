@@ -27,6 +27,7 @@ from bench.experiments.control_program import (
     is_number,
     parse_event,
 )
+from bench.run.signals import raise_if_interrupted
 
 __all__ = ["run_control_once"]
 
@@ -75,6 +76,7 @@ def _lines(proc: subprocess.Popen[bytes], deadline: float) -> Iterator[str]:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError
+            raise_if_interrupted()
             if not sel.select(min(remaining, 1.0)):
                 continue
             chunk = os.read(fd, 65536)

@@ -72,6 +72,7 @@ from bench.measure.machine import MachineMeter
 from bench.measure.sampler import Sampler
 from bench.progress import Progress
 from bench.results.tables import TableError, read_table
+from bench.run.signals import raise_if_interrupted
 from bench.scratch import scratch_dir
 from bench.spec import ServiceSpec, Spec
 from service.launcher import LaunchError, ServiceProcess, free_port, start_service
@@ -149,6 +150,7 @@ def _check_service(svc: ServiceProcess, origin: float, phase: str, watchers: lis
 def _wait_until(deadline: float, progress_cb: Any = None, watch: Any = None) -> None:
     while (left := deadline - time.monotonic()) > 0:
         time.sleep(min(left, 0.5))
+        raise_if_interrupted()
         if watch is not None:
             watch()
         if progress_cb is not None:
@@ -199,6 +201,7 @@ def wait_settled(
                 if fit.settle_time_s <= elapsed - window_s:
                     return elapsed
         time.sleep(min(0.5, max(0.0, most_s - elapsed)))
+        raise_if_interrupted()
         if watch is not None:
             watch()
         if show is not None:

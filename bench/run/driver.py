@@ -21,7 +21,7 @@ from bench.experiments.cell import Cell, CellResult
 from bench.results.manifest import FINISHED, AllocatorRecord, RoundOrder
 from bench.run.lifecycle import CellKey, Run, cell_key
 from bench.run.rounds import Round
-from bench.run.signals import signals_held
+from bench.run.signals import raise_if_interrupted, signals_held
 
 __all__ = ["Executor", "Outcome", "drive"]
 
@@ -130,6 +130,7 @@ def drive(run: Run, executor: Executor, rounds: list[Round]) -> Outcome:
                         continue  # kept, or finished (skipped, failed) in an earlier round
                     for cell in (c for c in rnd.cells if c.allocator == name and wanted(c)):
                         settle(executor.submit(cell))
+                        raise_if_interrupted()
                         if run.record(name).status in FINISHED:
                             break
                     if rnd is rounds[-1] and run.record(name).status == "running":

@@ -3,6 +3,12 @@
 `sigterm_as_interrupt` turns SIGINT, SIGTERM and SIGHUP into KeyboardInterrupt while a run (or
 a cluster host's cell) measures, so every finally-block cleans up; `signals_held` ignores them
 while an interrupted run stops its cells and saves, so a second Ctrl-C cannot cut that short.
+
+A KeyboardInterrupt raised by the handler can be lost: Python prints and drops an exception
+raised inside a fork hook (a signal that lands while `subprocess` starts a child with a
+preexec_fn runs the handler in logging's after-fork hook) or a finaliser. So the handler also
+notes the signal, and the waits a run spends its time in call `raise_if_interrupted`, which
+raises the noted signal again: a lost Ctrl-C costs at most one wait's step, never the run.
 """
 
 from __future__ import annotations
@@ -11,7 +17,17 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["sigterm_as_interrupt", "signals_held"]
+__all__ = ["raise_if_interrupted", "sigterm_as_interrupt", "signals_held"]
+
+#: The signal that asked the run to stop, once one has (None otherwise); cleared when the run
+#: holds signals to stop, and when the handling ends.
+_pending: list[int] = []
+
+
+def raise_if_interrupted() -> None:
+    """KeyboardInterrupt when a signal asked the run to stop and its own raise was lost."""
+    if _pending:
+        raise KeyboardInterrupt(signal.Signals(_pending[-1]).name)
 
 
 @contextmanager
@@ -24,17 +40,20 @@ def sigterm_as_interrupt() -> Iterator[None]:
     """
 
     def _raise(signum: int, _frame: object) -> None:
+        _pending.append(signum)
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
     wanted = [signal.SIGINT, signal.SIGTERM]
     if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
         wanted.append(signal.SIGHUP)
+    _pending.clear()
     old = {s: signal.signal(s, _raise) for s in wanted}
     try:
         yield
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+        _pending.clear()
 
 
 @contextmanager
@@ -44,6 +63,7 @@ def signals_held() -> Iterator[None]:
     would otherwise leave the run folder saying it still runs."""
     wanted = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     old = {s: signal.signal(s, signal.SIG_IGN) for s in wanted}
+    _pending.clear()  # the stop is under way: its own waits must not raise again
     try:
         yield
     finally:

@@ -248,6 +248,24 @@ def test_an_ignored_sighup_stays_ignored_as_nohup_asks():
         signal.signal(signal.SIGHUP, old)
 
 
+def test_a_signal_whose_raise_was_lost_is_raised_again_at_the_next_wait():
+    """Python drops an exception raised in a fork hook or a finaliser (a Ctrl-C landing while
+    subprocess starts a child with a preexec_fn); the run's waits raise it again."""
+    with signals.sigterm_as_interrupt():
+        signals.raise_if_interrupted()  # nothing asked the run to stop yet
+        handler = signal.getsignal(signal.SIGINT)
+        assert callable(handler)
+        try:  # the handler raises where Python swallows the exception
+            handler(signal.SIGINT, None)
+        except KeyboardInterrupt:
+            pass
+        with pytest.raises(KeyboardInterrupt, match="SIGINT"):
+            signals.raise_if_interrupted()
+        with signals.signals_held():  # the stop under way: its own waits go on
+            signals.raise_if_interrupted()
+    signals.raise_if_interrupted()  # and a later run starts clean
+
+
 def _measuring(out: Path) -> bool:
     """Whether the run under `out` has begun to measure an allocator."""
     with contextlib.suppress(OSError, ValueError, ManifestError):
