@@ -78,6 +78,12 @@ def cmd_check(args: argparse.Namespace) -> int:
             if fill is not None and fill <= spec.service.load_s
             else f"live set still growing at the end of its {spec.service.load_s:g} s load"
         )
+        if spec.service.stages:
+            svc = spec.service
+            full = (
+                f"load in {len(svc.stages)} stages up to {svc.peak_rate:g} requests/s "
+                f"(a mean of {svc.rate:,.0f}), {full}"
+            )
         mix = spec.service.request_mix
         if mix is not None:  # a request file: say what is sent (and to what)
             sent = f"{len(mix.requests)} requests from {mix.file.name}"

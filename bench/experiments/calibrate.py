@@ -152,7 +152,12 @@ def calibrate(spec: Spec, alloc: Allocator, cores: CorePlan) -> dict[str, Any]:
             update={
                 "stages": [
                     config.stages[0].model_copy(
-                        update={"phase": f"step{k + 1}", "rate": rate, "duration_s": cal.step_s}
+                        update={
+                            "phase": f"step{k + 1}",
+                            "rate": rate,
+                            "duration_s": cal.step_s,
+                            "load_stage": None,
+                        }
                     )
                     for k, rate in enumerate(rates)
                 ]

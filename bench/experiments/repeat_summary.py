@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.allocators.registry import Allocator
+from bench.experiments import loadstages
 from bench.experiments.harness import memory_rows
 from bench.experiments.watcher import Contribution, RepeatEnd
 from bench.measure import runstats
@@ -211,8 +212,12 @@ def summarise_repeat(
         },
         **added.sampler,
     }
+    mem_rows = memory_rows(samples, experiment="service", allocator=alloc.name, repeat=repeat)
+    load_entry = next((e for e in end.log.entries if e["phase"] == "load"), None)
+    if load_entry is not None:
+        loadstages.tag(mem_rows, loadstages.spans(s, load_entry["start_s"]))
     return ServiceRepeat(
-        memory_rows(samples, experiment="service", allocator=alloc.name, repeat=repeat),
+        mem_rows,
         request_rows,
         row,
         end.log.entries,

@@ -357,13 +357,18 @@ def run_service_repeat(
 
             try:
                 t = start_at
+                names = s.stage_names
                 for stage in config.stages:
                     _wait_until(t, lambda left: show("waiting", left), watch)
-                    begin(stage.phase, t)
+                    if stage.phase != sampler.phase:  # the load's stages make one phase
+                        begin(stage.phase, t)
                     if stage.phase == "idle":
                         break
                     t += stage.duration_s
-                    _wait_until(t, lambda left, p=stage.phase: show(p, left), watch)
+                    shown = stage.phase
+                    if s.stages and stage.load_stage is not None:
+                        shown = f"load {names[stage.load_stage - 1]} at {stage.rate:g}/s"
+                    _wait_until(t, lambda left, p=shown: show(p, left), watch)
                 idle_start = t
                 if sampler.phase != "idle":  # a silent idle: no stage of the generator's
                     begin("idle", idle_start)

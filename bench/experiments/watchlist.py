@@ -1,7 +1,8 @@
 """The one place where a service repeat's watchers are registered (bench.experiments.watcher).
 
 Their order is the order of their flags, evidence and records: the memory group's first (its
-deaths explain what follows), then recycling, the live set, the idle probes, retention.
+deaths explain what follows), then recycling, the live set, the idle probes, retention, the
+load's stages.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Callable
 
 from bench.experiments.idleprobes import IdleProbeWatcher
 from bench.experiments.liveset import LiveSetWatcher
+from bench.experiments.loadstages import LoadStageWatcher
 from bench.experiments.oomkills import LimitWatcher
 from bench.experiments.restarts import RestartWatcher
 from bench.experiments.retention import RetentionWatcher
@@ -24,6 +26,7 @@ WATCHERS: tuple[Callable[[Launch], Watcher], ...] = (
     LiveSetWatcher,
     IdleProbeWatcher,
     RetentionWatcher,
+    LoadStageWatcher,
 )
 
 

@@ -118,6 +118,17 @@ class StageConfig(_Model):
     arrivals: Literal["uniform", "poisson"] = Field(
         "uniform", description="evenly spaced, or exponential gaps seeded by the run's seed"
     )
+    ramp_s: float = Field(0.0, ge=0, description="seconds of linear change from ramp_from")
+    ramp_from: float = Field(0.0, ge=0, description="the rate the ramp starts from")
+    load_stage: int | None = Field(
+        None, ge=1, description="which stage of the spec's load this is (1, 2, ...; None: none)"
+    )
+
+    @model_validator(mode="after")
+    def _ramp(self) -> StageConfig:
+        if self.ramp_s > self.duration_s:
+            raise ValueError("ramp_s must not exceed duration_s")
+        return self
 
     @field_validator("mix")
     @classmethod
@@ -244,7 +255,10 @@ class LoadConfig(_Model):
 
     def plan(self) -> list[Stage]:
         """The stages as the schedule sees them."""
-        return [Stage(s.phase, s.rate, s.duration_s, s.mix, s.arrivals) for s in self.stages]
+        return [
+            Stage(s.phase, s.rate, s.duration_s, s.mix, s.arrivals, s.ramp_s, s.ramp_from)
+            for s in self.stages
+        ]
 
     @property
     def endpoint_names(self) -> tuple[str, ...]:
@@ -286,14 +300,17 @@ class LoadConfig(_Model):
         `extra` fills the remaining keys (origin, cpus, allocator, ...) and may override any
         of these.
         """
-        warmup_rate = service.warmup_rate or service.rate / 10
         stages: list[dict[str, Any]] = [
             {
-                "phase": "load",
-                "rate": service.rate,
-                "duration_s": service.load_s,
-                "arrivals": getattr(service, "arrivals", "uniform"),
+                "phase": st.phase,
+                "rate": st.rate,
+                "duration_s": st.duration_s,
+                "arrivals": st.arrivals,
+                "ramp_s": st.ramp_s,
+                "ramp_from": st.ramp_from,
+                "load_stage": index,
             }
+            for index, st in enumerate(service.load_plan(), start=1)
         ]
         idle = service.idle_rate > 0 and service.idle_s > 0
         if idle:
@@ -307,7 +324,12 @@ class LoadConfig(_Model):
             )
         if service.warmup_s > 0:
             stages.insert(
-                0, {"phase": "warmup", "rate": warmup_rate, "duration_s": service.warmup_s}
+                0,
+                {
+                    "phase": "warmup",
+                    "rate": service.warmup_rate_used,
+                    "duration_s": service.warmup_s,
+                },
             )
         from service.config import health_path  # late: only study runs need it
 

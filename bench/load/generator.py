@@ -36,6 +36,7 @@ import gc
 import json
 import math
 import os
+import random
 import resource
 import signal
 import sys
@@ -57,8 +58,9 @@ from bench.load.connections import FlowLanes, WorkerPins
 from bench.load.progressfile import LoadProgress, write_progress
 from bench.load.record import LatencyHistogram, LoadSummary, Record, summarize
 from bench.load.schedule import iter_endpoints, iter_slots, stage_starts
-from bench.traffic.flows import extract, fill, missing_reason, save_path, uses_of
+from bench.traffic.flows import extract, fill, fill_headers, missing_reason, save_path, uses_of
 from bench.traffic.requestfile import HttpRequest
+from bench.traffic.templates import compile_template
 from service.churn import LIVE_BYTES_HEADER, WORKER_HEADER
 
 __all__ = ["LoadGenerator", "main", "run_process", "write_rows"]
@@ -85,9 +87,14 @@ def write_rows(path: Path, record: Record, origin: float, config: LoadConfig) ->
 # Probe connections pinned to workers
 
 
-def _headers(call: EndpointCall) -> dict[str, str] | None:
-    """The headers of every request to an endpoint: its own, and its body's content type."""
-    headers = dict(call.headers)
+def _headers(call: EndpointCall, seed: str) -> dict[str, str] | None:
+    """The headers of every request to an endpoint: its own, and its body's content type.
+
+    A header's fields are rendered once, here (`${env:TOKEN}` read from this process's
+    environment, never written anywhere; a random field drawn once, seeded by `seed`); a
+    flow's `${var:...}` stays a marker until its step is sent (bench.traffic.flows)."""
+    rng = random.Random(seed)
+    headers = {k: compile_template(v).render(rng) for k, v in call.headers.items()}
     if call.content_type and not any(k.lower() == "content-type" for k in headers):
         headers["Content-Type"] = call.content_type
     return headers or None
@@ -113,7 +120,12 @@ class LoadGenerator:
         self.config = config
         self.stages = config.plan()
         self.endpoint_names = config.endpoint_names
-        self.record = Record(self.endpoint_names, tuple(s.phase for s in self.stages))
+        self.record = Record(
+            self.endpoint_names,
+            tuple(s.phase for s in self.stages),
+            plan=tuple(self.stages),
+            load_stages=tuple(s.load_stage for s in config.stages),
+        )
         self.pools = {name: list(bodies) for name, bodies in pools.items()}
         self.variants = request_variants(config)  # a request file's, rendered before t0
         self.t0 = math.nan
@@ -299,7 +311,10 @@ class LoadGenerator:
         codes = {name: code for code, name in enumerate(self.endpoint_names)}
         known = config.calls()
         calls = [known[name] for name in self.endpoint_names]
-        headers = [_headers(call) for call in calls]
+        headers = [
+            _headers(call, f"{config.payload.seed}:{name}:headers")
+            for name, call in zip(self.endpoint_names, calls, strict=True)
+        ]
         # every endpoint as a rotation of (URL, body): a request file's rendered variants, or
         # the fixed path with the built-in body pool (None: no body)
         pools: list[list[tuple[Any, bytes | None]]] = []
@@ -470,10 +485,13 @@ class LoadGenerator:
                         self.errors += 1
                         continue
                     path, body = fill(path, body, request.body_kind, saved)
+                    sent_headers = fill_headers(headers[step_code], saved) or None
                     url = URL(self.config.base_url + path)
                     self.in_flight += 1
+                else:
+                    sent_headers = headers[step_code]
                 status, error, answer = await self._send(
-                    lane, row, calls[step_code].method, url, headers[step_code], body
+                    lane, row, calls[step_code].method, url, sent_headers, body
                 )
                 self._save(request, status, error, answer, saved, why)
         finally:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict
 
-from bench.load.schedule import Stage, stage_starts
+from bench.load.schedule import Stage, rate_at, stage_starts
 from bench.measure.runstats import percentile  # one definition for the generator and the runner
 
 __all__ = [
@@ -122,6 +122,10 @@ class Record:
     endpoints: tuple[str, ...]
     phases: tuple[str, ...]
     t0: float = math.nan
+    #: the plan's stages, to give each row the rate offered when it came due, and which stage
+    #: of the spec's load each is (1, 2, ...; None: warm-up or idle); empty: rows carry neither
+    plan: tuple[Stage, ...] = ()
+    load_stages: tuple[int | None, ...] = ()
     stage: array[int] = field(default_factory=lambda: array("h"))
     endpoint: array[int] = field(default_factory=lambda: array("h"))
     offset: array[float] = field(default_factory=lambda: array("d"))
@@ -180,6 +184,13 @@ class Record:
             return [None if math.isnan(v) else v - origin for v in values]
 
         n, base = len(self), self.t0 - origin
+        starts = stage_starts(self.plan)
+        labels = self.load_stages or (None,) * len(self.phases)
+        stage = [labels[s] for s in self.stage]
+        stage_rate = [
+            None if label is None else rate_at(self.plan[s], offset - starts[s])
+            for s, label, offset in zip(self.stage, stage, self.offset, strict=True)
+        ]
         return {
             "allocator": [allocator] * n,
             "repeat": [repeat] * n,
@@ -192,6 +203,8 @@ class Record:
             "phase": [self.phases[s] for s in self.stage],
             "worker": [None if w < 0 else w for w in self.worker],
             "live_bytes": [None if v < 0 else v for v in self.live],
+            "stage": stage,
+            "stage_rate": stage_rate,
         }
 
 

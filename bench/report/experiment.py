@@ -136,8 +136,7 @@ def spec_table(run: Run, live: LivePayload | None = None) -> str:
     method = method_of(run.manifest)
     names = [a.get("name") for a in run.manifest.get("allocators") or [] if a.get("name")]
     mix = ", ".join(f"{fmt_pct(v)} {k}" for k, v in specview.mix_shares(s))
-    warm_rate = g(s, "service.warmup_rate")
-    warm = f"{warm_rate:g}" if warm_rate else f"{float(g(s, 'service.rate')) / 10:g}"
+    warm = f"{specview.warmup_rate(s):g}"
     sampled = method.memory_sampled_from or "the start of each allocator's run"
     distribution = str(g(s, "service.payload.distribution"))
     if live is None:
@@ -151,7 +150,7 @@ def spec_table(run: Run, live: LivePayload | None = None) -> str:
         ],
         [
             "Load",
-            f"{g(s, 'service.rate'):g} requests/s, open loop"
+            f"{specview.load_text(s)}, open loop"
             + (
                 ", Poisson arrivals (seeded exponential gaps)"
                 if g(s, "service.arrivals") == "poisson"

@@ -98,6 +98,8 @@ class Run:
     restarts: list[dict[str, Any]] = field(default_factory=list)
     #: where each worker's memory sat, every few seconds (none before the retention table)
     retention: list[dict[str, Any]] = field(default_factory=list)
+    #: what each stage of the load did (none before the stages table)
+    stages: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -300,6 +302,11 @@ def load_run(ref: RunRef) -> Run:
         retention=(
             _rows(ref.path / "retention.arrow", "retention", required=False)
             if (ref.path / "retention.arrow").is_file()
+            else []
+        ),
+        stages=(
+            _rows(ref.path / "stages.arrow", "stages", required=False)
+            if (ref.path / "stages.arrow").is_file()
             else []
         ),
         files=files,

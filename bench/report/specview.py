@@ -20,10 +20,13 @@ __all__ = [
     "control_live_bytes",
     "get",
     "live_bytes",
+    "load_text",
     "mix_shares",
     "payload_text",
     "short_lifetime_text",
+    "stages",
     "start_buffers",
+    "warmup_rate",
 ]
 
 
@@ -119,3 +122,36 @@ def short_lifetime_text(spec: dict[str, Any]) -> str:
     """How long a short-lived /churn buffer lives on average, in seconds."""
     value = get(spec, "service.churn.short_lifetime_s")
     return f"{float(value):g} s" if value is not None else "not recorded"
+
+
+def stages(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The load's stages as the spec gave them (empty: one rate for `load_s`)."""
+    return [st for st in get(spec, "service.stages") or [] if isinstance(st, dict)]
+
+
+def warmup_rate(spec: dict[str, Any]) -> float:
+    """The warm-up's rate: as given, else a tenth of the load's first rate."""
+    given = get(spec, "service.warmup_rate")
+    if given:
+        return float(given)
+    first = stages(spec)
+    return float(first[0]["rate"] if first else get(spec, "service.rate")) / 10
+
+
+def load_text(spec: dict[str, Any]) -> str:
+    """The load's rate in words: "200 requests/s", or its stages, each with its rate, length
+    and ramp ("4 stages: steady 150/s for 90 s, burst 400/s for 60 s (5 s ramp), ...")."""
+    staged = stages(spec)
+    if not staged:
+        return f"{float(get(spec, 'service.rate')):g} requests/s"
+    parts = []
+    for i, st in enumerate(staged, start=1):
+        ramp = float(st.get("ramp_s") or 0)
+        parts.append(
+            f"{st.get('name') or f'stage{i}'} {float(st['rate']):g}/s for "
+            f"{float(st['duration_s']):g} s" + (f" ({ramp:g} s ramp)" if ramp else "")
+        )
+    return (
+        f"{len(staged)} stages (a mean of {float(get(spec, 'service.rate')):,.0f} requests/s): "
+        + ", ".join(parts)
+    )

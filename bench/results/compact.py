@@ -29,7 +29,7 @@ from bench.results.tables import read_table, write_table
 __all__ = ["REQUEST_COLUMNS_BLANKED", "compact_run"]
 
 #: Tables copied whole (each rewritten with zstd, as the runner writes them).
-_WHOLE = ("summary", "memory", "control", "restarts", "retention")
+_WHOLE = ("summary", "memory", "control", "restarts", "retention", "stages")
 #: Columns of the requests table the article never reads: kept in the schema, emptied.
 REQUEST_COLUMNS_BLANKED = ("intended_s", "sent_s", "error")
 

@@ -49,6 +49,8 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("phase", pa.string()),
             ("anon_bytes", pa.int64()),
             ("late_s", pa.float64()),  # how late the sample was taken against its schedule
+            ("stage", pa.int32()),  # the load's stage then (1, 2, ...; null outside the load)
+            ("stage_rate", pa.float64()),  # the rate the load offered then, requests/s
         ]
     ),
     "requests": pa.schema(
@@ -64,6 +66,8 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("phase", pa.string()),  # warmup, load, idle (idle traffic: health probes)
             ("worker", pa.int32()),  # pid of the worker that answered a /churn (else null)
             ("live_bytes", pa.int64()),  # that worker's live payload after the call (else null)
+            ("stage", pa.int32()),  # the load's stage it came due in (1, 2, ...; else null)
+            ("stage_rate", pa.float64()),  # the rate the load offered when it came due
         ]
     ),
     "control": pa.schema(
@@ -203,6 +207,28 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("source", pa.string()),  # the statistic it came from, or "absent: why"
         ]
     ),
+    # what each stage of the load did (bench.experiments.loadstages): one row per stage and
+    # service repeat; a load given as one rate is one stage
+    "stages": pa.schema(
+        [
+            ("allocator", pa.string()),
+            ("repeat", pa.int32()),
+            ("stage", pa.int32()),  # 1, 2, ... in the order they ran
+            ("name", pa.string()),  # the spec's name for it, else stage1, stage2, ...
+            ("rate", pa.float64()),  # the rate it held after its ramp, requests/s
+            ("ramp_s", pa.float64()),  # seconds of linear change from the rate before
+            ("start_s", pa.float64()),  # on the repeat's clock, as memory's t_s
+            ("end_s", pa.float64()),
+            ("start_anon_bytes", pa.int64()),  # the last sample at or before its start
+            ("end_anon_bytes", pa.int64()),  # the last sample within it
+            ("peak_anon_bytes", pa.int64()),  # the highest sample within it
+            ("requests", pa.int64()),  # requests that came due in it
+            ("errors", pa.int64()),  # of those, failed (charged at the timeout)
+            ("achieved_rps", pa.float64()),  # answered OK per second of the stage
+            ("p50_ms", pa.float64()),  # from the intended send time, failures charged
+            ("p99_ms", pa.float64()),
+        ]
+    ),
 }
 
 #: The column the run folder adds to every table: the host (its hostname) whose cell measured
@@ -216,8 +242,8 @@ TABLES: tuple[str, ...] = tuple(SCHEMAS)
 
 #: Tables a run writes only when it recorded rows of them (a run without one still reads, as
 #: no rows): retention is off in a spec with `service.retention_every_s: 0`, and runs made
-#: before it existed have none.
-WRITTEN_WHEN_FILLED: frozenset[str] = frozenset({"retention"})
+#: before either existed have none.
+WRITTEN_WHEN_FILLED: frozenset[str] = frozenset({"retention", "stages"})
 
 #: The schema of each table as stored in a run folder: the producers' columns, then the host.
 STORED_SCHEMAS: dict[str, pa.Schema] = {
@@ -254,11 +280,12 @@ ADDED_COLUMNS: dict[str, frozenset[str]] = {
             HOST_COLUMN,
         }
     ),
-    "memory": frozenset({HOST_COLUMN}),
-    "requests": frozenset({HOST_COLUMN}),
+    "memory": frozenset({HOST_COLUMN, "stage", "stage_rate"}),
+    "requests": frozenset({HOST_COLUMN, "stage", "stage_rate"}),
     "control": frozenset({HOST_COLUMN}),
     "restarts": frozenset({HOST_COLUMN}),
     "retention": frozenset(),
+    "stages": frozenset(),
 }
 
 

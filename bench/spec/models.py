@@ -33,6 +33,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
+from bench.load.schedule import Stage, planned_requests
 from bench.traffic.requestfile import RequestMix
 from service.churn import calls_to_fill, short_pool
 from service.config import ChurnConfig, churn_problems
@@ -90,6 +91,7 @@ UNHASHED_WHEN_NULL: dict[str, object] = {
     "service.idle_min_s": None,
     "control.warmup_s": 0.0,
     "service.arrivals": "uniform",
+    "service.stages": None,
     "service.calibrate": None,
     "service.retention_every_s": 2.0,
 }
@@ -204,14 +206,67 @@ class CalibrateSpec(_Model):
     )
 
 
+#: The highest open-loop rate the load generator holds on this machine class with its send
+#: lateness p99 within 2 ms (benchmarks/loadgen_fidelity.py, docs/guide/benchmarks.md): a
+#: spec asking more would measure the generator, not the service.
+GENERATOR_CEILING_RPS = 4000.0
+
+
+def _generator_holds(rate: float) -> float:
+    if rate > GENERATOR_CEILING_RPS:
+        raise ValueError(
+            f"{rate:g} requests/s is above the {GENERATOR_CEILING_RPS:g} the load generator "
+            "holds on this machine class (benchmarks/loadgen_fidelity.py): a run would measure "
+            "the generator, not the service"
+        )
+    return rate
+
+
+class LoadStageSpec(_Model):
+    """One stage of a load given as stages: a rate held for a time, reached by a ramp."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=32)] | None = Field(
+        None, description="the stage's label in tables and charts (default: stage1, stage2, ...)"
+    )
+    rate: Annotated[float, AfterValidator(_generator_holds)] = Field(
+        gt=0, description="requests per second, open loop"
+    )
+    duration_s: float = Field(gt=0, description="seconds the stage lasts, its ramp included")
+    ramp_s: float = Field(
+        0.0,
+        ge=0,
+        description="seconds at the stage's start over which the rate changes linearly from "
+        "the previous stage's rate (the first stage's: the warm-up rate, or 0 without a "
+        "warm-up) to this one",
+    )
+
+    @model_validator(mode="after")
+    def _ramp_fits(self) -> LoadStageSpec:
+        if self.ramp_s > self.duration_s:
+            raise ValueError(
+                f"ramp_s ({self.ramp_s:g}) must not exceed duration_s ({self.duration_s:g}): "
+                "the ramp is part of the stage"
+            )
+        return self
+
+
 class ServiceSpec(_Model):
     """The Python service experiment: workers, open-loop rate, phases and traffic mix."""
 
     workers: int = Field(4, gt=0, le=64)
     python_malloc: Literal["pymalloc", "malloc"] = "pymalloc"
-    rate: float = Field(200.0, gt=0, le=100_000, description="requests per second, open loop")
+    rate: Annotated[float, AfterValidator(_generator_holds)] = Field(
+        200.0, gt=0, description="requests per second, open loop"
+    )
     warmup_s: float = Field(30.0, ge=0)
     load_s: float = Field(600.0, gt=0)
+    stages: list[LoadStageSpec] | None = Field(
+        None,
+        min_length=1,
+        description="the load as stages run back to back ({rate, duration_s, ramp_s, name}), "
+        "e.g. a burst, a trough and a second burst; `rate` and `load_s` are then the stages' "
+        "mean rate and total length (null: one stage of `rate` for `load_s`)",
+    )
     calibrate: CalibrateSpec | None = Field(
         None,
         description="before measuring, ramp the load on the first allocator up to `rate` in "
@@ -247,7 +302,10 @@ class ServiceSpec(_Model):
         10.0, gt=0, description="settled = median anon memory over the last this many s of idle"
     )
     warmup_rate: float | None = Field(
-        None, gt=0, description="open-loop rate during warm-up (default: a tenth of rate)"
+        None,
+        gt=0,
+        description="open-loop rate during warm-up (default: a tenth of rate, or of the first "
+        "stage's rate when the load is given as stages)",
     )
     idle_rate: float = Field(
         1.0,
@@ -359,6 +417,69 @@ class ServiceSpec(_Model):
         return self
 
     @model_validator(mode="after")
+    def _stages_make_the_load(self) -> ServiceSpec:
+        """With stages, `rate` and `load_s` follow from them (given too, they must agree)."""
+        if self.stages is None:
+            return self
+        if self.calibrate is not None:
+            raise ValueError(
+                "calibrate finds one rate and cannot be given with stages: set the stages' "
+                "rates, or drop stages and give rate"
+            )
+        plan = self.load_plan()
+        derived = {
+            "load_s": sum(st.duration_s for st in plan),
+            "rate": sum(planned_requests(st) for st in plan) / sum(st.duration_s for st in plan),
+        }
+        for key, value in derived.items():
+            given = getattr(self, key)
+            if key in self.model_fields_set and not math.isclose(given, value, rel_tol=1e-9):
+                raise ValueError(
+                    f"{key} ({given:g}) disagrees with the stages, whose "
+                    f"{'mean rate' if key == 'rate' else 'total length'} is {value:g}: drop "
+                    f"{key} (with stages it follows from them)"
+                )
+            object.__setattr__(self, key, value)  # frozen: set once, while validating
+        return self
+
+    @property
+    def first_rate(self) -> float:
+        """The load's rate at its start: the first stage's, or `rate`."""
+        return self.stages[0].rate if self.stages else self.rate
+
+    @property
+    def peak_rate(self) -> float:
+        """The highest rate the load reaches."""
+        return max(st.rate for st in self.stages) if self.stages else self.rate
+
+    @property
+    def warmup_rate_used(self) -> float:
+        """The warm-up's rate: `warmup_rate`, else a tenth of the load's first rate."""
+        return self.warmup_rate or self.first_rate / 10
+
+    def load_plan(self, phase: str = "load") -> list[Stage]:
+        """The load's stages as the schedule runs them (bench.load.schedule), each labelled
+        `phase`; a ramp starts from the stage before (the first: the warm-up's rate, or 0
+        without a warm-up)."""
+        if not self.stages:
+            return [Stage(phase, self.rate, self.load_s, arrivals=self.arrivals)]
+        before = self.warmup_rate_used if self.warmup_s > 0 else 0.0
+        plan = []
+        for st in self.stages:
+            plan.append(
+                Stage(phase, st.rate, st.duration_s, None, self.arrivals, st.ramp_s, before)
+            )
+            before = st.rate
+        return plan
+
+    @property
+    def stage_names(self) -> list[str]:
+        """Every load stage's label: its name, else stage1, stage2, ... (one: `load`)."""
+        if not self.stages:
+            return ["load"]
+        return [st.name or f"stage{i}" for i, st in enumerate(self.stages, start=1)]
+
+    @model_validator(mode="after")
     def _short_pool_fits(self) -> ServiceSpec:
         if self.requests is not None:
             return self  # the file's share of /churn is known once it is read (the loader)
@@ -455,8 +576,9 @@ class ServiceSpec(_Model):
 
     @property
     def short_pool(self) -> float:
-        """Short-lived buffers a worker holds at once under the load, on average."""
-        return short_pool(self.churn.config(), self.churn_rate_per_worker)
+        """Short-lived buffers a worker holds at once at the load's highest rate."""
+        at_peak = self.churn_rate_per_worker * self.peak_rate / self.rate
+        return short_pool(self.churn.config(), at_peak)
 
     @property
     def fill_s(self) -> float | None:

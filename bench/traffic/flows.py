@@ -12,8 +12,9 @@ The flow's weight (on its first step) draws it into the open-loop schedule like 
 its later steps follow each previous answer (after `pause_s`, a think time), so a service
 that slows down delays them, as it would a real user. `save` takes values from a step's JSON
 answer with a small JSONPath subset (`save_path`); `${var:NAME}` puts one in a later step's
-path or body. A step whose value is missing (the step that saves it failed, or its answer had
-nothing at the path) is never sent with a guessed id: it is recorded failed, with the reason.
+path, headers or body. A step whose value is missing (the step that saves it failed, or its
+answer had nothing at the path) is never sent with a guessed id: it is recorded failed, with
+the reason.
 
 This module checks flows (`check_flows`, every problem located like the rest of a request
 file) and does the pure work of running them: reading a saved value (`extract`) and putting
@@ -39,6 +40,7 @@ __all__ = [
     "check_flows",
     "extract",
     "fill",
+    "fill_headers",
     "missing_reason",
     "save_path",
     "step_name",
@@ -141,6 +143,17 @@ def fill(
     return path, body
 
 
+def fill_headers(headers: Mapping[str, str] | None, saved: Mapping[str, Any]) -> dict[str, str]:
+    """A step's headers with their `${var:...}` markers replaced by the saved values, as text
+    (a token saved by a login step, sent as `Authorization: Bearer ${var:token}`)."""
+    out = dict(headers or {})
+    for key, text in out.items():
+        for name, value in saved.items():
+            text = text.replace(var_marker(name), _text(value))
+        out[key] = text
+    return out
+
+
 @dataclass(frozen=True)
 class FlowStep:
     """What checking needs of one step: where it is and what it saves and uses."""
@@ -155,8 +168,10 @@ class FlowStep:
 
 
 def uses_of(request: Mapping[str, Any]) -> list[str]:
-    """The var names a checked request's path and body use (in order, repeats kept)."""
+    """The var names a checked request's path, headers and body use (in order, repeats
+    kept)."""
     texts = [request.get("path") or ""]
+    texts.extend((request.get("headers") or {}).values())
     if request.get("body_kind") == "text":
         texts.append(request.get("body") or "")
     if request.get("body_kind") == "json":
@@ -223,9 +238,14 @@ def _braced(match: re.Match[str]) -> str:
 
 
 def _where(raw: Mapping[str, Any], var: str) -> str:
-    """The key of a raw request that holds `${var:NAME}`: its path, else its body's key."""
+    """The key of a raw request that holds `${var:NAME}`: its path, a header, else its body's
+    key."""
     if var in var_names(str(raw.get("path", ""))):
         return "path"
+    headers = raw.get("headers")
+    for name, value in headers.items() if isinstance(headers, dict) else []:
+        if var in var_names(str(value)):
+            return f"headers.{name}"
     return next((k for k in ("json", "body", "body_file", "form") if k in raw), "path")
 
 

@@ -285,7 +285,7 @@ class _Checker:
                 self.bad(line, where, "set by the HTTP client itself: leave it out")
             elif not isinstance(value, str) or re.search(r"[\r\n\x00]", value):
                 self.bad(line, where, "must be text on one line")
-            else:
+            elif self.template(line, where, value):  # `${env:TOKEN}`, a flow's `${var:...}`
                 out[name] = value
         return out
 

@@ -349,6 +349,7 @@ def test_a_disk_that_fills_mid_run_stops_it_with_one_line_and_leaves_nothing_beh
             "requests.arrow",
             "restarts.arrow",
             "retention.arrow",  # glibc's workers' readings, saved with glibc
+            "stages.arrow",  # what glibc's load did, stage by stage
             "summary.arrow",
         ]
         m = read_manifest(run_dir)  # the last manifest written, whole

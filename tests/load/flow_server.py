@@ -2,9 +2,10 @@
 
 Run as ``python tests/load/flow_server.py LOG``: it binds 127.0.0.1 on a free port, prints the
 port on stdout, and appends one JSON line per request to LOG (method, path, the client's port,
-what it answered). `POST /notes` stores a note and answers {"id": ...} (201); `GET` and
-`DELETE /notes/{id}` answer 200 for a note it holds, 404 otherwise; `POST /broken` answers
-500; `POST /anonymous` answers 201 with JSON holding no id.
+what it answered, its Authorization and X-Note headers). `POST /notes` stores a note and
+answers {"id": ...} (201); `GET` and `DELETE /notes/{id}` answer 200 for a note it holds,
+404 otherwise; `POST /broken` answers 500; `POST /anonymous` answers 201 with JSON holding
+no id.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def make_app(log_path: str) -> web.Application:
             "path": request.path,
             "client_port": peer[1] if peer else None,
             "status": status,
+            "authorization": request.headers.get("Authorization"),
+            "note_header": request.headers.get("X-Note"),
         }
         log.write(json.dumps(record) + "\n")
         log.flush()

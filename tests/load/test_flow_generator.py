@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from loadgen_support import send_to_log_server
 
@@ -13,7 +15,13 @@ from bench.traffic.requestfile import load_requests
 
 SERVER = Path(__file__).with_name("flow_server.py")
 TRAFFIC = [
-    {"name": "list", "method": "GET", "path": "/other", "weight": 2},
+    {
+        "name": "list",
+        "method": "GET",
+        "path": "/other",
+        "headers": {"Authorization": "Bearer ${env:ALLOCSTUDY_TEST_TOKEN}"},
+        "weight": 2,
+    },
     {
         "flow": "note",
         "name": "create",
@@ -23,7 +31,13 @@ TRAFFIC = [
         "save": {"note_id": "$.id", "again": "$.items[0].id"},
         "weight": 2,
     },
-    {"flow": "note", "name": "read", "method": "GET", "path": "/notes/${var:note_id}"},
+    {
+        "flow": "note",
+        "name": "read",
+        "method": "GET",
+        "path": "/notes/${var:note_id}",
+        "headers": {"X-Note": "note=${var:note_id}"},
+    },
     {
         "flow": "note",
         "name": "delete",
@@ -39,6 +53,11 @@ TRAFFIC = [
 
 
 def run_flows(tmp_path: Path) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]]]:
+    with mock.patch.dict(os.environ, {"ALLOCSTUDY_TEST_TOKEN": "s3cret"}):  # a secret it names
+        return _run_flows(tmp_path)
+
+
+def _run_flows(tmp_path: Path) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]]]:
     (tmp_path / "traffic.jsonl").write_text(
         "".join(json.dumps(r) + "\n" for r in TRAFFIC), encoding="utf-8"
     )
@@ -77,6 +96,11 @@ def test_flows_run_their_steps_in_order_with_saved_values_and_rows_of_their_own(
         assert {row["status"] for row in by_endpoint[name]} == {201 if "create" in name else 200}
     note_calls = [s for s in seen if s["path"].startswith("/notes/")]
     assert len(note_calls) == 2 * creates and all(s["status"] == 200 for s in note_calls)
+    # a header takes a saved value too, and a secret from the environment
+    reads = [s for s in note_calls if s["method"] == "GET"]
+    assert all(s["note_header"] == "note=" + s["path"].rsplit("/", 1)[1] for s in reads)
+    others = [s for s in seen if s["path"] == "/other"]
+    assert others and {s["authorization"] for s in others} == {"Bearer s3cret"}
 
     # a step follows its previous answer (and its pause): its due time is after that answer;
     # all of one flow's steps go over the same connection (its lane)

@@ -17,6 +17,8 @@ from bench.load.schedule import (
     endpoint_weights,
     iter_endpoints,
     iter_slots,
+    planned_requests,
+    rate_at,
     slot_count,
     stage_starts,
     total_slots,
@@ -224,3 +226,46 @@ def test_poisson_arrivals_are_the_same_for_the_same_seed_and_differ_for_another(
     assert [t for i, t in a if i == 0] == [i / 20.0 for i in range(40)]
     with pytest.raises(ValueError, match="arrivals must be one of uniform, poisson"):
         Stage("load", 1.0, 1.0, arrivals="bursty")
+
+
+def test_a_ramp_offers_the_integral_of_its_linear_rate():
+    stage = Stage("load", 400.0, 10.0, ramp_s=4.0, ramp_from=100.0)
+    offsets = [t for _, t in iter_slots([stage])]
+    # 4 s from 100 to 400 (mean 250: 1,000 requests), then 6 s at 400 (2,400)
+    assert len(offsets) == slot_count(stage) == 3400 == planned_requests(stage)
+    assert offsets == sorted(offsets) and 0 <= offsets[0] and offsets[-1] < 10.0
+    per_second = [sum(1 for t in offsets if s <= t < s + 1) for s in range(10)]
+    # the first second offers 100 + 75 t integrated: 137.5; the fourth, 325 + 37.5 = 362.5
+    assert per_second[0] in (137, 138, 139) and per_second[3] in (362, 363, 364)
+    assert per_second[4:] == [400] * 6
+    assert rate_at(stage, 0.0) == 100.0 and rate_at(stage, 2.0) == 250.0
+    assert rate_at(stage, 4.0) == rate_at(stage, 9.0) == 400.0
+
+
+def test_a_ramp_down_and_a_ramp_from_nothing_keep_the_schedule_in_order():
+    down = Stage("load", 50.0, 10.0, ramp_s=10.0, ramp_from=450.0)
+    offsets = [t for _, t in iter_slots([down])]
+    assert len(offsets) == 2500 and offsets == sorted(offsets)
+    assert sum(1 for t in offsets if t < 1) == 430  # 450 - 20 t integrated over [0, 1)
+    up = Stage("load", 100.0, 2.0, ramp_s=2.0, ramp_from=0.0)
+    offsets = [t for _, t in iter_slots([up])]
+    assert len(offsets) == 100 and offsets[1] == pytest.approx(math.sqrt(1 / 25))
+    with pytest.raises(ValueError, match="ramp_s must be between 0 and duration_s"):
+        Stage("load", 1.0, 1.0, ramp_s=2.0)
+
+
+def test_poisson_arrivals_on_a_ramp_follow_its_rate():
+    import statistics
+
+    stage = Stage("load", 400.0, 400.0, arrivals="poisson", ramp_s=400.0, ramp_from=0.0)
+    offsets = [t for _, t in iter_slots([stage], seed=5)]
+    # the mean rate is 200: about 80,000 requests (sd ~283)
+    assert abs(len(offsets) - 80_000) < 5 * 283
+    # the rate at t is t: a 20 s window around t holds about 20 t requests
+    for t in (50.0, 200.0, 350.0):
+        n = sum(1 for x in offsets if t - 10 <= x < t + 10)
+        assert abs(n - 20 * t) < 5 * math.sqrt(20 * t)
+    # within a short window the gaps are still exponential (coefficient of variation 1)
+    window = [x for x in offsets if 300 <= x < 310]
+    gaps = [b - a for a, b in zip(window, window[1:], strict=False)]
+    assert statistics.pstdev(gaps) / statistics.fmean(gaps) == pytest.approx(1.0, abs=0.1)

@@ -821,7 +821,9 @@ def write_run(
 def _requests_table(rows: list[dict[str, Any]]) -> pa.Table:
     """Request rows as a table, column by column (a default-sized run has 720,000 rows)."""
     schema = SCHEMAS["requests"]
-    return pa.Table.from_pydict({f.name: [r[f.name] for r in rows] for f in schema}, schema=schema)
+    return pa.Table.from_pydict(
+        {f.name: [r.get(f.name) for r in rows] for f in schema}, schema=schema
+    )
 
 
 def swapped(allocs: tuple[Alloc, ...], a: str, b: str) -> tuple[Alloc, ...]:

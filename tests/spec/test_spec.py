@@ -228,3 +228,53 @@ def test_aa_pair_may_not_shadow_an_allocator_of_that_name():
     )
     with pytest.raises(SpecError, match="already named 'glibc-again'"):
         parse_spec(text)
+
+
+STAGED = MINIMAL + (
+    "service:\n"
+    "  warmup_s: 10\n"
+    "  stages:\n"
+    "    - {name: steady, rate: 150, duration_s: 90}\n"
+    "    - {name: burst, rate: 400, duration_s: 60, ramp_s: 5}\n"
+    "    - {rate: 40, duration_s: 120, ramp_s: 10}\n"
+)
+
+
+def test_a_load_in_stages_gives_rate_and_load_s_and_keeps_older_specs_hashes():
+    spec = parse_spec(STAGED)
+    s = spec.service
+    # 90 x 150 + (5 x (150 + 400) / 2 + 55 x 400) + (10 x (400 + 40) / 2 + 110 x 40)
+    assert s.load_s == 270
+    assert s.rate == pytest.approx((13_500 + 1_375 + 22_000 + 2_200 + 4_400) / 270)
+    assert s.stage_names == ["steady", "burst", "stage3"] and s.peak_rate == 400
+    assert s.warmup_rate_used == 15  # a tenth of the first stage's rate
+    assert [st.ramp_from for st in s.load_plan()] == [15, 150, 400]
+    # the spec as recorded (rate and load_s written out) loads back to the same spec
+    again = parse_spec(json.dumps(spec.model_dump(mode="json")))
+    assert again.spec_hash == spec.spec_hash
+    # a spec without stages hashes as it did before stages existed
+    assert "stages" not in json.loads(parse_spec(MINIMAL).canonical_json())["service"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            "  rate: 100\n",
+            "specs/x.yaml:4: service: rate (100) disagrees with the stages, whose mean rate is",
+        ),
+        (
+            "    - {rate: 5000, duration_s: 10}\n",
+            "specs/x.yaml:10: service.stages[3].rate: 5000 requests/s is above the 4000 the "
+            "load generator holds",
+        ),
+        (
+            "    - {rate: 50, duration_s: 10, ramp_s: 20}\n",
+            "specs/x.yaml:10: service.stages[3]: ramp_s (20) must not exceed duration_s (10)",
+        ),
+        ("  calibrate: {}\n", "specs/x.yaml:4: service: calibrate finds one rate"),
+    ],
+)
+def test_a_bad_stage_is_one_line_naming_its_place(extra: str, expected: str):
+    (line,) = _errors(STAGED + extra)
+    assert line.startswith(expected), line

@@ -104,6 +104,9 @@ def test_every_problem_is_one_line_with_file_line_and_field(tmp_path: Path) -> N
             '["not", "an", "object"]',  # 17
             '{"method": "GET", "path": "/a", "weight": true}',  # 18
             '{"method": "GET", "path": "/__allocstudy__/stats"}',  # 19
+            '{"method": "GET", "path": "/a", "headers": {"X-Id": "${int:9}"}}',  # 20
+            '{"method": "GET", "path": "/a", "headers": {"Authorization": "${env:NO_SUCH_VAR}"}}',
+            '{"method": "GET", "path": "/a", "headers": {"X-Note": "${var:note_id}"}}',  # 22
         ]
     )
     lines = problems(tmp_path, text)
@@ -126,6 +129,10 @@ def test_every_problem_is_one_line_with_file_line_and_field(tmp_path: Path) -> N
         "traffic.jsonl:17: a request must be a JSON object",
         "traffic.jsonl:18: weight: must be a number above 0",
         "traffic.jsonl:19: path: /__allocstudy__ is the harness's own",
+        "traffic.jsonl:20: headers.X-Id: ${int:9}: write ${int:LO:HI}",
+        "traffic.jsonl:21: headers.Authorization: ${env:NO_SUCH_VAR}: the environment variable "
+        "NO_SUCH_VAR is not set",
+        "traffic.jsonl:22: headers.X-Note: ${var:note_id} is a flow's value",
     ]
     assert len(lines) == len(expected), lines
     for line, start in zip(lines, expected, strict=True):

@@ -18,9 +18,10 @@ mimalloc version caveat), settling (return timers, time to settle), trust (what 
 measured, noise, the A/A pair, disturbed and flagged repeats), headline (peak and settled,
 ranked, and whether the sampler caught the peak), fingerprints (keep versus return), leak
 (leak or retention), kept (where the kept memory sits: the allocators' own statistics),
-latency, limit (under a memory limit), recycling (recycled workers), control (the C++
-control), knobs (variants against their base), data (the full table, the downloads),
-guidance (what it means), provenance (the run's record, the proof each allocator was loaded).
+burst (after the burst: a trough, then the same burst again), latency, limit (under a memory
+limit), recycling (recycled workers), control (the C++ control), knobs (variants against their
+base), data (the full table, the downloads), guidance (what it means), provenance (the run's
+record, the proof each allocator was loaded).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 from bench.report.section import Section
 from bench.report.sections.allocators import AllocatorsSection
+from bench.report.sections.burst import BurstSection
 from bench.report.sections.calibration import CalibrationSection
 from bench.report.sections.control import ControlSection
 from bench.report.sections.data import DataSection
@@ -65,6 +67,7 @@ SECTIONS: tuple[Section[Any], ...] = (
     FingerprintsSection(),
     LeakSection(),
     KeptSection(),
+    BurstSection(),
     LatencySection(),
     LimitSection(),
     RecyclingSection(),

@@ -152,8 +152,9 @@ def load_held(run: Run, res: Results) -> str:
     if rps:
         lo, hi = min(rps), max(rps)
         held = "held" if lo >= 0.98 * rate else "fell short of"
+        scheduled = f"{rate:g}" if not specview.stages(run.spec) else f"mean of {rate:,.0f}"
         parts.append(
-            f"The load generator {held} the scheduled {rate:g} requests/s "
+            f"The load generator {held} the scheduled {scheduled} requests/s "
             f"(achieved {lo:,.1f} to {hi:,.1f})"
         )
     if total:
@@ -213,7 +214,7 @@ def _spec_values(spec: dict[str, Any]) -> dict[str, str]:
     mix = ", ".join(f"{fmt_pct(share)} {name}" for name, share in specview.mix_shares(spec))
     return {
         "spec.workers": str(g(spec, "service.workers")),
-        "spec.rate": f"{g(spec, 'service.rate'):g} requests/s",
+        "spec.rate": specview.load_text(spec),
         "spec.warmup": fmt_seconds(g(spec, "service.warmup_s")),
         "spec.load": fmt_seconds(g(spec, "service.load_s")),
         "spec.idle": fmt_seconds(g(spec, "service.idle_s")),

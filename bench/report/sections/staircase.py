@@ -47,6 +47,7 @@ __all__ = [
     "StaircaseSection",
     "legend_columns",
     "phase_labels",
+    "rate_band",
     "staircase_caption",
     "staircase_chart",
 ]
@@ -243,6 +244,66 @@ def _staircase_table(
     )
 
 
+#: Height of the band above the staircase that draws the load's offered rate, in pixels.
+RATE_BAND_PX = 56
+
+
+def rate_band(run: Run, allocator: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The offered rate over the load of `allocator`'s first repeat, (t_s, rate) points, and
+    its stages' labels (name and rate at each stage's middle); both empty for a load of one
+    stage, whose rate the method states instead."""
+    stages = [r for r in run.stages if r["allocator"] == allocator]
+    if not stages:
+        return [], []
+    first = min(r["repeat"] for r in stages)
+    stages = sorted((r for r in stages if r["repeat"] == first), key=lambda r: r["stage"])
+    if len(stages) < 2:
+        return [], []
+    points = sorted(
+        (float(r["t_s"]), float(r["stage_rate"]))
+        for r in run.memory
+        if r.get("experiment") == "service"
+        and r.get("allocator") == allocator
+        and r.get("repeat") == first
+        and r.get("stage_rate") is not None
+    )
+    edges = [(float(st["end_s"]), float(st["rate"])) for st in stages]
+    band = [{"t_s": t, "rate": v} for t, v in sorted(points + edges)]
+    labels = [
+        {
+            "t_s": (float(st["start_s"]) + float(st["end_s"])) / 2,
+            "label": f"{st['name']} {float(st['rate']):g}/s",
+        }
+        for st in stages
+    ]
+    return band, labels
+
+
+def _rate_band_chart(
+    band: list[dict[str, Any]], labels: list[dict[str, Any]], k: float, tmax: float
+) -> Any:
+    """The offered rate as a filled band, its stages labelled, on the staircase's time axis."""
+    x = alt.X("t:Q", title=None, scale=alt.Scale(domain=[0, tmax / k], nice=False), axis=None)
+    area = (
+        alt.Chart(alt.Data(values=[{"t": b["t_s"] / k, "rate": b["rate"]} for b in band]))
+        .mark_area(fill=INK, opacity=0.22, stroke=INK, strokeWidth=1)
+        .encode(
+            x=x,
+            y=alt.Y(
+                "rate:Q",
+                title="req/s",
+                axis=alt.Axis(tickCount=2, grid=False, titleFontWeight="normal"),
+            ),
+        )
+    )
+    text = (
+        alt.Chart(alt.Data(values=[{"t": lb["t_s"] / k, "label": lb["label"]} for lb in labels]))
+        .mark_text(fill=INK, baseline="bottom", fontSize=10, dy=-2)
+        .encode(x=x, y=alt.value(0), text="label:N")
+    )
+    return alt.layer(area, text).properties(width=PLOT_WIDTH, height=RATE_BAND_PX)
+
+
 def staircase_caption(spans: Sequence[ser.PhaseSpan], live_lines: int) -> str:
     """What the staircase encodes, from the phases the run recorded."""
     shaded = join_names([PHASE_LABEL[s.phase] for s in spans])
@@ -294,10 +355,12 @@ def staircase_chart(run: Run, res: Results, names: Names, live: LivePayload | No
         [s for s in ser.phase_spans(run.memory, "service") if s.phase in PHASE_LABEL]
     )
     unit = "min" if minutes else "s"
+    band, band_labels = rate_band(run, order[0])
     x = alt.X(
         "t:Q",
         title=f"time since the service was launched ({unit})",
-        scale=alt.Scale(nice=False),
+        # with the rate band above, both read on one fixed time axis
+        scale=alt.Scale(nice=False, domain=[0, tmax / k]) if band else alt.Scale(nice=False),
         axis=alt.Axis(labelOverlap="greedy", labelFlush=True),
     )
     y = alt.Y(
@@ -346,6 +409,10 @@ def staircase_chart(run: Run, res: Results, names: Names, live: LivePayload | No
             .encode(x="t:Q", y="mb:Q", text=alt.value("live payload"))
         )
     chart = alt.layer(*layers).properties(width=PLOT_WIDTH, height=PLOT_HEIGHT)
+    if band:
+        chart = alt.vconcat(
+            _rate_band_chart(band, band_labels, k, tmax), chart, spacing=ROW_PX * 2 + 6
+        )
     phases = "; ".join(
         f"{PHASE_LABEL[s.phase]} from {s.start_s / k:.1f} to {s.end_s / k:.1f} {unit}"
         for s in spans
@@ -354,6 +421,12 @@ def staircase_chart(run: Run, res: Results, names: Names, live: LivePayload | No
         f"Line chart: anonymous memory in MB over time since launch for {len(order)} allocators"
         + ("; a dashed line shows the live payload the program held" if payload else "")
         + (f"; phases shaded: {phases}" if phases else "")
+        + (
+            "; above it, the rate the load offered in each stage: "
+            + ", ".join(lb["label"].replace("/s", " requests/s") for lb in band_labels)
+            if band
+            else ""
+        )
         + "."
     )
     table = _staircase_table(run, res, lines, order, live, names)
@@ -362,6 +435,12 @@ def staircase_chart(run: Run, res: Results, names: Names, live: LivePayload | No
         chart,
         label=label,
         caption=staircase_caption(spans, len(live.lines) if payload else 0)
+        + (
+            " The band above the chart is the rate the load offered over time (first repeat "
+            f"of {names.label(order[0])}), each stage labelled with its name and rate."
+            if band
+            else ""
+        )
         + names.aa_sentence(order, "dashed in its pair's colour")
         + names.variant_sentence(order, "as a dotted line"),
         table=table,

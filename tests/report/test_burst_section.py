@@ -1,0 +1,105 @@
+""" "After the burst": which stages it compares, and what it says of each allocator, on stage
+rows whose answer is known."""
+
+from __future__ import annotations
+
+from bench.report.sections.burst import (
+    AfterBurst,
+    Through,
+    burst_sentences,
+    burst_shape,
+    through_the_burst,
+    verdict,
+)
+from bench.report.units import MB
+
+STEADY, BURST, TROUGH, AGAIN = (
+    (1, "steady", 150),
+    (2, "burst", 400),
+    (3, "trough", 40),
+    (
+        4,
+        "burst2",
+        400,
+    ),
+)
+
+
+def test_the_shape_is_the_first_top_stage_the_lowest_after_it_and_the_next_top_stage():
+    shape = burst_shape([STEADY, BURST, TROUGH, AGAIN])
+    assert shape is not None
+    assert (shape.first, shape.trough, shape.second) == (BURST, TROUGH, AGAIN)
+    # a ramp up, one burst, or a single stage have no trough between two bursts
+    assert burst_shape([STEADY, BURST]) is None
+    assert burst_shape([STEADY, BURST, TROUGH]) is None
+    assert burst_shape([(1, "load", 200)]) is None
+    # the lowest stage between the bursts is the trough, whatever lies around it
+    shape = burst_shape([BURST, (2, "cool", 100), (3, "low", 20), (4, "warm", 100), AGAIN])
+    assert shape is not None and shape.trough == (3, "low", 20) and shape.second == AGAIN
+
+
+def _rows(name: str, ends: dict[int, float], repeat: int = 0) -> list[dict]:
+    return [
+        {"allocator": name, "repeat": repeat, "stage": s, "end_anon_bytes": int(mb * MB)}
+        for s, mb in ends.items()
+    ]
+
+
+def test_each_allocator_is_the_median_of_its_repeats_that_ran_all_three():
+    shape = burst_shape([STEADY, BURST, TROUGH, AGAIN])
+    assert shape is not None
+    rows = _rows("glibc", {2: 600, 3: 600, 4: 610}, 0) + _rows("glibc", {2: 620, 3: 590, 4: 630}, 1)
+    rows += _rows("glibc", {2: 900, 3: 900}, 2)  # cut short: never reached the second burst
+    rows += _rows("jemalloc", {2: 640, 3: 450, 4: 650})
+    found = through_the_burst(rows, shape, ["jemalloc", "glibc", "tcmalloc"])
+    assert list(found) == ["jemalloc", "glibc"]  # tcmalloc has no rows
+    assert found["glibc"].repeats == 2 and found["glibc"].first_end == 610 * MB
+
+
+def test_the_verdict_says_kept_returned_reused_or_grew_by_the_tie_rule():
+    def say(first: float, trough: float, second: float) -> str:
+        return verdict(Through("x", first * MB, trough * MB, second * MB, 1))
+
+    assert say(600, 595, 610) == "kept it through the trough, then reused it"
+    assert say(600, 450, 605) == (
+        "gave back 150 MB in the trough, then took it again in the second burst"
+    )
+    assert say(600, 590, 700) == (
+        "kept it through the trough, then grew again by 100 MB in the second burst"
+    )
+    assert say(600, 450, 500) == (
+        "gave back 150 MB in the trough, then ended the second burst 100 MB leaner"
+    )
+    assert say(600, 700, 720).startswith("grew by 100 MB in the trough")
+
+
+def test_the_sentences_tell_each_allocator_s_story_from_its_numbers():
+    shape = burst_shape([STEADY, BURST, TROUGH, AGAIN])
+    through = {
+        name: Through(name, first * MB, trough * MB, second * MB, 1)
+        for name, first, trough, second in [
+            ("glibc", 600, 600, 610),
+            ("jemalloc", 610, 450, 620),
+            ("tcmalloc", 620, 590, 700),
+            ("mimalloc-v3", 630, 520, 560),
+        ]
+    }
+    text = burst_sentences(AfterBurst(None, None, shape, through))  # type: ignore[arg-type]
+    assert text == (
+        "glibc kept through the trough what the first burst left, and the second burst "
+        "reused it: it ended within 5% of the first. "
+        "jemalloc gave memory back in the trough (160 MB, 26% of its memory after the first "
+        "burst) and took it again in the second burst, which ended within 5% of the first: "
+        "returned memory is faulted in anew when the traffic comes back. "
+        "tcmalloc grew again in the second burst (80 MB, 13% of its memory after the first "
+        "burst): what it kept from the first burst was not reused for the same traffic. "
+        "mimalloc-v3 ended the second burst below the first (70 MB, 11% of its memory after "
+        "the first burst). "
+        "In the trough, mimalloc-v3 also gave memory back (110 MB, 17% of its memory after the "
+        "first burst)."
+    )
+    # swap two allocators' numbers: the words follow the numbers, not the names
+    swapped = {**through, "glibc": Through("glibc", 620 * MB, 590 * MB, 700 * MB, 1)}
+    swapped["tcmalloc"] = Through("tcmalloc", 600 * MB, 600 * MB, 610 * MB, 1)
+    text = burst_sentences(AfterBurst(None, None, shape, swapped))  # type: ignore[arg-type]
+    assert text.startswith("tcmalloc kept through the trough") and "glibc grew again" in text
