@@ -8,33 +8,16 @@ called keeps them there; the repeat is flagged when the probes reached only some
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from bench.experiments.watcher import Contribution, Launch, Moment, RepeatEnd
-
-if TYPE_CHECKING:
-    from service.launcher import ServiceProcess
+from bench.experiments.watcher import Contribution, Launch, Quiet, RepeatEnd
 
 __all__ = ["IdleProbeWatcher"]
 
 
-class IdleProbeWatcher:
+class IdleProbeWatcher(Quiet):
     """Flags a repeat whose idle probes reached fewer workers than the service has."""
 
     def __init__(self, launch: Launch) -> None:
         self._service = launch.service
-
-    def env(self) -> dict[str, str]:
-        return {}
-
-    def moment(self, m: Moment) -> None:
-        return None
-
-    def check(self, svc: ServiceProcess, phase: str) -> str | None:
-        return None
-
-    def startup_note(self) -> str:
-        return ""
 
     def finish(self, end: RepeatEnd) -> Contribution:
         s = self._service

@@ -9,12 +9,9 @@ columns are their totals over the workers; the manifest keeps each reading per w
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from bench.experiments.watcher import Contribution, Launch, Moment, RepeatEnd
-
-if TYPE_CHECKING:
-    from service.launcher import ServiceProcess
+from bench.experiments.watcher import Contribution, Launch, Moment, Quiet, RepeatEnd
 
 __all__ = ["LiveSetWatcher", "live_record"]
 
@@ -73,26 +70,17 @@ def live_record(
     }
 
 
-class LiveSetWatcher:
+class LiveSetWatcher(Quiet):
     """The live set and live heap at each /stats reading of one repeat."""
 
     def __init__(self, launch: Launch) -> None:
         self._launch = launch
         self.records: list[dict[str, Any]] = []
 
-    def env(self) -> dict[str, str]:
-        return {}
-
     def moment(self, m: Moment) -> None:
         if m.answers is not None and m.name in _READINGS:
             t_s = round(m.t - self._launch.origin, 6)  # the call's start, as its span records
             self.records.append(live_record(m.name, t_s, m.answers, self._launch.repeat))
-
-    def check(self, svc: ServiceProcess, phase: str) -> str | None:
-        return None
-
-    def startup_note(self) -> str:
-        return ""
 
     def finish(self, end: RepeatEnd) -> Contribution:
         live = {r["at"]: r["live_bytes"] for r in self.records}

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bench.experiments.watcher import Contribution, Launch, Moment, RepeatEnd
+from bench.experiments.watcher import Contribution, Launch, Quiet, RepeatEnd
 from bench.load.schedule import rate_at
 from bench.measure import runstats
 
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from bench.load.schedule import Stage
     from bench.measure.sampler import Sample
     from bench.spec.models import ServiceSpec
-    from service.launcher import ServiceProcess
 
 __all__ = ["LoadStageWatcher", "Span", "spans", "stage_rows", "tag"]
 
@@ -116,25 +115,13 @@ def stage_rows(
     return out
 
 
-class LoadStageWatcher:
+class LoadStageWatcher(Quiet):
     """Adds the `stages` table: what each stage of the load did in this repeat."""
 
     def __init__(self, launch: Launch) -> None:
         self._service = launch.service
         self._alloc = launch.alloc.name
         self._repeat = launch.repeat
-
-    def env(self) -> dict[str, str]:
-        return {}
-
-    def moment(self, m: Moment) -> None:
-        return None
-
-    def check(self, svc: ServiceProcess, phase: str) -> str | None:
-        return None
-
-    def startup_note(self) -> str:
-        return ""
 
     def finish(self, end: RepeatEnd) -> Contribution:
         load = next((e for e in end.log.entries if e["phase"] == "load"), None)

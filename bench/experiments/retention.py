@@ -16,15 +16,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bench.experiments.proof import REPLACEMENT
-from bench.experiments.watcher import Contribution, Launch, Moment, RepeatEnd
+from bench.experiments.watcher import Contribution, Launch, Moment, Quiet, RepeatEnd
 from bench.measure.retention import Phases, table_rows, unaccounted_flag
 from service.retentionlog import ENV_DIR, ENV_EVERY, read_lines
-
-if TYPE_CHECKING:
-    from service.launcher import ServiceProcess
 
 __all__ = ["RetentionWatcher", "read_logs"]
 
@@ -58,7 +55,7 @@ def read_logs(
     return lines, notes
 
 
-class RetentionWatcher:
+class RetentionWatcher(Quiet):
     """The retention logs of one repeat's workers, read into the `retention` table."""
 
     def __init__(self, launch: Launch) -> None:
@@ -84,12 +81,6 @@ class RetentionWatcher:
                 if p.get("role") in ("worker", REPLACEMENT)
             ]
             self.lines, self.notes = read_logs(self.folder, workers)
-
-    def check(self, svc: ServiceProcess, phase: str) -> str | None:
-        return None
-
-    def startup_note(self) -> str:
-        return ""
 
     def finish(self, end: RepeatEnd) -> Contribution:
         if self.folder is None:

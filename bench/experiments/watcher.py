@@ -21,7 +21,8 @@ one list, `Launch.proofs`, so a worker proven once (by any watcher or the core) 
 again under another role.
 
 How to add a watcher: write one module in bench/experiments with a class that has the five
-members of `Watcher` and takes a `Launch` in its constructor (raise ExperimentError there when
+members of `Watcher` (subclass `Quiet` for those it leaves alone) and takes a `Launch` in
+its constructor (raise ExperimentError there when
 the repeat cannot run with it), then add the class to `WATCHERS` in
 bench.experiments.watchlist, the one place where watchers are registered (their order is the
 order of their flags and evidence). A new table it writes needs its schema in
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from bench.spec.models import ServiceSpec
     from service.launcher import ServiceProcess
 
-__all__ = ["Contribution", "Launch", "Moment", "RepeatEnd", "Watcher", "combine"]
+__all__ = ["Contribution", "Launch", "Moment", "Quiet", "RepeatEnd", "Watcher", "combine"]
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,24 @@ class Watcher(Protocol):
     def finish(self, end: RepeatEnd) -> Contribution:
         """What this watcher adds to the repeat, once it ended."""
         ...
+
+
+class Quiet:
+    """A watcher's members that most leave alone: no environment, no moments, no check,
+    nothing to say after a failed start. A watcher subclasses it and overrides what its
+    concern needs, `finish` always."""
+
+    def env(self) -> dict[str, str]:
+        return {}
+
+    def moment(self, m: Moment) -> None:
+        return None
+
+    def check(self, svc: ServiceProcess, phase: str) -> str | None:
+        return None
+
+    def startup_note(self) -> str:
+        return ""
 
 
 def combine(parts: list[Contribution]) -> Contribution:

@@ -27,6 +27,7 @@ from bench.report.charts.figure import WIDTH, Names, finish, no_chart
 from bench.report.datatable import Column, html_table
 from bench.report.runfolders import Run
 from bench.report.section import Entries, Loaded, Section
+from bench.report.series import Point, latest_at
 from bench.report.stats import TIE_REL
 from bench.report.units import MB, fmt_mb, fmt_pct, join_names
 
@@ -36,6 +37,7 @@ __all__ = [
     "Shape",
     "Through",
     "burst_shape",
+    "live_at_ends",
     "through_the_burst",
     "verdict",
 ]
@@ -141,6 +143,29 @@ class AfterBurst:
     full: Results
     shape: Shape | None
     through: dict[str, Through]
+    #: the live payload the program held at the end of the three stages, bytes, median
+    #: across allocators (first repeat of each); None where the run has no answers then
+    live: tuple[float | None, float | None, float | None] = (None, None, None)
+
+
+def live_at_ends(
+    rows: Sequence[Mapping[str, Any]], shape: Shape, lines: Mapping[str, Sequence[Point]]
+) -> tuple[float | None, float | None, float | None]:
+    """The live payload at the end of the first burst, the trough and the second burst: per
+    allocator its line's value at its first repeat's stage ends, then the median across
+    allocators (all ran the same seeded workload)."""
+    ends: list[list[float]] = [[], [], []]
+    for name, line in lines.items():
+        mine = [r for r in rows if r["allocator"] == name]
+        if not mine or not line:
+            continue
+        first = min(r["repeat"] for r in mine)
+        at = {r["stage"]: r["end_s"] for r in mine if r["repeat"] == first}
+        for k, stage in enumerate((shape.first, shape.trough, shape.second)):
+            if stage[0] in at and (v := latest_at(line, at[stage[0]])) is not None:
+                ends[k].append(v)
+    a, b, c = (statistics.median(e) if e else None for e in ends)
+    return a, b, c
 
 
 def _stage_list(run: Run) -> list[tuple[int, str, float]]:
@@ -178,12 +203,20 @@ def burst_sentences(data: AfterBurst) -> str:
     if data.shape is None or not data.through:
         return "The run recorded no burst, trough and second burst to compare."
     t = list(data.through.values())
+    first, trough, second = data.live
+    parts = []
+    if first is not None and trough is not None and second is not None:
+        parts.append(
+            f"The program itself held {fmt_mb(first)} at the end of the first burst, "
+            f"{fmt_mb(trough)} at the end of the trough (its short-lived buffers expired) and "
+            f"{fmt_mb(second)} at the end of the second burst; the rest of each allocator's "
+            "memory is what it kept."
+        )
     grew = sorted((x for x in t if _grew_again(x)), key=lambda x: -x.regrowth)
     leaner = [x for x in t if x.regrowth < 0 and not _same(x.first_end, x.second_end)]
     level = [x for x in t if x not in grew and x not in leaner]
     reused = [x.allocator for x in level if _kept_through(x)]
     again = [x for x in level if not _kept_through(x)]
-    parts = []
     if reused:
         parts.append(
             f"{join_names(reused)} kept through the trough what the first burst left, and the "
@@ -275,6 +308,35 @@ def burst_table(data: AfterBurst) -> str:
         return ""
     names = Names.of(data.full)
     sh = data.shape
+    rows = [
+        [
+            names.row(n),
+            fmt_mb(t.first_end),
+            fmt_mb(t.trough_end),
+            f"{fmt_mb(t.given_back)} ({fmt_pct(t.given_back / t.first_end)})",
+            fmt_mb(t.second_end),
+            f"{'+' if t.regrowth >= 0 else '−'}{fmt_mb(abs(t.regrowth))}",
+            str(t.repeats),
+            verdict(t),
+        ]
+        for n, t in data.through.items()
+    ]
+    if all(v is not None for v in data.live):
+        first, trough, second = data.live
+        assert first is not None and trough is not None and second is not None
+        rows.insert(
+            0,
+            [
+                "live payload (median across allocators)",
+                fmt_mb(first),
+                fmt_mb(trough),
+                fmt_mb(first - trough),
+                fmt_mb(second),
+                f"{'+' if second >= first else '−'}{fmt_mb(abs(second - first))}",
+                "",
+                "what the program itself held",
+            ],
+        )
     return html_table(
         [
             Column("allocator"),
@@ -286,19 +348,7 @@ def burst_table(data: AfterBurst) -> str:
             Column("repeats", True),
             Column("what it did"),
         ],
-        [
-            [
-                names.row(n),
-                fmt_mb(t.first_end),
-                fmt_mb(t.trough_end),
-                f"{fmt_mb(t.given_back)} ({fmt_pct(t.given_back / t.first_end)})",
-                fmt_mb(t.second_end),
-                f"{'+' if t.regrowth >= 0 else '−'}{fmt_mb(abs(t.regrowth))}",
-                str(t.repeats),
-                verdict(t),
-            ]
-            for n, t in data.through.items()
-        ],
+        rows,
     )
 
 
@@ -316,8 +366,11 @@ class BurstSection(Section[AfterBurst]):
     def compute(self, loaded: Loaded) -> AfterBurst:
         run, full = loaded.run, loaded.full
         shape = burst_shape(_stage_list(run))
-        through = through_the_burst(run.stages, shape, full.names) if shape else {}
-        return AfterBurst(run, full, shape, through)
+        if shape is None:
+            return AfterBurst(run, full, None, {})
+        through = through_the_burst(run.stages, shape, full.names)
+        live = live_at_ends(run.stages, shape, loaded.live.lines)
+        return AfterBurst(run, full, shape, through, live)
 
     def values(self, data: AfterBurst) -> dict[str, str]:
         sh = data.shape
