@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bench.experiments.watcher import Contribution, Launch, Quiet, RepeatEnd
-from bench.load.schedule import rate_at
+from bench.load.schedule import planned_requests, rate_at
 from bench.measure import runstats
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from bench.measure.sampler import Sample
     from bench.spec.models import ServiceSpec
 
-__all__ = ["LoadStageWatcher", "Span", "spans", "stage_rows", "tag"]
+__all__ = ["LoadStageWatcher", "Span", "saturated_stage", "spans", "stage_rows", "tag"]
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,27 @@ def stage_rows(
             }
         )
     return out
+
+
+def saturated_stage(found: list[Span], request_rows: list[dict[str, Any]]) -> str | None:
+    """Why the app could not keep up in one stage of a load given as stages, or None.
+
+    A burst the app cannot hold is averaged away by the load's mean rate: each stage is judged
+    by the same rule as a whole load (runstats.saturation), on the requests due in it and the
+    rate it offered (its ramp included). A load of one stage is the whole load's to judge."""
+    if len(found) < 2:
+        return None
+    for span in found:
+        rows = [r for r in request_rows if r.get("stage") == span.number]
+        length = span.end_s - span.start_s
+        if not rows or length <= 0:
+            continue
+        unanswered = sum(1 for r in rows if not r.get("status"))
+        asked = planned_requests(span.plan) / length
+        why = runstats.saturation((len(rows) - unanswered) / length, asked, unanswered, len(rows))
+        if why is not None:
+            return why.replace("saturated:", f"saturated in stage {span.name}:", 1)
+    return None
 
 
 class LoadStageWatcher(Quiet):

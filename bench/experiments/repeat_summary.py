@@ -130,6 +130,7 @@ def summarise_repeat(
         runstats.saturation(
             (len(in_load) - unanswered) / s.load_s, s.rate, unanswered, len(in_load)
         )
+        or loadstages.saturated_stage(loadstages.spans(s, load[0]), in_load)
         if load and not explained
         else None
     )

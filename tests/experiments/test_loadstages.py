@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.experiments.loadstages import spans, stage_rows, tag
+from bench.experiments.loadstages import saturated_stage, spans, stage_rows, tag
 from bench.measure.sampler import Sample
 from bench.spec.models import ServiceSpec
 
@@ -73,3 +73,18 @@ def test_each_stage_is_summed_up_from_its_own_samples_and_requests():
         spans(SERVICE, 5.0), samples, requests, 10.0, allocator="glibc", repeat=0, ended_s=20.0
     )
     assert [r["end_s"] for r in cut] == [15.0, 20.0]
+
+
+def test_a_stage_the_app_could_not_hold_is_saturated_though_the_mean_was_held():
+    found = spans(SERVICE, 0.0)
+    # steady 10 s at 100/s, a burst ramping 100 -> 300 over 4 s then 300 (2,600 due), 20/s
+    rows = [{"stage": 1, "status": 200}] * 1000 + [{"stage": 3, "status": 200}] * 200
+    held = [{"stage": 2, "status": 200}] * 2600
+    assert saturated_stage(found, rows + held) is None
+    # the app answered 1,500 of the burst's requests; 1,100 timed out
+    cut = [{"stage": 2, "status": 200}] * 1500 + [{"stage": 2, "status": 0}] * 1100
+    why = saturated_stage(found, rows + cut)
+    assert why is not None
+    assert why.startswith("saturated in stage burst: the app served 150 of 260 requests a second")
+    # one stage: the whole load's rule judges it
+    assert saturated_stage(found[:1], [{"stage": 1, "status": 0}] * 1000) is None
