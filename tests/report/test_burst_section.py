@@ -103,3 +103,14 @@ def test_the_sentences_tell_each_allocator_s_story_from_its_numbers():
     swapped["tcmalloc"] = Through("tcmalloc", 600 * MB, 600 * MB, 610 * MB, 1)
     text = burst_sentences(AfterBurst(None, None, shape, swapped))  # type: ignore[arg-type]
     assert text.startswith("tcmalloc kept through the trough") and "glibc grew again" in text
+
+
+def test_a_saturated_repeat_is_left_out_and_said():
+    shape = burst_shape([STEADY, BURST, TROUGH, AGAIN])
+    assert shape is not None
+    rows = _rows("glibc", {2: 600, 3: 600, 4: 610}, 0) + _rows("glibc", {2: 900, 3: 900, 4: 990}, 1)
+    found = through_the_burst(rows, shape, ["glibc"], frozenset({("glibc", 1)}))
+    assert found["glibc"].repeats == 1 and found["glibc"].second_end == 610 * MB
+    none = through_the_burst(rows, shape, ["glibc"], frozenset({("glibc", 0), ("glibc", 1)}))
+    text = burst_sentences(AfterBurst(None, None, shape, none, ("glibc",)))  # type: ignore[arg-type]
+    assert text.startswith("The app could not keep up with the burst in any repeat of glibc")

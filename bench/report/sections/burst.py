@@ -93,15 +93,22 @@ class Through:
 
 
 def through_the_burst(
-    rows: Sequence[Mapping[str, Any]], shape: Shape, names: Sequence[str]
+    rows: Sequence[Mapping[str, Any]],
+    shape: Shape,
+    names: Sequence[str],
+    left_out: frozenset[tuple[str, int]] = frozenset(),
 ) -> dict[str, Through]:
     """Each allocator's memory at the end of the three stages, median across the repeats
-    that ran all three (in the order of `names`; one with no such repeat is left out)."""
+    that ran all three (in the order of `names`; one with no such repeat is left out), but
+    the (allocator, repeat) pairs `left_out`: a saturated repeat measured a queue, not the
+    burst's traffic."""
     out: dict[str, Through] = {}
     wanted = (shape.first[0], shape.trough[0], shape.second[0])
     for name in names:
         per_repeat: dict[int, dict[int, int]] = {}
         for r in rows:
+            if (name, r["repeat"]) in left_out:
+                continue
             if r["allocator"] == name and r.get("end_anon_bytes") is not None:
                 per_repeat.setdefault(r["repeat"], {})[r["stage"]] = r["end_anon_bytes"]
         whole = [ends for ends in per_repeat.values() if all(s in ends for s in wanted)]
@@ -143,6 +150,8 @@ class AfterBurst:
     full: Results
     shape: Shape | None
     through: dict[str, Through]
+    #: allocators with a saturated repeat, left out of `through`
+    saturated: tuple[str, ...] = ()
     #: the live payload the program held at the end of the three stages, bytes, median
     #: across allocators (first repeat of each); None where the run has no answers then
     live: tuple[float | None, float | None, float | None] = (None, None, None)
@@ -201,10 +210,22 @@ def burst_sentences(data: AfterBurst) -> str:
     it back and took it again, grew again, or ended the second burst leaner; those that gave
     memory back in the trough are named with how much."""
     if data.shape is None or not data.through:
+        if data.shape is not None and data.saturated:
+            return (
+                f"The app could not keep up with the burst in any repeat of "
+                f"{join_names(list(data.saturated))} (saturated): their memory is that of a "
+                "queue, not of the burst's traffic, so nothing here compares them; lower the "
+                "burst's rate and run again."
+            )
         return "The run recorded no burst, trough and second burst to compare."
     t = list(data.through.values())
     first, trough, second = data.live
     parts = []
+    if data.saturated:
+        parts.append(
+            f"Left out: the saturated repeats of {join_names(list(data.saturated))}, where the "
+            "app could not keep up (their memory is that of a queue)."
+        )
     if first is not None and trough is not None and second is not None:
         parts.append(
             f"The program itself held {fmt_mb(first)} at the end of the first burst, "
@@ -368,9 +389,15 @@ class BurstSection(Section[AfterBurst]):
         shape = burst_shape(_stage_list(run))
         if shape is None:
             return AfterBurst(run, full, None, {})
-        through = through_the_burst(run.stages, shape, full.names)
+        saturated = frozenset(
+            (str(r["allocator"]), int(r["repeat"]))
+            for r in run.summary
+            if r.get("experiment") == "service" and r.get("saturated")
+        )
+        through = through_the_burst(run.stages, shape, full.names, saturated)
         live = live_at_ends(run.stages, shape, loaded.live.lines)
-        return AfterBurst(run, full, shape, through, live)
+        names = tuple(dict.fromkeys(a for a, _ in sorted(saturated)))
+        return AfterBurst(run, full, shape, through, names, live)
 
     def values(self, data: AfterBurst) -> dict[str, str]:
         sh = data.shape
