@@ -7,14 +7,33 @@ catch it. This module imports nothing heavy itself.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+from typing import NoReturn
 
 __all__ = ["main"]
 
 #: What a run interrupted by Ctrl-C exits with (bench.errors.EXIT_INTERRUPTED, not imported
 #: here so an interrupt during that import is caught too).
 _INTERRUPTED = 130
+
+
+def _exit_interrupted() -> NoReturn:
+    """Exit 130 at once, the streams flushed.
+
+    Returning would not do: CPython remembers a KeyboardInterrupt that was raised inside code
+    it ran from a string (the `exec` of generated code: dataclasses, namedtuples, pydantic
+    models, as modules are imported or a model is built) even after it was caught, and ends the
+    process by SIGINT (exit -2) once `main` has returned. The interrupted command has already
+    saved its run and said so; nothing is left for the interpreter's exit to do.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(_INTERRUPTED)
 
 
 def main() -> int:
@@ -24,10 +43,13 @@ def main() -> int:
     try:
         from bench.cli import main as cli_main
 
-        return cli_main()
+        code = cli_main()
     except KeyboardInterrupt:
         print("allocstudy: interrupted", file=sys.stderr)
-        return _INTERRUPTED
+        _exit_interrupted()
+    if code == _INTERRUPTED:
+        _exit_interrupted()
+    return code
 
 
 if __name__ == "__main__":

@@ -96,6 +96,7 @@ def test_a_payload_gives_back_the_rows_and_entry_it_was_made_from():
         "summary",
         "restarts",
         "retention",
+        "stages",
     }
     got = decode(payload)
     assert got.result.cell == Cell("glibc", "service", 0) and got.result.host == "h1"

@@ -90,8 +90,11 @@ def sentences(run: Run, res: Results, live: LivePayload | None = None) -> Entrie
 
 
 def charts(run: Run, res: Results, live: LivePayload | None = None) -> Entries:
-    """Every {{ chart.<name> }} of these results, as a page would collect them."""
-    return _collected(run, res, live).charts
+    """Every {{ chart.<name> }} of these results that a page shows: those of the sections
+    the run made the measurement of (a page leaves the others out)."""
+    m = _collected(run, res, live)
+    left = {name for s in m.left_off() for name in s.charts(m.data(s))}
+    return {name: chart for name, chart in m.charts.items() if name not in left}
 
 
 def named_values(

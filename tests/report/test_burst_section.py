@@ -114,3 +114,54 @@ def test_a_saturated_repeat_is_left_out_and_said():
     none = through_the_burst(rows, shape, ["glibc"], frozenset({("glibc", 0), ("glibc", 1)}))
     text = burst_sentences(AfterBurst(None, None, shape, none, ("glibc",)))  # type: ignore[arg-type]
     assert text.startswith("The app could not keep up with the burst in any repeat of glibc")
+
+
+def _staged(tmp_path):
+    """A synthetic run whose load ran as four stages: steady, burst, trough, burst again."""
+    import dataclasses
+
+    from synthetic_run import write_run
+
+    from bench.report.aggregate import aggregate
+    from bench.report.runfolders import find_studies, load_run
+
+    write_run(tmp_path / "results")
+    (study,) = find_studies(tmp_path / "results")
+    run = load_run(study.current)
+    res = aggregate(run)
+    load = [r for r in run.memory if r.get("experiment") == "service" and r["phase"] == "load"]
+    t0, t1 = min(r["t_s"] for r in load), max(r["t_s"] for r in load) + 0.001
+    cut = [t0 + (t1 - t0) * f for f in (0.0, 0.3, 0.5, 0.8, 1.0)]
+    plan = [(1, "steady", 150.0), (2, "burst", 400.0), (3, "trough", 40.0), (4, "again", 400.0)]
+    for r in load:
+        k = next(i for i in range(4) if cut[i] <= r["t_s"] < cut[i + 1])
+        r["stage"], r["stage_rate"] = plan[k][0], plan[k][2]
+    stages = []
+    for i, name in enumerate(n for n in res.names if n in res.service):
+        for k, (number, stage, rate) in enumerate(plan):
+            end = {1: 300, 2: 600 + 10 * i, 3: 450 + 40 * i, 4: 610 + 30 * i}[number]
+            stages.append(
+                {"allocator": name, "repeat": 0, "stage": number, "name": stage, "rate": rate,
+                 "start_s": cut[k], "end_s": cut[k + 1], "end_anon_bytes": end * MB}
+            )  # fmt: skip
+    return dataclasses.replace(run, stages=stages), res
+
+
+def test_a_staged_run_draws_the_rate_band_and_the_burst_chart_as_labelled_figures(tmp_path):
+    import dataclasses
+
+    from material import charts
+
+    run, res = _staged(tmp_path)
+    drawn = charts(run, res)
+    burst = drawn["burst"]()
+    assert burst.startswith("<figure") and 'role="img"' in burst and "<table" in burst
+    assert "end of burst" in burst and "end of trough" in burst and "end of again" in burst
+    staircase = drawn["staircase"]()
+    assert "the rate the load offered in each stage: steady 150 requests/s" in staircase
+    assert "The band above the chart is the rate the load offered over time" in staircase
+    # a run of one stage has no band, and no burst to compare
+    assert (
+        "The band above"
+        not in charts(run.__class__(**{**run.__dict__, "stages": []}), res)["staircase"]()
+    )
