@@ -1,8 +1,9 @@
 """The `allocstudy` command's entry point: a Ctrl-C at any moment ends it with exit 130.
 
 Importing the command line takes a moment (pydantic, pyarrow); a Ctrl-C during that moment
-would otherwise end the process by SIGINT with a traceback, before `bench.cli.main` could
-catch it. This module imports nothing heavy itself.
+would otherwise end the process by SIGINT with a traceback, or as a library's panic, before
+`bench.cli.main` could catch it. This module imports nothing heavy itself. (A Ctrl-C before
+the interpreter has run this module is the interpreter's own to answer.)
 """
 
 from __future__ import annotations
@@ -37,12 +38,21 @@ def _exit_interrupted() -> NoReturn:
 
 
 def main() -> int:
-    # Python leaves SIGINT ignored when it started ignored (a background job of a shell without
-    # job control, some CI runners); the command answers Ctrl-C the same way everywhere.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # While the command line is imported, a Ctrl-C is noted and answered once the import is
+    # done: raised inside an extension module's initialisation (pydantic's core is Rust) it
+    # would come out as that library's panic rather than KeyboardInterrupt. Python's handler
+    # is set after it even when the command started with SIGINT ignored (a background job of
+    # a shell without job control, some CI runners): the command answers Ctrl-C the same way
+    # everywhere.
+    noted: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, _frame: noted.append(signum))
     try:
         from bench.cli import main as cli_main
-
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        if noted:
+            raise KeyboardInterrupt
         code = cli_main()
     except KeyboardInterrupt:
         print("allocstudy: interrupted", file=sys.stderr)
