@@ -37,6 +37,11 @@ FAMILIES: dict[str, str] = {
     "mimalloc-v3": "mimalloc",
 }
 ALLOCATORS = list(FAMILIES)
+#: Each allocator's logged run takes about 3 s; `make test` reads the two families whose
+#: statistics every other test exercises (glibc, jemalloc), the slow tier the others.
+SLOW_FAMILIES = ("tcmalloc", "mimalloc-v2", "mimalloc-v3")
+#: The allocators as test parameters, the slow tier's marked.
+PARAMS = [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_FAMILIES else n for n in ALLOCATORS]
 #: Statistics each family must report, read or declared absent with a reason.
 NATIVE: dict[str, tuple[str, ...]] = {
     "glibc": tuple(
@@ -119,7 +124,7 @@ def _during(run: StatsRun, phase: str) -> list[dict[str, Any]]:
     return [r for r in run.records if r["phase"] == phase]
 
 
-@pytest.mark.parametrize("name", ALLOCATORS)
+@pytest.mark.parametrize("name", PARAMS)
 def test_every_line_is_one_whole_record_of_the_documented_shape(
     stats_runs: Callable[[str], StatsRun], name: str
 ) -> None:
@@ -150,7 +155,7 @@ def test_every_line_is_one_whole_record_of_the_documented_shape(
     assert beats and all(set(r["kernel"]) == {"Rss_Anon"} for r in beats)
 
 
-@pytest.mark.parametrize("name", ALLOCATORS)
+@pytest.mark.parametrize("name", PARAMS)
 def test_the_family_is_the_one_serving_malloc_and_says_what_it_reports(
     stats_runs: Callable[[str], StatsRun], name: str
 ) -> None:
@@ -171,7 +176,7 @@ def test_the_family_is_the_one_serving_malloc_and_says_what_it_reports(
         assert version.startswith("3.")
 
 
-@pytest.mark.parametrize("name", ALLOCATORS)
+@pytest.mark.parametrize("name", PARAMS)
 def test_phases_come_in_order_on_a_clock_that_moves_forward(
     stats_runs: Callable[[str], StatsRun], name: str
 ) -> None:
@@ -195,7 +200,7 @@ def test_phases_come_in_order_on_a_clock_that_moves_forward(
     assert 0 < times[-1] - idle[-1] <= 1.5
 
 
-@pytest.mark.parametrize("name", ALLOCATORS)
+@pytest.mark.parametrize("name", PARAMS)
 def test_the_kernel_sees_the_live_set(stats_runs: Callable[[str], StatsRun], name: str) -> None:
     for record in _during(stats_runs(name), "churn"):
         assert record["kernel"]["Rss_Anon"] >= 0.9 * LIVE  # every page of every buffer written
@@ -225,12 +230,14 @@ def test_glibc_counts_the_live_set(stats_runs: Callable[[str], StatsRun]) -> Non
         assert raw["mallinfo2.uordblks"] + raw["mallinfo2.fordblks"] == raw["mallinfo2.arena"]
 
 
+@pytest.mark.slow  # 3 s, its own logged run; the live count: test_jemalloc_counts_the_live_set
 def test_tcmalloc_counts_the_live_set(stats_runs: Callable[[str], StatsRun]) -> None:
     for raw in _churn_raw(stats_runs("tcmalloc")):
         assert 0.9 * LIVE <= raw["generic.current_allocated_bytes"] <= 1.4 * LIVE
         assert raw["generic.heap_size"] >= raw["generic.current_allocated_bytes"]
 
 
+@pytest.mark.slow  # 3 s each, their own logged runs; the shape: glibc's and jemalloc's
 @pytest.mark.parametrize("name", ["mimalloc-v2", "mimalloc-v3"])
 def test_mimalloc_reports_its_commit_and_says_why_live_bytes_are_missing(
     stats_runs: Callable[[str], StatsRun], name: str
@@ -251,6 +258,7 @@ def test_mimalloc_reports_its_commit_and_says_why_live_bytes_are_missing(
         assert "MI_STAT" in internal["absent"][live] or "2.0" in internal["absent"][live]
 
 
+@pytest.mark.slow  # 5 s; whole lines: test_every_line_is_one_whole_record_of_the_documented_shape
 def test_runs_append_to_one_log_without_tearing_a_line(
     control_binary: Path, allocator_env: Callable[[str], dict[str, str]], tmp_path: Path
 ) -> None:

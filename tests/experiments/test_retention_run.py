@@ -81,6 +81,7 @@ def test_a_run_records_where_every_workers_memory_sits(tmp_path: Path):
 
 
 @pytest.mark.real_run
+@pytest.mark.slow  # 11 s; a real run with retention: test_a_run_records_where_every_workers_...
 def test_a_run_with_retention_off_writes_no_table(tmp_path: Path):
     run_dir, tmp = _run(tmp_path, _with_retention("0"))
     assert list(tmp.iterdir()) == []

@@ -54,6 +54,7 @@ def _derived_spec(tmp: Path) -> Path:
     return spec
 
 
+@pytest.mark.slow  # 8 s; flows: test_flow_generator (a real server); own app: test_own_app_study
 def test_the_example_flow_runs_in_a_real_study_with_its_own_rows_and_no_guessed_ids(
     tmp_path: Path,
 ) -> None:
