@@ -164,3 +164,18 @@ def test_a_staged_run_draws_the_rate_band_and_the_burst_chart_as_labelled_figure
     one_stage = dataclasses.replace(run, stages=[])
     assert "The band above" not in charts(one_stage, res)["staircase"]()
     assert "burst" not in charts(one_stage, res)
+
+
+def test_the_live_payload_sentence_follows_what_the_program_freed_in_the_trough():
+    shape = burst_shape([STEADY, BURST, TROUGH, AGAIN])
+    through = {"glibc": Through("glibc", 600 * MB, 600 * MB, 610 * MB, 1)}
+    freed = AfterBurst(None, None, shape, through, (), (500 * MB, 150 * MB, 505 * MB))  # type: ignore[arg-type]
+    assert burst_sentences(freed).startswith(
+        "The program itself held 500 MB at the end of the first burst, 150 MB at the end of "
+        "the trough and 505 MB at the end of the second burst: what it freed in the trough"
+    )
+    full = AfterBurst(None, None, shape, through, (), (554 * MB, 554 * MB, 553 * MB))  # type: ignore[arg-type]
+    assert burst_sentences(full).startswith(
+        "The program itself held about as much at the end of the trough (554 MB) as at the "
+        "end of the first burst (554 MB): its live set stayed as large"
+    )

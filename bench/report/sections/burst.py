@@ -227,12 +227,20 @@ def burst_sentences(data: AfterBurst) -> str:
             "app could not keep up (their memory is that of a queue)."
         )
     if first is not None and trough is not None and second is not None:
-        parts.append(
-            f"The program itself held {fmt_mb(first)} at the end of the first burst, "
-            f"{fmt_mb(trough)} at the end of the trough (its short-lived buffers expired) and "
-            f"{fmt_mb(second)} at the end of the second burst; the rest of each allocator's "
-            "memory is what it kept."
-        )
+        if trough < first and not _same(first, trough):
+            parts.append(
+                f"The program itself held {fmt_mb(first)} at the end of the first burst, "
+                f"{fmt_mb(trough)} at the end of the trough and {fmt_mb(second)} at the end "
+                "of the second burst: what it freed in the trough an allocator could give "
+                "back, and the rest of each allocator's memory is what it kept."
+            )
+        else:
+            parts.append(
+                f"The program itself held about as much at the end of the trough "
+                f"({fmt_mb(trough)}) as at the end of the first burst ({fmt_mb(first)}): "
+                "its live set stayed as large, so the trough freed little that an allocator "
+                "could give back, and what follows says little about keeping after a burst."
+            )
     grew = sorted((x for x in t if _grew_again(x)), key=lambda x: -x.regrowth)
     leaner = [x for x in t if x.regrowth < 0 and not _same(x.first_end, x.second_end)]
     level = [x for x in t if x not in grew and x not in leaner]
