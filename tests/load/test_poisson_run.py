@@ -13,7 +13,7 @@ import pytest
 from studyrun import TINY_SPEC, run_cli
 
 from bench.report.aggregate import aggregate
-from bench.report.runfolders import load_run
+from bench.report.runfolders import load_run, run_at
 from bench.report.section import Loaded
 from bench.report.sections.burst import BurstSection
 from bench.results.tables import read_table
@@ -85,7 +85,7 @@ def test_a_staged_poisson_load_sends_each_stage_at_its_rate_and_records_its_stag
         )
 
     # the article's "After the burst" compares exactly these three stages' ends
-    run = load_run(run_dir)
+    run = load_run(run_at(run_dir))
     section = BurstSection()
     assert section.applies(run)
     data = section.compute(Loaded(run, aggregate(run)))

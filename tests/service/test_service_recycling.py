@@ -139,8 +139,11 @@ def _wait_restarts(service: ServiceProcess, count: int, timeout: float = 30) -> 
 
 
 def test_workers_are_replaced_after_their_limit_and_each_restart_is_recorded(tmp_path: Path):
-    # the start-up checks (/health, /stats until every worker answered) count too
-    config = dict(SMALL_CONFIG, workers=2, max_requests=40, max_requests_jitter=5)
+    # the start-up checks (/health, /stats until every worker answered) count too. Limits of
+    # 30-35 (uvicorn notices within 0.1 s: up to 40) make 4 restarts certain in 200 requests
+    # however the kernel spreads them over the two workers: floor(a/40) + floor(b/40) >= 4
+    # for a + b = 200 (with 40-45 a spread of 120/80 gave 3, once in a while)
+    config = dict(SMALL_CONFIG, workers=2, max_requests=30, max_requests_jitter=5)
     log = tmp_path / "service.log"
     service = start("jemalloc", workers=2, service_config=config, log_path=log)
     first = service.worker_pids()
@@ -163,7 +166,7 @@ def test_workers_are_replaced_after_their_limit_and_each_restart_is_recorded(tmp
     library = expected_library("jemalloc")
     for r in found:
         assert r.old_pid != r.new_pid
-        assert r.limit is not None and 40 <= r.limit <= 45
+        assert r.limit is not None and 30 <= r.limit <= 35
         assert r.requests is not None and r.limit <= r.requests  # it served its limit
         assert r.stopped <= r.noticed and r.ready is not None and r.noticed <= r.ready
         assert r.malloc_library is not None
