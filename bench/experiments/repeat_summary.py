@@ -88,6 +88,9 @@ def summarise_repeat(
     times = [x.t_s for x in samples]
     values = [x.anon_bytes for x in samples]
     load = end.log.span("load")
+    # the load's stages on the repeat's clock, for its memory rows and its saturation alike
+    load_entry = next((e for e in end.log.entries if e["phase"] == "load"), None)
+    stages = loadstages.spans(s, load_entry["start_s"]) if load_entry is not None else []
     idle = end.log.span("idle")
     peak = runstats.peak(times, values, *load) if load else None
     fit = (
@@ -130,7 +133,7 @@ def summarise_repeat(
         runstats.saturation(
             (len(in_load) - unanswered) / s.load_s, s.rate, unanswered, len(in_load)
         )
-        or loadstages.saturated_stage(loadstages.spans(s, load[0]), in_load)
+        or loadstages.saturated_stage(stages, in_load)
         if load and not explained
         else None
     )
@@ -214,9 +217,7 @@ def summarise_repeat(
         **added.sampler,
     }
     mem_rows = memory_rows(samples, experiment="service", allocator=alloc.name, repeat=repeat)
-    load_entry = next((e for e in end.log.entries if e["phase"] == "load"), None)
-    if load_entry is not None:
-        loadstages.tag(mem_rows, loadstages.spans(s, load_entry["start_s"]))
+    loadstages.tag(mem_rows, stages)
     return ServiceRepeat(
         mem_rows,
         request_rows,
