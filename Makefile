@@ -8,6 +8,9 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 SPEC ?= specs/quick.yaml
+# two pytest-xdist workers: the tests that start or read a study run one after another on one,
+# the unit tests on the other (tests/machinegroup.py)
+XDIST := -n 2
 # mkdocs-material prints a 10-line notice about "MkDocs 2.0" on every build unless this is set
 export NO_MKDOCS_2_WARNING := 1
 
@@ -27,10 +30,10 @@ site: setup
 	$(VENV)/bin/mkdocs build --strict
 
 test: setup
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q $(XDIST) -m "not slow"
 
 test-all: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(XDIST)
 
 check: setup lint test-all
 

@@ -4,6 +4,11 @@ run lock of the suite's own.
 The run uses real uvicorn workers, real preloaded allocators, the real memory cgroup (or the
 procfs fallback) and the real C++ control: a few seconds per phase, two allocators.
 
+`make test` runs the suite in two pytest-xdist workers: the tests that start or read a study
+all go to one of them and run there one at a time (no two studies ever measure at once), the
+unit tests to the other, so the studies' waiting no longer holds the rest up. Plain `pytest`
+runs everything in one process, the studies last.
+
 Strict mode (`ALLOCSTUDY_STRICT=1`, `true` or `yes`; .ci/run sets it) turns every skip into a
 failure that keeps the skip's reason: a skip inside a test, and a skip at collection (a
 module-level `pytest.importorskip`, which would otherwise remove a whole module silently). A
@@ -35,6 +40,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
+from machinegroup import MachineGroup, on_the_machine, reading_modules, worker
 from studyrun import MACHINE_LOCK, ROOT, TINY_SPEC, TINY_SPEC_B, run_cli
 
 from bench.measure.runlock import held_by
@@ -60,6 +66,7 @@ def pytest_configure(config: pytest.Config) -> None:
     folder = tempfile.mkdtemp(prefix="allocstudy-suite-")
     config.stash[_LOCK_FOLDER] = folder
     os.environ["ALLOCSTUDY_LOCK"] = str(Path(folder) / "run.lock")
+    config.pluginmanager.register(MachineGroup(Path(folder)), "allocstudy-machine-group")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -162,22 +169,30 @@ _SESSION_RUN = pytest.StashKey[_SessionRun]()
 
 @pytest.hookimpl(trylast=True)  # after -m and -k have deselected what they do
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Start the session's real run now when a test reads it. The tests run in three groups,
-    each in its own order: first those that start no study (they run while the session's run
-    measures), then the modules that read the session's run, then the other modules marked
-    `real_run` (no two runs at once: they would measure each other, and fight over THP)."""
-    reading = {i.module for i in items if "tiny_run" in getattr(i, "fixturenames", ())}
+    """Order the tests, and start the session's real run when a test reads it.
+
+    In one process the tests run in three groups, each in its own order: first those that
+    start no study (they run while the session's run measures in the background), then the
+    modules that read the session's run, then the other modules marked `real_run`. Under
+    xdist the tests on the machine come first instead (xdist hands out work in this order, so
+    their worker starts on them at once), and the session's run starts when its first reader
+    asks for it, in that worker: started at collection it would run in both."""
+    reading = reading_modules(items)
+    in_worker = worker(config)
 
     def group(item: pytest.Item) -> int:
         if getattr(item, "module", None) in reading:
             return 1
-        return 2 if item.get_closest_marker("real_run") else 0
+        if on_the_machine(item, reading):
+            return 2
+        return 3 if in_worker else 0
 
     items.sort(key=group)  # stable: each group keeps the order it was collected in
     if reading and not config.option.collectonly:
         run = _SessionRun(Path(config.stash[_LOCK_FOLDER]))
         config.stash[_SESSION_RUN] = run
-        run.start()
+        if not in_worker:
+            run.start()
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ __all__ = [
     "TINY_SPEC",
     "TINY_SPEC_B",
     "BackgroundRun",
+    "makefile_xdist",
     "our_processes",
     "premise",
     "premise_cgroups",
@@ -32,6 +33,15 @@ __all__ = [
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def makefile_xdist() -> tuple[str, ...]:
+    """The pytest-xdist options `make test` runs the suite with (the Makefile's XDIST)."""
+    for line in (ROOT / "Makefile").read_text().splitlines():
+        if line.startswith("XDIST :="):
+            return tuple(line.split(":=", 1)[1].split())
+    raise AssertionError("the Makefile sets no XDIST")
+
 
 #: The machine's run lock, as it was before the suite pointed its own runs elsewhere
 #: (conftest sets $ALLOCSTUDY_LOCK for the session; this module is imported first).

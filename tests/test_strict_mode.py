@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from studyrun import ROOT
+from studyrun import ROOT, makefile_xdist
 
 _SKIPPING = """
 import pytest
@@ -32,20 +32,30 @@ def test_never_collected():
 
 
 def _run(
-    tmp_path: Path, strict: str, skipped_module: bool = False
+    tmp_path: Path, strict: str, skipped_module: bool = False, xdist: bool = False
 ) -> subprocess.CompletedProcess[str]:
     """The suite's conftest over the skipping module (and one skipped whole), in a pytest of
-    its own."""
+    its own, in one process or in xdist workers as `make test` runs it."""
     folder = tmp_path / "suite"
     folder.mkdir()
     (folder / "test_skipping.py").write_text(_SKIPPING)
     if skipped_module:
         (folder / "test_collection.py").write_text(_SKIPPED_AT_COLLECTION)
     (folder / "conftest.py").write_text((ROOT / "tests" / "conftest.py").read_text())
-    (folder / "studyrun.py").write_text((ROOT / "tests" / "studyrun.py").read_text())
+    for helper in ("studyrun.py", "machinegroup.py"):
+        (folder / helper).write_text((ROOT / "tests" / helper).read_text())
     env = {**os.environ, "ALLOCSTUDY_STRICT": strict}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(folder)],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            *(makefile_xdist() if xdist else ()),
+            str(folder),
+        ],  # fmt: skip
         capture_output=True,
         text=True,
         timeout=120,
@@ -79,12 +89,22 @@ def test_a_value_neither_on_nor_off_is_refused_in_one_line(tmp_path: Path) -> No
     ]
 
 
-def test_a_module_skipped_at_collection_fails_strict_mode_naming_it(tmp_path: Path) -> None:
-    proc = _run(tmp_path, "1", skipped_module=True)
+@pytest.mark.parametrize("xdist", [False, True], ids=["one-process", "xdist"])
+def test_a_module_skipped_at_collection_fails_strict_mode_naming_it(
+    tmp_path: Path, xdist: bool
+) -> None:
+    proc = _run(tmp_path, "1", skipped_module=True, xdist=xdist)
     assert proc.returncode != 0, proc.stdout
     assert "test_collection.py was skipped at collection, none of its tests ran" in proc.stdout
     assert "no_such_module_here is not installed" in proc.stdout
     assert "1 error" in proc.stdout
+
+
+def test_a_skip_inside_a_test_fails_strict_mode_in_xdist_workers_too(tmp_path: Path) -> None:
+    proc = _run(tmp_path, "1", xdist=True)
+    assert proc.returncode == 1, proc.stdout
+    assert "1 failed, 1 passed" in proc.stdout
+    assert "the test skipped" in proc.stdout and "apt-get install chromium" in proc.stdout
 
 
 def test_outside_strict_mode_a_module_skipped_at_collection_stays_skipped(tmp_path: Path) -> None:

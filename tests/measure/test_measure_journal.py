@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from studyrun import run_cli
 
 from bench.measure.groups import PREFIX, cgroup_support
@@ -31,6 +32,7 @@ def _entry(kind: str, target: Path, original: str | None, pid: int, boot: str = 
     }
 
 
+@pytest.mark.machine  # its stale cgroup is one a study's test would count as left behind
 def test_doctor_restore_puts_back_what_a_dead_run_changed_and_keeps_a_live_runs(
     tmp_path: Path,
 ) -> None:

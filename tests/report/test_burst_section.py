@@ -6,6 +6,7 @@ from __future__ import annotations
 from bench.report.sections.burst import (
     AfterBurst,
     Through,
+    burst_latency,
     burst_sentences,
     burst_shape,
     through_the_burst,
@@ -67,6 +68,9 @@ def test_the_verdict_says_kept_returned_reused_or_grew_by_the_tie_rule():
     assert say(600, 590, 700) == (
         "kept it through the trough, then grew again by 100 MB in the second burst"
     )
+    assert say(600, 300, 700) == (
+        "gave back 300 MB in the trough, then took it again and 100 MB more in the second burst"
+    )
     assert say(600, 450, 500) == (
         "gave back 150 MB in the trough, then ended the second burst 100 MB leaner"
     )
@@ -82,6 +86,7 @@ def test_the_sentences_tell_each_allocator_s_story_from_its_numbers():
             ("jemalloc", 610, 450, 620),
             ("tcmalloc", 620, 590, 700),
             ("mimalloc-v3", 630, 520, 560),
+            ("mimalloc-v2", 600, 300, 700),
         ]
     }
     text = burst_sentences(AfterBurst(None, None, shape, through))  # type: ignore[arg-type]
@@ -91,8 +96,12 @@ def test_the_sentences_tell_each_allocator_s_story_from_its_numbers():
         "jemalloc gave memory back in the trough (160 MB, 26% of its memory after the first "
         "burst) and took it again in the second burst, which ended within 5% of the first: "
         "returned memory is faulted in anew when the traffic comes back. "
-        "tcmalloc grew again in the second burst (80 MB, 13% of its memory after the first "
-        "burst): what it kept from the first burst was not reused for the same traffic. "
+        "tcmalloc kept what the first burst left, yet grew again in the second burst (80 MB, "
+        "13% of its memory after the first burst): what it kept was not reused for the same "
+        "traffic. "
+        "mimalloc-v2 gave memory back in the trough (300 MB, 50% of its memory after the "
+        "first burst), and the second burst took it again and more: it ended above the first "
+        "(100 MB, 17% of its memory after the first burst). "
         "mimalloc-v3 ended the second burst below the first (70 MB, 11% of its memory after "
         "the first burst). "
         "In the trough, mimalloc-v3 also gave memory back (110 MB, 17% of its memory after the "
@@ -102,7 +111,44 @@ def test_the_sentences_tell_each_allocator_s_story_from_its_numbers():
     swapped = {**through, "glibc": Through("glibc", 620 * MB, 590 * MB, 700 * MB, 1)}
     swapped["tcmalloc"] = Through("tcmalloc", 600 * MB, 600 * MB, 610 * MB, 1)
     text = burst_sentences(AfterBurst(None, None, shape, swapped))  # type: ignore[arg-type]
-    assert text.startswith("tcmalloc kept through the trough") and "glibc grew again" in text
+    assert text.startswith("tcmalloc kept through the trough") and "glibc kept what" in text
+
+
+def test_memory_given_back_beyond_what_the_program_freed_is_named():
+    shape = burst_shape([STEADY, BURST, TROUGH, AGAIN])
+    through = {
+        "jemalloc": Through("jemalloc", 1434 * MB, 712 * MB, 1511 * MB, 1),
+        "glibc": Through("glibc", 1307 * MB, 1307 * MB, 1332 * MB, 1),
+    }
+    live = (1091 * MB, 486 * MB, 1103 * MB)
+    text = burst_sentences(AfterBurst(None, None, shape, through, (), live))  # type: ignore[arg-type]
+    assert "jemalloc gave back more than the 605 MB the program itself freed in the trough" in text
+    less = {**through, "jemalloc": Through("jemalloc", 1434 * MB, 900 * MB, 1440 * MB, 1)}
+    text = burst_sentences(AfterBurst(None, None, shape, less, (), live))  # type: ignore[arg-type]
+    assert "more than the" not in text
+
+
+def test_the_bursts_latency_is_the_median_of_the_repeats_kept_with_its_range_said():
+    shape = burst_shape([STEADY, BURST, TROUGH, AGAIN])
+    assert shape is not None
+    rows = [
+        {"allocator": a, "repeat": rep, "stage": st, "p99_ms": ms, "errors": err}
+        for a, rep, st, ms, err in [
+            ("glibc", 0, 2, 200.0, 0), ("glibc", 1, 2, 240.0, 0), ("glibc", 2, 2, 900.0, 7),
+            ("glibc", 0, 4, 600.0, 0), ("glibc", 1, 4, 700.0, 1), ("glibc", 0, 3, 5000.0, 50),
+            ("jemalloc", 0, 2, 150.0, 0), ("jemalloc", 0, 4, 260.0, 0),
+        ]
+    ]  # fmt: skip
+    p99, failed = burst_latency(rows, shape, ["glibc", "jemalloc"], frozenset({("glibc", 2)}))
+    assert p99 == {"glibc": {2: 220.0, 4: 650.0}, "jemalloc": {2: 150.0, 4: 260.0}}
+    assert failed == 1  # the trough's and the saturated repeat's failures are not the bursts'
+    through = {a: Through(a, 600 * MB, 600 * MB, 610 * MB, 1) for a in ("glibc", "jemalloc")}
+    data = AfterBurst(None, None, shape, through, (), (None, None, None), p99, failed)  # type: ignore[arg-type]
+    assert burst_sentences(data).endswith(
+        "Under the bursts the app's p99 latency ran from 150 ms (jemalloc) to 220 ms (glibc) in "
+        "the first and from 260 ms (jemalloc) to 650 ms (glibc) in the second; 1 request "
+        "failed in them."
+    )
 
 
 def test_a_saturated_repeat_is_left_out_and_said():

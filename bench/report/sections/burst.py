@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import altair as alt
@@ -29,13 +29,14 @@ from bench.report.runfolders import Run
 from bench.report.section import Entries, Loaded, Section
 from bench.report.series import Point, latest_at
 from bench.report.stats import TIE_REL
-from bench.report.units import MB, fmt_mb, fmt_pct, join_names
+from bench.report.units import MB, fmt_mb, fmt_ms, fmt_pct, join_names
 
 __all__ = [
     "AfterBurst",
     "BurstSection",
     "Shape",
     "Through",
+    "burst_latency",
     "burst_shape",
     "live_at_ends",
     "through_the_burst",
@@ -122,26 +123,40 @@ def _same(a: float, b: float) -> bool:
     return abs(a - b) <= TIE_REL * max(abs(a), abs(b))
 
 
+def _kept_through(t: Through) -> bool:
+    """It held on to what the first burst left: the trough ended level with it, or higher."""
+    return _same(t.first_end, t.trough_end) or t.given_back < 0
+
+
+def _level(t: Through) -> bool:
+    """The second burst ended where the first had."""
+    return _same(t.first_end, t.second_end)
+
+
 def verdict(t: Through) -> str:
     """The allocator's story through the burst in a few words (the table's last column)."""
-    kept = "kept it through the trough" if _same(t.first_end, t.trough_end) else ""
-    if not kept:
-        kept = (
-            f"gave back {fmt_mb(t.given_back)} in the trough"
-            if t.given_back > 0
-            else f"grew by {fmt_mb(-t.given_back)} in the trough"
-        )
-    if _same(t.first_end, t.second_end):
-        again = "reused it" if kept.startswith("kept") else "took it again in the second burst"
+    if _same(t.first_end, t.trough_end):
+        trough = "kept it through the trough"
+    elif t.given_back > 0:
+        trough = f"gave back {fmt_mb(t.given_back)} in the trough"
+    else:
+        trough = f"grew by {fmt_mb(-t.given_back)} in the trough"
+    kept = _kept_through(t)
+    if _level(t):
+        again = "reused it" if kept else "took it again in the second burst"
     elif t.regrowth > 0:
-        again = f"grew again by {fmt_mb(t.regrowth)} in the second burst"
+        again = (
+            f"grew again by {fmt_mb(t.regrowth)} in the second burst"
+            if kept
+            else f"took it again and {fmt_mb(t.regrowth)} more in the second burst"
+        )
     else:
         again = f"ended the second burst {fmt_mb(-t.regrowth)} leaner"
-    return f"{kept}, then {again}"
+    return f"{trough}, then {again}"
 
 
 def _grew_again(t: Through) -> bool:
-    return t.regrowth > 0 and not _same(t.first_end, t.second_end)
+    return t.regrowth > 0 and not _level(t)
 
 
 @dataclass(frozen=True)
@@ -155,6 +170,10 @@ class AfterBurst:
     #: the live payload the program held at the end of the three stages, bytes, median
     #: across allocators (first repeat of each); None where the run has no answers then
     live: tuple[float | None, float | None, float | None] = (None, None, None)
+    #: per allocator, stage number -> p99 latency in ms (median across the repeats compared)
+    p99: Mapping[str, Mapping[int, float]] = field(default_factory=dict)
+    #: requests that failed in the two bursts, over the repeats compared
+    burst_failures: int = 0
 
 
 def live_at_ends(
@@ -177,6 +196,33 @@ def live_at_ends(
     return a, b, c
 
 
+def burst_latency(
+    rows: Sequence[Mapping[str, Any]],
+    shape: Shape,
+    names: Sequence[str],
+    left_out: frozenset[tuple[str, int]] = frozenset(),
+) -> tuple[dict[str, dict[int, float]], int]:
+    """Per allocator the median p99 (ms) of its repeats in each of the two bursts, and the
+    requests that failed in them, over the repeats the comparison keeps."""
+    bursts = (shape.first[0], shape.second[0])
+    p99: dict[str, dict[int, float]] = {}
+    failures = 0
+    for name in names:
+        mine = [
+            r
+            for r in rows
+            if r["allocator"] == name
+            and r["stage"] in bursts
+            and (name, r["repeat"]) not in left_out
+        ]
+        failures += sum(int(r.get("errors") or 0) for r in mine)
+        for stage in bursts:
+            values = [r["p99_ms"] for r in mine if r["stage"] == stage and r.get("p99_ms")]
+            if values:
+                p99.setdefault(name, {})[stage] = statistics.median(values)
+    return p99, failures
+
+
 def _stage_list(run: Run) -> list[tuple[int, str, float]]:
     """(number, name, rate) of the load's stages, as the run's first repeat recorded them."""
     seen: dict[int, tuple[int, str, float]] = {}
@@ -187,10 +233,6 @@ def _stage_list(run: Run) -> list[tuple[int, str, float]]:
 
 def _stage_text(stage: tuple[int, str, float]) -> str:
     return f"{stage[1]} ({stage[2]:g} requests/s)"
-
-
-def _kept_through(t: Through) -> bool:
-    return _same(t.first_end, t.trough_end) or t.given_back < 0
 
 
 def _each(items: Sequence[Through], amount: Any) -> str:
@@ -242,7 +284,7 @@ def burst_sentences(data: AfterBurst) -> str:
                 "could give back, and what follows says little about keeping after a burst."
             )
     grew = sorted((x for x in t if _grew_again(x)), key=lambda x: -x.regrowth)
-    leaner = [x for x in t if x.regrowth < 0 and not _same(x.first_end, x.second_end)]
+    leaner = [x for x in t if x.regrowth < 0 and not _level(x)]
     level = [x for x in t if x not in grew and x not in leaner]
     reused = [x.allocator for x in level if _kept_through(x)]
     again = [x for x in level if not _kept_through(x)]
@@ -258,25 +300,65 @@ def burst_sentences(data: AfterBurst) -> str:
             f"which ended within {fmt_pct(TIE_REL)} of the first: returned memory is faulted in "
             "anew when the traffic comes back."
         )
-    if grew:
-        they = "it" if len(grew) == 1 else "they"
+    grew_kept = [x for x in grew if _kept_through(x)]
+    grew_back = [x for x in grew if not _kept_through(x)]
+    if grew_kept:
+        they = "it" if len(grew_kept) == 1 else "they"
         parts.append(
-            f"{join_names([x.allocator for x in grew])} grew again in the second burst "
-            f"({_each(grew, lambda x: x.regrowth)}): what {they} kept from the first burst was not "
-            "reused for the same traffic."
+            f"{join_names([x.allocator for x in grew_kept])} kept what the first burst left, "
+            f"yet grew again in the second burst ({_each(grew_kept, lambda x: x.regrowth)}): "
+            f"what {they} kept was not reused for the same traffic."
+        )
+    if grew_back:
+        parts.append(
+            f"{join_names([x.allocator for x in grew_back])} gave memory back in the trough "
+            f"({_each(grew_back, lambda x: x.given_back)}), and the second burst took it "
+            f"again and more: it ended above the first "
+            f"({_each(grew_back, lambda x: x.regrowth)})."
         )
     if leaner:
         parts.append(
             f"{join_names([x.allocator for x in leaner])} ended the second burst below the "
             f"first ({_each(leaner, lambda x: -x.regrowth)})."
         )
-    returned = [x for x in grew + leaner if not _kept_through(x)]
-    if returned:
-        parts.append(
-            f"In the trough, {join_names([x.allocator for x in returned])} also gave memory "
-            f"back ({_each(returned, lambda x: x.given_back)})."
-        )
+        returned = [x for x in leaner if not _kept_through(x)]
+        if returned:
+            parts.append(
+                f"In the trough, {join_names([x.allocator for x in returned])} also gave "
+                f"memory back ({_each(returned, lambda x: x.given_back)})."
+            )
+    if first is not None and trough is not None and trough < first:
+        freed = first - trough
+        beyond = [x.allocator for x in t if x.given_back > freed and not _same(x.given_back, freed)]
+        if beyond:
+            parts.append(
+                f"{join_names(beyond)} gave back more than the {fmt_mb(freed)} the program "
+                "itself freed in the trough: memory the burst had used beyond the program's "
+                "own buffers went back too."
+            )
+    if (stage_latency := _latency_sentence(data)) is not None:
+        parts.append(stage_latency)
     return " ".join(parts)
+
+
+def _latency_sentence(data: AfterBurst) -> str | None:
+    """How the app held the two bursts: the range of p99 latency across allocators in each,
+    and the requests that failed; None when the stage rows carry no latency."""
+    if data.shape is None:
+        return None
+    spans = []
+    for label, stage in (("the first", data.shape.first), ("the second", data.shape.second)):
+        p99 = {a: v[stage[0]] for a, v in data.p99.items() if v.get(stage[0]) is not None}
+        if not p99:
+            return None
+        low, high = min(p99, key=p99.__getitem__), max(p99, key=p99.__getitem__)
+        spans.append(f"from {fmt_ms(p99[low])} ({low}) to {fmt_ms(p99[high])} ({high}) in {label}")
+    failed = (
+        f"{data.burst_failures:,} request{'' if data.burst_failures == 1 else 's'} failed in them"
+        if data.burst_failures
+        else "every request in them succeeded"
+    )
+    return f"Under the bursts the app's p99 latency ran {spans[0]} and {spans[1]}; {failed}."
 
 
 def burst_chart(data: AfterBurst) -> str:
@@ -325,14 +407,15 @@ def burst_chart(data: AfterBurst) -> str:
             f"and of the second burst ({_stage_text(sh.second)}): the last sample of each "
             "stage, median of the repeats."
         ),
-        table=burst_table(data),
+        table=burst_table(data, drawn_only=True),
         summary="Data behind the burst chart (median of the repeats)",
     )
 
 
-def burst_table(data: AfterBurst) -> str:
+def burst_table(data: AfterBurst, drawn_only: bool = False) -> str:
     """Per allocator: the three figures, what the trough gave back, the second burst's change,
-    and the verdict."""
+    and the verdict; `drawn_only`, the three figures alone (the chart's data: the section's
+    table has the rest)."""
     if data.shape is None or not data.through:
         return ""
     names = Names.of(data.full)
@@ -366,19 +449,20 @@ def burst_table(data: AfterBurst) -> str:
                 "what the program itself held",
             ],
         )
-    return html_table(
-        [
-            Column("allocator"),
-            Column(f"end of {sh.first[1]}", True),
-            Column(f"end of {sh.trough[1]}", True),
-            Column("given back in the trough", True),
-            Column(f"end of {sh.second[1]}", True),
-            Column("second burst against the first", True),
-            Column("repeats", True),
-            Column("what it did"),
-        ],
-        rows,
-    )
+    columns = [
+        Column("allocator"),
+        Column(f"end of {sh.first[1]}", True),
+        Column(f"end of {sh.trough[1]}", True),
+        Column("given back in the trough", True),
+        Column(f"end of {sh.second[1]}", True),
+        Column("second burst against the first", True),
+        Column("repeats", True),
+        Column("what it did"),
+    ]
+    if drawn_only:
+        keep = (0, 1, 2, 4)
+        return html_table([columns[i] for i in keep], [[row[i] for i in keep] for row in rows])
+    return html_table(columns, rows)
 
 
 class BurstSection(Section[AfterBurst]):
@@ -405,7 +489,8 @@ class BurstSection(Section[AfterBurst]):
         through = through_the_burst(run.stages, shape, full.names, saturated)
         live = live_at_ends(run.stages, shape, loaded.live.lines)
         names = tuple(dict.fromkeys(a for a, _ in sorted(saturated)))
-        return AfterBurst(run, full, shape, through, names, live)
+        p99, failures = burst_latency(run.stages, shape, list(through), saturated)
+        return AfterBurst(run, full, shape, through, names, live, p99, failures)
 
     def values(self, data: AfterBurst) -> dict[str, str]:
         sh = data.shape
