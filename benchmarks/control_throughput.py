@@ -200,12 +200,28 @@ def markdown_table(tallies: dict[str, Tally], skipped: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def _threads(text: str) -> int:
+    """A number of threads, or 'cores' resolved to the CPUs this process may run on (as a
+    spec's `control.threads: cores` is)."""
+    if text == "cores":
+        return max(1, len(os.sched_getaffinity(0)))
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a number nor 'cores'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("at least 1")
+    return value
+
+
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=20.0, help="churn per run (default 20)")
     p.add_argument("--repeats", type=int, default=3, help="runs per allocator (default 3)")
     p.add_argument(
-        "--threads", type=int, help="threads (default: the spec's; 'cores' resolves to the CPUs)"
+        "--threads",
+        type=_threads,
+        help="threads, or 'cores': the CPUs this process may run on (default: the spec's)",
     )
     p.add_argument(
         "--warmup-s",

@@ -412,6 +412,11 @@ def burst_chart(data: AfterBurst) -> str:
     )
 
 
+def _signed(nbytes: float, plus: str = "+") -> str:
+    """MB with its sign, a true minus for a fall (a hyphen reads as a dash in a table)."""
+    return f"{plus if nbytes >= 0 else '−'}{fmt_mb(abs(nbytes))}"
+
+
 def burst_table(data: AfterBurst, drawn_only: bool = False) -> str:
     """Per allocator: the three figures, what the trough gave back, the second burst's change,
     and the verdict; `drawn_only`, the three figures alone (the chart's data: the section's
@@ -425,9 +430,9 @@ def burst_table(data: AfterBurst, drawn_only: bool = False) -> str:
             names.row(n),
             fmt_mb(t.first_end),
             fmt_mb(t.trough_end),
-            f"{fmt_mb(t.given_back)} ({fmt_pct(t.given_back / t.first_end)})",
+            f"{_signed(t.given_back, plus='')} ({fmt_pct(t.given_back / t.first_end)})",
             fmt_mb(t.second_end),
-            f"{'+' if t.regrowth >= 0 else '−'}{fmt_mb(abs(t.regrowth))}",
+            _signed(t.regrowth),
             str(t.repeats),
             verdict(t),
         ]
@@ -444,7 +449,7 @@ def burst_table(data: AfterBurst, drawn_only: bool = False) -> str:
                 fmt_mb(trough),
                 fmt_mb(first - trough),
                 fmt_mb(second),
-                f"{'+' if second >= first else '−'}{fmt_mb(abs(second - first))}",
+                _signed(second - first),
                 "",
                 "what the program itself held",
             ],
