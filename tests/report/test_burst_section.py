@@ -225,3 +225,21 @@ def test_the_live_payload_sentence_follows_what_the_program_freed_in_the_trough(
         "The program itself held about as much at the end of the trough (554 MB) as at the "
         "end of the first burst (554 MB): its live set stayed as large"
     )
+
+
+def test_the_staircase_sentence_says_climbing_for_one_rate_and_rising_for_stages(tmp_path):
+    import copy
+    import dataclasses
+
+    from bench.report.prose.memory import staircase
+
+    run, res = _staged(tmp_path)
+    one_rate = staircase(run, res)
+    assert "allocators kept climbing after the first seconds" in one_rate
+    manifest = copy.deepcopy(run.manifest)
+    manifest["spec"]["service"]["stages"] = [
+        {"name": name, "rate": rate, "duration_s": 30} for _, name, rate in (STEADY, BURST, AGAIN)
+    ]
+    staged = staircase(dataclasses.replace(run, manifest=manifest), res)
+    assert "of load in 3 stages" in staged and "kept climbing" not in staged
+    assert "with the stages moving it on the way (the band above the chart)" in staged

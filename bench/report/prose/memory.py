@@ -288,6 +288,19 @@ def staircase(run: Run, res: Results) -> str:
     top = max(climbs, key=lambda n: (climbs[n][1] - climbs[n][0], n))
     a, b = climbs[top]
     load_s = fmt_seconds(float(specview.get(run.spec, "service.load_s")))
+    staged = len(specview.stages(run.spec))
+    if staged > 1:  # memory followed the stages: "kept climbing" would hide the falls
+        first = (
+            f"Over the {load_s} of load in {staged} stages, {len(rising)} of {len(climbs)} "
+            "allocators ended it above where they stood after its first seconds"
+            if rising
+            else f"Over the {load_s} of load in {staged} stages, no allocator ended it above "
+            "where it stood after its first seconds"
+        )
+        return (
+            f"{first}; the largest rise was {md_safe(top)}'s, from {fmt_mb(a)} to {fmt_mb(b)}, "
+            "with the stages moving it on the way (the band above the chart)."
+        )
     first = (
         f"Over the {load_s} of load, "
         f"{len(rising)} of {len(climbs)} allocators kept climbing after the first "
