@@ -432,8 +432,11 @@ def _service(rows: list[dict[str, Any]]) -> ServiceResult | None:
     settled = summarize(_col(used, "settled_anon_bytes"))
     if peak is None or settled is None:
         return None
-    if (after := _falling_after(used)) is not None:
+    overhead_settled = summarize(_col(used, "overhead_settled"))
+    if (after := _falling_after(used)) is not None:  # neither is a settled value yet
         settled = replace(settled, falling_after_s=after)
+        if overhead_settled is not None:
+            overhead_settled = replace(overhead_settled, falling_after_s=after)
     return ServiceResult(
         peak=peak,
         settled=settled,
@@ -449,7 +452,7 @@ def _service(rows: list[dict[str, Any]]) -> ServiceResult | None:
         live_load_end=summarize(_col(used, "load_end_live_bytes")),
         live_idle_end=summarize(_col(used, "idle_end_live_bytes")),
         overhead_peak=summarize(_col(used, "overhead_peak")),
-        overhead_settled=summarize(_col(used, "overhead_settled")),
+        overhead_settled=overhead_settled,
         given_back=_given_back(used),
         excluded=excluded,
         settle_time=summarize(_col(used, "settle_time_s")),

@@ -6,12 +6,13 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from material import sentences
+from material import material, sentences
 from synthetic_run import DEFAULT_ALLOCS, Alloc, write_run
 
 from bench.report.aggregate import aggregate
 from bench.report.runfolders import find_studies, load_run
 from bench.report.sections.settling import timers_table
+from bench.report.units import fmt_ratio
 
 ALLOCS = (
     Alloc("glibc", 48, 420, 410, settle_s=0.0),
@@ -67,6 +68,13 @@ def test_a_value_still_falling_is_never_ranked_as_settled(tmp_path: Path):
     )
     # the peak is no settled value: it stays ranked
     assert "jemalloc (360 MB)" in s["peak_ranking"]
+    # nor is memory per byte held once settled: its lowest ratio is not the leanest
+    assert "jemalloc" not in s["overhead"].split("Not ranked as settled")[0]
+    assert "Not ranked as settled: jemalloc was still returning memory" in s["overhead"]
+    # and the leanest settled value the article divides by is a value at rest
+    values = material(tmp_path / "again", allocs=allocs, idle_s=30.0).values
+    assert values["heaviest_peak_to_leanest_settled.ratio"] == fmt_ratio(420 / 300)
+    assert values["settled.ratio"] == fmt_ratio(410 / 300)
 
 
 def test_a_falling_repeat_is_left_out_when_settled_ones_exist(tmp_path: Path):

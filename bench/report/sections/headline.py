@@ -31,7 +31,7 @@ from bench.report.prose.rankings import extreme_values, value_band
 from bench.report.runfolders import Run
 from bench.report.section import Entries, Loaded, Section
 from bench.report.sections.workload import hosted_app
-from bench.report.stats import extremes_ratio
+from bench.report.stats import Sample, extremes_ratio
 from bench.report.units import fmt_mb, fmt_ratio, join_names, md_safe
 
 __all__ = [
@@ -120,6 +120,12 @@ def peak_settled_caption(res: Results, names: Names) -> str:
     )
 
 
+def _at_rest(settled: dict[str, Sample]) -> dict[str, Sample]:
+    """The settled values that are values at rest: not still falling when idle ended, not
+    measured in saturation (the rankings leave those out, and so do the figures here)."""
+    return {n: s for n, s in settled.items() if s.falling_after_s is None and not s.saturated}
+
+
 def _memory_values(res: Results) -> dict[str, str]:
     settled = {n: r.settled for n, r in res.service.items()}
     peak = {n: r.peak for n, r in res.service.items()}
@@ -146,11 +152,12 @@ def _memory_values(res: Results) -> dict[str, str]:
             unit_key="mb",
         )
     )
-    out["settled.ratio"] = fmt_ratio(extremes_ratio(settled))
+    at_rest = _at_rest(settled)
+    out["settled.ratio"] = fmt_ratio(extremes_ratio(at_rest))
     out["peak.ratio"] = fmt_ratio(extremes_ratio(peak))
-    out["settled.band"] = value_band(settled, fmt_mb)
+    out["settled.band"] = value_band(at_rest, fmt_mb)
     out["peak.band"] = value_band(peak, fmt_mb)
-    lo_settled = min((s.center for s in settled.values()), default=None)
+    lo_settled = min((s.center for s in at_rest.values()), default=None)
     hi_peak = max((s.center for s in peak.values()), default=None)
     out["heaviest_peak_to_leanest_settled.ratio"] = fmt_ratio(
         hi_peak / lo_settled if hi_peak and lo_settled else None
