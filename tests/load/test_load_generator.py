@@ -136,6 +136,25 @@ def test_sigterm_or_a_hangup_mid_run_writes_the_rows_so_far_and_exits_promptly(
     assert all(r["status"] == 200 for r in rows if r["error"] is None)
 
 
+def test_a_second_stop_while_the_rows_are_written_does_not_lose_them(
+    slow_server: str, tmp_path: Path
+) -> None:
+    """A hang-up reaches the runner's whole process group, generator included, and the runner
+    then stops the generator with SIGTERM: the second signal comes while the rows are being
+    written, after the event loop (and its handlers) are gone."""
+    out = tmp_path / "r.arrow"
+    config = load_config(slow_server, 50, 30, start_at=time.monotonic() + 2.0)
+    handle = start_loadgen(config, out)
+    time.sleep(max(0.0, config.start_at + 1.0 - time.monotonic()))
+    handle.proc.send_signal(signal.SIGTERM)
+    while handle.proc.poll() is None:  # stop again and again until it has exited
+        handle.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.002)
+    summary = wait_loadgen(handle, timeout=30)
+    assert summary.stopped_by == "SIGTERM"
+    assert len(rows_of(out)) >= 25  # about a second of sends at 50 a second
+
+
 def test_overload_drops_are_rows_never_silence(slow_server: str) -> None:
     config = load_config(slow_server, 40, 0.5, max_in_flight=3)
     record = run_in_process(config).record
