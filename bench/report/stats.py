@@ -139,6 +139,12 @@ class Sample:
         return len(self.values)
 
     @property
+    def placeable(self) -> bool:
+        """Whether a ranking may place it at all: not still falling when the idle ended, not
+        measured in saturation (noise and lone repeats are judged against the others)."""
+        return self.falling_after_s is None and not self.saturated
+
+    @property
     def low(self) -> float:
         return min(self.values)
 
@@ -267,8 +273,7 @@ def rank(
             n
             for n in items
             if not (judge_noise and too_noisy(items[n]))
-            and items[n].falling_after_s is None
-            and not items[n].saturated
+            and items[n].placeable
             and n not in lone(items)
         ),
         key=lambda n: (sign * items[n].center, n),

@@ -94,7 +94,7 @@ def tier_text(
 def noisy_text(items: Mapping[str, Sample], fmt: Fmt) -> str:
     """'Too noisy to rank: x (4.86 million/s, 95% interval 2.83–6.89).', then the settled
     values still falling when idle ended, which no ranking places ('' when neither)."""
-    names = [n for n in noisy(items) if items[n].falling_after_s is None and not items[n].saturated]
+    names = [n for n in noisy(items) if items[n].placeable]
     out = []
     if names:
         parts = []
@@ -113,9 +113,7 @@ def noisy_text(items: Mapping[str, Sample], fmt: Fmt) -> str:
             f"Not ranked: {names_text(queued)}, whose every repeat {verb} measured while the "
             "app could not keep up with the asked rate (a queue, not the load)."
         )
-    if single := [
-        n for n in lone(items) if items[n].falling_after_s is None and not items[n].saturated
-    ]:
+    if single := [n for n in lone(items) if items[n].placeable]:
         parts = [named_value(n, items, fmt) for n in single]
         verb = "has" if len(parts) == 1 else "have"
         out.append(

@@ -31,7 +31,7 @@ from bench.report.prose.rankings import extreme_values, value_band
 from bench.report.runfolders import Run
 from bench.report.section import Entries, Loaded, Section
 from bench.report.sections.workload import hosted_app
-from bench.report.stats import Sample, extremes_ratio
+from bench.report.stats import extremes_ratio
 from bench.report.units import fmt_mb, fmt_ratio, join_names, md_safe
 
 __all__ = [
@@ -120,12 +120,6 @@ def peak_settled_caption(res: Results, names: Names) -> str:
     )
 
 
-def _at_rest(settled: dict[str, Sample]) -> dict[str, Sample]:
-    """The settled values that are values at rest: not still falling when idle ended, not
-    measured in saturation (the rankings leave those out, and so do the figures here)."""
-    return {n: s for n, s in settled.items() if s.falling_after_s is None and not s.saturated}
-
-
 def _memory_values(res: Results) -> dict[str, str]:
     settled = {n: r.settled for n, r in res.service.items()}
     peak = {n: r.peak for n, r in res.service.items()}
@@ -152,7 +146,7 @@ def _memory_values(res: Results) -> dict[str, str]:
             unit_key="mb",
         )
     )
-    at_rest = _at_rest(settled)
+    at_rest = {n: s for n, s in settled.items() if s.placeable}  # as the rankings see them
     out["settled.ratio"] = fmt_ratio(extremes_ratio(at_rest))
     out["peak.ratio"] = fmt_ratio(extremes_ratio(peak))
     out["settled.band"] = value_band(at_rest, fmt_mb)
