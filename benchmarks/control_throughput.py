@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 from bench.experiments.control_build import build_control  # noqa: E402 - after the path set-up
 from bench.experiments.control_program import ControlError, spec_arguments  # noqa: E402
 from bench.experiments.control_run import run_control_once  # noqa: E402
-from bench.spec import Spec, SpecError, load_spec  # noqa: E402
+from bench.spec import Spec, SpecError, load_spec, usable_cores  # noqa: E402
 
 __all__ = [
     "ALLOCATORS",
@@ -204,7 +204,7 @@ def _threads(text: str) -> int:
     """A number of threads, or 'cores' resolved to the CPUs this process may run on (as a
     spec's `control.threads: cores` is)."""
     if text == "cores":
-        return max(1, len(os.sched_getaffinity(0)))
+        return usable_cores()
     try:
         value = int(text)
     except ValueError:

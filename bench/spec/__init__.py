@@ -19,6 +19,7 @@ from bench.spec.models import (
     SourceSpec,
     Spec,
     VariantAllocator,
+    usable_cores,
 )
 
 __all__ = [
@@ -37,4 +38,5 @@ __all__ = [
     "VariantAllocator",
     "load_spec",
     "parse_spec",
+    "usable_cores",
 ]

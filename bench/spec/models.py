@@ -57,7 +57,15 @@ __all__ = [
     "Spec",
     "UNHASHED_WHEN_NULL",
     "VariantAllocator",
+    "usable_cores",
 ]
+
+
+def usable_cores() -> int:
+    """What `threads: cores` means: the CPUs this process may run on (its affinity), read on
+    the machine that runs the control."""
+    return max(1, len(os.sched_getaffinity(0)))
+
 
 #: Allocators the registry knows by name (bench.allocators.registry resolves them).
 BUILTIN_ALLOCATORS: tuple[str, ...] = (
@@ -867,7 +875,7 @@ class Spec(_Model):
         """The control's threads: the spec's number, or with 'cores' the CPUs this process
         may run on (its affinity), read on the machine that runs the control."""
         if self.control.threads == "cores":
-            return max(1, len(os.sched_getaffinity(0)))
+            return usable_cores()
         return int(self.control.threads)
 
     @property
