@@ -23,6 +23,7 @@ __all__ = [
     "TINY_SPEC",
     "TINY_SPEC_B",
     "BackgroundRun",
+    "copy_suite_conftest",
     "makefile_xdist",
     "our_processes",
     "premise",
@@ -33,6 +34,13 @@ __all__ = [
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def copy_suite_conftest(folder: Path) -> None:
+    """The suite's conftest and the helpers it imports, copied into `folder`: a pytest of its
+    own over stand-in tests there runs under the suite's rules."""
+    for name in ("conftest.py", "studyrun.py", "machinegroup.py"):
+        (folder / name).write_text((ROOT / "tests" / name).read_text())
 
 
 def makefile_xdist() -> tuple[str, ...]:

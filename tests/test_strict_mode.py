@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from studyrun import ROOT, makefile_xdist
+from studyrun import ROOT, copy_suite_conftest, makefile_xdist
 
 _SKIPPING = """
 import pytest
@@ -41,21 +41,11 @@ def _run(
     (folder / "test_skipping.py").write_text(_SKIPPING)
     if skipped_module:
         (folder / "test_collection.py").write_text(_SKIPPED_AT_COLLECTION)
-    (folder / "conftest.py").write_text((ROOT / "tests" / "conftest.py").read_text())
-    for helper in ("studyrun.py", "machinegroup.py"):
-        (folder / helper).write_text((ROOT / "tests" / helper).read_text())
+    copy_suite_conftest(folder)
     env = {**os.environ, "ALLOCSTUDY_STRICT": strict}
+    args = ["-q", "-p", "no:cacheprovider", *(makefile_xdist() if xdist else ()), str(folder)]
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            *(makefile_xdist() if xdist else ()),
-            str(folder),
-        ],  # fmt: skip
+        [sys.executable, "-m", "pytest", *args],
         capture_output=True,
         text=True,
         timeout=120,

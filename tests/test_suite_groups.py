@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from studyrun import ROOT, makefile_xdist
+from studyrun import copy_suite_conftest, makefile_xdist
 
 _STUDY = """
 import json, os, time
@@ -46,9 +46,7 @@ def _ran(tmp_path: Path) -> list[dict]:
     (folder / "pytest.ini").write_text(
         "[pytest]\naddopts = --strict-markers\nmarkers =\n    real_run: starts a study\n"
     )
-    (folder / "conftest.py").write_text((ROOT / "tests" / "conftest.py").read_text())
-    for helper in ("studyrun.py", "machinegroup.py"):
-        (folder / helper).write_text((ROOT / "tests" / helper).read_text())
+    copy_suite_conftest(folder)
     log = tmp_path / "ran.jsonl"
     args = ["-q", "-p", "no:cacheprovider", *makefile_xdist(), str(folder)]
     proc = subprocess.run(
