@@ -640,13 +640,16 @@ def run_process(config: LoadConfig, out: Path) -> LoadSummary:
 
     try:
         with asyncio.Runner(loop_factory=_loop_factory(config.loop)) as runner:
-            record = runner.run(go())
+            try:
+                record = runner.run(go())
+            finally:
+                # Done, or stopping already: a further stop (the runner's SIGTERM after a
+                # hang-up that reached us both) waits, blocked, and dies with the process.
+                # Blocked while the loop's handlers still stand: closing, the loop puts the
+                # killing default actions back, and so does the interpreter as it shuts
+                # down, both while the rows may still be on their way out.
+                signal.pthread_sigmask(signal.SIG_BLOCK, {*stops, signal.SIGUSR1})
     finally:
-        # Stopping already: a second stop (the runner's SIGTERM after a hang-up that reached
-        # us both) waits, blocked, and dies with the process. Not handled instead: the loop
-        # took its handlers with it, and the interpreter puts the killing default actions
-        # back as it shuts down, both while the rows may still be on their way out.
-        signal.pthread_sigmask(signal.SIG_BLOCK, {*stops, signal.SIGUSR1})
         origin = config.origin if config.origin is not None else generator.t0
         if not math.isnan(origin):
             write_rows(out, generator.record, origin, config)
