@@ -7,7 +7,8 @@ procfs fallback) and the real C++ control: a few seconds per phase, two allocato
 `make test` runs the suite in two pytest-xdist workers: the tests that start or read a study
 all go to one of them and run there one at a time (no two studies ever measure at once), the
 unit tests to the other, so the studies' waiting no longer holds the rest up. Plain `pytest`
-runs everything in one process, the studies last.
+runs everything in one process, the studies last. Either way a study started by a test not
+marked for the machine fails at once (tests/machinegroup.py).
 
 Strict mode (`ALLOCSTUDY_STRICT=1`, `true` or `yes`; .ci/run sets it) turns every skip into a
 failure that keeps the skip's reason: a skip inside a test, and a skip at collection (a

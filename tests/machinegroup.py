@@ -11,12 +11,18 @@ ids by writing a private attribute that pytest 9 no longer reads, so the group s
 apart (tests/test_suite_groups.py catches that). Here the workers, which collect the tests,
 write the ids of those on the machine to a file the controller named, and the controller's
 scheduler reads it when it splits the tests into units of work.
+
+A test that is not on the machine must never start a study, or it may run beside one (and one
+did: a Ctrl-C test on the unit worker left THP off behind a study that had put it back). So
+while such a test runs, $ALLOCSTUDY_LOCK names a lock in a folder that does not exist: a study
+it starts fails as it opens the lock, every time and at once (also with --wait), and the
+folder's name says what to do.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +32,8 @@ __all__ = ["MACHINE", "MachineGroup", "on_the_machine", "reading_modules", "work
 #: The unit of work of every test on the machine.
 MACHINE = "machine"
 _IDS = "allocstudy_machine_ids"
+#: The folder of the lock a study started by a test off the machine cannot open.
+OFF_THE_MACHINE = "started-by-a-test-not-on-the-machine--mark-it-real_run"
 
 
 def reading_modules(items: Iterable[pytest.Item]) -> set[object]:
@@ -60,6 +68,23 @@ class MachineGroup:
 
     def __init__(self, folder: Path) -> None:
         self.ids_file = folder / "machine-tests.txt"
+        self.no_lock = folder / OFF_THE_MACHINE / "run.lock"
+        self.machine: frozenset[str] = frozenset()
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Iterator[None]:
+        if item.nodeid in self.machine:
+            yield
+            return
+        before = os.environ.get("ALLOCSTUDY_LOCK")
+        os.environ["ALLOCSTUDY_LOCK"] = str(self.no_lock)
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop("ALLOCSTUDY_LOCK", None)
+            else:
+                os.environ["ALLOCSTUDY_LOCK"] = before
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: object) -> None:
@@ -88,10 +113,7 @@ class MachineGroup:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]):
-        if not worker(config):
-            return
         reading = reading_modules(items)
-        _write_ids(
-            Path(config.workerinput[_IDS]),  # type: ignore[attr-defined]
-            (i.nodeid for i in items if on_the_machine(i, reading)),
-        )
+        self.machine = frozenset(i.nodeid for i in items if on_the_machine(i, reading))
+        if worker(config):
+            _write_ids(Path(config.workerinput[_IDS]), sorted(self.machine))  # type: ignore[attr-defined]

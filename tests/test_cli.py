@@ -46,6 +46,7 @@ def _mapped(pid: int, name: str) -> bool:
         return False
 
 
+@pytest.mark.real_run  # 0.6 s in, the run holds the lock and has turned THP off
 @pytest.mark.parametrize(
     ("once", "after_s"), [("pydantic_core", 0.0), ("pyarrow", 0.0), ("pyarrow", 0.6)]
 )

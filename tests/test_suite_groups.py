@@ -2,7 +2,8 @@
 study run on one worker, one after another, while the unit tests run on the other.
 
 Proved on a suite of its own (the suite's conftest over stand-ins that note when and where
-they ran), run the way the Makefile runs the real one.
+they ran), run the way the Makefile runs the real one, and in one process as plain `pytest`
+runs it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from studyrun import copy_suite_conftest, makefile_xdist
 
 _STUDY = """
@@ -21,23 +23,31 @@ from pathlib import Path
 
 import pytest
 
+from bench.errors import UserError
+from bench.measure.runlock import machine_lock
+
 pytestmark = pytest.mark.real_run
 
 
 @pytest.mark.parametrize("i", range(3))
 def test_a_study(i):
     start = time.monotonic()
+    try:
+        with machine_lock():  # what `allocstudy run` takes first
+            took = "lock"
+    except UserError as refused:
+        took = str(refused)
     time.sleep(0.4)
     with Path(os.environ["SUITE_LOG"]).open("a") as log:
         log.write(json.dumps({"kind": "study", "module": __name__, "start": start,
-                              "end": time.monotonic(),
+                              "end": time.monotonic(), "took": took,
                               "worker": os.environ.get("PYTEST_XDIST_WORKER")}) + "\\n")
 """
 
 _UNIT = _STUDY.replace("pytestmark = pytest.mark.real_run", "").replace('"study"', '"unit"')
 
 
-def _ran(tmp_path: Path) -> list[dict]:
+def _ran(tmp_path: Path, xdist: tuple[str, ...]) -> list[dict]:
     folder = tmp_path / "suite"
     folder.mkdir()
     for name in ("test_study_a", "test_study_b"):
@@ -48,7 +58,7 @@ def _ran(tmp_path: Path) -> list[dict]:
     )
     copy_suite_conftest(folder)
     log = tmp_path / "ran.jsonl"
-    args = ["-q", "-p", "no:cacheprovider", *makefile_xdist(), str(folder)]
+    args = ["-q", "-p", "no:cacheprovider", *xdist, str(folder)]
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", *args],
         capture_output=True, text=True, timeout=120, cwd=folder,
@@ -60,7 +70,7 @@ def _ran(tmp_path: Path) -> list[dict]:
 
 
 def test_studies_share_one_worker_one_at_a_time_beside_the_unit_tests(tmp_path: Path) -> None:
-    ran = _ran(tmp_path)
+    ran = _ran(tmp_path, makefile_xdist())
     studies = sorted((r for r in ran if r["kind"] == "study"), key=lambda r: r["start"])
     units = [r for r in ran if r["kind"] == "unit"]
     assert len(studies) == 6 and len(units) == 3
@@ -70,3 +80,15 @@ def test_studies_share_one_worker_one_at_a_time_beside_the_unit_tests(tmp_path: 
     # the unit tests ran on the other worker, while the studies ran
     assert {r["worker"] for r in units} != {studies[0]["worker"]}
     assert any(u["start"] < studies[-1]["end"] and u["end"] > studies[0]["start"] for u in units)
+
+
+@pytest.mark.parametrize("xdist", [True, False], ids=["two workers", "one process"])
+def test_a_study_started_by_a_test_off_the_machine_is_turned_away(
+    tmp_path: Path, xdist: bool
+) -> None:
+    """Only the tests on the machine may take the run lock: a unit test that starts a study by
+    mistake fails at once instead of running now and then beside another study."""
+    ran = _ran(tmp_path, makefile_xdist() if xdist else ())
+    assert {r["took"] for r in ran if r["kind"] == "study"} == {"lock"}
+    (refused,) = {r["took"] for r in ran if r["kind"] == "unit"}
+    assert refused.startswith("cannot open the run lock") and "mark-it-real_run" in refused

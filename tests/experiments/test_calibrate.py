@@ -60,6 +60,7 @@ def test_the_article_says_the_rate_was_found_and_what_the_app_could_not_hold():
     assert calibration_sentence({}) == ""
 
 
+@pytest.mark.real_run
 @pytest.mark.slow  # 33 s; the ramp's rules and words: the tests above
 def test_a_slow_app_is_calibrated_then_holds_the_rate_found(tmp_path: Path):
     spec = tmp_path / "slow.yaml"

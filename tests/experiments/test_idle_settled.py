@@ -19,6 +19,7 @@ SETTLED_SPEC = (
 )
 
 
+@pytest.mark.real_run
 @pytest.mark.slow  # 25 s; the stop rule: test_the_idle_waits_out_a_fall_and_stops_once_flat
 def test_each_allocator_idles_until_settled_after_its_own_timers(tmp_path: Path):
     assert "idle_ends: settled" in SETTLED_SPEC and "mimalloc-v3" in SETTLED_SPEC

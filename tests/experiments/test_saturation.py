@@ -24,6 +24,7 @@ def test_a_repeat_is_saturated_below_nine_tenths_of_the_rate_or_over_a_twentieth
     assert saturation(0.0, 200.0, 0, 0) is None  # no load at all says nothing
 
 
+@pytest.mark.real_run
 @pytest.mark.slow  # 20 s; the rule: the test above; its words: test_settling_section
 def test_a_slow_app_run_is_named_saturated_in_the_terminal_and_exits_5(tmp_path: Path):
     proc = run_cli(

@@ -33,6 +33,7 @@ POISSON_SPEC = (
 )
 
 
+@pytest.mark.real_run
 @pytest.mark.slow  # 20 s; the gaps and ramps: test_load_plan's Poisson and ramp tests
 def test_a_staged_poisson_load_sends_each_stage_at_its_rate_and_records_its_stages(
     tmp_path: Path,
