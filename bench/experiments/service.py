@@ -174,6 +174,7 @@ def wait_settled(
     least_s: float,
     most_s: float,
     window_s: float,
+    quiet_s: float = 0.0,
     show: Any = None,
     watch: Any = None,
 ) -> float:
@@ -183,15 +184,17 @@ def wait_settled(
     the spec's floor),
     the idle ends as soon as the memory samples of the last `window_s` all sit within the
     settle band of their median and do not fall (runstats.settling, the rule the summary
-    applies afterwards), and after `most_s` in any case. `idle_start` is a time.monotonic();
-    the samples' clock starts at `origin`.
+    applies afterwards), and after `most_s` in any case. The window may not begin before
+    `quiet_s` into the idle, when the runner's own /stats call at its start had ended: that
+    call runs in the workers and calls the allocator, and a settled value read over it would
+    be flagged. `idle_start` is a time.monotonic(); the samples' clock starts at `origin`.
     """
     start_s = idle_start - origin
     while True:
         elapsed = time.monotonic() - idle_start
         if elapsed >= most_s:
             return elapsed
-        if elapsed >= least_s:
+        if elapsed >= least_s and elapsed - window_s >= quiet_s:
             idle = [x for x in sampler.samples if x.t_s >= start_s]
             now_s = start_s + elapsed
             fit = runstats.settling(
@@ -383,6 +386,7 @@ def run_service_repeat(
                         least_s=least,
                         most_s=s.idle_s,
                         window_s=timers.flat_window_s(found, s.settle_window_s),
+                        quiet_s=time.monotonic() - idle_start,
                         show=lambda left: show("idle", left),
                         watch=watch,
                     )

@@ -78,6 +78,27 @@ def test_the_idle_waits_out_a_fall_and_stops_once_flat():
     assert took < 10.0  # ended by the rule, not by the most
 
 
+def test_the_settle_window_begins_after_the_runners_own_call():
+    """Memory flat from the start: the idle still ends no sooner than a whole window after the
+    runner's /stats call at its start had ended, so the settled value is never read over it
+    (a burst run's tcmalloc was flagged for that when its least idle equalled the window)."""
+    import time
+
+    from bench.experiments.service import wait_settled
+    from bench.measure.sampler import Sampler
+
+    start = time.monotonic()
+    sampler = Sampler(read=lambda: 400_000_000, interval_s=0.05, origin=start, phase="idle")
+    sampler.start()
+    try:
+        took = wait_settled(
+            sampler, start, start, least_s=0.3, most_s=20.0, window_s=0.3, quiet_s=0.6
+        )
+    finally:
+        sampler.stop()
+    assert 0.6 + 0.3 <= took < 10.0
+
+
 def test_the_idle_ends_at_its_most_while_memory_still_falls():
     import time
 
