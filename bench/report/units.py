@@ -107,6 +107,18 @@ def fmt_pct(fraction: float | None) -> str:
     return "0%" if text == "-0" else f"{text}%"
 
 
+def fmt_pct_at(fraction: float | None, edge: float) -> str:
+    """A whole percentage, but with one decimal when it would round onto `edge` (a fraction
+    too): a figure held against a 5% rule must not print as 5% on either side of it, so 5.3%
+    and 4.8% stay apart."""
+    if not _finite(fraction):
+        return NOT_MEASURED
+    whole = fmt_pct(fraction)
+    if whole.lstrip("-") != fmt_pct(edge):
+        return whole
+    return f"{float(fraction) * 100:.1f}%"  # type: ignore[arg-type]
+
+
 def fmt_given_back(fraction: float | None) -> str:
     """The share of its peak an allocator gave back; "none" when settled is at or above peak
     (memory that grew during idle gave nothing back, whatever the sign of the ratio)."""

@@ -9,6 +9,7 @@ from bench.report.sections.burst import (
     burst_latency,
     burst_sentences,
     burst_shape,
+    burst_table,
     through_the_burst,
     verdict,
 )
@@ -243,3 +244,31 @@ def test_the_staircase_sentence_says_climbing_for_one_rate_and_rising_for_stages
     staged = staircase(dataclasses.replace(run, manifest=manifest), res)
     assert "of load in 3 stages" in staged and "kept climbing" not in staged
     assert "with the stages moving it on the way (the band above the chart)" in staged
+
+
+def test_one_growth_told_two_ways_shows_the_share_the_rule_read():
+    """The same +67 MB is 5.3% of one allocator's memory after the first burst and 4.8% of
+    another's: the stories differ by the tie rule, and the page prints the shares it read, a
+    decimal where they would both print as 5% (a real burst run read "+67 MB, grew again"
+    beside "+67 MB, reused it")."""
+    from types import SimpleNamespace
+
+    shape = burst_shape([STEADY, BURST, TROUGH, AGAIN])
+    through = {
+        "glibc": Through("glibc", 1259 * MB, 1260 * MB, 1326 * MB, 1),
+        "mimalloc-v3": Through("mimalloc-v3", 1400 * MB, 1360 * MB, 1467 * MB, 1),
+    }
+    full = SimpleNamespace(allocators=[], names=list(through))  # what Names.of reads
+    data = AfterBurst(None, full, shape, through)  # type: ignore[arg-type]
+    text = burst_sentences(data)
+    assert "mimalloc-v3 kept through the trough what the first burst left, and the second " in text
+    assert (
+        "glibc kept what the first burst left, yet grew again in the second burst (67 MB, "
+        "5.3% of its memory after the first burst)" in text
+    )
+    table = burst_table(data)
+    assert "+67 MB (5.3%)" in table and "+67 MB (4.8%)" in table
+    assert "40 MB (3%)" in table  # a whole percentage away from the edge
+    leaner = {"jemalloc": Through("jemalloc", 1455 * MB, 748 * MB, 1419 * MB, 1)}
+    table = burst_table(AfterBurst(None, full, shape, leaner))  # type: ignore[arg-type]
+    assert "\u221236 MB (2%)" in table  # one sign, the true minus of the MB

@@ -10,6 +10,7 @@ from bench.report.units import (
     fmt_mops,
     fmt_ms,
     fmt_pct,
+    fmt_pct_at,
     fmt_ratio,
     fmt_seconds,
     join_names,
@@ -42,6 +43,13 @@ def test_ratio_and_percent():
     assert fmt_ratio(2.68) == "2.7×"
     assert fmt_ratio(12.4) == "12×"
     assert fmt_pct(0.523) == "52%"
+
+
+def test_a_percentage_never_rounds_onto_the_edge_it_is_held_against():
+    assert (fmt_pct_at(0.0532, 0.05), fmt_pct_at(0.0479, 0.05)) == ("5.3%", "4.8%")
+    assert fmt_pct_at(-0.0532, 0.05) == "-5.3%"
+    assert (fmt_pct_at(0.0449, 0.05), fmt_pct_at(0.13, 0.05)) == ("4%", "13%")
+    assert fmt_pct_at(None, 0.05) == NOT_MEASURED
 
 
 def test_throughput_in_millions():

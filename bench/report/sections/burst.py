@@ -8,9 +8,12 @@ at the end of the first burst, at the end of the trough after it, and at the end
 second burst. The section applies to a load given as stages with that shape: a stage at the
 load's highest rate, a lower one after it, and the highest rate again after that.
 
-The verdicts use the article's tie rule (bench.report.stats.TIE_REL): two memory figures
-within it of each other are the same memory, on a machine whose repeats spread about that
-much.
+The verdicts use the article's tie rule (bench.report.stats.TIE_REL): a figure within it
+of the memory after the first burst is the same memory, on a machine whose repeats spread
+about that much. The first burst is the reference of every comparison, so the shares the page
+prints (of the memory after the first burst) are the ones the rule read, printed with a
+decimal where they would round onto the rule's edge: +67 MB is 5.3% of one allocator's
+memory and 4.8% of another's, and the page shows why the two stories differ.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from bench.report.runfolders import Run
 from bench.report.section import Entries, Loaded, Section
 from bench.report.series import Point, latest_at
 from bench.report.stats import TIE_REL
-from bench.report.units import MB, fmt_mb, fmt_ms, fmt_pct, join_names
+from bench.report.units import MB, fmt_mb, fmt_ms, fmt_pct, fmt_pct_at, join_names
 
 __all__ = [
     "AfterBurst",
@@ -119,23 +122,29 @@ def through_the_burst(
     return out
 
 
-def _same(a: float, b: float) -> bool:
-    return abs(a - b) <= TIE_REL * max(abs(a), abs(b))
+def _same(change: float, reference: float) -> bool:
+    """A change within the tie rule of the figure it is held against."""
+    return abs(change) <= TIE_REL * abs(reference)
+
+
+def _share(change: float, t: Through) -> str:
+    """A change as a share of the memory after the first burst, as the rule read it."""
+    return fmt_pct_at(change / t.first_end, TIE_REL)
 
 
 def _kept_through(t: Through) -> bool:
     """It held on to what the first burst left: the trough ended level with it, or higher."""
-    return _same(t.first_end, t.trough_end) or t.given_back < 0
+    return _same(t.given_back, t.first_end) or t.given_back < 0
 
 
 def _level(t: Through) -> bool:
     """The second burst ended where the first had."""
-    return _same(t.first_end, t.second_end)
+    return _same(t.regrowth, t.first_end)
 
 
 def verdict(t: Through) -> str:
     """The allocator's story through the burst in a few words (the table's last column)."""
-    if _same(t.first_end, t.trough_end):
+    if _same(t.given_back, t.first_end):
         trough = "kept it through the trough"
     elif t.given_back > 0:
         trough = f"gave back {fmt_mb(t.given_back)} in the trough"
@@ -240,11 +249,8 @@ def _each(items: Sequence[Through], amount: Any) -> str:
     figure alone, for several each named ("jemalloc 160 MB, 26%; mimalloc-v3 110 MB, 17%")."""
     if len(items) == 1:
         x = items[0]
-        share = fmt_pct(amount(x) / x.first_end)
-        return f"{fmt_mb(amount(x))}, {share} of its memory after the first burst"
-    return "; ".join(
-        f"{x.allocator} {fmt_mb(amount(x))}, {fmt_pct(amount(x) / x.first_end)}" for x in items
-    )
+        return f"{fmt_mb(amount(x))}, {_share(amount(x), x)} of its memory after the first burst"
+    return "; ".join(f"{x.allocator} {fmt_mb(amount(x))}, {_share(amount(x), x)}" for x in items)
 
 
 def burst_sentences(data: AfterBurst) -> str:
@@ -269,7 +275,7 @@ def burst_sentences(data: AfterBurst) -> str:
             "app could not keep up (their memory is that of a queue)."
         )
     if first is not None and trough is not None and second is not None:
-        if trough < first and not _same(first, trough):
+        if trough < first and not _same(first - trough, first):
             parts.append(
                 f"The program itself held {fmt_mb(first)} at the end of the first burst, "
                 f"{fmt_mb(trough)} at the end of the trough and {fmt_mb(second)} at the end "
@@ -329,7 +335,11 @@ def burst_sentences(data: AfterBurst) -> str:
             )
     if first is not None and trough is not None and trough < first:
         freed = first - trough
-        beyond = [x.allocator for x in t if x.given_back > freed and not _same(x.given_back, freed)]
+        beyond = [
+            x.allocator
+            for x in t
+            if x.given_back > freed and not _same(x.given_back - freed, max(x.given_back, freed))
+        ]
         if beyond:
             parts.append(
                 f"{join_names(beyond)} gave back more than the {fmt_mb(freed)} the program "
@@ -430,9 +440,9 @@ def burst_table(data: AfterBurst, drawn_only: bool = False) -> str:
             names.row(n),
             fmt_mb(t.first_end),
             fmt_mb(t.trough_end),
-            f"{_signed(t.given_back, plus='')} ({fmt_pct(t.given_back / t.first_end)})",
+            f"{_signed(t.given_back, plus='')} ({_share(abs(t.given_back), t)})",
             fmt_mb(t.second_end),
-            _signed(t.regrowth),
+            f"{_signed(t.regrowth)} ({_share(abs(t.regrowth), t)})",  # the sign is the MB's
             str(t.repeats),
             verdict(t),
         ]
