@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import signal
 import socket
 import sys
 import time
@@ -191,9 +192,12 @@ def _supervisor(
             for idx, old in enumerate(list(self.processes)):
                 if old.process.is_alive() and old.answers(timeout):
                     continue
-                hung = old.process.is_alive()  # reaps a dead one: exitcode is set
+                alive = old.process.is_alive()  # reaps a dead one: exitcode is set
                 old.kill()
                 old.join()
+                # Hung only if our SIGKILL ended it: a worker dying of its own signal (SIGSEGV)
+                # can still count as alive when it fails to answer, then die before the kill.
+                hung = alive and old.exitcode == -signal.SIGKILL
                 if old.exitcode == STARTUP_FAILURE:
                     _report_exit(WorkerExit(old.pid, old.exitcode, noticed))
                     self.should_exit.set()  # broken app or socket: every restart would fail

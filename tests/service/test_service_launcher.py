@@ -316,6 +316,23 @@ def test_a_worker_killed_by_a_signal_is_reported_with_its_signal_and_time(tmp_pa
     assert [g.pid for g in service.worker_exits()] == [victim]  # a stop is not a death
 
 
+def test_a_worker_that_stops_answering_is_killed_and_reported_hung(tmp_path: Path) -> None:
+    """A stopped worker fails uvicorn's health check (5 s) and is killed: hung, SIGKILL. A
+    worker that dies of its own signal while the check waits is not hung (the test above)."""
+    service = start("glibc", workers=2, preexec=_no_core_dumps, log_path=tmp_path / "log")
+    try:
+        victim, _ = service.worker_pids()
+        os.kill(victim, signal.SIGSTOP)
+        deadline = time.monotonic() + 20
+        while not (exits := service.worker_exits()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (gone,) = exits
+        assert (gone.pid, gone.exitcode, gone.hung) == (victim, -signal.SIGKILL, True)
+        assert gone.how() == "stopped answering the supervisor and was killed"
+    finally:
+        service.stop()
+
+
 def test_the_child_joins_its_cgroup_and_cpus_before_exec(tmp_path: Path) -> None:
     procs = tmp_path / "cgroup.procs"  # a stand-in file: the launcher only writes the pid
     procs.write_text("")
