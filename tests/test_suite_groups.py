@@ -69,8 +69,22 @@ def _ran(tmp_path: Path, xdist: tuple[str, ...]) -> list[dict]:
     return [json.loads(line) for line in log.read_text().splitlines()]
 
 
-def test_studies_share_one_worker_one_at_a_time_beside_the_unit_tests(tmp_path: Path) -> None:
-    ran = _ran(tmp_path, makefile_xdist())
+@pytest.fixture(scope="module")
+def in_workers(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
+    """The stand-in suite run as `make test` runs the real one (once for the module)."""
+    return _ran(tmp_path_factory.mktemp("workers"), makefile_xdist())
+
+
+@pytest.fixture(scope="module")
+def in_one_process(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
+    """The stand-in suite run as plain `pytest` runs the real one."""
+    return _ran(tmp_path_factory.mktemp("one"), ())
+
+
+def test_studies_share_one_worker_one_at_a_time_beside_the_unit_tests(
+    in_workers: list[dict],
+) -> None:
+    ran = in_workers
     studies = sorted((r for r in ran if r["kind"] == "study"), key=lambda r: r["start"])
     units = [r for r in ran if r["kind"] == "unit"]
     assert len(studies) == 6 and len(units) == 3
@@ -82,13 +96,13 @@ def test_studies_share_one_worker_one_at_a_time_beside_the_unit_tests(tmp_path: 
     assert any(u["start"] < studies[-1]["end"] and u["end"] > studies[0]["start"] for u in units)
 
 
-@pytest.mark.parametrize("xdist", [True, False], ids=["two workers", "one process"])
+@pytest.mark.parametrize("suite", ["in_workers", "in_one_process"])
 def test_a_study_started_by_a_test_off_the_machine_is_turned_away(
-    tmp_path: Path, xdist: bool
+    suite: str, request: pytest.FixtureRequest
 ) -> None:
     """Only the tests on the machine may take the run lock: a unit test that starts a study by
     mistake fails at once instead of running now and then beside another study."""
-    ran = _ran(tmp_path, makefile_xdist() if xdist else ())
+    ran = request.getfixturevalue(suite)
     assert {r["took"] for r in ran if r["kind"] == "study"} == {"lock"}
     (refused,) = {r["took"] for r in ran if r["kind"] == "unit"}
     assert refused.startswith("cannot open the run lock") and "mark-it-real_run" in refused

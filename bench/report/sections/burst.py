@@ -338,7 +338,7 @@ def burst_sentences(data: AfterBurst) -> str:
         beyond = [
             x.allocator
             for x in t
-            if x.given_back > freed and not _same(x.given_back - freed, max(x.given_back, freed))
+            if x.given_back > freed and not _same(x.given_back - freed, x.given_back)
         ]
         if beyond:
             parts.append(
