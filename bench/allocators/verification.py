@@ -87,14 +87,21 @@ def verify(alloc: Allocator, *, python: str | None = None, timeout: float = 30.0
 
 
 def library_mapped(pid: int, library: str) -> bool | None:
-    """Whether /proc/PID/maps shows the library's real path (None when the process is gone)."""
+    """Whether /proc/PID/maps shows the library's real path (None when the process is gone).
+
+    A process that has exited but is not yet reaped (a zombie, or one tearing down its memory)
+    still has /proc/PID/maps, read empty: that is gone too, not "not mapped". A recycled worker
+    can reach that state between its ready line and the check.
+    """
     real = os.path.realpath(library)
+    mapped_any = False
     try:
         with open(f"/proc/{pid}/maps") as fh:
             for line in fh:
+                mapped_any = True
                 path = line.rstrip("\n").split(maxsplit=5)[-1]
                 if path.startswith("/") and os.path.realpath(path) == real:
                     return True
     except OSError:
         return None
-    return False
+    return False if mapped_any else None

@@ -75,6 +75,28 @@ def test_library_mapped_reads_proc_maps():
     assert library_mapped(2**22 + 12345, libc_path()) is None
 
 
+def test_library_mapped_counts_an_exited_unreaped_process_as_gone():
+    """A zombie's maps read empty; that is a process gone, not one off the allocator (a
+    recycled worker exiting between its ready line and the check failed a CI run so)."""
+    import os
+
+    from bench.allocators.registry import libc_path
+
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with open(f"/proc/{pid}/stat") as fh:
+                if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    break
+            time.sleep(0.01)
+        assert library_mapped(pid, libc_path()) is None
+    finally:
+        os.waitpid(pid, 0)
+
+
 def test_sampler_keeps_an_absolute_schedule_and_tags_phases():
     values = iter(range(10**6))
     origin = time.monotonic()
