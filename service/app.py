@@ -18,7 +18,8 @@ Endpoints (every response body is JSON unless said otherwise):
   and the interpreter's block and object counts), and the allocator's own statistics
   (`internal`: service.allocators.stats, bytes per field with their source, and why any
   field is absent).
-- `GET /health`: `{"status": "ok", "pid"}`.
+- `GET /health`: `{"status": "ok", "pid"}`, after the allocator calls the config's
+  `idle_probe_blocks` ask for (service.idlework; none by default).
 Every answer of /churn, /json, /xml and /health names the worker and its live payload after
 the request in the headers X-Worker-Pid and X-Live-Bytes, so the load generator records the
 live payload over time (expiry included) without parsing bodies.
@@ -64,6 +65,7 @@ from service.bodies import (
 from service.churn import LIVE_BYTES_HEADER, WORKER_HEADER, LiveSet, worker_rng
 from service.config import ServiceConfig, config_from_env
 from service.documents import parse_json, parse_xml, render_json, render_xml, summarize
+from service.idlework import allocator_calls
 from service.process.memory import anon_bytes, rss_anon_bytes
 from service.retentionlog import start_retention_log
 from service.workerstart import WorkerIdentity, start_worker
@@ -234,6 +236,8 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     @app.get("/health")
     async def health() -> Response:
         worker.live_set.expire(time.monotonic())  # a TTL cache notices expiry on any request
+        cfg = worker.config
+        allocator_calls(cfg.idle_probe_blocks, cfg.idle_probe_block_bytes)
         return _with_live(_json({"status": "ok", "pid": os.getpid()}), worker.live_set.nbytes)
 
     return app

@@ -33,6 +33,8 @@ __all__ = [
     "HOSTED_HEALTH_PATH",
     "HOSTED_PREFIX",
     "HOSTED_STATS_PATH",
+    "IDLE_PROBE_MAX_BLOCKS",
+    "IDLE_PROBE_MAX_BLOCK_BYTES",
     "health_path",
     "INTERFACES",
     "ChurnConfig",
@@ -196,6 +198,30 @@ def _hosted(data: Mapping[str, Any]) -> tuple[str | None, str | None, dict[str, 
     return app, None if app_dir is None else os.fspath(app_dir), dict(env), interface
 
 
+#: Bounds of a health probe's allocator calls (service.idlework): enough for any idle, and
+#: never a probe that takes long or a block the machine cannot give.
+IDLE_PROBE_MAX_BLOCKS = 4096
+IDLE_PROBE_MAX_BLOCK_BYTES = 16 * 2**20
+
+
+def _idle_probe(section: Any) -> tuple[int, int]:
+    """blocks and block_bytes of a service's `idle_probe` (None: no calls), checked."""
+    if section is None:
+        return 0, 0
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"idle_probe must be a mapping, not {section!r}")
+    values = []
+    bounds = (("blocks", IDLE_PROBE_MAX_BLOCKS), ("block_bytes", IDLE_PROBE_MAX_BLOCK_BYTES))
+    for key, top in bounds:
+        value = section.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= top:
+            raise ConfigError(
+                f"idle_probe.{key} must be a whole number above 0, at most {top}, not {value!r}"
+            )
+        values.append(value)
+    return values[0], values[1]
+
+
 @dataclass(frozen=True)
 class ServiceConfig:
     """What a worker needs to know: the churn bounds, the PYTHONMALLOC mode asked for, how
@@ -216,6 +242,10 @@ class ServiceConfig:
     env: dict[str, str] = field(default_factory=dict)
     #: "auto" (detected), "asgi" or "wsgi".
     interface: str = "auto"
+    #: Each health probe mallocs and frees this many blocks (service.idlework; 0: none) ...
+    idle_probe_blocks: int = 0
+    #: ... of this many bytes each.
+    idle_probe_block_bytes: int = 0
 
     @property
     def hosted(self) -> bool:
@@ -252,6 +282,7 @@ class ServiceConfig:
             )
         max_requests, jitter = _recycling(data)
         app, app_dir, env, interface = _hosted(data)
+        blocks, block_bytes = _idle_probe(data.get("idle_probe"))
         return cls(
             churn=ChurnConfig.from_dict(data.get("churn", {})),
             python_malloc=python_malloc,
@@ -262,6 +293,8 @@ class ServiceConfig:
             app_dir=app_dir,
             env=env,
             interface=interface,
+            idle_probe_blocks=blocks,
+            idle_probe_block_bytes=block_bytes,
         )
 
     def to_dict(self) -> dict[str, Any]:

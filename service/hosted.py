@@ -14,7 +14,8 @@ The supervisor serves `create_app` (a factory) when the config names an app. Eac
   without lifespan support, as the ASGI spec says;
 - answers the harness itself under service.config.HOSTED_PREFIX: HOSTED_STATS_PATH (the same
   proof and memory fields as the synthetic /stats, plus `app`, `interface`, `heap` and
-  `internal`) and HOSTED_HEALTH_PATH; every other request is the app's;
+  `internal`) and HOSTED_HEALTH_PATH (with the idle probe's allocator calls, as the
+  synthetic /health); every other request is the app's;
 - stamps every answer with X-Worker-Pid (service.churn.WORKER_HEADER). An app that raises
   before answering gets a 500 with that header (and a closed connection), and the exception
   goes on to uvicorn, which logs "Exception in ASGI application" and its traceback in the
@@ -39,6 +40,7 @@ from service.allocators.python import malloc_mode as python_malloc_mode
 from service.allocators.stats import internal_record, retention_reading
 from service.churn import WORKER_HEADER
 from service.config import HOSTED_HEALTH_PATH, HOSTED_STATS_PATH, ServiceConfig, config_from_env
+from service.idlework import allocator_calls
 from service.process.memory import anon_bytes, rss_anon_bytes
 from service.retentionlog import start_retention_log
 from service.workerstart import WorkerIdentity, start_worker
@@ -236,6 +238,8 @@ class HostedApp:
             if scope["path"] == HOSTED_STATS_PATH:
                 start, body = _json_response(200, self.stats())
             else:
+                cfg = self.config
+                allocator_calls(cfg.idle_probe_blocks, cfg.idle_probe_block_bytes)
                 start, body = _json_response(200, {"status": "ok", "pid": os.getpid()})
             await send(start)
             await send(body)

@@ -44,6 +44,7 @@ __all__ = [
     "least_idle_s",
     "requests",
     "to_records",
+    "waits_for_calls",
 ]
 
 #: Ids of the timer requests in a process's read-back (the variant's own are numbers).
@@ -195,6 +196,18 @@ def horizon_s(timers: Iterable[Timer]) -> float:
     if decay:
         return float(sum(decay))
     return max((t.seconds for t in ts if t.seconds is not None), default=0.0)
+
+
+def waits_for_calls(timers: Iterable[Timer]) -> Timer | None:
+    """The timer that advances only when the program calls the allocator (jemalloc's decay
+    without its background thread; mimalloc's purge delays, checked on its allocation and
+    free paths), or None: such a timer never runs in an idle whose requests stay in the
+    allocator's per-thread caches (service.idlework)."""
+    ts = list(timers)
+    if any(t.setting == "opt.background_thread" and t.value == "true" for t in ts):
+        return None
+    running = [t for t in ts if t.kind == "timer" and t.seconds]
+    return max(running, key=lambda t: t.seconds or 0.0, default=None)
 
 
 def least_idle_s(timers: Iterable[Timer], floor_s: float) -> float:

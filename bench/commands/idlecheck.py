@@ -42,4 +42,15 @@ def idle_warnings(spec: Spec) -> list[str]:
                 f"service.idle_s at least {timers.HORIZON_FACTOR * horizon:g} s or use "
                 "idle_ends: settled"
             )
+        waiting = timers.waits_for_calls(check.timers)
+        if waiting is not None and idle > 0 and s.idle_probe is None:
+            what = "bare /health probes" if s.idle_rate > 0 else "a silent idle"
+            out.append(
+                f"warning: {alloc.name}'s {waiting.setting} ({waiting.value}, read back) runs "
+                "only when the program calls the allocator past its per-thread cache, which "
+                f"{what} may never do: what it gives back in idle would be chance; give "
+                "service.idle_probe, e.g. {blocks: 256} (256 malloc/free pairs of 64 KiB a "
+                "probe)"
+                + ("" if s.idle_rate > 0 else ", with service.idle_rate above 0")
+            )
     return out

@@ -30,6 +30,9 @@ class Method:
 
     idle_rate: float | None
     idle_traffic: str | None
+    #: blocks and block_bytes of each idle probe's allocator calls (None: a bare probe, or
+    #: a run made before probes could make them)
+    idle_probe: tuple[int, int] | None
     settle_window_s: float | None
     reclaim_possible: bool | None
     reclaim_how: str | None
@@ -44,6 +47,14 @@ def _float(x: Any) -> float | None:
     return float(x) if isinstance(x, int | float) and not isinstance(x, bool) else None
 
 
+def _probe(x: Any) -> tuple[int, int] | None:
+    if not isinstance(x, dict):
+        return None
+    blocks, size = x.get("blocks"), x.get("block_bytes")
+    ok = all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (blocks, size))
+    return (blocks, size) if ok else None
+
+
 def method_of(manifest: dict[str, Any]) -> Method:
     """The manifest's `method` and `order`, read defensively."""
     m = manifest.get("method") if isinstance(manifest.get("method"), dict) else {}
@@ -56,6 +67,7 @@ def method_of(manifest: dict[str, Any]) -> Method:
     return Method(
         idle_rate=_float(m.get("idle_rate")),
         idle_traffic=str(m["idle_traffic"]) if m.get("idle_traffic") else None,
+        idle_probe=_probe(m.get("idle_probe")),
         settle_window_s=_float(m.get("settle_window_s")),
         reclaim_possible=possible if isinstance(possible, bool) else None,
         reclaim_how=str(reclaim["how"]) if reclaim.get("how") else None,

@@ -131,9 +131,12 @@ def method_record(spec: Spec, *, can_reclaim: bool, reclaim_how: str) -> dict[st
         "idle_traffic": (
             f"GET {health_path(s.app)} at {s.idle_rate:g} "
             f"request{'' if s.idle_rate == 1 else 's'}/s"
+            + (f", each making {s.idle_probe.describe()}" if s.idle_probe else "")
             if s.idle_rate > 0
             else "none (a silent idle: nothing calls the allocator)"
         ),
+        # the probe's own allocator calls (service.idlework), None for a bare probe
+        "idle_probe": s.idle_probe.model_dump() if s.idle_probe else None,
         "idle_probes": (
             "rotated over one kept-alive connection per worker" if s.idle_rate > 0 else None
         ),

@@ -36,12 +36,18 @@ from typing_extensions import TypedDict
 from bench.load.schedule import Stage, planned_requests
 from bench.traffic.requestfile import RequestMix
 from service.churn import calls_to_fill, short_pool
-from service.config import ChurnConfig, churn_problems
+from service.config import (
+    IDLE_PROBE_MAX_BLOCK_BYTES,
+    IDLE_PROBE_MAX_BLOCKS,
+    ChurnConfig,
+    churn_problems,
+)
 from service.process.childenv import ALLOCATOR_PREFIXES, ALLOCATOR_VARIABLES
 
 __all__ = [
     "AGAIN_SUFFIX",
     "CalibrateSpec",
+    "IdleProbeSpec",
     "ALLOCATOR_ENV_NAMES",
     "ALLOCATOR_ENV_PREFIXES",
     "BUILTIN_ALLOCATORS",
@@ -102,6 +108,7 @@ UNHASHED_WHEN_NULL: dict[str, object] = {
     "service.stages": None,
     "service.calibrate": None,
     "service.retention_every_s": 2.0,
+    "service.idle_probe": None,
 }
 #: Environment a spec's `service.env` may not set: the harness sets these per allocator (the
 #: preload, its knobs, Python's allocator, the service's own config), and a copy in the app's
@@ -197,6 +204,27 @@ class PayloadSpec(_Model):
 
 
 Endpoint = Literal["churn", "json", "xml"]
+
+
+class IdleProbeSpec(_Model):
+    """The allocator calls each idle probe makes (service.idlework says why they matter)."""
+
+    blocks: int = Field(
+        gt=0,
+        le=IDLE_PROBE_MAX_BLOCKS,
+        description="blocks each probe mallocs and frees, one at a time",
+    )
+    block_bytes: int = Field(
+        65536,
+        gt=0,
+        le=IDLE_PROBE_MAX_BLOCK_BYTES,
+        description="bytes of each block (default 64 KiB: past jemalloc's 32 KiB thread "
+        "cache, so every call can advance its decay)",
+    )
+
+    def describe(self) -> str:
+        """The calls as the method section states them."""
+        return f"{self.blocks:,} malloc/free pairs of {self.block_bytes / 1024:g} KiB each"
 
 
 class CalibrateSpec(_Model):
@@ -321,6 +349,12 @@ class ServiceSpec(_Model):
         le=1000,
         description="GET /health requests per second during idle, as a deployment's probes "
         "send (0: a silent idle, where nothing calls the allocator)",
+    )
+    idle_probe: IdleProbeSpec | None = Field(
+        None,
+        description="allocator calls each idle probe makes ({blocks, block_bytes}): the "
+        "activity on which jemalloc's decay and mimalloc's purge advance (null: a bare "
+        "probe, whose small allocations may never reach them)",
     )
     request_timeout_s: float = Field(10.0, gt=0, le=300)
     retention_every_s: float = Field(
@@ -519,6 +553,8 @@ class ServiceSpec(_Model):
             )
         if self.idle_min_s is not None and self.idle_ends == "fixed":
             raise ValueError("idle_min_s applies only with idle_ends: settled")
+        if self.idle_probe is not None and not (self.idle_rate > 0 and self.idle_s > 0):
+            raise ValueError("idle_probe needs idle probes: idle_rate and idle_s above 0")
         if self.idle_ends == "settled" and self.idle_floor_s > self.idle_s:
             raise ValueError(
                 f"idle_min_s ({self.idle_floor_s:g}) must not exceed idle_s ({self.idle_s:g}), "

@@ -77,15 +77,27 @@ def idle(run: Run, res: Results, method: Method) -> str:
     also = f", and {runner}" if runner else ""
     effect = (
         "each of those calls (answered by the harness, not the app) wakes the worker it "
-        "reaches and calls the allocator"
+        "reaches"
         if hosted_app(run)
-        else "each of those calls frees what has expired in the worker it reaches and calls "
-        "the allocator"
+        else "each of those calls frees what has expired in the worker it reaches"
     )
+    if method.idle_probe is not None:
+        turn = (
+            "and the probe's blocks, larger than the allocators' per-thread caches, reach the "
+            "allocator itself, so a purge that waits for allocator activity (jemalloc's "
+            "decay without its background thread, mimalloc's purge delay) had its turn"
+        )
+    else:
+        turn = (
+            "but a bare probe's small allocations may never get past the allocators' "
+            "per-thread caches, so a purge that waits for allocator activity (jemalloc's "
+            "decay without its background thread) may not have had its turn: what such an "
+            "allocator gave back here is partly chance"
+        )
     return (
         f"During the {phase} the service received {what} (about "
-        f"{fmt_count(count)} requests per allocator and repeat{broke}){also}: {effect}, so a "
-        "purge that waits for allocator activity had its chance."
+        f"{fmt_count(count)} requests per allocator and repeat{broke}){also}: {effect}, "
+        f"{turn}."
     )
 
 
