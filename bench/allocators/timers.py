@@ -52,10 +52,11 @@ REQUEST_PREFIX = "timer:"
 
 #: How many horizons an idle that ends once memory has settled waits at least. jemalloc
 #: without its background thread purges only when a worker's allocator calls tick its decay,
-#: so its memory falls in steps, one worker at a time: in the quick study steps came up to
-#: 30 s after load ended here (runs 20261205T222951Z and 20261205T224200Z), three decay times.
-#: Four and a half leave half as much again for a busier machine.
-HORIZON_FACTOR = 4.5
+#: so its memory falls in steps, one worker at a time. With bare probes steps came up to 30 s
+#: after load ended (quick runs 20261205T222951Z, 20261205T224200Z), or never; with probes
+#: that reach the allocator (service.idlework) every repeat had settled 15-18 s into idle
+#: (20261206T122010Z). Three horizons leave jemalloc's 10 s decay 12 s beyond that.
+HORIZON_FACTOR = 3.0
 
 # (family, setting read, unit, kind, what it does). kind: "timer" (delay in ms: -1 never),
 # "pace" (a rate, not a time), "switch" (on or off).

@@ -44,13 +44,17 @@ def idle_warnings(spec: Spec) -> list[str]:
             )
         waiting = timers.waits_for_calls(check.timers)
         if waiting is not None and idle > 0 and s.idle_probe is None:
-            what = "bare /health probes" if s.idle_rate > 0 else "a silent idle"
+            which = (
+                "which bare /health probes, their small allocations kept in its caches, may "
+                "never make"
+                if s.idle_rate > 0
+                else "which a silent idle never makes"
+            )
             out.append(
-                f"warning: {alloc.name}'s {waiting.setting} ({waiting.value}, read back) runs "
-                "only when the program calls the allocator past its per-thread cache, which "
-                f"{what} may never do: what it gives back in idle would be chance; give "
-                "service.idle_probe, e.g. {blocks: 256} (256 malloc/free pairs of 64 KiB a "
-                "probe)"
+                f"warning: {alloc.name}'s {waiting.setting} ({waiting.value}, read back) "
+                f"advances only on the program's own calls into the allocator, {which}: what "
+                "it gives back in idle would be chance; give service.idle_probe, e.g. "
+                "{blocks: 256} (256 malloc/free pairs of 64 KiB a probe)"
                 + ("" if s.idle_rate > 0 else ", with service.idle_rate above 0")
             )
     return out

@@ -323,8 +323,8 @@ class ServiceSpec(_Model):
     idle_ends: Literal["fixed", "settled"] = Field(
         "fixed",
         description="fixed: idle lasts idle_s; settled: it ends once memory has stayed within "
-        "the settle band for settle_window_s, after at least idle_min_s and 4.5 times the "
-        "allocator's return timers as read back (jemalloc's decay: 4.5 x 10 s), at most idle_s",
+        "the settle band for settle_window_s, after at least idle_min_s and three times the "
+        "allocator's return timers as read back (jemalloc's decay: 3 x 10 s), at most idle_s",
     )
     idle_min_s: float | None = Field(
         None,

@@ -76,8 +76,7 @@ def idle(run: Run, res: Results, method: Method) -> str:
     broke = f", {fmt_count(failed)} of them failed" if failed else ""
     also = f", and {runner}" if runner else ""
     effect = (
-        "each of those calls (answered by the harness, not the app) wakes the worker it "
-        "reaches"
+        "each of those calls (answered by the harness, not the app) wakes the worker it reaches"
         if hosted_app(run)
         else "each of those calls frees what has expired in the worker it reaches"
     )
