@@ -18,8 +18,8 @@ Endpoints (every response body is JSON unless said otherwise):
   and the interpreter's block and object counts), and the allocator's own statistics
   (`internal`: service.allocators.stats, bytes per field with their source, and why any
   field is absent).
-- `GET /health`: `{"status": "ok", "pid"}`, after the allocator calls the config's
-  `idle_probe_blocks` ask for (service.idlework; none by default).
+- `GET /health`: `{"status": "ok", "pid", "allocator_calls"}`, the last the malloc/free
+  pairs the config's `idle_probe_blocks` asked of it (service.idlework; none by default).
 Every answer of /churn, /json, /xml and /health names the worker and its live payload after
 the request in the headers X-Worker-Pid and X-Live-Bytes, so the load generator records the
 live payload over time (expiry included) without parsing bodies.
@@ -237,7 +237,8 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     async def health() -> Response:
         worker.live_set.expire(time.monotonic())  # a TTL cache notices expiry on any request
         cfg = worker.config
-        allocator_calls(cfg.idle_probe_blocks, cfg.idle_probe_block_bytes)
-        return _with_live(_json({"status": "ok", "pid": os.getpid()}), worker.live_set.nbytes)
+        calls = allocator_calls(cfg.idle_probe_blocks, cfg.idle_probe_block_bytes)
+        body = {"status": "ok", "pid": os.getpid(), "allocator_calls": calls}
+        return _with_live(_json(body), worker.live_set.nbytes)
 
     return app

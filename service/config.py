@@ -33,6 +33,7 @@ __all__ = [
     "HOSTED_HEALTH_PATH",
     "HOSTED_PREFIX",
     "HOSTED_STATS_PATH",
+    "IDLE_PROBE_BLOCK_BYTES",
     "IDLE_PROBE_MAX_BLOCKS",
     "IDLE_PROBE_MAX_BLOCK_BYTES",
     "health_path",
@@ -202,6 +203,9 @@ def _hosted(data: Mapping[str, Any]) -> tuple[str | None, str | None, dict[str, 
 #: never a probe that takes long or a block the machine cannot give.
 IDLE_PROBE_MAX_BLOCKS = 4096
 IDLE_PROBE_MAX_BLOCK_BYTES = 16 * 2**20
+#: A probe's block size unless said: 64 KiB, past jemalloc's 32 KiB thread cache (its default
+#: `opt.tcache_max`), so every call can advance its decay.
+IDLE_PROBE_BLOCK_BYTES = 64 * 1024
 
 
 def _idle_probe(section: Any) -> tuple[int, int]:
@@ -212,8 +216,9 @@ def _idle_probe(section: Any) -> tuple[int, int]:
         raise ConfigError(f"idle_probe must be a mapping, not {section!r}")
     values = []
     bounds = (("blocks", IDLE_PROBE_MAX_BLOCKS), ("block_bytes", IDLE_PROBE_MAX_BLOCK_BYTES))
+    defaults = {"block_bytes": IDLE_PROBE_BLOCK_BYTES}
     for key, top in bounds:
-        value = section.get(key)
+        value = section.get(key, defaults.get(key))
         if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= top:
             raise ConfigError(
                 f"idle_probe.{key} must be a whole number above 0, at most {top}, not {value!r}"

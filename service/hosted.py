@@ -239,8 +239,10 @@ class HostedApp:
                 start, body = _json_response(200, self.stats())
             else:
                 cfg = self.config
-                allocator_calls(cfg.idle_probe_blocks, cfg.idle_probe_block_bytes)
-                start, body = _json_response(200, {"status": "ok", "pid": os.getpid()})
+                calls = allocator_calls(cfg.idle_probe_blocks, cfg.idle_probe_block_bytes)
+                start, body = _json_response(
+                    200, {"status": "ok", "pid": os.getpid(), "allocator_calls": calls}
+                )
             await send(start)
             await send(body)
             return

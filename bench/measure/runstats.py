@@ -14,6 +14,8 @@ from typing import Any
 __all__ = [
     "charged_latencies_ms",
     "disturbance",
+    "disturbs_memory",
+    "TIMING_ONLY",
     "given_back_share",
     "overhead_ratio",
     "sampling_gap",
@@ -239,6 +241,21 @@ MAX_SEND_LATE_P99_MS = 2.0
 MAX_FOREIGN_CPU_PCT = 5.0
 MAX_SAMPLE_LATE_S_FRACTION = 0.5
 MAX_START_LATE_S = 0.05
+
+
+#: Disturbances of the load's timing alone: the generator sent late, or other work took
+#: CPU. They bear on latency and throughput; memory, sampled on its own schedule and settled
+#: over an idle, is not moved by them (in this project's quick runs, disturbed repeats' peak
+#: and settled memory sat as close to the clean repeats' as the clean ones sat to each other).
+TIMING_ONLY = ("load generator sent late", "other work used")
+
+
+def disturbs_memory(reason: str | None) -> bool:
+    """Whether a disturbed repeat's reason bears on its memory figures: any reason but the
+    timing-only ones (a late memory sample, a generator that started its phases late, a
+    reason this version does not know, or none given)."""
+    parts = [p.strip() for p in (reason or "").split("; ") if p.strip()]
+    return not parts or any(not p.startswith(TIMING_ONLY) for p in parts)
 
 
 def disturbance(

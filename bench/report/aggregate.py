@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from typing import Any, TypeVar
 
-from bench.measure.runstats import given_back_share
+from bench.measure.runstats import disturbs_memory, given_back_share
 from bench.report.runfolders import Run
 from bench.report.stats import Sample, relative_difference, ties
 from bench.report.stats import summarize as _summarize
@@ -353,23 +353,34 @@ def _col(rows: Iterable[dict[str, Any]], key: str) -> list[Any]:
     return [r.get(key) for r in rows]
 
 
+def _disturbed(row: dict[str, Any], memory: bool) -> bool:
+    """Whether the machine disturbed this repeat's figures: any disturbance for timings, and
+    for memory only one that bears on it (bench.measure.runstats.disturbs_memory)."""
+    if not row.get("disturbed"):
+        return False
+    return not memory or disturbs_memory(row.get("disturbed_reason"))
+
+
 def clean_repeats(
-    rows: list[dict[str, Any]], *, method_flags: bool
+    rows: list[dict[str, Any]], *, method_flags: bool, memory: bool = False
 ) -> tuple[list[dict[str, Any]], int]:
     """The repeats the means are built from, and how many were left out.
 
     Disturbed repeats (and, for the service, method-flagged ones) are left out unless
-    nothing else exists: a number read with care beats no number.
+    nothing else exists: a number read with care beats no number. With `memory`, a repeat
+    disturbed only in its timing (the generator sent late, other work took CPU) stays.
     """
-    clean = [r for r in rows if not r.get("disturbed") and not (method_flags and r.get("flagged"))]
+    clean = [
+        r for r in rows if not _disturbed(r, memory) and not (method_flags and r.get("flagged"))
+    ]
     if not clean:
         return rows, 0
     return clean, len(rows) - len(clean)
 
 
-def all_busy(rows: list[dict[str, Any]]) -> bool:
+def all_busy(rows: list[dict[str, Any]], *, memory: bool = False) -> bool:
     """Whether every repeat ran on a busy machine (then none could be left out)."""
-    return bool(rows) and all(r.get("disturbed") for r in rows)
+    return bool(rows) and all(_disturbed(r, memory) for r in rows)
 
 
 def _summary(
@@ -415,18 +426,27 @@ def _falling_after(rows: list[dict[str, Any]]) -> float | None:
 
 
 def _service(rows: list[dict[str, Any]]) -> ServiceResult | None:
-    """Memory from the repeats neither disturbed nor flagged by the method (a hole in the
-    samples, a call in the settle window, memory still falling when idle ended: each makes
-    the memory doubtful); latency from every repeat not disturbed, since a repeat flagged
-    for failed requests or a dead worker charges those failures at the timeout by design,
-    and leaving it out would undo the charge."""
-    used, excluded = clean_repeats(rows, method_flags=True)
-    busy = all_busy(rows)
+    """Memory from the repeats neither disturbed in their memory nor flagged by the method
+    (a hole in the samples, a call in the settle window, memory still falling when idle
+    ended: each makes the memory doubtful); latency from every repeat not disturbed, since a
+    repeat flagged for failed requests or a dead worker charges those failures at the timeout
+    by design, and leaving it out would undo the charge. A repeat disturbed only in its
+    timing (the generator sent late, other work took CPU) leaves the latency figures and
+    keeps its memory."""
+    used, excluded = clean_repeats(rows, method_flags=True, memory=True)
     saturated = saturation_of(used)
-    summarize = partial(_summary, excluded=excluded, busy=busy, saturated=bool(saturated))
+    summarize = partial(
+        _summary,
+        excluded=excluded,
+        busy=all_busy(rows, memory=True),
+        saturated=bool(saturated),
+    )
     timed, late_out = clean_repeats(rows, method_flags=False)
     latency = partial(
-        _summary, excluded=late_out, busy=busy, saturated=saturation_of(timed) is not None
+        _summary,
+        excluded=late_out,
+        busy=all_busy(rows),
+        saturated=saturation_of(timed) is not None,
     )
     peak = summarize(_col(used, "peak_anon_bytes"))
     settled = summarize(_col(used, "settled_anon_bytes"))

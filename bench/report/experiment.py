@@ -10,7 +10,7 @@ from typing import Any
 
 from bench.allocators.timers import HORIZON_FACTOR
 from bench.report import specview
-from bench.report.aggregate import Results
+from bench.report.aggregate import Results, ServiceResult
 from bench.report.datatable import Column, html_table
 from bench.report.live import FILL_SHARE, LivePayload, fill_text, live_payload
 from bench.report.prose.rankings import value_text
@@ -38,6 +38,7 @@ __all__ = [
     "allocators_table",
     "confounds_table",
     "headline_table",
+    "left_out_note",
     "MEMORY_COLUMNS",
     "order_text",
     "ratio_text",
@@ -257,6 +258,17 @@ def spec_table(run: Run, live: LivePayload | None = None) -> str:
     )
 
 
+def left_out_note(r: ServiceResult, noun: str) -> str | None:
+    """How many repeats the figures left out: "2 repeats left out" when memory and latency
+    left out the same, else each apart ("repeats left out: 2 of its latency"), since a
+    repeat disturbed only in its timing keeps its memory (bench.report.aggregate)."""
+    timed = r.p99.excluded if r.p99 is not None else 0
+    if r.excluded and r.excluded == timed:
+        return f"{r.excluded} {noun}{'s' if r.excluded > 1 else ''} left out"
+    parts = [f"{k} of its {what}" for k, what in ((r.excluded, "memory"), (timed, "latency")) if k]
+    return f"{noun}s left out: {', '.join(parts)}" if parts else None
+
+
 def headline_table(res: Results) -> str:
     """Peak, settled, the overhead ratio at both, and the share given back, per allocator.
 
@@ -271,8 +283,8 @@ def headline_table(res: Results) -> str:
         r = res.service[n]
         flagged = [f for f in res.flagged if f.allocator == n and f.experiment == "service"]
         notes = [f"repeat {f.repeat}: {f.flags}" for f in flagged]
-        if r.excluded:
-            notes.append(f"{r.excluded} repeat{'s' if r.excluded > 1 else ''} left out")
+        if note := left_out_note(r, "repeat"):
+            notes.append(note)
         rows.append(
             [
                 allocator_label(res, n),

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from bench.report.aggregate import Results
-from bench.report.experiment import allocator_label
+from bench.report.experiment import allocator_label, left_out_note
 from bench.report.prose.rankings import value_text
 from bench.report.units import NOT_MEASURED, fmt_given_back, fmt_mb, fmt_mops, fmt_ms
 
@@ -68,8 +68,8 @@ def _flags(res: Results, name: str) -> str:
         for (exp, text), reps in by_flag.items()
     ]
     r = res.service.get(name)
-    if r is not None and r.excluded:
-        notes.append(f"{r.excluded} service repeat{'s' if r.excluded > 1 else ''} left out")
+    if r is not None and (note := left_out_note(r, "service repeat")):
+        notes.append(note)
     return "; ".join(notes) or "none"
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "Sample",
     "classify_fingerprint",
     "extremes_ratio",
+    "ranked",
     "kendall_tau",
     "reversed_pairs",
     "falling",
@@ -285,6 +286,13 @@ def rank(
         else:
             tiers.append([name])
     return [tuple(t) for t in tiers]
+
+
+def ranked(items: Mapping[str, Sample]) -> dict[str, Sample]:
+    """The measurements a ranking places (`rank`'s tiers): what the extremes, their ratios
+    and the article's "N times the leanest" may quote. A value too noisy, still falling or
+    alone among repeated ones is named apart in the sentences, never divided by."""
+    return {n: items[n] for tier in rank(items) for n in tier}
 
 
 def extremes_ratio(items: Mapping[str, Sample]) -> float | None:

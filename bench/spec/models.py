@@ -37,6 +37,7 @@ from bench.load.schedule import Stage, planned_requests
 from bench.traffic.requestfile import RequestMix
 from service.churn import calls_to_fill, short_pool
 from service.config import (
+    IDLE_PROBE_BLOCK_BYTES,
     IDLE_PROBE_MAX_BLOCK_BYTES,
     IDLE_PROBE_MAX_BLOCKS,
     ChurnConfig,
@@ -215,7 +216,7 @@ class IdleProbeSpec(_Model):
         description="blocks each probe mallocs and frees, one at a time",
     )
     block_bytes: int = Field(
-        65536,
+        IDLE_PROBE_BLOCK_BYTES,
         gt=0,
         le=IDLE_PROBE_MAX_BLOCK_BYTES,
         description="bytes of each block (default 64 KiB: past jemalloc's 32 KiB thread "

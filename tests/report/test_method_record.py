@@ -84,6 +84,26 @@ def test_idle_sentence_says_what_the_idle_phase_contained(tmp_path: Path):
     )
 
 
+def test_idle_sentence_says_whether_the_probes_reached_the_allocator(tmp_path: Path):
+    bare = material(tmp_path / "bare", idle_rate=1.0, idle_s=30).say("idle")
+    assert "may never get past the allocators' per-thread caches" in bare
+    assert "what such an allocator gave back here is partly chance" in bare
+    probed = material(tmp_path / "probed", idle_rate=1.0, idle_s=30)
+
+    def with_probe(manifest) -> None:
+        manifest["method"]["idle_probe"] = {"blocks": 256, "block_bytes": 65536}
+        manifest["method"]["idle_traffic"] += ", each making 256 malloc/free pairs of 64 KiB each"
+
+    _edit_manifest(probed, with_probe)
+    said = probed.say("idle")
+    assert said.startswith(
+        "During the 30 s idle phase the service received GET /health at 1 request/s, each "
+        "making 256 malloc/free pairs of 64 KiB each (about 30 requests"
+    )
+    assert "reach the allocator itself, so a purge that waits for allocator activity" in said
+    assert "chance" not in said
+
+
 def test_method_table_shows_the_recorded_method(tmp_path: Path):
     rows = {r[0]: r[1:] for r in cells(material(tmp_path, cgroup="v1").table("spec"))}
     assert rows["Idle traffic"][0] == "GET /health at 1 request/s"

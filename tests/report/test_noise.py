@@ -108,9 +108,27 @@ def test_a_disturbed_repeat_is_left_out_of_the_mean_and_named(tmp_path: Path):
     res = aggregate(m.view.run)
     assert res.service["jemalloc"].settled.center == statistics.fmean(xs[:2])
     assert res.service["jemalloc"].settled.n == 2 and res.service["jemalloc"].excluded == 1
-    assert "left out of the means and intervals" in m.say("disturbed")
+    said = m.say("disturbed")
+    assert "left out of the latency and throughput figures and, where the disturbance" in said
     headline = {row[0]: row[-1] for row in cells(m.table("headline"))}
     assert headline["jemalloc"] == "1 repeat left out"
+
+
+def test_a_timing_disturbance_is_said_to_leave_the_latency_and_keep_the_memory(tmp_path: Path):
+    from bench.report.aggregate import Disturbance
+    from bench.report.experiment import left_out_note
+    from bench.report.sections.trust import disturbed
+
+    res = material(tmp_path, allocs=MEASURED, repeats=3).view.results
+    late = Disturbance("service", "jemalloc", 2, "load generator sent late (p99 2.9 ms > 2 ms)")
+    said = disturbed(replace(res, disturbed=(late,)))
+    assert "left out of the latency and throughput figures, and kept in the memory" in said
+    r = res.service["jemalloc"]
+    timed_only = replace(r, excluded=0, p99=replace(r.p99, excluded=2))
+    assert left_out_note(timed_only, "repeat") == "repeats left out: 2 of its latency"
+    both = replace(r, excluded=1, p99=replace(r.p99, excluded=2))
+    assert left_out_note(both, "repeat") == "repeats left out: 1 of its memory, 2 of its latency"
+    assert left_out_note(replace(r, excluded=0), "repeat") is None
 
 
 def test_when_every_repeat_is_disturbed_they_all_stay_in(tmp_path: Path):
@@ -118,3 +136,75 @@ def test_when_every_repeat_is_disturbed_they_all_stay_in(tmp_path: Path):
     res = aggregate(m.view.run)
     assert res.service["jemalloc"].settled.n == 3 and res.service["jemalloc"].excluded == 0
     assert res.service["jemalloc"].settled.center == statistics.fmean(_settled_rows(m, "jemalloc"))
+
+
+def test_the_article_never_divides_by_a_settled_value_too_noisy_to_rank(tmp_path: Path):
+    from bench.report.sections.headline import _memory_values
+    from bench.report.units import fmt_ratio
+
+    res = material(tmp_path, allocs=MEASURED, repeats=3).view.results
+    lean = min(res.service, key=lambda n: res.service[n].settled.center)
+    c = res.service[lean].settled.center
+    shaky = replace(res.service[lean].settled, values=(0.5 * c, 0.7 * c, 0.9 * c), center=0.7 * c)
+    service = {**res.service, lean: replace(res.service[lean], settled=shaky)}
+    values = _memory_values(replace(res, service=service))
+    others = {n: r for n, r in res.service.items() if n != lean}
+    least = min(r.settled.center for r in others.values())
+    most = max(r.settled.center for r in others.values())
+    assert values["settled.ratio"] == fmt_ratio(most / least)
+    heaviest_peak = max(r.peak.center for r in res.service.values())
+    assert values["heaviest_peak_to_leanest_settled.ratio"] == fmt_ratio(heaviest_peak / least)
+    assert lean not in values["leanest_settled.name"]
+
+
+def _repeat(r: int, settled: float, p99: float, reason: str | None = None) -> dict:
+    return {
+        "repeat": r,
+        "peak_anon_bytes": settled + 50e6,
+        "settled_anon_bytes": settled,
+        "p50_ms": p99 / 10,
+        "p95_ms": p99 / 2,
+        "p99_ms": p99,
+        "achieved_rps": 200.0,
+        "disturbed": reason is not None,
+        "disturbed_reason": reason,
+    }
+
+
+def test_a_repeat_disturbed_only_in_its_timing_keeps_its_memory_and_leaves_the_latency():
+    from bench.report.aggregate import _service
+
+    late = "load generator sent late (p99 2.9 ms > 2 ms)"
+    busy = f"{late}; other work used 9% of the machine's CPU (> 5%): run it on a quiet machine"
+    rows = [_repeat(0, 420e6, 80.0, late), _repeat(1, 424e6, 90.0), _repeat(2, 423e6, 400.0, busy)]
+    r = _service(rows)
+    assert r.settled.n == 3 and r.excluded == 0  # memory from every repeat
+    assert r.settled.center == statistics.fmean([420e6, 424e6, 423e6])
+    assert r.p99.n == 1 and r.p99.center == 90.0 and r.p99.excluded == 2
+
+
+def test_a_disturbance_of_the_memory_samples_leaves_the_memory_out_too():
+    from bench.report.aggregate import _service
+
+    rows = [
+        _repeat(0, 420e6, 80.0, "a memory sample was 600 ms late"),
+        _repeat(1, 424e6, 90.0),
+        _repeat(2, 423e6, 85.0, "cpu pressure 41% above 20%"),  # a reason not known: doubtful
+    ]
+    r = _service(rows)
+    assert r.settled.n == 1 and r.excluded == 2 and r.p99.n == 1
+
+
+def test_only_the_timing_reasons_spare_the_memory():
+    from bench.measure.runstats import disturbs_memory
+
+    assert not disturbs_memory("load generator sent late (p99 2.5 ms > 2 ms)")
+    assert not disturbs_memory(
+        "load generator sent late (p99 9.7 ms > 2 ms); other work used 14% of the machine's "
+        "CPU (> 5%): run it on a quiet machine"
+    )
+    assert disturbs_memory(
+        "load generator sent late (p99 3 ms > 2 ms); a memory sample was 600 ms late"
+    )
+    assert disturbs_memory("the load generator started 0.20 s late, so its phases began after")
+    assert disturbs_memory(None) and disturbs_memory("")

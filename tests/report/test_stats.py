@@ -17,6 +17,7 @@ from bench.report.stats import (
     latency_verdict,
     noisy,
     rank,
+    ranked,
     relative_difference,
     shed_fraction,
     summarize,
@@ -125,6 +126,17 @@ def test_rank_leaves_the_too_noisy_out_and_noisy_names_them():
     assert rank(items, descending=True) == [("tcmalloc",), ("glibc",)]
     assert noisy(items) == ["mimalloc-v3"]
     assert rank({"x": summarize([1.0, 5.0, 9.0])}) == []
+
+
+def test_ranked_keeps_only_what_a_ranking_places_so_no_ratio_divides_by_a_noisy_value():
+    items = {
+        "tcmalloc": summarize([6.0, 6.07, 6.14]),
+        "jemalloc": summarize([2.0, 3.4, 4.6]),  # the lowest, and too noisy to rank
+        "glibc": summarize([3.0, 3.05, 3.1]),
+        "mimalloc-v2": summarize([2.5]),  # alone among repeated values
+    }
+    assert set(ranked(items)) == {"tcmalloc", "glibc"}
+    assert extremes_ratio(ranked(items)) == pytest.approx(6.07 / 3.05)
 
 
 def test_relative_difference_degenerate():

@@ -201,7 +201,7 @@ def test_the_harness_answers_its_own_paths_with_the_stats_of_the_contract(
     assert stats["internal"]["malloc"]["family"] == "glibc"  # as the synthetic /stats has it
     assert stats["internal"]["malloc"]["bytes"]["live"] > 0
     health = client.get(HOSTED_HEALTH_PATH)
-    assert health.json() == {"status": "ok", "pid": os.getpid()}
+    assert health.json() == {"status": "ok", "pid": os.getpid(), "allocator_calls": 0}
     assert health.headers[WORKER_HEADER] == str(os.getpid())
     missing = client.get("/no/such/route")  # the app's own 404, stamped
     assert missing.status_code == 404 and missing.headers[WORKER_HEADER] == str(os.getpid())
@@ -388,3 +388,9 @@ def test_the_leaky_apps_heap_grows_with_its_requests(allocator: str) -> None:
     # gc_objects also counts garbage not yet collected (the stats never force a collection,
     # which would disturb the memory being measured), so its change is no test of the leak.
     assert after["heap"]["gc_objects"] > 0
+
+
+def test_the_harness_health_check_makes_the_idle_probes_allocator_calls() -> None:
+    config = ServiceConfig.from_dict(_config("notes_asgi:app", idle_probe={"blocks": 7}))
+    with TestClient(HostedApp(config)) as client:
+        assert client.get(HOSTED_HEALTH_PATH).json()["allocator_calls"] == 7

@@ -75,7 +75,16 @@ def test_churn_grows_the_live_set_to_its_bound_and_says_so_in_headers(
 
 
 def test_health_answers(client: TestClient) -> None:
-    assert client.get("/health").json() == {"status": "ok", "pid": os.getpid()}
+    body = {"status": "ok", "pid": os.getpid(), "allocator_calls": 0}
+    assert client.get("/health").json() == body
+
+
+def test_health_makes_the_idle_probes_allocator_calls_the_config_asks_for() -> None:
+    config = ServiceConfig.from_dict({"idle_probe": {"blocks": 300, "block_bytes": 70_000}})
+    assert (config.idle_probe_blocks, config.idle_probe_block_bytes) == (300, 70_000)
+    with TestClient(create_app(config)) as probed:
+        assert probed.get("/health").json()["allocator_calls"] == 300
+        assert probed.post("/churn", content=b"").status_code == 200  # only the probe calls
 
 
 @pytest.mark.parametrize("kind", ["json", "xml"])

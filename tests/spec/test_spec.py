@@ -278,3 +278,19 @@ def test_a_load_in_stages_gives_rate_and_load_s_and_keeps_older_specs_hashes():
 def test_a_bad_stage_is_one_line_naming_its_place(extra: str, expected: str):
     (line,) = _errors(STAGED + extra)
     assert line.startswith(expected), line
+
+
+def test_an_idle_probe_is_checked_recorded_and_hashed_only_when_given():
+    spec = parse_spec(MINIMAL + "service:\n  idle_probe: {blocks: 256}\n")
+    probe = spec.service.idle_probe
+    assert probe is not None and (probe.blocks, probe.block_bytes) == (256, 65536)
+    assert json.loads(spec.canonical_json())["service"]["idle_probe"]["blocks"] == 256
+    # a spec without one hashes as it did before probes could make calls
+    assert "idle_probe" not in json.loads(parse_spec(MINIMAL).canonical_json())["service"]
+    errors = _errors(MINIMAL + "service:\n  idle_rate: 0\n  idle_probe: {blocks: 256}\n")
+    assert errors == [
+        "specs/x.yaml:4: service: idle_probe needs idle probes: idle_rate and idle_s above 0"
+    ]
+    assert _errors(MINIMAL + "service:\n  idle_probe: {blocks: 0}\n") == [
+        "specs/x.yaml:5: service.idle_probe.blocks: must be greater than 0"
+    ]

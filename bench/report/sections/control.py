@@ -32,7 +32,7 @@ from bench.report.prose.rankings import (
 )
 from bench.report.runfolders import Run
 from bench.report.section import Entries, Loaded, Section
-from bench.report.stats import TIE_REL, Sample, extremes_ratio, rank
+from bench.report.stats import TIE_REL, Sample, extremes_ratio, rank, ranked
 from bench.report.units import fmt_mb, fmt_mops, fmt_mops_cpu, fmt_ratio, fmt_seconds, md_safe
 
 __all__ = [
@@ -148,10 +148,11 @@ def control_oversubscription(res: Results) -> str:
 
 
 def spread_compare(res: Results) -> str:
-    svc = extremes_ratio({n: r.settled for n, r in res.service.items()})
-    ctl = extremes_ratio({n: c.settled for n, c in res.control.items() if c.settled})
-    if svc is None or ctl is None or len(res.service) < 2 or len(res.control) < 2:
-        return "Comparing the spread needs at least two allocators in both experiments."
+    services = ranked({n: r.settled for n, r in res.service.items()})
+    controls = ranked({n: c.settled for n, c in res.control.items() if c.settled})
+    svc, ctl = extremes_ratio(services), extremes_ratio(controls)
+    if svc is None or ctl is None or len(services) < 2 or len(controls) < 2:
+        return "Comparing the spread needs at least two allocators ranked in both experiments."
     head = (
         f"Settled memory spans {fmt_ratio(svc)} from leanest to heaviest in the Python "
         f"service and {fmt_ratio(ctl)} in the C++ control"
@@ -292,9 +293,9 @@ def _control_values(res: Results) -> dict[str, str]:
             unit_key="mops",
         )
     )
-    out["control.throughput.ratio"] = fmt_ratio(extremes_ratio(speed))
-    out["control.throughput_per_cpu.ratio"] = fmt_ratio(extremes_ratio(per_cpu))
-    out["control.settled.ratio"] = fmt_ratio(extremes_ratio(settled))
+    out["control.throughput.ratio"] = fmt_ratio(extremes_ratio(ranked(speed)))
+    out["control.throughput_per_cpu.ratio"] = fmt_ratio(extremes_ratio(ranked(per_cpu)))
+    out["control.settled.ratio"] = fmt_ratio(extremes_ratio(ranked(settled)))
     over = [c.oversubscribed for c in res.control.values() if c.oversubscribed is not None]
     out["control.oversubscribed"] = "not recorded" if not over else "yes" if any(over) else "no"
     rest = median_center([c.idle_s for c in res.control.values()])

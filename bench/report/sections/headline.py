@@ -31,7 +31,7 @@ from bench.report.prose.rankings import extreme_values, value_band
 from bench.report.runfolders import Run
 from bench.report.section import Entries, Loaded, Section
 from bench.report.sections.workload import hosted_app
-from bench.report.stats import extremes_ratio
+from bench.report.stats import extremes_ratio, ranked
 from bench.report.units import fmt_mb, fmt_ratio, join_names, md_safe
 
 __all__ = [
@@ -146,13 +146,13 @@ def _memory_values(res: Results) -> dict[str, str]:
             unit_key="mb",
         )
     )
-    at_rest = {n: s for n, s in settled.items() if s.placeable}  # as the rankings see them
+    at_rest, peaks = ranked(settled), ranked(peak)  # as the rankings see them
     out["settled.ratio"] = fmt_ratio(extremes_ratio(at_rest))
-    out["peak.ratio"] = fmt_ratio(extremes_ratio(peak))
+    out["peak.ratio"] = fmt_ratio(extremes_ratio(peaks))
     out["settled.band"] = value_band(at_rest, fmt_mb)
     out["peak.band"] = value_band(peak, fmt_mb)
     lo_settled = min((s.center for s in at_rest.values()), default=None)
-    hi_peak = max((s.center for s in peak.values()), default=None)
+    hi_peak = max((s.center for s in peaks.values()), default=None)
     out["heaviest_peak_to_leanest_settled.ratio"] = fmt_ratio(
         hi_peak / lo_settled if hi_peak and lo_settled else None
     )

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bench.measure.runstats import disturbs_memory
 from bench.report.aggregate import AllocatorInfo, Results, aa_untied
 from bench.report.prose.rankings import names_text, pct_text
 from bench.report.section import Entries, Loaded, Section
@@ -228,10 +229,18 @@ def disturbed(res: Results) -> str:
     if not res.disturbed:
         return "The runner flagged no repeat as disturbed by other work on the machine."
     n = len(res.disturbed)
+    timing = all(d.experiment == "service" and not disturbs_memory(d.reason) for d in res.disturbed)
     tail = (
-        "They are left out of the means and intervals (kept only where an allocator has no "
-        "other repeat), and the full data table marks each; a quieter machine (nothing else "
-        "running, fewer background services) gives cleaner ones."
+        "They are left out of the latency and throughput figures"
+        + (
+            ", and kept in the memory figures: a late send or a busy CPU moves timings, not "
+            "the memory sampled on its own schedule"
+            if timing
+            else " and, where the disturbance touched the memory samples, of the memory figures too"
+        )
+        + " (kept only where an allocator has no other repeat); the full data table marks "
+        "each, and a quieter machine (nothing else running, fewer background services) gives "
+        "cleaner ones."
     )
     if n <= _LIST_AT_MOST:
         items = [

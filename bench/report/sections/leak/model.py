@@ -135,7 +135,7 @@ def _center(s: Sample | None) -> float | None:
 
 
 def _result(name: str, rows: list[dict[str, Any]]) -> LeakResult | None:
-    used, excluded = clean_repeats(rows, method_flags=True)
+    used, excluded = clean_repeats(rows, method_flags=True, memory=True)
 
     def mean(key: str) -> Sample | None:
         return summarize(r.get(key) for r in used)
