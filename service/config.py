@@ -214,17 +214,19 @@ def _idle_probe(section: Any) -> tuple[int, int]:
         return 0, 0
     if not isinstance(section, Mapping):
         raise ConfigError(f"idle_probe must be a mapping, not {section!r}")
-    values = []
-    bounds = (("blocks", IDLE_PROBE_MAX_BLOCKS), ("block_bytes", IDLE_PROBE_MAX_BLOCK_BYTES))
-    defaults = {"block_bytes": IDLE_PROBE_BLOCK_BYTES}
-    for key, top in bounds:
-        value = section.get(key, defaults.get(key))
+
+    def whole(key: str, top: int, default: int | None = None) -> int:
+        value = section.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= top:
             raise ConfigError(
                 f"idle_probe.{key} must be a whole number above 0, at most {top}, not {value!r}"
             )
-        values.append(value)
-    return values[0], values[1]
+        return value
+
+    return (
+        whole("blocks", IDLE_PROBE_MAX_BLOCKS),
+        whole("block_bytes", IDLE_PROBE_MAX_BLOCK_BYTES, IDLE_PROBE_BLOCK_BYTES),
+    )
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ __all__ = [
     "charged_latencies_ms",
     "disturbance",
     "disturbs_memory",
+    "OTHER_WORK",
+    "SENT_LATE",
     "TIMING_ONLY",
     "given_back_share",
     "overhead_ratio",
@@ -247,7 +249,9 @@ MAX_START_LATE_S = 0.05
 #: CPU. They bear on latency and throughput; memory, sampled on its own schedule and settled
 #: over an idle, is not moved by them (in this project's quick runs, disturbed repeats' peak
 #: and settled memory sat as close to the clean repeats' as the clean ones sat to each other).
-TIMING_ONLY = ("load generator sent late", "other work used")
+SENT_LATE = "load generator sent late"
+OTHER_WORK = "other work used"
+TIMING_ONLY = (SENT_LATE, OTHER_WORK)
 
 
 def disturbs_memory(reason: str | None) -> bool:
@@ -269,13 +273,10 @@ def disturbance(
     """Why a run cannot be trusted to be quiet, or None when nothing says it was disturbed."""
     reasons = []
     if send_late_p99_ms is not None and send_late_p99_ms > MAX_SEND_LATE_P99_MS:
-        reasons.append(
-            f"load generator sent late (p99 {send_late_p99_ms:.1f} ms > "
-            f"{MAX_SEND_LATE_P99_MS:g} ms)"
-        )
+        reasons.append(f"{SENT_LATE} (p99 {send_late_p99_ms:.1f} ms > {MAX_SEND_LATE_P99_MS:g} ms)")
     if foreign_cpu_pct is not None and foreign_cpu_pct > MAX_FOREIGN_CPU_PCT:
         reasons.append(
-            f"other work used {foreign_cpu_pct:.0f}% of the machine's CPU "
+            f"{OTHER_WORK} {foreign_cpu_pct:.0f}% of the machine's CPU "
             f"(> {MAX_FOREIGN_CPU_PCT:g}%): run it on a quiet machine"
         )
     if (
