@@ -247,8 +247,9 @@ MAX_START_LATE_S = 0.05
 
 #: Disturbances of the load's timing alone: the generator sent late, or other work took
 #: CPU. They bear on latency and throughput; memory, sampled on its own schedule and settled
-#: over an idle, is not moved by them (in this project's quick runs, disturbed repeats' peak
-#: and settled memory sat as close to the clean repeats' as the clean ones sat to each other).
+#: over an idle, is not moved by them beyond the repeats' own spread (in the quick runs of
+#: 12-06, six such repeats sat a median 2% from their clean mean; clean repeats sit 1.1-1.6%
+#: apart at the median and 2.4-3.8% at the 90th percentile: docs/guide/data-format.md).
 SENT_LATE = "load generator sent late"
 OTHER_WORK = "other work used"
 TIMING_ONLY = (SENT_LATE, OTHER_WORK)
